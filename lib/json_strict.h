@@ -1,0 +1,23 @@
+/*
+ * json_strict.h - parsing untrusted JSON bodies.
+ *
+ * Rejects what the API spec answers 400 for: not JSON, not UTF-8, nesting
+ * deeper than max_depth, duplicate object keys, trailing garbage; and an empty
+ * body. The depth check runs before jansson allocates anything, so a deeply
+ * nested body costs no memory. Thread-safe.
+ */
+#ifndef PSOP_JSON_STRICT_H
+#define PSOP_JSON_STRICT_H
+
+#include <stddef.h>
+#include <jansson.h>
+
+#define JSON_STRICT_MAX_DEPTH 32
+
+/* Returns a new reference, or NULL with a human-readable reason in err. */
+json_t *json_strict_parse(const char *buf, size_t len, int max_depth, char *err, size_t errlen);
+
+/* True when buf[0..len) is valid UTF-8 (no overlongs, no surrogates). */
+int json_strict_utf8_valid(const char *buf, size_t len);
+
+#endif

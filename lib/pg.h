@@ -1,0 +1,44 @@
+/*
+ * pg.h - PostgreSQL connection and transaction helpers over libpq.
+ *
+ * A struct pgc is one connection; not thread-safe. Errors are classified so
+ * callers can retry transient ones (connection loss, serialization failure
+ * 40001, deadlock 40P01, admin shutdown 57P01..57P03, cannot connect 08xxx)
+ * and treat the rest as permanent.
+ */
+#ifndef PSOP_PG_H
+#define PSOP_PG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <libpq-fe.h>
+
+struct pgc;
+
+/* Connects; on failure returns NULL with err filled. */
+struct pgc *pgc_connect(const char *dsn, char *err, size_t errlen);
+/* Reconnects a broken connection. 0 or -1. */
+int pgc_reset(struct pgc *c, char *err, size_t errlen);
+void pgc_free(struct pgc *c);
+PGconn *pgc_conn(struct pgc *c);
+
+/* Runs a statement without results (BEGIN, COMMIT, DDL...). 0 or -1. */
+int pgc_exec(struct pgc *c, const char *sql, char *err, size_t errlen);
+
+/* PQexecParams with text params. Returns the result (caller PQclear()s) when
+ * its status is COMMAND_OK or TUPLES_OK, else NULL with err filled and the
+ * last SQLSTATE kept for pgc_last_transient(). */
+PGresult *pgc_query(struct pgc *c, const char *sql, int nparams, const char *const *params,
+                    char *err, size_t errlen);
+
+int pgc_begin(struct pgc *c, char *err, size_t errlen);
+int pgc_commit(struct pgc *c, char *err, size_t errlen);
+/* Never fails loudly: a rollback on a broken connection is a no-op. */
+void pgc_rollback(struct pgc *c);
+
+/* True when the last failure on c is worth retrying. */
+bool pgc_last_transient(const struct pgc *c);
+/* SQLSTATE of the last failure ("" if none). */
+const char *pgc_last_sqlstate(const struct pgc *c);
+
+#endif

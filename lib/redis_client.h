@@ -1,0 +1,39 @@
+/*
+ * redis_client.h - hiredis connection for read models and small shared state.
+ *
+ * Every read-model write is version-checked by a Lua compare-and-set: a hash
+ * key holds fields "v" (aggregate version, integer) and "d" (JSON document);
+ * a write with a version not greater than the stored one is refused, so a late
+ * or replayed write never overwrites newer data.
+ * A struct rds is one connection; not thread-safe. On a broken connection each
+ * call tries one reconnect before failing.
+ */
+#ifndef PSOP_REDIS_CLIENT_H
+#define PSOP_REDIS_CLIENT_H
+
+#include <stddef.h>
+#include <hiredis/hiredis.h>
+
+struct rds;
+
+/* url: redis://host:port[/db]. Returns NULL with err filled. timeout_ms bounds
+ * connect and each command. */
+struct rds *rds_connect(const char *url, int timeout_ms, char *err, size_t errlen);
+void rds_free(struct rds *r);
+redisContext *rds_ctx(struct rds *r);
+
+/* Writes doc at key with version if newer than what is stored.
+ * Returns 1 written, 0 refused as stale, -1 error (err filled). ttl_s 0 = none. */
+int rds_put_versioned(struct rds *r, const char *key, long long version, const char *doc,
+                      int ttl_s, char *err, size_t errlen);
+
+/* Reads the document at key. Returns 1 and *doc (caller frees) and *version,
+ * 0 when absent, -1 on error. version may be NULL. */
+int rds_get_versioned(struct rds *r, const char *key, char **doc, long long *version, char *err,
+                      size_t errlen);
+
+/* Runs a command (redisCommand format); returns the reply (caller frees with
+ * freeReplyObject) or NULL on connection error, after one reconnect attempt. */
+redisReply *rds_command(struct rds *r, const char *fmt, ...);
+
+#endif
