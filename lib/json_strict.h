@@ -5,6 +5,13 @@
  * deeper than max_depth, duplicate object keys, trailing garbage; and an empty
  * body. The depth check runs before jansson allocates anything, so a deeply
  * nested body costs no memory. Thread-safe.
+ *
+ * Any JSON value is accepted at the top level (JSON_DECODE_ANY); requiring an
+ * object is the caller's rule. NUL in strings ("\u0000" or a raw byte) is
+ * rejected. Integral reals that fit json_int_t (1.0, 1e2) come back as
+ * integers: JSON Schema counts them as integers, so the validated document
+ * and what json_integer_value() reads downstream agree. max_depth < 1 means
+ * JSON_STRICT_MAX_DEPTH.
  */
 #ifndef PSOP_JSON_STRICT_H
 #define PSOP_JSON_STRICT_H

@@ -1,0 +1,109 @@
+# shellcheck shell=bash
+# Shared helpers of scripts/dev, scripts/kafka-node and scripts/test.
+# Sourced, never run. Every process we start gets a pid file under $PSOP_RUN/pids
+# and is stopped by that PID only.
+
+PSOP_ROOT=${PSOP_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+PSOP_RUN=${PSOP_RUN:-$PSOP_ROOT/.run}
+PSOP_BUILD=${PSOP_BUILD:-$PSOP_ROOT/build}
+PSOP_CACHE=${PSOP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/psop}
+KAFKA_VERSION=${KAFKA_VERSION:-4.1.1}
+KAFKA_LIBS=$PSOP_CACHE/kafka-$KAFKA_VERSION/libs
+
+# Ports of the project's own services (not the system ones on 5432/6379).
+PSOP_KAFKA_PORT=${PSOP_KAFKA_PORT:-19092}
+PSOP_PG_PORT=${PSOP_PG_PORT:-15432}
+PSOP_REDIS_PORT=${PSOP_REDIS_PORT:-16379}
+PSOP_HAPROXY_PORT=${PSOP_HAPROXY_PORT:-18080}
+PSOP_API_PORTS=${PSOP_API_PORTS:-"18081 18082"}
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+
+say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Debian packages the project needs to build, run and test.
+PSOP_PACKAGES=(
+  build-essential cmake pkg-config git
+  librdkafka-dev libmicrohttpd-dev libhiredis-dev libjwt-dev libjansson-dev libpq-dev
+  libssl-dev libcriterion-dev clang libclang-rt-14-dev
+  postgresql postgresql-contrib redis-server haproxy
+  openjdk-17-jre-headless maven kcat jq curl libxml2-utils
+  python3 python3-jsonschema python3-yaml iproute2 procps
+)
+
+ensure_packages() {
+  local missing=()
+  local p
+  for p in "${PSOP_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "installing Debian packages: ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null \
+    || die "apt-get install failed for: ${missing[*]}"
+}
+
+ensure_kafka_jars() {
+  [ -f "$KAFKA_LIBS/.complete" ] && return 0
+  say "fetching Apache Kafka $KAFKA_VERSION jars from Maven Central into $KAFKA_LIBS"
+  mkdir -p "$KAFKA_LIBS" "$PSOP_CACHE"
+  mvn -q -B -f "$PSOP_ROOT/scripts/kafka/pom.xml" -Dkafka.version="$KAFKA_VERSION" \
+    dependency:copy-dependencies -DoutputDirectory="$KAFKA_LIBS" -DincludeScope=runtime \
+    >"$PSOP_CACHE/mvn-kafka.log" 2>&1 || { tail -20 "$PSOP_CACHE/mvn-kafka.log" >&2; die "mvn could not fetch the Kafka jars"; }
+  touch "$KAFKA_LIBS/.complete"
+}
+
+build_project() {
+  local dir=${1:-$PSOP_BUILD}
+  shift || true
+  if [ ! -f "$dir/CMakeCache.txt" ]; then
+    cmake -S "$PSOP_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null || die "cmake configure failed"
+  fi
+  cmake --build "$dir" -j"$(nproc)" >"$dir.log" 2>&1 || { tail -40 "$dir.log" >&2; die "build failed (log: $dir.log)"; }
+}
+
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# start_bg NAME CMD... : runs CMD in its own session, logs to $PSOP_RUN/logs/NAME.log
+start_bg() {
+  local name=$1
+  shift
+  mkdir -p "$PSOP_RUN/pids" "$PSOP_RUN/logs"
+  if pid_alive "$PSOP_RUN/pids/$name.pid"; then return 0; fi
+  setsid "$@" >>"$PSOP_RUN/logs/$name.log" 2>&1 </dev/null &
+  echo $! >"$PSOP_RUN/pids/$name.pid"
+}
+
+# stop_pid NAME [SIGNAL] [WAIT_S]: signals the recorded PID, waits, then KILLs.
+stop_pid() {
+  local name=$1 sig=${2:-TERM} wait_s=${3:-20}
+  local f="$PSOP_RUN/pids/$name.pid"
+  [ -f "$f" ] || return 0
+  local pid
+  pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -s "$sig" "$pid" 2>/dev/null || true
+    local i
+    for ((i = 0; i < wait_s * 10; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      say "$name ($pid) did not stop in ${wait_s}s: SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  fi
+  rm -f "$f"
+}
+
+wait_tcp() { # wait_tcp PORT SECONDS
+  local port=$1 secs=${2:-60} i
+  for ((i = 0; i < secs * 5; i++)); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+    sleep 0.2
+  done
+  return 1
+}
