@@ -62,7 +62,7 @@ build_project() {
   if [ ! -f "$dir/CMakeCache.txt" ]; then
     cmake -S "$PSOP_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null || die "cmake configure failed"
   fi
-  cmake --build "$dir" -j"$(nproc)" >"$dir.log" 2>&1 || { tail -40 "$dir.log" >&2; die "build failed (log: $dir.log)"; }
+  cmake --build "$dir" -j"$(nproc)" >"$dir/build.log" 2>&1 || { tail -40 "$dir/build.log" >&2; die "build failed (log: $dir/build.log)"; }
 }
 
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
