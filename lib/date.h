@@ -29,6 +29,8 @@ struct ymd date_to_ymd(day_t d);
 int date_iso_weekday(day_t d);
 int date_days_in_month(int y, int m);
 bool date_valid_ymd(int y, int m, int d);
+/* The Europe/Helsinki civil date at a unix time (EU DST rule, no tzdata). */
+day_t date_helsinki_day_at(int64_t unix_s);
 /* Today's civil date in Europe/Helsinki (the organisers' calendar). */
 day_t date_today_helsinki(void);
 

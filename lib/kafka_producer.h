@@ -12,6 +12,7 @@
 #ifndef PSOP_KAFKA_PRODUCER_H
 #define PSOP_KAFKA_PRODUCER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <librdkafka/rdkafka.h>
@@ -44,6 +45,10 @@ int kprod_outstanding(struct kprod *p);
 
 /* Flushes up to timeout_ms, stops the poll thread, destroys the handle. */
 void kprod_free(struct kprod *p, int timeout_ms);
+
+/* True (and err filled) when librdkafka raised a fatal error, e.g. the
+ * idempotent producer lost a guarantee; the handle must then be recreated. */
+bool kprod_fatal(struct kprod *p, char *err, size_t errlen);
 
 /* The underlying handle, for metadata queries. Borrowed. */
 rd_kafka_t *kprod_handle(struct kprod *p);

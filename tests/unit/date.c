@@ -6,8 +6,6 @@
 
 #include "date.h"
 
-/* Defined in lib/date.c for this test: the Helsinki civil date at an instant. */
-day_t date_helsinki_day_at(int64_t unix_s);
 
 static day_t P(const char *s)
 {

@@ -1,0 +1,62 @@
+/*
+ * auth.h - Bearer JWT authentication and the token-only authorisation checks.
+ *
+ * The algorithm (HS256 or RS256) comes from configuration and never from the
+ * token: a token whose header names another algorithm, or "none", is refused
+ * before any signature check, so an RS256 public key can never be used as an
+ * HMAC secret. libjwt 1.10.2 checks the signature only; exp (required), nbf,
+ * iss and aud (when configured) are checked here. An auth is read-only after
+ * auth_new: thread-safe.
+ */
+#ifndef PSOP_API_AUTH_H
+#define PSOP_API_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+#include <jansson.h>
+
+#include "config.h"
+#include "router.h"
+
+#define AUTH_CLAIM_MAX 128
+#define AUTH_TOKEN_MAX 8192
+
+/* Who sent the request, from a verified token. Empty strings are absent claims. */
+struct actor {
+    char sub[AUTH_CLAIM_MAX + 1];
+    enum role role;
+    char org[AUTH_CLAIM_MAX + 1];
+    char provider[AUTH_CLAIM_MAX + 1];
+    char client[AUTH_CLAIM_MAX + 1];
+};
+
+struct auth;
+
+/* Reads the key (jwt_secret for HS256, jwt_public_key_file for RS256).
+ * NULL with err filled on a bad alg or unreadable key. */
+struct auth *auth_new(const struct psop_config *cfg, char *err, size_t errlen);
+void auth_free(struct auth *a);
+
+/* Verifies the Authorization header value (may be NULL) at time now.
+ * Returns 0 and fills out, or -1 with a client-safe reason in err (401). */
+int auth_verify(const struct auth *a, const char *authorization, time_t now, struct actor *out,
+                char *err, size_t errlen);
+
+/* True when the actor's role is in roles. */
+bool auth_role_allowed(const struct actor *ac, unsigned roles);
+
+/* The claim checks a token alone can decide (403): an organiser acts only for
+ * its org, a provider for its provider id, a client for its client id, so a
+ * data field organiser_id / provider_id / client_id that differs from the
+ * token's claim is refused, as is a role token missing its own claim. For
+ * provider.register by a provider, data.id is the provider's id.
+ * data is borrowed; returns 0, or -1 with the offending field's name in
+ * *field (a static string) and a reason in err. */
+int auth_check_claims(const struct actor *ac, const char *type, const json_t *data,
+                      const char **field, char *err, size_t errlen);
+
+/* The envelope's actor object: {sub, role, org?, provider?, client?}. New ref. */
+json_t *auth_actor_json(const struct actor *ac);
+
+#endif

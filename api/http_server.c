@@ -1,0 +1,627 @@
+#include "http_server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <microhttpd.h>
+
+#include "command.h"
+#include "json_strict.h"
+#include "log.h"
+#include "problem.h"
+#include "router.h"
+#include "xmalloc.h"
+
+#define CT_JSON "application/json; charset=utf-8"
+#define CT_PROBLEM "application/problem+json"
+/* Seconds a client should wait after a 503 from Kafka or Redis. */
+#define RETRY_AFTER_UNAVAILABLE "2"
+/* A body over the limit is read and dropped up to this much more, so the
+ * client can still read its 413; beyond it the connection is closed. */
+#define DISCARD_SLACK (1L << 20)
+
+struct api_server {
+    struct api_deps d;
+    struct MHD_Daemon *mhd;
+    int port;
+    atomic_int draining;
+    atomic_long suspended;
+};
+
+enum phase {
+    PH_HEADERS,   /* the first callback is running */
+    PH_DEFERRED,  /* answered from the headers; queued on the next callback */
+    PH_BODY,      /* collecting the body */
+    PH_WAIT,      /* published; suspended until the delivery report */
+    PH_ANSWERED,  /* a response is queued */
+};
+
+struct req {
+    struct api_server *srv;
+    struct MHD_Connection *conn;
+    struct timespec t0;
+    enum phase phase;
+    int status; /* the status answered, for log and metrics */
+    bool has_body; /* Content-Length > 0 or chunked */
+    unsigned long long content_length;
+    struct MHD_Response *deferred;
+    char method[16];
+    char path[256];
+    char ip[INET6_ADDRSTRLEN];
+    struct route_match m;
+    int route_index; /* -1 unmatched */
+    struct actor actor;
+    bool authed;
+
+    char *body;
+    size_t len, cap;
+    long discarded; /* bytes dropped after the limit was passed */
+    bool too_large;
+
+    bool has_idem;
+    char idem_key[IDEM_KEY_MAX + 1];
+    char idem_fp[65];
+
+    struct cmd_batch batch;
+    char first_command_id[UUID_STR_LEN];
+
+    pthread_mutex_t mu; /* suspended / published / result, shared with the report */
+    bool suspended;
+    bool published;
+    enum pub_result result;
+};
+
+/* ---------------------------------------------------------------- responses */
+
+static void add_common_headers(struct req *r, struct MHD_Response *resp)
+{
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    if (atomic_load(&r->srv->draining))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+}
+
+/* Queues body (taken; malloc'd) with status. hname/hval: one extra header. */
+static enum MHD_Result respond_raw(struct req *r, int status, const char *ctype, char *body,
+                                   size_t len, const char *hname, const char *hval)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, body ? body : (char *)"",
+                                        body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    if (hname && hval)
+        MHD_add_response_header(resp, hname, hval);
+    add_common_headers(r, resp);
+    r->status = status;
+    /* libmicrohttpd closes a connection whose response was queued from the
+     * first callback (it cannot know the body was read). A request without
+     * a body gets its answer on the next callback so keep-alive survives;
+     * one with a body is answered at once and its body never read. */
+    if (r->phase == PH_HEADERS && !r->has_body) {
+        r->deferred = resp;
+        r->phase = PH_DEFERRED;
+        return MHD_YES;
+    }
+    enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    r->phase = PH_ANSWERED;
+    return ok;
+}
+
+static enum MHD_Result respond_json(struct req *r, int status, json_t *doc, const char *hname,
+                                    const char *hval)
+{
+    char *s = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    if (!s)
+        return MHD_NO;
+    return respond_raw(r, status, CT_JSON, s, strlen(s), hname, hval);
+}
+
+/* errors (stolen, may be NULL): [{path, message}]. */
+static enum MHD_Result respond_problem_h(struct req *r, int status, const char *detail,
+                                         json_t *errors, const char *hname, const char *hval)
+{
+    json_t *p = problem_new(status, detail, errors);
+    char *s = json_dumps(p, JSON_COMPACT);
+    json_decref(p);
+    if (!s)
+        return MHD_NO;
+    return respond_raw(r, status, CT_PROBLEM, s, strlen(s), hname, hval);
+}
+
+static enum MHD_Result respond_problem(struct req *r, int status, const char *detail)
+{
+    return respond_problem_h(r, status, detail, NULL, NULL, NULL);
+}
+
+/* ------------------------------------------------------------------ helpers */
+
+static const char *header(struct req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+static void peer_ip(struct MHD_Connection *c, char *out, size_t cap)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    snprintf(out, cap, "unknown");
+    if (!ci || !ci->client_addr)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)cap);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)cap);
+}
+
+/* application/json with optional parameters; a charset, if any, is UTF-8. */
+static bool content_type_ok(const char *ct)
+{
+    if (!ct)
+        return false;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    if (strncasecmp(ct, "application/json", 16) != 0)
+        return false;
+    const char *p = ct + 16;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p == '\0')
+        return true;
+    if (*p != ';')
+        return false;
+    const char *cs = strcasestr(p, "charset=");
+    if (!cs)
+        return true;
+    cs += 8;
+    if (*cs == '"')
+        cs++;
+    return strncasecmp(cs, "utf-8", 5) == 0 &&
+           (cs[5] == '\0' || cs[5] == '"' || cs[5] == ';' || cs[5] == ' ');
+}
+
+static double elapsed_s(const struct timespec *t0)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* --------------------------------------------------------------- endpoints */
+
+static enum MHD_Result serve_plain(struct req *r)
+{
+    struct api_server *s = r->srv;
+    switch (r->m.route->kind) {
+    case ROUTE_HEALTHZ:
+        return respond_json(r, 200, json_pack("{s:s}", "status", "ok"), NULL, NULL);
+    case ROUTE_READYZ:
+        if (atomic_load(&s->draining))
+            return respond_problem(r, 503, "draining");
+        return respond_json(r, 200, json_pack("{s:s}", "status", "ready"), NULL, NULL);
+    case ROUTE_METRICS: {
+        char *txt = metrics_render(s->d.metrics, pub_produce_errors(s->d.pub),
+                                   pub_outstanding(s->d.pub), !atomic_load(&s->draining));
+        return respond_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8", txt, strlen(txt),
+                           NULL, NULL);
+    }
+    case ROUTE_OPENAPI: {
+        char *doc = xstrdup(s->d.openapi_json ? s->d.openapi_json : "{}");
+        return respond_raw(r, 200, CT_JSON, doc, strlen(doc), NULL, NULL);
+    }
+    default:
+        return respond_problem(r, 404, "not implemented yet");
+    }
+}
+
+/* First callback of a request: everything the headers alone decide. */
+static enum MHD_Result on_headers(struct req *r, const char *url, const char *method)
+{
+    struct api_server *s = r->srv;
+    char allow[128];
+
+    /* MHD itself refuses malformed Content-Length values. */
+    const char *cl = header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl)
+        r->content_length = strtoull(cl, NULL, 10);
+    r->has_body = r->content_length > 0 || header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+
+    if (strncmp(url, "/v1/", 4) == 0) {
+        int retry = 1;
+        if (!ratelimit_take(s->d.ratelimit, r->ip, &retry)) {
+            char ra[16];
+            snprintf(ra, sizeof(ra), "%d", retry);
+            return respond_problem_h(r, 429, "rate limit exceeded for this client", NULL,
+                                     MHD_HTTP_HEADER_RETRY_AFTER, ra);
+        }
+    }
+    switch (router_match(method, url, &r->m, allow, sizeof(allow))) {
+    case ROUTER_NOT_FOUND:
+        return respond_problem(r, 404, "no such route");
+    case ROUTER_METHOD_NOT_ALLOWED:
+        return respond_problem_h(r, 405, "method not allowed on this route", NULL,
+                                 MHD_HTTP_HEADER_ALLOW, allow);
+    case ROUTER_FOUND:
+        break;
+    }
+    r->route_index = r->m.index;
+    const struct route *rt = r->m.route;
+    if (rt->kind != ROUTE_COMMAND && rt->kind != ROUTE_BATCH)
+        return serve_plain(r);
+
+    char why[160];
+    if (auth_verify(s->d.auth, header(r, MHD_HTTP_HEADER_AUTHORIZATION), time(NULL), &r->actor,
+                    why, sizeof(why)) < 0)
+        return respond_problem_h(r, 401, why, NULL, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                 "Bearer realm=\"psop\"");
+    r->authed = true;
+    if (rt->kind == ROUTE_COMMAND && !auth_role_allowed(&r->actor, rt->roles)) {
+        snprintf(why, sizeof(why), "role %s may not send %s", role_name(r->actor.role), rt->type);
+        return respond_problem(r, 403, why);
+    }
+
+    const char *ik = header(r, "Idempotency-Key");
+    if (ik) {
+        if (!idem_key_valid(ik))
+            return respond_problem(r, 400, "Idempotency-Key must be 1-128 visible ASCII characters");
+        snprintf(r->idem_key, sizeof(r->idem_key), "%s", ik);
+        r->has_idem = true;
+    }
+
+    if (r->content_length > (unsigned long long)s->d.cfg->api_body_limit) {
+        snprintf(why, sizeof(why), "the body is over the limit of %ld bytes",
+                 s->d.cfg->api_body_limit);
+        return respond_problem(r, 413, why);
+    }
+    if (r->has_body && !content_type_ok(header(r, MHD_HTTP_HEADER_CONTENT_TYPE)))
+        return respond_problem(r, 415, "the body must be application/json");
+    return MHD_YES;
+}
+
+static void on_body(struct req *r, const char *data, size_t n)
+{
+    long limit = r->srv->d.cfg->api_body_limit;
+    if (r->too_large || r->len + n > (size_t)limit) {
+        r->too_large = true;
+        r->discarded += (long)n;
+        free(r->body);
+        r->body = NULL;
+        r->len = r->cap = 0;
+        return;
+    }
+    if (r->len + n > r->cap) {
+        size_t cap = r->cap ? r->cap : 4096;
+        while (cap < r->len + n)
+            cap *= 2;
+        if (cap > (size_t)limit)
+            cap = (size_t)limit;
+        r->body = xrealloc(r->body, cap);
+        r->cap = cap;
+    }
+    memcpy(r->body + r->len, data, n);
+    r->len += n;
+}
+
+/* The delivery report (or deadline) thread: wake the connection up. */
+static void on_published(void *opaque, enum pub_result res)
+{
+    struct req *r = opaque;
+    pthread_mutex_lock(&r->mu);
+    r->published = true;
+    r->result = res;
+    if (r->suspended) {
+        r->suspended = false;
+        atomic_fetch_sub(&r->srv->suspended, 1);
+        MHD_resume_connection(r->conn);
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
+static enum MHD_Result answer_published(struct req *r)
+{
+    struct api_server *s = r->srv;
+    if (r->result == PUB_OK) {
+        json_t *body = cmd_accepted_json(&r->batch);
+        if (r->has_idem && idem_complete(s->d.idem, r->actor.sub, r->idem_key, 202, body) < 0)
+            LOG_WARN("idempotency record not completed", "command_id", r->first_command_id,
+                     NULL);
+        return respond_json(r, 202, body, NULL, NULL);
+    }
+    if (r->has_idem)
+        idem_fail(s->d.idem, r->actor.sub, r->idem_key);
+    return respond_problem_h(r, 503,
+                             r->result == PUB_TIMEOUT
+                                 ? "Kafka did not acknowledge the command in time"
+                                 : "Kafka did not accept the command",
+                             NULL, MHD_HTTP_HEADER_RETRY_AFTER, RETRY_AFTER_UNAVAILABLE);
+}
+
+static enum MHD_Result respond_cmd_error(struct req *r, struct cmd_error *e)
+{
+    json_t *errs = e->errors;
+    e->errors = NULL;
+    return respond_problem_h(r, e->status, e->detail, errs, NULL, NULL);
+}
+
+/* The whole body is in: parse, validate, claim the key, publish, suspend. */
+static enum MHD_Result on_complete(struct req *r)
+{
+    struct api_server *s = r->srv;
+    char why[256];
+    struct cmd_error e = {0};
+
+    if (r->too_large) {
+        snprintf(why, sizeof(why), "the body is over the limit of %ld bytes",
+                 s->d.cfg->api_body_limit);
+        return respond_problem(r, 413, why);
+    }
+    json_t *body = NULL;
+    if (r->len > 0) {
+        body = json_strict_parse(r->body, r->len, JSON_STRICT_MAX_DEPTH, why, sizeof(why));
+        if (!body)
+            return respond_problem(r, 400, why);
+    }
+    int rc = r->m.route->kind == ROUTE_COMMAND
+                 ? cmd_from_route(&r->m, body, &r->actor, s->d.reg, &r->batch, &e)
+                 : cmd_from_commands(body ? body : json_object(), &r->actor, s->d.reg, &r->batch,
+                                     &e);
+    if (rc < 0)
+        return respond_cmd_error(r, &e);
+
+    cmd_assign_ids(&r->batch, NULL);
+    if (r->has_idem) {
+        idem_fingerprint(r->method, r->path, r->body ? r->body : "", r->len, r->idem_fp);
+        json_t *ids = cmd_ids_json(&r->batch), *prev = NULL, *stored = NULL;
+        int st = 0;
+        enum idem_claim c =
+            idem_claim(s->d.idem, r->actor.sub, r->idem_key, r->idem_fp, ids, &prev, &st, &stored);
+        json_decref(ids);
+        switch (c) {
+        case IDEM_NEW:
+            break;
+        case IDEM_RETRY:
+            cmd_assign_ids(&r->batch, prev);
+            json_decref(prev);
+            break;
+        case IDEM_REPLAY:
+            return respond_json(r, st, stored, "Idempotent-Replayed", "true");
+        case IDEM_CONFLICT:
+            return respond_problem(r, 409, "Idempotency-Key was used with another request");
+        case IDEM_BUSY:
+            return respond_problem(r, 409, "a request with this Idempotency-Key is in progress");
+        case IDEM_ERROR:
+            return respond_problem_h(r, 503, "idempotency store unavailable", NULL,
+                                     MHD_HTTP_HEADER_RETRY_AFTER, RETRY_AFTER_UNAVAILABLE);
+        }
+    }
+    char received_at[32];
+    cmd_now_rfc3339(received_at);
+    if (cmd_finalize(&r->batch, &r->actor, received_at, r->has_idem ? r->idem_key : NULL, &e) <
+        0) {
+        if (r->has_idem)
+            idem_fail(s->d.idem, r->actor.sub, r->idem_key);
+        return respond_cmd_error(r, &e);
+    }
+    snprintf(r->first_command_id, sizeof(r->first_command_id), "%s",
+             r->batch.items[0].command_id);
+
+    struct pub_msg *msgs = xcalloc(r->batch.n, sizeof(*msgs));
+    for (size_t i = 0; i < r->batch.n; i++) {
+        msgs[i].topic = r->batch.items[i].row->topic;
+        msgs[i].key = r->batch.items[i].key;
+        msgs[i].payload = r->batch.items[i].payload;
+        msgs[i].len = r->batch.items[i].payload_len;
+    }
+    r->phase = PH_WAIT;
+    pub_send_all(s->d.pub, msgs, r->batch.n, on_published, r);
+    free(msgs);
+
+    /* Suspend under r->mu so the report's resume always follows it. */
+    pthread_mutex_lock(&r->mu);
+    if (r->published) {
+        pthread_mutex_unlock(&r->mu);
+        return answer_published(r);
+    }
+    r->suspended = true;
+    atomic_fetch_add(&s->suspended, 1);
+    MHD_suspend_connection(r->conn);
+    pthread_mutex_unlock(&r->mu);
+    return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    struct api_server *s = cls;
+    struct req *r = *con_cls;
+    if (!r) {
+        r = xcalloc(1, sizeof(*r));
+        r->srv = s;
+        r->conn = conn;
+        r->route_index = -1;
+        clock_gettime(CLOCK_MONOTONIC, &r->t0);
+        pthread_mutex_init(&r->mu, NULL);
+        snprintf(r->method, sizeof(r->method), "%s", method);
+        snprintf(r->path, sizeof(r->path), "%s", url);
+        peer_ip(conn, r->ip, sizeof(r->ip));
+        *con_cls = r;
+        metrics_inflight_add(s->d.metrics, 1);
+        r->phase = PH_HEADERS;
+        enum MHD_Result ok = on_headers(r, url, method);
+        if (r->phase == PH_HEADERS) /* nothing decided yet: read the body */
+            r->phase = PH_BODY;
+        return ok;
+    }
+    switch (r->phase) {
+    case PH_HEADERS:
+        break;
+    case PH_DEFERRED: {
+        enum MHD_Result ok = MHD_queue_response(conn, (unsigned)r->status, r->deferred);
+        MHD_destroy_response(r->deferred);
+        r->deferred = NULL;
+        r->phase = PH_ANSWERED;
+        *upload_data_size = 0;
+        return ok;
+    }
+    case PH_BODY:
+        if (*upload_data_size) {
+            on_body(r, upload_data, *upload_data_size);
+            *upload_data_size = 0;
+            if (r->too_large && r->discarded > DISCARD_SLACK)
+                return MHD_NO; /* a client that keeps sending gets cut off */
+            return MHD_YES;
+        }
+        return on_complete(r);
+    case PH_WAIT: {
+        pthread_mutex_lock(&r->mu);
+        bool ready = r->published;
+        pthread_mutex_unlock(&r->mu);
+        if (!ready)
+            return MHD_YES;
+        return answer_published(r);
+    }
+    case PH_ANSWERED:
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    return MHD_NO;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    struct api_server *s = cls;
+    struct req *r = *con_cls;
+    if (!r)
+        return;
+    *con_cls = NULL;
+    double secs = elapsed_s(&r->t0);
+    int status = r->status ? r->status : 499; /* closed before an answer */
+    metrics_request(s->d.metrics, r->route_index, status, secs);
+    metrics_inflight_add(s->d.metrics, -1);
+
+    char st[8], ms[32], n[16];
+    snprintf(st, sizeof(st), "%d", status);
+    snprintf(ms, sizeof(ms), "%.3f", secs * 1000);
+    snprintf(n, sizeof(n), "%zu", r->batch.n);
+    LOG_INFO("request", "method", r->method, "path", r->path, "route",
+             r->route_index >= 0 ? r->m.route->pattern : NULL, "status", st, "ms", ms, "ip",
+             r->ip, "sub", r->authed ? r->actor.sub : NULL, "command_id",
+             r->first_command_id[0] ? r->first_command_id : NULL, "commands", n, "termination",
+             toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "ok" : "aborted", NULL);
+
+    if (r->deferred)
+        MHD_destroy_response(r->deferred);
+    cmd_batch_free(&r->batch);
+    free(r->body);
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+}
+
+/* ----------------------------------------------------------------- daemon */
+
+struct api_server *api_server_start(const struct api_deps *deps, char *err, size_t errlen)
+{
+    const struct psop_config *cfg = deps->cfg;
+    struct api_server *s = xcalloc(1, sizeof(*s));
+    s->d = *deps;
+
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                         MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    const char *addr = cfg->api_listen_addr && *cfg->api_listen_addr ? cfg->api_listen_addr
+                                                                     : "0.0.0.0";
+    struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)cfg->api_port);
+    } else if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((uint16_t)cfg->api_port);
+        flags |= MHD_USE_IPv6;
+    } else {
+        snprintf(err, errlen, "api_listen_addr '%s' is not an IP address", addr);
+        free(s);
+        return NULL;
+    }
+
+    unsigned threads = cfg->api_threads > 0 ? (unsigned)cfg->api_threads : 1;
+    s->mhd = MHD_start_daemon(
+        flags, (uint16_t)cfg->api_port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->api_conn_limit,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->api_per_ip_conn_limit,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->api_conn_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, s, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+    if (!s->mhd) {
+        snprintf(err, errlen, "cannot listen on %s:%d", addr, cfg->api_port);
+        free(s);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = di ? di->port : cfg->api_port;
+    return s;
+}
+
+int api_server_port(const struct api_server *s)
+{
+    return s->port;
+}
+
+void api_server_set_draining(struct api_server *s)
+{
+    atomic_store(&s->draining, 1);
+}
+
+void api_server_quiesce(struct api_server *s)
+{
+    MHD_socket fd = MHD_quiesce_daemon(s->mhd);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+}
+
+long api_server_wait_idle(struct api_server *s, int timeout_ms)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        long n = metrics_inflight(s->d.metrics);
+        long susp = atomic_load(&s->suspended);
+        /* Suspended connections must be resumed before MHD_stop_daemon;
+         * the publish deadline guarantees they are, so wait for them always. */
+        if (susp == 0 && (n == 0 || elapsed_s(&t0) * 1000 >= timeout_ms))
+            return n;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+void api_server_stop(struct api_server *s)
+{
+    if (!s)
+        return;
+    MHD_stop_daemon(s->mhd);
+    free(s);
+}

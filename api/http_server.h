@@ -1,0 +1,59 @@
+/*
+ * http_server.h - the libmicrohttpd front: request lifecycle, limits, errors,
+ * health/readiness/metrics, access log, draining.
+ *
+ * A command request is authenticated and checked from its headers on the
+ * first callback (429, 404/405, 401/403, 415, 413 by Content-Length), its
+ * body is collected under the size limit, then parsed, validated, claimed
+ * against its Idempotency-Key and published. The connection is then
+ * suspended and resumed by the delivery report (or the deadline), and only
+ * then answered: 202 when every command is on Kafka, else 503. No server
+ * thread ever waits for Kafka.
+ */
+#ifndef PSOP_API_HTTP_SERVER_H
+#define PSOP_API_HTTP_SERVER_H
+
+#include <stddef.h>
+
+#include "auth.h"
+#include "config.h"
+#include "idempotency.h"
+#include "json_schema.h"
+#include "metrics.h"
+#include "publish.h"
+#include "ratelimit.h"
+
+/* What the server uses; all borrowed and alive until api_server_stop. */
+struct api_deps {
+    const struct psop_config *cfg;
+    const struct auth *auth;
+    const struct jschema_registry *reg;
+    struct pub *pub;
+    struct idem *idem;
+    struct metrics *metrics;
+    struct ratelimit *ratelimit;
+    const char *openapi_json; /* the document served at /v1/openapi.json */
+};
+
+struct api_server;
+
+/* Binds cfg->api_listen_addr:api_port and starts the thread pool. */
+struct api_server *api_server_start(const struct api_deps *deps, char *err, size_t errlen);
+
+/* The port actually bound (for api_port 0). */
+int api_server_port(const struct api_server *s);
+
+/* /readyz answers 503 from now on; responses carry Connection: close. */
+void api_server_set_draining(struct api_server *s);
+
+/* Stops accepting connections (MHD_quiesce_daemon) and closes the listener. */
+void api_server_quiesce(struct api_server *s);
+
+/* Waits until no request is in flight (suspended ones included) or
+ * timeout_ms passed. Returns the number still in flight. */
+long api_server_wait_idle(struct api_server *s, int timeout_ms);
+
+/* Stops the daemon (closing idle connections) and frees the server. */
+void api_server_stop(struct api_server *s);
+
+#endif

@@ -1,0 +1,162 @@
+/*
+ * psop-api - the HTTP front. Usage:
+ *   psop-api [--config PATH]      serve (settings: config file + PSOP_* env)
+ *   psop-api [--config PATH] --openapi   print the OpenAPI 3.1 document
+ *
+ * SIGTERM/SIGINT drain: /readyz turns 503, the balancer gets
+ * api_drain_delay_ms to notice, the listener is quiesced, in-flight requests
+ * finish and are answered, the producer is flushed, exit 0.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth.h"
+#include "config.h"
+#include "http_server.h"
+#include "idempotency.h"
+#include "json_schema.h"
+#include "log.h"
+#include "metrics.h"
+#include "openapi.h"
+#include "publish.h"
+#include "ratelimit.h"
+#include "router.h"
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+static int has_flag(int argc, char **argv, const char *flag)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], flag) == 0)
+            return 1;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct psop_config cfg;
+    char err[512];
+    int rc = 1;
+    struct jschema_registry *reg = NULL;
+    struct auth *auth = NULL;
+    struct pub *pub = NULL;
+    struct idem *idem = NULL;
+    struct metrics *metrics = NULL;
+    struct ratelimit *rl = NULL;
+    struct api_server *srv = NULL;
+    json_t *openapi = NULL;
+    char *openapi_json = NULL;
+
+    memset(&cfg, 0, sizeof(cfg));
+    if (config_load(&cfg, config_path_from_args(argc, argv), err, sizeof(err)) < 0) {
+        fprintf(stderr, "psop-api: %s\n", err);
+        return 1;
+    }
+    log_init("psop-api", log_level_parse(cfg.log_level));
+
+    reg = jschema_registry_load(cfg.schemas_dir, err, sizeof(err));
+    if (!reg) {
+        LOG_ERROR("cannot load schemas", "dir", cfg.schemas_dir, "error", err, NULL);
+        goto out;
+    }
+    openapi = openapi_build(reg, err, sizeof(err));
+    if (!openapi) {
+        LOG_ERROR("cannot build the OpenAPI document", "error", err, NULL);
+        goto out;
+    }
+    if (has_flag(argc, argv, "--openapi")) {
+        char *s = json_dumps(openapi, JSON_INDENT(2));
+        fputs(s, stdout);
+        fputc('\n', stdout);
+        free(s);
+        rc = 0;
+        goto out;
+    }
+    openapi_json = json_dumps(openapi, JSON_COMPACT);
+
+    auth = auth_new(&cfg, err, sizeof(err));
+    if (!auth) {
+        LOG_ERROR("auth configuration", "error", err, NULL);
+        goto out;
+    }
+
+    /* Signals are taken by sigwait below; every thread started from here on
+     * inherits the mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    pub = pub_new(&cfg, err, sizeof(err));
+    if (!pub) {
+        LOG_ERROR("kafka producer", "error", err, NULL);
+        goto out;
+    }
+    /* A pending key blocks duplicates for as long as an answer can take. */
+    idem = idem_new(cfg.redis_url, cfg.api_threads > 0 ? cfg.api_threads : 1,
+                    cfg.produce_timeout_ms + 5000);
+    size_t n_routes;
+    router_routes(&n_routes);
+    metrics = metrics_new(n_routes);
+    rl = ratelimit_new(cfg.api_rate_limit_rps);
+
+    struct api_deps deps = {
+        .cfg = &cfg,
+        .auth = auth,
+        .reg = reg,
+        .pub = pub,
+        .idem = idem,
+        .metrics = metrics,
+        .ratelimit = rl,
+        .openapi_json = openapi_json,
+    };
+    srv = api_server_start(&deps, err, sizeof(err));
+    if (!srv) {
+        LOG_ERROR("http server", "error", err, NULL);
+        goto out;
+    }
+    char port[16];
+    snprintf(port, sizeof(port), "%d", api_server_port(srv));
+    LOG_INFO("listening", "addr", cfg.api_listen_addr, "port", port, NULL);
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    LOG_INFO("draining", "signal", sig == SIGTERM ? "TERM" : "INT", NULL);
+    api_server_set_draining(srv);
+    sleep_ms(cfg.api_drain_delay_ms > 0 ? cfg.api_drain_delay_ms : 0);
+    api_server_quiesce(srv);
+    /* In-flight requests get at most one publish deadline plus the time to
+     * send their answer; suspended ones are always waited for. */
+    long left = api_server_wait_idle(srv, cfg.produce_timeout_ms + 5000);
+    if (left)
+        LOG_WARN("requests still in flight at shutdown", NULL);
+    int outstanding = pub_flush(pub, cfg.produce_timeout_ms);
+    if (outstanding)
+        LOG_WARN("messages not flushed", NULL);
+    api_server_stop(srv);
+    srv = NULL;
+    LOG_INFO("stopped", NULL);
+    rc = 0;
+out:
+    api_server_stop(srv);
+    pub_free(pub, cfg.produce_timeout_ms);
+    idem_free(idem);
+    ratelimit_free(rl);
+    metrics_free(metrics);
+    auth_free(auth);
+    free(openapi_json);
+    json_decref(openapi);
+    jschema_registry_free(reg);
+    config_free(&cfg);
+    return rc;
+}

@@ -1,0 +1,26 @@
+/*
+ * metrics.h - the api's Prometheus metrics: requests by route and status,
+ * request latency histogram by route, produce errors, in-flight requests.
+ * Counters are atomics: thread-safe, no locks on the request path.
+ */
+#ifndef PSOP_API_METRICS_H
+#define PSOP_API_METRICS_H
+
+#include <stddef.h>
+
+struct metrics;
+
+/* n_routes rows of the route table; route -1 counts unmatched requests. */
+struct metrics *metrics_new(size_t n_routes);
+void metrics_free(struct metrics *m);
+
+void metrics_request(struct metrics *m, int route, int status, double seconds);
+void metrics_inflight_add(struct metrics *m, int delta);
+long metrics_inflight(struct metrics *m);
+
+/* Prometheus text exposition, new string (caller frees). The gauges that
+ * live elsewhere are passed in. */
+char *metrics_render(struct metrics *m, unsigned long produce_errors, int kafka_outstanding,
+                     int ready);
+
+#endif

@@ -1,0 +1,453 @@
+#include "openapi.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "command.h"
+#include "idempotency.h"
+#include "problem.h"
+#include "router.h"
+#include "xmalloc.h"
+
+#define REF_BASE "#/components/schemas/"
+
+/* "commands/voucher.grant" -> "commands.voucher.grant" (component names may
+ * not hold '/'). */
+static void component_name(const char *schema_name, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s", schema_name);
+    for (char *p = out; *p; p++)
+        if (*p == '/')
+            *p = '.';
+}
+
+/* Resolves a file reference relative to the schema named base ("commands/x")
+ * into a registry name ("common"). Absolute URLs keep what follows their
+ * "/schemas/". Returns 0 or -1. */
+static int resolve_file(const char *base, const char *file, size_t flen, char *out, size_t cap)
+{
+    char buf[512];
+    const char *sch = NULL;
+    if ((strncmp(file, "http://", 7) == 0 || strncmp(file, "https://", 8) == 0)) {
+        const char *m = strstr(file, "/schemas/");
+        if (!m || (size_t)(m - file) > flen)
+            return -1;
+        sch = m + 9;
+        snprintf(buf, sizeof(buf), "%.*s", (int)(flen - (size_t)(sch - file)), sch);
+    } else {
+        const char *slash = strrchr(base, '/');
+        int dirlen = slash ? (int)(slash - base) + 1 : 0;
+        snprintf(buf, sizeof(buf), "%.*s%.*s", dirlen, base, (int)flen, file);
+    }
+    /* Normalise "a/../b" and "./". */
+    char *segs[32];
+    int n = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(buf, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
+        if (strcmp(t, ".") == 0)
+            continue;
+        if (strcmp(t, "..") == 0) {
+            if (n == 0)
+                return -1;
+            n--;
+            continue;
+        }
+        if (n == 32)
+            return -1;
+        segs[n++] = t;
+    }
+    if (n == 0)
+        return -1;
+    out[0] = '\0';
+    size_t len = 0;
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(out + len, len < cap ? cap - len : 0, "%s%s", i ? "/" : "",
+                                segs[i]);
+    if (len >= cap)
+        return -1;
+    size_t ol = strlen(out);
+    if (ol > 5 && strcmp(out + ol - 5, ".json") == 0)
+        out[ol - 5] = '\0';
+    return 0;
+}
+
+/* Rewrites every $ref under j (in place) to a document-internal ref and
+ * appends the registry names it points at to deps. base is j's schema name. */
+static void rewrite_refs(json_t *j, const char *base, json_t *deps)
+{
+    if (json_is_array(j)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(j, i, v) rewrite_refs(v, base, deps);
+        return;
+    }
+    if (!json_is_object(j))
+        return;
+    const char *key;
+    json_t *v;
+    json_object_foreach(j, key, v)
+    {
+        if (strcmp(key, "$ref") == 0 && json_is_string(v)) {
+            const char *ref = json_string_value(v);
+            const char *hash = strchr(ref, '#');
+            size_t flen = hash ? (size_t)(hash - ref) : strlen(ref);
+            const char *frag = hash ? hash + 1 : "";
+            char target[256], comp[256];
+            if (flen == 0)
+                snprintf(target, sizeof(target), "%s", base);
+            else if (resolve_file(base, ref, flen, target, sizeof(target)) < 0)
+                continue; /* leave what we cannot resolve */
+            component_name(target, comp, sizeof(comp));
+            char *nref = xasprintf(REF_BASE "%s%s", comp, frag);
+            json_object_set_new(j, "$ref", json_string(nref));
+            free(nref);
+            if (flen)
+                json_array_append_new(deps, json_string(target));
+        } else {
+            rewrite_refs(v, base, deps);
+        }
+    }
+}
+
+static json_t *schema_component(const struct jschema_registry *reg, const char *name,
+                                json_t *deps)
+{
+    const json_t *s = jschema_get(reg, name);
+    if (!s)
+        return NULL;
+    json_t *c = json_deep_copy(s);
+    json_object_del(c, "$id");
+    json_object_del(c, "$schema");
+    rewrite_refs(c, name, deps);
+    return c;
+}
+
+/* Adds name and everything it refers to under components.schemas. */
+static int add_schema_tree(const struct jschema_registry *reg, json_t *schemas, const char *name,
+                           char *err, size_t errlen)
+{
+    json_t *queue = json_array();
+    json_array_append_new(queue, json_string(name));
+    int rc = 0;
+    for (size_t i = 0; i < json_array_size(queue); i++) {
+        const char *n = json_string_value(json_array_get(queue, i));
+        char comp[256];
+        component_name(n, comp, sizeof(comp));
+        if (json_object_get(schemas, comp))
+            continue;
+        json_t *c = schema_component(reg, n, queue);
+        if (!c) {
+            snprintf(err, errlen, "schema %s not found", n);
+            rc = -1;
+            break;
+        }
+        json_object_set_new(schemas, comp, c);
+    }
+    json_decref(queue);
+    return rc;
+}
+
+static void remove_required(json_t *schema, const char *field)
+{
+    json_t *req = json_object_get(schema, "required");
+    for (size_t i = 0; json_is_array(req) && i < json_array_size(req);) {
+        if (json_is_string(json_array_get(req, i)) &&
+            strcmp(json_string_value(json_array_get(req, i)), field) == 0)
+            json_array_remove(req, i);
+        else
+            i++;
+    }
+    static const char *combinators[] = {"allOf", "anyOf", "oneOf"};
+    for (int k = 0; k < 3; k++) {
+        json_t *list = json_object_get(schema, combinators[k]);
+        size_t i;
+        json_t *v;
+        json_array_foreach(list, i, v) remove_required(v, field);
+    }
+}
+
+static json_t *problem_responses(void)
+{
+    static const int statuses[] = {400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 503};
+    json_t *r = json_object();
+    for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
+        char k[8];
+        snprintf(k, sizeof(k), "%d", statuses[i]);
+        json_t *resp = json_pack("{s:s, s:{s:{s:{s:s}}}}", "description",
+                                 problem_title(statuses[i]), "content",
+                                 "application/problem+json", "schema", "$ref",
+                                 REF_BASE "Problem");
+        if (statuses[i] == 429 || statuses[i] == 503)
+            json_object_set_new(resp, "headers",
+                                json_pack("{s:{s:s, s:{s:s}}}", "Retry-After", "description",
+                                          "Seconds to wait before retrying", "schema", "type",
+                                          "integer"));
+        if (statuses[i] == 405)
+            json_object_set_new(resp, "headers",
+                                json_pack("{s:{s:s, s:{s:s}}}", "Allow", "description",
+                                          "Methods the path accepts", "schema", "type",
+                                          "string"));
+        json_object_set_new(r, k, resp);
+    }
+    return r;
+}
+
+static json_t *fixed_schemas(void)
+{
+    json_t *s = json_object();
+    json_object_set_new(
+        s, "Problem",
+        json_pack("{s:s, s:s, s:[s,s,s,s], s:{s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, "
+                  "s:{s:s, s:{s:s, s:[s,s], s:{s:{s:s}, s:{s:s}}}}}}",
+                  "description", "RFC 9457 problem details", "type", "object", "required",
+                  "type", "title", "status", "detail", "properties", "type", "type", "string",
+                  "title", "type", "string", "status", "type", "integer", "detail", "type",
+                  "string", "errors", "type", "array", "items", "type", "object", "required",
+                  "path", "message", "properties", "path", "type", "string", "message", "type",
+                  "string"));
+    json_object_set_new(
+        s, "Accepted",
+        json_pack("{s:s, s:[s,s,s,s], s:{s:{s:s, s:s}, s:{s:s}, s:{s:s}, s:{s:s}}}", "type",
+                  "object", "required", "command_id", "type", "resource_id", "status_url",
+                  "properties", "command_id", "type", "string", "format", "uuid", "type", "type",
+                  "string", "resource_id", "type", "string", "status_url", "type", "string"));
+    json_object_set_new(s, "AcceptedBatch",
+                        json_pack("{s:s, s:[s], s:{s:{s:s, s:{s:s}}}}", "type", "object",
+                                  "required", "commands", "properties", "commands", "type",
+                                  "array", "items", "$ref", REF_BASE "Accepted"));
+    return s;
+}
+
+static json_t *error_refs(const int *statuses, size_t n)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < n; i++) {
+        char k[8], ref[64];
+        snprintf(k, sizeof(k), "%d", statuses[i]);
+        snprintf(ref, sizeof(ref), "#/components/responses/%d", statuses[i]);
+        json_object_set_new(o, k, json_pack("{s:s}", "$ref", ref));
+    }
+    return o;
+}
+
+static json_t *idempotency_param(void)
+{
+    return json_pack("{s:s, s:s, s:b, s:s, s:{s:s, s:i, s:i}}", "name", "Idempotency-Key", "in",
+                     "header", "required", 0, "description",
+                     "Per principal, kept 24 h: a repeat with the same body returns the first "
+                     "answer and publishes nothing; another body is 409.",
+                     "schema", "type", "string", "minLength", 1, "maxLength", IDEM_KEY_MAX);
+}
+
+static void operation_id(const struct route *rt, char *out, size_t cap)
+{
+    const struct route *rows[4];
+    size_t n = router_rows_for_type(rt->type, rows, 4);
+    snprintf(out, cap, "%s", rt->type);
+    for (char *p = out; *p; p++)
+        if (*p == '.')
+            *p = '_';
+    if (n > 1) { /* service events under vouchers and under orders */
+        size_t len = strlen(out);
+        const char *k = rt->key_field;
+        const char *us = strchr(k, '_');
+        snprintf(out + len, cap - len, "_%.*s", us ? (int)(us - k) : (int)strlen(k), k);
+    }
+}
+
+static json_t *command_operation(const struct jschema_registry *reg, json_t *schemas,
+                                 const struct route *rt, char *err, size_t errlen)
+{
+    static const int errs[] = {400, 401, 403, 409, 413, 415, 422, 429, 503};
+    char name[128], comp[160], opid[128];
+    snprintf(name, sizeof(name), "commands/%s", rt->type);
+    component_name(name, comp, sizeof(comp));
+    if (add_schema_tree(reg, schemas, name, err, errlen) < 0)
+        return NULL;
+    const json_t *cs = json_object_get(schemas, comp);
+    operation_id(rt, opid, sizeof(opid));
+
+    json_t *op = json_object();
+    json_object_set_new(op, "operationId", json_string(opid));
+    json_object_set_new(op, "summary", json_string(rt->summary ? rt->summary : rt->type));
+    char desc[512], roles[64] = "";
+    for (unsigned bit = ROLE_ADMIN; bit <= ROLE_CLIENT; bit <<= 1)
+        if (rt->roles & bit)
+            snprintf(roles + strlen(roles), sizeof(roles) - strlen(roles), "%s%s",
+                     roles[0] ? ", " : "", role_name((enum role)bit));
+    snprintf(desc, sizeof(desc),
+             "Publishes a `%s` command to `%s`, keyed by `%s`. Roles: %s. Answers 202 once "
+             "the broker has acknowledged it (acks=all).",
+             rt->type, rt->topic, rt->key_field, roles);
+    json_object_set_new(op, "description", json_string(desc));
+    const char *tag_start = rt->pattern + 4;
+    const char *tag_end = strchr(tag_start, '/');
+    char tag[64];
+    snprintf(tag, sizeof(tag), "%.*s",
+             tag_end ? (int)(tag_end - tag_start) : (int)strlen(tag_start), tag_start);
+    json_object_set_new(op, "tags", json_pack("[s]", tag));
+
+    json_t *params = json_array();
+    json_t *body = NULL;
+    struct route_match m;
+    /* The pattern itself matches with each placeholder as its own value. */
+    if (router_match(rt->method, rt->pattern, &m, NULL, 0) == ROUTER_FOUND && m.n_params > 0) {
+        body = json_deep_copy(cs);
+        for (int i = 0; i < m.n_params; i++) {
+            char field[64];
+            snprintf(field, sizeof(field), "%.*s", (int)m.params[i].name_len, m.params[i].name);
+            json_t *ps = json_object_get(json_object_get(cs, "properties"), field);
+            char pdesc[256];
+            snprintf(pdesc, sizeof(pdesc),
+                     "Becomes data.%s; a body field %s that differs is 422", field, field);
+            json_array_append_new(
+                params, json_pack("{s:s, s:s, s:b, s:s, s:o}", "name", field, "in", "path",
+                                  "required", 1, "description", pdesc, "schema",
+                                  ps ? json_deep_copy(ps) : json_pack("{s:s}", "type", "string")));
+            remove_required(body, field);
+        }
+    } else {
+        char ref[200];
+        snprintf(ref, sizeof(ref), REF_BASE "%s", comp);
+        body = json_pack("{s:s}", "$ref", ref);
+    }
+    json_array_append_new(params, idempotency_param());
+    json_object_set_new(op, "parameters", params);
+    json_object_set_new(op, "requestBody",
+                        json_pack("{s:b, s:{s:{s:o}}}", "required", 0, "content",
+                                  "application/json", "schema", body));
+    json_t *responses = error_refs(errs, sizeof(errs) / sizeof(errs[0]));
+    json_object_set_new(responses, "202",
+                        json_pack("{s:s, s:{s:{s:{s:s}}}}", "description", "Accepted: on Kafka",
+                                  "content", "application/json", "schema", "$ref",
+                                  REF_BASE "Accepted"));
+    json_object_set_new(op, "responses", responses);
+    return op;
+}
+
+static json_t *batch_operation(json_t *schemas)
+{
+    static const int errs[] = {400, 401, 403, 409, 413, 415, 422, 429, 503};
+    json_t *items = json_array();
+    json_t *seen = json_object();
+    size_t n;
+    const struct route *rt = router_routes(&n);
+    for (size_t i = 0; i < n; i++) {
+        if (rt[i].kind != ROUTE_COMMAND || json_object_get(seen, rt[i].type))
+            continue;
+        json_object_set_new(seen, rt[i].type, json_true());
+        char ref[200];
+        snprintf(ref, sizeof(ref), REF_BASE "commands.%s", rt[i].type);
+        json_array_append_new(items, json_pack("{s:s, s:[s,s], s:b, s:{s:{s:s}, s:{s:s}}}",
+                                               "type", "object", "required", "type", "data",
+                                               "additionalProperties", 0, "properties", "type",
+                                               "const", rt[i].type, "data", "$ref", ref));
+    }
+    json_decref(seen);
+    json_object_set_new(schemas, "CommandItem",
+                        json_pack("{s:s, s:o}", "description",
+                                  "One command: its type and its data (path parameters of the "
+                                  "type's route included)",
+                                  "oneOf", items));
+    json_object_set_new(
+        schemas, "CommandBatch",
+        json_pack("{s:[{s:s}, {s:s, s:[s], s:b, s:{s:{s:s, s:i, s:i, s:{s:s}}}}]}", "oneOf",
+                  "$ref", REF_BASE "CommandItem", "type", "object", "required", "commands",
+                  "additionalProperties", 0, "properties", "commands", "type", "array",
+                  "minItems", 1, "maxItems", CMD_BATCH_MAX, "items", "$ref",
+                  REF_BASE "CommandItem"));
+    json_t *responses = error_refs(errs, sizeof(errs) / sizeof(errs[0]));
+    json_object_set_new(
+        responses, "202",
+        json_pack("{s:s, s:{s:{s:{s:[{s:s}, {s:s}]}}}}", "description",
+                  "Accepted: every command is on Kafka. A single {type, data} answers Accepted, "
+                  "a batch answers AcceptedBatch in request order.",
+                  "content", "application/json", "schema", "oneOf", "$ref", REF_BASE "Accepted",
+                  "$ref", REF_BASE "AcceptedBatch"));
+    return json_pack("{s:s, s:s, s:s, s:[s], s:[o], s:{s:b, s:{s:{s:{s:s}}}}, s:o}", "operationId",
+                     "commands_submit", "summary",
+                     "Submit one command or a batch of 1-500 commands", "description",
+                     "All-or-nothing: one invalid item and nothing is published; 422 lists "
+                     "each bad item by index (/commands/N/...). Roles are checked per type.",
+                     "tags", "commands", "parameters", idempotency_param(), "requestBody",
+                     "required", 1, "content", "application/json", "schema", "$ref",
+                     REF_BASE "CommandBatch", "responses", responses);
+}
+
+static json_t *plain_operation(const struct route *rt)
+{
+    const char *ct = rt->kind == ROUTE_METRICS ? "text/plain" : "application/json";
+    json_t *resp = json_object();
+    json_object_set_new(resp, "200",
+                        json_pack("{s:s, s:{s:{s:{s:s}}}}", "description", "OK", "content", ct,
+                                  "schema", "type", rt->kind == ROUTE_METRICS ? "string" : "object"));
+    if (rt->kind == ROUTE_READYZ)
+        json_object_set_new(resp, "503", json_pack("{s:s}", "$ref", "#/components/responses/503"));
+    const char *opid = rt->kind == ROUTE_HEALTHZ   ? "healthz"
+                       : rt->kind == ROUTE_READYZ  ? "readyz"
+                       : rt->kind == ROUTE_METRICS ? "metrics"
+                                                   : "openapi";
+    return json_pack("{s:s, s:s, s:[s], s:[], s:o}", "operationId", opid, "summary",
+                     rt->summary ? rt->summary : opid, "tags", "operations", "security",
+                     "responses", resp);
+}
+
+json_t *openapi_build(const struct jschema_registry *reg, char *err, size_t errlen)
+{
+    json_t *doc = json_object();
+    json_object_set_new(doc, "openapi", json_string("3.1.0"));
+    json_object_set_new(
+        doc, "info",
+        json_pack("{s:s, s:s, s:s}", "title", "psop API", "version", "1",
+                  "description",
+                  "Finnish municipal service vouchers. Commands are validated against the "
+                  "schemas in schemas/ and answered 202 only after Kafka acknowledged them "
+                  "(acks=all). Errors are RFC 9457 application/problem+json."));
+    json_object_set_new(doc, "jsonSchemaDialect",
+                        json_string("https://json-schema.org/draft/2020-12/schema"));
+    json_object_set_new(doc, "security", json_pack("[{s:[]}]", "bearer"));
+    json_t *paths = json_object();
+    json_t *schemas = fixed_schemas();
+    size_t n;
+    const struct route *rt = router_routes(&n);
+    for (size_t i = 0; i < n; i++) {
+        json_t *op = NULL;
+        switch (rt[i].kind) {
+        case ROUTE_COMMAND:
+            op = command_operation(reg, schemas, &rt[i], err, errlen);
+            if (!op)
+                goto fail;
+            break;
+        case ROUTE_BATCH:
+            op = batch_operation(schemas);
+            break;
+        case ROUTE_READ:
+            continue; /* documented with their handlers */
+        default:
+            op = plain_operation(&rt[i]);
+        }
+        json_t *item = json_object_get(paths, rt[i].pattern);
+        if (!item) {
+            item = json_object();
+            json_object_set_new(paths, rt[i].pattern, item);
+        }
+        char method[16];
+        snprintf(method, sizeof(method), "%s", rt[i].method);
+        for (char *p = method; *p; p++)
+            *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+        json_object_set_new(item, method, op);
+    }
+    json_object_set_new(doc, "paths", paths);
+    json_object_set_new(
+        doc, "components",
+        json_pack("{s:{s:{s:s, s:s, s:s}}, s:o, s:o}", "securitySchemes", "bearer", "type",
+                  "http", "scheme", "bearer", "bearerFormat", "JWT", "responses",
+                  problem_responses(), "schemas", schemas));
+    return doc;
+fail:
+    json_decref(paths);
+    json_decref(schemas);
+    json_decref(doc);
+    return NULL;
+}

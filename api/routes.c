@@ -1,0 +1,98 @@
+/*
+ * routes.c - the route table. One row per (method, path); see router.h.
+ *
+ * Key and resource fields follow architecture.md's topic table. Where the
+ * spec is silent (see docs/api-decisions.md): service_event.auto_approve
+ * goes to the voucher topic keyed by organiser_id, settlement.run answers the
+ * organiser_id as resource_id, provider.register is keyed by its id.
+ */
+#include "router.h"
+
+#include "topics.h"
+
+#define A ROLE_ADMIN
+#define O ROLE_ORGANISER
+#define P ROLE_PROVIDER
+#define C ROLE_CLIENT
+
+/* A command row: method, pattern, type, roles, topic, key, resource, create. */
+#define CMD(m, pat, t, r, topic, key, res, create, sum)                                      \
+    {m, pat, ROUTE_COMMAND, r, t, topic, key, res, create, sum}
+
+/* The service-event routes exist under vouchers and under orders; the parent
+ * decides topic and key. */
+#define SERVICE_EVENT_ROUTES(parent, pid, topic)                                             \
+    CMD("POST", parent "/{" pid "}/service-events", "service_event.record", P, topic, pid,   \
+        "id", "id", "Record a service event"),                                               \
+    CMD("PATCH", parent "/{" pid "}/service-events/{event_id}", "service_event.update", P,   \
+        topic, pid, "event_id", NULL, "Update a recorded service event"),                    \
+    CMD("DELETE", parent "/{" pid "}/service-events/{event_id}", "service_event.delete", P,  \
+        topic, pid, "event_id", NULL, "Delete a recorded service event"),                    \
+    CMD("POST", parent "/{" pid "}/service-events/{event_id}/approval",                      \
+        "service_event.approve", O | A, topic, pid, "event_id", NULL,                        \
+        "Approve a service event"),                                                          \
+    CMD("POST", parent "/{" pid "}/service-events/{event_id}/credits",                       \
+        "service_event.credit", O, topic, pid, "id", "id", "Credit an approved service event")
+
+static const struct route routes[] = {
+    CMD("PUT", "/v1/organisers/{id}", "organiser.upsert", A, TOPIC_CMD_REFERENCE, "id", "id",
+        NULL, "Create or update an organiser"),
+    CMD("PUT", "/v1/service-types/{code}", "service_type.upsert", A, TOPIC_CMD_REFERENCE, "code",
+        "code", NULL, "Create or update a service type"),
+    CMD("PUT", "/v1/holidays/{date}", "holiday.upsert", A, TOPIC_CMD_REFERENCE, "date", "date",
+        NULL, "Create or update a public holiday"),
+    CMD("POST", "/v1/providers", "provider.register", P | A, TOPIC_CMD_PROVIDER, "id", "id", "id",
+        "Register a service provider"),
+    CMD("POST", "/v1/providers/{provider_id}/applications", "provider.apply", P,
+        TOPIC_CMD_PROVIDER, "provider_id", "provider_id", NULL,
+        "Apply for approval for a service type"),
+    CMD("POST", "/v1/providers/{provider_id}/decisions", "provider.decide", O, TOPIC_CMD_PROVIDER,
+        "provider_id", "provider_id", NULL, "Approve or reject a provider's application"),
+    CMD("POST", "/v1/providers/{provider_id}/suspensions", "provider.suspend", O,
+        TOPIC_CMD_PROVIDER, "provider_id", "provider_id", NULL, "Suspend a provider"),
+    CMD("POST", "/v1/providers/{provider_id}/prices", "provider.set_price", P, TOPIC_CMD_PROVIDER,
+        "provider_id", "provider_id", NULL, "Set a provider's unit price"),
+    CMD("POST", "/v1/vouchers", "voucher.grant", O, TOPIC_CMD_VOUCHER, "id", "id", "id",
+        "Grant a service voucher"),
+    CMD("POST", "/v1/vouchers/{voucher_id}/amendments", "voucher.amend", O, TOPIC_CMD_VOUCHER,
+        "voucher_id", "voucher_id", NULL, "Amend a voucher"),
+    CMD("PUT", "/v1/vouchers/{voucher_id}/provider", "voucher.choose_provider", C | O,
+        TOPIC_CMD_VOUCHER, "voucher_id", "voucher_id", NULL, "Choose the voucher's provider"),
+    CMD("POST", "/v1/vouchers/{voucher_id}/revocation", "voucher.revoke", O, TOPIC_CMD_VOUCHER,
+        "voucher_id", "voucher_id", NULL, "Revoke a voucher"),
+    CMD("POST", "/v1/vouchers/{voucher_id}/refusal", "voucher.refuse", C, TOPIC_CMD_VOUCHER,
+        "voucher_id", "voucher_id", NULL, "Refuse a voucher"),
+    SERVICE_EVENT_ROUTES("/v1/vouchers", "voucher_id", TOPIC_CMD_VOUCHER),
+    CMD("POST", "/v1/service-events/auto-approval", "service_event.auto_approve", A,
+        TOPIC_CMD_VOUCHER, "organiser_id", "organiser_id", NULL,
+        "Approve an organiser's service events recorded before a time"),
+    CMD("PUT", "/v1/contracts/{id}", "contract.upsert", O, TOPIC_CMD_PROVIDER, "provider_id", "id",
+        NULL, "Create or update a contract with a provider"),
+    CMD("POST", "/v1/orders", "order.create", O, TOPIC_CMD_ORDER, "id", "id", "id",
+        "Create a purchase-service order"),
+    CMD("POST", "/v1/orders/{order_id}/end", "order.end", O, TOPIC_CMD_ORDER, "order_id",
+        "order_id", NULL, "End an order"),
+    SERVICE_EVENT_ROUTES("/v1/orders", "order_id", TOPIC_CMD_ORDER),
+    CMD("POST", "/v1/settlements/runs", "settlement.run", O | A, TOPIC_CMD_SETTLEMENT,
+        "organiser_id", "organiser_id", NULL, "Run the settlement of a period"),
+    CMD("POST", "/v1/settlements/{settlement_id}/confirmation", "settlement.confirm", O,
+        TOPIC_CMD_SETTLEMENT, "settlement_id", "settlement_id", NULL, "Confirm a settlement"),
+    CMD("POST", "/v1/settlements/{settlement_id}/payment", "settlement.mark_paid", O,
+        TOPIC_CMD_SETTLEMENT, "settlement_id", "settlement_id", NULL,
+        "Mark a settlement as paid"),
+    {"POST", "/v1/commands", ROUTE_BATCH, ROLE_ANY, NULL, NULL, NULL, NULL, NULL,
+     "Submit one command or a batch of 1-500 commands"},
+    {"GET", "/v1/openapi.json", ROUTE_OPENAPI, ROLE_NONE, NULL, NULL, NULL, NULL, NULL,
+     "This API's OpenAPI 3.1 document"},
+    {"GET", "/healthz", ROUTE_HEALTHZ, ROLE_NONE, NULL, NULL, NULL, NULL, NULL, "Liveness"},
+    {"GET", "/readyz", ROUTE_READYZ, ROLE_NONE, NULL, NULL, NULL, NULL, NULL,
+     "Readiness (503 while draining)"},
+    {"GET", "/metrics", ROUTE_METRICS, ROLE_NONE, NULL, NULL, NULL, NULL, NULL,
+     "Prometheus metrics"},
+};
+
+const struct route *router_routes(size_t *n)
+{
+    *n = sizeof(routes) / sizeof(routes[0]);
+    return routes;
+}

@@ -1,0 +1,200 @@
+#include "pg.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "xmalloc.h"
+
+struct pgc {
+    PGconn *conn;
+    char *dsn;
+    char sqlstate[6];
+    bool transient;
+};
+
+/* Server NOTICE/WARNING messages become log lines instead of libpq's bare
+ * stderr output. */
+static void notice_cb(void *arg, const char *message)
+{
+    char buf[1024];
+    (void)arg;
+    snprintf(buf, sizeof(buf), "%s", message);
+    size_t n = strlen(buf);
+    while (n > 0 && buf[n - 1] == '\n')
+        buf[--n] = '\0';
+    LOG_INFO("postgres notice", "detail", buf, NULL);
+}
+
+/* The program's name, shown in pg_stat_activity, unless the DSN sets
+ * application_name itself ("fallback_" gives the DSN priority). */
+static PGconn *connect_dsn(const char *dsn)
+{
+    const char *keys[] = {"dbname", "fallback_application_name", NULL};
+    const char *vals[] = {dsn, program_invocation_short_name, NULL};
+    PGconn *conn = PQconnectdbParams(keys, vals, 1);
+    if (conn)
+        PQsetNoticeProcessor(conn, notice_cb, NULL);
+    return conn;
+}
+
+/* Copies libpq's message without its trailing newline. */
+static void set_err(char *err, size_t errlen, const char *prefix, const char *msg)
+{
+    if (!err || errlen == 0)
+        return;
+    snprintf(err, errlen, "%s%s", prefix, msg && *msg ? msg : "unknown error");
+    size_t n = strlen(err);
+    while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
+        err[--n] = '\0';
+}
+
+static bool sqlstate_transient(const char *s)
+{
+    return strncmp(s, "08", 2) == 0          /* connection exception */
+           || strcmp(s, "40001") == 0        /* serialization_failure */
+           || strcmp(s, "40P01") == 0        /* deadlock_detected */
+           || strcmp(s, "57P01") == 0        /* admin_shutdown */
+           || strcmp(s, "57P02") == 0        /* crash_shutdown */
+           || strcmp(s, "57P03") == 0        /* cannot_connect_now */
+           || strcmp(s, "53300") == 0;       /* too_many_connections */
+}
+
+static void clear_failure(struct pgc *c)
+{
+    c->sqlstate[0] = '\0';
+    c->transient = false;
+}
+
+/* Records the failure of res (may be NULL) for pgc_last_*. */
+static void note_failure(struct pgc *c, const PGresult *res)
+{
+    const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    snprintf(c->sqlstate, sizeof(c->sqlstate), "%s", st ? st : "");
+    c->transient = PQstatus(c->conn) == CONNECTION_BAD || sqlstate_transient(c->sqlstate);
+}
+
+struct pgc *pgc_connect(const char *dsn, char *err, size_t errlen)
+{
+    PGconn *conn = connect_dsn(dsn);
+    if (!conn) {
+        snprintf(err, errlen, "postgres: out of memory");
+        return NULL;
+    }
+    if (PQstatus(conn) != CONNECTION_OK) {
+        set_err(err, errlen, "postgres connect: ", PQerrorMessage(conn));
+        PQfinish(conn);
+        return NULL;
+    }
+    struct pgc *c = xcalloc(1, sizeof(*c));
+    c->conn = conn;
+    c->dsn = xstrdup(dsn);
+    return c;
+}
+
+int pgc_reset(struct pgc *c, char *err, size_t errlen)
+{
+    clear_failure(c);
+    PQfinish(c->conn);
+    c->conn = connect_dsn(c->dsn);
+    if (c->conn && PQstatus(c->conn) == CONNECTION_OK) {
+        LOG_INFO("postgres reconnected", NULL);
+        return 0;
+    }
+    set_err(err, errlen, "postgres reconnect: ", c->conn ? PQerrorMessage(c->conn) : NULL);
+    c->transient = true;
+    snprintf(c->sqlstate, sizeof(c->sqlstate), "08006");
+    return -1;
+}
+
+void pgc_free(struct pgc *c)
+{
+    if (!c)
+        return;
+    PQfinish(c->conn);
+    free(c->dsn);
+    free(c);
+}
+
+PGconn *pgc_conn(struct pgc *c)
+{
+    return c->conn;
+}
+
+/* Takes res: returns it when it succeeded, else clears it and returns NULL
+ * with the failure recorded. */
+static PGresult *check(struct pgc *c, PGresult *res, char *err, size_t errlen)
+{
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+        return res;
+    note_failure(c, res);
+    const char *msg = res ? PQresultErrorMessage(res) : NULL;
+    set_err(err, errlen, "postgres: ", msg && *msg ? msg : PQerrorMessage(c->conn));
+    PQclear(res);
+    return NULL;
+}
+
+int pgc_exec(struct pgc *c, const char *sql, char *err, size_t errlen)
+{
+    clear_failure(c);
+    /* PQexec (not PQexecParams) so a migration file of many statements runs
+     * as one call; the result is the last statement's or the first error. */
+    PGresult *res = check(c, PQexec(c->conn, sql), err, errlen);
+    if (!res)
+        return -1;
+    PQclear(res);
+    return 0;
+}
+
+PGresult *pgc_query(struct pgc *c, const char *sql, int nparams, const char *const *params,
+                    char *err, size_t errlen)
+{
+    clear_failure(c);
+    return check(c, PQexecParams(c->conn, sql, nparams, NULL, params, NULL, NULL, 0), err,
+                 errlen);
+}
+
+int pgc_begin(struct pgc *c, char *err, size_t errlen)
+{
+    return pgc_exec(c, "BEGIN", err, errlen);
+}
+
+int pgc_commit(struct pgc *c, char *err, size_t errlen)
+{
+    clear_failure(c);
+    PGresult *res = check(c, PQexec(c->conn, "COMMIT"), err, errlen);
+    if (!res)
+        return -1;
+    /* COMMIT of a transaction that already failed "succeeds" with the tag
+     * ROLLBACK: nothing was committed. */
+    bool rolled_back = strcmp(PQcmdStatus(res), "ROLLBACK") == 0;
+    PQclear(res);
+    if (rolled_back) {
+        snprintf(err, errlen, "postgres: transaction was aborted, COMMIT rolled back");
+        snprintf(c->sqlstate, sizeof(c->sqlstate), "25P02"); /* in_failed_sql_transaction */
+        c->transient = false;
+        return -1;
+    }
+    return 0;
+}
+
+void pgc_rollback(struct pgc *c)
+{
+    if (PQstatus(c->conn) != CONNECTION_OK || PQtransactionStatus(c->conn) == PQTRANS_IDLE)
+        return;
+    /* Keeps the failure that led here for pgc_last_*. */
+    PQclear(PQexec(c->conn, "ROLLBACK"));
+}
+
+bool pgc_last_transient(const struct pgc *c)
+{
+    return c->transient;
+}
+
+const char *pgc_last_sqlstate(const struct pgc *c)
+{
+    return c->sqlstate;
+}

@@ -1,0 +1,252 @@
+#include "redis_client.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "log.h"
+#include "redis_url.h"
+#include "xmalloc.h"
+
+struct rds {
+    redisContext *ctx; /* NULL after a failed reconnect; the next call retries */
+    struct redis_url url;
+    struct timeval tv;
+    char sha[41]; /* SHA1 of CAS_SCRIPT once SCRIPT LOAD answered, else "" */
+};
+
+/* KEYS[1] hash; ARGV: version, document, ttl seconds (0 = leave expiry as
+ * it is). Equal versions are refused too: a replay of the same write must
+ * not bump the key's TTL or reorder anything. A non-numeric stored "v" (not
+ * written by us) is overwritten. */
+static const char CAS_SCRIPT[] =
+    "local cur = tonumber(redis.call('HGET', KEYS[1], 'v'))\n"
+    "local v = tonumber(ARGV[1])\n"
+    "if cur and cur >= v then return 0 end\n"
+    "redis.call('HSET', KEYS[1], 'v', ARGV[1], 'd', ARGV[2])\n"
+    "local ttl = tonumber(ARGV[3])\n"
+    "if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) end\n"
+    "return 1\n";
+
+/* Opens a connection to r->url into r->ctx. 0, or -1 with err. */
+static int open_ctx(struct rds *r, char *err, size_t errlen)
+{
+    redisContext *c = redisConnectWithTimeout(r->url.host, r->url.port, r->tv);
+    redisReply *rep = NULL;
+    if (!c) {
+        snprintf(err, errlen, "redis connect %s:%d: out of memory", r->url.host, r->url.port);
+        return -1;
+    }
+    if (c->err) {
+        snprintf(err, errlen, "redis connect %s:%d: %s", r->url.host, r->url.port, c->errstr);
+        goto fail;
+    }
+    if (redisSetTimeout(c, r->tv) != REDIS_OK) {
+        snprintf(err, errlen, "redis set timeout: %s", c->errstr);
+        goto fail;
+    }
+    if (r->url.password[0]) {
+        rep = r->url.user[0] ? redisCommand(c, "AUTH %s %s", r->url.user, r->url.password)
+                             : redisCommand(c, "AUTH %s", r->url.password);
+        if (!rep || rep->type == REDIS_REPLY_ERROR) {
+            snprintf(err, errlen, "redis AUTH: %s", rep ? rep->str : c->errstr);
+            goto fail;
+        }
+        freeReplyObject(rep);
+        rep = NULL;
+    }
+    if (r->url.db != 0) {
+        rep = redisCommand(c, "SELECT %d", r->url.db);
+        if (!rep || rep->type == REDIS_REPLY_ERROR) {
+            snprintf(err, errlen, "redis SELECT %d: %s", r->url.db, rep ? rep->str : c->errstr);
+            goto fail;
+        }
+        freeReplyObject(rep);
+    }
+    r->ctx = c;
+    return 0;
+fail:
+    if (rep)
+        freeReplyObject(rep);
+    redisFree(c);
+    return -1;
+}
+
+static int reconnect(struct rds *r)
+{
+    char err[256];
+    if (r->ctx) {
+        LOG_WARN("redis connection lost, reconnecting", "error", r->ctx->errstr, NULL);
+        redisFree(r->ctx);
+        r->ctx = NULL;
+    }
+    if (open_ctx(r, err, sizeof(err)) < 0) {
+        LOG_WARN("redis reconnect failed", "error", err, NULL);
+        return -1;
+    }
+    LOG_INFO("redis reconnected", NULL);
+    return 0;
+}
+
+struct rds *rds_connect(const char *url, int timeout_ms, char *err, size_t errlen)
+{
+    struct rds *r = xcalloc(1, sizeof(*r));
+    if (redis_url_parse(url, &r->url, err, errlen) < 0)
+        goto fail;
+    if (timeout_ms <= 0)
+        timeout_ms = 1000;
+    r->tv.tv_sec = timeout_ms / 1000;
+    r->tv.tv_usec = (timeout_ms % 1000) * 1000;
+    if (open_ctx(r, err, errlen) < 0)
+        goto fail;
+    return r;
+fail:
+    free(r);
+    return NULL;
+}
+
+void rds_free(struct rds *r)
+{
+    if (!r)
+        return;
+    if (r->ctx)
+        redisFree(r->ctx);
+    free(r);
+}
+
+redisContext *rds_ctx(struct rds *r)
+{
+    return r->ctx;
+}
+
+/* A NULL reply means the connection failed (hiredis then leaves the context
+ * unusable); an error *reply* is an answer and is not retried. A command
+ * whose reply was lost may have run: the retry runs it again, which our
+ * version-checked writes tolerate. */
+static redisReply *argv_cmd(struct rds *r, int argc, const char **argv, const size_t *lens)
+{
+    if (!r->ctx && reconnect(r) < 0)
+        return NULL;
+    redisReply *rep = redisCommandArgv(r->ctx, argc, argv, lens);
+    if (rep || reconnect(r) < 0)
+        return rep;
+    return redisCommandArgv(r->ctx, argc, argv, lens);
+}
+
+redisReply *rds_command(struct rds *r, const char *fmt, ...)
+{
+    va_list ap, again;
+    redisReply *rep = NULL;
+    if (!r->ctx && reconnect(r) < 0)
+        return NULL;
+    va_start(ap, fmt);
+    va_copy(again, ap);
+    rep = redisvCommand(r->ctx, fmt, ap);
+    if (!rep && reconnect(r) == 0)
+        rep = redisvCommand(r->ctx, fmt, again);
+    va_end(again);
+    va_end(ap);
+    return rep;
+}
+
+static const char *ctx_err(struct rds *r)
+{
+    return r->ctx ? r->ctx->errstr : "not connected";
+}
+
+int rds_put_versioned(struct rds *r, const char *key, long long version, const char *doc,
+                      int ttl_s, char *err, size_t errlen)
+{
+    char ver[24], ttl[16];
+    redisReply *rep = NULL;
+    int rc = -1;
+
+    snprintf(ver, sizeof(ver), "%lld", version);
+    snprintf(ttl, sizeof(ttl), "%d", ttl_s > 0 ? ttl_s : 0);
+    if (!r->sha[0]) {
+        rep = rds_command(r, "SCRIPT LOAD %s", CAS_SCRIPT);
+        if (rep && rep->type == REDIS_REPLY_STRING && rep->len == 40)
+            memcpy(r->sha, rep->str, 41);
+        if (rep)
+            freeReplyObject(rep);
+        rep = NULL;
+    }
+    const char *argv[] = {"EVALSHA", r->sha, "1", key, ver, doc, ttl};
+    size_t lens[] = {7, 40, 1, strlen(key), strlen(ver), strlen(doc), strlen(ttl)};
+    if (r->sha[0]) {
+        rep = argv_cmd(r, 7, argv, lens);
+        /* NOSCRIPT: the server lost its script cache (restart, failover,
+         * SCRIPT FLUSH). EVAL runs it and caches it again under the same SHA. */
+        if (rep && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
+            freeReplyObject(rep);
+            rep = NULL;
+        } else if (!rep) {
+            snprintf(err, errlen, "redis EVALSHA %s: %s", key, ctx_err(r));
+            return -1;
+        }
+    }
+    if (!rep) {
+        argv[0] = "EVAL";
+        lens[0] = 4;
+        argv[1] = CAS_SCRIPT;
+        lens[1] = sizeof(CAS_SCRIPT) - 1;
+        rep = argv_cmd(r, 7, argv, lens);
+        if (!rep) {
+            snprintf(err, errlen, "redis EVAL %s: %s", key, ctx_err(r));
+            return -1;
+        }
+    }
+    if (rep->type == REDIS_REPLY_INTEGER && (rep->integer == 0 || rep->integer == 1))
+        rc = (int)rep->integer;
+    else if (rep->type == REDIS_REPLY_ERROR)
+        snprintf(err, errlen, "redis versioned write %s: %s", key, rep->str);
+    else
+        snprintf(err, errlen, "redis versioned write %s: unexpected reply type %d", key,
+                 rep->type);
+    freeReplyObject(rep);
+    return rc;
+}
+
+int rds_get_versioned(struct rds *r, const char *key, char **doc, long long *version, char *err,
+                      size_t errlen)
+{
+    const char *argv[] = {"HMGET", key, "v", "d"};
+    size_t lens[] = {5, strlen(key), 1, 1};
+    int rc = -1;
+    *doc = NULL;
+    redisReply *rep = argv_cmd(r, 4, argv, lens);
+    if (!rep) {
+        snprintf(err, errlen, "redis HMGET %s: %s", key, ctx_err(r));
+        return -1;
+    }
+    if (rep->type == REDIS_REPLY_ERROR) {
+        snprintf(err, errlen, "redis HMGET %s: %s", key, rep->str);
+        goto out;
+    }
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
+        snprintf(err, errlen, "redis HMGET %s: unexpected reply", key);
+        goto out;
+    }
+    redisReply *v = rep->element[0], *d = rep->element[1];
+    if (v->type != REDIS_REPLY_STRING || d->type != REDIS_REPLY_STRING) {
+        rc = 0; /* absent (or half-written by someone else: treat as absent) */
+        goto out;
+    }
+    char *end = NULL;
+    errno = 0;
+    long long ver = strtoll(v->str, &end, 10);
+    if (errno || end == v->str || *end) {
+        snprintf(err, errlen, "redis %s: version '%.32s' is not an integer", key, v->str);
+        goto out;
+    }
+    if (version)
+        *version = ver;
+    *doc = xstrndup(d->str, d->len);
+    rc = 1;
+out:
+    freeReplyObject(rep);
+    return rc;
+}

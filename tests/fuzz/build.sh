@@ -1,0 +1,18 @@
+#!/bin/sh
+# Builds the libFuzzer target tests/fuzz/parse_validate.c with ASan and UBSan,
+# straight from the lib/ sources it needs (no CMake).
+#   tests/fuzz/build.sh [OUTPUT]      default OUTPUT: build-fuzz/parse_validate
+set -eu
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+OUT=${1:-$ROOT/build-fuzz/parse_validate}
+CC=${CC:-clang}
+mkdir -p "$(dirname "$OUT")"
+# shellcheck disable=SC2046 # pkg-config output is meant to split
+"$CC" -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
+    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
+    -DPSOP_SCHEMA_DIR="\"$ROOT/schemas\"" -I"$ROOT/lib" \
+    "$ROOT/tests/fuzz/parse_validate.c" \
+    "$ROOT/lib/json_strict.c" "$ROOT/lib/json_schema.c" "$ROOT/lib/date.c" \
+    "$ROOT/lib/finnish_ids.c" "$ROOT/lib/xmalloc.c" "$ROOT/lib/log.c" \
+    $(pkg-config --cflags --libs jansson) -lm -o "$OUT"
+echo "built $OUT"

@@ -1,0 +1,151 @@
+/*
+ * Integration: SIGTERM under concurrent requests. The api must turn /readyz
+ * to 503 first, then stop accepting, answer what is in flight, flush and
+ * exit 0; every 202 it answered must be on the topic.
+ */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "api_testlib.h"
+
+#define ORG "0190a0b0-0000-7000-8000-00000000000a"
+#define TOPIC "psop.commands.settlement"
+#define MAX_IDS 50000
+#define SENDERS 8
+
+struct load {
+    int port;
+    char *token;
+    atomic_int stop;
+    pthread_mutex_t mu;
+    char (*ids)[40];
+    int n_ids, n_503, n_other, n_refused;
+    int ready_503; /* /readyz answered 503 at least once */
+};
+
+static void *sender(void *arg)
+{
+    struct load *l = arg;
+    int i = 0, refused_in_a_row = 0;
+    while (!atomic_load(&l->stop) && refused_in_a_row < 20) {
+        char body[128];
+        snprintf(body, sizeof(body), "{\"organiser_id\":\"" ORG "\",\"period\":\"2024-%02d\"}",
+                 1 + (i++ % 12));
+        struct tl_resp r;
+        int rc = tl_request(l->port, "POST", "/v1/settlements/runs", l->token, "application/json",
+                            body, NULL, &r);
+        pthread_mutex_lock(&l->mu);
+        if (rc < 0) {
+            l->n_refused++;
+            refused_in_a_row++;
+        } else {
+            refused_in_a_row = 0;
+            if (r.status == 202 && l->n_ids < MAX_IDS)
+                snprintf(l->ids[l->n_ids++], 40, "%s",
+                         json_string_value(json_object_get(r.json, "command_id")));
+            else if (r.status == 503)
+                l->n_503++;
+            else
+                l->n_other++;
+        }
+        pthread_mutex_unlock(&l->mu);
+        if (rc == 0)
+            tl_resp_free(&r);
+        else
+            usleep(20000);
+    }
+    return NULL;
+}
+
+static void *ready_poller(void *arg)
+{
+    struct load *l = arg;
+    while (!atomic_load(&l->stop)) {
+        struct tl_resp r;
+        if (tl_request(l->port, "GET", "/readyz", NULL, NULL, NULL, NULL, &r) == 0) {
+            if (r.status == 503) {
+                pthread_mutex_lock(&l->mu);
+                l->ready_503 = 1;
+                pthread_mutex_unlock(&l->mu);
+            }
+            tl_resp_free(&r);
+        } else if (l->ready_503) {
+            break; /* the listener is gone */
+        }
+        usleep(20000);
+    }
+    return NULL;
+}
+
+Test(api_drain, sigterm_answers_in_flight_and_loses_no_acknowledged_command, .timeout = 120)
+{
+    cr_assert_eq(tl_ensure_topics(tl_brokers(), 12), 0);
+    struct tl_marks marks;
+    cr_assert_eq(tl_mark(tl_brokers(), TOPIC, &marks), 0);
+    int port = tl_port(0);
+    const char *env[] = {"PSOP_API_DRAIN_DELAY_MS=500", NULL};
+    pid_t api = tl_api_start(port, env);
+    cr_assert_gt(api, 0);
+
+    struct load l = {.port = port, .token = tl_token("organiser", ORG, NULL, NULL, 600)};
+    pthread_mutex_init(&l.mu, NULL);
+    l.ids = calloc(MAX_IDS, 40);
+    pthread_t th[SENDERS], rp;
+    for (int i = 0; i < SENDERS; i++)
+        pthread_create(&th[i], NULL, sender, &l);
+    pthread_create(&rp, NULL, ready_poller, &l);
+    usleep(1500 * 1000);
+
+    kill(api, SIGTERM);
+    int status = 0;
+    cr_assert_eq(waitpid(api, &status, 0), api);
+    atomic_store(&l.stop, 1);
+    for (int i = 0; i < SENDERS; i++)
+        pthread_join(th[i], NULL);
+    pthread_join(rp, NULL);
+
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "psop-api did not exit 0 (%d)",
+              status);
+    cr_expect(l.ready_503, "/readyz never answered 503 while draining");
+    cr_log_info("drain: %d accepted, %d 503, %d other, %d refused", l.n_ids, l.n_503, l.n_other,
+                l.n_refused);
+    cr_expect_gt(l.n_ids, 0);
+    cr_expect_eq(l.n_other, 0);
+
+    const char **want = calloc((size_t)l.n_ids + 1, sizeof(*want));
+    for (int i = 0; i < l.n_ids; i++)
+        want[i] = l.ids[i];
+    struct tl_msg *got = calloc((size_t)l.n_ids + 1, sizeof(*got));
+    int found = tl_find(tl_brokers(), &marks, want, l.n_ids, got, 30000, NULL);
+    cr_expect_eq(found, l.n_ids, "only %d of %d acknowledged commands are on the topic", found,
+                 l.n_ids);
+    for (int i = 0; i < l.n_ids; i++)
+        json_decref(got[i].envelope);
+    free(got);
+    free(want);
+    free(l.ids);
+    free(l.token);
+}
+
+Test(api_drain, a_new_process_binds_beside_a_draining_one, .timeout = 60)
+{
+    int port = tl_port(1);
+    const char *env[] = {"PSOP_API_DRAIN_DELAY_MS=3000", NULL};
+    pid_t old = tl_api_start(port, env);
+    cr_assert_gt(old, 0);
+    kill(old, SIGTERM); /* draining for 3 s, listener still open */
+    usleep(300 * 1000);
+    pid_t fresh = tl_api_start(port, NULL);
+    cr_expect_gt(fresh, 0, "a second psop-api could not bind the same port");
+    int status;
+    cr_expect_eq(waitpid(old, &status, 0), old);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    if (fresh > 0) {
+        struct tl_resp r;
+        cr_assert_eq(tl_request(port, "GET", "/readyz", NULL, NULL, NULL, NULL, &r), 0);
+        cr_expect_eq(r.status, 200);
+        tl_resp_free(&r);
+        cr_expect_eq(tl_api_stop(fresh), 0);
+    }
+}

@@ -1,0 +1,143 @@
+/* Integration tests of lib/redis_client.c on the stack's Redis. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "redis_client.h"
+#include "stack.h"
+
+static struct rds *connect_stack(void)
+{
+    char err[256];
+    struct rds *r = rds_connect(st_config()->redis_url, 2000, err, sizeof(err));
+    cr_assert_not_null(r, "redis %s: %s (is the stack up?)", st_config()->redis_url, err);
+    return r;
+}
+
+static long long client_id(struct rds *r)
+{
+    redisReply *rep = rds_command(r, "CLIENT ID");
+    cr_assert_not_null(rep);
+    cr_assert_eq(rep->type, REDIS_REPLY_INTEGER);
+    long long id = rep->integer;
+    freeReplyObject(rep);
+    return id;
+}
+
+static void del_key(struct rds *r, const char *key)
+{
+    redisReply *rep = rds_command(r, "DEL %s", key);
+    if (rep)
+        freeReplyObject(rep);
+}
+
+Test(redis, versioned_write_refuses_older_and_equal_accepts_newer)
+{
+    struct rds *r = connect_stack();
+    char *key = st_unique("psop:test:rm");
+    char err[256] = "", *doc = NULL;
+    long long v = 0;
+
+    cr_assert_eq(rds_get_versioned(r, key, &doc, &v, err, sizeof(err)), 0, "absent: %s", err);
+    cr_assert_null(doc);
+
+    cr_assert_eq(rds_put_versioned(r, key, 5, "{\"v\":5}", 0, err, sizeof(err)), 1, "%s", err);
+    cr_assert_eq(rds_put_versioned(r, key, 4, "{\"v\":4}", 0, err, sizeof(err)), 0, "older");
+    cr_assert_eq(rds_put_versioned(r, key, 5, "{\"v\":5,\"replay\":1}", 0, err, sizeof(err)), 0,
+                 "equal");
+    cr_assert_eq(rds_get_versioned(r, key, &doc, &v, err, sizeof(err)), 1, "%s", err);
+    cr_assert_eq(v, 5);
+    cr_assert_str_eq(doc, "{\"v\":5}");
+    free(doc);
+
+    cr_assert_eq(rds_put_versioned(r, key, 6, "{\"v\":6}", 0, err, sizeof(err)), 1, "newer");
+    cr_assert_eq(rds_get_versioned(r, key, &doc, NULL, err, sizeof(err)), 1, "%s", err);
+    cr_assert_str_eq(doc, "{\"v\":6}");
+    free(doc);
+
+    redisReply *rep = rds_command(r, "TTL %s", key);
+    cr_assert_eq(rep->integer, -1, "no ttl asked, none set");
+    freeReplyObject(rep);
+
+    del_key(r, key);
+    free(key);
+    rds_free(r);
+}
+
+Test(redis, versioned_write_sets_ttl_and_is_binary_safe)
+{
+    struct rds *r = connect_stack();
+    char *key = st_unique("psop:test:ttl");
+    char err[256] = "", *doc = NULL;
+    const char *text = "{\"name\":\"Äänekoski % %s \\\" \"}";
+
+    cr_assert_eq(rds_put_versioned(r, key, 1, text, 120, err, sizeof(err)), 1, "%s", err);
+    redisReply *rep = rds_command(r, "TTL %s", key);
+    cr_assert(rep->integer > 0 && rep->integer <= 120, "ttl %lld", rep->integer);
+    freeReplyObject(rep);
+    cr_assert_eq(rds_get_versioned(r, key, &doc, NULL, err, sizeof(err)), 1, "%s", err);
+    cr_assert_str_eq(doc, text);
+    free(doc);
+
+    del_key(r, key);
+    free(key);
+    rds_free(r);
+}
+
+Test(redis, killed_connection_reconnects_on_next_call)
+{
+    struct rds *r = connect_stack();
+    struct rds *admin = connect_stack();
+    char *key = st_unique("psop:test:kill");
+    char err[256] = "";
+
+    cr_assert_eq(rds_put_versioned(r, key, 1, "a", 0, err, sizeof(err)), 1, "%s", err);
+    long long id = client_id(r);
+    redisReply *rep = rds_command(admin, "CLIENT KILL ID %lld", id);
+    cr_assert_eq(rep->type, REDIS_REPLY_INTEGER);
+    cr_assert_eq(rep->integer, 1, "one client killed");
+    freeReplyObject(rep);
+
+    /* The first call after the kill finds the socket closed, reconnects and
+     * succeeds; it is a new connection. */
+    rep = rds_command(r, "PING");
+    cr_assert_not_null(rep, "no reconnect: %s", rds_ctx(r) ? rds_ctx(r)->errstr : "no ctx");
+    cr_assert_str_eq(rep->str, "PONG");
+    freeReplyObject(rep);
+    cr_assert_neq(client_id(r), id);
+
+    /* Same for the versioned write path. */
+    rep = rds_command(admin, "CLIENT KILL ID %lld", client_id(r));
+    freeReplyObject(rep);
+    cr_assert_eq(rds_put_versioned(r, key, 2, "b", 0, err, sizeof(err)), 1, "%s", err);
+
+    del_key(r, key);
+    free(key);
+    rds_free(admin);
+    rds_free(r);
+}
+
+Test(redis, database_number_from_url_is_selected)
+{
+    char err[256] = "";
+    char *url = xasprintf("%s/3", st_config()->redis_url);
+    struct rds *r = rds_connect(url, 2000, err, sizeof(err));
+    cr_assert_not_null(r, "%s: %s", url, err);
+    redisReply *rep = rds_command(r, "CLIENT INFO");
+    cr_assert_eq(rep->type, REDIS_REPLY_STRING);
+    cr_assert(strstr(rep->str, " db=3 "), "%s", rep->str);
+    freeReplyObject(rep);
+    rds_free(r);
+    free(url);
+}
+
+Test(redis, unreachable_server_is_an_error_not_a_hang)
+{
+    char err[256] = "";
+    double t0 = st_now();
+    struct rds *r = rds_connect("redis://127.0.0.1:1", 500, err, sizeof(err));
+    cr_assert_null(r);
+    cr_assert(strstr(err, "127.0.0.1:1"), "%s", err);
+    cr_assert(st_now() - t0 < 3.0);
+    cr_assert_null(rds_connect("http://nope", 500, err, sizeof(err)));
+}

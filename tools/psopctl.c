@@ -1,0 +1,295 @@
+/*
+ * psopctl - operations on a psop installation.
+ *
+ *   psopctl [--config PATH] <command> [options]
+ *
+ * Each command is one row of the commands[] table below: a name, its usage,
+ * a one-line summary and a function taking the loaded configuration and the
+ * command's own argv (argv[0] is the command name). Exit status: 0 ok,
+ * 1 failure, 2 usage error.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "jwt_token.h"
+#include "kafka_admin.h"
+#include "log.h"
+#include "migrate.h"
+#include "pg.h"
+#include "xmalloc.h"
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+struct command {
+    const char *name;
+    const char *usage;   /* options after the name */
+    const char *summary; /* one line */
+    int (*run)(const struct psop_config *cfg, int argc, char **argv);
+};
+
+static const struct command *find_command(const char *name);
+static void usage_of(FILE *out, const struct command *c);
+
+/* Parses a whole decimal argument in [lo, hi]; -1 when it is not one. */
+static int parse_long(const char *s, long lo, long hi, long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Prints a usage error for command c and returns EXIT_USAGE. */
+static int bad_usage(const struct command *c, const char *fmt, const char *arg)
+{
+    fprintf(stderr, "psopctl %s: ", c->name);
+    fprintf(stderr, fmt, arg);
+    fputc('\n', stderr);
+    usage_of(stderr, c);
+    return EXIT_USAGE;
+}
+
+/* getopt_long over a command's argv; reports unknown options itself. */
+static int next_opt(const struct command *c, int argc, char **argv, const struct option *opts)
+{
+    opterr = 0;
+    int ch = getopt_long(argc, argv, "+", opts, NULL);
+    if (ch == '?') {
+        if (optopt)
+            bad_usage(c, "option needs a value or is unknown: %s", argv[optind - 1]);
+        else
+            bad_usage(c, "unknown option %s", argv[optind - 1]);
+        return -2;
+    }
+    return ch;
+}
+
+static int cmd_migrate(const struct psop_config *cfg, int argc, char **argv)
+{
+    const struct command *self = find_command("migrate");
+    static const struct option opts[] = {{"dir", required_argument, NULL, 'd'}, {0}};
+    char *dir = NULL;
+    int ch;
+    while ((ch = next_opt(self, argc, argv, opts)) != -1) {
+        if (ch == -2) {
+            free(dir);
+            return EXIT_USAGE;
+        }
+        free(dir);
+        dir = xstrdup(optarg);
+    }
+    if (optind < argc) {
+        free(dir);
+        return bad_usage(self, "unexpected argument %s", argv[optind]);
+    }
+    if (!dir)
+        dir = xasprintf("%s/sql", cfg->schemas_dir);
+
+    char err[1024];
+    int applied = 0, rc = EXIT_FAIL;
+    struct pgc *c = pgc_connect(cfg->pg_dsn, err, sizeof(err));
+    if (!c) {
+        fprintf(stderr, "psopctl migrate: %s\n", err);
+        goto out;
+    }
+    if (migrate_apply(c, dir, &applied, err, sizeof(err)) < 0) {
+        fprintf(stderr, "psopctl migrate: %s (%d applied before the failure)\n", err, applied);
+        goto out;
+    }
+    printf("migrate: %d applied from %s\n", applied, dir);
+    rc = EXIT_OK;
+out:
+    pgc_free(c);
+    free(dir);
+    return rc;
+}
+
+static int cmd_topics(const struct psop_config *cfg, int argc, char **argv)
+{
+    const struct command *self = find_command("topics");
+    static const struct option opts[] = {{"replication", required_argument, NULL, 'r'}, {0}};
+    long repl = KADMIN_DEFAULT_REPLICATION;
+    int ch;
+    while ((ch = next_opt(self, argc, argv, opts)) != -1) {
+        if (ch == -2)
+            return EXIT_USAGE;
+        if (parse_long(optarg, 1, 32767, &repl) < 0)
+            return bad_usage(self, "--replication must be 1..32767, not '%s'", optarg);
+    }
+    if (optind < argc)
+        return bad_usage(self, "unexpected argument %s", argv[optind]);
+
+    char err[1024];
+    if (kadmin_ensure_topics(cfg, (int)repl, err, sizeof(err)) < 0) {
+        fprintf(stderr, "psopctl topics: %s\n", err);
+        return EXIT_FAIL;
+    }
+    printf("topics: present on %s\n", cfg->kafka_brokers);
+    return EXIT_OK;
+}
+
+static int cmd_token(const struct psop_config *cfg, int argc, char **argv)
+{
+    const struct command *self = find_command("token");
+    static const struct option opts[] = {
+        {"role", required_argument, NULL, 'r'},   {"sub", required_argument, NULL, 's'},
+        {"org", required_argument, NULL, 'o'},    {"provider", required_argument, NULL, 'p'},
+        {"client", required_argument, NULL, 'c'}, {"ttl", required_argument, NULL, 't'},
+        {0}};
+    const char *role = NULL, *sub = "psopctl", *org = NULL, *provider = NULL, *client = NULL;
+    long ttl = 3600;
+    int ch;
+    while ((ch = next_opt(self, argc, argv, opts)) != -1) {
+        switch (ch) {
+        case -2:
+            return EXIT_USAGE;
+        case 'r': role = optarg; break;
+        case 's': sub = optarg; break;
+        case 'o': org = optarg; break;
+        case 'p': provider = optarg; break;
+        case 'c': client = optarg; break;
+        case 't':
+            if (parse_long(optarg, 1, JWT_TOKEN_TTL_MAX, &ttl) < 0)
+                return bad_usage(self, "--ttl must be 1..31622400 seconds, not '%s'", optarg);
+            break;
+        }
+    }
+    if (optind < argc)
+        return bad_usage(self, "unexpected argument %s", argv[optind]);
+    if (!role)
+        return bad_usage(self, "%s", "--role is required");
+
+    char err[512], *tok = NULL;
+    if (jwt_token_mint(cfg, role, sub, org, provider, client, ttl, &tok, err, sizeof(err)) < 0) {
+        fprintf(stderr, "psopctl token: %s\n", err);
+        return EXIT_FAIL;
+    }
+    printf("%s\n", tok);
+    free(tok);
+    return EXIT_OK;
+}
+
+static int cmd_help(const struct psop_config *cfg, int argc, char **argv);
+
+/* One row per command; help lists them in this order. */
+static const struct command commands[] = {
+    {"migrate", "[--dir DIR]",
+     "apply pending SQL migrations (default DIR: <schemas_dir>/sql)", cmd_migrate},
+    {"topics", "[--replication N]", "create the psop Kafka topics that are missing", cmd_topics},
+    {"token", "--role R [--sub S] [--org ID] [--provider ID] [--client ID] [--ttl S]",
+     "print a signed API token (ttl default 3600 s)", cmd_token},
+    {"help", "[COMMAND]", "show this help or a command's usage", cmd_help},
+};
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const struct command *find_command(const char *name)
+{
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+static void usage_of(FILE *out, const struct command *c)
+{
+    fprintf(out, "usage: psopctl [--config PATH] %s %s\n", c->name, c->usage);
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: psopctl [--config PATH] <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(out, "  %-8s %s\n           %s\n", commands[i].name, commands[i].usage,
+                commands[i].summary);
+    fprintf(out, "\nConfiguration: --config PATH, else $PSOP_CONFIG, else ./config/psop.conf;\n"
+                 "PSOP_* environment variables override it. Exit: 0 ok, 1 failure, 2 usage.\n");
+}
+
+static int cmd_help(const struct psop_config *cfg, int argc, char **argv)
+{
+    (void)cfg;
+    if (argc > 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (argc == 2) {
+        const struct command *c = find_command(argv[1]);
+        if (!c) {
+            fprintf(stderr, "psopctl help: unknown command '%s'\n", argv[1]);
+            return EXIT_USAGE;
+        }
+        usage_of(stdout, c);
+        printf("  %s\n", c->summary);
+        return EXIT_OK;
+    }
+    usage(stdout);
+    return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    const char *config_path = config_path_from_args(argc, argv);
+
+    /* argv without --config PATH / --config=PATH, wherever it was. */
+    char **args = xcalloc((size_t)argc + 1, sizeof(char *));
+    int nargs = 0;
+    for (int i = 0; i < argc; i++) {
+        if (i > 0 && strcmp(argv[i], "--config") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "psopctl: --config needs a path\n");
+                free(args);
+                return EXIT_USAGE;
+            }
+            i++;
+            continue;
+        }
+        if (i > 0 && strncmp(argv[i], "--config=", 9) == 0)
+            continue;
+        args[nargs++] = argv[i];
+    }
+    args[nargs] = NULL;
+
+    if (nargs < 2) {
+        usage(stderr);
+        free(args);
+        return EXIT_USAGE;
+    }
+    const char *name = args[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)
+        name = "help";
+    const struct command *cmd = find_command(name);
+    if (!cmd) {
+        fprintf(stderr, "psopctl: unknown command '%s' (psopctl help lists them)\n", name);
+        free(args);
+        return EXIT_USAGE;
+    }
+    if (cmd->run == cmd_help) {
+        int rc = cmd_help(NULL, nargs - 1, args + 1);
+        free(args);
+        return rc;
+    }
+
+    struct psop_config cfg;
+    char err[512];
+    memset(&cfg, 0, sizeof(cfg));
+    if (config_load(&cfg, config_path, err, sizeof(err)) < 0) {
+        fprintf(stderr, "psopctl: %s\n", err);
+        config_free(&cfg);
+        free(args);
+        return EXIT_FAIL;
+    }
+    log_init("psopctl", log_level_parse(cfg.log_level));
+    optind = 1; /* the command's argv[0] is its name */
+    int rc = cmd->run(&cfg, nargs - 1, args + 1);
+    config_free(&cfg);
+    free(args);
+    return rc;
+}

@@ -1,0 +1,66 @@
+#include "apply.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "handlers.h"
+
+apply_fn apply_lookup(const char *type)
+{
+    const struct handler *tables[] = {handlers_reference, handlers_provider, handlers_voucher,
+                                      handlers_order, handlers_settlement};
+    for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
+        for (const struct handler *h = tables[t]; h && h->type; h++)
+            if (strcmp(h->type, type) == 0)
+                return h->fn;
+    return NULL;
+}
+
+enum apply_result apply_reject(struct apply_ctx *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx->reason, sizeof(ctx->reason), fmt, ap);
+    va_end(ap);
+    return APPLY_REJECTED;
+}
+
+enum apply_result apply_fail(struct apply_ctx *ctx, const char *what, const char *err)
+{
+    snprintf(ctx->err, sizeof(ctx->err), "%s: %s", what, err);
+    return APPLY_FAILED;
+}
+
+void apply_touch(struct apply_ctx *ctx, const char *kind, const char *id)
+{
+    if (!ctx->touched)
+        ctx->touched = json_array();
+    json_array_append_new(ctx->touched, json_pack("[ss]", kind, id));
+}
+
+PGresult *apply_query(struct apply_ctx *ctx, const char *sql, int n, const char *const *params)
+{
+    return pgc_query(ctx->pg, sql, n, params, ctx->err, sizeof(ctx->err));
+}
+
+enum apply_result apply_sql_outcome(struct apply_ctx *ctx, const char *code)
+{
+    const char *st = pgc_last_sqlstate(ctx->pg);
+    if (strncmp(st, "23", 2) == 0)
+        return apply_reject(ctx, "%s: %s", code, ctx->err);
+    return APPLY_FAILED;
+}
+
+int apply_role_in(const struct apply_ctx *ctx, ...)
+{
+    const char *role = ctx->cmd->actor.role;
+    va_list ap;
+    va_start(ap, ctx);
+    const char *r;
+    int ok = 0;
+    while ((r = va_arg(ap, const char *)) != NULL)
+        if (role && strcmp(role, r) == 0)
+            ok = 1;
+    va_end(ap);
+    return ok;
+}

@@ -1,0 +1,31 @@
+/*
+ * produce_wait.h - send a group of messages and wait for their own delivery
+ * reports. The worker's producer must be created with pw_dr as its delivery
+ * callback. Used after COMMIT (outbox events) and for the DLQ, where the
+ * offset may only be stored once the broker has the message.
+ */
+#ifndef PSOP_WORKER_PRODUCE_WAIT_H
+#define PSOP_WORKER_PRODUCE_WAIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "kafka_producer.h"
+
+struct pw_msg {
+    const char *topic;
+    const char *key;
+    const char *payload;
+    size_t len;
+    rd_kafka_headers_t *hdrs; /* taken when sent; may be NULL */
+};
+
+/* The delivery-report callback to give kprod_new. */
+void pw_dr(void *opaque, rd_kafka_resp_err_t err, int32_t partition, int64_t offset);
+
+/* Sends msgs[0..n) and waits (up to timeout_ms, then as long as librdkafka's
+ * message timeout) until each has its report. acked[i] tells which the broker
+ * acknowledged. Returns the number not acknowledged. */
+size_t pw_send_all(struct kprod *p, struct pw_msg *msgs, size_t n, bool *acked);
+
+#endif

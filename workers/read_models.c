@@ -1,0 +1,63 @@
+#include "read_models.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "xmalloc.h"
+
+void rm_command_status(struct rds *rds, struct pgc *pg, const char *command_id, const char *type,
+                       const char *status, const char *reason, const char *resource_id)
+{
+    (void)pg;
+    if (!rds)
+        return;
+    char ts[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s}", "command_id", command_id, "type",
+                            type, "status", status, "reason", reason, "resource_id", resource_id,
+                            "applied_at", ts);
+    char *s = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    char key[128], err[256];
+    snprintf(key, sizeof(key), RM_CMD_KEY_FMT, command_id);
+    if (rds_put_versioned(rds, key, 1, s, RM_CMD_TTL_S, err, sizeof(err)) < 0)
+        LOG_WARN("read model: command status not written", "command_id", command_id, "error", err,
+                 NULL);
+    redisReply *r = rds_command(rds, "PUBLISH %s %s", RM_CMD_CHANNEL, s);
+    if (r)
+        freeReplyObject(r);
+    free(s);
+}
+
+typedef void (*rm_refresh_fn)(struct rds *rds, struct pgc *pg, const char *id);
+
+struct rm_kind {
+    const char *kind;
+    rm_refresh_fn fn;
+};
+
+/* One row per read model kind; the refreshers live beside their handlers. */
+static const struct rm_kind kinds[] = {
+    {NULL, NULL},
+};
+
+void rm_refresh(struct rds *rds, struct pgc *pg, const json_t *touched)
+{
+    if (!rds || !touched)
+        return;
+    size_t i;
+    json_t *t;
+    json_array_foreach(touched, i, t)
+    {
+        const char *kind = json_string_value(json_array_get(t, 0));
+        const char *id = json_string_value(json_array_get(t, 1));
+        for (const struct rm_kind *k = kinds; k->kind; k++)
+            if (strcmp(k->kind, kind) == 0)
+                k->fn(rds, pg, id);
+    }
+}

@@ -1,0 +1,31 @@
+/*
+ * read_models.h - Redis read models written by the workers after COMMIT.
+ *
+ * Every write is version-checked (rds_put_versioned): a late or replayed
+ * write never overwrites newer data. Redis being down never blocks a worker:
+ * failures are logged and the api falls back to PostgreSQL; `psopctl cache
+ * rebuild` refills Redis from PostgreSQL. rds may be NULL (no connection).
+ */
+#ifndef PSOP_WORKER_READ_MODELS_H
+#define PSOP_WORKER_READ_MODELS_H
+
+#include <jansson.h>
+
+#include "pg.h"
+#include "redis_client.h"
+
+/* Key of a command's status document, and the channel announcing it. */
+#define RM_CMD_KEY_FMT "psop:cmd:%s"
+#define RM_CMD_CHANNEL "psop:cmd-done"
+#define RM_CMD_TTL_S (7 * 24 * 3600)
+
+/* Writes {command_id, type, status, reason?, resource_id?, applied_at} with
+ * version 1 (the api's "accepted" is version 0) and publishes it on
+ * RM_CMD_CHANNEL for requests waiting with Prefer: wait. */
+void rm_command_status(struct rds *rds, struct pgc *pg, const char *command_id, const char *type,
+                       const char *status, const char *reason, const char *resource_id);
+
+/* Refreshes every read model listed in touched (array of [kind, id]). */
+void rm_refresh(struct rds *rds, struct pgc *pg, const json_t *touched);
+
+#endif

@@ -1,0 +1,406 @@
+#include "worker.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "apply.h"
+#include "command.h"
+#include "json_schema.h"
+#include "kafka_consumer.h"
+#include "kafka_producer.h"
+#include "log.h"
+#include "outbox.h"
+#include "pg.h"
+#include "produce_wait.h"
+#include "read_models.h"
+#include "redis_client.h"
+#include "topics.h"
+#include "xmalloc.h"
+
+static const struct worker_role roles[] = {
+    {"reference", TOPIC_CMD_REFERENCE}, {"provider", TOPIC_CMD_PROVIDER},
+    {"voucher", TOPIC_CMD_VOUCHER},     {"order", TOPIC_CMD_ORDER},
+    {"settlement", TOPIC_CMD_SETTLEMENT},
+};
+
+const struct worker_role *worker_role_find(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof(roles) / sizeof(roles[0]); i++)
+        if (strcmp(roles[i].name, name) == 0)
+            return &roles[i];
+    return NULL;
+}
+
+struct worker {
+    const struct psop_config *cfg;
+    const struct worker_role *role;
+    struct jschema_registry *reg;
+    struct kcons *kc;
+    struct kprod *kp;
+    struct pgc *pg;
+    struct rds *rds;
+    volatile sig_atomic_t *stop;
+    char source[96];
+};
+
+enum outcome { OUT_POISON, OUT_DUPLICATE, OUT_APPLIED, OUT_REJECTED };
+
+struct slot {
+    rd_kafka_message_t *msg;
+    struct cmd cmd;
+    bool parsed;
+    enum outcome out;
+    char reason[512];
+    char resource_id[64];
+    json_t *touched;
+};
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Connects (or reconnects) PostgreSQL, waiting with backoff; false on stop. */
+static bool ensure_pg(struct worker *w)
+{
+    char err[512];
+    long backoff = 100;
+    while (!*w->stop) {
+        if (w->pg && PQstatus(pgc_conn(w->pg)) == CONNECTION_OK)
+            return true;
+        if (w->pg) {
+            if (pgc_reset(w->pg, err, sizeof(err)) == 0)
+                return true;
+        } else {
+            w->pg = pgc_connect(w->cfg->pg_dsn, err, sizeof(err));
+            if (w->pg)
+                return true;
+        }
+        LOG_WARN("postgres unavailable, pausing", "error", err, NULL);
+        sleep_ms(backoff);
+        backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+    }
+    return false;
+}
+
+static const char *part_str(const rd_kafka_message_t *m, char *buf, size_t n)
+{
+    snprintf(buf, n, "%d", (int)m->partition);
+    return buf;
+}
+
+static const char *off_str(const rd_kafka_message_t *m, char *buf, size_t n)
+{
+    snprintf(buf, n, "%lld", (long long)m->offset);
+    return buf;
+}
+
+/* The events topic where this role's command.rejected goes. */
+static const char *events_topic(const struct worker_role *role)
+{
+    if (strcmp(role->name, "reference") == 0)
+        return TOPIC_EVT_REFERENCE;
+    if (strcmp(role->name, "provider") == 0)
+        return TOPIC_EVT_PROVIDER;
+    if (strcmp(role->name, "voucher") == 0)
+        return TOPIC_EVT_VOUCHER;
+    if (strcmp(role->name, "order") == 0)
+        return TOPIC_EVT_ORDER;
+    return TOPIC_EVT_SETTLEMENT;
+}
+
+static int exec_sp(struct worker *w, const char *sql, char *err, size_t errlen)
+{
+    return pgc_exec(w->pg, sql, err, errlen);
+}
+
+/* Applies one parsed command inside the open transaction.
+ * Returns 0, or -1 on a transient failure (the batch must be retried). */
+static int apply_one(struct worker *w, struct slot *s, json_t *batch_events)
+{
+    char err[512], pbuf[16], obuf[32];
+    const struct cmd *c = &s->cmd;
+    if (exec_sp(w, "SAVEPOINT cmd", err, sizeof(err)) < 0)
+        return -1;
+    const char *ins[] = {c->id,
+                         c->type,
+                         c->actor.sub,
+                         c->received_at,
+                         rd_kafka_topic_name(s->msg->rkt),
+                         part_str(s->msg, pbuf, sizeof(pbuf)),
+                         off_str(s->msg, obuf, sizeof(obuf)),
+                         c->actor.role};
+    PGresult *r = pgc_query(w->pg,
+                            "INSERT INTO psop.processed_commands (command_id, type, status, "
+                            "actor_sub, actor_role, received_at, kafka_topic, kafka_partition, kafka_offset) "
+                            "VALUES ($1, $2, 'applied', $3, $8, $4, $5, $6, $7) "
+                            "ON CONFLICT (command_id) DO NOTHING RETURNING 1",
+                            8, ins, err, sizeof(err));
+    if (!r)
+        goto failed;
+    int fresh = PQntuples(r) == 1;
+    PQclear(r);
+    if (!fresh) {
+        s->out = OUT_DUPLICATE;
+        return exec_sp(w, "RELEASE SAVEPOINT cmd", err, sizeof(err));
+    }
+    apply_fn fn = apply_lookup(c->type);
+    struct apply_ctx ctx = {.pg = w->pg, .cfg = w->cfg, .cmd = c, .source = w->source};
+    enum apply_result res =
+        fn ? fn(&ctx) : apply_reject(&ctx, "unsupported: no handler for %s", c->type);
+    if (res == APPLY_FAILED) {
+        snprintf(err, sizeof(err), "%s", ctx.err);
+        goto failed_ctx;
+    }
+    if (res == APPLY_REJECTED) {
+        if (exec_sp(w, "ROLLBACK TO SAVEPOINT cmd", err, sizeof(err)) < 0)
+            goto failed_ctx;
+        json_decref(ctx.events);
+        json_decref(ctx.touched);
+        ctx.events = ctx.touched = NULL;
+        const char *key = ctx.resource_id[0] ? ctx.resource_id : c->id;
+        outbox_add(&ctx, events_topic(w->role), key, "command.rejected",
+                   json_pack("{s:s, s:s, s:s, s:s?}", "command_id", c->id, "type", c->type,
+                             "reason", ctx.reason, "resource_id",
+                             ctx.resource_id[0] ? ctx.resource_id : NULL));
+    }
+    const char *rec[] = {c->id,
+                         c->type,
+                         c->actor.sub,
+                         c->received_at,
+                         rd_kafka_topic_name(s->msg->rkt),
+                         pbuf,
+                         obuf,
+                         res == APPLY_OK ? "applied" : "rejected",
+                         res == APPLY_OK ? NULL : ctx.reason,
+                         ctx.resource_id[0] ? ctx.resource_id : NULL,
+                         c->actor.role};
+    /* The fresh row was inserted as 'applied' before the handler ran; a
+     * rejection rolled it back with the handler's writes, so write the final
+     * row again either way (upsert). */
+    r = pgc_query(w->pg,
+                  "INSERT INTO psop.processed_commands (command_id, type, status, actor_sub, "
+                  "actor_role, received_at, kafka_topic, kafka_partition, kafka_offset, reason, "
+                  "resource_id) VALUES ($1, $2, $8, $3, $11, $4, $5, $6, $7, $9, $10) "
+                  "ON CONFLICT (command_id) DO UPDATE SET status = EXCLUDED.status, "
+                  "reason = EXCLUDED.reason, resource_id = EXCLUDED.resource_id",
+                  11, rec, err, sizeof(err));
+    if (!r)
+        goto failed_ctx;
+    PQclear(r);
+    if (ctx.events && outbox_write(w->pg, ctx.events, err, sizeof(err)) < 0)
+        goto failed_ctx;
+    if (ctx.events)
+        json_array_extend(batch_events, ctx.events);
+    s->out = res == APPLY_OK ? OUT_APPLIED : OUT_REJECTED;
+    snprintf(s->reason, sizeof(s->reason), "%s", res == APPLY_OK ? "" : ctx.reason);
+    snprintf(s->resource_id, sizeof(s->resource_id), "%s", ctx.resource_id);
+    s->touched = ctx.touched;
+    json_decref(ctx.events);
+    return exec_sp(w, "RELEASE SAVEPOINT cmd", err, sizeof(err));
+
+failed_ctx:
+    json_decref(ctx.events);
+    json_decref(ctx.touched);
+failed:
+    if (pgc_last_transient(w->pg)) {
+        LOG_WARN("transient failure, batch will be retried", "command_id", c->id, "error", err,
+                 NULL);
+        return -1;
+    }
+    /* A permanent database error for a valid command is a bug or data we
+     * did not foresee: roll the command back and park it in the DLQ, where
+     * `psopctl dlq replay` can retry it after a fix. */
+    LOG_ERROR("command failed permanently: to the DLQ", "command_id", c->id, "error", err, NULL);
+    char e2[256];
+    if (exec_sp(w, "ROLLBACK TO SAVEPOINT cmd", e2, sizeof(e2)) < 0 ||
+        exec_sp(w, "RELEASE SAVEPOINT cmd", e2, sizeof(e2)) < 0)
+        return -1;
+    s->out = OUT_POISON;
+    snprintf(s->reason, sizeof(s->reason), "apply failed: %.480s", err);
+    return 0;
+}
+
+/* One attempt at the whole batch in one transaction. 0 committed, -1 retry. */
+static int apply_batch_once(struct worker *w, struct slot *slots, size_t n, json_t *events)
+{
+    char err[512];
+    if (pgc_begin(w->pg, err, sizeof(err)) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (!slots[i].parsed)
+            continue;
+        json_decref(slots[i].touched);
+        slots[i].touched = NULL;
+        if (apply_one(w, &slots[i], events) < 0) {
+            pgc_rollback(w->pg);
+            return -1;
+        }
+    }
+    if (pgc_commit(w->pg, err, sizeof(err)) < 0) {
+        LOG_WARN("commit failed, batch will be retried", "error", err, NULL);
+        pgc_rollback(w->pg);
+        return -1;
+    }
+    return 0;
+}
+
+/* Poison messages go to psop.dlq with the error in headers; loops until the
+ * broker has them all, since their offsets are stored right after. */
+static void send_dlq(struct worker *w, struct slot *slots, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct slot *s = &slots[i];
+        if (s->out != OUT_POISON)
+            continue;
+        char pbuf[16], obuf[32];
+        long backoff = 200;
+        for (;;) {
+            rd_kafka_headers_t *h = rd_kafka_headers_new(6);
+            rd_kafka_header_add(h, "psop-error", -1, s->reason, -1);
+            rd_kafka_header_add(h, "psop-topic", -1, rd_kafka_topic_name(s->msg->rkt), -1);
+            rd_kafka_header_add(h, "psop-partition", -1, part_str(s->msg, pbuf, sizeof(pbuf)), -1);
+            rd_kafka_header_add(h, "psop-offset", -1, off_str(s->msg, obuf, sizeof(obuf)), -1);
+            rd_kafka_header_add(h, "psop-worker", -1, w->source, -1);
+            struct pw_msg m = {.topic = TOPIC_DLQ,
+                               .key = NULL,
+                               .payload = s->msg->payload ? s->msg->payload : "",
+                               .len = s->msg->len,
+                               .hdrs = h};
+            char keybuf[256] = "";
+            if (s->msg->key && s->msg->key_len < sizeof(keybuf)) {
+                memcpy(keybuf, s->msg->key, s->msg->key_len);
+                keybuf[s->msg->key_len] = '\0';
+                m.key = keybuf;
+            }
+            bool acked = false;
+            pw_send_all(w->kp, &m, 1, &acked);
+            if (acked)
+                break;
+            LOG_WARN("dlq produce not acknowledged, retrying", "offset", obuf, NULL);
+            sleep_ms(backoff);
+            backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+        }
+        LOG_WARN("message to dlq", "topic", rd_kafka_topic_name(s->msg->rkt), "partition", pbuf,
+                 "offset", obuf, "error", s->reason, NULL);
+    }
+}
+
+static void process_batch(struct worker *w, rd_kafka_message_t **msgs, size_t n)
+{
+    struct slot *slots = xcalloc(n, sizeof(*slots));
+    for (size_t i = 0; i < n; i++) {
+        slots[i].msg = msgs[i];
+        char err[512];
+        if (cmd_parse(w->reg, msgs[i]->payload, msgs[i]->len, &slots[i].cmd, err, sizeof(err)) ==
+            0) {
+            slots[i].parsed = true;
+        } else {
+            slots[i].out = OUT_POISON;
+            snprintf(slots[i].reason, sizeof(slots[i].reason), "%s", err);
+        }
+    }
+    json_t *events = json_array();
+    long backoff = 100;
+    for (;;) {
+        if (!ensure_pg(w))
+            goto out_unstored; /* stopping: nothing stored, redelivered later */
+        json_array_clear(events);
+        if (apply_batch_once(w, slots, n, events) == 0)
+            break;
+        if (*w->stop && backoff >= 5000)
+            goto out_unstored;
+        sleep_ms(backoff);
+        backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+    }
+    /* Committed. Now the after-commit work: none of it can lose data. */
+    int unacked = outbox_publish(w->kp, w->pg, events, w->cfg->produce_timeout_ms);
+    if (unacked > 0)
+        LOG_WARN("events left to the relay", NULL);
+    send_dlq(w, slots, n);
+    for (size_t i = 0; i < n; i++) {
+        struct slot *s = &slots[i];
+        if (s->out == OUT_APPLIED || s->out == OUT_REJECTED) {
+            rm_command_status(w->rds, w->pg, s->cmd.id, s->cmd.type,
+                              s->out == OUT_APPLIED ? "applied" : "rejected",
+                              s->out == OUT_REJECTED ? s->reason : NULL,
+                              s->resource_id[0] ? s->resource_id : NULL);
+            rm_refresh(w->rds, w->pg, s->touched);
+            LOG_INFO(s->out == OUT_APPLIED ? "applied" : "rejected", "command_id", s->cmd.id,
+                     "type", s->cmd.type, "reason", s->out == OUT_REJECTED ? s->reason : NULL,
+                     NULL);
+        } else if (s->out == OUT_DUPLICATE) {
+            LOG_INFO("duplicate skipped", "command_id", s->cmd.id, NULL);
+        }
+    }
+    kcons_store(w->kc, msgs, n);
+out_unstored:
+    for (size_t i = 0; i < n; i++) {
+        cmd_free(&slots[i].cmd);
+        json_decref(slots[i].touched);
+    }
+    json_decref(events);
+    free(slots);
+}
+
+int worker_run(const struct psop_config *cfg, const struct worker_role *role,
+               volatile sig_atomic_t *stop)
+{
+    char err[512];
+    int rc = 1;
+    struct worker w = {.cfg = cfg, .role = role, .stop = stop};
+    snprintf(w.source, sizeof(w.source), "psop-worker/%s", role->name);
+    w.reg = jschema_registry_load(cfg->schemas_dir, err, sizeof(err));
+    if (!w.reg) {
+        LOG_ERROR("schemas", "error", err, NULL);
+        return 1;
+    }
+    w.kp = kprod_new(cfg, pw_dr, err, sizeof(err));
+    if (!w.kp) {
+        LOG_ERROR("producer", "error", err, NULL);
+        goto out;
+    }
+    char group[128];
+    snprintf(group, sizeof(group), "psop-worker-%s", role->name);
+    const char *topics[] = {role->topic, NULL};
+    w.kc = kcons_new(cfg, group, cfg->worker_instance_id, topics, err, sizeof(err));
+    if (!w.kc) {
+        LOG_ERROR("consumer", "error", err, NULL);
+        goto out;
+    }
+    w.rds = rds_connect(cfg->redis_url, 500, err, sizeof(err));
+    if (!w.rds)
+        LOG_WARN("redis unavailable at start; read models will be refreshed later", "error", err,
+                 NULL);
+    ensure_pg(&w);
+    LOG_INFO("worker started", "role", role->name, "topic", role->topic, "group", group,
+             "instance", cfg->worker_instance_id, NULL);
+    size_t max = cfg->worker_batch_max > 0 ? (size_t)cfg->worker_batch_max : 500;
+    rd_kafka_message_t **msgs = xcalloc(max, sizeof(*msgs));
+    while (!*stop) {
+        size_t n = kcons_poll_batch(w.kc, msgs, max, 200);
+        if (n == 0)
+            continue;
+        process_batch(&w, msgs, n);
+        for (size_t i = 0; i < n; i++)
+            rd_kafka_message_destroy(msgs[i]);
+    }
+    free(msgs);
+    LOG_INFO("worker stopping: committing offsets and leaving the group", NULL);
+    rc = 0;
+out:
+    if (w.kc)
+        kcons_close(w.kc);
+    if (w.kp)
+        kprod_free(w.kp, 10000);
+    if (w.pg)
+        pgc_free(w.pg);
+    if (w.rds)
+        rds_free(w.rds);
+    jschema_registry_free(w.reg);
+    return rc;
+}
