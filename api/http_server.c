@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -539,6 +540,18 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* ----------------------------------------------------------------- daemon */
 
+/* libmicrohttpd's own messages, as JSON lines like everything else. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char buf[512];
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    size_t n = strlen(buf);
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    LOG_WARN("libmicrohttpd", "detail", buf, NULL);
+}
+
 struct api_server *api_server_start(const struct api_deps *deps, char *err, size_t errlen)
 {
     const struct psop_config *cfg = deps->cfg;
@@ -568,7 +581,8 @@ struct api_server *api_server_start(const struct api_deps *deps, char *err, size
 
     unsigned threads = cfg->api_threads > 0 ? (unsigned)cfg->api_threads : 1;
     s->mhd = MHD_start_daemon(
-        flags, (uint16_t)cfg->api_port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+        flags, (uint16_t)cfg->api_port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
+        mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->api_conn_limit,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->api_per_ip_conn_limit,

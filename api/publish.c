@@ -68,16 +68,20 @@ static void list_append(struct pub *p, struct op *o)
     o->in_list = true;
 }
 
-static void op_unref_locked(struct op *o)
+/* Drops n references; frees o at zero. o must not be used afterwards. */
+static void op_release_locked(struct op *o, int n)
 {
-    if (--o->refs == 0)
+    o->refs -= n;
+    if (o->refs == 0)
         free(o);
 }
 
 /* With mu held: decides whether o is finished now. Returns true when the
- * caller must call done (outside the lock) with *res. */
-static bool op_settle_locked(struct pub *p, struct op *o, enum pub_result *res)
+ * caller must call done (outside the lock) with *res; *list_ref is set when
+ * o left the deadline list, whose reference the caller then releases. */
+static bool op_settle_locked(struct pub *p, struct op *o, enum pub_result *res, int *list_ref)
 {
+    *list_ref = 0;
     if (o->done_called)
         return false;
     if (!o->failed && o->outstanding > 0)
@@ -86,7 +90,7 @@ static bool op_settle_locked(struct pub *p, struct op *o, enum pub_result *res)
     *res = o->failed ? PUB_FAILED : PUB_OK;
     if (o->in_list) {
         list_remove(p, o);
-        op_unref_locked(o); /* the list's reference */
+        *list_ref = 1;
     }
     return true;
 }
@@ -105,10 +109,11 @@ static void on_delivery(void *opaque, rd_kafka_resp_err_t err, int32_t partition
         atomic_fetch_add(&p->produce_errors, 1);
         o->failed = true;
     }
-    bool fire = op_settle_locked(p, o, &res);
+    int list_ref;
+    bool fire = op_settle_locked(p, o, &res, &list_ref);
     pub_done_fn done = o->done;
     void *arg = o->opaque;
-    op_unref_locked(o);
+    op_release_locked(o, 1 + list_ref); /* this message's reference, maybe the list's */
     pthread_mutex_unlock(&p->mu);
     if (fire)
         done(arg, res);
@@ -135,7 +140,7 @@ static void *timer_main(void *arg)
         o->done_called = true;
         pub_done_fn done = o->done;
         void *opaque = o->opaque;
-        op_unref_locked(o); /* the list's reference; messages keep theirs */
+        op_release_locked(o, 1); /* the list's reference; messages keep theirs */
         pthread_mutex_unlock(&p->mu);
         done(opaque, PUB_TIMEOUT);
         pthread_mutex_lock(&p->mu);
@@ -217,7 +222,10 @@ void pub_send_all(struct pub *p, const struct pub_msg *msgs, size_t n, pub_done_
     enum pub_result res = PUB_OK;
     pthread_mutex_lock(&p->mu);
     o->outstanding--; /* the sending hold */
-    bool fire = op_settle_locked(p, o, &res);
+    int list_ref;
+    bool fire = op_settle_locked(p, o, &res, &list_ref);
+    if (list_ref)
+        op_release_locked(o, 1);
     pthread_mutex_unlock(&p->mu);
     /* o may be freed by now: use only what we kept. */
     if (fire)
@@ -252,7 +260,7 @@ void pub_free(struct pub *p, int timeout_ms)
         o->done_called = true;
         pub_done_fn done = o->done;
         void *opaque = o->opaque;
-        op_unref_locked(o);
+        op_release_locked(o, 1);
         pthread_mutex_unlock(&p->mu);
         done(opaque, PUB_TIMEOUT);
         pthread_mutex_lock(&p->mu);

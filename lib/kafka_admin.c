@@ -64,7 +64,8 @@ int kadmin_create_topics(const struct psop_config *cfg, const struct kadmin_topi
     }
     const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
     size_t cnt = 0;
-    const rd_kafka_topic_result_t **tr = res ? rd_kafka_CreateTopics_result_topics(res, &cnt) : NULL;
+    const rd_kafka_topic_result_t **tr =
+        res ? rd_kafka_CreateTopics_result_topics(res, &cnt) : NULL;
     if (!tr || cnt != n) {
         snprintf(err, errlen, "kafka create topics: unexpected result (%zu of %zu topics)", cnt,
                  n);

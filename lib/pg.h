@@ -3,8 +3,11 @@
  *
  * A struct pgc is one connection; not thread-safe. Errors are classified so
  * callers can retry transient ones (connection loss, serialization failure
- * 40001, deadlock 40P01, admin shutdown 57P01..57P03, cannot connect 08xxx)
- * and treat the rest as permanent.
+ * 40001, deadlock 40P01, admin shutdown 57P01..57P03, cannot connect 08xxx,
+ * too many connections 53300) and treat the rest as permanent. Each call
+ * starts by clearing the previous failure, so pgc_last_*() describe the
+ * latest call. The connection's application_name is the program's name
+ * unless the DSN sets one; server NOTICEs go to the log.
  */
 #ifndef PSOP_PG_H
 #define PSOP_PG_H

@@ -6,7 +6,10 @@
  * a write with a version not greater than the stored one is refused, so a late
  * or replayed write never overwrites newer data.
  * A struct rds is one connection; not thread-safe. On a broken connection each
- * call tries one reconnect before failing.
+ * call tries one reconnect before failing (re-running the command: one whose
+ * reply was lost may run twice, which version-checked writes tolerate). The
+ * CAS runs as a Lua script by EVALSHA, falling back to EVAL on NOSCRIPT.
+ * Versions are compared as Lua numbers: keep them below 2^53.
  */
 #ifndef PSOP_REDIS_CLIENT_H
 #define PSOP_REDIS_CLIENT_H
@@ -20,6 +23,8 @@ struct rds;
  * connect and each command. */
 struct rds *rds_connect(const char *url, int timeout_ms, char *err, size_t errlen);
 void rds_free(struct rds *r);
+/* The current hiredis context (borrowed; replaced by a reconnect, NULL after
+ * a failed one). */
 redisContext *rds_ctx(struct rds *r);
 
 /* Writes doc at key with version if newer than what is stored.

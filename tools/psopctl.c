@@ -64,7 +64,7 @@ static int next_opt(const struct command *c, int argc, char **argv, const struct
     int ch = getopt_long(argc, argv, "+", opts, NULL);
     if (ch == '?') {
         if (optopt)
-            bad_usage(c, "option needs a value or is unknown: %s", argv[optind - 1]);
+            bad_usage(c, "option %s needs a value", argv[optind - 1]);
         else
             bad_usage(c, "unknown option %s", argv[optind - 1]);
         return -2;

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "view_provider.h"
 #include "xmalloc.h"
 
 void rm_command_status(struct rds *rds, struct pgc *pg, const char *command_id, const char *type,
@@ -43,6 +44,8 @@ struct rm_kind {
 
 /* One row per read model kind; the refreshers live beside their handlers. */
 static const struct rm_kind kinds[] = {
+    {VIEW_PROVIDER_KIND, view_provider_refresh},
+    {VIEW_PUBLIC_KIND, view_public_refresh},
     {NULL, NULL},
 };
 

@@ -65,6 +65,7 @@ static void *sender(void *arg)
         pthread_mutex_lock(&l->mu);
         if (rc < 0) {
             l->n_transport++;
+            cr_log_info("transport error: %s", strerror(errno));
         } else if (r.status == 202 && l->n_ids < MAX_IDS) {
             snprintf(l->ids[l->n_ids++], 40, "%s",
                      json_string_value(json_object_get(r.json, "command_id")));
@@ -140,6 +141,7 @@ Test(api_broker_down, answers_503_in_time_and_acknowledges_only_what_is_stored, 
     cr_expect_gt(l.n_ids, 0);
     cr_expect_gt(l.n_503, 0);
     cr_expect_eq(l.n_other, 0);
+    cr_expect_eq(l.n_transport, 0);
 
     /* the metrics counted the produce errors */
     cr_assert_eq(tl_request(port, "GET", "/metrics", NULL, NULL, NULL, NULL, &r), 0);

@@ -34,6 +34,9 @@
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
 
+#include "config.h"
+#include "jwt_token.h"
+
 #define TL_SECRET "psop-api-test-secret-0123456789abcdef0123"
 
 /* ------------------------------------------------------------------ JWT */
@@ -94,27 +97,33 @@ static inline char *tl_jwt(const char *alg, const void *key, size_t keylen, cons
     return out;
 }
 
-/* An HS256 token with TL_SECRET: role plus optional org/provider/client,
- * expiring ttl seconds from now. sub is "test-<role>". Caller frees. */
+/* An HS256 token with TL_SECRET minted by lib/jwt_token (the same code
+ * psopctl uses): role plus optional org/provider/client, expiring ttl
+ * seconds from now (ttl <= 0: already expired). sub is
+ * "test-<role>-<time>-<pid>". Caller frees. */
 static inline char *tl_token(const char *role, const char *org, const char *provider,
                              const char *client, long ttl)
 {
-    json_t *c = json_pack("{s:s, s:s, s:I}", "sub", role, "role", role, "exp",
-                          (json_int_t)(time(NULL) + ttl));
-    char sub[64];
+    struct psop_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.jwt_alg = (char *)"HS256";
+    cfg.jwt_secret = (char *)TL_SECRET;
+    cfg.jwt_issuer = (char *)"";
+    cfg.jwt_audience = (char *)"";
+    cfg.jwt_private_key_file = (char *)"";
+    char sub[64], err[256], *out = NULL;
     snprintf(sub, sizeof(sub), "test-%s-%ld-%d", role, (long)time(NULL), (int)getpid());
-    json_object_set_new(c, "sub", json_string(sub));
-    if (org)
-        json_object_set_new(c, "org", json_string(org));
-    if (provider)
-        json_object_set_new(c, "provider", json_string(provider));
-    if (client)
-        json_object_set_new(c, "client", json_string(client));
-    char *claims = json_dumps(c, JSON_COMPACT);
-    json_decref(c);
-    char *t = tl_jwt("HS256", TL_SECRET, strlen(TL_SECRET), claims);
-    free(claims);
-    return t;
+    time_t now = time(NULL);
+    if (ttl <= 0) { /* issued long enough ago to have expired */
+        now += ttl - 60;
+        ttl = 60;
+    }
+    if (jwt_token_mint_at(&cfg, role, sub, org, provider, client, ttl, now, &out, err,
+                          sizeof(err)) < 0) {
+        fprintf(stderr, "tl_token: %s\n", err);
+        return NULL;
+    }
+    return out;
 }
 
 /* ----------------------------------------------------------------- HTTP */
@@ -222,6 +231,8 @@ static inline int tl_raw(int port, const void *req, size_t len, struct tl_resp *
     size_t off = 0;
     while (off < len) {
         ssize_t w = send(fd, (const char *)req + off, len - off, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
         if (w <= 0)
             break; /* the server may answer early (413) and close */
         off += (size_t)w;
@@ -233,6 +244,8 @@ static inline int tl_raw(int port, const void *req, size_t len, struct tl_resp *
         if (n + 4096 > cap)
             buf = realloc(buf, cap *= 2);
         ssize_t r = recv(fd, buf + n, cap - n, 0);
+        if (r < 0 && errno == EINTR) /* SIGCHLD of a script the test ran */
+            continue;
         if (r <= 0) {
             rc = tl_parse(buf, n, true, out) == 1 ? 0 : -1;
             break;
