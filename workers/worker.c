@@ -124,6 +124,16 @@ static int apply_one(struct worker *w, struct slot *s, json_t *batch_events)
 {
     char err[512], pbuf[16], obuf[32];
     const struct cmd *c = &s->cmd;
+    apply_fn fn = apply_lookup(c->type);
+    if (!fn) {
+        /* Valid, but this worker version cannot apply it (a newer command
+         * type during a rollout): not a rejection, which would be final.
+         * Parked in the DLQ, unrecorded, for `psopctl dlq replay`. */
+        s->out = OUT_POISON;
+        snprintf(s->reason, sizeof(s->reason), "no handler for %s in this worker version",
+                 c->type);
+        return 0;
+    }
     if (exec_sp(w, "SAVEPOINT cmd", err, sizeof(err)) < 0)
         return -1;
     const char *ins[] = {c->id,
@@ -148,10 +158,8 @@ static int apply_one(struct worker *w, struct slot *s, json_t *batch_events)
         s->out = OUT_DUPLICATE;
         return exec_sp(w, "RELEASE SAVEPOINT cmd", err, sizeof(err));
     }
-    apply_fn fn = apply_lookup(c->type);
     struct apply_ctx ctx = {.pg = w->pg, .cfg = w->cfg, .cmd = c, .source = w->source};
-    enum apply_result res =
-        fn ? fn(&ctx) : apply_reject(&ctx, "unsupported: no handler for %s", c->type);
+    enum apply_result res = fn(&ctx);
     if (res == APPLY_FAILED) {
         snprintf(err, sizeof(err), "%s", ctx.err);
         goto failed_ctx;

@@ -150,6 +150,7 @@ static inline void tc_alnum(char *out, int n)
 static inline char *tc_envelope(const char *id, const char *type, const struct tc_actor *a,
                                 const json_t *data)
 {
+    cr_assert_not_null(data, "%s: no data (a json_pack format mistake?)", type);
     char ts[32];
     time_t now = time(NULL);
     struct tm tm;

@@ -153,14 +153,18 @@ static const json_t *find_provider(const json_t *list, const char *pid)
     size_t i;
     json_t *p;
     json_array_foreach(list, i, p)
-    if (strcmp(json_string_value(json_object_get(p, "provider_id")), pid) == 0) return p;
+    {
+        const char *id = json_string_value(json_object_get(p, "provider_id"));
+        if (id && strcmp(id, pid) == 0)
+            return p;
+    }
     return NULL;
 }
 
 #define JI(o, k) json_integer_value(json_object_get((o), (k)))
 #define JS(o, k) json_string_value(json_object_get((o), (k)))
 
-Test(worker_provider, lifecycle_state_views_and_events, .timeout = 180)
+Test(worker_provider, lifecycle_state_views_and_events)
 {
     struct world w;
     world_init(&w);
@@ -184,7 +188,7 @@ Test(worker_provider, lifecycle_state_views_and_events, .timeout = 180)
                            w.banded, "decision", "approved", "valid_from", "2024-01-01", "reason",
                            "Sääntökirjan ehdot täyttyvät"));
     prov_applied(&w, pid, "provider.decide", &w.orgs_a,
-                 json_pack("{s:s, s:s, s:s, s:s, s:s}", "organiser_id", w.org_a, "service_type",
+                 json_pack("{s:s, s:s, s:s, s:s}", "organiser_id", w.org_a, "service_type",
                            w.plain, "decision", "rejected", "reason", "Vakuutus puuttuu"));
     prov_applied(&w, pid, "provider.set_price", &me,
                  json_pack("{s:s, s:s, s:s, s:i, s:{s:i, s:i}}", "organiser_id", w.org_a,
@@ -366,7 +370,7 @@ Test(worker_provider, lifecycle_state_views_and_events, .timeout = 180)
     world_fini(&w);
 }
 
-Test(worker_provider, every_rejection_rule_with_its_reason, .timeout = 180)
+Test(worker_provider, every_rejection_rule_with_its_reason)
 {
     struct world w;
     world_init(&w);
@@ -478,7 +482,7 @@ Test(worker_provider, every_rejection_rule_with_its_reason, .timeout = 180)
     world_fini(&w);
 }
 
-Test(worker_provider, replayed_command_applies_once, .timeout = 120)
+Test(worker_provider, replayed_command_applies_once)
 {
     struct world w;
     world_init(&w);
@@ -553,7 +557,7 @@ static json_t *redis_wait(struct rds *r, const char *key, long long min_version,
     return NULL;
 }
 
-Test(worker_provider, redis_read_models_are_versioned, .timeout = 120)
+Test(worker_provider, redis_read_models_are_versioned)
 {
     struct world w;
     world_init(&w);
