@@ -9,7 +9,8 @@
 #include "xmalloc.h"
 
 void rm_command_status(struct rds *rds, struct pgc *pg, const char *command_id, const char *type,
-                       const char *status, const char *reason, const char *resource_id)
+                       const char *status, const char *reason, const char *resource_id,
+                       const char *actor_sub)
 {
     (void)pg;
     if (!rds)
@@ -19,9 +20,9 @@ void rm_command_status(struct rds *rds, struct pgc *pg, const char *command_id, 
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    json_t *doc = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s}", "command_id", command_id, "type",
-                            type, "status", status, "reason", reason, "resource_id", resource_id,
-                            "applied_at", ts);
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s}", "command_id", command_id,
+                            "type", type, "status", status, "reason", reason, "resource_id",
+                            resource_id, "actor_sub", actor_sub, "applied_at", ts);
     char *s = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     char key[128], err[256];

@@ -336,7 +336,7 @@ static void process_batch(struct worker *w, rd_kafka_message_t **msgs, size_t n)
             rm_command_status(w->rds, w->pg, s->cmd.id, s->cmd.type,
                               s->out == OUT_APPLIED ? "applied" : "rejected",
                               s->out == OUT_REJECTED ? s->reason : NULL,
-                              s->resource_id[0] ? s->resource_id : NULL);
+                              s->resource_id[0] ? s->resource_id : NULL, s->cmd.actor.sub);
             rm_refresh(w->rds, w->pg, s->touched);
             LOG_INFO(s->out == OUT_APPLIED ? "applied" : "rejected", "command_id", s->cmd.id,
                      "type", s->cmd.type, "reason", s->out == OUT_REJECTED ? s->reason : NULL,
