@@ -7,7 +7,7 @@
  * for commands, become data.name: the placeholder is named after the data
  * field it fills. Adding a command is one row here plus one schema in
  * schemas/commands/<type>.json. Read routes are rows too (kind ROUTE_READ
- * with their own handler). The table is static and read-only: thread-safe.
+ * with their own handler; roles ROLE_NONE = anyone, no token). The table is static and read-only: thread-safe.
  */
 #ifndef PSOP_API_ROUTER_H
 #define PSOP_API_ROUTER_H
@@ -31,8 +31,13 @@ enum route_kind {
     ROUTE_READYZ,
     ROUTE_METRICS,
     ROUTE_OPENAPI,
-    ROUTE_READ, /* later: GET handlers reading Redis/PostgreSQL */
+    ROUTE_READ, /* GET handlers reading Redis, falling back to PostgreSQL (read.h) */
 };
+
+struct read_req;
+struct read_res;
+/* A read route's handler (read.h). */
+typedef void (*read_fn)(const struct read_req *rq, struct read_res *res);
 
 struct route {
     const char *method;
@@ -47,6 +52,7 @@ struct route {
     const char *resource_field; /* data field answered as resource_id */
     const char *create_field;   /* optional client-chosen id, generated if absent */
     const char *summary;        /* one line for the OpenAPI document */
+    read_fn read;               /* ROUTE_READ only */
 };
 
 #define ROUTER_MAX_PARAMS 4

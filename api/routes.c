@@ -8,6 +8,7 @@
  */
 #include "router.h"
 
+#include "read.h"
 #include "topics.h"
 
 #define A ROLE_ADMIN
@@ -17,7 +18,13 @@
 
 /* A command row: method, pattern, type, roles, topic, key, resource, create. */
 #define CMD(m, pat, t, r, topic, key, res, create, sum)                                      \
-    {m, pat, ROUTE_COMMAND, r, t, topic, key, res, create, sum}
+    {m, pat, ROUTE_COMMAND, r, t, topic, key, res, create, sum, NULL}
+
+/* A read row: pattern, roles, handler, summary. */
+#define READ(pat, r, fn, sum) {"GET", pat, ROUTE_READ, r, NULL, NULL, NULL, NULL, NULL, sum, fn}
+
+/* A fixed endpoint (health, metrics, the OpenAPI document, the batch). */
+#define PLAIN(m, pat, kind, r, sum) {m, pat, kind, r, NULL, NULL, NULL, NULL, NULL, sum, NULL}
 
 /* The service-event routes exist under vouchers and under orders; the parent
  * decides topic and key. */
@@ -80,15 +87,22 @@ static const struct route routes[] = {
     CMD("POST", "/v1/settlements/{settlement_id}/payment", "settlement.mark_paid", O,
         TOPIC_CMD_SETTLEMENT, "settlement_id", "settlement_id", NULL,
         "Mark a settlement as paid"),
-    {"POST", "/v1/commands", ROUTE_BATCH, ROLE_ANY, NULL, NULL, NULL, NULL, NULL,
-     "Submit one command or a batch of 1-500 commands"},
-    {"GET", "/v1/openapi.json", ROUTE_OPENAPI, ROLE_NONE, NULL, NULL, NULL, NULL, NULL,
-     "This API's OpenAPI 3.1 document"},
-    {"GET", "/healthz", ROUTE_HEALTHZ, ROLE_NONE, NULL, NULL, NULL, NULL, NULL, "Liveness"},
-    {"GET", "/readyz", ROUTE_READYZ, ROLE_NONE, NULL, NULL, NULL, NULL, NULL,
-     "Readiness (503 while draining)"},
-    {"GET", "/metrics", ROUTE_METRICS, ROLE_NONE, NULL, NULL, NULL, NULL, NULL,
-     "Prometheus metrics"},
+    PLAIN("POST", "/v1/commands", ROUTE_BATCH, ROLE_ANY,
+          "Submit one command or a batch of 1-500 commands"),
+
+    /* Reads. Roles here are what the token alone decides (403); ownership of
+     * the resource is the handler's (read.h). */
+    READ("/v1/commands/{id}", ROLE_ANY, read_command,
+         "A command's status (its issuer or an admin)"),
+    READ("/v1/providers/{provider_id}", P | O | A, read_provider,
+         "A provider's registration, applications, approvals and prices"),
+    READ("/v1/public/providers", ROLE_NONE, read_public_providers,
+         "The public list of providers approved today for an organiser and service type"),
+
+    PLAIN("GET", "/v1/openapi.json", ROUTE_OPENAPI, ROLE_NONE, "This API's OpenAPI 3.1 document"),
+    PLAIN("GET", "/healthz", ROUTE_HEALTHZ, ROLE_NONE, "Liveness"),
+    PLAIN("GET", "/readyz", ROUTE_READYZ, ROLE_NONE, "Readiness (503 while draining)"),
+    PLAIN("GET", "/metrics", ROUTE_METRICS, ROLE_NONE, "Prometheus metrics"),
 };
 
 const struct route *router_routes(size_t *n)

@@ -1,0 +1,119 @@
+/*
+ * h_service_event.h - service events (palvelutapahtuma) and the voucher
+ * helpers the voucher handlers share with them.
+ *
+ * The handlers (record, update, delete, approve, credit, auto_approve) are
+ * rows of handlers_voucher[] (h_voucher.c): one voucher's commands share its
+ * Kafka partition, so they apply in order. Every service_event.* command
+ * first locks its parent row (SELECT ... FOR UPDATE), so the month's quota
+ * is checked against a stable sum even if two workers ever hold the same
+ * voucher (a rebalance), and bumps the parent's version (read-model CAS).
+ *
+ * The rules of an event are evaluated once, in se_evaluate(), over a
+ * struct se_parent. A voucher and an order (purchased service, a later
+ * issue) differ only in where the parent comes from, who may record, the
+ * price source (provider price list vs contract price) and the split
+ * (organiser part first vs client fee first): the SE_ORDER branches are
+ * where the order variant plugs in.
+ *
+ * Rejection reasons are "forbidden: ..." (ownership), "not_found: ..." or
+ * "<code>: <detail>" with codes listed in docs/vouchers.md. Functions
+ * returning enum apply_result fill ctx->reason / ctx->err as apply.h says.
+ */
+#ifndef PSOP_WORKER_H_SERVICE_EVENT_H
+#define PSOP_WORKER_H_SERVICE_EVENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "apply.h"
+#include "date.h"
+#include "domain_band.h"
+#include "domain_event.h"
+
+enum se_parent_kind { SE_VOUCHER, SE_ORDER };
+
+/* A voucher (or order) row, locked FOR UPDATE, with its service type. */
+struct se_parent {
+    enum se_parent_kind kind;
+    char id[40];
+    char organiser_id[40];
+    char client_id[72];
+    char service_type[72];
+    char provider_id[40]; /* voucher: chosen provider ("" none); order: contract's */
+    char status[16];      /* voucher: active|revoked|refused; order: active|ended */
+    day_t valid_from;
+    bool has_valid_to;
+    day_t valid_to;
+    bool has_end; /* revoked (voucher) or ended (order): no events after end */
+    day_t end;
+    bool has_quota;
+    int64_t quota_h;
+    long long version;
+    /* service type */
+    bool client_share_allowed;
+    bool banded;
+    struct band_coefficients coef;
+    /* order only (SE_ORDER) */
+    char contract_id[40];
+    int64_t client_fee_cents;
+};
+
+/* Loads and row-locks voucher id with its service type. Rejects
+ * "not_found: ..." when there is no such voucher. */
+enum apply_result se_voucher_lock(struct apply_ctx *ctx, const char *id, struct se_parent *p);
+
+/* Bumps the parent's version (and updated_at); p->version gets the new one. */
+enum apply_result se_parent_bump(struct apply_ctx *ctx, struct se_parent *p);
+
+/* 0 when the parent takes events on d, else -1 with a detail in why. */
+int se_active_on(const struct se_parent *p, day_t d, char *why, size_t n);
+
+/* Rejects unless provider_id's approval for (organiser, service type) is in
+ * force on d and not suspended: "not_found:" (no such provider),
+ * "provider_not_approved:", "provider_suspended:". */
+enum apply_result se_provider_in_force(struct apply_ctx *ctx, const char *provider_id,
+                                       const char *organiser_id, const char *service_type,
+                                       day_t d);
+
+/* What an event would be: the input of a record or an edit. */
+struct se_input {
+    day_t date;
+    int64_t qty_h;
+    bool band_given;
+    enum band band;
+    bool price_given;
+    int64_t price_cents;
+    const char *exclude_event_id; /* an edit: the event's own quantity is not "used" */
+};
+
+/* The event's derived facts, stored on the row. */
+struct se_result {
+    bool has_band; /* false on a service type without band coefficients */
+    enum band band;
+    int64_t coef_h;
+    int64_t voucher_value_cents; /* voucher: value in force on the date */
+    struct event_amounts a;
+};
+
+/* Every rule of domain.md "Service events" except ownership and state:
+ * future date, parent active on the date, provider approval (voucher) in
+ * force, band and holiday, value in force, price, quota. */
+enum apply_result se_evaluate(struct apply_ctx *ctx, const struct se_parent *p,
+                              const struct se_input *in, struct se_result *out);
+
+/* Helpers shared with h_voucher.c. */
+bool se_same_id(const char *a, const char *b);
+/* Hundredths as a decimal with two places: 250 -> 2.50 (a JSON real). */
+json_t *se_qty_json(int64_t h);
+/* The voucher read model kind (touch after every change). */
+void se_touch_voucher(struct apply_ctx *ctx, const char *voucher_id);
+
+enum apply_result se_record(struct apply_ctx *ctx);
+enum apply_result se_update(struct apply_ctx *ctx);
+enum apply_result se_delete(struct apply_ctx *ctx);
+enum apply_result se_approve(struct apply_ctx *ctx);
+enum apply_result se_credit(struct apply_ctx *ctx);
+enum apply_result se_auto_approve(struct apply_ctx *ctx);
+
+#endif
