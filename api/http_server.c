@@ -16,10 +16,12 @@
 #include <unistd.h>
 #include <microhttpd.h>
 
+#include "cmd_status.h"
 #include "command.h"
 #include "json_strict.h"
 #include "log.h"
 #include "problem.h"
+#include "read.h"
 #include "router.h"
 #include "xmalloc.h"
 
@@ -30,6 +32,8 @@
 /* A body over the limit is read and dropped up to this much more, so the
  * client can still read its 413; beyond it the connection is closed. */
 #define DISCARD_SLACK (1L << 20)
+/* Prefer: wait=N is clamped to this many seconds (api.md: N <= 10). */
+#define WAIT_MAX_S 10
 
 struct api_server {
     struct api_deps d;
@@ -44,6 +48,7 @@ enum phase {
     PH_DEFERRED,  /* answered from the headers; queued on the next callback */
     PH_BODY,      /* collecting the body */
     PH_WAIT,      /* published; suspended until the delivery report */
+    PH_WAITCMD,   /* on Kafka; suspended until the verdicts (Prefer: wait) */
     PH_ANSWERED,  /* a response is queued */
 };
 
@@ -76,10 +81,20 @@ struct req {
     struct cmd_batch batch;
     char first_command_id[UUID_STR_LEN];
 
-    pthread_mutex_t mu; /* suspended / published / result, shared with the report */
+    int wait_s;       /* Prefer: wait, 0..WAIT_MAX_S */
+    json_t *accepted; /* the 202 body, once on Kafka (or replayed) */
+    json_t *wait_ids; /* the command ids waited for */
+    bool wait_batch_form;
+    bool replayed;
+
+    pthread_mutex_t mu; /* suspended / published / result / wait_*, shared with the
+                         * delivery report and the waiters' threads */
     bool suspended;
     bool published;
     enum pub_result result;
+    bool wait_ready;
+    bool wait_all_done;
+    json_t *wait_docs;
 };
 
 /* ---------------------------------------------------------------- responses */
@@ -230,6 +245,67 @@ static enum MHD_Result serve_plain(struct req *r)
     }
 }
 
+static const char *query_arg(void *cls, const char *name)
+{
+    return MHD_lookup_connection_value(cls, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/* A read route: its handler decides from Redis or PostgreSQL. */
+static enum MHD_Result serve_read(struct req *r)
+{
+    struct api_server *s = r->srv;
+    struct read_ctx ctx = {s->d.redis, s->d.pg};
+    struct read_req rq = {&ctx, &r->m, r->authed ? &r->actor : NULL, query_arg, r->conn};
+    struct read_res res = {0};
+    r->m.route->read(&rq, &res);
+    if (res.status == 200 && res.body) {
+        json_decref(res.errors);
+        return respond_json(r, 200, res.body, NULL, NULL);
+    }
+    json_decref(res.body);
+    if (res.status == 0 || res.status == 200) {
+        json_decref(res.errors);
+        return respond_problem(r, 500, "the read produced no answer");
+    }
+    char ra[16];
+    snprintf(ra, sizeof(ra), "%d", READ_RETRY_AFTER_S);
+    return respond_problem_h(r, res.status, res.detail, res.errors,
+                             res.status == 503 ? MHD_HTTP_HEADER_RETRY_AFTER : NULL,
+                             res.status == 503 ? ra : NULL);
+}
+
+/* The seconds of "Prefer: wait=N" (RFC 7240) among other preferences,
+ * clamped to WAIT_MAX_S; 0 when absent or malformed. */
+static int prefer_wait(const char *h)
+{
+    for (const char *p = h; p && *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        const char *tok = p;
+        while (*p && *p != ',')
+            p++;
+        if (p - tok < 5 || strncasecmp(tok, "wait", 4) != 0)
+            continue;
+        const char *q = tok + 4;
+        while (q < p && (*q == ' ' || *q == '\t'))
+            q++;
+        if (q == p || *q++ != '=')
+            continue;
+        while (q < p && (*q == ' ' || *q == '\t'))
+            q++;
+        if (q < p && *q == '"')
+            q++;
+        long v = 0;
+        int digits = 0;
+        for (; q < p && *q >= '0' && *q <= '9'; q++, digits++)
+            if (v <= WAIT_MAX_S)
+                v = v * 10 + (*q - '0');
+        if (digits)
+            return v > WAIT_MAX_S ? WAIT_MAX_S : (int)v;
+    }
+    return 0;
+}
+
 /* First callback of a request: everything the headers alone decide. */
 static enum MHD_Result on_headers(struct req *r, const char *url, const char *method)
 {
@@ -262,10 +338,25 @@ static enum MHD_Result on_headers(struct req *r, const char *url, const char *me
     }
     r->route_index = r->m.index;
     const struct route *rt = r->m.route;
+    char why[160];
+    if (rt->kind == ROUTE_READ) {
+        if (rt->roles != ROLE_NONE) {
+            if (auth_verify(s->d.auth, header(r, MHD_HTTP_HEADER_AUTHORIZATION), time(NULL),
+                            &r->actor, why, sizeof(why)) < 0)
+                return respond_problem_h(r, 401, why, NULL, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                         "Bearer realm=\"psop\"");
+            r->authed = true;
+            if (!auth_role_allowed(&r->actor, rt->roles)) {
+                snprintf(why, sizeof(why), "role %s may not read %s", role_name(r->actor.role),
+                         rt->pattern);
+                return respond_problem(r, 403, why);
+            }
+        }
+        return serve_read(r);
+    }
     if (rt->kind != ROUTE_COMMAND && rt->kind != ROUTE_BATCH)
         return serve_plain(r);
 
-    char why[160];
     if (auth_verify(s->d.auth, header(r, MHD_HTTP_HEADER_AUTHORIZATION), time(NULL), &r->actor,
                     why, sizeof(why)) < 0)
         return respond_problem_h(r, 401, why, NULL, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
@@ -283,6 +374,8 @@ static enum MHD_Result on_headers(struct req *r, const char *url, const char *me
         snprintf(r->idem_key, sizeof(r->idem_key), "%s", ik);
         r->has_idem = true;
     }
+    if (s->d.waiters)
+        r->wait_s = prefer_wait(header(r, "Prefer"));
 
     if (r->content_length > (unsigned long long)s->d.cfg->api_body_limit) {
         snprintf(why, sizeof(why), "the body is over the limit of %ld bytes",
@@ -333,15 +426,127 @@ static void on_published(void *opaque, enum pub_result res)
     pthread_mutex_unlock(&r->mu);
 }
 
+/* The waiters' thread (or the drain): the verdicts, or the deadline. */
+static void on_waited(void *opaque, json_t *docs, bool all_done)
+{
+    struct req *r = opaque;
+    pthread_mutex_lock(&r->mu);
+    r->wait_docs = docs;
+    r->wait_all_done = all_done;
+    r->wait_ready = true;
+    if (r->suspended) {
+        r->suspended = false;
+        atomic_fetch_sub(&r->srv->suspended, 1);
+        MHD_resume_connection(r->conn);
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* After the wait: 200 / 422 with the verdicts, or 202 when N passed. */
+static enum MHD_Result answer_waited(struct req *r)
+{
+    const char *rh = r->replayed ? "Idempotent-Replayed" : NULL;
+    json_t *docs = r->wait_docs;
+    if (!r->wait_all_done || !docs)
+        return respond_json(r, 202, json_incref(r->accepted), rh, "true");
+    if (!r->wait_batch_form && json_array_size(docs) == 1) {
+        const json_t *doc = json_array_get(docs, 0);
+        const char *st = json_string_value(json_object_get(doc, "status"));
+        if (st && strcmp(st, "rejected") == 0) {
+            const char *reason = json_string_value(json_object_get(doc, "reason"));
+            json_t *p = problem_new(422, reason ? reason : "rejected", NULL);
+            json_object_set_new(p, "type", json_string(PROBLEM_TYPE_BASE "rejected"));
+            json_object_set(p, "command_id", json_object_get(doc, "command_id"));
+            char *body = json_dumps(p, JSON_COMPACT);
+            json_decref(p);
+            if (!body)
+                return MHD_NO;
+            return respond_raw(r, 422, CT_PROBLEM, body, strlen(body), rh, "true");
+        }
+        return respond_json(r, 200, read_command_public(doc), rh, "true");
+    }
+    json_t *list = json_array();
+    size_t i;
+    json_t *doc;
+    json_array_foreach(docs, i, doc) json_array_append_new(list, read_command_public(doc));
+    return respond_json(r, 200, json_pack("{s:o}", "commands", list), rh, "true");
+}
+
+/* Prefer: wait - suspend until every command of wait_ids has its verdict or
+ * the deadline (arrival + N s) passes. */
+static enum MHD_Result start_wait(struct req *r)
+{
+    struct api_server *s = r->srv;
+    long long deadline = (long long)r->t0.tv_sec * 1000 + r->t0.tv_nsec / 1000000 +
+                         (long long)r->wait_s * 1000;
+    size_t n = json_array_size(r->wait_ids);
+    if (atomic_load(&s->draining) || n == 0 || deadline <= waiters_now_ms())
+        return answer_waited(r); /* not ready: 202 */
+    const char **ids = xcalloc(n, sizeof(*ids));
+    for (size_t i = 0; i < n; i++)
+        ids[i] = json_string_value(json_array_get(r->wait_ids, i));
+    r->phase = PH_WAITCMD;
+    waiters_wait(s->d.waiters, ids, n, deadline, on_waited, r);
+    free(ids);
+    /* Suspend under r->mu so the waiters' resume always follows it. */
+    pthread_mutex_lock(&r->mu);
+    if (r->wait_ready) {
+        pthread_mutex_unlock(&r->mu);
+        return answer_waited(r);
+    }
+    r->suspended = true;
+    atomic_fetch_add(&s->suspended, 1);
+    MHD_suspend_connection(r->conn);
+    pthread_mutex_unlock(&r->mu);
+    return MHD_YES;
+}
+
+/* A replayed 202 with Prefer: wait waits for the first request's commands. */
+static bool replay_wait_ids(struct req *r, const json_t *stored)
+{
+    json_t *ids = json_array();
+    const json_t *list = json_object_get(stored, "commands");
+    if (json_is_array(list)) {
+        size_t i;
+        json_t *c;
+        json_array_foreach(list, i, c)
+        {
+            const char *id = json_string_value(json_object_get(c, "command_id"));
+            if (id)
+                json_array_append_new(ids, json_string(id));
+        }
+        r->wait_batch_form = true;
+    } else if (json_string_value(json_object_get(stored, "command_id"))) {
+        json_array_append(ids, json_object_get(stored, "command_id"));
+    }
+    if (json_array_size(ids) == 0) {
+        json_decref(ids);
+        return false;
+    }
+    r->wait_ids = ids;
+    return true;
+}
+
 static enum MHD_Result answer_published(struct req *r)
 {
     struct api_server *s = r->srv;
     if (r->result == PUB_OK) {
-        json_t *body = cmd_accepted_json(&r->batch);
-        if (r->has_idem && idem_complete(s->d.idem, r->actor.sub, r->idem_key, 202, body) < 0)
+        r->accepted = cmd_accepted_json(&r->batch);
+        /* The acceptance is the answer an Idempotency-Key replays, whatever
+         * a wait then adds. */
+        if (r->has_idem &&
+            idem_complete(s->d.idem, r->actor.sub, r->idem_key, 202, r->accepted) < 0)
             LOG_WARN("idempotency record not completed", "command_id", r->first_command_id,
                      NULL);
-        return respond_json(r, 202, body, NULL, NULL);
+        cmd_status_accepted(s->d.redis, &r->batch, &r->actor);
+        if (r->wait_s > 0) {
+            r->wait_ids = json_array();
+            for (size_t i = 0; i < r->batch.n; i++)
+                json_array_append_new(r->wait_ids, json_string(r->batch.items[i].command_id));
+            r->wait_batch_form = r->batch.batch_form;
+            return start_wait(r);
+        }
+        return respond_json(r, 202, json_incref(r->accepted), NULL, NULL);
     }
     if (r->has_idem)
         idem_fail(s->d.idem, r->actor.sub, r->idem_key);
@@ -400,6 +605,11 @@ static enum MHD_Result on_complete(struct req *r)
             json_decref(prev);
             break;
         case IDEM_REPLAY:
+            if (r->wait_s > 0 && st == 202 && replay_wait_ids(r, stored)) {
+                r->replayed = true;
+                r->accepted = stored;
+                return start_wait(r);
+            }
             return respond_json(r, st, stored, "Idempotent-Replayed", "true");
         case IDEM_CONFLICT:
             return respond_problem(r, 409, "Idempotency-Key was used with another request");
@@ -499,6 +709,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_YES;
         return answer_published(r);
     }
+    case PH_WAITCMD: {
+        pthread_mutex_lock(&r->mu);
+        bool ready = r->wait_ready;
+        pthread_mutex_unlock(&r->mu);
+        if (!ready)
+            return MHD_YES;
+        return answer_waited(r);
+    }
     case PH_ANSWERED:
         *upload_data_size = 0;
         return MHD_YES;
@@ -533,6 +751,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (r->deferred)
         MHD_destroy_response(r->deferred);
     cmd_batch_free(&r->batch);
+    json_decref(r->accepted);
+    json_decref(r->wait_ids);
+    json_decref(r->wait_docs);
     free(r->body);
     pthread_mutex_destroy(&r->mu);
     free(r);
@@ -607,6 +828,9 @@ int api_server_port(const struct api_server *s)
 void api_server_set_draining(struct api_server *s)
 {
     atomic_store(&s->draining, 1);
+    /* Waiting requests answer 202 now; new ones do not wait. */
+    if (s->d.waiters)
+        waiters_expire_all(s->d.waiters);
 }
 
 void api_server_quiesce(struct api_server *s)

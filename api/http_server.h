@@ -9,6 +9,15 @@
  * suspended and resumed by the delivery report (or the deadline), and only
  * then answered: 202 when every command is on Kafka, else 503. No server
  * thread ever waits for Kafka.
+ *
+ * With "Prefer: wait=N" (N clamped to 10 s, counted from the request's
+ * arrival) a request whose commands are on Kafka is suspended again until
+ * the workers' verdicts arrive (waiters.h): 200 with the status document
+ * (422 problem when the one command was rejected; {"commands": [...]} for
+ * a batch, rejections included), or 202 as usual when N passes first.
+ *
+ * A read route (ROUTE_READ) is authenticated when its row has roles, then
+ * answered by its handler (read.h) from the first callback.
  */
 #ifndef PSOP_API_HTTP_SERVER_H
 #define PSOP_API_HTTP_SERVER_H
@@ -20,8 +29,11 @@
 #include "idempotency.h"
 #include "json_schema.h"
 #include "metrics.h"
+#include "pgpool.h"
 #include "publish.h"
 #include "ratelimit.h"
+#include "rpool.h"
+#include "waiters.h"
 
 /* What the server uses; all borrowed and alive until api_server_stop. */
 struct api_deps {
@@ -33,6 +45,9 @@ struct api_deps {
     struct metrics *metrics;
     struct ratelimit *ratelimit;
     const char *openapi_json; /* the document served at /v1/openapi.json */
+    struct rpool *redis;      /* reads, "accepted" command statuses (may be NULL) */
+    struct pgpool *pg;        /* reads that miss Redis */
+    struct waiters *waiters;  /* Prefer: wait (NULL: never wait) */
 };
 
 struct api_server;

@@ -21,9 +21,12 @@
 #include "log.h"
 #include "metrics.h"
 #include "openapi.h"
+#include "pgpool.h"
 #include "publish.h"
 #include "ratelimit.h"
 #include "router.h"
+#include "rpool.h"
+#include "waiters.h"
 
 static void sleep_ms(int ms)
 {
@@ -52,6 +55,9 @@ int main(int argc, char **argv)
     struct metrics *metrics = NULL;
     struct ratelimit *rl = NULL;
     struct api_server *srv = NULL;
+    struct rpool *rpool = NULL;
+    struct pgpool *pgpool = NULL;
+    struct waiters *waiters = NULL;
     json_t *openapi = NULL;
     char *openapi_json = NULL;
 
@@ -109,6 +115,12 @@ int main(int argc, char **argv)
     router_routes(&n_routes);
     metrics = metrics_new(n_routes);
     rl = ratelimit_new(cfg.api_rate_limit_rps);
+    /* Reads: one Redis and one PostgreSQL connection per server thread at
+     * most, plus one Redis connection for "accepted" statuses under load. */
+    int threads = cfg.api_threads > 0 ? cfg.api_threads : 1;
+    rpool = rpool_new(cfg.redis_url, threads + 1, 1000);
+    pgpool = pgpool_new(cfg.pg_dsn, threads);
+    waiters = waiters_new(cfg.redis_url);
 
     struct api_deps deps = {
         .cfg = &cfg,
@@ -119,6 +131,9 @@ int main(int argc, char **argv)
         .metrics = metrics,
         .ratelimit = rl,
         .openapi_json = openapi_json,
+        .redis = rpool,
+        .pg = pgpool,
+        .waiters = waiters,
     };
     srv = api_server_start(&deps, err, sizeof(err));
     if (!srv) {
@@ -149,6 +164,9 @@ int main(int argc, char **argv)
     rc = 0;
 out:
     api_server_stop(srv);
+    waiters_free(waiters);
+    pgpool_free(pgpool);
+    rpool_free(rpool);
     pub_free(pub, cfg.produce_timeout_ms);
     idem_free(idem);
     ratelimit_free(rl);

@@ -212,6 +212,22 @@ static json_t *fixed_schemas(void)
                   "object", "required", "command_id", "type", "resource_id", "status_url",
                   "properties", "command_id", "type", "string", "format", "uuid", "type", "type",
                   "string", "resource_id", "type", "string", "status_url", "type", "string"));
+    json_object_set_new(
+        s, "CommandStatus",
+        json_pack("{s:s, s:s, s:[s,s,s], s:{s:{s:s, s:s}, s:{s:s}, s:{s:s, s:[s,s,s]}, "
+                  "s:{s:s}, s:{s:s}, s:{s:s, s:s}}}",
+                  "description",
+                  "A command's status: accepted (on Kafka), applied or rejected (with the "
+                  "worker's reason)",
+                  "type", "object", "required", "command_id", "type", "status", "properties",
+                  "command_id", "type", "string", "format", "uuid", "type", "type", "string",
+                  "status", "type", "string", "enum", "accepted", "applied", "rejected",
+                  "reason", "type", "string", "resource_id", "type", "string", "applied_at",
+                  "type", "string", "format", "date-time"));
+    json_object_set_new(s, "CommandStatusBatch",
+                        json_pack("{s:s, s:[s], s:{s:{s:s, s:{s:s}}}}", "type", "object",
+                                  "required", "commands", "properties", "commands", "type",
+                                  "array", "items", "$ref", REF_BASE "CommandStatus"));
     json_object_set_new(s, "AcceptedBatch",
                         json_pack("{s:s, s:[s], s:{s:{s:s, s:{s:s}}}}", "type", "object",
                                   "required", "commands", "properties", "commands", "type",
@@ -238,6 +254,30 @@ static json_t *idempotency_param(void)
                      "Per principal, kept 24 h: a repeat with the same body returns the first "
                      "answer and publishes nothing; another body is 409.",
                      "schema", "type", "string", "minLength", 1, "maxLength", IDEM_KEY_MAX);
+}
+
+static json_t *prefer_param(void)
+{
+    return json_pack("{s:s, s:s, s:b, s:s, s:{s:s, s:s}}", "name", "Prefer", "in", "header",
+                     "required", 0, "description",
+                     "wait=N (seconds, at most 10; larger values count as 10, measured from the "
+                     "request's arrival): hold the answer until the command is applied or "
+                     "rejected: 200 with its status, 422 (type .../rejected, with command_id) "
+                     "when rejected, a batch 200 with every status. 202 when N passes first.",
+                     "schema", "type", "string", "example", "wait=10");
+}
+
+/* The 200 and 422 of a command answered after Prefer: wait. */
+static void add_wait_responses(json_t *responses, bool batch)
+{
+    json_t *ok = batch ? json_pack("{s:[{s:s}, {s:s}]}", "oneOf", "$ref", REF_BASE "CommandStatus",
+                                   "$ref", REF_BASE "CommandStatusBatch")
+                       : json_pack("{s:s}", "$ref", REF_BASE "CommandStatus");
+    json_object_set_new(responses, "200",
+                        json_pack("{s:s, s:{s:{s:o}}}", "description",
+                                  "Prefer: wait - applied (a batch: every command's status, "
+                                  "rejections included)",
+                                  "content", "application/json", "schema", ok));
 }
 
 static void operation_id(const struct route *rt, char *out, size_t cap)
@@ -313,6 +353,7 @@ static json_t *command_operation(const struct jschema_registry *reg, json_t *sch
         body = json_pack("{s:s}", "$ref", ref);
     }
     json_array_append_new(params, idempotency_param());
+    json_array_append_new(params, prefer_param());
     json_object_set_new(op, "parameters", params);
     json_object_set_new(op, "requestBody",
                         json_pack("{s:b, s:{s:{s:o}}}", "required", 0, "content",
@@ -322,6 +363,7 @@ static json_t *command_operation(const struct jschema_registry *reg, json_t *sch
                         json_pack("{s:s, s:{s:{s:{s:s}}}}", "description", "Accepted: on Kafka",
                                   "content", "application/json", "schema", "$ref",
                                   REF_BASE "Accepted"));
+    add_wait_responses(responses, false);
     json_object_set_new(op, "responses", responses);
     return op;
 }
@@ -365,12 +407,15 @@ static json_t *batch_operation(json_t *schemas)
                   "a batch answers AcceptedBatch in request order.",
                   "content", "application/json", "schema", "oneOf", "$ref", REF_BASE "Accepted",
                   "$ref", REF_BASE "AcceptedBatch"));
-    return json_pack("{s:s, s:s, s:s, s:[s], s:[o], s:{s:b, s:{s:{s:{s:s}}}}, s:o}", "operationId",
+    add_wait_responses(responses, true);
+    return json_pack("{s:s, s:s, s:s, s:[s], s:[o,o], s:{s:b, s:{s:{s:{s:s}}}}, s:o}",
+                     "operationId",
                      "commands_submit", "summary",
                      "Submit one command or a batch of 1-500 commands", "description",
                      "All-or-nothing: one invalid item and nothing is published; 422 lists "
                      "each bad item by index (/commands/N/...). Roles are checked per type.",
-                     "tags", "commands", "parameters", idempotency_param(), "requestBody",
+                     "tags", "commands", "parameters", idempotency_param(), prefer_param(),
+                     "requestBody",
                      "required", 1, "content", "application/json", "schema", "$ref",
                      REF_BASE "CommandBatch", "responses", responses);
 }
@@ -391,6 +436,147 @@ static json_t *plain_operation(const struct route *rt)
     return json_pack("{s:s, s:s, s:[s], s:[], s:o}", "operationId", opid, "summary",
                      rt->summary ? rt->summary : opid, "tags", "operations", "security",
                      "responses", resp);
+}
+
+/* Query parameters and answers of the read routes, by pattern. */
+struct read_query_doc {
+    const char *pattern, *name;
+    int required;
+    const char *format; /* "uuid", "month", "code" */
+    const char *description;
+};
+
+static const struct read_query_doc read_queries[] = {
+    {"/v1/public/providers", "organiser_id", 1, "uuid", "The organiser"},
+    {"/v1/public/providers", "service_type", 1, "code", "The service type code"},
+    {"/v1/vouchers/{voucher_id}", "month", 0, "month",
+     "The month of the usage figures (YYYY-MM; default: this month in Helsinki)"},
+    {"/v1/vouchers/{voucher_id}/service-events", "month", 0, "month",
+     "Only the events of this month (YYYY-MM)"},
+    {"/v1/vouchers", "client_id", 1, "client", "The client whose vouchers to list"},
+};
+
+struct read_answer_doc {
+    const char *pattern, *description, *ref;
+};
+
+static const struct read_answer_doc read_answers[] = {
+    {"/v1/commands/{id}",
+     "The command's status. Visible to its issuer (token sub) and admins; 404 for anyone "
+     "else.",
+     REF_BASE "CommandStatus"},
+    {"/v1/providers/{provider_id}",
+     "Registration, applications with their decisions, approvals per organiser and service "
+     "type, suspensions, price history (lib/view_provider.h). A provider reads its own only "
+     "(403).",
+     NULL},
+    {"/v1/public/providers",
+     "{organiser_id, service_type, unit, date, providers: [{provider_id, name, business_id, "
+     "email?, approved_from, price}]}: approved and not suspended today, cheapest first. No "
+     "token needed.",
+     NULL},
+    {"/v1/vouchers/{voucher_id}",
+     "The voucher (lib/view_voucher.h) with its value history, status and value in force "
+     "today, and the month's used_quantity, remaining_quantity, voucher_used_cents. Its "
+     "organiser, client and chosen provider; 404 for anyone else.",
+     NULL},
+    {"/v1/vouchers",
+     "{client_id, vouchers: [...]}: the client's vouchers (each as GET /v1/vouchers/{id} "
+     "for this month), of the organiser's own org for an organiser; a client lists its own "
+     "only (403).",
+     NULL},
+    {"/v1/vouchers/{voucher_id}/providers",
+     "{voucher_id, date, unit, voucher_value_cents, providers: [{provider_id, name, "
+     "unit_price_cents, voucher_value_cents, client_share_cents, bands?}]}: approved today, "
+     "cheapest own share first. Its client and organiser; 404 for anyone else.",
+     NULL},
+    {"/v1/vouchers/{voucher_id}/service-events",
+     "{voucher_id, month?, events: [...]}: every event (deleted ones with state deleted) with "
+     "state and amounts. Its organiser and chosen provider; 404 for anyone else.",
+     NULL},
+};
+
+static json_t *query_schema(const char *format)
+{
+    if (strcmp(format, "uuid") == 0)
+        return json_pack("{s:s, s:s}", "type", "string", "format", "uuid");
+    if (strcmp(format, "month") == 0)
+        return json_pack("{s:s, s:s}", "type", "string", "pattern", "^[0-9]{4}-[0-9]{2}$");
+    if (strcmp(format, "code") == 0)
+        return json_pack("{s:s, s:s}", "type", "string", "pattern", "^[a-z][a-z0-9_-]{1,39}$");
+    return json_pack("{s:s, s:i, s:i}", "type", "string", "minLength", 1, "maxLength", 64);
+}
+
+static json_t *read_operation(const struct route *rt)
+{
+    char opid[128] = "read";
+    size_t len = strlen(opid);
+    for (const char *p = rt->pattern + 3; *p && len + 1 < sizeof(opid); p++) {
+        if (*p == '{' || *p == '}')
+            continue;
+        opid[len++] = (*p == '/' || *p == '-') ? '_' : *p;
+    }
+    opid[len] = '\0';
+    const char *tag_start = rt->pattern + 4;
+    const char *tag_end = strchr(tag_start, '/');
+    char tag[64];
+    snprintf(tag, sizeof(tag), "%.*s",
+             tag_end ? (int)(tag_end - tag_start) : (int)strlen(tag_start), tag_start);
+
+    json_t *params = json_array();
+    struct route_match m;
+    if (router_match(rt->method, rt->pattern, &m, NULL, 0) == ROUTER_FOUND)
+        for (int i = 0; i < m.n_params; i++) {
+            char field[64];
+            snprintf(field, sizeof(field), "%.*s", (int)m.params[i].name_len, m.params[i].name);
+            json_array_append_new(params,
+                                  json_pack("{s:s, s:s, s:b, s:o}", "name", field, "in", "path",
+                                            "required", 1, "schema", query_schema("uuid")));
+        }
+    bool has_query = false;
+    for (size_t i = 0; i < sizeof(read_queries) / sizeof(read_queries[0]); i++) {
+        const struct read_query_doc *q = &read_queries[i];
+        if (strcmp(q->pattern, rt->pattern) != 0)
+            continue;
+        has_query = true;
+        json_array_append_new(params, json_pack("{s:s, s:s, s:b, s:s, s:o}", "name", q->name,
+                                                "in", "query", "required", q->required,
+                                                "description", q->description, "schema",
+                                                query_schema(q->format)));
+    }
+    const char *desc = "The document, from Redis or, on a miss, from PostgreSQL (the same).";
+    const char *ref = NULL;
+    for (size_t i = 0; i < sizeof(read_answers) / sizeof(read_answers[0]); i++)
+        if (strcmp(read_answers[i].pattern, rt->pattern) == 0) {
+            desc = read_answers[i].description;
+            ref = read_answers[i].ref;
+        }
+    char roles[64] = "";
+    for (unsigned bit = ROLE_ADMIN; bit <= ROLE_CLIENT; bit <<= 1)
+        if (rt->roles & bit)
+            snprintf(roles + strlen(roles), sizeof(roles) - strlen(roles), "%s%s",
+                     roles[0] ? ", " : "", role_name((enum role)bit));
+    char full[768];
+    snprintf(full, sizeof(full), "%s Roles: %s.", desc, roles[0] ? roles : "anyone");
+
+    static const int auth_errs[] = {401, 403, 404, 422, 429, 503};
+    static const int anon_errs[] = {404, 422, 429, 503};
+    json_t *responses = rt->roles == ROLE_NONE
+                            ? error_refs(anon_errs, sizeof(anon_errs) / sizeof(anon_errs[0]))
+                            : error_refs(auth_errs, sizeof(auth_errs) / sizeof(auth_errs[0]));
+    if (!has_query)
+        json_object_del(responses, "422");
+    json_object_set_new(responses, "200",
+                        json_pack("{s:s, s:{s:{s:o}}}", "description", "OK", "content",
+                                  "application/json", "schema",
+                                  ref ? json_pack("{s:s}", "$ref", ref)
+                                      : json_pack("{s:s}", "type", "object")));
+    json_t *op = json_pack("{s:s, s:s, s:s, s:[s], s:o, s:o}", "operationId", opid, "summary",
+                           rt->summary ? rt->summary : opid, "description", full, "tags", tag,
+                           "parameters", params, "responses", responses);
+    if (rt->roles == ROLE_NONE)
+        json_object_set_new(op, "security", json_array());
+    return op;
 }
 
 json_t *openapi_build(const struct jschema_registry *reg, char *err, size_t errlen)
@@ -423,7 +609,8 @@ json_t *openapi_build(const struct jschema_registry *reg, char *err, size_t errl
             op = batch_operation(schemas);
             break;
         case ROUTE_READ:
-            continue; /* documented with their handlers */
+            op = read_operation(&rt[i]);
+            break;
         default:
             op = plain_operation(&rt[i]);
         }

@@ -96,8 +96,16 @@ void read_command(const struct read_req *rq, struct read_res *res);
 /* GET /v1/providers/{provider_id}, GET /v1/public/providers (read_provider.c) */
 void read_provider(const struct read_req *rq, struct read_res *res);
 void read_public_providers(const struct read_req *rq, struct read_res *res);
+/* GET /v1/vouchers/{voucher_id}, /v1/vouchers?client_id=,
+ * /v1/vouchers/{voucher_id}/providers, /v1/vouchers/{voucher_id}/service-events
+ * (read_voucher.c) */
+void read_voucher(const struct read_req *rq, struct read_res *res);
+void read_voucher_list(const struct read_req *rq, struct read_res *res);
+void read_voucher_providers(const struct read_req *rq, struct read_res *res);
+void read_voucher_events(const struct read_req *rq, struct read_res *res);
 
-/* The answer shape of a status document: doc without actor_sub (new ref). */
+/* The answer shape of a status document (borrowed): without actor_sub and
+ * without null fields (new reference). */
 json_t *read_command_public(const json_t *doc);
 
 #endif

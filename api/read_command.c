@@ -20,10 +20,26 @@ static json_t *build(struct pgc *pg, void *cls, char *err, size_t errlen)
     return view_command(pg, cls, err, errlen);
 }
 
+/* A cached document without its issuer (written by a worker of an older
+ * release) cannot be authorised: PostgreSQL has the issuer. */
+static bool has_issuer(const json_t *doc, void *cls)
+{
+    (void)cls;
+    return json_is_string(json_object_get(doc, "actor_sub"));
+}
+
 json_t *read_command_public(const json_t *doc)
 {
-    json_t *out = json_deep_copy(doc);
-    json_object_del(out, "actor_sub");
+    /* The worker writes absent fields as null, the view leaves them out:
+     * answer the same either way. */
+    json_t *out = json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)doc, k, v)
+    {
+        if (!json_is_null(v) && strcmp(k, "actor_sub") != 0)
+            json_object_set(out, k, v);
+    }
     return out;
 }
 
@@ -40,7 +56,7 @@ void read_command(const struct read_req *rq, struct read_res *res)
         id[i] = (char)(p[i] >= 'A' && p[i] <= 'F' ? p[i] + 32 : p[i]);
     char key[96];
     snprintf(key, sizeof(key), VIEW_COMMAND_KEY_FMT, id);
-    json_t *doc = read_cached(rq, key, NULL, NULL);
+    json_t *doc = read_cached(rq, key, has_issuer, NULL);
     if (doc && !waiters_doc_done(doc)) {
         json_t *verdict = NULL;
         struct read_res ignored = {0}; /* PostgreSQL down: "accepted" is still true */

@@ -98,6 +98,13 @@ static const struct route routes[] = {
          "A provider's registration, applications, approvals and prices"),
     READ("/v1/public/providers", ROLE_NONE, read_public_providers,
          "The public list of providers approved today for an organiser and service type"),
+    READ("/v1/vouchers/{voucher_id}", O | C | P, read_voucher,
+         "A voucher, its value history and a month's usage"),
+    READ("/v1/vouchers", O | C, read_voucher_list, "A client's vouchers"),
+    READ("/v1/vouchers/{voucher_id}/providers", O | C, read_voucher_providers,
+         "Providers approved for the voucher today, with the client's share per unit"),
+    READ("/v1/vouchers/{voucher_id}/service-events", O | P, read_voucher_events,
+         "The voucher's service events with state and amounts"),
 
     PLAIN("GET", "/v1/openapi.json", ROUTE_OPENAPI, ROLE_NONE, "This API's OpenAPI 3.1 document"),
     PLAIN("GET", "/healthz", ROUTE_HEALTHZ, ROLE_NONE, "Liveness"),

@@ -11,9 +11,12 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "jwt_token.h"
@@ -21,6 +24,10 @@
 #include "log.h"
 #include "migrate.h"
 #include "pg.h"
+#include "redis_client.h"
+#include "view_command.h"
+#include "view_provider.h"
+#include "view_voucher.h"
 #include "xmalloc.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
@@ -177,6 +184,104 @@ static int cmd_token(const struct psop_config *cfg, int argc, char **argv)
     return EXIT_OK;
 }
 
+/* ------------------------------------------------------- cache rebuild */
+
+/* Progress of one read model: a rewritten line on a terminal, nothing
+ * otherwise (the summary line is printed either way). */
+struct progress {
+    const char *what;
+    bool tty;
+    time_t last;
+};
+
+static void progress_cb(void *cls, long done)
+{
+    struct progress *p = cls;
+    time_t now = time(NULL);
+    if (!p->tty || now == p->last)
+        return;
+    p->last = now;
+    fprintf(stderr, "\r  %-28s %ld written...", p->what, done);
+    fflush(stderr);
+}
+
+static int rebuild_commands(struct rds *rds, struct pgc *pg, struct progress *p, long *written,
+                            char *err, size_t errlen)
+{
+    return view_command_rebuild(rds, pg, VIEW_COMMAND_TTL_S / 86400, progress_cb, p, written,
+                                err, errlen);
+}
+
+static int rebuild_providers(struct rds *rds, struct pgc *pg, struct progress *p, long *written,
+                             char *err, size_t errlen)
+{
+    (void)p;
+    return view_provider_rebuild_all(rds, pg, written, err, errlen);
+}
+
+static int rebuild_vouchers(struct rds *rds, struct pgc *pg, struct progress *p, long *written,
+                            char *err, size_t errlen)
+{
+    (void)p;
+    return view_voucher_rebuild_all(rds, pg, written, err, errlen);
+}
+
+/* One row per read model, rebuilt in this order. */
+static const struct {
+    const char *what;
+    int (*run)(struct rds *, struct pgc *, struct progress *, long *, char *, size_t);
+} rebuilds[] = {
+    {"command statuses (7 days)", rebuild_commands},
+    {"providers and public lists", rebuild_providers},
+    {"vouchers and their events", rebuild_vouchers},
+};
+
+static int cmd_cache(const struct psop_config *cfg, int argc, char **argv)
+{
+    const struct command *c = find_command("cache");
+    if (argc != 2 || strcmp(argv[1], "rebuild") != 0)
+        return bad_usage(c, "%s", argc < 2 ? "missing subcommand" : "unknown subcommand or option");
+    char err[512];
+    int rc = EXIT_FAIL;
+    struct pgc *pg = pgc_connect(cfg->pg_dsn, err, sizeof(err));
+    struct rds *rds = NULL;
+    if (!pg) {
+        fprintf(stderr, "psopctl cache: %s\n", err);
+        goto out;
+    }
+    rds = rds_connect(cfg->redis_url, 5000, err, sizeof(err));
+    if (!rds) {
+        fprintf(stderr, "psopctl cache: %s\n", err);
+        goto out;
+    }
+    bool tty = isatty(STDERR_FILENO);
+    long total = 0;
+    for (size_t i = 0; i < sizeof(rebuilds) / sizeof(rebuilds[0]); i++) {
+        struct progress p = {rebuilds[i].what, tty, 0};
+        long written = 0;
+        if (tty) {
+            fprintf(stderr, "  %-28s ...", p.what);
+            fflush(stderr);
+        }
+        int r = rebuilds[i].run(rds, pg, &p, &written, err, sizeof(err));
+        if (tty)
+            fprintf(stderr, "\r\033[K");
+        if (r < 0) {
+            fprintf(stderr, "psopctl cache: %s: %s\n", p.what, err);
+            goto out;
+        }
+        printf("  %-28s %ld written\n", p.what, written);
+        fflush(stdout);
+        total += written;
+    }
+    printf("cache rebuilt: %ld keys written (documents already current are left alone)\n", total);
+    rc = EXIT_OK;
+out:
+    rds_free(rds);
+    pgc_free(pg);
+    return rc;
+}
+
 static int cmd_help(const struct psop_config *cfg, int argc, char **argv);
 
 /* One row per command; help lists them in this order. */
@@ -186,6 +291,9 @@ static const struct command commands[] = {
     {"topics", "[--replication N]", "create the psop Kafka topics that are missing", cmd_topics},
     {"token", "--role R [--sub S] [--org ID] [--provider ID] [--client ID] [--ttl S]",
      "print a signed API token (ttl default 3600 s)", cmd_token},
+    {"cache", "rebuild",
+     "refill every Redis read model from PostgreSQL (after a flush; reads fall back meanwhile)",
+     cmd_cache},
     {"help", "[COMMAND]", "show this help or a command's usage", cmd_help},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -6,6 +6,7 @@
 
 #include "log.h"
 #include "view_provider.h"
+#include "view_voucher.h"
 #include "xmalloc.h"
 
 void rm_command_status(struct rds *rds, struct pgc *pg, const char *command_id, const char *type,
@@ -47,6 +48,7 @@ struct rm_kind {
 static const struct rm_kind kinds[] = {
     {VIEW_PROVIDER_KIND, view_provider_refresh},
     {VIEW_PUBLIC_KIND, view_public_refresh},
+    {VIEW_VOUCHER_KIND, view_voucher_refresh},
     {NULL, NULL},
 };
 

@@ -1,0 +1,894 @@
+/*
+ * h_service_event.c - service events of vouchers: record, update, delete,
+ * approve, credit, auto-approve (psop.commands.voucher, keyed by voucher_id).
+ *
+ * Order of checks in every handler: the role the envelope alone decides,
+ * then the parent (locked FOR UPDATE: one voucher's quota is summed under
+ * its row lock), then ownership, then the event's state, then the rules of
+ * se_evaluate(). Amounts come from lib/domain_event.h; the table's CHECKs
+ * re-derive them, so a disagreement is a bug (permanent error, DLQ), never a
+ * silently wrong euro.
+ */
+#include "h_service_event.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "decimal.h"
+#include "money.h"
+#include "outbox.h"
+#include "topics.h"
+#include "view_voucher.h"
+
+#define TS_SQL(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+bool se_same_id(const char *a, const char *b)
+{
+    return a && b && strcasecmp(a, b) == 0;
+}
+
+json_t *se_qty_json(int64_t h)
+{
+    return json_real((double)h / 100.0);
+}
+
+void se_touch_voucher(struct apply_ctx *ctx, const char *voucher_id)
+{
+    apply_touch(ctx, VIEW_VOUCHER_KIND, voucher_id);
+}
+
+static char *num(char *buf, size_t n, long long v)
+{
+    snprintf(buf, n, "%lld", v);
+    return buf;
+}
+
+/* Hundredths with two places for reasons: 1000 -> "10.00". */
+static const char *qty_str(int64_t h, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s%lld.%02lld", h < 0 ? "-" : "", (long long)(h < 0 ? -h : h) / 100,
+             (long long)(h < 0 ? -h : h) % 100);
+    return buf;
+}
+
+static const char *eur(int64_t cents, char *buf, size_t n)
+{
+    money_format(cents, '.', buf, n);
+    return buf;
+}
+
+static const char *day_str(day_t d, char buf[11])
+{
+    date_format(d, buf);
+    return buf;
+}
+
+static const char *col(const PGresult *r, int row, int c)
+{
+    return PQgetisnull(r, row, c) ? NULL : PQgetvalue(r, row, c);
+}
+
+static long long col_ll(const PGresult *r, int row, int c)
+{
+    return strtoll(PQgetvalue(r, row, c), NULL, 10);
+}
+
+static void copy(char *dst, size_t n, const char *src)
+{
+    snprintf(dst, n, "%s", src ? src : "");
+}
+
+/* ---------------------------------------------------------------------- */
+/* Parents                                                                 */
+/* ---------------------------------------------------------------------- */
+
+enum apply_result se_voucher_lock(struct apply_ctx *ctx, const char *id, struct se_parent *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->kind = SE_VOUCHER;
+    const char *q[] = {id};
+    PGresult *r = apply_query(
+        ctx,
+        "SELECT v.id, v.organiser_id, v.client_id, v.service_type, v.provider_id, v.status, "
+        "v.valid_from, v.valid_to, v.revoke_date, v.monthly_quota, v.version, "
+        "st.client_share_allowed, st.coef_evening, st.coef_saturday, st.coef_sunday "
+        "FROM psop.vouchers v JOIN psop.service_types st ON st.code = v.service_type "
+        "WHERE v.id = $1::uuid FOR UPDATE OF v",
+        1, q);
+    if (!r)
+        return APPLY_FAILED;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return apply_reject(ctx, "not_found: voucher %s does not exist", id);
+    }
+    copy(p->id, sizeof(p->id), col(r, 0, 0));
+    copy(p->organiser_id, sizeof(p->organiser_id), col(r, 0, 1));
+    copy(p->client_id, sizeof(p->client_id), col(r, 0, 2));
+    copy(p->service_type, sizeof(p->service_type), col(r, 0, 3));
+    copy(p->provider_id, sizeof(p->provider_id), col(r, 0, 4));
+    copy(p->status, sizeof(p->status), col(r, 0, 5));
+    date_parse(col(r, 0, 6), &p->valid_from);
+    p->has_valid_to = col(r, 0, 7) && date_parse(col(r, 0, 7), &p->valid_to) == 0;
+    p->has_end = col(r, 0, 8) && date_parse(col(r, 0, 8), &p->end) == 0;
+    p->has_quota = col(r, 0, 9) != NULL;
+    p->quota_h = p->has_quota ? col_ll(r, 0, 9) : 0;
+    p->version = col_ll(r, 0, 10);
+    p->client_share_allowed = strcmp(PQgetvalue(r, 0, 11), "t") == 0;
+    p->banded = col(r, 0, 12) != NULL;
+    if (p->banded) {
+        p->coef.evening = col_ll(r, 0, 12);
+        p->coef.saturday = col_ll(r, 0, 13);
+        p->coef.sunday = col_ll(r, 0, 14);
+    }
+    PQclear(r);
+    return APPLY_OK;
+}
+
+enum apply_result se_parent_bump(struct apply_ctx *ctx, struct se_parent *p)
+{
+    const char *q[] = {p->id};
+    PGresult *r = apply_query(ctx,
+                              p->kind == SE_VOUCHER
+                                  ? "UPDATE psop.vouchers SET version = version + 1, "
+                                    "updated_at = now() WHERE id = $1::uuid RETURNING version"
+                                  : "UPDATE psop.orders SET version = version + 1, "
+                                    "updated_at = now() WHERE id = $1::uuid RETURNING version",
+                              1, q);
+    if (!r)
+        return APPLY_FAILED;
+    if (PQntuples(r) == 1)
+        p->version = col_ll(r, 0, 0);
+    PQclear(r);
+    return APPLY_OK;
+}
+
+int se_active_on(const struct se_parent *p, day_t d, char *why, size_t n)
+{
+    char a[11], b[11];
+    const char *what = p->kind == SE_VOUCHER ? "voucher" : "order";
+    if (strcmp(p->status, "refused") == 0) {
+        snprintf(why, n, "%s %s was refused", what, p->id);
+        return -1;
+    }
+    if (d < p->valid_from) {
+        snprintf(why, n, "%s %s is valid from %s, the event is dated %s", what, p->id,
+                 day_str(p->valid_from, a), day_str(d, b));
+        return -1;
+    }
+    if (p->has_valid_to && d > p->valid_to) {
+        snprintf(why, n, "%s %s was valid to %s, the event is dated %s", what, p->id,
+                 day_str(p->valid_to, a), day_str(d, b));
+        return -1;
+    }
+    if (p->has_end && d > p->end) {
+        snprintf(why, n, "%s %s is %s from %s on, the event is dated %s", what, p->id,
+                 p->kind == SE_VOUCHER ? "revoked" : "ended", day_str(p->end, a), day_str(d, b));
+        return -1;
+    }
+    return 0;
+}
+
+enum apply_result se_provider_in_force(struct apply_ctx *ctx, const char *provider_id,
+                                       const char *organiser_id, const char *service_type,
+                                       day_t d)
+{
+    char ds[11];
+    day_str(d, ds);
+    const char *q[] = {provider_id, organiser_id, service_type, ds};
+    /* The latest decision rules (docs/data-model.md); a suspension counts
+     * only when made after it. */
+    PGresult *r = apply_query(
+        ctx,
+        "SELECT EXISTS (SELECT 1 FROM psop.providers WHERE id = $1::uuid), d.decision, "
+        "d.valid_from, (SELECT min(s.from_date) FROM psop.provider_suspensions s "
+        "  WHERE s.provider_id = $1::uuid AND s.organiser_id = $2::uuid AND s.service_type = $3 "
+        "    AND s.suspended_at > d.decided_at AND s.from_date <= $4::date) "
+        "FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT decision, valid_from, decided_at "
+        "  FROM psop.provider_decisions WHERE provider_id = $1::uuid AND organiser_id = $2::uuid "
+        "   AND service_type = $3 ORDER BY decided_at DESC, id DESC LIMIT 1) d ON true",
+        4, q);
+    if (!r)
+        return APPLY_FAILED;
+    bool exists = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    char decision[16], from[16], susp[16];
+    copy(decision, sizeof(decision), col(r, 0, 1));
+    copy(from, sizeof(from), col(r, 0, 2));
+    copy(susp, sizeof(susp), col(r, 0, 3));
+    PQclear(r);
+    if (!exists)
+        return apply_reject(ctx, "not_found: provider %s is not registered", provider_id);
+    if (strcmp(decision, "approved") != 0)
+        return apply_reject(ctx,
+                            "provider_not_approved: provider %s is not approved for %s at "
+                            "organiser %s%s%s",
+                            provider_id, service_type, organiser_id,
+                            decision[0] ? " (latest decision: " : "",
+                            decision[0] ? "rejected)" : "");
+    day_t vf;
+    if (date_parse(from, &vf) == 0 && vf > d)
+        return apply_reject(ctx,
+                            "provider_not_approved: provider %s is approved for %s from %s, "
+                            "not on %s",
+                            provider_id, service_type, from, ds);
+    if (susp[0])
+        return apply_reject(ctx, "provider_suspended: provider %s is suspended for %s from %s",
+                            provider_id, service_type, susp);
+    return APPLY_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The rules                                                               */
+/* ---------------------------------------------------------------------- */
+
+static const char *weekday_name(int iso)
+{
+    static const char *const n[] = {"?",        "Monday", "Tuesday", "Wednesday",
+                                    "Thursday", "Friday", "Saturday", "Sunday"};
+    return iso >= 1 && iso <= 7 ? n[iso] : "?";
+}
+
+/* Facts of the date for a voucher event, in one round trip: the voucher's
+ * value in force, holiday or not, the month's used quantity (without the
+ * edited event) and the provider's list price row in force. */
+static const char VOUCHER_FACTS_SQL[] =
+    "SELECT (SELECT unit_value_cents FROM psop.voucher_values "
+    "         WHERE voucher_id = $1::uuid AND effective @> $2::date), "
+    " EXISTS (SELECT 1 FROM psop.holidays WHERE date = $2::date), "
+    " (SELECT coalesce(sum(quantity - credited_quantity), 0) FROM psop.service_events "
+    "   WHERE voucher_id = $1::uuid AND state <> 'deleted' "
+    "     AND date >= date_trunc('month', $2::date)::date "
+    "     AND date < (date_trunc('month', $2::date) + interval '1 month')::date "
+    "     AND ($6::uuid IS NULL OR id <> $6::uuid)), "
+    " pp.price_cents, pp.price_evening_cents, pp.price_saturday_cents, pp.price_sunday_cents "
+    "FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT * FROM psop.provider_prices "
+    "  WHERE provider_id = $3::uuid AND organiser_id = $4::uuid AND service_type = $5 "
+    "    AND valid_from <= $2::date ORDER BY valid_from DESC LIMIT 1) pp ON true";
+
+enum apply_result se_evaluate(struct apply_ctx *ctx, const struct se_parent *p,
+                              const struct se_input *in, struct se_result *out)
+{
+    char e[64], ds[11], td[11], b1[32], b2[32], b3[32];
+    memset(out, 0, sizeof(*out));
+    if (event_quantity_check(in->qty_h, e, sizeof(e)) < 0)
+        return apply_reject(ctx, "%s: %s", e, qty_str(in->qty_h, b1, sizeof(b1)));
+    day_str(in->date, ds);
+    day_t today = date_today_helsinki();
+    if (in->date > today)
+        return apply_reject(ctx, "date_in_future: %s is after today (%s, Europe/Helsinki)", ds,
+                            day_str(today, td));
+    char why[256];
+    if (se_active_on(p, in->date, why, sizeof(why)) < 0)
+        return apply_reject(ctx, "%s_not_active: %s", p->kind == SE_VOUCHER ? "voucher" : "order",
+                            why);
+    if (p->kind != SE_VOUCHER) {
+        /* The order variant: contract in force on the date, contract price
+         * (event_price_order), volume cap, event_amounts_order. */
+        snprintf(ctx->err, sizeof(ctx->err),
+                 "order service events are not applied by this worker version");
+        return APPLY_FAILED;
+    }
+    enum apply_result ar =
+        se_provider_in_force(ctx, p->provider_id, p->organiser_id, p->service_type, in->date);
+    if (ar != APPLY_OK)
+        return ar;
+
+    const char *q[] = {p->id, ds, p->provider_id, p->organiser_id, p->service_type,
+                       in->exclude_event_id};
+    PGresult *r = apply_query(ctx, VOUCHER_FACTS_SQL, 6, q);
+    if (!r)
+        return APPLY_FAILED;
+    bool has_value = col(r, 0, 0) != NULL;
+    int64_t value = has_value ? col_ll(r, 0, 0) : 0;
+    bool holiday = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+    int64_t used = col_ll(r, 0, 2);
+    bool has_list = col(r, 0, 3) != NULL;
+    int64_t base = has_list ? col_ll(r, 0, 3) : 0;
+    struct band_prices bp = {0};
+    for (int b = BAND_EVENING; b <= BAND_SUNDAY; b++)
+        if (col(r, 0, 3 + b)) {
+            bp.has[b] = true;
+            bp.cents[b] = col_ll(r, 0, 3 + b);
+        }
+    PQclear(r);
+
+    int wd = date_iso_weekday(in->date);
+    if (band_check(p->banded, in->band_given, in->band, wd, holiday, &out->band, e, sizeof(e)) <
+        0) {
+        if (strcmp(e, "band_not_applicable") == 0)
+            return apply_reject(ctx, "%s: service type %s has no band coefficients", e,
+                                p->service_type);
+        return apply_reject(ctx, "%s: %s band on %s (%s%s)", e,
+                            band_name(in->band_given ? in->band : BAND_WEEKDAY), ds,
+                            weekday_name(wd), holiday ? ", a holiday" : "");
+    }
+    out->has_band = p->banded;
+    out->coef_h = p->banded ? band_coefficient(&p->coef, out->band) : 100;
+    if (!has_value)
+        return apply_reject(ctx, "voucher_not_active: voucher %s has no value in force on %s",
+                            p->id, ds);
+    out->voucher_value_cents = value;
+    int64_t value_unit;
+    if (event_value_unit(value, out->coef_h, &value_unit, e, sizeof(e)) < 0)
+        return apply_reject(ctx, "%s: voucher value %s x %s", e, eur(value, b1, sizeof(b1)),
+                            qty_str(out->coef_h, b2, sizeof(b2)));
+    int64_t list = band_price(base, &bp, out->band);
+    int64_t price;
+    if (event_price_voucher(has_list, list, in->price_given, in->price_cents,
+                            p->client_share_allowed, value_unit, &price, e, sizeof(e)) < 0) {
+        if (strcmp(e, "no_price_in_force") == 0)
+            return apply_reject(ctx, "%s: provider %s has no price for %s on %s", e,
+                                p->provider_id, p->service_type, ds);
+        if (strcmp(e, "price_above_list") == 0)
+            return apply_reject(ctx, "%s: %s asked, the list price for %s on %s is %s", e,
+                                eur(in->price_cents, b1, sizeof(b1)), band_name(out->band), ds,
+                                eur(list, b2, sizeof(b2)));
+        if (strcmp(e, "price_exceeds_voucher_value") == 0)
+            return apply_reject(ctx,
+                                "%s: unit price %s is above the voucher's %s per unit and %s "
+                                "allows no client share",
+                                e, eur(in->price_given ? in->price_cents : list, b1, sizeof(b1)),
+                                eur(value_unit, b2, sizeof(b2)), p->service_type);
+        return apply_reject(ctx, "%s", e);
+    }
+    if (event_quota_check(p->has_quota, p->quota_h, used, in->qty_h, e, sizeof(e)) < 0)
+        return apply_reject(ctx, "%s: %s used of %s, %s more asked", e,
+                            qty_str(used, b1, sizeof(b1)), qty_str(p->quota_h, b2, sizeof(b2)),
+                            qty_str(in->qty_h, b3, sizeof(b3)));
+    if (event_amounts_voucher(value_unit, price, in->qty_h, &out->a, e, sizeof(e)) < 0)
+        return apply_reject(ctx, "%s: %s x %s", e, eur(price, b1, sizeof(b1)),
+                            qty_str(in->qty_h, b2, sizeof(b2)));
+    return APPLY_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Events                                                                  */
+/* ---------------------------------------------------------------------- */
+
+/* The voucher parent of a service_event.* command; order_id commands are
+ * not this worker version's: they go to the DLQ unrecorded (APPLY_FAILED
+ * with a permanent error) until the order variant exists. */
+static enum apply_result parent_of(struct apply_ctx *ctx, struct se_parent *p)
+{
+    const char *vid = cmd_str(ctx->cmd, "voucher_id");
+    if (!vid) {
+        snprintf(ctx->err, sizeof(ctx->err),
+                 "service events of orders are not applied by this worker version");
+        return APPLY_FAILED;
+    }
+    return se_voucher_lock(ctx, vid, p);
+}
+
+/* A stored event, locked. */
+struct se_row {
+    char id[40];
+    char provider_id[40];
+    char state[16];
+    day_t date;
+    int64_t qty_h;
+    bool has_band;
+    enum band band;
+    int64_t price_cents;
+    int64_t value_unit_cents;
+    int64_t credited_h;
+    char note[2100];
+    bool has_note;
+    long long version;
+};
+
+/* Loads event_id of parent p FOR UPDATE; not_found when it is not p's. */
+static enum apply_result event_lock(struct apply_ctx *ctx, const struct se_parent *p,
+                                    const char *event_id, struct se_row *ev)
+{
+    memset(ev, 0, sizeof(*ev));
+    const char *q[] = {event_id, p->id};
+    PGresult *r = apply_query(
+        ctx,
+        "SELECT id, provider_id, state, date, quantity, band, unit_price_cents, "
+        "value_unit_cents, credited_quantity, note, version FROM psop.service_events "
+        "WHERE id = $1::uuid AND voucher_id = $2::uuid FOR UPDATE",
+        2, q);
+    if (!r)
+        return APPLY_FAILED;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return apply_reject(ctx, "not_found: service event %s of voucher %s does not exist",
+                            event_id, p->id);
+    }
+    copy(ev->id, sizeof(ev->id), col(r, 0, 0));
+    copy(ev->provider_id, sizeof(ev->provider_id), col(r, 0, 1));
+    copy(ev->state, sizeof(ev->state), col(r, 0, 2));
+    date_parse(col(r, 0, 3), &ev->date);
+    ev->qty_h = col_ll(r, 0, 4);
+    ev->has_band = col(r, 0, 5) && band_parse(col(r, 0, 5), &ev->band) == 0;
+    ev->price_cents = col_ll(r, 0, 6);
+    ev->value_unit_cents = col(r, 0, 7) ? col_ll(r, 0, 7) : 0;
+    ev->credited_h = col_ll(r, 0, 8);
+    ev->has_note = col(r, 0, 9) != NULL;
+    copy(ev->note, sizeof(ev->note), col(r, 0, 9));
+    ev->version = col_ll(r, 0, 10);
+    PQclear(r);
+    return APPLY_OK;
+}
+
+/* State transition check with the stable codes of domain_event.h. */
+static enum apply_result transition(struct apply_ctx *ctx, const struct se_row *ev,
+                                    enum event_action act, enum event_state *next)
+{
+    enum event_state from;
+    char e[64];
+    if (event_state_parse(ev->state, &from) < 0)
+        return apply_reject(ctx, "invalid_state: service event %s is %s", ev->id, ev->state);
+    if (event_transition(from, act, next, e, sizeof(e)) < 0)
+        return apply_reject(ctx, "%s: service event %s is %s", e, ev->id, ev->state);
+    return APPLY_OK;
+}
+
+/* The provider who recorded the event (or an admin). */
+static enum apply_result require_recorder(struct apply_ctx *ctx, const struct se_row *ev,
+                                          const char *what)
+{
+    if (apply_role_in(ctx, "admin", NULL))
+        return APPLY_OK;
+    if (apply_role_in(ctx, "provider", NULL) && se_same_id(ctx->cmd->actor.provider, ev->provider_id))
+        return APPLY_OK;
+    return apply_reject(ctx, "forbidden: service event %s was recorded by another provider; "
+                             "only its provider may %s it",
+                        ev->id, what);
+}
+
+/* The voucher's organiser (token org claim), or an admin when admin_ok. */
+static enum apply_result require_parent_organiser(struct apply_ctx *ctx, const struct se_parent *p,
+                                                  bool admin_ok, const char *what)
+{
+    if (admin_ok && apply_role_in(ctx, "admin", NULL))
+        return APPLY_OK;
+    if (apply_role_in(ctx, "organiser", NULL) && se_same_id(ctx->cmd->actor.org, p->organiser_id))
+        return APPLY_OK;
+    return apply_reject(ctx, "forbidden: only the organiser of voucher %s%s may %s", p->id,
+                        admin_ok ? " (or an admin)" : "", what);
+}
+
+/* Reads quantity (hundredths), date, band and price from the command. */
+static enum apply_result read_input(struct apply_ctx *ctx, struct se_input *in)
+{
+    const struct cmd *c = ctx->cmd;
+    const char *d = cmd_str(c, "date");
+    if (d && date_parse(d, &in->date) < 0)
+        return apply_reject(ctx, "invalid_date: %s", d);
+    json_t *q = json_object_get(c->data, "quantity");
+    if (q && decimal_from_json(q, &in->qty_h) < 0)
+        return apply_reject(ctx, "invalid_quantity: more than two decimals or not a number");
+    const char *b = cmd_str(c, "band");
+    if (b) {
+        if (band_parse(b, &in->band) < 0)
+            return apply_reject(ctx, "invalid_band: %s", b);
+        in->band_given = true;
+    }
+    long long price;
+    if (cmd_int(c, "unit_price_cents", &price) == 0) {
+        in->price_given = true;
+        in->price_cents = price;
+    }
+    return APPLY_OK;
+}
+
+/* The event as integrations see it (service_event.recorded|updated). */
+static json_t *event_json(const char *id, const struct se_parent *p, const char *provider_id,
+                          const struct se_input *in, const struct se_result *res,
+                          const char *note, const char *state, long long version)
+{
+    char ds[11];
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, "
+                          "s:s, s:I}",
+                          "id", id, "voucher_id", p->id, "provider_id", provider_id,
+                          "organiser_id", p->organiser_id, "service_type", p->service_type,
+                          "date", day_str(in->date, ds), "quantity", se_qty_json(in->qty_h),
+                          "unit_price_cents", (json_int_t)res->a.unit_price_cents,
+                          "voucher_value_cents", (json_int_t)res->voucher_value_cents,
+                          "value_unit_cents", (json_int_t)res->a.value_unit_cents,
+                          "gross_cents", (json_int_t)res->a.gross_cents, "organiser_part_cents",
+                          (json_int_t)res->a.organiser_part_cents, "client_share_cents",
+                          (json_int_t)res->a.client_share_cents, "state", state, "version",
+                          (json_int_t)version);
+    if (res->has_band) {
+        json_object_set_new(o, "band", json_string(band_name(res->band)));
+        json_object_set_new(o, "band_coefficient", se_qty_json(res->coef_h));
+    }
+    if (note)
+        json_object_set_new(o, "note", json_string(note));
+    return o;
+}
+
+enum apply_result se_record(struct apply_ctx *ctx)
+{
+    const struct cmd *c = ctx->cmd;
+    const char *id = cmd_str(c, "id");
+    if (!id)
+        id = c->id; /* no id from the front: the command's, so a replay finds the same one */
+    snprintf(ctx->resource_id, sizeof(ctx->resource_id), "%s", id);
+    if (!apply_role_in(ctx, "provider", "admin", NULL))
+        return apply_reject(ctx, "forbidden: service events are recorded by providers");
+    struct se_parent p;
+    enum apply_result ar = parent_of(ctx, &p);
+    if (ar != APPLY_OK)
+        return ar;
+    if (!p.provider_id[0])
+        return apply_reject(ctx, "forbidden: voucher %s has no chosen provider", p.id);
+    if (apply_role_in(ctx, "provider", NULL) && !se_same_id(c->actor.provider, p.provider_id))
+        return apply_reject(ctx, "forbidden: voucher %s has chosen another provider", p.id);
+
+    const char *qid[] = {id};
+    PGresult *r = apply_query(ctx, "SELECT 1 FROM psop.service_events WHERE id = $1::uuid", 1, qid);
+    if (!r)
+        return APPLY_FAILED;
+    int exists = PQntuples(r) > 0;
+    PQclear(r);
+    if (exists)
+        return apply_reject(ctx, "already_exists: service event %s exists", id);
+
+    struct se_input in = {0};
+    if ((ar = read_input(ctx, &in)) != APPLY_OK)
+        return ar;
+    struct se_result res;
+    if ((ar = se_evaluate(ctx, &p, &in, &res)) != APPLY_OK)
+        return ar;
+
+    char ds[11], qb[24], pr[24], vv[24], cf[24], vu[24], gr[24], op[24], cs[24];
+    const char *note = cmd_str(c, "note");
+    const char *ins[] = {id,
+                         p.id,
+                         p.provider_id,
+                         p.organiser_id,
+                         p.service_type,
+                         day_str(in.date, ds),
+                         num(qb, sizeof(qb), in.qty_h),
+                         res.has_band ? band_name(res.band) : NULL,
+                         num(pr, sizeof(pr), res.a.unit_price_cents),
+                         num(vv, sizeof(vv), res.voucher_value_cents),
+                         res.has_band ? num(cf, sizeof(cf), res.coef_h) : NULL,
+                         num(vu, sizeof(vu), res.a.value_unit_cents),
+                         num(gr, sizeof(gr), res.a.gross_cents),
+                         num(op, sizeof(op), res.a.organiser_part_cents),
+                         num(cs, sizeof(cs), res.a.client_share_cents),
+                         note,
+                         c->actor.sub};
+    r = apply_query(ctx,
+                    "INSERT INTO psop.service_events (id, voucher_id, provider_id, organiser_id, "
+                    "service_type, date, quantity, band, unit_price_cents, voucher_value_cents, "
+                    "band_coefficient, value_unit_cents, gross_cents, organiser_part_cents, "
+                    "client_share_cents, note, recorded_by, recorded_at, updated_at) VALUES "
+                    "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, "
+                    "clock_timestamp(), clock_timestamp()) RETURNING version",
+                    17, ins);
+    if (!r)
+        return APPLY_FAILED; /* a CHECK disagreeing with the C arithmetic is a bug */
+    long long version = col_ll(r, 0, 0);
+    PQclear(r);
+    if ((ar = se_parent_bump(ctx, &p)) != APPLY_OK)
+        return ar;
+    outbox_add(ctx, TOPIC_EVT_VOUCHER, p.id, "service_event.recorded",
+               event_json(id, &p, p.provider_id, &in, &res, note, "recorded", version));
+    se_touch_voucher(ctx, p.id);
+    return APPLY_OK;
+}
+
+enum apply_result se_update(struct apply_ctx *ctx)
+{
+    const struct cmd *c = ctx->cmd;
+    const char *eid = cmd_str(c, "event_id");
+    snprintf(ctx->resource_id, sizeof(ctx->resource_id), "%s", eid);
+    if (!apply_role_in(ctx, "provider", "admin", NULL))
+        return apply_reject(ctx, "forbidden: service events are edited by their provider");
+    struct se_parent p;
+    enum apply_result ar = parent_of(ctx, &p);
+    if (ar != APPLY_OK)
+        return ar;
+    struct se_row ev;
+    if ((ar = event_lock(ctx, &p, eid, &ev)) != APPLY_OK)
+        return ar;
+    if ((ar = require_recorder(ctx, &ev, "edit")) != APPLY_OK)
+        return ar;
+    enum event_state next;
+    if ((ar = transition(ctx, &ev, EVENT_EDIT, &next)) != APPLY_OK)
+        return ar;
+    /* The voucher's current provider must still be the recorder: after a
+     * change of provider the old one no longer touches the voucher. */
+    if (!se_same_id(p.provider_id, ev.provider_id))
+        return apply_reject(ctx, "forbidden: voucher %s has chosen another provider", p.id);
+
+    /* The edited event: what the command gives, else what is stored. A new
+     * date or band takes the list price again unless a price is given; an
+     * unchanged date and band keep the stored (maybe agreed) price. */
+    struct se_input in = {.date = ev.date,
+                          .qty_h = ev.qty_h,
+                          .band_given = ev.has_band,
+                          .band = ev.band,
+                          .exclude_event_id = ev.id};
+    struct se_input given = {0};
+    if ((ar = read_input(ctx, &given)) != APPLY_OK)
+        return ar;
+    bool moved = false;
+    if (cmd_str(c, "date")) {
+        moved = moved || given.date != ev.date;
+        in.date = given.date;
+    }
+    if (json_object_get(c->data, "quantity"))
+        in.qty_h = given.qty_h;
+    if (given.band_given) {
+        moved = moved || !ev.has_band || given.band != ev.band;
+        in.band_given = true;
+        in.band = given.band;
+    }
+    if (given.price_given) {
+        in.price_given = true;
+        in.price_cents = given.price_cents;
+    } else if (!moved) {
+        in.price_given = true;
+        in.price_cents = ev.price_cents;
+    }
+    const char *note = json_object_get(c->data, "note") ? cmd_str(c, "note")
+                                                         : (ev.has_note ? ev.note : NULL);
+    struct se_result res;
+    if ((ar = se_evaluate(ctx, &p, &in, &res)) != APPLY_OK)
+        return ar;
+
+    char ds[11], qb[24], pr[24], vv[24], cf[24], vu[24], gr[24], op[24], cs[24];
+    const char *upd[] = {ev.id,
+                         day_str(in.date, ds),
+                         num(qb, sizeof(qb), in.qty_h),
+                         res.has_band ? band_name(res.band) : NULL,
+                         num(pr, sizeof(pr), res.a.unit_price_cents),
+                         num(vv, sizeof(vv), res.voucher_value_cents),
+                         res.has_band ? num(cf, sizeof(cf), res.coef_h) : NULL,
+                         num(vu, sizeof(vu), res.a.value_unit_cents),
+                         num(gr, sizeof(gr), res.a.gross_cents),
+                         num(op, sizeof(op), res.a.organiser_part_cents),
+                         num(cs, sizeof(cs), res.a.client_share_cents),
+                         note};
+    PGresult *r = apply_query(
+        ctx,
+        "UPDATE psop.service_events SET date = $2, quantity = $3, band = $4, "
+        "unit_price_cents = $5, voucher_value_cents = $6, band_coefficient = $7, "
+        "value_unit_cents = $8, gross_cents = $9, organiser_part_cents = $10, "
+        "client_share_cents = $11, note = $12, updated_at = clock_timestamp(), "
+        "version = version + 1 WHERE id = $1::uuid RETURNING version",
+        12, upd);
+    if (!r)
+        return APPLY_FAILED;
+    long long version = col_ll(r, 0, 0);
+    PQclear(r);
+    if ((ar = se_parent_bump(ctx, &p)) != APPLY_OK)
+        return ar;
+    json_t *data = event_json(ev.id, &p, ev.provider_id, &in, &res, note, "recorded", version);
+    json_object_set_new(data, "changed", json_deep_copy(c->data));
+    json_object_del(json_object_get(data, "changed"), "voucher_id");
+    json_object_del(json_object_get(data, "changed"), "event_id");
+    outbox_add(ctx, TOPIC_EVT_VOUCHER, p.id, "service_event.updated", data);
+    se_touch_voucher(ctx, p.id);
+    return APPLY_OK;
+}
+
+/* delete and approve: a state change of one event. */
+static enum apply_result change_state(struct apply_ctx *ctx, enum event_action act)
+{
+    const struct cmd *c = ctx->cmd;
+    const char *eid = cmd_str(c, "event_id");
+    snprintf(ctx->resource_id, sizeof(ctx->resource_id), "%s", eid);
+    if (act == EVENT_DELETE && !apply_role_in(ctx, "provider", "admin", NULL))
+        return apply_reject(ctx, "forbidden: service events are deleted by their provider");
+    if (act == EVENT_APPROVE && !apply_role_in(ctx, "organiser", "admin", NULL))
+        return apply_reject(ctx, "forbidden: service events are approved by the organiser");
+    struct se_parent p;
+    enum apply_result ar = parent_of(ctx, &p);
+    if (ar != APPLY_OK)
+        return ar;
+    if (act == EVENT_APPROVE && (ar = require_parent_organiser(ctx, &p, true, "approve its "
+                                                                          "service events")) !=
+                                    APPLY_OK)
+        return ar;
+    struct se_row ev;
+    if ((ar = event_lock(ctx, &p, eid, &ev)) != APPLY_OK)
+        return ar;
+    if (act == EVENT_DELETE && (ar = require_recorder(ctx, &ev, "delete")) != APPLY_OK)
+        return ar;
+    enum event_state next;
+    if ((ar = transition(ctx, &ev, act, &next)) != APPLY_OK)
+        return ar;
+    const char *q[] = {ev.id, c->actor.sub};
+    PGresult *r = apply_query(
+        ctx,
+        act == EVENT_DELETE
+            ? "UPDATE psop.service_events SET state = 'deleted', deleted_at = clock_timestamp(), "
+              "deleted_by = $2, updated_at = clock_timestamp(), version = version + 1 "
+              "WHERE id = $1::uuid RETURNING version, " TS_SQL("deleted_at")
+            : "UPDATE psop.service_events SET state = 'approved', approved_at = clock_timestamp(), "
+              "approved_by = $2, updated_at = clock_timestamp(), version = version + 1 "
+              "WHERE id = $1::uuid RETURNING version, " TS_SQL("approved_at"),
+        2, q);
+    if (!r)
+        return APPLY_FAILED;
+    json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:I}", "id", ev.id,
+                             "voucher_id", p.id, "provider_id", ev.provider_id, "organiser_id",
+                             p.organiser_id, "previous_state", ev.state, "state",
+                             event_state_name(next), "quantity", se_qty_json(ev.qty_h),
+                             act == EVENT_DELETE ? "deleted_by" : "approved_by", c->actor.sub,
+                             act == EVENT_DELETE ? "deleted_at" : "approved_at",
+                             PQgetvalue(r, 0, 1), "version", (json_int_t)col_ll(r, 0, 0));
+    PQclear(r);
+    if ((ar = se_parent_bump(ctx, &p)) != APPLY_OK) {
+        json_decref(data);
+        return ar;
+    }
+    outbox_add(ctx, TOPIC_EVT_VOUCHER, p.id,
+               act == EVENT_DELETE ? "service_event.deleted" : "service_event.approved", data);
+    se_touch_voucher(ctx, p.id);
+    return APPLY_OK;
+}
+
+enum apply_result se_delete(struct apply_ctx *ctx)
+{
+    return change_state(ctx, EVENT_DELETE);
+}
+
+enum apply_result se_approve(struct apply_ctx *ctx)
+{
+    return change_state(ctx, EVENT_APPROVE);
+}
+
+enum apply_result se_credit(struct apply_ctx *ctx)
+{
+    const struct cmd *c = ctx->cmd;
+    const char *eid = cmd_str(c, "event_id");
+    const char *id = cmd_str(c, "id");
+    if (!id)
+        id = c->id;
+    /* The front answers the credit's id as resource_id (it creates one). */
+    snprintf(ctx->resource_id, sizeof(ctx->resource_id), "%s", id);
+    if (!apply_role_in(ctx, "organiser", NULL))
+        return apply_reject(ctx, "forbidden: credits are issued by the organiser");
+    struct se_parent p;
+    enum apply_result ar = parent_of(ctx, &p);
+    if (ar != APPLY_OK)
+        return ar;
+    if ((ar = require_parent_organiser(ctx, &p, false, "credit its service events")) != APPLY_OK)
+        return ar;
+    struct se_row ev;
+    if ((ar = event_lock(ctx, &p, eid, &ev)) != APPLY_OK)
+        return ar;
+    enum event_state next;
+    if ((ar = transition(ctx, &ev, EVENT_CREDIT, &next)) != APPLY_OK)
+        return ar;
+    const char *qid[] = {id};
+    PGresult *r = apply_query(ctx, "SELECT 1 FROM psop.credits WHERE id = $1::uuid", 1, qid);
+    if (!r)
+        return APPLY_FAILED;
+    int exists = PQntuples(r) > 0;
+    PQclear(r);
+    if (exists)
+        return apply_reject(ctx, "already_exists: credit %s exists", id);
+
+    int64_t qty_h;
+    char e[64], b1[24], b2[24], b3[24];
+    if (decimal_from_json(json_object_get(c->data, "quantity"), &qty_h) < 0)
+        return apply_reject(ctx, "invalid_quantity: more than two decimals or not a number");
+    if (event_credit_qty_check(ev.qty_h, ev.credited_h, qty_h, e, sizeof(e)) < 0)
+        return apply_reject(ctx, "%s: %s asked, %s of %s already credited", e,
+                            qty_str(qty_h, b1, sizeof(b1)), qty_str(ev.credited_h, b2, sizeof(b2)),
+                            qty_str(ev.qty_h, b3, sizeof(b3)));
+    struct event_amounts a;
+    if (event_credit_voucher(ev.value_unit_cents, ev.price_cents, qty_h, &a, e, sizeof(e)) < 0)
+        return apply_reject(ctx, "%s: credit of %s", e, qty_str(qty_h, b1, sizeof(b1)));
+
+    char qb[24], pr[24], vu[24], gr[24], op[24], cs[24];
+    const char *ins[] = {id,
+                         ev.id,
+                         p.organiser_id,
+                         ev.provider_id,
+                         num(qb, sizeof(qb), qty_h),
+                         cmd_str(c, "reason_code"),
+                         cmd_str(c, "explanation"),
+                         num(pr, sizeof(pr), a.unit_price_cents),
+                         num(vu, sizeof(vu), a.value_unit_cents),
+                         num(gr, sizeof(gr), a.gross_cents),
+                         num(op, sizeof(op), a.organiser_part_cents),
+                         num(cs, sizeof(cs), a.client_share_cents),
+                         c->actor.sub};
+    r = apply_query(ctx,
+                    "WITH cr AS (INSERT INTO psop.credits (id, event_id, organiser_id, "
+                    "provider_id, is_order, quantity, reason_code, explanation, unit_price_cents, "
+                    "value_unit_cents, gross_cents, organiser_part_cents, client_share_cents, "
+                    "created_by, created_at) VALUES ($1, $2, $3, $4, false, $5, $6, $7, $8, $9, "
+                    "$10, $11, $12, $13, clock_timestamp()) RETURNING " TS_SQL("created_at") " AS at) "
+                    "UPDATE psop.service_events SET credited_quantity = credited_quantity + $5, "
+                    "updated_at = clock_timestamp(), version = version + 1 "
+                    "WHERE id = $2::uuid AND credited_quantity + $5 <= quantity "
+                    "RETURNING credited_quantity, (SELECT at FROM cr)",
+                    13, ins);
+    if (!r)
+        return APPLY_FAILED;
+    if (PQntuples(r) != 1) { /* cannot happen under the row lock; the CHECK backs it too */
+        PQclear(r);
+        return apply_reject(ctx, "credit_exceeds_remaining: %s asked", qty_str(qty_h, b1, sizeof(b1)));
+    }
+    int64_t credited = col_ll(r, 0, 0);
+    json_t *data = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:s, s:s}", "id",
+        id, "event_id", ev.id, "voucher_id", p.id, "organiser_id", p.organiser_id, "provider_id",
+        ev.provider_id, "quantity", se_qty_json(qty_h), "reason_code", cmd_str(c, "reason_code"),
+        "explanation", cmd_str(c, "explanation"), "unit_price_cents",
+        (json_int_t)a.unit_price_cents, "value_unit_cents", (json_int_t)a.value_unit_cents,
+        "gross_cents", (json_int_t)a.gross_cents, "organiser_part_cents",
+        (json_int_t)a.organiser_part_cents, "client_share_cents",
+        (json_int_t)a.client_share_cents, "event_credited_quantity", se_qty_json(credited),
+        "created_by", c->actor.sub, "created_at", PQgetvalue(r, 0, 1));
+    PQclear(r);
+    if ((ar = se_parent_bump(ctx, &p)) != APPLY_OK) {
+        json_decref(data);
+        return ar;
+    }
+    outbox_add(ctx, TOPIC_EVT_VOUCHER, p.id, "service_event.credited", data);
+    se_touch_voucher(ctx, p.id);
+    return APPLY_OK;
+}
+
+/* Approves the organiser's recorded events recorded before recorded_before,
+ * set-based in one statement: the events, their vouchers' (and orders')
+ * versions, and the rows for the outbox. One service_event.approved per
+ * event, keyed by its voucher (or order). */
+enum apply_result se_auto_approve(struct apply_ctx *ctx)
+{
+    const struct cmd *c = ctx->cmd;
+    const char *org = cmd_str(c, "organiser_id");
+    snprintf(ctx->resource_id, sizeof(ctx->resource_id), "%s", org);
+    if (!apply_role_in(ctx, "admin", NULL))
+        return apply_reject(ctx, "forbidden: auto-approval is run by an admin (the nightly batch)");
+    const char *q[] = {org, cmd_str(c, "recorded_before")};
+    PGresult *r = apply_query(ctx, "SELECT 1 FROM psop.organisers WHERE id = $1::uuid", 1, q);
+    if (!r)
+        return APPLY_FAILED;
+    int exists = PQntuples(r) > 0;
+    PQclear(r);
+    if (!exists)
+        return apply_reject(ctx, "not_found: organiser %s does not exist", org);
+    r = apply_query(
+        ctx,
+        "WITH ev AS (UPDATE psop.service_events SET state = 'approved', "
+        "   approved_at = clock_timestamp(), approved_by = 'auto-approval', "
+        "   updated_at = clock_timestamp(), version = version + 1 "
+        "  WHERE organiser_id = $1::uuid AND state = 'recorded' "
+        "    AND recorded_at < $2::timestamptz "
+        "  RETURNING id, voucher_id, order_id, provider_id, quantity, version, approved_at), "
+        " vb AS (UPDATE psop.vouchers SET version = version + 1, updated_at = now() "
+        "  WHERE id IN (SELECT voucher_id FROM ev) RETURNING id), "
+        " ob AS (UPDATE psop.orders SET version = version + 1, updated_at = now() "
+        "  WHERE id IN (SELECT order_id FROM ev) RETURNING id) "
+        "SELECT ev.id, ev.voucher_id, ev.order_id, ev.provider_id, ev.quantity, ev.version, "
+        " " TS_SQL("ev.approved_at") ", (SELECT count(*) FROM vb) + (SELECT count(*) FROM ob) "
+        "FROM ev ORDER BY coalesce(ev.voucher_id, ev.order_id), ev.id",
+        2, q);
+    if (!r)
+        return APPLY_FAILED;
+    json_t *seen = json_object();
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *vid = col(r, i, 1), *oid = col(r, i, 2);
+        const char *parent = vid ? vid : oid;
+        json_t *data = json_pack("{s:s, s:s?, s:s?, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:I}", "id",
+                                 PQgetvalue(r, i, 0), "voucher_id", vid, "order_id", oid,
+                                 "provider_id", PQgetvalue(r, i, 3), "organiser_id", org,
+                                 "previous_state", "recorded", "state", "approved", "quantity",
+                                 se_qty_json(col_ll(r, i, 4)), "approved_by", "auto-approval",
+                                 "approved_at", PQgetvalue(r, i, 6), "version",
+                                 (json_int_t)col_ll(r, i, 5));
+        outbox_add(ctx, vid ? TOPIC_EVT_VOUCHER : TOPIC_EVT_ORDER, parent,
+                   "service_event.approved", data);
+        if (!json_object_get(seen, parent)) {
+            json_object_set_new(seen, parent, json_true());
+            apply_touch(ctx, vid ? VIEW_VOUCHER_KIND : "order", parent);
+        }
+    }
+    PQclear(r);
+    json_decref(seen);
+    return APPLY_OK;
+}
