@@ -330,6 +330,12 @@ static void process_batch(struct worker *w, rd_kafka_message_t **msgs, size_t n)
     if (unacked > 0)
         LOG_WARN("events left to the relay", NULL);
     send_dlq(w, slots, n);
+    if (!w->rds) {
+        /* Redis was down: try again now (cheap when it refuses at once);
+         * meanwhile reads fall back to PostgreSQL. */
+        char rerr[256];
+        w->rds = rds_connect(w->cfg->redis_url, 500, rerr, sizeof(rerr));
+    }
     for (size_t i = 0; i < n; i++) {
         struct slot *s = &slots[i];
         if (s->out == OUT_APPLIED || s->out == OUT_REJECTED) {
