@@ -562,8 +562,14 @@ enum apply_result se_record(struct apply_ctx *ctx)
                     "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, "
                     "clock_timestamp(), clock_timestamp()) RETURNING version",
                     17, ins);
-    if (!r)
-        return APPLY_FAILED; /* a CHECK disagreeing with the C arithmetic is a bug */
+    if (!r) {
+        /* The same id recorded meanwhile under another voucher (another
+         * partition) is the command's fault; a CHECK disagreeing with the C
+         * arithmetic is a bug (permanent: to the DLQ). */
+        if (strcmp(pgc_last_sqlstate(ctx->pg), "23505") == 0)
+            return apply_reject(ctx, "already_exists: service event %s exists", id);
+        return APPLY_FAILED;
+    }
     long long version = col_ll(r, 0, 0);
     PQclear(r);
     if ((ar = se_parent_bump(ctx, &p)) != APPLY_OK)
@@ -806,8 +812,11 @@ enum apply_result se_credit(struct apply_ctx *ctx)
                     "WHERE id = $2::uuid AND credited_quantity + $5 <= quantity "
                     "RETURNING credited_quantity, (SELECT at FROM cr)",
                     13, ins);
-    if (!r)
+    if (!r) {
+        if (strcmp(pgc_last_sqlstate(ctx->pg), "23505") == 0)
+            return apply_reject(ctx, "already_exists: credit %s exists", id);
         return APPLY_FAILED;
+    }
     if (PQntuples(r) != 1) { /* cannot happen under the row lock; the CHECK backs it too */
         PQclear(r);
         return apply_reject(ctx, "credit_exceeds_remaining: %s asked", qty_str(qty_h, b1, sizeof(b1)));

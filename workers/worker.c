@@ -339,11 +339,13 @@ static void process_batch(struct worker *w, rd_kafka_message_t **msgs, size_t n)
     for (size_t i = 0; i < n; i++) {
         struct slot *s = &slots[i];
         if (s->out == OUT_APPLIED || s->out == OUT_REJECTED) {
+            /* Read models first, then the status that wakes Prefer: wait:
+             * a client reading right after its 200 sees the new state. */
+            rm_refresh(w->rds, w->pg, s->touched);
             rm_command_status(w->rds, w->pg, s->cmd.id, s->cmd.type,
                               s->out == OUT_APPLIED ? "applied" : "rejected",
                               s->out == OUT_REJECTED ? s->reason : NULL,
                               s->resource_id[0] ? s->resource_id : NULL, s->cmd.actor.sub);
-            rm_refresh(w->rds, w->pg, s->touched);
             LOG_INFO(s->out == OUT_APPLIED ? "applied" : "rejected", "command_id", s->cmd.id,
                      "type", s->cmd.type, "reason", s->out == OUT_REJECTED ? s->reason : NULL,
                      NULL);

@@ -155,7 +155,7 @@ static const struct row rows[] = {
     {"other version", "POST", "/v2/vouchers", T_ORG, "application/json", "{}", NULL, G_NONE, 404},
 
     /* 405 */
-    {"GET a command route", "GET", "/v1/vouchers", T_ORG, NULL, NULL, NULL, G_NONE, 405, NULL,
+    {"GET a command route", "GET", "/v1/service-events/auto-approval", T_ORG, NULL, NULL, NULL, G_NONE, 405, NULL,
      "Allow"},
     {"DELETE an upsert route", "DELETE", "/v1/organisers/" ORG, T_ADMIN, NULL, NULL, NULL, G_NONE,
      405, NULL, "Allow"},

@@ -51,25 +51,37 @@ static pid_t read_pid(const char *path)
     return (pid_t)p;
 }
 
-/* The first live voucher worker by pid file; name gets the file name. */
+/* True for scripts/dev's pid files: worker-voucher-<replica number>.pid. */
+static int is_dev_script_pidfile(const char *base)
+{
+    char *end;
+    long replica = strtol(base + 15, &end, 10);
+    return end != base + 15 && strcmp(end, ".pid") == 0 && replica > 0;
+}
+
+/* A live voucher worker by pid file (path filled): a developer's own
+ * worker-voucher-<name>.pid first, else one of scripts/dev's. */
 static pid_t find_victim(char *path, size_t n)
 {
     char dir[512];
     snprintf(dir, sizeof(dir), "%s/pids", run_dir());
-    DIR *d = opendir(dir);
-    if (!d)
-        return 0;
-    struct dirent *e;
     pid_t found = 0;
-    while (!found && (e = readdir(d)) != NULL) {
-        if (strncmp(e->d_name, "worker-voucher-", 15) != 0 || !strstr(e->d_name, ".pid"))
-            continue;
-        snprintf(path, n, "%s/%s", dir, e->d_name);
-        pid_t p = read_pid(path);
-        if (p > 0 && kill(p, 0) == 0)
-            found = p;
+    for (int pass = 0; pass < 2 && !found; pass++) {
+        DIR *d = opendir(dir);
+        if (!d)
+            return 0;
+        struct dirent *e;
+        while (!found && (e = readdir(d)) != NULL) {
+            if (strncmp(e->d_name, "worker-voucher-", 15) != 0 || !strstr(e->d_name, ".pid") ||
+                is_dev_script_pidfile(e->d_name) != pass)
+                continue;
+            snprintf(path, n, "%s/%s", dir, e->d_name);
+            pid_t p = read_pid(path);
+            if (p > 0 && kill(p, 0) == 0)
+                found = p;
+        }
+        closedir(d);
     }
-    closedir(d);
     return found;
 }
 
@@ -184,9 +196,7 @@ static pid_t find_respawned(const char *exe, pid_t old)
 static void restart(const char *pidfile, pid_t old, const char *exe, char **argv, char **envp)
 {
     const char *base = strrchr(pidfile, '/') + 1;
-    char *end;
-    long replica = strtol(base + 15, &end, 10);
-    if (end != base + 15 && strcmp(end, ".pid") == 0 && replica > 0) {
+    if (is_dev_script_pidfile(base)) {
         char *cmd = xasprintf("'%s/scripts/dev' up >/tmp/psop-crash-dev-up.log 2>&1",
                               PSOP_SOURCE_DIR);
         int rc = system(cmd);

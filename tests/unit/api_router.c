@@ -141,6 +141,9 @@ Test(api_router, wrong_method_is_405_with_allow)
     cr_expect_str_eq(allow, "GET, HEAD");
     cr_assert_eq(router_match("DELETE", "/v1/vouchers", &m, allow, sizeof(allow)),
                  ROUTER_METHOD_NOT_ALLOWED);
+    cr_expect_str_eq(allow, "POST, GET, HEAD");
+    cr_assert_eq(router_match("GET", "/v1/service-events/auto-approval", &m, allow, sizeof(allow)),
+                 ROUTER_METHOD_NOT_ALLOWED);
     cr_expect_str_eq(allow, "POST");
 }
 
