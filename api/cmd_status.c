@@ -45,7 +45,7 @@ int cmd_status_accepted(struct rpool *p, const struct cmd_batch *b, const struct
         json_t *doc = json_pack("{s:s, s:s, s:s, s:s?, s:s}", "command_id", it->command_id,
                                 "type", it->type, "status", "accepted", "resource_id",
                                 it->resource_id, "actor_sub", ac->sub);
-        argv[a++] = own[n + i] = json_dumps(doc, JSON_COMPACT);
+        argv[a++] = own[n + i] = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(15));
         json_decref(doc);
     }
     for (size_t i = 0; i < a; i++)

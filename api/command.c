@@ -424,7 +424,7 @@ int cmd_finalize(struct cmd_batch *b, const struct actor *ac, const char *receiv
         if (idem_key)
             json_object_set_new(env, "idempotency_key", json_string(idem_key));
         json_object_set(env, "data", it->data); /* borrows: data stays ours */
-        it->payload = json_dumps(env, JSON_COMPACT);
+        it->payload = json_dumps(env, JSON_COMPACT | JSON_REAL_PRECISION(15));
         it->payload_len = it->payload ? strlen(it->payload) : 0;
         json_decref(env);
         if (!it->payload)

@@ -140,7 +140,7 @@ static enum MHD_Result respond_raw(struct req *r, int status, const char *ctype,
 static enum MHD_Result respond_json(struct req *r, int status, json_t *doc, const char *hname,
                                     const char *hval)
 {
-    char *s = json_dumps(doc, JSON_COMPACT);
+    char *s = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(doc);
     if (!s)
         return MHD_NO;
@@ -152,7 +152,7 @@ static enum MHD_Result respond_problem_h(struct req *r, int status, const char *
                                          json_t *errors, const char *hname, const char *hval)
 {
     json_t *p = problem_new(status, detail, errors);
-    char *s = json_dumps(p, JSON_COMPACT);
+    char *s = json_dumps(p, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(p);
     if (!s)
         return MHD_NO;
@@ -457,7 +457,7 @@ static enum MHD_Result answer_waited(struct req *r)
             json_t *p = problem_new(422, reason ? reason : "rejected", NULL);
             json_object_set_new(p, "type", json_string(PROBLEM_TYPE_BASE "rejected"));
             json_object_set(p, "command_id", json_object_get(doc, "command_id"));
-            char *body = json_dumps(p, JSON_COMPACT);
+            char *body = json_dumps(p, JSON_COMPACT | JSON_REAL_PRECISION(15));
             json_decref(p);
             if (!body)
                 return MHD_NO;

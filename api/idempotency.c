@@ -156,7 +156,7 @@ enum idem_claim idem_claim(struct idem *s, const char *sub, const char *key, con
     if (!r)
         return IDEM_ERROR;
     char *rk = record_key(sub, key);
-    char *ids_s = json_dumps(ids, JSON_COMPACT);
+    char *ids_s = json_dumps(ids, JSON_COMPACT | JSON_REAL_PRECISION(15));
     char now[32], lease[32], ttl[32];
     snprintf(now, sizeof(now), "%lld", now_ms());
     snprintf(lease, sizeof(lease), "%d", s->lease_ms);
@@ -204,7 +204,7 @@ int idem_complete(struct idem *s, const char *sub, const char *key, int status,
     if (!r)
         return -1;
     char *rk = record_key(sub, key);
-    char *b = json_dumps(body, JSON_COMPACT);
+    char *b = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15));
     char st[16], ttl[32];
     snprintf(st, sizeof(st), "%d", status);
     snprintf(ttl, sizeof(ttl), "%d", IDEM_TTL_S);

@@ -79,14 +79,14 @@ int main(int argc, char **argv)
         goto out;
     }
     if (has_flag(argc, argv, "--openapi")) {
-        char *s = json_dumps(openapi, JSON_INDENT(2));
+        char *s = json_dumps(openapi, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
         fputs(s, stdout);
         fputc('\n', stdout);
         free(s);
         rc = 0;
         goto out;
     }
-    openapi_json = json_dumps(openapi, JSON_COMPACT);
+    openapi_json = json_dumps(openapi, JSON_COMPACT | JSON_REAL_PRECISION(15));
 
     auth = auth_new(&cfg, err, sizeof(err));
     if (!auth) {

@@ -173,7 +173,7 @@ int view_provider_put(struct rds *rds, struct pgc *pg, const char *provider_id, 
     json_t *doc = view_provider(pg, provider_id, &v, err, errlen);
     if (!doc)
         return err[0] ? -1 : 0;
-    char *s = json_dumps(doc, JSON_COMPACT);
+    char *s = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(doc);
     char key[128];
     snprintf(key, sizeof(key), VIEW_PROVIDER_KEY_FMT, provider_id);
@@ -213,7 +213,7 @@ int view_public_put(struct rds *rds, struct pgc *pg, const char *organiser_id,
     json_t *doc = view_public_providers(pg, organiser_id, service_type, today, &v, err, errlen);
     if (!doc)
         return err[0] ? -1 : 0;
-    char *s = json_dumps(doc, JSON_COMPACT);
+    char *s = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(doc);
     char key[160];
     snprintf(key, sizeof(key), VIEW_PUBLIC_KEY_FMT, organiser_id, service_type);

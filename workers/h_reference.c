@@ -79,7 +79,7 @@ static enum apply_result service_type_upsert(struct apply_ctx *ctx)
     char ev[24], sa[24], su[24], vat[24];
     long long vat_bp = 0;
     cmd_int(c, "vat_rate_bp", &vat_bp);
-    char *income_doc = income ? json_dumps(income, JSON_COMPACT) : NULL;
+    char *income_doc = income ? json_dumps(income, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
     const char *p[] = {cmd_str(c, "code"),
                        cmd_str(c, "name"),
                        cmd_str(c, "unit"),

@@ -431,7 +431,8 @@ static enum apply_result require_recorder(struct apply_ctx *ctx, const struct se
 {
     if (apply_role_in(ctx, "admin", NULL))
         return APPLY_OK;
-    if (apply_role_in(ctx, "provider", NULL) && se_same_id(ctx->cmd->actor.provider, ev->provider_id))
+    if (apply_role_in(ctx, "provider", NULL) &&
+        se_same_id(ctx->cmd->actor.provider, ev->provider_id))
         return APPLY_OK;
     return apply_reject(ctx, "forbidden: service event %s was recorded by another provider; "
                              "only its provider may %s it",
@@ -806,7 +807,8 @@ enum apply_result se_credit(struct apply_ctx *ctx)
                     "provider_id, is_order, quantity, reason_code, explanation, unit_price_cents, "
                     "value_unit_cents, gross_cents, organiser_part_cents, client_share_cents, "
                     "created_by, created_at) VALUES ($1, $2, $3, $4, false, $5, $6, $7, $8, $9, "
-                    "$10, $11, $12, $13, clock_timestamp()) RETURNING " TS_SQL("created_at") " AS at) "
+                    "$10, $11, $12, $13, clock_timestamp()) "
+                    "RETURNING " TS_SQL("created_at") " AS at) "
                     "UPDATE psop.service_events SET credited_quantity = credited_quantity + $5, "
                     "updated_at = clock_timestamp(), version = version + 1 "
                     "WHERE id = $2::uuid AND credited_quantity + $5 <= quantity "
@@ -819,7 +821,8 @@ enum apply_result se_credit(struct apply_ctx *ctx)
     }
     if (PQntuples(r) != 1) { /* cannot happen under the row lock; the CHECK backs it too */
         PQclear(r);
-        return apply_reject(ctx, "credit_exceeds_remaining: %s asked", qty_str(qty_h, b1, sizeof(b1)));
+        return apply_reject(ctx, "credit_exceeds_remaining: %s asked",
+                            qty_str(qty_h, b1, sizeof(b1)));
     }
     int64_t credited = col_ll(r, 0, 0);
     json_t *data = json_pack(

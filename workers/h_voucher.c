@@ -50,8 +50,8 @@ static enum apply_result require_organiser(struct apply_ctx *ctx, const char *or
 static bool is_client_of(const struct apply_ctx *ctx, const struct se_parent *v)
 {
     const struct actor *a = &ctx->cmd->actor;
-    return apply_role_in(ctx, "client", NULL) && a->client && strcmp(a->client, v->client_id) == 0 &&
-           se_same_id(a->org, v->organiser_id);
+    return apply_role_in(ctx, "client", NULL) && a->client &&
+           strcmp(a->client, v->client_id) == 0 && se_same_id(a->org, v->organiser_id);
 }
 
 /* Rejects unless the voucher is active (not revoked or refused). */
@@ -181,9 +181,9 @@ static enum apply_result voucher_grant(struct apply_ctx *ctx)
         if (!has)
             return apply_reject(ctx, "no_income_model: service type %s has no income model", st);
         char e[160];
-        int rc = income_value(&model, (int)json_integer_value(json_object_get(income, "household_size")),
-                              json_integer_value(json_object_get(income, "monthly_income_cents")),
-                              &basis, e, sizeof(e));
+        int size = (int)json_integer_value(json_object_get(income, "household_size"));
+        int64_t cents = json_integer_value(json_object_get(income, "monthly_income_cents"));
+        int rc = income_value(&model, size, cents, &basis, e, sizeof(e));
         free((void *)model.rows);
         if (rc < 0)
             return apply_reject(ctx, "%s", e);
@@ -349,7 +349,8 @@ static enum apply_result voucher_choose_provider(struct apply_ctx *ctx)
     enum apply_result ar = se_voucher_lock(ctx, vid, &v);
     if (ar != APPLY_OK)
         return ar;
-    bool organiser = apply_role_in(ctx, "organiser", NULL) && se_same_id(c->actor.org, v.organiser_id);
+    bool organiser =
+        apply_role_in(ctx, "organiser", NULL) && se_same_id(c->actor.org, v.organiser_id);
     if (!organiser && !is_client_of(ctx, &v))
         return apply_reject(ctx,
                             "forbidden: only the client of voucher %s or its organiser may choose "
@@ -366,11 +367,12 @@ static enum apply_result voucher_choose_provider(struct apply_ctx *ctx)
     if ((ar = se_provider_in_force(ctx, pid, v.organiser_id, v.service_type, today)) != APPLY_OK)
         return ar;
     const char *q[] = {v.id, pid, c->actor.sub};
-    PGresult *r = apply_query(ctx,
-                              "UPDATE psop.vouchers SET provider_id = $2, provider_chosen_at = now(), "
-                              "provider_chosen_by = $3, version = version + 1, updated_at = now() "
-                              "WHERE id = $1::uuid RETURNING version, " TS_SQL("provider_chosen_at"),
-                              3, q);
+    PGresult *r = apply_query(
+        ctx,
+        "UPDATE psop.vouchers SET provider_id = $2, provider_chosen_at = now(), "
+        "provider_chosen_by = $3, version = version + 1, updated_at = now() "
+        "WHERE id = $1::uuid RETURNING version, " TS_SQL("provider_chosen_at"),
+        3, q);
     if (!r)
         return apply_sql_outcome(ctx, "invalid_choice");
     json_t *ev = json_pack("{s:s, s:s, s:s?, s:s, s:s, s:s, s:I}", "voucher_id", v.id,

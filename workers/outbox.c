@@ -48,7 +48,7 @@ int outbox_write(struct pgc *pg, json_t *events, char *err, size_t errlen)
 {
     if (json_array_size(events) == 0)
         return 0;
-    char *doc = json_dumps(events, JSON_COMPACT);
+    char *doc = json_dumps(events, JSON_COMPACT | JSON_REAL_PRECISION(15));
     const char *params[] = {doc};
     PGresult *r = pgc_query(pg,
                             "INSERT INTO psop.outbox (event_id, topic, key, payload) "
@@ -66,7 +66,7 @@ static int mark_published(struct pgc *pg, json_t *ids)
 {
     if (json_array_size(ids) == 0)
         return 0;
-    char *doc = json_dumps(ids, JSON_COMPACT);
+    char *doc = json_dumps(ids, JSON_COMPACT | JSON_REAL_PRECISION(15));
     const char *params[] = {doc};
     char err[256];
     PGresult *r = pgc_query(pg,
@@ -94,7 +94,7 @@ int outbox_publish(struct kprod *p, struct pgc *pg, json_t *events, int timeout_
     char **bodies = xcalloc(n, sizeof(*bodies));
     for (size_t i = 0; i < n; i++) {
         json_t *e = json_array_get(events, i);
-        bodies[i] = json_dumps(json_object_get(e, "payload"), JSON_COMPACT);
+        bodies[i] = json_dumps(json_object_get(e, "payload"), JSON_COMPACT | JSON_REAL_PRECISION(15));
         msgs[i].topic = json_string_value(json_object_get(e, "topic"));
         msgs[i].key = json_string_value(json_object_get(e, "key"));
         msgs[i].payload = bodies[i];

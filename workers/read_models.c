@@ -24,7 +24,7 @@ void rm_command_status(struct rds *rds, struct pgc *pg, const char *command_id, 
     json_t *doc = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s}", "command_id", command_id,
                             "type", type, "status", status, "reason", reason, "resource_id",
                             resource_id, "actor_sub", actor_sub, "applied_at", ts);
-    char *s = json_dumps(doc, JSON_COMPACT);
+    char *s = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(doc);
     char key[128], err[256];
     snprintf(key, sizeof(key), RM_CMD_KEY_FMT, command_id);

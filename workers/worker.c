@@ -170,7 +170,15 @@ static int apply_one(struct worker *w, struct slot *s, json_t *batch_events)
         json_decref(ctx.events);
         json_decref(ctx.touched);
         ctx.events = ctx.touched = NULL;
-        const char *key = ctx.resource_id[0] ? ctx.resource_id : c->id;
+        /* Keyed like the command (its aggregate: the voucher of a service
+         * event), so a subscriber sees rejections in order with changes. */
+        char key[256];
+        if (s->msg->key && s->msg->key_len > 0 && s->msg->key_len < sizeof(key)) {
+            memcpy(key, s->msg->key, s->msg->key_len);
+            key[s->msg->key_len] = '\0';
+        } else {
+            snprintf(key, sizeof(key), "%s", ctx.resource_id[0] ? ctx.resource_id : c->id);
+        }
         outbox_add(&ctx, events_topic(w->role), key, "command.rejected",
                    json_pack("{s:s, s:s, s:s, s:s?}", "command_id", c->id, "type", c->type,
                              "reason", ctx.reason, "resource_id",
@@ -336,12 +344,30 @@ static void process_batch(struct worker *w, rd_kafka_message_t **msgs, size_t n)
         char rerr[256];
         w->rds = rds_connect(w->cfg->redis_url, 500, rerr, sizeof(rerr));
     }
+    /* Read models first, each touched one once per batch, then the
+     * statuses that wake Prefer: wait: a client reading right after its 200
+     * sees the new state. */
+    json_t *touched = json_array(), *seen = json_object();
+    for (size_t i = 0; i < n; i++) {
+        size_t k;
+        json_t *t;
+        json_array_foreach(slots[i].touched, k, t)
+        {
+            char tk[160];
+            snprintf(tk, sizeof(tk), "%s/%s", json_string_value(json_array_get(t, 0)),
+                     json_string_value(json_array_get(t, 1)));
+            if (!json_object_get(seen, tk)) {
+                json_object_set_new(seen, tk, json_true());
+                json_array_append(touched, t);
+            }
+        }
+    }
+    rm_refresh(w->rds, w->pg, touched);
+    json_decref(touched);
+    json_decref(seen);
     for (size_t i = 0; i < n; i++) {
         struct slot *s = &slots[i];
         if (s->out == OUT_APPLIED || s->out == OUT_REJECTED) {
-            /* Read models first, then the status that wakes Prefer: wait:
-             * a client reading right after its 200 sees the new state. */
-            rm_refresh(w->rds, w->pg, s->touched);
             rm_command_status(w->rds, w->pg, s->cmd.id, s->cmd.type,
                               s->out == OUT_APPLIED ? "applied" : "rejected",
                               s->out == OUT_REJECTED ? s->reason : NULL,

@@ -75,7 +75,8 @@ static pid_t find_victim(char *path, size_t n)
             if (strncmp(e->d_name, "worker-voucher-", 15) != 0 || !strstr(e->d_name, ".pid") ||
                 is_dev_script_pidfile(e->d_name) != pass)
                 continue;
-            snprintf(path, n, "%s/%s", dir, e->d_name);
+            if ((size_t)snprintf(path, n, "%.300s/%.200s", dir, e->d_name) >= n)
+                continue;
             pid_t p = read_pid(path);
             if (p > 0 && kill(p, 0) == 0)
                 found = p;

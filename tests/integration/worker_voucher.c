@@ -28,8 +28,9 @@ static long long ev(struct vworld *w, const char *eid, const char *col)
 
 static char *ev_s(struct vworld *w, const char *eid, const char *col)
 {
-    return h_pg_value(w->pg, "SELECT coalesce(%s::text, '') FROM psop.service_events WHERE id = '%s'",
-                      col, eid);
+    return h_pg_value(w->pg,
+                      "SELECT coalesce(%s::text, '') FROM psop.service_events WHERE id = '%s'", col,
+                      eid);
 }
 
 static void expect_state(struct vworld *w, const char *eid, const char *state)
@@ -424,8 +425,8 @@ Test(voucher, ownership)
      * or refuse; a provider may not choose */
     struct tc_actor other = {.sub = "c", .role = "client", .client = "OMA-2", .org = w.org_a};
     struct tc_actor wrong_org = {.sub = "c", .role = "client", .client = "OMA-1", .org = w.org_b};
-    vw_rejected_free(&w, v, "voucher.choose_provider", &other, json_pack("{s:s}", "provider_id", p2),
-                     "forbidden:");
+    vw_rejected_free(&w, v, "voucher.choose_provider", &other,
+                     json_pack("{s:s}", "provider_id", p2), "forbidden:");
     vw_rejected_free(&w, v, "voucher.choose_provider", &wrong_org,
                      json_pack("{s:s}", "provider_id", p2), "forbidden:");
     vw_rejected_free(&w, v, "voucher.choose_provider", &pa2, json_pack("{s:s}", "provider_id", p2),
@@ -662,7 +663,8 @@ Test(voucher, credit_and_auto_approve)
     /* more than what is left, on an unsettled event, by another role */
     cd = json_pack("{s:s, s:f, s:s, s:s}", "event_id", e[0], "quantity", 1.26, "reason_code",
                    "other", "explanation", "x");
-    char *r = vw_rejected(&w, v, "service_event.credit", &w.orgs_a, cd, "credit_exceeds_remaining:");
+    char *r =
+        vw_rejected(&w, v, "service_event.credit", &w.orgs_a, cd, "credit_exceeds_remaining:");
     cr_expect_str_eq(r, "credit_exceeds_remaining: 1.26 asked, 1.25 of 2.50 already credited");
     free(r);
     cd = json_pack("{s:s, s:f, s:s, s:s}", "event_id", e[1], "quantity", 1.0, "reason_code",
