@@ -257,6 +257,15 @@ static inline char *tc_expect_rejected(PGconn *pg, const char *command_id, const
  * subscribers do), in topic order. Caller decrefs. */
 static inline json_t *tc_events_by_key(const char *topic, const char *key)
 {
+    /* Events are published just after the COMMIT that a test waits for:
+     * first wait until the outbox has nothing unpublished for this key. */
+    PGconn *pg = h_pg();
+    char *q = xasprintf("SELECT count(*) = 0 FROM psop.outbox WHERE key = '%s' AND topic = '%s' "
+                        "AND published_at IS NULL",
+                        key, topic);
+    cr_expect(h_wait_pg(pg, 30, "%s", q), "events for %s still unpublished after 30 s", key);
+    free(q);
+    PQfinish(pg);
     char *cmd = xasprintf("kcat -b '%s' -C -t '%s' -o beginning -e -q -f '%%k\\t%%s\\n' 2>/dev/null",
                           h_config()->kafka_brokers, topic);
     FILE *f = popen(cmd, "r");
