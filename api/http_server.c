@@ -258,6 +258,12 @@ static enum MHD_Result serve_read(struct req *r)
     struct read_req rq = {&ctx, &r->m, r->authed ? &r->actor : NULL, query_arg, r->conn};
     struct read_res res = {0};
     r->m.route->read(&rq, &res);
+    if (res.status == 200 && res.text) {
+        json_decref(res.body);
+        json_decref(res.errors);
+        return respond_raw(r, 200, res.content_type, res.text, strlen(res.text), NULL, NULL);
+    }
+    free(res.text);
     if (res.status == 200 && res.body) {
         json_decref(res.errors);
         return respond_json(r, 200, res.body, NULL, NULL);

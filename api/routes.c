@@ -11,6 +11,10 @@
 #include "read.h"
 #include "topics.h"
 
+/* Settlement reads (read_settlement.c). */
+void read_settlement(const struct read_req *rq, struct read_res *res);
+void read_settlement_list(const struct read_req *rq, struct read_res *res);
+
 #define A ROLE_ADMIN
 #define O ROLE_ORGANISER
 #define P ROLE_PROVIDER
@@ -105,6 +109,10 @@ static const struct route routes[] = {
          "Providers approved for the voucher today, with the client's share per unit"),
     READ("/v1/vouchers/{voucher_id}/service-events", O | P, read_voucher_events,
          "The voucher's service events with state and amounts"),
+    READ("/v1/settlements", O | P, read_settlement_list,
+         "Settlements with totals (an organiser's own, a provider's own)"),
+    READ("/v1/settlements/{settlement_id}", O | P, read_settlement,
+         "A settlement with its lines and totals (its organiser, its provider)"),
 
     PLAIN("GET", "/v1/openapi.json", ROUTE_OPENAPI, ROLE_NONE, "This API's OpenAPI 3.1 document"),
     PLAIN("GET", "/healthz", ROUTE_HEALTHZ, ROLE_NONE, "Liveness"),

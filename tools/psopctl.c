@@ -28,6 +28,7 @@
 #include "view_command.h"
 #include "view_provider.h"
 #include "view_voucher.h"
+#include "view_settlement.h"
 #include "xmalloc.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
@@ -226,6 +227,13 @@ static int rebuild_vouchers(struct rds *rds, struct pgc *pg, struct progress *p,
     return view_voucher_rebuild_all(rds, pg, written, err, errlen);
 }
 
+static int rebuild_settlements(struct rds *rds, struct pgc *pg, struct progress *p, long *written,
+                               char *err, size_t errlen)
+{
+    (void)p;
+    return view_settlement_rebuild_all(rds, pg, written, err, errlen);
+}
+
 /* One row per read model, rebuilt in this order. */
 static const struct {
     const char *what;
@@ -234,6 +242,7 @@ static const struct {
     {"command statuses (7 days)", rebuild_commands},
     {"providers and public lists", rebuild_providers},
     {"vouchers and their events", rebuild_vouchers},
+    {"settlements", rebuild_settlements},
 };
 
 static int cmd_cache(const struct psop_config *cfg, int argc, char **argv)

@@ -6,6 +6,7 @@
 
 #include "log.h"
 #include "view_provider.h"
+#include "view_settlement.h"
 #include "view_voucher.h"
 #include "xmalloc.h"
 
@@ -49,6 +50,7 @@ static const struct rm_kind kinds[] = {
     {VIEW_PROVIDER_KIND, view_provider_refresh},
     {VIEW_PUBLIC_KIND, view_public_refresh},
     {VIEW_VOUCHER_KIND, view_voucher_refresh},
+    {VIEW_SETTLEMENT_KIND, view_settlement_refresh},
     {NULL, NULL},
 };
 

@@ -1,0 +1,162 @@
+#include "view_settlement.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ids.h"
+#include "log.h"
+#include "xmalloc.h"
+
+/* Instants as RFC 3339 UTC with microseconds, whatever the session's TimeZone. */
+#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+/* Hundredths as a JSON number with two decimals (numeric keeps the scale). */
+#define QTY(col) "round((" col ") / 100.0, 2)"
+
+/* The fields every settlement document has, lines excepted (s, p, o). */
+#define HEAD_FIELDS                                                                            \
+    " 'id', s.id, 'organiser_id', s.organiser_id, 'provider_id', s.provider_id,"               \
+    " 'period', to_char(s.period, 'YYYY-MM'), 'number', s.number, 'reference', s.reference,"   \
+    " 'due_date', s.due_date, 'state', s.state, 'created_at', " TS("s.created_at") ","         \
+    " 'confirmed_at', " TS("s.confirmed_at") ", 'paid_date', s.paid_date,"                     \
+    " 'version', s.version,"                                                                   \
+    " 'seller', json_build_object('provider_id', p.id, 'name', p.name,"                        \
+    "    'business_id', p.business_id, 'iban', p.iban, 'email', p.email),"                    \
+    " 'buyer', json_build_object('organiser_id', o.id, 'name', o.name,"                        \
+    "    'business_id', o.business_id, 'iban', o.iban),"                                       \
+    " 'totals', json_build_object('gross_cents', s.gross_cents,"                               \
+    "    'organiser_cents', s.organiser_cents, 'client_share_cents', s.client_share_cents,"    \
+    "    'credit_cents', s.credit_cents, 'payable_cents', s.payable_cents,"                    \
+    "    'vat', coalesce((SELECT json_agg(json_build_object('rate_bp', v.rate_bp,"             \
+    "        'amount_cents', v.amount_cents, 'vat_cents', v.vat_cents) ORDER BY v.rate_bp)"    \
+    "      FROM psop.settlement_vat v WHERE v.settlement_id = s.id), '[]'))"
+
+#define FROM_JOINS                                                                             \
+    " FROM psop.settlements s JOIN psop.providers p ON p.id = s.provider_id"                   \
+    " JOIN psop.organisers o ON o.id = s.organiser_id"
+
+static const char SETTLEMENT_SQL[] =
+    "SELECT s.version, json_strip_nulls(json_build_object(" HEAD_FIELDS ","
+    " 'lines', coalesce((SELECT json_agg(json_build_object("
+    "    'line_no', l.line_no, 'kind', l.kind, 'source', l.source,"
+    "    'voucher_id', l.voucher_id, 'order_id', l.order_id, 'contract_id', l.contract_id,"
+    "    'event_id', l.event_id, 'credit_id', l.credit_id, 'date', l.date,"
+    "    'service_type', l.service_type, 'service_name', st.name, 'unit', st.unit,"
+    "    'band', l.band, 'quantity', " QTY("l.quantity") ","
+    "    'unit_price_cents', l.unit_price_cents, 'gross_cents', l.gross_cents,"
+    "    'organiser_cents', l.organiser_part_cents,"
+    "    'client_share_cents', l.client_share_cents, 'vat_rate_bp', l.vat_rate_bp)"
+    "    ORDER BY l.line_no)"
+    "  FROM psop.settlement_lines l JOIN psop.service_types st ON st.code = l.service_type"
+    "  WHERE l.settlement_id = s.id), '[]')"
+    "))::text" FROM_JOINS " WHERE s.id = $1::uuid";
+
+static const char LIST_SQL[] =
+    "SELECT json_strip_nulls(json_build_object(" HEAD_FIELDS ", 'line_count', s.line_count))::text"
+    FROM_JOINS
+    " WHERE ($1::uuid IS NULL OR s.organiser_id = $1::uuid)"
+    "   AND ($2::text IS NULL OR s.period = ($2 || '-01')::date)"
+    "   AND ($3::uuid IS NULL OR s.provider_id = $3::uuid)"
+    " ORDER BY s.period DESC, s.number LIMIT $4::int";
+
+char *view_settlement_text(struct pgc *pg, const char *settlement_id, long long *version,
+                           char *err, size_t errlen)
+{
+    err[0] = '\0';
+    if (!settlement_id || !ids_uuid_valid(settlement_id))
+        return NULL; /* ids are UUIDs: no such settlement */
+    const char *p[] = {settlement_id};
+    PGresult *r = pgc_query(pg, SETTLEMENT_SQL, 1, p, err, errlen);
+    if (!r)
+        return NULL;
+    char *s = NULL;
+    if (PQntuples(r) == 1) {
+        s = xstrdup(PQgetvalue(r, 0, 1));
+        if (version)
+            *version = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    }
+    PQclear(r);
+    return s;
+}
+
+json_t *view_settlement(struct pgc *pg, const char *settlement_id, long long *version, char *err,
+                        size_t errlen)
+{
+    char *s = view_settlement_text(pg, settlement_id, version, err, errlen);
+    if (!s)
+        return NULL;
+    json_error_t je;
+    json_t *doc = json_loads(s, 0, &je);
+    if (!doc)
+        snprintf(err, errlen, "settlement document not JSON: %s", je.text);
+    free(s);
+    return doc;
+}
+
+json_t *view_settlement_list(struct pgc *pg, const char *organiser_id, const char *period,
+                             const char *provider_id, char *err, size_t errlen)
+{
+    err[0] = '\0';
+    char lim[16];
+    snprintf(lim, sizeof(lim), "%d", VIEW_SETTLEMENT_LIST_MAX + 1);
+    const char *p[] = {organiser_id, period, provider_id, lim};
+    PGresult *r = pgc_query(pg, LIST_SQL, 4, p, err, errlen);
+    if (!r)
+        return NULL;
+    json_t *list = json_array();
+    int n = PQntuples(r);
+    for (int i = 0; i < n && i < VIEW_SETTLEMENT_LIST_MAX; i++) {
+        json_t *d = json_loads(PQgetvalue(r, i, 0), 0, NULL);
+        if (d)
+            json_array_append_new(list, d);
+    }
+    PQclear(r);
+    return json_pack("{s:o, s:b}", "settlements", list, "truncated",
+                     n > VIEW_SETTLEMENT_LIST_MAX);
+}
+
+int view_settlement_put(struct rds *rds, struct pgc *pg, const char *settlement_id, char *err,
+                        size_t errlen)
+{
+    long long v = 0;
+    char *doc = view_settlement_text(pg, settlement_id, &v, err, errlen);
+    if (!doc)
+        return err[0] ? -1 : 0;
+    char key[128];
+    snprintf(key, sizeof(key), VIEW_SETTLEMENT_KEY_FMT, settlement_id);
+    int rc = rds_put_versioned(rds, key, v, doc, 0, err, errlen);
+    free(doc);
+    return rc;
+}
+
+void view_settlement_refresh(struct rds *rds, struct pgc *pg, const char *settlement_id)
+{
+    char err[512];
+    if (view_settlement_put(rds, pg, settlement_id, err, sizeof(err)) < 0)
+        LOG_WARN("read model: settlement not written", "settlement_id", settlement_id, "error",
+                 err, NULL);
+}
+
+int view_settlement_rebuild_all(struct rds *rds, struct pgc *pg, long *written, char *err,
+                                size_t errlen)
+{
+    long n = 0;
+    int rc = -1;
+    PGresult *ids =
+        pgc_query(pg, "SELECT id FROM psop.settlements ORDER BY id", 0, NULL, err, errlen);
+    if (!ids)
+        goto out;
+    for (int i = 0; i < PQntuples(ids); i++) {
+        int w = view_settlement_put(rds, pg, PQgetvalue(ids, i, 0), err, errlen);
+        if (w < 0)
+            goto out;
+        n += w;
+    }
+    rc = 0;
+out:
+    if (ids)
+        PQclear(ids);
+    if (written)
+        *written = n;
+    return rc;
+}
