@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# tests/bench/cpu_sample.sh SECONDS - CPU used per process group during an
+# interval (no pidstat on the dev box): reads utime+stime of every process
+# from /proc at the start and the end, names the stack's processes from
+# .run/pids/*.pid (api-1, worker-voucher-2, ...), groups PostgreSQL backends,
+# and prints the groups using >= 1 % of one core, busiest first.
+# Run it next to psop-bench-e2e: tests/bench/cpu_sample.sh 20 & psop-bench-e2e ...
+set -euo pipefail
+secs=${1:-10}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+hz=$(getconf CLK_TCK)
+snap() {
+  for d in /proc/[0-9]*; do
+    [ -r "$d/stat" ] || continue
+    # fields after the ")" : state(3) ... utime(14) stime(15)
+    s=$(cat "$d/stat" 2>/dev/null) || continue
+    rest=${s##*) }
+    set -- $rest
+    echo "${d#/proc/} $(( ${12} + ${13} ))"
+  done
+}
+name_of() {
+  local pid=$1 f comm ppid
+  for f in "$root"/.run/pids/*.pid; do
+    [ "$(cat "$f" 2>/dev/null)" = "$pid" ] && { basename "$f" .pid; return; }
+  done
+  comm=$(cat /proc/$pid/comm 2>/dev/null || echo gone)
+  case $comm in
+    postgres) echo postgres ;;
+    java) if grep -q "$root" /proc/$pid/cmdline 2>/dev/null; then echo "kafka (stack)"; else echo "java (other)"; fi ;;
+    *) echo "$comm" ;;
+  esac
+}
+a=$(mktemp); b=$(mktemp)
+snap >"$a"; sleep "$secs"; snap >"$b"
+join <(sort "$a") <(sort "$b") | while read -r pid t0 t1; do
+  d=$((t1 - t0)); [ $d -gt 0 ] && echo "$(name_of "$pid")|$d"
+done | awk -F'|' -v hz="$hz" -v s="$secs" '{c[$1]+=$2} END {for (k in c) { p=100*c[k]/hz/s; if (p>=1) printf "%6.1f%%  %s\n", p, k }}' | sort -rn
+rm -f "$a" "$b"
