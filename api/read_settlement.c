@@ -19,12 +19,14 @@
 #include <strings.h>
 
 #include "date.h"
+#include "finvoice.h"
 #include "ids.h"
 #include "read.h"
 #include "view_settlement.h"
 
 void read_settlement(const struct read_req *rq, struct read_res *res);
 void read_settlement_list(const struct read_req *rq, struct read_res *res);
+void read_settlement_finvoice(const struct read_req *rq, struct read_res *res);
 
 static json_t *build_settlement(struct pgc *pg, void *cls, char *err, size_t errlen)
 {
@@ -69,6 +71,25 @@ void read_settlement(const struct read_req *rq, struct read_res *res)
     }
     res->status = 200;
     res->body = doc;
+}
+
+/* GET /v1/settlements/{id}/finvoice: the same document, as Finvoice 3.0. */
+void read_settlement_finvoice(const struct read_req *rq, struct read_res *res)
+{
+    read_settlement(rq, res);
+    if (res->status != 200)
+        return;
+    char err[256];
+    char *xml = finvoice_render(res->body, err, sizeof(err));
+    json_decref(res->body);
+    res->body = NULL;
+    if (!xml) {
+        /* The document is ours: a refusal here is a bug, not the caller's. */
+        read_fail(res, 500, "cannot render Finvoice: %s", err);
+        return;
+    }
+    res->text = xml;
+    res->content_type = "application/xml; charset=utf-8";
 }
 
 struct list_q {

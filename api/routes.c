@@ -14,6 +14,7 @@
 /* Settlement reads (read_settlement.c). */
 void read_settlement(const struct read_req *rq, struct read_res *res);
 void read_settlement_list(const struct read_req *rq, struct read_res *res);
+void read_settlement_finvoice(const struct read_req *rq, struct read_res *res);
 
 #define A ROLE_ADMIN
 #define O ROLE_ORGANISER
@@ -113,6 +114,8 @@ static const struct route routes[] = {
          "Settlements with totals (an organiser's own, a provider's own)"),
     READ("/v1/settlements/{settlement_id}", O | P, read_settlement,
          "A settlement with its lines and totals (its organiser, its provider)"),
+    READ("/v1/settlements/{settlement_id}/finvoice", O | P, read_settlement_finvoice,
+         "A settlement as a Finvoice 3.0 e-invoice (application/xml)"),
 
     PLAIN("GET", "/v1/openapi.json", ROUTE_OPENAPI, ROLE_NONE, "This API's OpenAPI 3.1 document"),
     PLAIN("GET", "/healthz", ROUTE_HEALTHZ, ROLE_NONE, "Liveness"),

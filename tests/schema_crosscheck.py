@@ -28,7 +28,11 @@ means, this script overrides them, on purpose and only there:
   fi-business-id and iban (written from the RFCs and the rules in
   lib/json_schema.h and lib/finnish_ids.h, not from the C code).
 
-Also checks every schema against the draft 2020-12 meta-schema.
+Also checks every schema against the draft 2020-12 meta-schema, and the
+event schemas (schemas/events/, the contract with integrations) for their
+shape: each <type>.json requires the CloudEvents envelope (allOf
+cloudevent.json), fixes "type" to its file name, has an "$id" naming its
+path, and has fixtures with at least one valid and two invalid cases.
 Prints the failures, then "N passed, N failed" as the last line; exits 1 when
 anything failed.
 """
@@ -258,6 +262,37 @@ def make_validator_factory(schemas_by_id):
         return factory
 
 
+EVENT_ID_BASE = "https://psop.example/schemas/"
+ENVELOPE = "events/cloudevent"
+
+
+def check_event_schemas(schemas):
+    """Yields (what, None) for each passed check, (what, why) for each failure."""
+    for name in sorted(n for n in schemas if n.startswith("events/")):
+        s = schemas[name]
+        want_id = EVENT_ID_BASE + name + ".json"
+        yield f"schema {name} $id", None if s.get("$id") == want_id else f"$id should be {want_id}"
+        if name == ENVELOPE:
+            continue
+        etype = name[len("events/"):]
+        refs = [b.get("$ref") for b in s.get("allOf", []) if isinstance(b, dict)]
+        yield f"schema {name} envelope", None if "cloudevent.json" in refs else "allOf must $ref cloudevent.json"
+        const = s.get("properties", {}).get("type", {}).get("const")
+        yield f"schema {name} type", None if const == etype else f"type const {const!r}, want {etype!r}"
+        data = s.get("properties", {}).get("data", {})
+        ok = data.get("type") == "object" and data.get("required")
+        yield f"schema {name} data", None if ok else "data must be an object with required fields"
+        path = os.path.join(FIXTURE_DIR, name + ".json")
+        if not os.path.exists(path):
+            yield f"fixtures {name}", "no fixture file"
+            continue
+        cases = load_json(path)
+        nvalid = sum(1 for c in cases if c.get("valid") is True)
+        ninvalid = sum(1 for c in cases if c.get("valid") is False)
+        ok = nvalid >= 1 and ninvalid >= 2
+        yield f"fixtures {name}", None if ok else f"{nvalid} valid, {ninvalid} invalid cases: want >= 1 and >= 2"
+
+
 def main():
     passed = failed = 0
     schemas = {}
@@ -268,6 +303,15 @@ def main():
             passed += 1
         except (ValueError, jsonschema.SchemaError) as e:
             print(f"FAIL schema {name}: {e}")
+            failed += 1
+    if not any(n.startswith("events/") for n in schemas):
+        print("FAIL no event schemas under", os.path.join(SCHEMA_DIR, "events"))
+        failed += 1
+    for what, why in check_event_schemas(schemas):
+        if why is None:
+            passed += 1
+        else:
+            print(f"FAIL {what}: {why}")
             failed += 1
     by_id = {s["$id"]: s for s in schemas.values() if isinstance(s, dict) and "$id" in s}
     factory = make_validator_factory(by_id)

@@ -96,7 +96,7 @@ static char *org_token, **prov_tokens;
 /* ---------------------------------------------------------------- results */
 static struct lat lat_all, lat_kind[K_N];
 static unsigned long by_status[600], by_kind_status[K_N][6]; /* 2xx..5xx by hundred */
-static unsigned long transport_errors, sent_kind[K_N];
+static unsigned long transport_errors, sent_kind[K_N], idle_closed;
 static char first_errors[5][512];
 static int nfirst_errors;
 
@@ -139,6 +139,11 @@ static int cmp_d(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 static double pct(const struct lat *l, double p)
@@ -216,6 +221,39 @@ static void load_run(const char *path)
         event_voucher[i - 1] = event_voucher[j];
         event_voucher[j] = tv;
     }
+}
+
+/* Keeps the seeded events still 'recorded' (earlier load runs on the same
+ * seed approved some): every approve then targets an approvable event. */
+static void keep_recorded_events(struct pgc *pg)
+{
+    char err[512];
+    const char *p[] = {organiser};
+    PGresult *r = pgc_query(pg,
+                            "SELECT id::text FROM psop.service_events WHERE organiser_id = $1 "
+                            "AND recorded_by = 'bench-seed' AND state = 'recorded'",
+                            1, p, err, sizeof(err));
+    if (!r) {
+        fprintf(stderr, "psop-bench-e2e: events: %s\n", err);
+        exit(1);
+    }
+    /* Sort the open ids, then keep the run file's (shuffled) events found among them. */
+    size_t n = (size_t)PQntuples(r);
+    char **open = malloc((n ? n : 1) * sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        open[i] = PQgetvalue(r, i, 0);
+    qsort(open, n, sizeof(char *), cmp_str);
+    size_t k = 0;
+    for (size_t i = 0; i < ne; i++) {
+        const char *key = events[i];
+        if (bsearch(&key, open, n, sizeof(char *), cmp_str)) {
+            memmove(events[k], events[i], 40);
+            event_voucher[k++] = event_voucher[i];
+        }
+    }
+    ne = k;
+    free(open);
+    PQclear(r);
 }
 
 /* ------------------------------------------------------------ requests */
@@ -494,14 +532,14 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    struct pgc *pg = NULL;
+    struct pgc *pg = pgc_connect(cfg.pg_dsn, err, sizeof(err));
     char pg_t0[64] = "";
-    if (drain) {
-        pg = pgc_connect(cfg.pg_dsn, err, sizeof(err));
-        if (!pg) {
-            fprintf(stderr, "psop-bench-e2e: %s\n", err);
-            return 1;
-        }
+    if (!pg) {
+        fprintf(stderr, "psop-bench-e2e: %s\n", err);
+        return 1;
+    }
+    keep_recorded_events(pg);
+    {
         PGresult *r = pgc_query(pg, "SELECT (now() - interval '2 seconds')::text", 0, NULL, err,
                                 sizeof(err));
         if (!r) {
@@ -583,6 +621,14 @@ int main(int argc, char **argv)
                 continue;
             }
             c->len += (size_t)r;
+            if (!c->busy) {
+                /* Unsolicited: HAProxy's 408 to a keep-alive connection idle
+                 * for `timeout http-request` (10 s) before closing it. Not an
+                 * answer to anything; the connection is reopened when needed. */
+                idle_closed++;
+                close_conn(c, ep);
+                continue;
+            }
             int status, must_close, got;
             while ((got = take_response(c, &status, &must_close)) == 1) {
                 record(c, status);
@@ -665,8 +711,10 @@ int main(int argc, char **argv)
            "\"planned_rate\":%.0f,\"duration_s\":%.1f,\"connections\":%d,\"record_pct\":%d,",
            run_id, lrun, wait_s > 0 ? "applied" : "ack", wait_s, rate, duration, nconn,
            record_pct);
-    printf("\"planned\":%zu,\"sent\":%zu,\"answered\":%zu,\"transport_errors\":%lu,", total, sent,
-           answered, transport_errors);
+    printf("\"approvable_events_left\":%zu,", ne - next_event);
+    printf("\"planned\":%zu,\"sent\":%zu,\"answered\":%zu,\"transport_errors\":%lu,"
+           "\"idle_connections_closed_by_proxy\":%lu,",
+           total, sent, answered, transport_errors, idle_closed);
     printf("\"status\":{");
     int first = 1;
     for (int s = 100; s < 600; s++)
