@@ -392,8 +392,8 @@ static const struct route *pick_row(const struct cmd_item *it)
     return NULL;
 }
 
-int cmd_finalize(struct cmd_batch *b, const struct actor *ac, const char *received_at,
-                 const char *idem_key, struct cmd_error *e)
+int cmd_finalize(struct cmd_batch *b, const struct actor *ac, const struct cmd_origin *o,
+                 struct cmd_error *e)
 {
     for (size_t i = 0; i < b->n; i++) {
         struct cmd_item *it = &b->items[i];
@@ -418,11 +418,13 @@ int cmd_finalize(struct cmd_batch *b, const struct actor *ac, const char *receiv
         json_t *env = json_object();
         json_object_set_new(env, "id", json_string(it->command_id));
         json_object_set_new(env, "type", json_string(it->type));
-        json_object_set_new(env, "schema_version", json_integer(CMD_SCHEMA_VERSION));
+        json_object_set_new(env, "schema_version", json_integer(o->envelope_version));
         json_object_set_new(env, "actor", auth_actor_json(ac));
-        json_object_set_new(env, "received_at", json_string(received_at));
-        if (idem_key)
-            json_object_set_new(env, "idempotency_key", json_string(idem_key));
+        json_object_set_new(env, "received_at", json_string(o->received_at));
+        if (o->idem_key)
+            json_object_set_new(env, "idempotency_key", json_string(o->idem_key));
+        if (o->traceparent && o->envelope_version >= 2)
+            json_object_set_new(env, "traceparent", json_string(o->traceparent));
         json_object_set(env, "data", it->data); /* borrows: data stays ours */
         it->payload = json_dumps(env, JSON_COMPACT | JSON_REAL_PRECISION(15));
         it->payload_len = it->payload ? strlen(it->payload) : 0;

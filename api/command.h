@@ -22,7 +22,6 @@
 #include "router.h"
 
 #define CMD_BATCH_MAX 500
-#define CMD_SCHEMA_VERSION 1
 /* Errors listed in one 422 body at most. */
 #define CMD_MAX_ERRORS 100
 
@@ -69,10 +68,18 @@ void cmd_assign_ids(struct cmd_batch *b, const json_t *reuse);
 /* [[command_id, generated id or null], ...]: new reference. */
 json_t *cmd_ids_json(const struct cmd_batch *b);
 
-/* Chooses each item's row and key and serializes its envelope. received_at
- * is RFC 3339 UTC; idem_key may be NULL. Returns 0 or -1 with e (422). */
-int cmd_finalize(struct cmd_batch *b, const struct actor *ac, const char *received_at,
-                 const char *idem_key, struct cmd_error *e);
+/* Where a request's commands come from: what every envelope repeats. */
+struct cmd_origin {
+    const char *received_at; /* RFC 3339 UTC */
+    const char *idem_key;    /* may be NULL */
+    const char *traceparent; /* may be NULL; written from envelope version 2 */
+    int envelope_version;    /* lib/envelope.h */
+};
+
+/* Chooses each item's row and key and serializes its envelope.
+ * Returns 0 or -1 with e (422). */
+int cmd_finalize(struct cmd_batch *b, const struct actor *ac, const struct cmd_origin *o,
+                 struct cmd_error *e);
 
 /* The 202 body. New reference. */
 json_t *cmd_accepted_json(const struct cmd_batch *b);

@@ -18,6 +18,7 @@
 
 #include "cmd_status.h"
 #include "command.h"
+#include "envelope.h"
 #include "json_strict.h"
 #include "log.h"
 #include "problem.h"
@@ -80,6 +81,7 @@ struct req {
 
     struct cmd_batch batch;
     char first_command_id[UUID_STR_LEN];
+    char traceparent[TRACEPARENT_LEN]; /* commands: the caller's, or a new one */
 
     int wait_s;       /* Prefer: wait, 0..WAIT_MAX_S */
     json_t *accepted; /* the 202 body, once on Kafka (or replayed) */
@@ -102,6 +104,8 @@ struct req {
 static void add_common_headers(struct req *r, struct MHD_Response *resp)
 {
     MHD_add_response_header(resp, "Cache-Control", "no-store");
+    if (r->traceparent[0])
+        MHD_add_response_header(resp, "traceparent", r->traceparent);
     if (atomic_load(&r->srv->draining))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 }
@@ -373,6 +377,14 @@ static enum MHD_Result on_headers(struct req *r, const char *url, const char *me
         return respond_problem(r, 403, why);
     }
 
+    if (rt->kind == ROUTE_COMMAND) {
+        const char *tp = header(r, "traceparent");
+        if (traceparent_valid(tp))
+            snprintf(r->traceparent, sizeof(r->traceparent), "%s", tp);
+        else
+            traceparent_new(r->traceparent);
+    }
+
     const char *ik = header(r, "Idempotency-Key");
     if (ik) {
         if (!idem_key_valid(ik))
@@ -628,8 +640,11 @@ static enum MHD_Result on_complete(struct req *r)
     }
     char received_at[32];
     cmd_now_rfc3339(received_at);
-    if (cmd_finalize(&r->batch, &r->actor, received_at, r->has_idem ? r->idem_key : NULL, &e) <
-        0) {
+    struct cmd_origin origin = {.received_at = received_at,
+                                .idem_key = r->has_idem ? r->idem_key : NULL,
+                                .traceparent = r->traceparent,
+                                .envelope_version = s->d.cfg->envelope_version};
+    if (cmd_finalize(&r->batch, &r->actor, &origin, &e) < 0) {
         if (r->has_idem)
             idem_fail(s->d.idem, r->actor.sub, r->idem_key);
         return respond_cmd_error(r, &e);
@@ -751,7 +766,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     LOG_INFO("request", "method", r->method, "path", r->path, "route",
              r->route_index >= 0 ? r->m.route->pattern : NULL, "status", st, "ms", ms, "ip",
              r->ip, "sub", r->authed ? r->actor.sub : NULL, "command_id",
-             r->first_command_id[0] ? r->first_command_id : NULL, "commands", n, "termination",
+             r->first_command_id[0] ? r->first_command_id : NULL, "traceparent",
+             r->traceparent[0] ? r->traceparent : NULL, "commands", n, "termination",
              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "ok" : "aborted", NULL);
 
     if (r->deferred)

@@ -1,4 +1,5 @@
 #include "config.h"
+#include "envelope.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -48,6 +49,7 @@ static const struct cfg_entry table[] = {
     E(worker_instance_id, CFG_STR, ""),
     E(worker_batch_max, CFG_INT, "500"),
     E(settlement_due_days, CFG_INT, "14"),
+    E(envelope_version, CFG_INT, "2"),
 };
 #undef E
 #define N_TABLE (sizeof(table) / sizeof(table[0]))
@@ -200,7 +202,15 @@ int config_load(struct psop_config *cfg, const char *path, char *err, size_t err
         if (load_file(cfg, "config/psop.conf", err, errlen) < 0)
             return -1;
     }
-    return load_env(cfg, err, errlen);
+    if (load_env(cfg, err, errlen) < 0)
+        return -1;
+    if (cfg->envelope_version < ENVELOPE_VERSION_MIN ||
+        cfg->envelope_version > ENVELOPE_VERSION_CURRENT) {
+        snprintf(err, errlen, "config envelope_version: %d is not between %d and %d",
+                 cfg->envelope_version, ENVELOPE_VERSION_MIN, ENVELOPE_VERSION_CURRENT);
+        return -1;
+    }
+    return 0;
 }
 
 void config_free(struct psop_config *cfg)

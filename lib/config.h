@@ -57,6 +57,7 @@ struct psop_config {
     char *worker_instance_id;
     int worker_batch_max;
     int settlement_due_days;
+    int envelope_version; /* the command envelope version this process writes and reads */
 
     /* kafka.* passthrough, in file order then env */
     struct config_kv *kafka_props;

@@ -11,8 +11,8 @@ static const char *opt_str(json_t *obj, const char *key)
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-int cmd_parse(const struct jschema_registry *reg, const void *payload, size_t len, struct cmd *c,
-              char *err, size_t errlen)
+int cmd_parse(const struct jschema_registry *reg, int reader_version, const void *payload,
+              size_t len, struct cmd *c, char *err, size_t errlen)
 {
     memset(c, 0, sizeof(*c));
     char perr[256];
@@ -21,6 +21,9 @@ int cmd_parse(const struct jschema_registry *reg, const void *payload, size_t le
         snprintf(err, errlen, "envelope is not valid JSON: %s", perr);
         return -1;
     }
+    json_t *version = json_object_get(root, "schema_version");
+    if (json_is_integer(version) && json_integer_value(version) > reader_version)
+        envelope_downgrade(root, reader_version);
     json_t *errors = NULL;
     if (jschema_validate(reg, "envelope", root, "", &errors) != 0) {
         json_t *first = json_array_get(errors, 0);
@@ -36,6 +39,7 @@ int cmd_parse(const struct jschema_registry *reg, const void *payload, size_t le
     c->schema_version = (int)json_integer_value(json_object_get(root, "schema_version"));
     c->received_at = opt_str(root, "received_at");
     c->idempotency_key = opt_str(root, "idempotency_key");
+    c->traceparent = opt_str(root, "traceparent");
     json_t *actor = json_object_get(root, "actor");
     c->actor.sub = opt_str(actor, "sub");
     c->actor.role = opt_str(actor, "role");
@@ -43,7 +47,7 @@ int cmd_parse(const struct jschema_registry *reg, const void *payload, size_t le
     c->actor.provider = opt_str(actor, "provider");
     c->actor.client = opt_str(actor, "client");
     c->data = json_object_get(root, "data");
-    if (c->schema_version < CMD_SCHEMA_VERSION_MIN || c->schema_version > CMD_SCHEMA_VERSION_MAX) {
+    if (c->schema_version < ENVELOPE_VERSION_MIN) {
         snprintf(err, errlen, "unsupported schema_version %d", c->schema_version);
         goto fail;
     }

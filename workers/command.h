@@ -5,8 +5,10 @@
  *  received_at, idempotency_key?, data}. Parsing validates the envelope
  * against schemas/envelope.json and the data against
  * schemas/commands/<type>.json, so a worker never applies what the front
- * would not have accepted. Every schema_version listed in
- * CMD_SCHEMA_VERSIONS is accepted (old and new replicas run side by side).
+ * would not have accepted. Every envelope version from ENVELOPE_VERSION_MIN
+ * on is read: newer ones are first stripped of the fields this reader's
+ * version does not know (lib/envelope.h), so old and new replicas run side by
+ * side in one consumer group.
  */
 #ifndef PSOP_WORKER_COMMAND_H
 #define PSOP_WORKER_COMMAND_H
@@ -14,10 +16,9 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "envelope.h"
 #include "json_schema.h"
 
-#define CMD_SCHEMA_VERSION_MIN 1
-#define CMD_SCHEMA_VERSION_MAX 1
 
 struct actor {
     const char *sub, *role, *org, *provider, *client; /* NULL when absent */
@@ -30,14 +31,16 @@ struct cmd {
     int schema_version;
     const char *received_at;
     const char *idempotency_key;
+    const char *traceparent; /* envelope v2; NULL when absent */
     struct actor actor;
     json_t *data; /* borrowed from root */
 };
 
-/* Parses and validates payload. Returns 0 and fills c (free with cmd_free),
- * or -1 with the reason in err (the message is poison: to the DLQ). */
-int cmd_parse(const struct jschema_registry *reg, const void *payload, size_t len, struct cmd *c,
-              char *err, size_t errlen);
+/* Parses and validates payload as a reader of envelope version
+ * reader_version. Returns 0 and fills c (free with cmd_free), or -1 with the
+ * reason in err (the message is poison: to the DLQ). */
+int cmd_parse(const struct jschema_registry *reg, int reader_version, const void *payload,
+              size_t len, struct cmd *c, char *err, size_t errlen);
 void cmd_free(struct cmd *c);
 
 /* String field of data, or NULL. Borrowed. */

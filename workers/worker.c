@@ -312,7 +312,7 @@ static void process_batch(struct worker *w, rd_kafka_message_t **msgs, size_t n)
     for (size_t i = 0; i < n; i++) {
         slots[i].msg = msgs[i];
         char err[512];
-        if (cmd_parse(w->reg, msgs[i]->payload, msgs[i]->len, &slots[i].cmd, err, sizeof(err)) ==
+        if (cmd_parse(w->reg, w->cfg->envelope_version, msgs[i]->payload, msgs[i]->len, &slots[i].cmd, err, sizeof(err)) ==
             0) {
             slots[i].parsed = true;
         } else {
@@ -373,8 +373,8 @@ static void process_batch(struct worker *w, rd_kafka_message_t **msgs, size_t n)
                               s->out == OUT_REJECTED ? s->reason : NULL,
                               s->resource_id[0] ? s->resource_id : NULL, s->cmd.actor.sub);
             LOG_INFO(s->out == OUT_APPLIED ? "applied" : "rejected", "command_id", s->cmd.id,
-                     "type", s->cmd.type, "reason", s->out == OUT_REJECTED ? s->reason : NULL,
-                     NULL);
+                     "type", s->cmd.type, "traceparent", s->cmd.traceparent, "reason",
+                     s->out == OUT_REJECTED ? s->reason : NULL, NULL);
         } else if (s->out == OUT_DUPLICATE) {
             LOG_INFO("duplicate skipped", "command_id", s->cmd.id, NULL);
         }

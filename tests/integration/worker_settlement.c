@@ -672,7 +672,7 @@ static void *race_one(void *arg)
     char *env = tc_envelope(r->cmd_id, "settlement.run", r->actor, d);
     json_decref(d);
     struct cmd c;
-    if (cmd_parse(r->reg, env, strlen(env), &c, err, sizeof(err)) < 0) {
+    if (cmd_parse(r->reg, ENVELOPE_VERSION_CURRENT, env, strlen(env), &c, err, sizeof(err)) < 0) {
         r->result = APPLY_FAILED;
         snprintf(r->why, sizeof(r->why), "parse: %s", err);
     } else {

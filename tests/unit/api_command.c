@@ -7,6 +7,7 @@
 
 #define ORG "0190a0b0-0000-7000-8000-00000000000a"
 #define VOU "0190a0b0-0000-7000-8000-00000000000c"
+#define TP "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 static struct jschema_registry *reg;
 static struct actor org = {.sub = "u1", .role = ROLE_ORGANISER, .org = ORG};
@@ -43,12 +44,14 @@ Test(api_command, path_parameters_fill_the_data)
                  0, "%s", e.detail);
     cr_expect_str_eq(json_string_value(json_object_get(b.items[0].data, "voucher_id")), VOU);
     cmd_assign_ids(&b, NULL);
-    cr_assert_eq(cmd_finalize(&b, &org, "2025-01-01T00:00:00.000Z", "k1", &e), 0);
+    cr_assert_eq(cmd_finalize(&b, &org, &(struct cmd_origin){"2025-01-01T00:00:00.000Z", "k1", TP, 2}, &e), 0);
     cr_expect_str_eq(b.items[0].key, VOU);
     cr_expect_str_eq(b.items[0].resource_id, VOU);
     json_t *env = json_loads(b.items[0].payload, 0, NULL);
     cr_expect_str_eq(json_string_value(json_object_get(env, "type")), "voucher.revoke");
     cr_expect_str_eq(json_string_value(json_object_get(env, "idempotency_key")), "k1");
+    cr_expect_eq(json_integer_value(json_object_get(env, "schema_version")), 2);
+    cr_expect_str_eq(json_string_value(json_object_get(env, "traceparent")), TP);
     cr_expect_str_eq(json_string_value(json_object_get(json_object_get(env, "actor"), "org")), ORG);
     json_decref(env);
     cmd_batch_free(&b);
@@ -95,8 +98,8 @@ Test(api_command, generated_ids_are_reused_by_a_retry)
     cr_assert_eq(from_route("POST", "/v1/vouchers", body, &org, &b, &e), 0);
     cmd_assign_ids(&b, NULL); /* fresh ids first, as the server does */
     cmd_assign_ids(&b, ids);  /* then the first attempt's, on IDEM_RETRY */
-    cr_assert_eq(cmd_finalize(&a, &org, "t", NULL, &e), 0);
-    cr_assert_eq(cmd_finalize(&b, &org, "t", NULL, &e), 0);
+    cr_assert_eq(cmd_finalize(&a, &org, &(struct cmd_origin){"t", NULL, NULL, 1}, &e), 0);
+    cr_assert_eq(cmd_finalize(&b, &org, &(struct cmd_origin){"t", NULL, NULL, 1}, &e), 0);
     cr_expect_str_eq(a.items[0].command_id, b.items[0].command_id);
     cr_expect_str_eq(a.items[0].resource_id, b.items[0].resource_id);
     cr_expect_str_eq(b.items[0].key, b.items[0].resource_id);
@@ -140,9 +143,25 @@ Test(api_command, accepted_shapes)
                               0, NULL);
     cr_assert_eq(cmd_from_commands(body, &org, reg, &b, &e), 0, "%s", e.detail);
     cmd_assign_ids(&b, NULL);
-    cr_assert_eq(cmd_finalize(&b, &org, "t", NULL, &e), 0);
+    cr_assert_eq(cmd_finalize(&b, &org, &(struct cmd_origin){"t", NULL, NULL, 1}, &e), 0);
     json_t *acc = cmd_accepted_json(&b);
     cr_expect_eq(json_array_size(json_object_get(acc, "commands")), 1);
     json_decref(acc);
+    cmd_batch_free(&b);
+}
+
+Test(api_command, a_version_1_envelope_has_no_traceparent)
+{
+    struct cmd_batch b;
+    struct cmd_error e = {0};
+    cr_assert_eq(from_route("POST", "/v1/vouchers/" VOU "/revocation",
+                            "{\"effective_date\":\"2025-03-01\",\"reason\":\"x\"}", &org, &b, &e),
+                 0, "%s", e.detail);
+    cmd_assign_ids(&b, NULL);
+    cr_assert_eq(cmd_finalize(&b, &org, &(struct cmd_origin){"2025-01-01T00:00:00Z", NULL, TP, 1}, &e), 0);
+    json_t *env = json_loads(b.items[0].payload, 0, NULL);
+    cr_expect_eq(json_integer_value(json_object_get(env, "schema_version")), 1);
+    cr_expect_null(json_object_get(env, "traceparent"));
+    json_decref(env);
     cmd_batch_free(&b);
 }
