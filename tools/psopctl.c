@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "dlq_replay.h"
 #include "jwt_token.h"
 #include "kafka_admin.h"
 #include "log.h"
@@ -291,6 +292,53 @@ out:
     return rc;
 }
 
+static int cmd_dlq(const struct psop_config *cfg, int argc, char **argv)
+{
+    const struct command *self = find_command("dlq");
+    if (argc < 2 || (strcmp(argv[1], "list") != 0 && strcmp(argv[1], "replay") != 0))
+        return bad_usage(self, "expected list or replay%s", "");
+    struct dlq_opts o = {.replay = strcmp(argv[1], "replay") == 0, .timeout_ms = 30000};
+    static const struct option opts[] = {{"id", required_argument, NULL, 'i'},
+                                         {"group", required_argument, NULL, 'g'},
+                                         {"timeout", required_argument, NULL, 't'},
+                                         {0}};
+    int ch;
+    long secs;
+    argc--;
+    argv++;
+    while ((ch = next_opt(self, argc, argv, opts)) != -1) {
+        switch (ch) {
+        case -2:
+            return EXIT_USAGE;
+        case 'i':
+            o.command_id = optarg;
+            break;
+        case 'g':
+            o.group = optarg;
+            break;
+        case 't':
+            if (parse_long(optarg, 1, 3600, &secs) < 0)
+                return bad_usage(self, "--timeout must be 1..3600 seconds, not '%s'", optarg);
+            o.timeout_ms = (int)secs * 1000;
+            break;
+        }
+    }
+    if (optind < argc)
+        return bad_usage(self, "unexpected argument %s", argv[optind]);
+
+    char err[1024];
+    struct dlq_result r;
+    int rc = dlq_run(cfg, &o, stdout, &r, err, sizeof(err));
+    printf("dlq: %ld parked message(s) read, %ld %s, %ld skipped, %ld failed\n", r.seen,
+           o.replay ? r.replayed : r.seen - r.skipped, o.replay ? "replayed" : "listed",
+           r.skipped, r.failed);
+    if (rc < 0) {
+        fprintf(stderr, "psopctl dlq: %s\n", err);
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
 static int cmd_help(const struct psop_config *cfg, int argc, char **argv);
 
 /* One row per command; help lists them in this order. */
@@ -303,6 +351,10 @@ static const struct command commands[] = {
     {"cache", "rebuild",
      "refill every Redis read model from PostgreSQL (after a flush; reads fall back meanwhile)",
      cmd_cache},
+    {"dlq", "list|replay [--id COMMAND_ID] [--group G] [--timeout S]",
+     "list the parked commands of psop.dlq, or produce them again to their topics "
+     "(after a fix; duplicates are skipped by the workers)",
+     cmd_dlq},
     {"help", "[COMMAND]", "show this help or a command's usage", cmd_help},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
