@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 
 #include "api_testlib.h"
+#include "envelope.h"
 
 #define ORG "0190a0b0-0000-7000-8000-00000000000a"
 #define PROV "0190a0b0-0000-7000-8000-00000000000b"
@@ -197,7 +198,8 @@ Test(api_publish, every_command_route_lands_on_its_topic_with_its_key, .init = s
             const char *key = c->key ? c->key : rids[idx[k]];
             cr_expect_str_eq(got[k].key, key, "%s %s key", c->method, c->path);
             cr_expect_str_eq(json_string_value(json_object_get(env, "type")), c->type);
-            cr_expect_eq(json_integer_value(json_object_get(env, "schema_version")), 1);
+            cr_expect_eq(json_integer_value(json_object_get(env, "schema_version")),
+                         ENVELOPE_VERSION_CURRENT);
             const char *ra = json_string_value(json_object_get(env, "received_at"));
             cr_expect(ra && strlen(ra) == 24 && ra[10] == 'T' && ra[23] == 'Z', "received_at %s",
                       ra ? ra : "(null)");
@@ -387,4 +389,44 @@ Test(api_publish, health_ready_metrics_openapi, .init = start, .fini = stop, .ti
     cr_expect_not_null(strstr(r.body, "psop_api_produce_errors_total"));
     cr_expect_not_null(strstr(r.body, "psop_api_requests_in_flight 1"));
     tl_resp_free(&r);
+}
+
+/* Envelope version 2: the caller's traceparent travels with the command and
+ * comes back in the answer; without one the front makes one. */
+Test(api_publish, traceparent_travels_with_the_command, .init = start, .fini = stop,
+     .timeout = 60)
+{
+    const char *tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    struct tl_marks m;
+    cr_assert_eq(tl_mark(tl_brokers(), T_REF, &m), 0);
+    char *tok = token_for("admin");
+    struct tl_resp a, b;
+    cr_assert_eq(tl_request(port, "PUT", "/v1/holidays/2026-12-06", tok, "application/json",
+                            "{\"name\":\"Itsenaisyyspaiva\"}",
+                            "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n",
+                            &a),
+                 0);
+    cr_assert_eq(a.status, 202, "%s", a.body);
+    cr_assert_eq(tl_request(port, "PUT", "/v1/holidays/2026-12-24", tok, "application/json",
+                            "{\"name\":\"Jouluaatto\"}", "traceparent: garbage\r\n", &b),
+                 0);
+    cr_assert_eq(b.status, 202, "%s", b.body);
+    char got_a[128] = "", got_b[128] = "";
+    cr_expect(tl_header(&a, "traceparent", got_a, sizeof(got_a)));
+    cr_expect_str_eq(got_a, tp);
+    cr_expect(tl_header(&b, "traceparent", got_b, sizeof(got_b)));
+    cr_expect(traceparent_valid(got_b) && strcmp(got_b, tp) != 0, "made: '%s'", got_b);
+
+    const char *ids[2] = {json_string_value(json_object_get(a.json, "command_id")),
+                          json_string_value(json_object_get(b.json, "command_id"))};
+    struct tl_msg got[2];
+    cr_assert_eq(tl_find(tl_brokers(), &m, ids, 2, got, 20000, NULL), 2);
+    cr_expect_eq(json_integer_value(json_object_get(got[0].envelope, "schema_version")), 2);
+    cr_expect_str_eq(json_string_value(json_object_get(got[0].envelope, "traceparent")), tp);
+    cr_expect_str_eq(json_string_value(json_object_get(got[1].envelope, "traceparent")), got_b);
+    json_decref(got[0].envelope);
+    json_decref(got[1].envelope);
+    tl_resp_free(&a);
+    tl_resp_free(&b);
+    free(tok);
 }
