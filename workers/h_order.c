@@ -80,7 +80,8 @@ enum apply_result contract_upsert(struct apply_ctx *ctx)
         " x.organiser_id, x.provider_id, x.service_type, x.valid_from, "
         " (SELECT max(e.date) FROM psop.service_events e WHERE e.contract_id = x.id "
         "   AND e.state <> 'deleted') "
-        "FROM (SELECT 1) one LEFT JOIN psop.contracts x ON x.id = $1::uuid FOR UPDATE OF x",
+        "FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT * FROM psop.contracts "
+        "  WHERE id = $1::uuid FOR UPDATE) x ON true",
         4, q);
     if (!r)
         return APPLY_FAILED;
@@ -205,13 +206,13 @@ static enum apply_result order_create(struct apply_ctx *ctx)
     long long fee = 0;
     cmd_int(c, "client_fee_cents", &fee);
 
-    const char *q[] = {id, cid, org};
+    const char *q[] = {id, cid};
     PGresult *r = apply_query(
         ctx,
         "SELECT EXISTS (SELECT 1 FROM psop.orders WHERE id = $1::uuid), x.organiser_id, "
         " x.valid_to, x.provider_id, x.service_type "
         "FROM (SELECT 1) one LEFT JOIN psop.contracts x ON x.id = $2::uuid",
-        3, q);
+        2, q);
     if (!r)
         return APPLY_FAILED;
     bool dup = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
