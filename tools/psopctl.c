@@ -250,7 +250,7 @@ static const struct {
     {"command statuses (7 days)", rebuild_commands},
     {"providers and public lists", rebuild_providers},
     {"vouchers and their events", rebuild_vouchers},
-    {"contracts, orders and their events", rebuild_orders},
+    {"orders and contracts", rebuild_orders},
     {"settlements", rebuild_settlements},
 };
 
