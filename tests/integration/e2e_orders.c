@@ -24,6 +24,8 @@
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "e2e_http.h"
 
@@ -494,5 +496,66 @@ Test(e2e_orders, contract_rules)
     expect_amounts(ea, e1, "recorded", 4600, 1250, 9200, 6700, 2500);
     expect_amounts(ea, e2, "recorded", 4200, 1250, 2100, 1475, 625);
     json_decref(ea);
+    world_fini(&w);
+}
+
+/* The volume cap holds when the contract's orders (different partitions,
+ * maybe different workers) record at once: 40 concurrent events of 0.25 h
+ * on two orders under a cap of 5.00 h a month: exactly 20 get in, 20 are
+ * rejected volume_cap_exceeded, and the month sums to the cap. */
+Test(e2e_orders, volume_cap_holds_under_concurrent_recording)
+{
+    struct world w;
+    world_init(&w);
+    struct e2e *e = &w.e;
+    char *cid = contract(&w, w.p1, "5");
+    char *o[2] = {order(&w, cid, e2e_code(e, "os-p-"), 0, NULL),
+                  order(&w, cid, e2e_code(e, "os-q-"), 0, NULL)};
+    enum { N = 40 };
+    pid_t kids[N];
+    for (int i = 0; i < N; i++) {
+        char *path = ev_path(&w, o[i % 2]);
+        kids[i] = fork();
+        cr_assert_neq(kids[i], -1);
+        if (kids[i] == 0) {
+            struct tl_resp r;
+            int rc = tl_request(e->port, "POST", path, w.tp1, "application/json",
+                                "{\"date\":\"2026-05-04\",\"quantity\":0.25}", E2E_WAIT, &r);
+            int code = 3;
+            if (rc == 0 && r.status == 200)
+                code = 0;
+            else if (rc == 0 && r.status == 422 && r.body &&
+                     strstr(r.body, "volume_cap_exceeded"))
+                code = 1;
+            _exit(code);
+        }
+    }
+    int applied = 0, capped = 0, other = 0;
+    for (int i = 0; i < N; i++) {
+        int st = 0;
+        waitpid(kids[i], &st, 0);
+        int code = WIFEXITED(st) ? WEXITSTATUS(st) : 3;
+        applied += code == 0;
+        capped += code == 1;
+        other += code > 1;
+    }
+    cr_expect_eq(applied, 20, "applied %d, capped %d, other %d", applied, capped, other);
+    cr_expect_eq(capped, 20, "applied %d, capped %d, other %d", applied, capped, other);
+    cr_expect_eq(other, 0);
+    /* The read models follow the verdicts within moments. */
+    long used = 0;
+    double until = h_now() + E2E_POLL_S;
+    do {
+        used = 0;
+        for (int k = 0; k < 2; k++) {
+            json_t *od = e2e_get(e, e2e_fmt(e, "/v1/orders/%s?month=2026-05", o[k]), w.orga);
+            used += e2e_h(od, "used_quantity");
+            json_decref(od);
+        }
+        if (used != 500)
+            h_sleep_ms(100);
+    } while (used != 500 && h_now() < until);
+    cr_expect_eq(used, 500, "the two orders' May usage sums to %ld hundredths, the cap is 500",
+                 used);
     world_fini(&w);
 }
