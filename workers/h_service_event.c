@@ -1,6 +1,9 @@
 /*
- * h_service_event.c - service events of vouchers: record, update, delete,
- * approve, credit, auto-approve (psop.commands.voucher, keyed by voucher_id).
+ * h_service_event.c - service events of vouchers and orders: record,
+ * update, delete, approve, credit, auto-approve (psop.commands.voucher keyed
+ * by voucher_id, psop.commands.order keyed by order_id). The parent kind
+ * decides who records, the price source, the volume cap and the split
+ * (evaluate_order; docs/orders.md); everything else is shared.
  *
  * Order of checks in every handler: the role the envelope alone decides,
  * then the parent (locked FOR UPDATE: one voucher's quota is summed under

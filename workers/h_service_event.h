@@ -10,11 +10,11 @@
  * voucher (a rebalance), and bumps the parent's version (read-model CAS).
  *
  * The rules of an event are evaluated once, in se_evaluate(), over a
- * struct se_parent. A voucher and an order (purchased service, a later
- * issue) differ only in where the parent comes from, who may record, the
- * price source (provider price list vs contract price) and the split
- * (organiser part first vs client fee first): the SE_ORDER branches are
- * where the order variant plugs in.
+ * struct se_parent. A voucher and an order (purchased service) differ only
+ * in where the parent comes from, who may record, the price source
+ * (provider price list vs contract price), the contract's volume cap and
+ * the split (organiser part first vs client fee first): the SE_ORDER
+ * branches (docs/orders.md). Orders' rows are in handlers_order[] too.
  *
  * Rejection reasons are "forbidden: ..." (ownership), "not_found: ..." or
  * "<code>: <detail>" with codes listed in docs/vouchers.md. Functions
