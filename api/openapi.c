@@ -494,6 +494,26 @@ static const struct read_answer_doc read_answers[] = {
      "{voucher_id, month?, events: [...]}: every event (deleted ones with state deleted) with "
      "state and amounts. Its organiser and chosen provider; 404 for anyone else.",
      NULL},
+    {"/v1/orders/{order_id}",
+     "The order (lib/view_order.h) with its contract's provider and service type, status, "
+     "client_fee_cents, and the month's used_quantity, remaining_quantity, "
+     "organiser_used_cents, client_fee_used_cents. Its organiser, client and the contract's "
+     "provider; 404 for anyone else.",
+     NULL},
+    {"/v1/orders",
+     "{client_id, orders: [...]}: the client's orders (each as GET /v1/orders/{id} for this "
+     "month), of the organiser's own org for an organiser; a client lists its own only (403).",
+     NULL},
+    {"/v1/orders/{order_id}/service-events",
+     "{order_id, contract_id, month?, events: [...]}: every event with state and amounts "
+     "(client_fee_cents per unit). Its organiser and the contract's provider; 404 for anyone "
+     "else.",
+     NULL},
+    {"/v1/contracts/{id}",
+     "{id, organiser_id, provider_id, service_type, unit, valid_from, valid_to?, "
+     "monthly_volume_cap?, price_history: [{valid_from, price_cents, band_prices_cents?}]}. "
+     "Its organiser and provider; 404 for anyone else.",
+     NULL},
 };
 
 static json_t *query_schema(const char *format)

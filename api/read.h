@@ -105,6 +105,12 @@ void read_voucher(const struct read_req *rq, struct read_res *res);
 void read_voucher_list(const struct read_req *rq, struct read_res *res);
 void read_voucher_providers(const struct read_req *rq, struct read_res *res);
 void read_voucher_events(const struct read_req *rq, struct read_res *res);
+/* GET /v1/orders/{order_id}, /v1/orders?client_id=, /v1/orders/{order_id}/service-events,
+ * /v1/contracts/{contract_id} (read_order.c) */
+void read_order(const struct read_req *rq, struct read_res *res);
+void read_order_list(const struct read_req *rq, struct read_res *res);
+void read_order_events(const struct read_req *rq, struct read_res *res);
+void read_contract(const struct read_req *rq, struct read_res *res);
 
 /* The answer shape of a status document (borrowed): without actor_sub and
  * without null fields (new reference). */

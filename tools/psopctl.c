@@ -30,6 +30,7 @@
 #include "view_provider.h"
 #include "view_voucher.h"
 #include "view_settlement.h"
+#include "view_order.h"
 #include "xmalloc.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
@@ -228,6 +229,13 @@ static int rebuild_vouchers(struct rds *rds, struct pgc *pg, struct progress *p,
     return view_voucher_rebuild_all(rds, pg, written, err, errlen);
 }
 
+static int rebuild_orders(struct rds *rds, struct pgc *pg, struct progress *p, long *written,
+                          char *err, size_t errlen)
+{
+    (void)p;
+    return view_order_rebuild_all(rds, pg, written, err, errlen);
+}
+
 static int rebuild_settlements(struct rds *rds, struct pgc *pg, struct progress *p, long *written,
                                char *err, size_t errlen)
 {
@@ -243,6 +251,7 @@ static const struct {
     {"command statuses (7 days)", rebuild_commands},
     {"providers and public lists", rebuild_providers},
     {"vouchers and their events", rebuild_vouchers},
+    {"orders and contracts", rebuild_orders},
     {"settlements", rebuild_settlements},
 };
 

@@ -1,6 +1,9 @@
 /*
- * h_service_event.c - service events of vouchers: record, update, delete,
- * approve, credit, auto-approve (psop.commands.voucher, keyed by voucher_id).
+ * h_service_event.c - service events of vouchers and orders: record,
+ * update, delete, approve, credit, auto-approve (psop.commands.voucher keyed
+ * by voucher_id, psop.commands.order keyed by order_id). The parent kind
+ * decides who records, the price source, the volume cap and the split
+ * (evaluate_order; docs/orders.md); everything else is shared.
  *
  * Order of checks in every handler: the role the envelope alone decides,
  * then the parent (locked FOR UPDATE: one voucher's quota is summed under
@@ -20,6 +23,7 @@
 #include "money.h"
 #include "outbox.h"
 #include "topics.h"
+#include "view_order.h"
 #include "view_voucher.h"
 
 #define TS_SQL(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
@@ -37,6 +41,34 @@ json_t *se_qty_json(int64_t h)
 void se_touch_voucher(struct apply_ctx *ctx, const char *voucher_id)
 {
     apply_touch(ctx, VIEW_VOUCHER_KIND, voucher_id);
+}
+
+const char *se_parent_kind_name(const struct se_parent *p)
+{
+    return p->kind == SE_VOUCHER ? "voucher" : "order";
+}
+
+void se_touch_parent(struct apply_ctx *ctx, const struct se_parent *p)
+{
+    apply_touch(ctx, p->kind == SE_VOUCHER ? VIEW_VOUCHER_KIND : VIEW_ORDER_KIND, p->id);
+}
+
+/* The events topic of the parent's family. */
+static const char *parent_topic(const struct se_parent *p)
+{
+    return p->kind == SE_VOUCHER ? TOPIC_EVT_VOUCHER : TOPIC_EVT_ORDER;
+}
+
+/* voucher_id (null for orders), and for orders order_id and contract_id. */
+static void set_parent_ids(json_t *o, const struct se_parent *p)
+{
+    if (p->kind == SE_VOUCHER) {
+        json_object_set_new(o, "voucher_id", json_string(p->id));
+        return;
+    }
+    json_object_set_new(o, "voucher_id", json_null());
+    json_object_set_new(o, "order_id", json_string(p->id));
+    json_object_set_new(o, "contract_id", json_string(p->contract_id));
 }
 
 static char *num(char *buf, size_t n, long long v)
@@ -122,6 +154,56 @@ enum apply_result se_voucher_lock(struct apply_ctx *ctx, const char *id, struct 
         p->coef.saturday = col_ll(r, 0, 13);
         p->coef.sunday = col_ll(r, 0, 14);
     }
+    PQclear(r);
+    return APPLY_OK;
+}
+
+enum apply_result se_order_lock(struct apply_ctx *ctx, const char *id, struct se_parent *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->kind = SE_ORDER;
+    const char *q[] = {id};
+    PGresult *r = apply_query(
+        ctx,
+        "SELECT o.id, o.organiser_id, o.client_id, c.service_type, c.provider_id, o.status, "
+        "o.valid_from, o.valid_to, o.end_date, o.monthly_quota, o.version, "
+        "st.client_share_allowed, st.coef_evening, st.coef_saturday, st.coef_sunday, "
+        "o.contract_id, o.client_fee_cents, c.valid_from, c.valid_to, c.monthly_volume_cap "
+        "FROM psop.orders o JOIN psop.contracts c ON c.id = o.contract_id "
+        "JOIN psop.service_types st ON st.code = c.service_type "
+        "WHERE o.id = $1::uuid FOR UPDATE OF o FOR NO KEY UPDATE OF c",
+        1, q);
+    if (!r)
+        return APPLY_FAILED;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return apply_reject(ctx, "not_found: order %s does not exist", id);
+    }
+    copy(p->id, sizeof(p->id), col(r, 0, 0));
+    copy(p->organiser_id, sizeof(p->organiser_id), col(r, 0, 1));
+    copy(p->client_id, sizeof(p->client_id), col(r, 0, 2));
+    copy(p->service_type, sizeof(p->service_type), col(r, 0, 3));
+    copy(p->provider_id, sizeof(p->provider_id), col(r, 0, 4));
+    copy(p->status, sizeof(p->status), col(r, 0, 5));
+    date_parse(col(r, 0, 6), &p->valid_from);
+    p->has_valid_to = col(r, 0, 7) && date_parse(col(r, 0, 7), &p->valid_to) == 0;
+    p->has_end = col(r, 0, 8) && date_parse(col(r, 0, 8), &p->end) == 0;
+    p->has_quota = col(r, 0, 9) != NULL;
+    p->quota_h = p->has_quota ? col_ll(r, 0, 9) : 0;
+    p->version = col_ll(r, 0, 10);
+    p->client_share_allowed = strcmp(PQgetvalue(r, 0, 11), "t") == 0;
+    p->banded = col(r, 0, 12) != NULL;
+    if (p->banded) {
+        p->coef.evening = col_ll(r, 0, 12);
+        p->coef.saturday = col_ll(r, 0, 13);
+        p->coef.sunday = col_ll(r, 0, 14);
+    }
+    copy(p->contract_id, sizeof(p->contract_id), col(r, 0, 15));
+    p->client_fee_cents = col_ll(r, 0, 16);
+    date_parse(col(r, 0, 17), &p->contract_from);
+    p->has_contract_to = col(r, 0, 18) && date_parse(col(r, 0, 18), &p->contract_to) == 0;
+    p->has_cap = col(r, 0, 19) != NULL;
+    p->cap_h = p->has_cap ? col_ll(r, 0, 19) : 0;
     PQclear(r);
     return APPLY_OK;
 }
@@ -246,6 +328,101 @@ static const char VOUCHER_FACTS_SQL[] =
     "  WHERE provider_id = $3::uuid AND organiser_id = $4::uuid AND service_type = $5 "
     "    AND valid_from <= $2::date ORDER BY valid_from DESC LIMIT 1) pp ON true";
 
+/* Facts of the date for an order event, in one round trip: holiday or not,
+ * the order's and the contract's month usage (without the edited event) and
+ * the contract's price row in force. */
+static const char ORDER_FACTS_SQL[] =
+    "SELECT EXISTS (SELECT 1 FROM psop.holidays WHERE date = $2::date), "
+    " (SELECT coalesce(sum(quantity - credited_quantity), 0) FROM psop.service_events "
+    "   WHERE order_id = $1::uuid AND state <> 'deleted' "
+    "     AND date >= date_trunc('month', $2::date)::date "
+    "     AND date < (date_trunc('month', $2::date) + interval '1 month')::date "
+    "     AND ($4::uuid IS NULL OR id <> $4::uuid)), "
+    " (SELECT coalesce(sum(quantity - credited_quantity), 0) FROM psop.service_events "
+    "   WHERE contract_id = $3::uuid AND state <> 'deleted' "
+    "     AND date >= date_trunc('month', $2::date)::date "
+    "     AND date < (date_trunc('month', $2::date) + interval '1 month')::date "
+    "     AND ($4::uuid IS NULL OR id <> $4::uuid)), "
+    " cp.price_cents, cp.price_evening_cents, cp.price_saturday_cents, cp.price_sunday_cents "
+    "FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT * FROM psop.contract_prices "
+    "  WHERE contract_id = $3::uuid AND valid_from <= $2::date "
+    "  ORDER BY valid_from DESC LIMIT 1) cp ON true";
+
+/* The order variant of se_evaluate, after the date and the order's own
+ * validity: the contract in force on the date, band, the contract price for
+ * the band (never another), the order's quota, the contract's volume cap,
+ * and the client-fee-first split. */
+static enum apply_result evaluate_order(struct apply_ctx *ctx, const struct se_parent *p,
+                                        const struct se_input *in, struct se_result *out)
+{
+    char e[64], ds[11], a1[11], b1[32], b2[32], b3[32];
+    day_str(in->date, ds);
+    if (in->date < p->contract_from)
+        return apply_reject(ctx, "contract_not_in_force: contract %s is valid from %s, the event "
+                                 "is dated %s",
+                            p->contract_id, day_str(p->contract_from, a1), ds);
+    if (p->has_contract_to && in->date > p->contract_to)
+        return apply_reject(ctx, "contract_not_in_force: contract %s was valid to %s, the event "
+                                 "is dated %s",
+                            p->contract_id, day_str(p->contract_to, a1), ds);
+    const char *q[] = {p->id, ds, p->contract_id, in->exclude_event_id};
+    PGresult *r = apply_query(ctx, ORDER_FACTS_SQL, 4, q);
+    if (!r)
+        return APPLY_FAILED;
+    bool holiday = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    int64_t used = col_ll(r, 0, 1);
+    int64_t cused = col_ll(r, 0, 2);
+    bool has_price = col(r, 0, 3) != NULL;
+    int64_t base = has_price ? col_ll(r, 0, 3) : 0;
+    struct band_prices bp = {0};
+    for (int b = BAND_EVENING; b <= BAND_SUNDAY; b++)
+        if (col(r, 0, 3 + b)) {
+            bp.has[b] = true;
+            bp.cents[b] = col_ll(r, 0, 3 + b);
+        }
+    PQclear(r);
+
+    int wd = date_iso_weekday(in->date);
+    if (band_check(p->banded, in->band_given, in->band, wd, holiday, &out->band, e, sizeof(e)) <
+        0) {
+        if (strcmp(e, "band_not_applicable") == 0)
+            return apply_reject(ctx, "%s: service type %s has no band coefficients", e,
+                                p->service_type);
+        return apply_reject(ctx, "%s: %s band on %s (%s%s)", e,
+                            band_name(in->band_given ? in->band : BAND_WEEKDAY), ds,
+                            weekday_name(wd), holiday ? ", a holiday" : "");
+    }
+    out->has_band = p->banded;
+    out->coef_h = 100; /* orders have no voucher value to scale */
+    int64_t list = band_price(base, &bp, out->band);
+    int64_t price;
+    if (event_price_order(has_price, list, in->price_given, in->price_cents, &price, e,
+                          sizeof(e)) < 0) {
+        if (strcmp(e, "no_price_in_force") == 0)
+            return apply_reject(ctx, "%s: contract %s has no price on %s", e, p->contract_id, ds);
+        return apply_reject(ctx, "%s: %s given, the contract price for %s on %s is %s", e,
+                            eur(in->price_cents, b1, sizeof(b1)),
+                            p->banded ? band_name(out->band) : "the service", ds,
+                            eur(list, b2, sizeof(b2)));
+    }
+    if (event_quota_check(p->has_quota, p->quota_h, used, in->qty_h, e, sizeof(e)) < 0)
+        return apply_reject(ctx, "%s: order %s has %s used of %s this month, %s more asked", e,
+                            p->id, qty_str(used, b1, sizeof(b1)),
+                            qty_str(p->quota_h, b2, sizeof(b2)), qty_str(in->qty_h, b3, sizeof(b3)));
+    if (event_volume_cap_check(p->has_cap, p->cap_h, cused, in->qty_h, e, sizeof(e)) < 0)
+        return apply_reject(ctx,
+                            "%s: contract %s has %s used of its monthly volume cap %s over all "
+                            "orders, %s more asked",
+                            e, p->contract_id, qty_str(cused, b1, sizeof(b1)),
+                            qty_str(p->cap_h, b2, sizeof(b2)), qty_str(in->qty_h, b3, sizeof(b3)));
+    if (event_amounts_order(price, p->client_fee_cents, in->qty_h, &out->a, e, sizeof(e)) < 0)
+        return apply_reject(ctx, "%s: %s x %s", e, eur(price, b1, sizeof(b1)),
+                            qty_str(in->qty_h, b2, sizeof(b2)));
+    out->used_h = used;
+    out->contract_used_h = cused;
+    return APPLY_OK;
+}
+
 enum apply_result se_evaluate(struct apply_ctx *ctx, const struct se_parent *p,
                               const struct se_input *in, struct se_result *out)
 {
@@ -262,13 +439,8 @@ enum apply_result se_evaluate(struct apply_ctx *ctx, const struct se_parent *p,
     if (se_active_on(p, in->date, why, sizeof(why)) < 0)
         return apply_reject(ctx, "%s_not_active: %s", p->kind == SE_VOUCHER ? "voucher" : "order",
                             why);
-    if (p->kind != SE_VOUCHER) {
-        /* The order variant: contract in force on the date, contract price
-         * (event_price_order), volume cap, event_amounts_order. */
-        snprintf(ctx->err, sizeof(ctx->err),
-                 "order service events are not applied by this worker version");
-        return APPLY_FAILED;
-    }
+    if (p->kind == SE_ORDER)
+        return evaluate_order(ctx, p, in, out);
     enum apply_result ar =
         se_provider_in_force(ctx, p->provider_id, p->organiser_id, p->service_type, in->date);
     if (ar != APPLY_OK)
@@ -346,18 +518,17 @@ enum apply_result se_evaluate(struct apply_ctx *ctx, const struct se_parent *p,
 /* Events                                                                  */
 /* ---------------------------------------------------------------------- */
 
-/* The voucher parent of a service_event.* command; order_id commands are
- * not this worker version's: they go to the DLQ unrecorded (APPLY_FAILED
- * with a permanent error) until the order variant exists. */
+/* The parent of a service_event.* command: its voucher_id or its order_id
+ * (the schema lets exactly one through). */
 static enum apply_result parent_of(struct apply_ctx *ctx, struct se_parent *p)
 {
     const char *vid = cmd_str(ctx->cmd, "voucher_id");
-    if (!vid) {
-        snprintf(ctx->err, sizeof(ctx->err),
-                 "service events of orders are not applied by this worker version");
-        return APPLY_FAILED;
-    }
-    return se_voucher_lock(ctx, vid, p);
+    if (vid)
+        return se_voucher_lock(ctx, vid, p);
+    const char *oid = cmd_str(ctx->cmd, "order_id");
+    if (oid)
+        return se_order_lock(ctx, oid, p);
+    return apply_reject(ctx, "invalid_command: names neither voucher_id nor order_id");
 }
 
 /* A stored event, locked. */
@@ -371,6 +542,7 @@ struct se_row {
     enum band band;
     int64_t price_cents;
     int64_t value_unit_cents;
+    int64_t client_fee_cents;
     int64_t credited_h;
     char note[2100];
     bool has_note;
@@ -385,16 +557,20 @@ static enum apply_result event_lock(struct apply_ctx *ctx, const struct se_paren
     const char *q[] = {event_id, p->id};
     PGresult *r = apply_query(
         ctx,
-        "SELECT id, provider_id, state, date, quantity, band, unit_price_cents, "
-        "value_unit_cents, credited_quantity, note, version FROM psop.service_events "
-        "WHERE id = $1::uuid AND voucher_id = $2::uuid FOR UPDATE",
+        p->kind == SE_VOUCHER
+            ? "SELECT id, provider_id, state, date, quantity, band, unit_price_cents, "
+              "value_unit_cents, credited_quantity, note, version, client_fee_cents "
+              "FROM psop.service_events WHERE id = $1::uuid AND voucher_id = $2::uuid FOR UPDATE"
+            : "SELECT id, provider_id, state, date, quantity, band, unit_price_cents, "
+              "value_unit_cents, credited_quantity, note, version, client_fee_cents "
+              "FROM psop.service_events WHERE id = $1::uuid AND order_id = $2::uuid FOR UPDATE",
         2, q);
     if (!r)
         return APPLY_FAILED;
     if (PQntuples(r) != 1) {
         PQclear(r);
-        return apply_reject(ctx, "not_found: service event %s of voucher %s does not exist",
-                            event_id, p->id);
+        return apply_reject(ctx, "not_found: service event %s of %s %s does not exist",
+                            event_id, se_parent_kind_name(p), p->id);
     }
     copy(ev->id, sizeof(ev->id), col(r, 0, 0));
     copy(ev->provider_id, sizeof(ev->provider_id), col(r, 0, 1));
@@ -408,6 +584,7 @@ static enum apply_result event_lock(struct apply_ctx *ctx, const struct se_paren
     ev->has_note = col(r, 0, 9) != NULL;
     copy(ev->note, sizeof(ev->note), col(r, 0, 9));
     ev->version = col_ll(r, 0, 10);
+    ev->client_fee_cents = col(r, 0, 11) ? col_ll(r, 0, 11) : 0;
     PQclear(r);
     return APPLY_OK;
 }
@@ -447,8 +624,8 @@ static enum apply_result require_parent_organiser(struct apply_ctx *ctx, const s
         return APPLY_OK;
     if (apply_role_in(ctx, "organiser", NULL) && se_same_id(ctx->cmd->actor.org, p->organiser_id))
         return APPLY_OK;
-    return apply_reject(ctx, "forbidden: only the organiser of voucher %s%s may %s", p->id,
-                        admin_ok ? " (or an admin)" : "", what);
+    return apply_reject(ctx, "forbidden: only the organiser of %s %s%s may %s",
+                        se_parent_kind_name(p), p->id, admin_ok ? " (or an admin)" : "", what);
 }
 
 /* Reads quantity (hundredths), date, band and price from the command. */
@@ -481,21 +658,26 @@ static json_t *event_json(const char *id, const struct se_parent *p, const char 
                           const char *note, const char *state, long long version)
 {
     char ds[11];
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, "
-                          "s:s, s:I}",
-                          "id", id, "voucher_id", p->id, "provider_id", provider_id,
-                          "organiser_id", p->organiser_id, "service_type", p->service_type,
-                          "date", day_str(in->date, ds), "quantity", se_qty_json(in->qty_h),
-                          "unit_price_cents", (json_int_t)res->a.unit_price_cents,
-                          "voucher_value_cents", (json_int_t)res->voucher_value_cents,
-                          "value_unit_cents", (json_int_t)res->a.value_unit_cents,
-                          "gross_cents", (json_int_t)res->a.gross_cents, "organiser_part_cents",
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:s, s:I}", "id",
+                          id, "provider_id", provider_id, "organiser_id", p->organiser_id,
+                          "service_type", p->service_type, "date", day_str(in->date, ds),
+                          "quantity", se_qty_json(in->qty_h), "unit_price_cents",
+                          (json_int_t)res->a.unit_price_cents, "gross_cents",
+                          (json_int_t)res->a.gross_cents, "organiser_part_cents",
                           (json_int_t)res->a.organiser_part_cents, "client_share_cents",
                           (json_int_t)res->a.client_share_cents, "state", state, "version",
                           (json_int_t)version);
+    set_parent_ids(o, p);
+    if (p->kind == SE_VOUCHER) {
+        json_object_set_new(o, "voucher_value_cents", json_integer(res->voucher_value_cents));
+        json_object_set_new(o, "value_unit_cents", json_integer(res->a.value_unit_cents));
+    } else {
+        json_object_set_new(o, "client_fee_cents", json_integer(p->client_fee_cents));
+    }
     if (res->has_band) {
         json_object_set_new(o, "band", json_string(band_name(res->band)));
-        json_object_set_new(o, "band_coefficient", se_qty_json(res->coef_h));
+        if (p->kind == SE_VOUCHER)
+            json_object_set_new(o, "band_coefficient", se_qty_json(res->coef_h));
     }
     if (note)
         json_object_set_new(o, "note", json_string(note));
@@ -517,8 +699,13 @@ enum apply_result se_record(struct apply_ctx *ctx)
         return ar;
     if (!p.provider_id[0])
         return apply_reject(ctx, "forbidden: voucher %s has no chosen provider", p.id);
-    if (apply_role_in(ctx, "provider", NULL) && !se_same_id(c->actor.provider, p.provider_id))
+    if (apply_role_in(ctx, "provider", NULL) && !se_same_id(c->actor.provider, p.provider_id)) {
+        if (p.kind == SE_ORDER)
+            return apply_reject(ctx,
+                                "forbidden: order %s is under contract %s with another provider",
+                                p.id, p.contract_id);
         return apply_reject(ctx, "forbidden: voucher %s has chosen another provider", p.id);
+    }
 
     const char *qid[] = {id};
     PGresult *r = apply_query(ctx, "SELECT 1 FROM psop.service_events WHERE id = $1::uuid", 1, qid);
@@ -536,10 +723,11 @@ enum apply_result se_record(struct apply_ctx *ctx)
     if ((ar = se_evaluate(ctx, &p, &in, &res)) != APPLY_OK)
         return ar;
 
-    char ds[11], qb[24], pr[24], vv[24], cf[24], vu[24], gr[24], op[24], cs[24];
+    char ds[11], qb[24], pr[24], vv[24], cf[24], vu[24], gr[24], op[24], cs[24], fe[24];
     const char *note = cmd_str(c, "note");
+    bool order = p.kind == SE_ORDER;
     const char *ins[] = {id,
-                         p.id,
+                         order ? NULL : p.id,
                          p.provider_id,
                          p.organiser_id,
                          p.service_type,
@@ -547,22 +735,26 @@ enum apply_result se_record(struct apply_ctx *ctx)
                          num(qb, sizeof(qb), in.qty_h),
                          res.has_band ? band_name(res.band) : NULL,
                          num(pr, sizeof(pr), res.a.unit_price_cents),
-                         num(vv, sizeof(vv), res.voucher_value_cents),
-                         res.has_band ? num(cf, sizeof(cf), res.coef_h) : NULL,
-                         num(vu, sizeof(vu), res.a.value_unit_cents),
+                         order ? NULL : num(vv, sizeof(vv), res.voucher_value_cents),
+                         res.has_band && !order ? num(cf, sizeof(cf), res.coef_h) : NULL,
+                         order ? NULL : num(vu, sizeof(vu), res.a.value_unit_cents),
                          num(gr, sizeof(gr), res.a.gross_cents),
                          num(op, sizeof(op), res.a.organiser_part_cents),
                          num(cs, sizeof(cs), res.a.client_share_cents),
                          note,
-                         c->actor.sub};
+                         c->actor.sub,
+                         order ? p.id : NULL,
+                         order ? p.contract_id : NULL,
+                         order ? num(fe, sizeof(fe), p.client_fee_cents) : NULL};
     r = apply_query(ctx,
                     "INSERT INTO psop.service_events (id, voucher_id, provider_id, organiser_id, "
                     "service_type, date, quantity, band, unit_price_cents, voucher_value_cents, "
                     "band_coefficient, value_unit_cents, gross_cents, organiser_part_cents, "
-                    "client_share_cents, note, recorded_by, recorded_at, updated_at) VALUES "
+                    "client_share_cents, note, recorded_by, order_id, contract_id, "
+                    "client_fee_cents, recorded_at, updated_at) VALUES "
                     "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, "
-                    "clock_timestamp(), clock_timestamp()) RETURNING version",
-                    17, ins);
+                    "$18, $19, $20, clock_timestamp(), clock_timestamp()) RETURNING version",
+                    20, ins);
     if (!r) {
         /* The same id recorded meanwhile under another voucher (another
          * partition) is the command's fault; a CHECK disagreeing with the C
@@ -575,9 +767,9 @@ enum apply_result se_record(struct apply_ctx *ctx)
     PQclear(r);
     if ((ar = se_parent_bump(ctx, &p)) != APPLY_OK)
         return ar;
-    outbox_add(ctx, TOPIC_EVT_VOUCHER, p.id, "service_event.recorded",
+    outbox_add(ctx, parent_topic(&p), p.id, "service_event.recorded",
                event_json(id, &p, p.provider_id, &in, &res, note, "recorded", version));
-    se_touch_voucher(ctx, p.id);
+    se_touch_parent(ctx, &p);
     return APPLY_OK;
 }
 
@@ -603,7 +795,8 @@ enum apply_result se_update(struct apply_ctx *ctx)
     /* The voucher's current provider must still be the recorder: after a
      * change of provider the old one no longer touches the voucher. */
     if (!se_same_id(p.provider_id, ev.provider_id))
-        return apply_reject(ctx, "forbidden: voucher %s has chosen another provider", p.id);
+        return apply_reject(ctx, "forbidden: %s %s has another provider now",
+                            se_parent_kind_name(&p), p.id);
 
     /* The edited event: what the command gives, else what is stored. A new
      * date or band takes the list price again unless a price is given; an
@@ -631,7 +824,7 @@ enum apply_result se_update(struct apply_ctx *ctx)
     if (given.price_given) {
         in.price_given = true;
         in.price_cents = given.price_cents;
-    } else if (!moved) {
+    } else if (!moved && p.kind == SE_VOUCHER) { /* an order's is the contract's, always */
         in.price_given = true;
         in.price_cents = ev.price_cents;
     }
@@ -642,14 +835,15 @@ enum apply_result se_update(struct apply_ctx *ctx)
         return ar;
 
     char ds[11], qb[24], pr[24], vv[24], cf[24], vu[24], gr[24], op[24], cs[24];
+    bool order = p.kind == SE_ORDER;
     const char *upd[] = {ev.id,
                          day_str(in.date, ds),
                          num(qb, sizeof(qb), in.qty_h),
                          res.has_band ? band_name(res.band) : NULL,
                          num(pr, sizeof(pr), res.a.unit_price_cents),
-                         num(vv, sizeof(vv), res.voucher_value_cents),
-                         res.has_band ? num(cf, sizeof(cf), res.coef_h) : NULL,
-                         num(vu, sizeof(vu), res.a.value_unit_cents),
+                         order ? NULL : num(vv, sizeof(vv), res.voucher_value_cents),
+                         res.has_band && !order ? num(cf, sizeof(cf), res.coef_h) : NULL,
+                         order ? NULL : num(vu, sizeof(vu), res.a.value_unit_cents),
                          num(gr, sizeof(gr), res.a.gross_cents),
                          num(op, sizeof(op), res.a.organiser_part_cents),
                          num(cs, sizeof(cs), res.a.client_share_cents),
@@ -671,9 +865,10 @@ enum apply_result se_update(struct apply_ctx *ctx)
     json_t *data = event_json(ev.id, &p, ev.provider_id, &in, &res, note, "recorded", version);
     json_object_set_new(data, "changed", json_deep_copy(c->data));
     json_object_del(json_object_get(data, "changed"), "voucher_id");
+    json_object_del(json_object_get(data, "changed"), "order_id");
     json_object_del(json_object_get(data, "changed"), "event_id");
-    outbox_add(ctx, TOPIC_EVT_VOUCHER, p.id, "service_event.updated", data);
-    se_touch_voucher(ctx, p.id);
+    outbox_add(ctx, parent_topic(&p), p.id, "service_event.updated", data);
+    se_touch_parent(ctx, &p);
     return APPLY_OK;
 }
 
@@ -716,21 +911,22 @@ static enum apply_result change_state(struct apply_ctx *ctx, enum event_action a
         2, q);
     if (!r)
         return APPLY_FAILED;
-    json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:I}", "id", ev.id,
-                             "voucher_id", p.id, "provider_id", ev.provider_id, "organiser_id",
+    json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:I}", "id", ev.id,
+                             "provider_id", ev.provider_id, "organiser_id",
                              p.organiser_id, "previous_state", ev.state, "state",
                              event_state_name(next), "quantity", se_qty_json(ev.qty_h),
                              act == EVENT_DELETE ? "deleted_by" : "approved_by", c->actor.sub,
                              act == EVENT_DELETE ? "deleted_at" : "approved_at",
                              PQgetvalue(r, 0, 1), "version", (json_int_t)col_ll(r, 0, 0));
     PQclear(r);
+    set_parent_ids(data, &p);
     if ((ar = se_parent_bump(ctx, &p)) != APPLY_OK) {
         json_decref(data);
         return ar;
     }
-    outbox_add(ctx, TOPIC_EVT_VOUCHER, p.id,
+    outbox_add(ctx, parent_topic(&p), p.id,
                act == EVENT_DELETE ? "service_event.deleted" : "service_event.approved", data);
-    se_touch_voucher(ctx, p.id);
+    se_touch_parent(ctx, &p);
     return APPLY_OK;
 }
 
@@ -785,10 +981,13 @@ enum apply_result se_credit(struct apply_ctx *ctx)
                             qty_str(qty_h, b1, sizeof(b1)), qty_str(ev.credited_h, b2, sizeof(b2)),
                             qty_str(ev.qty_h, b3, sizeof(b3)));
     struct event_amounts a;
-    if (event_credit_voucher(ev.value_unit_cents, ev.price_cents, qty_h, &a, e, sizeof(e)) < 0)
+    bool order = p.kind == SE_ORDER;
+    if ((order ? event_credit_order(ev.price_cents, ev.client_fee_cents, qty_h, &a, e, sizeof(e))
+               : event_credit_voucher(ev.value_unit_cents, ev.price_cents, qty_h, &a, e,
+                                      sizeof(e))) < 0)
         return apply_reject(ctx, "%s: credit of %s", e, qty_str(qty_h, b1, sizeof(b1)));
 
-    char qb[24], pr[24], vu[24], gr[24], op[24], cs[24];
+    char qb[24], pr[24], vu[24], gr[24], op[24], cs[24], fe[24];
     const char *ins[] = {id,
                          ev.id,
                          p.organiser_id,
@@ -797,23 +996,25 @@ enum apply_result se_credit(struct apply_ctx *ctx)
                          cmd_str(c, "reason_code"),
                          cmd_str(c, "explanation"),
                          num(pr, sizeof(pr), a.unit_price_cents),
-                         num(vu, sizeof(vu), a.value_unit_cents),
+                         order ? NULL : num(vu, sizeof(vu), a.value_unit_cents),
                          num(gr, sizeof(gr), a.gross_cents),
                          num(op, sizeof(op), a.organiser_part_cents),
                          num(cs, sizeof(cs), a.client_share_cents),
-                         c->actor.sub};
+                         c->actor.sub,
+                         order ? "true" : "false",
+                         order ? num(fe, sizeof(fe), ev.client_fee_cents) : NULL};
     r = apply_query(ctx,
                     "WITH cr AS (INSERT INTO psop.credits (id, event_id, organiser_id, "
                     "provider_id, is_order, quantity, reason_code, explanation, unit_price_cents, "
                     "value_unit_cents, gross_cents, organiser_part_cents, client_share_cents, "
-                    "created_by, created_at) VALUES ($1, $2, $3, $4, false, $5, $6, $7, $8, $9, "
-                    "$10, $11, $12, $13, clock_timestamp()) "
+                    "created_by, client_fee_cents, created_at) VALUES ($1, $2, $3, $4, $14, $5, "
+                    "$6, $7, $8, $9, $10, $11, $12, $13, $15, clock_timestamp()) "
                     "RETURNING " TS_SQL("created_at") " AS at) "
                     "UPDATE psop.service_events SET credited_quantity = credited_quantity + $5, "
                     "updated_at = clock_timestamp(), version = version + 1 "
                     "WHERE id = $2::uuid AND credited_quantity + $5 <= quantity "
                     "RETURNING credited_quantity, (SELECT at FROM cr)",
-                    13, ins);
+                    15, ins);
     if (!r) {
         if (strcmp(pgc_last_sqlstate(ctx->pg), "23505") == 0)
             return apply_reject(ctx, "already_exists: credit %s exists", id);
@@ -826,22 +1027,27 @@ enum apply_result se_credit(struct apply_ctx *ctx)
     }
     int64_t credited = col_ll(r, 0, 0);
     json_t *data = json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:s, s:s}", "id",
-        id, "event_id", ev.id, "voucher_id", p.id, "organiser_id", p.organiser_id, "provider_id",
+        "{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:s, s:s}", "id",
+        id, "event_id", ev.id, "organiser_id", p.organiser_id, "provider_id",
         ev.provider_id, "quantity", se_qty_json(qty_h), "reason_code", cmd_str(c, "reason_code"),
         "explanation", cmd_str(c, "explanation"), "unit_price_cents",
-        (json_int_t)a.unit_price_cents, "value_unit_cents", (json_int_t)a.value_unit_cents,
+        (json_int_t)a.unit_price_cents,
         "gross_cents", (json_int_t)a.gross_cents, "organiser_part_cents",
         (json_int_t)a.organiser_part_cents, "client_share_cents",
         (json_int_t)a.client_share_cents, "event_credited_quantity", se_qty_json(credited),
         "created_by", c->actor.sub, "created_at", PQgetvalue(r, 0, 1));
     PQclear(r);
+    set_parent_ids(data, &p);
+    if (order)
+        json_object_set_new(data, "client_fee_cents", json_integer(ev.client_fee_cents));
+    else
+        json_object_set_new(data, "value_unit_cents", json_integer(a.value_unit_cents));
     if ((ar = se_parent_bump(ctx, &p)) != APPLY_OK) {
         json_decref(data);
         return ar;
     }
-    outbox_add(ctx, TOPIC_EVT_VOUCHER, p.id, "service_event.credited", data);
-    se_touch_voucher(ctx, p.id);
+    outbox_add(ctx, parent_topic(&p), p.id, "service_event.credited", data);
+    se_touch_parent(ctx, &p);
     return APPLY_OK;
 }
 
@@ -897,7 +1103,7 @@ enum apply_result se_auto_approve(struct apply_ctx *ctx)
                    "service_event.approved", data);
         if (!json_object_get(seen, parent)) {
             json_object_set_new(seen, parent, json_true());
-            apply_touch(ctx, vid ? VIEW_VOUCHER_KIND : "order", parent);
+            apply_touch(ctx, vid ? VIEW_VOUCHER_KIND : VIEW_ORDER_KIND, parent);
         }
     }
     PQclear(r);

@@ -10,11 +10,11 @@
  * voucher (a rebalance), and bumps the parent's version (read-model CAS).
  *
  * The rules of an event are evaluated once, in se_evaluate(), over a
- * struct se_parent. A voucher and an order (purchased service, a later
- * issue) differ only in where the parent comes from, who may record, the
- * price source (provider price list vs contract price) and the split
- * (organiser part first vs client fee first): the SE_ORDER branches are
- * where the order variant plugs in.
+ * struct se_parent. A voucher and an order (purchased service) differ only
+ * in where the parent comes from, who may record, the price source
+ * (provider price list vs contract price), the contract's volume cap and
+ * the split (organiser part first vs client fee first): the SE_ORDER
+ * branches (docs/orders.md). Orders' rows are in handlers_order[] too.
  *
  * Rejection reasons are "forbidden: ..." (ownership), "not_found: ..." or
  * "<code>: <detail>" with codes listed in docs/vouchers.md. Functions
@@ -54,14 +54,27 @@ struct se_parent {
     bool client_share_allowed;
     bool banded;
     struct band_coefficients coef;
-    /* order only (SE_ORDER) */
+    /* order only (SE_ORDER): the order's fee and its contract */
     char contract_id[40];
     int64_t client_fee_cents;
+    day_t contract_from;
+    bool has_contract_to;
+    day_t contract_to;
+    bool has_cap;
+    int64_t cap_h; /* the contract's monthly volume cap over all its orders */
 };
 
 /* Loads and row-locks voucher id with its service type. Rejects
  * "not_found: ..." when there is no such voucher. */
 enum apply_result se_voucher_lock(struct apply_ctx *ctx, const char *id, struct se_parent *p);
+
+/* Loads and row-locks order id with its contract (the contract row too,
+ * FOR NO KEY UPDATE: the volume cap is summed over all its orders, which
+ * live in other partitions) and service type. "not_found: ..." when none. */
+enum apply_result se_order_lock(struct apply_ctx *ctx, const char *id, struct se_parent *p);
+
+/* The read model kind of a parent ("voucher" | "order"). */
+const char *se_parent_kind_name(const struct se_parent *p);
 
 /* Bumps the parent's version (and updated_at); p->version gets the new one. */
 enum apply_result se_parent_bump(struct apply_ctx *ctx, struct se_parent *p);
@@ -93,6 +106,8 @@ struct se_result {
     enum band band;
     int64_t coef_h;
     int64_t voucher_value_cents; /* voucher: value in force on the date */
+    int64_t used_h;              /* the parent's month usage without this event */
+    int64_t contract_used_h;     /* order: the contract's month usage without it */
     struct event_amounts a;
 };
 
@@ -108,6 +123,8 @@ bool se_same_id(const char *a, const char *b);
 json_t *se_qty_json(int64_t h);
 /* The voucher read model kind (touch after every change). */
 void se_touch_voucher(struct apply_ctx *ctx, const char *voucher_id);
+/* Touches the parent's read model (voucher or order). */
+void se_touch_parent(struct apply_ctx *ctx, const struct se_parent *p);
 
 enum apply_result se_record(struct apply_ctx *ctx);
 enum apply_result se_update(struct apply_ctx *ctx);

@@ -13,4 +13,7 @@ extern const struct handler handlers_voucher[];
 extern const struct handler handlers_order[];
 extern const struct handler handlers_settlement[];
 
+/* contract.upsert (h_order.c), a row of handlers_provider[]. */
+enum apply_result contract_upsert(struct apply_ctx *ctx);
+
 #endif

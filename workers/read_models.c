@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "view_order.h"
 #include "view_provider.h"
 #include "view_settlement.h"
 #include "view_voucher.h"
@@ -51,6 +52,8 @@ static const struct rm_kind kinds[] = {
     {VIEW_PUBLIC_KIND, view_public_refresh},
     {VIEW_VOUCHER_KIND, view_voucher_refresh},
     {VIEW_SETTLEMENT_KIND, view_settlement_refresh},
+    {VIEW_ORDER_KIND, view_order_refresh},
+    {VIEW_CONTRACT_KIND, view_contract_refresh},
     {NULL, NULL},
 };
 

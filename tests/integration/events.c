@@ -336,6 +336,83 @@ static void voucher_part(struct run *r, struct ids *x)
                       "Muutti pois kunnasta"));
 }
 
+/* Purchased services: a contract (provider topic), an order and its
+ * events on psop.commands.order; every event on psop.events.order keyed by
+ * the contract or the order. Contract price 46.00 in the evening, client fee
+ * 12.50 per hour. */
+static void order_part(struct run *r, struct ids *x)
+{
+    char c[UUID_STR_LEN], o[UUID_STR_LEN], e1[UUID_STR_LEN], e2[UUID_STR_LEN],
+        cr[UUID_STR_LEN], settlement[UUID_STR_LEN];
+    tc_uuid(c);
+    tc_uuid(o);
+    tc_uuid(e1);
+    tc_uuid(e2);
+    tc_uuid(cr);
+    tc_uuid(settlement);
+    applied(r, TOPIC_CMD_PROVIDER, x->p, "contract.upsert", &x->orgs,
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:{s:i}, s:i}", "id", c, "organiser_id",
+                      x->org, "provider_id", x->p, "service_type", x->banded, "valid_from",
+                      "2026-01-01", "price_cents", 4000, "band_prices_cents", "evening", 4600,
+                      "monthly_volume_cap", 100),
+            "contract.upserted", TOPIC_EVT_ORDER, c,
+            json_pack("{s:s, s:i, s:b, s:s}", "id", c, "price_cents", 4000, "created", 1,
+                      "provider_id", x->p));
+    applied(r, TOPIC_CMD_ORDER, o, "order.create", &x->orgs,
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i}", "id", o, "organiser_id", x->org,
+                      "client_id", "EVT-ostopalvelu", "contract_id", c, "decision_number",
+                      "MS-2026-9", "valid_from", "2026-01-01", "client_fee_cents", 1250),
+            "order.created", TOPIC_EVT_ORDER, o,
+            json_pack("{s:s, s:s, s:s, s:i}", "id", o, "contract_id", c, "provider_id", x->p,
+                      "client_fee_cents", 1250));
+    applied(r, TOPIC_CMD_ORDER, o, "service_event.record", &x->prov_p,
+            json_pack("{s:s, s:s, s:s, s:f, s:s}", "order_id", o, "id", e1, "date", "2026-10-06",
+                      "quantity", 2.5, "band", "evening"),
+            "service_event.recorded", TOPIC_EVT_ORDER, o,
+            json_pack("{s:s, s:n, s:s, s:s, s:i, s:i, s:i, s:i, s:i}", "id", e1, "voucher_id",
+                      "order_id", o, "contract_id", c, "unit_price_cents", 4600, "client_fee_cents",
+                      1250, "gross_cents", 11500, "organiser_part_cents", 8375,
+                      "client_share_cents", 3125));
+    /* Another provider: rejected, keyed by the order. */
+    rejected(r, TOPIC_CMD_ORDER, o, "service_event.record", &x->prov_q,
+             json_pack("{s:s, s:s, s:f}", "order_id", o, "date", "2026-10-06", "quantity", 1.0),
+             "forbidden:", TOPIC_EVT_ORDER);
+    applied(r, TOPIC_CMD_ORDER, o, "service_event.update", &x->prov_p,
+            json_pack("{s:s, s:s, s:f}", "order_id", o, "event_id", e1, "quantity", 2.0),
+            "service_event.updated", TOPIC_EVT_ORDER, o,
+            json_pack("{s:s, s:i, s:i}", "id", e1, "gross_cents", 9200, "client_share_cents",
+                      2500));
+    applied(r, TOPIC_CMD_ORDER, o, "service_event.record", &x->prov_p,
+            json_pack("{s:s, s:s, s:s, s:f}", "order_id", o, "id", e2, "date", "2026-10-07",
+                      "quantity", 1.0),
+            "service_event.recorded", TOPIC_EVT_ORDER, o,
+            json_pack("{s:s, s:i}", "id", e2, "gross_cents", 4000));
+    applied(r, TOPIC_CMD_ORDER, o, "service_event.delete", &x->prov_p,
+            json_pack("{s:s, s:s}", "order_id", o, "event_id", e2), "service_event.deleted",
+            TOPIC_EVT_ORDER, o, json_pack("{s:s, s:s, s:s}", "id", e2, "order_id", o, "state",
+                                          "deleted"));
+    applied(r, TOPIC_CMD_ORDER, o, "service_event.approve", &x->orgs,
+            json_pack("{s:s, s:s}", "order_id", o, "event_id", e1), "service_event.approved",
+            TOPIC_EVT_ORDER, o, json_pack("{s:s, s:n, s:s}", "id", e1, "voucher_id", "order_id", o));
+    free(h_pg_value(r->pg,
+                    "UPDATE psop.service_events SET state = 'settled', settlement_id = '%s', "
+                    "settled_at = now() WHERE id = '%s'",
+                    settlement, e1));
+    /* 0.5 h of 46.00 with fee 12.50: -23.00, client -6.25, organiser -16.75. */
+    applied(r, TOPIC_CMD_ORDER, o, "service_event.credit", &x->orgs,
+            json_pack("{s:s, s:s, s:s, s:f, s:s, s:s}", "order_id", o, "event_id", e1, "id", cr,
+                      "quantity", 0.5, "reason_code", "wrong_quantity", "explanation",
+                      "Puoli tuntia vähemmän"),
+            "service_event.credited", TOPIC_EVT_ORDER, o,
+            json_pack("{s:s, s:s, s:i, s:i, s:i}", "id", cr, "order_id", o, "gross_cents", -2300,
+                      "organiser_part_cents", -1675, "client_share_cents", -625));
+    applied(r, TOPIC_CMD_ORDER, o, "order.end", &x->orgs,
+            json_pack("{s:s, s:s, s:s}", "order_id", o, "effective_date", "2026-10-31", "reason",
+                      "Palvelu päättyi"),
+            "order.ended", TOPIC_EVT_ORDER, o,
+            json_pack("{s:s, s:s}", "contract_id", c, "effective_date", "2026-10-31"));
+}
+
 /* ---- reading the events back ---- */
 
 /* The command ids as a PostgreSQL array literal (caller frees). */
@@ -547,6 +624,7 @@ Test(events, every_change_publishes_one_valid_event)
     reference_part(&r, &x);
     provider_part(&r, &x);
     voucher_part(&r, &x);
+    order_part(&r, &x);
 
     /* Published means acknowledged by the broker: wait for the outbox. */
     char *arr = command_array(r.expect);
