@@ -6,6 +6,7 @@ worker roles, command routes, executables and pkg-config modules of CMake.
 Every parser fails loudly (RepoFactError) when it finds nothing: a parser
 that silently returns an empty list would make every check pass.
 """
+import functools
 import glob
 import json
 import os
@@ -81,10 +82,11 @@ def config_defaults():
     return dict(re.findall(r'^\s*E\((\w+),\s*CFG_\w+,\s*"([^"]*)"', read("lib/config.c"), re.M))
 
 
+@functools.lru_cache(maxsize=None)
 def psop_env_names():
     """Every PSOP_* variable some program reads: the config table, plus direct
     getenv("PSOP_...") calls in lib/, api/, workers/, tools/."""
-    names = {"PSOP_" + k.upper() for k in config_keys()}
+    names = {"PSOP_" + k.upper() for k in config_keys()}  # noqa: cached per process
     for d in ("lib", "api", "workers", "tools"):
         for path in glob.glob(os.path.join(ROOT, d, "*.c")):
             with open(path, encoding="utf-8") as f:
