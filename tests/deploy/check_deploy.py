@@ -879,6 +879,13 @@ def check_asyncapi():
         for t in rf.event_topics(e, event_topics):
             if f not in channel_files(t):
                 fail(area, "event %s (schemas/events) is not a message of channel %s" % (e, t))
+    for e, tops in sorted(rf.published_events().items()):
+        for t in sorted(tops):
+            names = set()
+            for cid in by_address.get(t, []):
+                names |= set((channels[cid].get("messages") or {}).keys())
+            if e not in names:
+                fail(area, "event %s (published by workers/) is not a message of channel %s" % (e, t))
     routes = rf.command_routes()
     for c in rf.command_types():
         f = os.path.normpath(p("schemas/commands/%s.json" % c))
@@ -967,6 +974,7 @@ DRIFTS = [
     ("a new topic not in AsyncAPI", _both(
         _edit("lib/topics.h", '#define TOPIC_DLQ "psop.dlq"', '#define TOPIC_DLQ "psop.dlq"\n#define TOPIC_EVT_AUDIT "psop.events.audit"'),
         _edit("lib/topics.c", "{TOPIC_DLQ, TOPIC_KIND_DLQ,", '{TOPIC_EVT_AUDIT, TOPIC_KIND_EVENTS, "audit", 0},\n    {TOPIC_DLQ, TOPIC_KIND_DLQ,'))),
+    ("a new published event without a schema", _edit("workers/h_voucher.c", '"voucher.refused", ev);', '"voucher.refused", ev);\n    outbox_add(ctx, TOPIC_EVT_VOUCHER, v.id, "voucher.extended", ev);')),
     ("an AsyncAPI payload $ref to a missing schema", _edit("docs/asyncapi.yaml", "../schemas/events/voucher.granted.json", "../schemas/events/voucher.grantd.json")),
 ]
 

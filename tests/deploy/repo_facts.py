@@ -183,12 +183,40 @@ def schema(rel):
         return json.load(f)
 
 
+def published_events():
+    """{event type: set of topics} from the outbox_add() calls of workers/*.c
+    (string literals and TOPIC_EVT_* macros inside each call). Calls whose
+    topic is computed (command.rejected: the role's events topic) give no
+    topic and are left to the schema's description."""
+    macros = topic_macros()
+    out = {}
+    for path in sorted(glob.glob(os.path.join(ROOT, "workers", "*.c"))):
+        with open(path, encoding="utf-8") as f:
+            src = f.read()
+        for m in re.finditer(r"\boutbox_add\(", src):
+            if src[:m.start()].rstrip().endswith("void"):
+                continue  # the definition
+            call = src[m.end():src.find(";", m.end())]
+            types = re.findall(r'"([a-z_]+\.[a-z_]+)"', call)
+            tops = {macros[t] for t in re.findall(r"\b(TOPIC_EVT_\w+)\b", call) if t in macros}
+            if types:
+                for t in types[:2] if "?" in call else types[:1]:
+                    out.setdefault(t, set()).update(tops)
+    return _need(out, "outbox_add calls in workers/")
+
+
 def event_topics(etype, all_event_topics):
     """The events topics an event type is published on, as its schema's
     description says ("<type> on psop.events.X ..."; command.rejected goes to
     the topic of the command's family, i.e. all of them)."""
+    published = published_events().get(etype, set())
+    if not os.path.exists(os.path.join(ROOT, "schemas/events/%s.json" % etype)):
+        if not published:
+            raise RepoFactError("event %s is published on no topic this parser can see" % etype)
+        return [t for t in all_event_topics if t in published]
     desc = schema("schemas/events/%s.json" % etype).get("description", "")
     named = [t for t in re.findall(r"psop\.events\.[a-z_]+", desc) if t in all_event_topics]
+    named += [t for t in all_event_topics if t in published and t not in named]
     if etype == "command.rejected" or "events topic of the command's family" in desc:
         return list(all_event_topics)
     if not named:
