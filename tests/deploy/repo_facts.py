@@ -19,6 +19,13 @@ class RepoFactError(Exception):
     pass
 
 
+def clear_caches():
+    """Forget what was read: call after changing ROOT."""
+    for f in list(globals().values()):
+        if hasattr(f, "cache_clear"):
+            f.cache_clear()
+
+
 def read(rel):
     with open(os.path.join(ROOT, rel), encoding="utf-8") as f:
         return f.read()
@@ -72,12 +79,14 @@ def dev_haproxy_lines():
 
 # ---- lib/config.c and getenv ------------------------------------------------
 
+@functools.lru_cache(maxsize=None)
 def config_keys():
     """Keys of the config table; each is read from PSOP_<KEY upper-cased>."""
     keys = re.findall(r"^\s*E\((\w+),\s*CFG_", read("lib/config.c"), re.M)
     return _need(keys, "the config table of lib/config.c")
 
 
+@functools.lru_cache(maxsize=None)
 def config_defaults():
     return dict(re.findall(r'^\s*E\((\w+),\s*CFG_\w+,\s*"([^"]*)"', read("lib/config.c"), re.M))
 
@@ -105,12 +114,14 @@ def env_name_is_read(name):
 
 # ---- topics, roles, routes ---------------------------------------------------
 
+@functools.lru_cache(maxsize=None)
 def topic_macros():
     """{macro: topic name} from lib/topics.h."""
     d = dict(re.findall(r'^#define (TOPIC_\w+) "([^"]+)"', read("lib/topics.h"), re.M))
     return _need(d, "topic macros in lib/topics.h")
 
 
+@functools.lru_cache(maxsize=None)
 def topics():
     """[(name, kind, aggregate)] of psop_topics[] in lib/topics.c."""
     macros = topic_macros()
@@ -127,6 +138,7 @@ def dlq_partitions():
     return int(_need(m, "TOPIC_DLQ_PARTITIONS").group(1))
 
 
+@functools.lru_cache(maxsize=None)
 def worker_roles():
     """Roles psop-worker accepts: roles[] of workers/worker.c, plus the ones
     workers/main.c compares cfg.worker_role with (relay)."""
@@ -138,6 +150,7 @@ def worker_roles():
     return _need(roles, "worker roles")
 
 
+@functools.lru_cache(maxsize=None)
 def command_routes():
     """{command type: {"topics": set of topic names, "keys": set of key fields}}
     from the CMD rows of api/routes.c (SERVICE_EVENT_ROUTES expanded)."""
@@ -167,12 +180,14 @@ def plain_routes():
 
 # ---- schemas -----------------------------------------------------------------
 
+@functools.lru_cache(maxsize=None)
 def event_types():
     """Event types with a schema (schemas/events/<type>.json, not the envelope)."""
     names = sorted(os.path.basename(p)[:-5] for p in glob.glob(os.path.join(ROOT, "schemas/events/*.json")))
     return _need([n for n in names if n != "cloudevent"], "schemas/events/*.json")
 
 
+@functools.lru_cache(maxsize=None)
 def command_types():
     names = sorted(os.path.basename(p)[:-5] for p in glob.glob(os.path.join(ROOT, "schemas/commands/*.json")))
     return _need(names, "schemas/commands/*.json")
@@ -183,6 +198,7 @@ def schema(rel):
         return json.load(f)
 
 
+@functools.lru_cache(maxsize=None)
 def published_events():
     """{event type: set of topics} from the outbox_add() calls of workers/*.c
     (string literals and TOPIC_EVT_* macros inside each call). Calls whose
