@@ -795,11 +795,18 @@ def check_k8s(df):
         fail(area, "no CronJob runs psop-batch")
     if not have["Job"]:
         fail(area, "no Job runs psopctl migrate and psopctl topics")
-    pods = [pod_spec(d)[1] for _, d in docs if pod_spec(d)[1] is not None]
+    pods = [pod_spec(d) for _, d in docs if pod_spec(d)[1] is not None]
     for s in services:
         sel = (s.get("spec") or {}).get("selector") or {}
-        if not any(all(l.get(k) == v for k, v in sel.items()) for l in pods):
+        selected = [ps for ps, l in pods if all(l.get(k) == v for k, v in sel.items())]
+        if not selected:
             fail(area, "Service %s selects no pods" % s["metadata"]["name"])
+        cports = {(pt.get("name"), pt.get("containerPort")) for ps in selected
+                  for c in ps.get("containers") or [] for pt in c.get("ports") or []}
+        for sp in (s.get("spec") or {}).get("ports") or []:
+            tp = sp.get("targetPort", sp.get("port"))
+            if not any(tp in (n, cp) for n, cp in cports):
+                fail(area, "Service %s: targetPort %s is no container port of its pods" % (s["metadata"]["name"], tp))
     for im in kust.get("images") or []:
         if im.get("name") not in used_images:
             fail(area, "kustomization.yaml sets the tag of %s, which no workload uses" % im.get("name"))
@@ -999,6 +1006,7 @@ DRIFTS = [
     ("readiness on another path", _edit("docker/k8s/api.yaml", "path: /readyz", "path: /ready")),
     ("maxUnavailable 1", _edit("docker/k8s/api.yaml", "maxUnavailable: 0", "maxUnavailable: 1")),
     ("a misspelt PSOP_ variable in k8s", _edit("docker/k8s/config.yaml", "PSOP_WORKER_BATCH_MAX", "PSOP_WORKER_BATCHMAX")),
+    ("a Service port that no container has", _edit("docker/k8s/api.yaml", "port: 80, targetPort: http", "port: 80, targetPort: web")),
     ("a k8s resource file missing", _edit("docker/k8s/kustomization.yaml", "  - api.yaml\n", "  - api.yaml\n  - ingress.yaml\n")),
     ("a new event schema not in AsyncAPI", lambda root: shutil.copy(
         os.path.join(root, "schemas/events/voucher.granted.json"), os.path.join(root, "schemas/events/voucher.extended.json"))),
