@@ -1020,6 +1020,33 @@ DRIFTS = [
 COPY_PATHS = ["CMakeLists.txt", "lib", "api", "workers", "tools", "schemas", "scripts", "docker", "docs", "tests/deploy"]
 
 
+def tool_checks():
+    """Where the tools exist (not on the development machines), let them
+    judge too: docker compose config, kubectl kustomize. Returns notes."""
+    notes = []
+    if subprocess.run(["sh", "-c", "docker compose version"], stdout=subprocess.DEVNULL,
+                      stderr=subprocess.DEVNULL, check=False).returncode == 0:
+        env = dict(os.environ)
+        with open(p("docker/.env.example"), encoding="utf-8") as f:
+            env.update(re.findall(r"^([A-Z_][A-Z0-9_]*)=(.*)$", f.read(), re.M))
+        r = subprocess.run(["docker", "compose", "-f", p("docker/compose.yml"), "config", "-q"], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+        if r.returncode != 0:
+            fail("docker/compose.yml", "docker compose config: %s" % r.stdout.strip())
+        notes.append("docker compose config")
+    else:
+        notes.append("docker compose not available: compose file checked by this script only")
+    if shutil.which("kubectl"):
+        r = subprocess.run(["kubectl", "kustomize", p("docker/k8s")], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True, check=False)
+        if r.returncode != 0:
+            fail("docker/k8s", "kubectl kustomize: %s" % r.stderr.strip())
+        notes.append("kubectl kustomize")
+    else:
+        notes.append("kubectl not available: manifests checked by this script only")
+    return notes
+
+
 def run_checks(root):
     """Runs every check against the tree at root; returns the problems."""
     global ROOT
@@ -1074,6 +1101,9 @@ def self_test():
 
 def main():
     found = run_checks(ROOT)
+    for note in tool_checks():
+        print("check_deploy: " + note)
+    found = list(problems) if problems else found
     if found:
         print("check_deploy: %d problem(s):" % len(found))
         for pr in found:
