@@ -29,6 +29,7 @@ PSOP_PACKAGES=(
   postgresql postgresql-contrib redis-server haproxy
   openjdk-17-jre-headless maven kcat jq curl libxml2-utils
   python3 python3-jsonschema python3-yaml iproute2 procps
+  ca-certificates tzdata
 )
 
 ensure_packages() {
