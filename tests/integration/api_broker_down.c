@@ -15,8 +15,23 @@
 #include "api_testlib.h"
 
 #define NODE "apitest"
-#define NODE_PORT 19292
-#define NODE_BROKERS "127.0.0.1:19292"
+/* The test's own broker: 200 above the stack's (PSOP_KAFKA_PORT, default
+ * 19092), so stacks on shifted ports (several checkouts) do not collide. */
+static int node_port(void)
+{
+    const char *p = getenv("PSOP_KAFKA_PORT");
+    int base = p && atoi(p) > 0 ? atoi(p) : 19092;
+    return base + 200;
+}
+
+static const char *node_brokers(void)
+{
+    static char b[32];
+    snprintf(b, sizeof(b), "127.0.0.1:%d", node_port());
+    return b;
+}
+#define NODE_PORT node_port()
+#define NODE_BROKERS node_brokers()
 #define PRODUCE_TIMEOUT_MS 3000
 #define ORG "0190a0b0-0000-7000-8000-00000000000a"
 #define TOPIC "psop.commands.settlement"
@@ -83,7 +98,14 @@ static void *sender(void *arg)
     return NULL;
 }
 
-Test(api_broker_down, answers_503_in_time_and_acknowledges_only_what_is_stored, .timeout = 300)
+/* Also after a failed assertion: the test's broker does not outlive it. */
+static void stop_node(void)
+{
+    node("stop");
+}
+
+Test(api_broker_down, answers_503_in_time_and_acknowledges_only_what_is_stored, .timeout = 300,
+     .fini = stop_node)
 {
     cr_assert_eq(node("wipe"), 0);
     cr_assert_eq(node("start"), 0, "scripts/kafka-node start failed");
@@ -94,7 +116,9 @@ Test(api_broker_down, answers_503_in_time_and_acknowledges_only_what_is_stored, 
     int port = tl_port(0);
     char to[64];
     snprintf(to, sizeof(to), "PSOP_PRODUCE_TIMEOUT_MS=%d", PRODUCE_TIMEOUT_MS);
-    const char *env[] = {"PSOP_KAFKA_BROKERS=" NODE_BROKERS, to, NULL};
+    char brokers_env[64];
+    snprintf(brokers_env, sizeof(brokers_env), "PSOP_KAFKA_BROKERS=%s", NODE_BROKERS);
+    const char *env[] = {brokers_env, to, NULL};
     pid_t api = tl_api_start(port, env);
     cr_assert_gt(api, 0);
     char *tok = tl_token("organiser", ORG, NULL, NULL, 600);
@@ -182,5 +206,4 @@ Test(api_broker_down, answers_503_in_time_and_acknowledges_only_what_is_stored, 
     free(l.ids);
     free(tok);
     cr_expect_eq(tl_api_stop(api), 0);
-    node("stop");
 }

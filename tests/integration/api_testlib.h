@@ -419,7 +419,7 @@ struct tl_marks {
     int64_t high[TL_MAX_PARTS];
 };
 
-static inline int tl_mark(const char *brokers, const char *topic, struct tl_marks *m)
+static inline int tl_mark_once(const char *brokers, const char *topic, struct tl_marks *m)
 {
     rd_kafka_t *rk = tl_kafka(brokers, RD_KAFKA_PRODUCER);
     const rd_kafka_metadata_t *md = NULL;
@@ -443,6 +443,18 @@ static inline int tl_mark(const char *brokers, const char *topic, struct tl_mark
     rd_kafka_topic_destroy(t);
     rd_kafka_destroy(rk);
     return rc;
+}
+
+/* tl_mark, retried for up to 30 s: a topic just created may not have a
+ * leader for every partition yet (slow on a loaded machine). */
+static inline int tl_mark(const char *brokers, const char *topic, struct tl_marks *m)
+{
+    for (int i = 0; i < 30; i++) {
+        if (tl_mark_once(brokers, topic, m) == 0)
+            return 0;
+        sleep(1);
+    }
+    return -1;
 }
 
 /* A message found on a topic. */
