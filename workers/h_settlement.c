@@ -113,7 +113,9 @@ static const char RUN_SQL[] =
 struct run_item {
     char id[40], provider_id[40];
     struct settlement_totals t;
-    long long lines;
+    /* From the rows' counts: t's own event_lines / credit_lines count the
+     * add calls, i.e. (kind, rate) groups here, not lines. */
+    long long lines, event_lines, credit_lines;
 };
 
 /* Groups RUN_SQL's rows into settlements and computes their totals.
@@ -140,9 +142,11 @@ static int run_group(struct apply_ctx *ctx, const PGresult *r, struct run_item *
         if (strcmp(PQgetvalue(r, i, 3), "event") == 0) {
             rc = settlement_totals_add_event(&s->t, col_ll(r, i, 5), col_ll(r, i, 6),
                                              col_ll(r, i, 7), rate, e, sizeof(e));
+            s->event_lines += cnt;
             *events += cnt;
         } else {
             rc = settlement_totals_add_credit(&s->t, col_ll(r, i, 6), rate, e, sizeof(e));
+            s->credit_lines += cnt;
             *credits += cnt;
         }
         s->lines += cnt;
@@ -322,10 +326,15 @@ static enum apply_result settlement_run(struct apply_ctx *ctx)
                                  "id", s->id, "organiser_id", org, "provider_id", s->provider_id,
                                  "period", period, "number", number, "reference", ref,
                                  "due_date", due_s, "state", "draft", "line_count",
-                                 (json_int_t)s->lines, "event_lines", (json_int_t)s->t.event_lines,
-                                 "credit_lines", (json_int_t)s->t.credit_lines, "totals",
+                                 (json_int_t)s->lines, "event_lines", (json_int_t)s->event_lines,
+                                 "credit_lines", (json_int_t)s->credit_lines, "totals",
                                  totals_json(&s->t));
         json_object_set_new(data, "run_id", json_string(c->id));
+        /* A new settlement is version 1 (the column's default), like the
+         * read model; confirm and pay publish 2 and 3. */
+        json_object_set_new(data, "created_by",
+                            json_string(c->actor.sub ? c->actor.sub : "?"));
+        json_object_set_new(data, "version", json_integer(1));
         outbox_add(ctx, TOPIC_EVT_SETTLEMENT, s->id, "settlement.created", data);
         apply_touch(ctx, VIEW_SETTLEMENT_KIND, s->id);
     }

@@ -7,8 +7,8 @@
  *
  * Commands go onto psop.commands.* as envelopes and the running workers
  * (scripts/dev up) apply them: reference and provider always; the voucher
- * part runs only when a voucher worker applies commands, else it is skipped
- * with a message. The events are then read back from the beginning of
+ * and settlement parts run only when a voucher / settlement worker applies
+ * commands, else they are skipped with a message. The events are then read back from the beginning of
  * psop.events.* with a consumer of a fresh group, keeping those whose
  * psopcommandid is one of this test's commands. Every id and code is new, so
  * the test runs again and again on the same database.
@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "date.h"
 #include "harness.h"
 #include "json_schema.h"
 #include "kafka_conf.h"
@@ -224,7 +225,7 @@ static bool voucher_probe(struct run *r, struct ids *x, const char *v)
     return true;
 }
 
-static void voucher_part(struct run *r, struct ids *x)
+static bool voucher_part(struct run *r, struct ids *x)
 {
     char v1[UUID_STR_LEN], v2[UUID_STR_LEN], e1[UUID_STR_LEN], e2[UUID_STR_LEN],
         e3[UUID_STR_LEN], cr[UUID_STR_LEN], client2[24] = "EVT-";
@@ -240,7 +241,7 @@ static void voucher_part(struct run *r, struct ids *x)
                     "worker applying psop.commands.voucher); only reference and provider events "
                     "are checked",
                     VOUCHER_PROBE_S);
-        return;
+        return false;
     }
     struct tc_actor client = {.sub = "asiakas-ev", .role = "client", .client = client2,
                               .org = x->org};
@@ -334,6 +335,7 @@ static void voucher_part(struct run *r, struct ids *x)
             "voucher.revoked", TOPIC_EVT_VOUCHER, v1,
             json_pack("{s:s, s:s}", "effective_date", "2026-11-01", "reason",
                       "Muutti pois kunnasta"));
+    return true;
 }
 
 /* Purchased services: a contract (provider topic), an order and its
@@ -411,6 +413,101 @@ static void order_part(struct run *r, struct ids *x)
                       "Palvelu päättyi"),
             "order.ended", TOPIC_EVT_ORDER, o,
             json_pack("{s:s, s:s}", "contract_id", c, "effective_date", "2026-10-31"));
+}
+
+/* Settlements: a run of October for the organiser settles what the voucher
+ * and order parts left (the voucher's E3, approved, and both credits: all of
+ * provider P), so it makes one settlement and publishes one
+ * settlement.created keyed by the new settlement's id; then confirm and
+ * mark_paid, each with its event, and two rejections on
+ * psop.events.settlement (keyed like their commands). */
+static void settlement_part(struct run *r, struct ids *x, bool vouchers)
+{
+    char id[UUID_STR_LEN];
+    tc_send(r->t, TOPIC_CMD_SETTLEMENT, x->org, "settlement.run", &x->orgs,
+            json_pack("{s:s, s:s}", "organiser_id", x->org, "period", "2026-10"), id);
+    if (!h_wait_pg(r->pg, VOUCHER_PROBE_S,
+                   "SELECT EXISTS (SELECT 1 FROM psop.processed_commands WHERE command_id = '%s')",
+                   id)) {
+        cr_log_warn("settlement part skipped: settlement.run stayed unprocessed for %d s (no "
+                    "settlement worker applying psop.commands.settlement)",
+                    VOUCHER_PROBE_S);
+        return;
+    }
+    tc_expect_applied(r->pg, id);
+    char *n = h_pg_value(r->pg, "SELECT count(*) FROM psop.settlements WHERE run_id = '%s'", id);
+    cr_expect_str_eq(n, "1", "the run of %s made %s settlements, want one (provider P's)", x->org,
+                     n);
+    free(n);
+    char *sid = h_pg_value(r->pg,
+                           "SELECT coalesce((SELECT id::text FROM psop.settlements WHERE run_id "
+                           "= '%s' AND provider_id = '%s'), '')",
+                           id, x->p);
+    if (!sid[0]) {
+        cr_expect_fail("settlement.run %s made no settlement for provider %s", id, x->p);
+        free(sid);
+        return;
+    }
+    /* The event must say what the database holds, totals and VAT rows
+     * included ({"gross_cents", ..., "vat": [{"rate_bp", ...}]}). */
+    char *row = h_pg_value(
+        r->pg,
+        "SELECT json_build_object('number', s.number, 'reference', s.reference, 'due_date', "
+        " s.due_date::text, 'line_count', s.line_count, 'totals', json_build_object("
+        " 'gross_cents', s.gross_cents, 'organiser_cents', s.organiser_cents, "
+        " 'client_share_cents', s.client_share_cents, 'credit_cents', s.credit_cents, "
+        " 'payable_cents', s.payable_cents, 'vat', (SELECT json_agg(json_build_object("
+        " 'rate_bp', v.rate_bp, 'amount_cents', v.amount_cents, 'vat_cents', v.vat_cents) "
+        " ORDER BY v.rate_bp) FROM psop.settlement_vat v WHERE v.settlement_id = s.id)), "
+        " 'event_lines', (SELECT count(*) FROM psop.settlement_lines l WHERE l.settlement_id "
+        " = s.id AND l.kind = 'event'), 'credit_lines', (SELECT count(*) FROM "
+        " psop.settlement_lines l WHERE l.settlement_id = s.id AND l.kind = 'credit')) "
+        "FROM psop.settlements s WHERE s.id = '%s'",
+        sid);
+    json_t *db = json_loads(row, 0, NULL);
+    cr_assert_not_null(db, "settlement row %s", row);
+    free(row);
+    json_t *want = json_deep_copy(db);
+    json_t *more = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i}", "id", sid, "run_id", id,
+                             "organiser_id", x->org, "provider_id", x->p, "period", "2026-10",
+                             "state", "draft", "created_by", x->orgs.sub, "version", 1);
+    json_object_update(want, more);
+    json_decref(more);
+    if (vouchers) {
+        /* E3 (1 h weekday at 34.90, value 32.00) and the credits of 17.45
+         * and 16.75: 32.00 - 34.20 = -2.20 payable, all at VAT 0. */
+        json_t *t = json_object_get(db, "totals");
+        cr_expect_eq(json_integer_value(json_object_get(t, "payable_cents")), -220,
+                     "payable of the October settlement: %lld",
+                     (long long)json_integer_value(json_object_get(t, "payable_cents")));
+        cr_expect_eq(json_integer_value(json_object_get(db, "event_lines")), 1);
+        cr_expect_eq(json_integer_value(json_object_get(db, "credit_lines")), 2);
+    }
+    expect_event(r, id, "settlement.run", "settlement.created", TOPIC_EVT_SETTLEMENT, sid, want);
+    const char *number = json_string_value(json_object_get(db, "number"));
+    long long events = json_integer_value(json_object_get(db, "event_lines"));
+
+    applied(r, TOPIC_CMD_SETTLEMENT, sid, "settlement.confirm", &x->orgs,
+            json_pack("{s:s}", "settlement_id", sid), "settlement.confirmed",
+            TOPIC_EVT_SETTLEMENT, sid,
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "id", sid, "provider_id", x->p, "number",
+                      number, "state", "confirmed", "confirmed_by", x->orgs.sub, "version", 2));
+    rejected(r, TOPIC_CMD_SETTLEMENT, sid, "settlement.confirm", &x->orgs,
+             json_pack("{s:s}", "settlement_id", sid), "invalid_transition:",
+             TOPIC_EVT_SETTLEMENT);
+    rejected(r, TOPIC_CMD_SETTLEMENT, x->org, "settlement.run", &x->prov_p,
+             json_pack("{s:s, s:s}", "organiser_id", x->org, "period", "2026-10"), "forbidden:",
+             TOPIC_EVT_SETTLEMENT);
+    char paid[11];
+    date_format(date_today_helsinki() - 1, paid);
+    applied(r, TOPIC_CMD_SETTLEMENT, sid, "settlement.mark_paid", &x->orgs,
+            json_pack("{s:s, s:s}", "settlement_id", sid, "paid_date", paid), "settlement.paid",
+            TOPIC_EVT_SETTLEMENT, sid,
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:i}", "id", sid, "number", number, "state",
+                      "paid", "paid_date", paid, "paid_by", x->orgs.sub, "events_paid",
+                      (json_int_t)events, "version", 3));
+    json_decref(db);
+    free(sid);
 }
 
 /* ---- reading the events back ---- */
@@ -623,8 +720,9 @@ Test(events, every_change_publishes_one_valid_event)
 
     reference_part(&r, &x);
     provider_part(&r, &x);
-    voucher_part(&r, &x);
+    bool vouchers = voucher_part(&r, &x);
     order_part(&r, &x);
+    settlement_part(&r, &x, vouchers);
 
     /* Published means acknowledged by the broker: wait for the outbox. */
     char *arr = command_array(r.expect);

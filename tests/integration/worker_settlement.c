@@ -19,6 +19,7 @@
 #include "date.h"
 #include "domain_settlement.h"
 #include "harness.h"
+#include "json_schema.h"
 #include "redis_client.h"
 #include "topics.h"
 #include "view_settlement.h"
@@ -224,6 +225,49 @@ static const char *jstr(const json_t *j, const char *k)
 static long long jint(const json_t *j, const char *k)
 {
     return (long long)json_integer_value(json_object_get(j, k));
+}
+
+/* Every event of evs (tc_events_by_key of key on psop.events.settlement) is
+ * valid against schemas/events/<type>.json and has subject = key. */
+static void expect_valid_events(const json_t *evs, const char *key)
+{
+    char err[512];
+    struct jschema_registry *reg =
+        jschema_registry_load(PSOP_SOURCE_DIR "/schemas", err, sizeof(err));
+    cr_assert_not_null(reg, "schemas: %s", err);
+    size_t i;
+    json_t *ev;
+    json_array_foreach(evs, i, ev)
+    {
+        const char *type = json_string_value(json_object_get(ev, "type"));
+        char *name = xasprintf("events/%s", type ? type : "?");
+        json_t *errs = NULL;
+        if (jschema_validate(reg, name, ev, "", &errs) != 0) {
+            char *e = errs ? json_dumps(errs, JSON_COMPACT) : xstrdup("no schema");
+            char *d = json_dumps(ev, JSON_COMPACT);
+            cr_expect_fail("%s of %s is not valid against schemas/%s.json: %s\n  event: %s",
+                           type, key, name, e, d);
+            free(e);
+            free(d);
+        }
+        json_decref(errs);
+        free(name);
+        cr_expect_str_eq(jstr(ev, "subject"), key, "%s: subject is not the settlement id", type);
+    }
+    jschema_registry_free(reg);
+}
+
+/* The event of type in evs (borrowed; NULL when none). */
+static const json_t *event_of(const json_t *evs, const char *type)
+{
+    size_t i;
+    json_t *ev;
+    json_array_foreach(evs, i, ev)
+    {
+        if (strcmp(jstr(ev, "type"), type) == 0)
+            return ev;
+    }
+    return NULL;
 }
 
 /* -------------------------------------------------------------- tests */
@@ -442,9 +486,51 @@ Test(settlement, run_supplementary_credit_confirm_pay)
     cr_expect_eq(tc_count_type(evs, "settlement.created"), 1);
     cr_expect_eq(tc_count_type(evs, "settlement.confirmed"), 1);
     cr_expect_eq(tc_count_type(evs, "settlement.paid"), 1);
-    json_t *created = json_object_get(json_array_get(evs, 0), "data");
+    expect_valid_events(evs, s1);
+    const json_t *created = json_object_get(event_of(evs, "settlement.created"), "data");
     cr_expect_str_eq(jstr(created, "number"), num1);
-    cr_expect_eq(jint(json_object_get(created, "totals"), "payable_cents"), 16250);
+    cr_expect_str_eq(jstr(created, "reference"), ref1);
+    cr_expect_str_eq(jstr(created, "due_date"), due1);
+    cr_expect_str_eq(jstr(created, "run_id"), r1);
+    cr_expect_eq(jint(created, "line_count"), 4);
+    /* Lines, not (kind, VAT rate) groups: 4 events at two rates. */
+    cr_expect_eq(jint(created, "event_lines"), 4);
+    cr_expect_eq(jint(created, "credit_lines"), 0);
+    cr_expect_eq(jint(created, "version"), 1);
+    const json_t *etotals = json_object_get(created, "totals");
+    cr_expect_eq(jint(etotals, "payable_cents"), 16250);
+    cr_expect_eq(jint(etotals, "client_share_cents"), 1225 + 240 + 500 + 750);
+    /* VAT rows by rate: 0 % 112.50, 25.5 % 50.00 of which 10.16 VAT. */
+    const json_t *evat = json_object_get(etotals, "vat");
+    cr_expect_eq(json_array_size(evat), 2);
+    cr_expect_eq(jint(json_array_get(evat, 0), "rate_bp"), 0);
+    cr_expect_eq(jint(json_array_get(evat, 0), "amount_cents"), 11250);
+    cr_expect_eq(jint(json_array_get(evat, 1), "rate_bp"), 2550);
+    cr_expect_eq(jint(json_array_get(evat, 1), "amount_cents"), 5000);
+    cr_expect_eq(jint(json_array_get(evat, 1), "vat_cents"), 1016);
+    const json_t *conf = json_object_get(event_of(evs, "settlement.confirmed"), "data");
+    cr_expect_str_eq(jstr(conf, "state"), "confirmed");
+    cr_expect_eq(jint(conf, "version"), 2);
+    const json_t *pay = json_object_get(event_of(evs, "settlement.paid"), "data");
+    cr_expect_str_eq(jstr(pay, "paid_date"), paid);
+    cr_expect_eq(jint(pay, "events_paid"), 4);
+    cr_expect_eq(jint(pay, "version"), 3);
+    json_decref(evs);
+    /* The supplementary settlement of a credit only: negative payable and
+     * VAT (-10.00, of which -2.03), still valid. */
+    evs = tc_events_by_key(TOPIC_EVT_SETTLEMENT, s3);
+    cr_expect_eq(tc_count_type(evs, "settlement.created"), 1);
+    cr_expect_eq(json_array_size(evs), 1, "s3 is a draft: only settlement.created");
+    expect_valid_events(evs, s3);
+    created = json_object_get(event_of(evs, "settlement.created"), "data");
+    etotals = json_object_get(created, "totals");
+    cr_expect_eq(jint(created, "event_lines"), 0);
+    cr_expect_eq(jint(created, "credit_lines"), 1);
+    cr_expect_eq(jint(etotals, "payable_cents"), -1000);
+    cr_expect_eq(jint(etotals, "credit_cents"), -1000);
+    evat = json_object_get(etotals, "vat");
+    cr_expect_eq(json_array_size(evat), 1);
+    cr_expect_eq(jint(json_array_get(evat, 0), "vat_cents"), -203);
     json_decref(evs);
 
     /* ---- the read model and the api */
