@@ -423,7 +423,7 @@ int cmd_finalize(struct cmd_batch *b, const struct actor *ac, const struct cmd_o
         json_object_set_new(env, "received_at", json_string(o->received_at));
         if (o->idem_key)
             json_object_set_new(env, "idempotency_key", json_string(o->idem_key));
-        if (o->traceparent && o->envelope_version >= 2)
+        if (o->traceparent && *o->traceparent && o->envelope_version >= 2)
             json_object_set_new(env, "traceparent", json_string(o->traceparent));
         json_object_set(env, "data", it->data); /* borrows: data stays ours */
         it->payload = json_dumps(env, JSON_COMPACT | JSON_REAL_PRECISION(15));

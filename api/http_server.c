@@ -377,7 +377,7 @@ static enum MHD_Result on_headers(struct req *r, const char *url, const char *me
         return respond_problem(r, 403, why);
     }
 
-    if (rt->kind == ROUTE_COMMAND) {
+    if (rt->kind == ROUTE_COMMAND || rt->kind == ROUTE_BATCH) {
         const char *tp = header(r, "traceparent");
         if (traceparent_valid(tp))
             snprintf(r->traceparent, sizeof(r->traceparent), "%s", tp);
@@ -642,7 +642,7 @@ static enum MHD_Result on_complete(struct req *r)
     cmd_now_rfc3339(received_at);
     struct cmd_origin origin = {.received_at = received_at,
                                 .idem_key = r->has_idem ? r->idem_key : NULL,
-                                .traceparent = r->traceparent,
+                                .traceparent = r->traceparent[0] ? r->traceparent : NULL,
                                 .envelope_version = s->d.cfg->envelope_version};
     if (cmd_finalize(&r->batch, &r->actor, &origin, &e) < 0) {
         if (r->has_idem)

@@ -163,5 +163,11 @@ Test(api_command, a_version_1_envelope_has_no_traceparent)
     cr_expect_eq(json_integer_value(json_object_get(env, "schema_version")), 1);
     cr_expect_null(json_object_get(env, "traceparent"));
     json_decref(env);
+    /* An empty traceparent is no traceparent (it would not match the schema). */
+    free(b.items[0].payload);
+    cr_assert_eq(cmd_finalize(&b, &org, &(struct cmd_origin){"2025-01-01T00:00:00Z", NULL, "", 2}, &e), 0);
+    env = json_loads(b.items[0].payload, 0, NULL);
+    cr_expect_null(json_object_get(env, "traceparent"));
+    json_decref(env);
     cmd_batch_free(&b);
 }
