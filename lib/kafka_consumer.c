@@ -72,8 +72,15 @@ struct kcons *kcons_new(const struct psop_config *cfg, const char *group_id,
      * instance id takes its partitions back without a rebalance only within
      * that window. 10 s covers a process restart, is above the broker's
      * group.min.session.timeout.ms (6 s) and leaves three 3 s heartbeats. */
-    const char *defaults[] = {"session.timeout.ms", "10000", "auto.offset.reset", "earliest",
-                              NULL};
+    /* max.poll.interval.ms 30 min instead of 5: a worker polls between
+     * batches only, and one batch of big settlement runs (25 organisers,
+     * 1 000 000 events: docs/benchmarks.md) outlasted 5 min; past it the
+     * consumer is dropped from the group mid-transaction, its offsets are
+     * not committed and the partitions' new owner redoes the batch (only
+     * de-duplicated). Liveness stays with session.timeout.ms: heartbeats
+     * come from librdkafka's own thread. */
+    const char *defaults[] = {"session.timeout.ms", "10000", "max.poll.interval.ms", "1800000",
+                              "auto.offset.reset", "earliest", NULL};
     conf = kafka_conf_new(cfg, NULL, defaults, err, errlen);
     if (!conf)
         return NULL;

@@ -306,8 +306,16 @@ static void send_dlq(struct worker *w, struct slot *slots, size_t n)
     }
 }
 
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 static void process_batch(struct worker *w, rd_kafka_message_t **msgs, size_t n)
 {
+    double t_start = mono_ms(), t_applied, t_published, t_models;
     struct slot *slots = xcalloc(n, sizeof(*slots));
     for (size_t i = 0; i < n; i++) {
         slots[i].msg = msgs[i];
@@ -334,10 +342,12 @@ static void process_batch(struct worker *w, rd_kafka_message_t **msgs, size_t n)
         backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
     }
     /* Committed. Now the after-commit work: none of it can lose data. */
+    t_applied = mono_ms();
     int unacked = outbox_publish(w->kp, w->pg, events, w->cfg->produce_timeout_ms);
     if (unacked > 0)
         LOG_WARN("events left to the relay", NULL);
     send_dlq(w, slots, n);
+    t_published = mono_ms();
     if (!w->rds) {
         /* Redis was down: try again now (cheap when it refuses at once);
          * meanwhile reads fall back to PostgreSQL. */
@@ -365,6 +375,7 @@ static void process_batch(struct worker *w, rd_kafka_message_t **msgs, size_t n)
     rm_refresh(w->rds, w->pg, touched);
     json_decref(touched);
     json_decref(seen);
+    t_models = mono_ms();
     for (size_t i = 0; i < n; i++) {
         struct slot *s = &slots[i];
         if (s->out == OUT_APPLIED || s->out == OUT_REJECTED) {
@@ -380,6 +391,18 @@ static void process_batch(struct worker *w, rd_kafka_message_t **msgs, size_t n)
         }
     }
     kcons_store(w->kc, msgs, n);
+    {
+        /* Where a batch's time goes (docs/benchmarks.md): log_level = debug. */
+        double t_end = mono_ms();
+        char f[5][24];
+        snprintf(f[0], sizeof(f[0]), "%zu", n);
+        snprintf(f[1], sizeof(f[1]), "%.2f", t_applied - t_start);
+        snprintf(f[2], sizeof(f[2]), "%.2f", t_published - t_applied);
+        snprintf(f[3], sizeof(f[3]), "%.2f", t_models - t_published);
+        snprintf(f[4], sizeof(f[4]), "%.2f", t_end - t_models);
+        LOG_DEBUG("batch done", "commands", f[0], "apply_commit_ms", f[1], "publish_ms", f[2],
+                  "read_models_ms", f[3], "statuses_ms", f[4], NULL);
+    }
 out_unstored:
     for (size_t i = 0; i < n; i++) {
         cmd_free(&slots[i].cmd);

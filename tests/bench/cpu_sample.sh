@@ -3,7 +3,7 @@
 # interval (no pidstat on the dev box): reads utime+stime of every process
 # from /proc at the start and the end, names the stack's processes from
 # .run/pids/*.pid (api-1, worker-voucher-2, ...), groups PostgreSQL backends,
-# and prints the groups using >= 1 % of one core, busiest first.
+# (this stack's by its postmaster, other stacks' apart), and prints the groups using >= 1 % of one core, busiest first.
 # Run it next to psop-bench-e2e: tests/bench/cpu_sample.sh 20 & psop-bench-e2e ...
 set -euo pipefail
 secs=${1:-10}
@@ -26,7 +26,10 @@ name_of() {
   done
   comm=$(cat /proc/$pid/comm 2>/dev/null || echo gone)
   case $comm in
-    postgres) echo postgres ;;
+    postgres) # backends are children of the stack's postmaster; other stacks' are "other"
+      ppid=$(awk '{print $4}' /proc/$pid/stat 2>/dev/null || echo 0)
+      if [ "$ppid" = "$(cat "$root/.run/pids/postgres.pid" 2>/dev/null)" ]; then echo "postgres (stack)"; else echo "postgres (other)"; fi ;;
+    psop-*) echo "$comm (other)" ;;
     java) if grep -q "$root" /proc/$pid/cmdline 2>/dev/null; then echo "kafka (stack)"; else echo "java (other)"; fi ;;
     *) echo "$comm" ;;
   esac

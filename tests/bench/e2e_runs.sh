@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/bench/e2e_runs.sh RUNFILE [OUTDIR] - the series behind the "applied
+# tests/bench/e2e_runs.sh [RUNFILE|-] [OUTDIR] - the series behind the "applied
 # commands end to end" table of docs/benchmarks.md: the applied variant
 # (Prefer: wait=10) at increasing rates, then the 202 variant with a drain to
 # measure sustained applied/s. Each step: one JSON line in OUTDIR/runs.jsonl
@@ -9,13 +9,17 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-run=${1:?usage: e2e_runs.sh RUNFILE [OUTDIR]}
+run=${1:--}
 out=${2:-/tmp/psop-bench}
-bin=${PSOP_BENCH_BIN:-$root/build-bench/tests/bench/psop-bench-e2e}
+bin=${PSOP_BENCH_BIN:-$root/build/tests/bench/psop-bench-e2e}
 mkdir -p "$out"
 cd "$root" # config/psop.conf
 # shellcheck disable=SC1091
 source .run/stack.env
+if [ "$run" = - ]; then # seed 10 000 vouchers (20 providers, 3 recorded events each)
+  run=$out/run.txt
+  "$(dirname "$bin")/psop-bench-seed" --vouchers 10000 --providers 20 --events 3 --out "$run" >/dev/null
+fi
 step() { # step NAME SAMPLE_SECONDS ARGS...
   local name=$1 secs=$2
   shift 2

@@ -39,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_seed.h"
 #include "config.h"
 #include "date.h"
 #include "ids.h"
@@ -47,89 +48,9 @@
 #include "view_provider.h"
 #include "view_voucher.h"
 
-static uint64_t rnd64(void)
-{
-    uint64_t v;
-    if (getrandom(&v, sizeof(v), 0) != sizeof(v))
-        v = (uint64_t)time(NULL) * 6364136223846793005ULL + (uint64_t)getpid();
-    return v;
-}
-
-/* A valid Y-tunnus "NNNNNNN-C" (weights 7,9,10,5,8,4,2; remainder 1 never valid). */
-static void business_id(char out[16])
-{
-    static const int w[7] = {7, 9, 10, 5, 8, 4, 2};
-    for (;;) {
-        unsigned long n = (unsigned long)(rnd64() % 9000000) + 1000000;
-        char d[8];
-        snprintf(d, sizeof(d), "%07lu", n);
-        int s = 0;
-        for (int i = 0; i < 7; i++)
-            s += w[i] * (d[i] - '0');
-        int r = s % 11;
-        if (r == 1)
-            continue;
-        snprintf(out, 16, "%s-%d", d, r == 0 ? 0 : 11 - r);
-        return;
-    }
-}
-
-/* A valid Finnish IBAN: FI + check digits + 14 digits. */
-static void fi_iban(char out[24])
-{
-    char bban[15];
-    snprintf(bban, sizeof(bban), "%014llu", (unsigned long long)(rnd64() % 100000000000000ULL));
-    char t[32];
-    snprintf(t, sizeof(t), "%s151800", bban); /* F=15 I=18, check "00" */
-    int rem = 0;
-    for (const char *p = t; *p; p++)
-        rem = (rem * 10 + (*p - '0')) % 97;
-    snprintf(out, 24, "FI%02d%s", 98 - rem, bban);
-}
-
-/* Growing "{a,b,c}" array literal for unnest($n::uuid[]). */
-struct arr {
-    char *s;
-    size_t len, cap;
-};
-
-static void arr_add(struct arr *a, const char *v)
-{
-    size_t n = strlen(v);
-    if (a->len + n + 3 > a->cap) {
-        a->cap = (a->cap + n + 3) * 2;
-        a->s = realloc(a->s, a->cap);
-        if (!a->s) {
-            perror("realloc");
-            exit(1);
-        }
-    }
-    a->s[a->len] = a->len == 0 ? '{' : ',';
-    a->len++;
-    memcpy(a->s + a->len, v, n);
-    a->len += n;
-    a->s[a->len] = '\0';
-}
-
-static const char *arr_done(struct arr *a)
-{
-    if (!a->len)
-        arr_add(a, "");
-    a->s[a->len] = '}';
-    a->s[a->len + 1] = '\0';
-    return a->s;
-}
-
 static int q(struct pgc *pg, const char *sql, int n, const char *const *p)
 {
-    char err[512];
-    PGresult *r = pgc_query(pg, sql, n, p, err, sizeof(err));
-    if (!r) {
-        fprintf(stderr, "psop-bench-seed: %s\n  in: %.120s\n", err, sql);
-        return -1;
-    }
-    PQclear(r);
-    return 0;
+    return seed_q("psop-bench-seed", pg, sql, n, p);
 }
 
 static void usage(void)
