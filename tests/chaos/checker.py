@@ -7,7 +7,9 @@ and compares it with PostgreSQL, the source of truth, after letting the
 workers settle:
 
   acknowledged   status 202: the front said the command is stored
-  indeterminate  no answer in time (0) or the connection broke (-1)
+  indeterminate  no answer in time (0), the connection broke (-1), or a 5xx
+                 that names its command_id ("outcome": "unknown": Kafka did
+                 not acknowledge in time, the command may still be stored)
   refused        4xx/5xx, or never sent (-2)
 
   lost        acknowledged, but neither its command nor its service event
@@ -126,8 +128,11 @@ def main():
         return 1
     since = min(r["sent_ms"] for r in recs)
     acked = [r for r in recs if r["status"] == 202]
-    indet = [r for r in recs if r["status"] in (0, -1)]
-    refused = [r for r in recs if r["status"] != 202 and r["status"] not in (0, -1)]
+    # A 5xx naming its command (the front sent it to Kafka and got no
+    # acknowledgement in time) is indeterminate too: it may be stored.
+    indet = [r for r in recs if r["status"] in (0, -1) or (r["status"] >= 500 and r["cid"])]
+    indet_seqs = {r["seq"] for r in indet}
+    refused = [r for r in recs if r["status"] != 202 and r["seq"] not in indet_seqs]
 
     # Settle: every acknowledged command applied (or its event present), and
     # nothing changing any more for 3 s.
