@@ -568,11 +568,25 @@ static enum MHD_Result answer_published(struct req *r)
     }
     if (r->has_idem)
         idem_fail(s->d.idem, r->actor.sub, r->idem_key);
-    return respond_problem_h(r, 503,
-                             r->result == PUB_TIMEOUT
-                                 ? "Kafka did not acknowledge the command in time"
-                                 : "Kafka did not accept the command",
-                             NULL, MHD_HTTP_HEADER_RETRY_AFTER, RETRY_AFTER_UNAVAILABLE);
+    /* The command went to the producer: a broker that stored it but died
+     * before acknowledging (or an acknowledgement past the deadline) means
+     * it may still be applied. The answer says so and names the command so
+     * the client can look it up (docs/operations.md, scripts/chaos). */
+    json_t *p = problem_new(503,
+                            r->result == PUB_TIMEOUT
+                                ? "Kafka did not acknowledge the command in time; it may still "
+                                  "be applied: see GET /v1/commands/{command_id}"
+                                : "Kafka did not acknowledge the command; it may still be "
+                                  "applied: see GET /v1/commands/{command_id}",
+                            NULL);
+    json_object_set_new(p, "command_id", json_string(r->first_command_id));
+    json_object_set_new(p, "outcome", json_string("unknown"));
+    char *txt = json_dumps(p, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    json_decref(p);
+    if (!txt)
+        return MHD_NO;
+    return respond_raw(r, 503, CT_PROBLEM, txt, strlen(txt), MHD_HTTP_HEADER_RETRY_AFTER,
+                       RETRY_AFTER_UNAVAILABLE);
 }
 
 static enum MHD_Result respond_cmd_error(struct req *r, struct cmd_error *e)

@@ -28,7 +28,7 @@ PSOP_PACKAGES=(
   libssl-dev libcriterion-dev clang libclang-rt-14-dev
   postgresql postgresql-contrib redis-server haproxy
   openjdk-17-jre-headless maven kcat jq curl libxml2-utils
-  python3 python3-jsonschema python3-yaml iproute2 procps
+  python3 python3-jsonschema python3-yaml iproute2 procps socat
   ca-certificates tzdata
 )
 

@@ -168,7 +168,7 @@ int main(int argc, char **argv)
         ids_uuid7(orgs[i]);
         fi_iban(ib);
         snprintf(nm, sizeof(nm), "\"Settlement bench organiser %s-%ld\"", run, i);
-        snprintf(pf, sizeof(pf), "S%.5s%02ld", run, i);
+        snprintf(pf, sizeof(pf), "S%.5s%02d", run, (int)(i % 100));
         for (char *c = pf; *c; c++)
             if (*c >= 'a' && *c <= 'f')
                 *c = (char)(*c - 'a' + 'A');

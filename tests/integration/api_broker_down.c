@@ -160,6 +160,11 @@ Test(api_broker_down, answers_503_in_time_and_acknowledges_only_what_is_stored, 
         cr_expect(tl_header(&r, "Retry-After", ra, sizeof(ra)), "no Retry-After");
         cr_expect_str_eq(json_string_value(json_object_get(r.json, "type")),
                          "https://psop.fi/problems/unavailable");
+        /* The command went to the producer: its fate is unknown, and the
+         * answer names it so the client can look it up. */
+        const char *cid = json_string_value(json_object_get(r.json, "command_id"));
+        cr_expect(cid && strlen(cid) == 36, "503 without command_id: %s", r.body);
+        cr_expect_str_eq(json_string_value(json_object_get(r.json, "outcome")), "unknown");
         tl_resp_free(&r);
     }
     atomic_store(&l.stop, 1);

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# tests/chaos/checker_selftest.sh RECORDS VOUCHERS - the checker must fail.
+# Takes a clean run's record file (the checker passes it) and shows that the
+# checker reports each anomaly it exists for, against the real PostgreSQL:
+#   lost:        an acknowledged command that was never applied (a forged line)
+#   unexpected:  an applied event whose request is removed from the records
+#   duplicated:  a second 'applied' processed_commands row for one event
+#                (inserted, checked, deleted again)
+# Needs PSOP_PG_DSN. Exits 0 when every anomaly was caught.
+set -uo pipefail
+rec=${1:?records}
+vouchers=${2:?vouchers}
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+check() { python3 "$here/checker.py" --records "$1" --vouchers "$vouchers" --settle 5 --read-retries 1; }
+field() { python3 -c "import json,sys; print(json.loads(sys.stdin.read())['$1'])"; }
+fail=0
+
+out=$(check "$rec") || { echo "selftest: the clean run does not pass: $out" >&2; exit 1; }
+
+# lost
+cp "$rec" "$tmp/lost.tsv"
+first=$(grep -m1 -P '\t202\t' "$rec")
+IFS=$'\t' read -r _ _ v q ts _ _ _ <<<"$first"
+printf '999999\t%s\t%s\t%s\t%s\t202\t5.00\t%s\n' "$(cat /proc/sys/kernel/random/uuid)" "$v" "$q" "$ts" \
+  "$(cat /proc/sys/kernel/random/uuid)" >>"$tmp/lost.tsv"
+out=$(check "$tmp/lost.tsv")
+rc=$?
+[ $rc -ne 0 ] && [ "$(field lost <<<"$out")" = 1 ] && echo "selftest: lost caught" || { echo "selftest: lost NOT caught: $out"; fail=1; }
+
+# unexpected
+grep -v -F "$first" "$rec" >"$tmp/unexpected.tsv"
+out=$(check "$tmp/unexpected.tsv")
+rc=$?
+[ $rc -ne 0 ] && [ "$(field unexpected <<<"$out")" = 1 ] && echo "selftest: unexpected caught" || { echo "selftest: unexpected NOT caught: $out"; fail=1; }
+
+# duplicated
+ev=$(cut -f2 <<<"$first")
+fake=$(cat /proc/sys/kernel/random/uuid)
+psql "$PSOP_PG_DSN" -X -q -v ON_ERROR_STOP=1 -c "INSERT INTO psop.processed_commands (command_id, type, status, resource_id, received_at) VALUES ('$fake', 'service_event.record', 'applied', '$ev', now())" \
+  || { echo "selftest: cannot insert the duplicate"; exit 1; }
+out=$(check "$rec")
+rc=$?
+psql "$PSOP_PG_DSN" -X -q -c "DELETE FROM psop.processed_commands WHERE command_id = '$fake'"
+[ $rc -ne 0 ] && [ "$(field duplicated <<<"$out")" = 1 ] && echo "selftest: duplicated caught" || { echo "selftest: duplicated NOT caught: $out"; fail=1; }
+exit $fail
