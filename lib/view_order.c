@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ids.h"
+#include "view_doc.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -88,72 +89,40 @@ static const char CONTRACT_SQL[] =
     "))::text FROM psop.contracts c JOIN psop.service_types st ON st.code = c.service_type"
     " WHERE c.id = $1::uuid";
 
-static char *one_text(struct pgc *pg, const char *sql, const char *id, long long *version,
-                      char *err, size_t errlen)
-{
-    err[0] = '\0';
-    if (!id || !ids_uuid_valid(id))
-        return NULL;
-    const char *p[] = {id};
-    PGresult *r = pgc_query(pg, sql, 1, p, err, errlen);
-    if (!r)
-        return NULL;
-    char *s = NULL;
-    if (PQntuples(r) == 1) {
-        s = xstrdup(PQgetvalue(r, 0, 1));
-        if (version)
-            *version = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    }
-    PQclear(r);
-    return s;
-}
-
-static json_t *parse_doc(char *s, char *err, size_t errlen)
-{
-    if (!s)
-        return NULL;
-    json_error_t je;
-    json_t *doc = json_loads(s, 0, &je);
-    if (!doc)
-        snprintf(err, errlen, "view document not JSON: %s", je.text);
-    free(s);
-    return doc;
-}
-
 char *view_order_text(struct pgc *pg, const char *order_id, long long *version, char *err,
                       size_t errlen)
 {
-    return one_text(pg, ORDER_SQL, order_id, version, err, errlen);
+    return view_doc_text(pg, ORDER_SQL, order_id, version, err, errlen);
 }
 
 json_t *view_order(struct pgc *pg, const char *order_id, long long *version, char *err,
                    size_t errlen)
 {
-    return parse_doc(view_order_text(pg, order_id, version, err, errlen), err, errlen);
+    return view_doc_parse(view_order_text(pg, order_id, version, err, errlen), err, errlen);
 }
 
 char *view_order_events_text(struct pgc *pg, const char *order_id, long long *version, char *err,
                              size_t errlen)
 {
-    return one_text(pg, EVENTS_SQL, order_id, version, err, errlen);
+    return view_doc_text(pg, EVENTS_SQL, order_id, version, err, errlen);
 }
 
 json_t *view_order_events(struct pgc *pg, const char *order_id, long long *version, char *err,
                           size_t errlen)
 {
-    return parse_doc(view_order_events_text(pg, order_id, version, err, errlen), err, errlen);
+    return view_doc_parse(view_order_events_text(pg, order_id, version, err, errlen), err, errlen);
 }
 
 char *view_contract_text(struct pgc *pg, const char *contract_id, long long *version, char *err,
                          size_t errlen)
 {
-    return one_text(pg, CONTRACT_SQL, contract_id, version, err, errlen);
+    return view_doc_text(pg, CONTRACT_SQL, contract_id, version, err, errlen);
 }
 
 json_t *view_contract(struct pgc *pg, const char *contract_id, long long *version, char *err,
                       size_t errlen)
 {
-    return parse_doc(view_contract_text(pg, contract_id, version, err, errlen), err, errlen);
+    return view_doc_parse(view_contract_text(pg, contract_id, version, err, errlen), err, errlen);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ids.h"
+#include "view_doc.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -62,35 +63,14 @@ static const char LIST_SQL[] =
 char *view_settlement_text(struct pgc *pg, const char *settlement_id, long long *version,
                            char *err, size_t errlen)
 {
-    err[0] = '\0';
-    if (!settlement_id || !ids_uuid_valid(settlement_id))
-        return NULL; /* ids are UUIDs: no such settlement */
-    const char *p[] = {settlement_id};
-    PGresult *r = pgc_query(pg, SETTLEMENT_SQL, 1, p, err, errlen);
-    if (!r)
-        return NULL;
-    char *s = NULL;
-    if (PQntuples(r) == 1) {
-        s = xstrdup(PQgetvalue(r, 0, 1));
-        if (version)
-            *version = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    }
-    PQclear(r);
-    return s;
+    return view_doc_text(pg, SETTLEMENT_SQL, settlement_id, version, err, errlen);
 }
 
 json_t *view_settlement(struct pgc *pg, const char *settlement_id, long long *version, char *err,
                         size_t errlen)
 {
-    char *s = view_settlement_text(pg, settlement_id, version, err, errlen);
-    if (!s)
-        return NULL;
-    json_error_t je;
-    json_t *doc = json_loads(s, 0, &je);
-    if (!doc)
-        snprintf(err, errlen, "settlement document not JSON: %s", je.text);
-    free(s);
-    return doc;
+    return view_doc_parse(view_settlement_text(pg, settlement_id, version, err, errlen), err,
+                          errlen);
 }
 
 json_t *view_settlement_list(struct pgc *pg, const char *organiser_id, const char *period,

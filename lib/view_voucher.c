@@ -8,6 +8,7 @@
 #include "domain_band.h"
 #include "domain_event.h"
 #include "ids.h"
+#include "view_doc.h"
 #include "log.h"
 #include "view_provider.h"
 #include "xmalloc.h"
@@ -95,61 +96,28 @@ static const char EVENTS_SQL[] =
     "  FROM psop.service_events e WHERE e.voucher_id = v.id), '[]'))::text"
     " FROM psop.vouchers v WHERE v.id = $1::uuid";
 
-/* Runs a one-row (version, text) statement. NULL with err "" on no row. */
-static char *one_text(struct pgc *pg, const char *sql, const char *id, long long *version,
-                      char *err, size_t errlen)
-{
-    err[0] = '\0';
-    if (!id || !ids_uuid_valid(id))
-        return NULL; /* no such voucher: ids are UUIDs */
-    const char *p[] = {id};
-    PGresult *r = pgc_query(pg, sql, 1, p, err, errlen);
-    if (!r)
-        return NULL;
-    char *s = NULL;
-    if (PQntuples(r) == 1) {
-        s = xstrdup(PQgetvalue(r, 0, 1));
-        if (version)
-            *version = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    }
-    PQclear(r);
-    return s;
-}
-
-static json_t *parse_doc(char *s, char *err, size_t errlen)
-{
-    if (!s)
-        return NULL;
-    json_error_t je;
-    json_t *doc = json_loads(s, 0, &je);
-    if (!doc)
-        snprintf(err, errlen, "view document not JSON: %s", je.text);
-    free(s);
-    return doc;
-}
-
 char *view_voucher_text(struct pgc *pg, const char *voucher_id, long long *version, char *err,
                         size_t errlen)
 {
-    return one_text(pg, VOUCHER_SQL, voucher_id, version, err, errlen);
+    return view_doc_text(pg, VOUCHER_SQL, voucher_id, version, err, errlen);
 }
 
 json_t *view_voucher(struct pgc *pg, const char *voucher_id, long long *version, char *err,
                      size_t errlen)
 {
-    return parse_doc(view_voucher_text(pg, voucher_id, version, err, errlen), err, errlen);
+    return view_doc_parse(view_voucher_text(pg, voucher_id, version, err, errlen), err, errlen);
 }
 
 char *view_voucher_events_text(struct pgc *pg, const char *voucher_id, long long *version,
                                char *err, size_t errlen)
 {
-    return one_text(pg, EVENTS_SQL, voucher_id, version, err, errlen);
+    return view_doc_text(pg, EVENTS_SQL, voucher_id, version, err, errlen);
 }
 
 json_t *view_voucher_events(struct pgc *pg, const char *voucher_id, long long *version, char *err,
                             size_t errlen)
 {
-    return parse_doc(view_voucher_events_text(pg, voucher_id, version, err, errlen), err, errlen);
+    return view_doc_parse(view_voucher_events_text(pg, voucher_id, version, err, errlen), err, errlen);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -1,0 +1,24 @@
+/*
+ * view_doc.h - the one shape every read-model builder shares: a statement
+ * that answers one row (version, document text) for a UUID, and the parse
+ * of that text. view_voucher, view_order and view_settlement build their
+ * documents in SQL and fetch them through these.
+ */
+#ifndef PSOP_VIEW_DOC_H
+#define PSOP_VIEW_DOC_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "pg.h"
+
+/* Runs sql with $1 = id. The document text (caller frees) and, when version
+ * is not NULL, the row's version; NULL with err "" when there is no such row
+ * (also for an id that is not a UUID), NULL with err filled on a failure. */
+char *view_doc_text(struct pgc *pg, const char *sql, const char *id, long long *version,
+                    char *err, size_t errlen);
+
+/* Parses and frees s. NULL when s is NULL (err as left) or not JSON (err). */
+json_t *view_doc_parse(char *s, char *err, size_t errlen);
+
+#endif
