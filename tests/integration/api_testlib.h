@@ -299,10 +299,28 @@ static inline const char *tl_brokers(void)
     return b && *b ? b : "127.0.0.1:19092";
 }
 
-/* A port unlikely to clash: 20000 + a per-process offset + n. */
+/* True when nothing listens on 127.0.0.1:port (we could bind it). */
+static inline bool tl_port_free(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return false;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    close(fd);
+    return ok;
+}
+
+/* A free port for a test's own api: from 21000 + a per-process offset + n
+ * on, skipping ports something already listens on (system services such as
+ * RabbitMQ's 25672 live in this range). */
 static inline int tl_port(int n)
 {
-    return 21000 + (int)(getpid() % 2000) * 4 + n;
+    int port = 21000 + (int)(getpid() % 2000) * 4 + n;
+    for (int i = 0; i < 200 && !tl_port_free(port); i++)
+        port += 8;
+    return port;
 }
 
 /* Starts psop-api on port with the test secret and env (NULL-terminated
