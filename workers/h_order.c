@@ -27,27 +27,13 @@
 #include "topics.h"
 #include "view_order.h"
 
-#define TS_SQL(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-
-static char *num(char *buf, size_t n, long long v)
-{
-    snprintf(buf, n, "%lld", v);
-    return buf;
-}
-
-static enum apply_result require_organiser(struct apply_ctx *ctx, const char *organiser_id,
-                                           const char *what)
-{
-    if (apply_role_in(ctx, "organiser", NULL) && se_same_id(ctx->cmd->actor.org, organiser_id))
-        return APPLY_OK;
-    return apply_reject(ctx, "forbidden: only organiser %s may %s", organiser_id, what);
-}
+#define TS_SQL(col) SE_TS_SQL(col)
 
 /* A band price of the command as text, or NULL. */
 static const char *band_cents(json_t *bands, const char *name, char *buf, size_t n)
 {
     json_t *v = json_object_get(bands, name);
-    return json_is_integer(v) ? num(buf, n, (long long)json_integer_value(v)) : NULL;
+    return json_is_integer(v) ? se_num(buf, n, (long long)json_integer_value(v)) : NULL;
 }
 
 enum apply_result contract_upsert(struct apply_ctx *ctx)
@@ -58,7 +44,7 @@ enum apply_result contract_upsert(struct apply_ctx *ctx)
                *vf = cmd_str(c, "valid_from"), *vt = cmd_str(c, "valid_to");
     json_t *bands = json_object_get(c->data, "band_prices_cents");
     snprintf(ctx->resource_id, sizeof(ctx->resource_id), "%s", id);
-    enum apply_result ar = require_organiser(ctx, org, "make its contracts");
+    enum apply_result ar = se_require_organiser(ctx, org, "make its contracts");
     if (ar != APPLY_OK)
         return ar;
     day_t dfrom, dto;
@@ -131,7 +117,7 @@ enum apply_result contract_upsert(struct apply_ctx *ctx)
     long long price = 0;
     cmd_int(c, "price_cents", &price);
     const char *up[] = {id, org, pid, st, start, vt,
-                        capj ? num(b[0], sizeof(b[0]), cap_h) : NULL, c->actor.sub};
+                        capj ? se_num(b[0], sizeof(b[0]), cap_h) : NULL, c->actor.sub};
     r = apply_query(ctx,
                     "INSERT INTO psop.contracts (id, organiser_id, provider_id, service_type, "
                     " valid_from, valid_to, monthly_volume_cap, created_by) VALUES ($1, $2, $3, "
@@ -147,7 +133,7 @@ enum apply_result contract_upsert(struct apply_ctx *ctx)
     PQclear(r);
     const char *pr[] = {id,
                         vf,
-                        num(b[1], sizeof(b[1]), price),
+                        se_num(b[1], sizeof(b[1]), price),
                         band_cents(bands, "evening", b[2], sizeof(b[2])),
                         band_cents(bands, "saturday", b[3], sizeof(b[3])),
                         band_cents(bands, "sunday", b[4], sizeof(b[4])),
@@ -190,7 +176,7 @@ static enum apply_result order_create(struct apply_ctx *ctx)
     if (!id)
         id = c->id;
     snprintf(ctx->resource_id, sizeof(ctx->resource_id), "%s", id);
-    enum apply_result ar = require_organiser(ctx, org, "make its orders");
+    enum apply_result ar = se_require_organiser(ctx, org, "make its orders");
     if (ar != APPLY_OK)
         return ar;
     const char *vf = cmd_str(c, "valid_from"), *vt = cmd_str(c, "valid_to");
@@ -243,8 +229,8 @@ static enum apply_result order_create(struct apply_ctx *ctx)
                          cmd_str(c, "decision_number"),
                          vf,
                          vt,
-                         qj ? num(b[0], sizeof(b[0]), quota_h) : NULL,
-                         num(b[1], sizeof(b[1]), fee),
+                         qj ? se_num(b[0], sizeof(b[0]), quota_h) : NULL,
+                         se_num(b[1], sizeof(b[1]), fee),
                          c->actor.sub};
     r = apply_query(ctx,
                     "INSERT INTO psop.orders (id, organiser_id, client_id, contract_id, "
@@ -278,7 +264,7 @@ static enum apply_result order_end(struct apply_ctx *ctx)
     enum apply_result ar = se_order_lock(ctx, oid, &o);
     if (ar != APPLY_OK)
         return ar;
-    if ((ar = require_organiser(ctx, o.organiser_id, "end its orders")) != APPLY_OK)
+    if ((ar = se_require_organiser(ctx, o.organiser_id, "end its orders")) != APPLY_OK)
         return ar;
     if (strcmp(o.status, "active") != 0)
         return apply_reject(ctx, "order_not_active: order %s is %s", o.id, o.status);
@@ -293,24 +279,10 @@ static enum apply_result order_end(struct apply_ctx *ctx)
                             "invalid_effective_date: %s is before the day before the order's "
                             "valid_from %s",
                             d, vfs);
-    const char *q[] = {o.id, d};
-    PGresult *r = apply_query(ctx,
-                              "SELECT count(*), max(date) FROM psop.service_events "
-                              "WHERE order_id = $1::uuid AND state <> 'deleted' AND date > $2::date",
-                              2, q);
-    if (!r)
-        return APPLY_FAILED;
-    long long n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    char last[16];
-    snprintf(last, sizeof(last), "%s", PQgetvalue(r, 0, 1));
-    PQclear(r);
-    if (n > 0)
-        return apply_reject(ctx,
-                            "events_after_date: %lld service events of order %s are dated after "
-                            "%s (the last %s); delete them first",
-                            n, o.id, d, last);
+    if ((ar = se_require_no_events_after(ctx, &o, d, "events_after_date")) != APPLY_OK)
+        return ar;
     const char *u[] = {o.id, d, cmd_str(c, "reason"), c->actor.sub};
-    r = apply_query(ctx,
+    PGresult *r = apply_query(ctx,
                     "UPDATE psop.orders SET status = 'ended', end_date = $2, end_reason = $3, "
                     "ended_by = $4, ended_at = now(), version = version + 1, updated_at = now() "
                     "WHERE id = $1::uuid RETURNING version, " TS_SQL("ended_at"),

@@ -26,7 +26,7 @@
 #include "view_order.h"
 #include "view_voucher.h"
 
-#define TS_SQL(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+#define TS_SQL(col) SE_TS_SQL(col)
 
 bool se_same_id(const char *a, const char *b)
 {
@@ -36,6 +36,50 @@ bool se_same_id(const char *a, const char *b)
 json_t *se_qty_json(int64_t h)
 {
     return json_real((double)h / 100.0);
+}
+
+char *se_num(char *buf, size_t n, long long v)
+{
+    snprintf(buf, n, "%lld", v);
+    return buf;
+}
+
+enum apply_result se_require_organiser(struct apply_ctx *ctx, const char *organiser_id,
+                                       const char *what)
+{
+    if (apply_role_in(ctx, "organiser", NULL) && se_same_id(ctx->cmd->actor.org, organiser_id))
+        return APPLY_OK;
+    return apply_reject(ctx, "forbidden: only organiser %s may %s", organiser_id, what);
+}
+
+enum apply_result se_require_no_events_after(struct apply_ctx *ctx, const struct se_parent *p,
+                                             const char *d, const char *code)
+{
+    const char *noun = p->kind == SE_ORDER ? "order" : "voucher";
+    const char *q[] = {p->id, d};
+    PGresult *r = apply_query(ctx,
+                              p->kind == SE_ORDER
+                                  ? "SELECT count(*), max(date) FROM psop.service_events "
+                                    "WHERE order_id = $1::uuid AND state <> 'deleted' "
+                                    "AND ($2::date IS NULL OR date > $2::date)"
+                                  : "SELECT count(*), max(date) FROM psop.service_events "
+                                    "WHERE voucher_id = $1::uuid AND state <> 'deleted' "
+                                    "AND ($2::date IS NULL OR date > $2::date)",
+                              2, q);
+    if (!r)
+        return APPLY_FAILED;
+    long long n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    char last[16];
+    snprintf(last, sizeof(last), "%s", PQgetvalue(r, 0, 1));
+    PQclear(r);
+    if (n > 0) {
+        if (d)
+            return apply_reject(ctx, "%s: %lld service events of %s %s are dated after %s "
+                                     "(the last %s); delete them first",
+                                code, n, noun, p->id, d, last);
+        return apply_reject(ctx, "%s: %s %s has %lld service events", code, noun, p->id, n);
+    }
+    return APPLY_OK;
 }
 
 void se_touch_voucher(struct apply_ctx *ctx, const char *voucher_id)
@@ -69,12 +113,6 @@ static void set_parent_ids(json_t *o, const struct se_parent *p)
     json_object_set_new(o, "voucher_id", json_null());
     json_object_set_new(o, "order_id", json_string(p->id));
     json_object_set_new(o, "contract_id", json_string(p->contract_id));
-}
-
-static char *num(char *buf, size_t n, long long v)
-{
-    snprintf(buf, n, "%lld", v);
-    return buf;
 }
 
 /* Hundredths with two places for reasons: 1000 -> "10.00". */
@@ -116,25 +154,11 @@ static void copy(char *dst, size_t n, const char *src)
 /* Parents                                                                 */
 /* ---------------------------------------------------------------------- */
 
-enum apply_result se_voucher_lock(struct apply_ctx *ctx, const char *id, struct se_parent *p)
+/* Columns 0-14 of both lock statements: id, organiser, client, service
+ * type, provider, status, validity, end, quota, version, client share
+ * allowed, band coefficients. */
+static void fill_parent(const PGresult *r, struct se_parent *p)
 {
-    memset(p, 0, sizeof(*p));
-    p->kind = SE_VOUCHER;
-    const char *q[] = {id};
-    PGresult *r = apply_query(
-        ctx,
-        "SELECT v.id, v.organiser_id, v.client_id, v.service_type, v.provider_id, v.status, "
-        "v.valid_from, v.valid_to, v.revoke_date, v.monthly_quota, v.version, "
-        "st.client_share_allowed, st.coef_evening, st.coef_saturday, st.coef_sunday "
-        "FROM psop.vouchers v JOIN psop.service_types st ON st.code = v.service_type "
-        "WHERE v.id = $1::uuid FOR UPDATE OF v",
-        1, q);
-    if (!r)
-        return APPLY_FAILED;
-    if (PQntuples(r) != 1) {
-        PQclear(r);
-        return apply_reject(ctx, "not_found: voucher %s does not exist", id);
-    }
     copy(p->id, sizeof(p->id), col(r, 0, 0));
     copy(p->organiser_id, sizeof(p->organiser_id), col(r, 0, 1));
     copy(p->client_id, sizeof(p->client_id), col(r, 0, 2));
@@ -154,6 +178,28 @@ enum apply_result se_voucher_lock(struct apply_ctx *ctx, const char *id, struct 
         p->coef.saturday = col_ll(r, 0, 13);
         p->coef.sunday = col_ll(r, 0, 14);
     }
+}
+
+enum apply_result se_voucher_lock(struct apply_ctx *ctx, const char *id, struct se_parent *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->kind = SE_VOUCHER;
+    const char *q[] = {id};
+    PGresult *r = apply_query(
+        ctx,
+        "SELECT v.id, v.organiser_id, v.client_id, v.service_type, v.provider_id, v.status, "
+        "v.valid_from, v.valid_to, v.revoke_date, v.monthly_quota, v.version, "
+        "st.client_share_allowed, st.coef_evening, st.coef_saturday, st.coef_sunday "
+        "FROM psop.vouchers v JOIN psop.service_types st ON st.code = v.service_type "
+        "WHERE v.id = $1::uuid FOR UPDATE OF v",
+        1, q);
+    if (!r)
+        return APPLY_FAILED;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return apply_reject(ctx, "not_found: voucher %s does not exist", id);
+    }
+    fill_parent(r, p);
     PQclear(r);
     return APPLY_OK;
 }
@@ -179,25 +225,7 @@ enum apply_result se_order_lock(struct apply_ctx *ctx, const char *id, struct se
         PQclear(r);
         return apply_reject(ctx, "not_found: order %s does not exist", id);
     }
-    copy(p->id, sizeof(p->id), col(r, 0, 0));
-    copy(p->organiser_id, sizeof(p->organiser_id), col(r, 0, 1));
-    copy(p->client_id, sizeof(p->client_id), col(r, 0, 2));
-    copy(p->service_type, sizeof(p->service_type), col(r, 0, 3));
-    copy(p->provider_id, sizeof(p->provider_id), col(r, 0, 4));
-    copy(p->status, sizeof(p->status), col(r, 0, 5));
-    date_parse(col(r, 0, 6), &p->valid_from);
-    p->has_valid_to = col(r, 0, 7) && date_parse(col(r, 0, 7), &p->valid_to) == 0;
-    p->has_end = col(r, 0, 8) && date_parse(col(r, 0, 8), &p->end) == 0;
-    p->has_quota = col(r, 0, 9) != NULL;
-    p->quota_h = p->has_quota ? col_ll(r, 0, 9) : 0;
-    p->version = col_ll(r, 0, 10);
-    p->client_share_allowed = strcmp(PQgetvalue(r, 0, 11), "t") == 0;
-    p->banded = col(r, 0, 12) != NULL;
-    if (p->banded) {
-        p->coef.evening = col_ll(r, 0, 12);
-        p->coef.saturday = col_ll(r, 0, 13);
-        p->coef.sunday = col_ll(r, 0, 14);
-    }
+    fill_parent(r, p);
     copy(p->contract_id, sizeof(p->contract_id), col(r, 0, 15));
     p->client_fee_cents = col_ll(r, 0, 16);
     date_parse(col(r, 0, 17), &p->contract_from);
@@ -732,20 +760,20 @@ enum apply_result se_record(struct apply_ctx *ctx)
                          p.organiser_id,
                          p.service_type,
                          day_str(in.date, ds),
-                         num(qb, sizeof(qb), in.qty_h),
+                         se_num(qb, sizeof(qb), in.qty_h),
                          res.has_band ? band_name(res.band) : NULL,
-                         num(pr, sizeof(pr), res.a.unit_price_cents),
-                         order ? NULL : num(vv, sizeof(vv), res.voucher_value_cents),
-                         res.has_band && !order ? num(cf, sizeof(cf), res.coef_h) : NULL,
-                         order ? NULL : num(vu, sizeof(vu), res.a.value_unit_cents),
-                         num(gr, sizeof(gr), res.a.gross_cents),
-                         num(op, sizeof(op), res.a.organiser_part_cents),
-                         num(cs, sizeof(cs), res.a.client_share_cents),
+                         se_num(pr, sizeof(pr), res.a.unit_price_cents),
+                         order ? NULL : se_num(vv, sizeof(vv), res.voucher_value_cents),
+                         res.has_band && !order ? se_num(cf, sizeof(cf), res.coef_h) : NULL,
+                         order ? NULL : se_num(vu, sizeof(vu), res.a.value_unit_cents),
+                         se_num(gr, sizeof(gr), res.a.gross_cents),
+                         se_num(op, sizeof(op), res.a.organiser_part_cents),
+                         se_num(cs, sizeof(cs), res.a.client_share_cents),
                          note,
                          c->actor.sub,
                          order ? p.id : NULL,
                          order ? p.contract_id : NULL,
-                         order ? num(fe, sizeof(fe), p.client_fee_cents) : NULL};
+                         order ? se_num(fe, sizeof(fe), p.client_fee_cents) : NULL};
     r = apply_query(ctx,
                     "INSERT INTO psop.service_events (id, voucher_id, provider_id, organiser_id, "
                     "service_type, date, quantity, band, unit_price_cents, voucher_value_cents, "
@@ -838,15 +866,15 @@ enum apply_result se_update(struct apply_ctx *ctx)
     bool order = p.kind == SE_ORDER;
     const char *upd[] = {ev.id,
                          day_str(in.date, ds),
-                         num(qb, sizeof(qb), in.qty_h),
+                         se_num(qb, sizeof(qb), in.qty_h),
                          res.has_band ? band_name(res.band) : NULL,
-                         num(pr, sizeof(pr), res.a.unit_price_cents),
-                         order ? NULL : num(vv, sizeof(vv), res.voucher_value_cents),
-                         res.has_band && !order ? num(cf, sizeof(cf), res.coef_h) : NULL,
-                         order ? NULL : num(vu, sizeof(vu), res.a.value_unit_cents),
-                         num(gr, sizeof(gr), res.a.gross_cents),
-                         num(op, sizeof(op), res.a.organiser_part_cents),
-                         num(cs, sizeof(cs), res.a.client_share_cents),
+                         se_num(pr, sizeof(pr), res.a.unit_price_cents),
+                         order ? NULL : se_num(vv, sizeof(vv), res.voucher_value_cents),
+                         res.has_band && !order ? se_num(cf, sizeof(cf), res.coef_h) : NULL,
+                         order ? NULL : se_num(vu, sizeof(vu), res.a.value_unit_cents),
+                         se_num(gr, sizeof(gr), res.a.gross_cents),
+                         se_num(op, sizeof(op), res.a.organiser_part_cents),
+                         se_num(cs, sizeof(cs), res.a.client_share_cents),
                          note};
     PGresult *r = apply_query(
         ctx,
@@ -992,17 +1020,17 @@ enum apply_result se_credit(struct apply_ctx *ctx)
                          ev.id,
                          p.organiser_id,
                          ev.provider_id,
-                         num(qb, sizeof(qb), qty_h),
+                         se_num(qb, sizeof(qb), qty_h),
                          cmd_str(c, "reason_code"),
                          cmd_str(c, "explanation"),
-                         num(pr, sizeof(pr), a.unit_price_cents),
-                         order ? NULL : num(vu, sizeof(vu), a.value_unit_cents),
-                         num(gr, sizeof(gr), a.gross_cents),
-                         num(op, sizeof(op), a.organiser_part_cents),
-                         num(cs, sizeof(cs), a.client_share_cents),
+                         se_num(pr, sizeof(pr), a.unit_price_cents),
+                         order ? NULL : se_num(vu, sizeof(vu), a.value_unit_cents),
+                         se_num(gr, sizeof(gr), a.gross_cents),
+                         se_num(op, sizeof(op), a.organiser_part_cents),
+                         se_num(cs, sizeof(cs), a.client_share_cents),
                          c->actor.sub,
                          order ? "true" : "false",
-                         order ? num(fe, sizeof(fe), ev.client_fee_cents) : NULL};
+                         order ? se_num(fe, sizeof(fe), ev.client_fee_cents) : NULL};
     r = apply_query(ctx,
                     "WITH cr AS (INSERT INTO psop.credits (id, event_id, organiser_id, "
                     "provider_id, is_order, quantity, reason_code, explanation, unit_price_cents, "

@@ -117,8 +117,20 @@ struct se_result {
 enum apply_result se_evaluate(struct apply_ctx *ctx, const struct se_parent *p,
                               const struct se_input *in, struct se_result *out);
 
-/* Helpers shared with h_voucher.c. */
+/* Helpers shared with h_voucher.c and h_order.c. */
+#define SE_TS_SQL(col) \
+    "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 bool se_same_id(const char *a, const char *b);
+/* v in decimal, into buf. */
+char *se_num(char *buf, size_t n, long long v);
+/* The organiser acting for itself (token org claim = organiser_id), else a
+ * "forbidden: only organiser X may <what>" rejection. */
+enum apply_result se_require_organiser(struct apply_ctx *ctx, const char *organiser_id,
+                                       const char *what);
+/* Rejects with code when the parent has non-deleted events dated after d
+ * (d NULL: any event at all). */
+enum apply_result se_require_no_events_after(struct apply_ctx *ctx, const struct se_parent *p,
+                                             const char *d, const char *code);
 /* Hundredths as a decimal with two places: 250 -> 2.50 (a JSON real). */
 json_t *se_qty_json(int64_t h);
 /* The voucher read model kind (touch after every change). */

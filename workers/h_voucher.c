@@ -28,22 +28,7 @@
 #include "topics.h"
 #include "xmalloc.h"
 
-#define TS_SQL(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-
-static char *num(char *buf, size_t n, long long v)
-{
-    snprintf(buf, n, "%lld", v);
-    return buf;
-}
-
-/* The voucher's organiser acting for itself (token org claim). */
-static enum apply_result require_organiser(struct apply_ctx *ctx, const char *organiser_id,
-                                           const char *what)
-{
-    if (apply_role_in(ctx, "organiser", NULL) && se_same_id(ctx->cmd->actor.org, organiser_id))
-        return APPLY_OK;
-    return apply_reject(ctx, "forbidden: only organiser %s may %s", organiser_id, what);
-}
+#define TS_SQL(col) SE_TS_SQL(col)
 
 /* The voucher's client: role client, client claim = client_id and org
  * claim = the voucher's organiser (client ids are the organiser's). */
@@ -59,32 +44,6 @@ static enum apply_result require_active(struct apply_ctx *ctx, const struct se_p
 {
     if (strcmp(v->status, "active") != 0)
         return apply_reject(ctx, "voucher_not_active: voucher %s is %s", v->id, v->status);
-    return APPLY_OK;
-}
-
-/* Non-deleted events of the voucher dated after d (rejects when any). */
-static enum apply_result require_no_events_after(struct apply_ctx *ctx, const char *voucher_id,
-                                                 const char *d, const char *code)
-{
-    const char *q[] = {voucher_id, d};
-    PGresult *r = apply_query(ctx,
-                              "SELECT count(*), max(date) FROM psop.service_events "
-                              "WHERE voucher_id = $1::uuid AND state <> 'deleted' "
-                              "AND ($2::date IS NULL OR date > $2::date)",
-                              2, q);
-    if (!r)
-        return APPLY_FAILED;
-    long long n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    char last[16];
-    snprintf(last, sizeof(last), "%s", PQgetvalue(r, 0, 1));
-    PQclear(r);
-    if (n > 0) {
-        if (d)
-            return apply_reject(ctx, "%s: %lld service events of voucher %s are dated after %s "
-                                     "(the last %s); delete them first",
-                                code, n, voucher_id, d, last);
-        return apply_reject(ctx, "%s: voucher %s has %lld service events", code, voucher_id, n);
-    }
     return APPLY_OK;
 }
 
@@ -134,7 +93,7 @@ static enum apply_result voucher_grant(struct apply_ctx *ctx)
     if (!id)
         id = c->id; /* no id from the front: the command's, so a replay finds the same one */
     snprintf(ctx->resource_id, sizeof(ctx->resource_id), "%s", id);
-    enum apply_result ar = require_organiser(ctx, org, "grant its vouchers");
+    enum apply_result ar = se_require_organiser(ctx, org, "grant its vouchers");
     if (ar != APPLY_OK)
         return ar;
 
@@ -202,20 +161,20 @@ static enum apply_result voucher_grant(struct apply_ctx *ctx)
                          cmd_str(c, "decision_number"),
                          vf,
                          vt,
-                         qj ? num(b[0], sizeof(b[0]), quota_h) : NULL,
+                         qj ? se_num(b[0], sizeof(b[0]), quota_h) : NULL,
                          pid,
                          is_flat ? "flat" : "income",
-                         is_flat ? NULL : num(b[1], sizeof(b[1]), basis.household_size),
-                         is_flat ? NULL : num(b[2], sizeof(b[2]), basis.income_cents),
-                         is_flat ? NULL : num(b[3], sizeof(b[3]), basis.limit_cents),
-                         is_flat ? NULL : num(b[4], sizeof(b[4]), basis.pct_bp),
-                         is_flat ? NULL : num(b[5], sizeof(b[5]), basis.excess_cents),
-                         is_flat ? NULL : num(b[6], sizeof(b[6]), model.max_value_cents),
-                         is_flat ? NULL : num(b[7], sizeof(b[7]), model.min_value_cents),
-                         is_flat ? NULL : num(b[8], sizeof(b[8]), model.divisor),
-                         is_flat ? NULL : num(b[9], sizeof(b[9]), basis.value_cents),
+                         is_flat ? NULL : se_num(b[1], sizeof(b[1]), basis.household_size),
+                         is_flat ? NULL : se_num(b[2], sizeof(b[2]), basis.income_cents),
+                         is_flat ? NULL : se_num(b[3], sizeof(b[3]), basis.limit_cents),
+                         is_flat ? NULL : se_num(b[4], sizeof(b[4]), basis.pct_bp),
+                         is_flat ? NULL : se_num(b[5], sizeof(b[5]), basis.excess_cents),
+                         is_flat ? NULL : se_num(b[6], sizeof(b[6]), model.max_value_cents),
+                         is_flat ? NULL : se_num(b[7], sizeof(b[7]), model.min_value_cents),
+                         is_flat ? NULL : se_num(b[8], sizeof(b[8]), model.divisor),
+                         is_flat ? NULL : se_num(b[9], sizeof(b[9]), basis.value_cents),
                          c->actor.sub,
-                         num(b[10], sizeof(b[10]), value),
+                         se_num(b[10], sizeof(b[10]), value),
                          c->id};
     r = apply_query(
         ctx,
@@ -269,7 +228,7 @@ static enum apply_result voucher_amend(struct apply_ctx *ctx)
     enum apply_result ar = se_voucher_lock(ctx, vid, &v);
     if (ar != APPLY_OK)
         return ar;
-    if ((ar = require_organiser(ctx, v.organiser_id, "amend its vouchers")) != APPLY_OK ||
+    if ((ar = se_require_organiser(ctx, v.organiser_id, "amend its vouchers")) != APPLY_OK ||
         (ar = require_active(ctx, &v)) != APPLY_OK)
         return ar;
     const char *ef = cmd_str(c, "effective_from"), *vt = cmd_str(c, "valid_to");
@@ -284,7 +243,7 @@ static enum apply_result voucher_amend(struct apply_ctx *ctx)
                             vfs);
     if (vt && dto < v.valid_from)
         return apply_reject(ctx, "invalid_valid_to: valid_to %s is before valid_from %s", vt, vfs);
-    if (vt && (ar = require_no_events_after(ctx, v.id, vt, "events_after_date")) != APPLY_OK)
+    if (vt && (ar = se_require_no_events_after(ctx, &v, vt, "events_after_date")) != APPLY_OK)
         return ar;
     int64_t quota_h = 0;
     json_t *qj = json_object_get(c->data, "monthly_quota");
@@ -298,7 +257,7 @@ static enum apply_result voucher_amend(struct apply_ctx *ctx)
     if (has_value) {
         /* From effective_from on, until further notice: later periods go,
          * the period containing it ends there, the new one starts there. */
-        const char *q[] = {v.id, ef, num(b[0], sizeof(b[0]), value), c->actor.sub, c->id};
+        const char *q[] = {v.id, ef, se_num(b[0], sizeof(b[0]), value), c->actor.sub, c->id};
         r = apply_query(ctx,
                         "WITH del AS (DELETE FROM psop.voucher_values WHERE voucher_id = $1::uuid "
                         "   AND lower(effective) >= $2::date), "
@@ -314,7 +273,7 @@ static enum apply_result voucher_amend(struct apply_ctx *ctx)
             return apply_sql_outcome(ctx, "invalid_amendment");
         PQclear(r);
     }
-    const char *u[] = {v.id, vt, qj ? num(b[1], sizeof(b[1]), quota_h) : NULL, ef,
+    const char *u[] = {v.id, vt, qj ? se_num(b[1], sizeof(b[1]), quota_h) : NULL, ef,
                        has_value ? b[0] : NULL, c->actor.sub, c->id};
     r = apply_query(ctx,
                     "WITH a AS (INSERT INTO psop.voucher_amendments (voucher_id, effective_from, "
@@ -395,9 +354,9 @@ static enum apply_result voucher_revoke(struct apply_ctx *ctx)
     enum apply_result ar = se_voucher_lock(ctx, vid, &v);
     if (ar != APPLY_OK)
         return ar;
-    if ((ar = require_organiser(ctx, v.organiser_id, "revoke its vouchers")) != APPLY_OK ||
+    if ((ar = se_require_organiser(ctx, v.organiser_id, "revoke its vouchers")) != APPLY_OK ||
         (ar = require_active(ctx, &v)) != APPLY_OK ||
-        (ar = require_no_events_after(ctx, v.id, d, "events_after_date")) != APPLY_OK)
+        (ar = se_require_no_events_after(ctx, &v, d, "events_after_date")) != APPLY_OK)
         return ar;
     const char *q[] = {v.id, d, cmd_str(c, "reason"), c->actor.sub};
     PGresult *r = apply_query(ctx,
@@ -430,7 +389,7 @@ static enum apply_result voucher_refuse(struct apply_ctx *ctx)
     if (!is_client_of(ctx, &v))
         return apply_reject(ctx, "forbidden: only the client of voucher %s may refuse it", v.id);
     if ((ar = require_active(ctx, &v)) != APPLY_OK ||
-        (ar = require_no_events_after(ctx, v.id, NULL, "voucher_has_events")) != APPLY_OK)
+        (ar = se_require_no_events_after(ctx, &v, NULL, "voucher_has_events")) != APPLY_OK)
         return ar;
     const char *q[] = {v.id, cmd_str(c, "reason"), c->actor.sub};
     PGresult *r = apply_query(ctx,
