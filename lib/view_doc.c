@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ids.h"
 #include "xmalloc.h"
@@ -36,4 +37,42 @@ json_t *view_doc_parse(char *s, char *err, size_t errlen)
         snprintf(err, errlen, "view document not JSON: %s", je.text);
     free(s);
     return doc;
+}
+
+json_t *view_answer_base(const json_t *doc, const char **month, char mbuf[8], day_t today,
+                         char tbuf[11])
+{
+    int y, m;
+    date_format(today, tbuf);
+    if (!*month) {
+        snprintf(mbuf, 8, "%.7s", tbuf);
+        *month = mbuf;
+    }
+    if (!doc || date_parse_month(*month, &y, &m) < 0)
+        return NULL;
+    json_t *a = json_deep_copy(doc);
+    json_object_del(a, "usage");
+    const char *st = json_string_value(json_object_get(a, "status"));
+    const char *vt = json_string_value(json_object_get(a, "valid_to"));
+    if (st && strcmp(st, "active") == 0 && vt && strcmp(vt, tbuf) < 0)
+        json_object_set_new(a, "status", json_string("expired"));
+    json_object_set_new(a, "month", json_string(*month));
+    return a;
+}
+
+json_t *view_events_of_month(const json_t *events_doc, const char *month, json_t *out)
+{
+    if (month)
+        json_object_set_new(out, "month", json_string(month));
+    json_t *list = json_array();
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(events_doc, "events"), i, e)
+    {
+        const char *d = json_string_value(json_object_get(e, "date"));
+        if (!month || (d && strncmp(d, month, 7) == 0))
+            json_array_append(list, e);
+    }
+    json_object_set_new(out, "events", list);
+    return out;
 }

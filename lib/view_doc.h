@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "date.h"
 #include "pg.h"
 
 /* Runs sql with $1 = id. The document text (caller frees) and, when version
@@ -20,5 +21,16 @@ char *view_doc_text(struct pgc *pg, const char *sql, const char *id, long long *
 
 /* Parses and frees s. NULL when s is NULL (err as left) or not JSON (err). */
 json_t *view_doc_parse(char *s, char *err, size_t errlen);
+
+/* The shared start of a voucher's or an order's answer (pure): a copy of
+ * doc without its per-month "usage", "expired" for an active one past its
+ * valid_to, and "month" set (month NULL: today's, written to mbuf, which
+ * *month then points to). tbuf receives today. NULL for a bad month. */
+json_t *view_answer_base(const json_t *doc, const char **month, char mbuf[8], day_t today,
+                         char tbuf[11]);
+
+/* Adds to out "month" (when given) and "events": the events of events_doc
+ * dated in month (all when NULL). Returns out. */
+json_t *view_events_of_month(const json_t *events_doc, const char *month, json_t *out);
 
 #endif

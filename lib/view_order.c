@@ -131,22 +131,10 @@ json_t *view_contract(struct pgc *pg, const char *contract_id, long long *versio
 
 json_t *view_order_answer(const json_t *order_doc, const char *month, day_t today)
 {
-    int y, m;
     char mbuf[8], tbuf[11];
-    date_format(today, tbuf);
-    if (!month) {
-        snprintf(mbuf, sizeof(mbuf), "%.7s", tbuf);
-        month = mbuf;
-    }
-    if (!order_doc || date_parse_month(month, &y, &m) < 0)
+    json_t *a = view_answer_base(order_doc, &month, mbuf, today, tbuf);
+    if (!a)
         return NULL;
-    json_t *a = json_deep_copy(order_doc);
-    json_object_del(a, "usage");
-    const char *st = json_string_value(json_object_get(a, "status"));
-    const char *vt = json_string_value(json_object_get(a, "valid_to"));
-    if (st && strcmp(st, "active") == 0 && vt && strcmp(vt, tbuf) < 0)
-        json_object_set_new(a, "status", json_string("expired"));
-    json_object_set_new(a, "month", json_string(month));
     json_t *u = json_object_get(json_object_get(order_doc, "usage"), month);
     if (u) {
         json_object_update(a, u);
@@ -169,19 +157,7 @@ json_t *view_order_events_month(const json_t *events_doc, const char *month)
         return NULL;
     json_t *out = json_pack("{s:O, s:O}", "order_id", json_object_get(events_doc, "order_id"),
                             "contract_id", json_object_get(events_doc, "contract_id"));
-    if (month)
-        json_object_set_new(out, "month", json_string(month));
-    json_t *list = json_array();
-    size_t i;
-    json_t *e;
-    json_array_foreach(json_object_get(events_doc, "events"), i, e)
-    {
-        const char *d = json_string_value(json_object_get(e, "date"));
-        if (!month || (d && strncmp(d, month, 7) == 0))
-            json_array_append(list, e);
-    }
-    json_object_set_new(out, "events", list);
-    return out;
+    return view_events_of_month(events_doc, month, out);
 }
 
 /* ---------------------------------------------------------------------- */

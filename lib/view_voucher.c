@@ -154,25 +154,13 @@ static json_t *month_usage(const json_t *doc, const char *month)
 
 json_t *view_voucher_answer(const json_t *voucher_doc, const char *month, day_t today)
 {
-    int y, m;
     char mbuf[8], tbuf[11];
-    date_format(today, tbuf);
-    if (!month) {
-        snprintf(mbuf, sizeof(mbuf), "%.7s", tbuf);
-        month = mbuf;
-    }
-    if (!voucher_doc || date_parse_month(month, &y, &m) < 0)
+    json_t *a = view_answer_base(voucher_doc, &month, mbuf, today, tbuf);
+    if (!a)
         return NULL;
-    json_t *a = json_deep_copy(voucher_doc);
-    json_object_del(a, "usage");
-    const char *st = json_string_value(json_object_get(a, "status"));
-    const char *vt = json_string_value(json_object_get(a, "valid_to"));
-    if (st && strcmp(st, "active") == 0 && vt && strcmp(vt, tbuf) < 0)
-        json_object_set_new(a, "status", json_string("expired"));
     const json_t *h = value_on(voucher_doc, tbuf);
     if (h)
         json_object_set(a, "unit_value_cents", json_object_get(h, "unit_value_cents"));
-    json_object_set_new(a, "month", json_string(month));
     json_t *u = month_usage(voucher_doc, month);
     json_object_update(a, u);
     json_decref(u);
@@ -185,19 +173,7 @@ json_t *view_voucher_events_month(const json_t *events_doc, const char *month)
     if (!events_doc || (month && date_parse_month(month, &y, &m) < 0))
         return NULL;
     json_t *out = json_pack("{s:O}", "voucher_id", json_object_get(events_doc, "voucher_id"));
-    if (month)
-        json_object_set_new(out, "month", json_string(month));
-    json_t *list = json_array();
-    size_t i;
-    json_t *e;
-    json_array_foreach(json_object_get(events_doc, "events"), i, e)
-    {
-        const char *d = json_string_value(json_object_get(e, "date"));
-        if (!month || (d && strncmp(d, month, 7) == 0))
-            json_array_append(list, e);
-    }
-    json_object_set_new(out, "events", list);
-    return out;
+    return view_events_of_month(events_doc, month, out);
 }
 
 /* Per-unit figures of one band. */
