@@ -167,6 +167,21 @@ Test(api_broker_down, answers_503_in_time_and_acknowledges_only_what_is_stored, 
         cr_expect_str_eq(json_string_value(json_object_get(r.json, "outcome")), "unknown");
         tl_resp_free(&r);
     }
+    /* One with an Idempotency-Key: its retry after the outage must publish
+     * the same command id, so workers apply it at most once. */
+    char idem_hdr[96], first_cid[64] = "";
+    snprintf(idem_hdr, sizeof(idem_hdr), "Idempotency-Key: broker-down-%ld\r\n", now_ms());
+    cr_assert_eq(tl_request(port, "POST", "/v1/settlements/runs", tok, "application/json",
+                            "{\"organiser_id\":\"" ORG "\",\"period\":\"2025-04\"}", idem_hdr,
+                            &r),
+                 0);
+    cr_expect_eq(r.status, 503, "broker down answered %d: %s", r.status, r.body);
+    snprintf(first_cid, sizeof(first_cid), "%s",
+             json_string_value(json_object_get(r.json, "command_id"))
+                 ? json_string_value(json_object_get(r.json, "command_id"))
+                 : "");
+    tl_resp_free(&r);
+
     atomic_store(&l.stop, 1);
     for (int i = 0; i < 4; i++)
         pthread_join(th[i], NULL);
@@ -204,6 +219,18 @@ Test(api_broker_down, answers_503_in_time_and_acknowledges_only_what_is_stored, 
             usleep(500 * 1000);
     }
     cr_expect(ok, "no 202 within 60 s of the broker's restart");
+
+    /* The retry of the 503'd request with its Idempotency-Key: same id. */
+    cr_assert_eq(tl_request(port, "POST", "/v1/settlements/runs", tok, "application/json",
+                            "{\"organiser_id\":\"" ORG "\",\"period\":\"2025-04\"}", idem_hdr,
+                            &r),
+                 0);
+    cr_expect_eq(r.status, 202, "retry answered %d: %s", r.status, r.body);
+    const char *retry_cid = json_string_value(json_object_get(r.json, "command_id"));
+    cr_expect(first_cid[0] && retry_cid && strcmp(first_cid, retry_cid) == 0,
+              "the retry published command %s, the 503 named %s", retry_cid ? retry_cid : "-",
+              first_cid);
+    tl_resp_free(&r);
 
     const char **want = calloc((size_t)l.n_ids + 1, sizeof(*want));
     for (int i = 0; i < l.n_ids; i++)
