@@ -356,6 +356,39 @@ static const char VOUCHER_FACTS_SQL[] =
     "  WHERE provider_id = $3::uuid AND organiser_id = $4::uuid AND service_type = $5 "
     "    AND valid_from <= $2::date ORDER BY valid_from DESC LIMIT 1) pp ON true";
 
+/* A price row from column first on: the base price (false when the row has
+ * none: no price in force) and the evening, saturday and sunday prices. */
+static bool price_row(const PGresult *r, int first, int64_t *base, struct band_prices *bp)
+{
+    memset(bp, 0, sizeof(*bp));
+    for (int b = BAND_EVENING; b <= BAND_SUNDAY; b++)
+        if (col(r, 0, first + b)) {
+            bp->has[b] = true;
+            bp->cents[b] = col_ll(r, 0, first + b);
+        }
+    bool has = col(r, 0, first) != NULL;
+    *base = has ? col_ll(r, 0, first) : 0;
+    return has;
+}
+
+/* The event's band on its date (band_check), or the rejection that says why
+ * the band given does not fit the service type or the day. */
+static enum apply_result check_band(struct apply_ctx *ctx, const struct se_parent *p,
+                                    const struct se_input *in, bool holiday, const char *ds,
+                                    enum band *band)
+{
+    char e[64];
+    int wd = date_iso_weekday(in->date);
+    if (band_check(p->banded, in->band_given, in->band, wd, holiday, band, e, sizeof(e)) == 0)
+        return APPLY_OK;
+    if (strcmp(e, "band_not_applicable") == 0)
+        return apply_reject(ctx, "%s: service type %s has no band coefficients", e,
+                            p->service_type);
+    return apply_reject(ctx, "%s: %s band on %s (%s%s)", e,
+                        band_name(in->band_given ? in->band : BAND_WEEKDAY), ds,
+                        weekday_name(wd), holiday ? ", a holiday" : "");
+}
+
 /* Facts of the date for an order event, in one round trip: holiday or not,
  * the order's and the contract's month usage (without the edited event) and
  * the contract's price row in force. */
@@ -400,26 +433,14 @@ static enum apply_result evaluate_order(struct apply_ctx *ctx, const struct se_p
     bool holiday = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
     int64_t used = col_ll(r, 0, 1);
     int64_t cused = col_ll(r, 0, 2);
-    bool has_price = col(r, 0, 3) != NULL;
-    int64_t base = has_price ? col_ll(r, 0, 3) : 0;
-    struct band_prices bp = {0};
-    for (int b = BAND_EVENING; b <= BAND_SUNDAY; b++)
-        if (col(r, 0, 3 + b)) {
-            bp.has[b] = true;
-            bp.cents[b] = col_ll(r, 0, 3 + b);
-        }
+    struct band_prices bp;
+    int64_t base;
+    bool has_price = price_row(r, 3, &base, &bp);
     PQclear(r);
 
-    int wd = date_iso_weekday(in->date);
-    if (band_check(p->banded, in->band_given, in->band, wd, holiday, &out->band, e, sizeof(e)) <
-        0) {
-        if (strcmp(e, "band_not_applicable") == 0)
-            return apply_reject(ctx, "%s: service type %s has no band coefficients", e,
-                                p->service_type);
-        return apply_reject(ctx, "%s: %s band on %s (%s%s)", e,
-                            band_name(in->band_given ? in->band : BAND_WEEKDAY), ds,
-                            weekday_name(wd), holiday ? ", a holiday" : "");
-    }
+    enum apply_result br = check_band(ctx, p, in, holiday, ds, &out->band);
+    if (br != APPLY_OK)
+        return br;
     out->has_band = p->banded;
     out->coef_h = 100; /* orders have no voucher value to scale */
     int64_t list = band_price(base, &bp, out->band);
@@ -483,26 +504,14 @@ enum apply_result se_evaluate(struct apply_ctx *ctx, const struct se_parent *p,
     int64_t value = has_value ? col_ll(r, 0, 0) : 0;
     bool holiday = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
     int64_t used = col_ll(r, 0, 2);
-    bool has_list = col(r, 0, 3) != NULL;
-    int64_t base = has_list ? col_ll(r, 0, 3) : 0;
-    struct band_prices bp = {0};
-    for (int b = BAND_EVENING; b <= BAND_SUNDAY; b++)
-        if (col(r, 0, 3 + b)) {
-            bp.has[b] = true;
-            bp.cents[b] = col_ll(r, 0, 3 + b);
-        }
+    struct band_prices bp;
+    int64_t base;
+    bool has_list = price_row(r, 3, &base, &bp);
     PQclear(r);
 
-    int wd = date_iso_weekday(in->date);
-    if (band_check(p->banded, in->band_given, in->band, wd, holiday, &out->band, e, sizeof(e)) <
-        0) {
-        if (strcmp(e, "band_not_applicable") == 0)
-            return apply_reject(ctx, "%s: service type %s has no band coefficients", e,
-                                p->service_type);
-        return apply_reject(ctx, "%s: %s band on %s (%s%s)", e,
-                            band_name(in->band_given ? in->band : BAND_WEEKDAY), ds,
-                            weekday_name(wd), holiday ? ", a holiday" : "");
-    }
+    enum apply_result br = check_band(ctx, p, in, holiday, ds, &out->band);
+    if (br != APPLY_OK)
+        return br;
     out->has_band = p->banded;
     out->coef_h = p->banded ? band_coefficient(&p->coef, out->band) : 100;
     if (!has_value)
