@@ -45,8 +45,11 @@ void read_bad_query(struct read_res *res, const char *name, const char *message)
         snprintf(res->detail, sizeof(res->detail), "invalid query parameters");
 }
 
-json_t *read_cached(const struct read_req *rq, const char *key, read_fresh_fn fresh, void *cls)
+/* read_cached, telling a stale marker apart (*stale). */
+static json_t *cached(const struct read_req *rq, const char *key, read_fresh_fn fresh, void *cls,
+                      bool *stale)
 {
+    *stale = false;
     struct rds *r = rpool_get(rq->ctx->redis);
     if (!r)
         return NULL;
@@ -55,6 +58,7 @@ json_t *read_cached(const struct read_req *rq, const char *key, read_fresh_fn fr
     rpool_put(rq->ctx->redis, r, false); /* rpool_put sees a broken context itself */
     if (rc < 0)
         LOG_WARN("redis read failed: falling back to PostgreSQL", "key", key, "error", err, NULL);
+    *stale = rc == RDS_STALE;
     if (rc != 1)
         return NULL;
     json_t *doc = json_loads(s, 0, NULL);
@@ -64,6 +68,27 @@ json_t *read_cached(const struct read_req *rq, const char *key, read_fresh_fn fr
         return NULL;
     }
     return doc;
+}
+
+json_t *read_cached(const struct read_req *rq, const char *key, read_fresh_fn fresh, void *cls)
+{
+    bool stale;
+    return cached(rq, key, fresh, cls, &stale);
+}
+
+/* Writes a document built from PostgreSQL over the stale marker at key,
+ * version-checked: a newer document or marker stays. Best effort. */
+static void fill_stale(const struct read_req *rq, const char *key, const json_t *doc)
+{
+    json_int_t v = json_integer_value(json_object_get(doc, "version"));
+    struct rds *r = v > 0 ? rpool_get(rq->ctx->redis) : NULL;
+    if (!r)
+        return;
+    char *s = json_dumps(doc, JSON_COMPACT), err[256];
+    if (s && rds_put_versioned(r, key, (long long)v, s, 0, err, sizeof(err)) < 0)
+        LOG_WARN("redis: stale document not written back", "key", key, "error", err, NULL);
+    rpool_put(rq->ctx->redis, r, false);
+    free(s);
 }
 
 int read_from_pg(const struct read_req *rq, read_build_fn build, void *cls, json_t **out,
@@ -103,8 +128,12 @@ int read_from_pg(const struct read_req *rq, read_build_fn build, void *cls, json
 int read_doc(const struct read_req *rq, const char *key, read_fresh_fn fresh, read_build_fn build,
              void *cls, json_t **out, struct read_res *res)
 {
-    *out = read_cached(rq, key, fresh, cls);
+    bool stale;
+    *out = cached(rq, key, fresh, cls, &stale);
     if (*out)
         return 1;
-    return read_from_pg(rq, build, cls, out, res);
+    int rc = read_from_pg(rq, build, cls, out, res);
+    if (rc == 1 && stale)
+        fill_stale(rq, key, *out); /* read-through, only where a worker asked for it */
+    return rc;
 }

@@ -48,6 +48,7 @@ static const struct cfg_entry table[] = {
     E(worker_role, CFG_STR, ""),
     E(worker_instance_id, CFG_STR, ""),
     E(worker_batch_max, CFG_INT, "500"),
+    E(read_model_rebuild_max, CFG_INT, "1000"),
     E(settlement_due_days, CFG_INT, "14"),
     E(envelope_version, CFG_INT, "2"),
 };

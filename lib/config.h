@@ -56,6 +56,9 @@ struct psop_config {
     char *worker_role;
     char *worker_instance_id;
     int worker_batch_max;
+    /* Aggregates of one kind a batch rebuilds in Redis one by one; past it
+     * the batch writes stale markers instead (read_models.h). */
+    int read_model_rebuild_max;
     int settlement_due_days;
     int envelope_version; /* the command envelope version this process writes and reads */
 

@@ -37,6 +37,11 @@ static PGconn *connect_dsn(const char *dsn)
     PGconn *conn = PQconnectdbParams(keys, vals, 1);
     if (conn)
         PQsetNoticeProcessor(conn, notice_cb, NULL);
+    /* No JIT: our statements are short, or set-based and planned to run in
+     * seconds, where compiling costs more than it saves (measured: ~0.9 s
+     * of a 2.2 s settlement run statement). */
+    if (conn && PQstatus(conn) == CONNECTION_OK)
+        PQclear(PQexec(conn, "SET jit = off"));
     return conn;
 }
 

@@ -20,12 +20,14 @@ struct rds {
 
 /* KEYS[1] hash; ARGV: version, document, ttl seconds (0 = leave expiry as
  * it is). Equal versions are refused too: a replay of the same write must
- * not bump the key's TTL or reorder anything. A non-numeric stored "v" (not
- * written by us) is overwritten. */
+ * not bump the key's TTL or reorder anything, except over a stale marker
+ * (empty document) of that version, which the document it stands for may
+ * replace. A non-numeric stored "v" (not written by us) is overwritten. */
 static const char CAS_SCRIPT[] =
     "local cur = tonumber(redis.call('HGET', KEYS[1], 'v'))\n"
     "local v = tonumber(ARGV[1])\n"
-    "if cur and cur >= v then return 0 end\n"
+    "if cur and (cur > v or (cur == v and\n"
+    "    (ARGV[2] == '' or redis.call('HGET', KEYS[1], 'd') ~= ''))) then return 0 end\n"
     "redis.call('HSET', KEYS[1], 'v', ARGV[1], 'd', ARGV[2])\n"
     "local ttl = tonumber(ARGV[3])\n"
     "if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) end\n"
@@ -244,9 +246,95 @@ int rds_get_versioned(struct rds *r, const char *key, char **doc, long long *ver
     }
     if (version)
         *version = ver;
+    if (d->len == 0) {
+        rc = RDS_STALE; /* a stale marker: the document is to be rebuilt */
+        goto out;
+    }
     *doc = xstrndup(d->str, d->len);
     rc = 1;
 out:
     freeReplyObject(rep);
     return rc;
+}
+
+/* Reads the replies of n pipelined CAS writes; counts the written ones. */
+static int read_cas_replies(struct rds *r, size_t n, long *written, char *err, size_t errlen)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        void *v = NULL;
+        if (redisGetReply(r->ctx, &v) != REDIS_OK || !v) {
+            snprintf(err, errlen, "redis pipelined write: %s", ctx_err(r));
+            return -1; /* the context is broken: the rest cannot be read */
+        }
+        redisReply *rep = v;
+        if (rep->type == REDIS_REPLY_INTEGER && rep->integer == 1)
+            (*written)++;
+        else if (rep->type == REDIS_REPLY_ERROR && rc == 0) {
+            snprintf(err, errlen, "redis pipelined write: %s", rep->str);
+            rc = strncmp(rep->str, "NOSCRIPT", 8) == 0 ? -2 : -1;
+        }
+        freeReplyObject(rep);
+    }
+    return rc;
+}
+
+static int put_many(struct rds *r, size_t n, const char *const *keys, const long long *versions,
+                    const char *const *docs, long *written, char *err, size_t errlen)
+{
+    if (n == 0)
+        return 0;
+    /* Without the script's SHA yet, the first write goes the ordinary way,
+     * which loads it (and reconnects if need be). */
+    size_t from = 0;
+    if (!r->sha[0]) {
+        int w = rds_put_versioned(r, keys[0], versions[0], docs[0], 0, err, errlen);
+        if (w < 0)
+            return -1;
+        *written += w;
+        from = 1;
+    }
+    if (!r->sha[0]) {
+        snprintf(err, errlen, "redis: the CAS script could not be loaded");
+        return -1;
+    }
+    if (!r->ctx && reconnect(r) < 0) {
+        snprintf(err, errlen, "redis pipelined write: not connected");
+        return -1;
+    }
+    /* Bounded pipeline chunks: the replies are read before the next one. */
+    enum { CHUNK = 256 };
+    for (size_t at = from; at < n; at += CHUNK) {
+        size_t m = n - at < CHUNK ? n - at : CHUNK;
+        for (size_t i = at; i < at + m; i++) {
+            char ver[24];
+            snprintf(ver, sizeof(ver), "%lld", versions[i]);
+            const char *argv[] = {"EVALSHA", r->sha, "1", keys[i], ver, docs[i], "0"};
+            size_t lens[] = {7, 40, 1, strlen(keys[i]), strlen(ver), strlen(docs[i]), 1};
+            if (redisAppendCommandArgv(r->ctx, 7, argv, lens) != REDIS_OK) {
+                snprintf(err, errlen, "redis pipelined write: %s", ctx_err(r));
+                return -1;
+            }
+        }
+        int rc = read_cas_replies(r, m, written, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int rds_put_versioned_many(struct rds *r, size_t n, const char *const *keys,
+                           const long long *versions, const char *const *docs, long *written,
+                           char *err, size_t errlen)
+{
+    *written = 0;
+    int rc = put_many(r, n, keys, versions, docs, written, err, errlen);
+    if (rc == -2) {
+        /* The server lost its script cache: load it again and redo all
+         * (the writes already done are refused as equal, harmlessly). */
+        r->sha[0] = '\0';
+        *written = 0;
+        rc = put_many(r, n, keys, versions, docs, written, err, errlen);
+    }
+    return rc < 0 ? -1 : 0;
 }

@@ -32,8 +32,27 @@ redisContext *rds_ctx(struct rds *r);
 int rds_put_versioned(struct rds *r, const char *key, long long version, const char *doc,
                       int ttl_s, char *err, size_t errlen);
 
+/* Writes n documents like rds_put_versioned (no TTL), pipelined: one round
+ * trip per few hundred keys. *written counts the keys written (the others
+ * were refused as stale). 0, or -1 with err (some may have been written: the
+ * writes are version-checked, so running it again is safe). A doc "" is a
+ * stale marker (below). */
+int rds_put_versioned_many(struct rds *r, size_t n, const char *const *keys,
+                           const long long *versions, const char *const *docs, long *written,
+                           char *err, size_t errlen);
+
+/*
+ * Stale markers: a key whose document is "" at version v says "the document
+ * of version v exists in PostgreSQL but was not built here" (a worker that
+ * touched too many aggregates at once to rebuild each, e.g. a settlement run,
+ * writes markers instead). Older writes stay refused; the document of version
+ * v itself, or a newer one, replaces the marker.
+ */
+#define RDS_STALE 2
+
 /* Reads the document at key. Returns 1 and *doc (caller frees) and *version,
- * 0 when absent, -1 on error. version may be NULL. */
+ * RDS_STALE and *version for a stale marker (*doc NULL), 0 when absent, -1
+ * on error. version may be NULL. */
 int rds_get_versioned(struct rds *r, const char *key, char **doc, long long *version, char *err,
                       size_t errlen);
 

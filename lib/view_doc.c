@@ -27,6 +27,44 @@ char *view_doc_text(struct pgc *pg, const char *sql, const char *id, long long *
     return s;
 }
 
+long view_doc_mark_stale(struct rds *rds, struct pgc *pg, const char *versions_sql,
+                         const char *ids_array, const char *const *key_fmts, char *err,
+                         size_t errlen)
+{
+    const char *p[] = {ids_array};
+    PGresult *r = pgc_query(pg, versions_sql, 1, p, err, errlen);
+    if (!r)
+        return -1;
+    size_t nf = 0;
+    while (key_fmts[nf])
+        nf++;
+    size_t rows = (size_t)PQntuples(r), n = rows * nf;
+    char **keys = xcalloc(n ? n : 1, sizeof(*keys));
+    const char **kp = xcalloc(n ? n : 1, sizeof(*kp));
+    const char **docs = xcalloc(n ? n : 1, sizeof(*docs));
+    long long *vers = xcalloc(n ? n : 1, sizeof(*vers));
+    for (size_t i = 0; i < rows; i++)
+        for (size_t f = 0; f < nf; f++) {
+            size_t k = i * nf + f;
+            size_t len = strlen(key_fmts[f]) + (size_t)PQgetlength(r, (int)i, 0) + 1;
+            keys[k] = xmalloc(len);
+            snprintf(keys[k], len, key_fmts[f], PQgetvalue(r, (int)i, 0));
+            kp[k] = keys[k];
+            docs[k] = "";
+            vers[k] = strtoll(PQgetvalue(r, (int)i, 1), NULL, 10);
+        }
+    PQclear(r);
+    long written = 0;
+    int rc = rds_put_versioned_many(rds, n, kp, vers, docs, &written, err, errlen);
+    for (size_t k = 0; k < n; k++)
+        free(keys[k]);
+    free(keys);
+    free(kp);
+    free(docs);
+    free(vers);
+    return rc < 0 ? -1 : written;
+}
+
 json_t *view_doc_parse(char *s, char *err, size_t errlen)
 {
     if (!s)

@@ -12,12 +12,22 @@
 
 #include "date.h"
 #include "pg.h"
+#include "redis_client.h"
 
 /* Runs sql with $1 = id. The document text (caller frees) and, when version
  * is not NULL, the row's version; NULL with err "" when there is no such row
  * (also for an id that is not a UUID), NULL with err filled on a failure. */
 char *view_doc_text(struct pgc *pg, const char *sql, const char *id, long long *version,
                     char *err, size_t errlen);
+
+/* Stale markers (redis_client.h) for many aggregates at once, for a batch
+ * that touched too many to rebuild each: versions_sql answers rows (id,
+ * version) for $1 = ids_array, a PostgreSQL uuid[] literal "{a,b}"; every
+ * key format of key_fmts (NULL-terminated, one %s) gets a marker at that
+ * version, pipelined. Returns the markers written, -1 with err. */
+long view_doc_mark_stale(struct rds *rds, struct pgc *pg, const char *versions_sql,
+                         const char *ids_array, const char *const *key_fmts, char *err,
+                         size_t errlen);
 
 /* Parses and frees s. NULL when s is NULL (err as left) or not JSON (err). */
 json_t *view_doc_parse(char *s, char *err, size_t errlen);

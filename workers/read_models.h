@@ -27,7 +27,13 @@ void rm_command_status(struct rds *rds, struct pgc *pg, const char *command_id, 
                        const char *status, const char *reason, const char *resource_id,
                        const char *actor_sub);
 
-/* Refreshes every read model listed in touched (array of [kind, id]). */
-void rm_refresh(struct rds *rds, struct pgc *pg, const json_t *touched);
+/* Refreshes every read model listed in touched (array of [kind, id]): each
+ * document rebuilt from PostgreSQL and written. A kind with more than
+ * rebuild_max entries that can be marked (vouchers, orders, settlements: a
+ * settlement run touches every voucher it settled) gets stale markers at
+ * the new versions instead, one pipelined write per key: the api then
+ * answers those from PostgreSQL and writes the document back (read-through,
+ * api/read.c). rebuild_max < 0: never mark. */
+void rm_refresh(struct rds *rds, struct pgc *pg, const json_t *touched, long rebuild_max);
 
 #endif

@@ -372,7 +372,7 @@ static void process_batch(struct worker *w, rd_kafka_message_t **msgs, size_t n)
             }
         }
     }
-    rm_refresh(w->rds, w->pg, touched);
+    rm_refresh(w->rds, w->pg, touched, w->cfg->read_model_rebuild_max);
     json_decref(touched);
     json_decref(seen);
     t_models = mono_ms();

@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include "e2e_http.h"
+#include "pg.h"
+#include "read_models.h"
 #include "redis_client.h"
 
 static struct rds *redis(void)
@@ -227,7 +229,52 @@ Test(e2e_cache, flushall_fallback_rebuild_and_stale_write)
     json_t *v6 = e2e_get_until(&e, vpath, clientt, has_provider, prov);
     cr_expect_str_eq(e2e_str(v6, "provider_id"), prov);
 
-    json_t *all[] = {v1, v2, v3, v4, v5, v6, p1, p2, p3, ev1, ev2, vj, pj};
+    /* A batch that touched more vouchers than it rebuilds (a settlement
+     * run) leaves stale markers at the new versions; the api answers from
+     * PostgreSQL and writes the documents back (read-through). */
+    char perr[256];
+    struct pgc *pg = pgc_connect(h_config()->pg_dsn, perr, sizeof(perr));
+    cr_assert_not_null(pg, "%s", perr);
+    /* what the run does to each voucher it settled: a new version */
+    const char *bp[] = {vid};
+    PGresult *bump = pgc_query(pg, "UPDATE psop.vouchers SET version = version + 1 "
+                                   "WHERE id = $1::uuid RETURNING version", 1, bp, perr,
+                               sizeof(perr));
+    cr_assert_not_null(bump, "%s", perr);
+    want = strtoll(PQgetvalue(bump, 0, 0), NULL, 10);
+    PQclear(bump);
+    json_object_set_new(v6, "version", json_integer(want));
+    json_t *touched = json_pack("[[ss]]", "voucher", vid);
+    rm_refresh(r, pg, touched, 0);
+    json_decref(touched);
+    char *mdoc = NULL;
+    long long mver = 0;
+    cr_assert_eq(rds_get_versioned(r, vkey, &mdoc, &mver, err, sizeof(err)), RDS_STALE,
+                 "%s: no stale marker", vkey);
+    cr_assert_eq(mver, want);
+    cr_assert_eq(rds_get_versioned(r, ekey, &mdoc, &mver, err, sizeof(err)), RDS_STALE,
+                 "%s: no stale marker", ekey);
+    json_t *v7 = e2e_get(&e, vpath, clientt);
+    cr_expect(json_equal(v6, v7), "voucher read over a stale marker differs:\n%s\n%s",
+              e2e_dump(&e, v6), e2e_dump(&e, v7));
+    json_t *ev3 = e2e_get(&e, evpath, orgt);
+    cr_expect_eq(json_array_size(json_object_get(ev3, "events")), 1, "%s", e2e_dump(&e, ev3));
+    char *fdoc = NULL;
+    cr_assert_eq(stored(r, vkey, &fdoc), want, "%s not written back", vkey);
+    json_t *fj = fdoc ? json_loads(fdoc, 0, NULL) : NULL;
+    cr_assert_not_null(fj, "%s: %s", vkey, fdoc ? fdoc : "(absent)");
+    cr_expect_str_eq(e2e_str(fj, "id"), vid);
+    cr_expect_eq(stored(r, ekey, NULL), want, "%s not written back", ekey);
+    /* the marker's version is not newer than the document written back */
+    cr_expect_eq(rds_put_versioned(r, vkey, want, "", 0, err, sizeof(err)), 0);
+    cr_expect_eq(rds_put_versioned(r, vkey, want - 1, stale, 0, err, sizeof(err)), 0);
+    json_t *v8 = e2e_get(&e, vpath, clientt);
+    cr_expect(json_equal(v6, v8), "voucher from the written-back document differs:\n%s\n%s",
+              e2e_dump(&e, v6), e2e_dump(&e, v8));
+    pgc_free(pg);
+    free(fdoc);
+
+    json_t *all[] = {v1, v2, v3, v4, v5, v6, v7, v8, ev3, fj, p1, p2, p3, ev1, ev2, vj, pj};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         json_decref(all[i]);
     free(vdoc);

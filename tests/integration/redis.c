@@ -64,6 +64,80 @@ Test(redis, versioned_write_refuses_older_and_equal_accepts_newer)
     rds_free(r);
 }
 
+Test(redis, stale_markers_and_pipelined_writes)
+{
+    struct rds *r = connect_stack();
+    enum { N = 600 }; /* more than one pipeline chunk */
+    char *keys[N], err[256] = "", *doc = NULL;
+    const char *kp[N], *docs[N];
+    long long vers[N], v = 0;
+    long written = -1;
+    for (int i = 0; i < N; i++) {
+        keys[i] = st_unique("psop:test:many");
+        kp[i] = keys[i];
+        docs[i] = "{\"n\":1}";
+        vers[i] = 3;
+    }
+    /* key 0 already holds version 5: its write at 3 is refused, the rest land */
+    cr_assert_eq(rds_put_versioned(r, keys[0], 5, "{\"n\":0}", 0, err, sizeof(err)), 1);
+    cr_assert_eq(rds_put_versioned_many(r, N, kp, vers, docs, &written, err, sizeof(err)), 0,
+                 "%s", err);
+    cr_assert_eq(written, N - 1);
+    cr_assert_eq(rds_get_versioned(r, keys[N - 1], &doc, &v, err, sizeof(err)), 1, "%s", err);
+    cr_assert_eq(v, 3);
+    cr_assert_str_eq(doc, "{\"n\":1}");
+    free(doc);
+
+    /* Markers at version 4: refused at key 0 (5 is newer), taken elsewhere. */
+    for (int i = 0; i < N; i++) {
+        docs[i] = "";
+        vers[i] = 4;
+    }
+    cr_assert_eq(rds_put_versioned_many(r, N, kp, vers, docs, &written, err, sizeof(err)), 0,
+                 "%s", err);
+    cr_assert_eq(written, N - 1);
+    doc = NULL;
+    cr_assert_eq(rds_get_versioned(r, keys[1], &doc, &v, err, sizeof(err)), RDS_STALE);
+    cr_assert_null(doc);
+    cr_assert_eq(v, 4);
+    cr_assert_eq(rds_get_versioned(r, keys[0], &doc, &v, err, sizeof(err)), 1);
+    cr_assert_str_eq(doc, "{\"n\":0}");
+    free(doc);
+
+    /* Over a marker: an older document is refused, a marker again is
+     * refused, the document of the marker's own version is taken, and then
+     * neither a marker nor a replay of that version replaces it. */
+    cr_assert_eq(rds_put_versioned(r, keys[1], 3, "{\"n\":3}", 0, err, sizeof(err)), 0);
+    cr_assert_eq(rds_put_versioned(r, keys[1], 4, "", 0, err, sizeof(err)), 0);
+    cr_assert_eq(rds_put_versioned(r, keys[1], 4, "{\"n\":4}", 0, err, sizeof(err)), 1);
+    cr_assert_eq(rds_put_versioned(r, keys[1], 4, "", 0, err, sizeof(err)), 0);
+    cr_assert_eq(rds_put_versioned(r, keys[1], 4, "{\"n\":44}", 0, err, sizeof(err)), 0);
+    cr_assert_eq(rds_get_versioned(r, keys[1], &doc, &v, err, sizeof(err)), 1);
+    cr_assert_str_eq(doc, "{\"n\":4}");
+    free(doc);
+    /* a newer marker replaces a document */
+    cr_assert_eq(rds_put_versioned(r, keys[1], 5, "", 0, err, sizeof(err)), 1);
+    cr_assert_eq(rds_get_versioned(r, keys[1], &doc, &v, err, sizeof(err)), RDS_STALE);
+
+    /* The script cache lost (a Redis restart): the pipelined path reloads it. */
+    redisReply *rep = rds_command(r, "SCRIPT FLUSH");
+    cr_assert_not_null(rep);
+    freeReplyObject(rep);
+    for (int i = 0; i < N; i++) {
+        docs[i] = "{\"n\":9}";
+        vers[i] = 9;
+    }
+    cr_assert_eq(rds_put_versioned_many(r, N, kp, vers, docs, &written, err, sizeof(err)), 0,
+                 "%s", err);
+    cr_assert_eq(written, N);
+
+    for (int i = 0; i < N; i++) {
+        del_key(r, keys[i]);
+        free(keys[i]);
+    }
+    rds_free(r);
+}
+
 Test(redis, versioned_write_sets_ttl_and_is_binary_safe)
 {
     struct rds *r = connect_stack();
