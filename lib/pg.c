@@ -1,6 +1,7 @@
 #include "pg.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,11 +9,22 @@
 #include "log.h"
 #include "xmalloc.h"
 
+/* Prepared statements of this session, by SQL text (open addressing). */
+#define PREP_SLOTS 512 /* a power of two; at most 3/4 used, then unprepared */
+
+struct prep {
+    char *sql; /* NULL = free slot */
+    uint64_t hash;
+    unsigned id; /* statement name "psop_<id>" */
+};
+
 struct pgc {
     PGconn *conn;
     char *dsn;
     char sqlstate[6];
     bool transient;
+    struct prep *prep; /* PREP_SLOTS entries, allocated on first use */
+    unsigned nprep, next_id;
 };
 
 /* Server NOTICE/WARNING messages become log lines instead of libpq's bare
@@ -99,9 +111,22 @@ struct pgc *pgc_connect(const char *dsn, char *err, size_t errlen)
     return c;
 }
 
+/* Forgets every prepared statement (a new session has none). */
+static void prep_clear(struct pgc *c)
+{
+    if (!c->prep)
+        return;
+    for (size_t i = 0; i < PREP_SLOTS; i++)
+        free(c->prep[i].sql);
+    free(c->prep);
+    c->prep = NULL;
+    c->nprep = 0;
+}
+
 int pgc_reset(struct pgc *c, char *err, size_t errlen)
 {
     clear_failure(c);
+    prep_clear(c);
     PQfinish(c->conn);
     c->conn = connect_dsn(c->dsn);
     if (c->conn && PQstatus(c->conn) == CONNECTION_OK) {
@@ -119,6 +144,7 @@ void pgc_free(struct pgc *c)
     if (!c)
         return;
     PQfinish(c->conn);
+    prep_clear(c);
     free(c->dsn);
     free(c);
 }
@@ -154,12 +180,96 @@ int pgc_exec(struct pgc *c, const char *sql, char *err, size_t errlen)
     return 0;
 }
 
+static uint64_t fnv1a(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* The slot of sql: its entry, or the free slot where it would go. */
+static struct prep *prep_slot(struct pgc *c, const char *sql, uint64_t h)
+{
+    for (size_t i = h & (PREP_SLOTS - 1);; i = (i + 1) & (PREP_SLOTS - 1)) {
+        struct prep *p = &c->prep[i];
+        if (!p->sql || (p->hash == h && strcmp(p->sql, sql) == 0))
+            return p;
+    }
+}
+
+/* The name of sql's prepared statement, preparing it on first use; NULL
+ * when the table is full (the caller runs it unprepared) or the PREPARE
+ * failed (then *failed is the checked result: NULL, failure recorded). */
+static const char *prepared(struct pgc *c, const char *sql, int nparams, char *name,
+                            size_t namelen, bool *failed, char *err, size_t errlen)
+{
+    *failed = false;
+    if (!c->prep)
+        c->prep = xcalloc(PREP_SLOTS, sizeof(*c->prep));
+    uint64_t h = fnv1a(sql);
+    struct prep *p = prep_slot(c, sql, h);
+    if (p->sql) {
+        snprintf(name, namelen, "psop_%u", p->id);
+        return name;
+    }
+    if (c->nprep >= PREP_SLOTS / 4 * 3)
+        return NULL;
+    unsigned id = c->next_id++;
+    snprintf(name, namelen, "psop_%u", id);
+    PGresult *res = check(c, PQprepare(c->conn, name, sql, nparams, NULL), err, errlen);
+    if (!res) {
+        *failed = true;
+        return NULL;
+    }
+    PQclear(res);
+    p->sql = xstrdup(sql);
+    p->hash = h;
+    p->id = id;
+    c->nprep++;
+    return name;
+}
+
+/* A statement whose plan a schema change made unusable ("cached plan must
+ * not change result type"): forgotten, so the retry prepares it again. */
+static void prep_forget_if_stale(struct pgc *c, const char *sql)
+{
+    if (!c->prep || strcmp(c->sqlstate, "0A000") != 0)
+        return;
+    uint64_t h = fnv1a(sql);
+    struct prep *p = prep_slot(c, sql, h);
+    if (!p->sql)
+        return;
+    /* Removal in open addressing: rehash the cluster after the slot. */
+    free(p->sql);
+    p->sql = NULL;
+    c->nprep--;
+    for (size_t i = ((size_t)(p - c->prep) + 1) & (PREP_SLOTS - 1); c->prep[i].sql;
+         i = (i + 1) & (PREP_SLOTS - 1)) {
+        struct prep moved = c->prep[i];
+        c->prep[i].sql = NULL;
+        *prep_slot(c, moved.sql, moved.hash) = moved;
+    }
+    c->transient = true; /* the batch is retried with a fresh plan */
+}
+
 PGresult *pgc_query(struct pgc *c, const char *sql, int nparams, const char *const *params,
                     char *err, size_t errlen)
 {
     clear_failure(c);
-    return check(c, PQexecParams(c->conn, sql, nparams, NULL, params, NULL, NULL, 0), err,
-                 errlen);
+    char name[32];
+    bool failed;
+    const char *stmt = prepared(c, sql, nparams, name, sizeof(name), &failed, err, errlen);
+    if (failed)
+        return NULL;
+    if (!stmt)
+        return check(c, PQexecParams(c->conn, sql, nparams, NULL, params, NULL, NULL, 0), err,
+                     errlen);
+    PGresult *res =
+        check(c, PQexecPrepared(c->conn, stmt, nparams, params, NULL, NULL, 0), err, errlen);
+    if (!res)
+        prep_forget_if_stale(c, sql);
+    return res;
 }
 
 int pgc_begin(struct pgc *c, char *err, size_t errlen)

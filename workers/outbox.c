@@ -70,9 +70,12 @@ static int mark_published(struct pgc *pg, json_t *ids)
     const char *params[] = {doc};
     char err[256];
     PGresult *r = pgc_query(pg,
-                            "UPDATE psop.outbox SET published_at = now() WHERE event_id IN "
-                            "(SELECT jsonb_array_elements_text($1::jsonb)::uuid) "
-                            "AND published_at IS NULL",
+                            /* By the unique index on event_id (a filter on published_at IS NULL
+                             * let the planner scan the partial index of every unpublished
+                             * row, dead entries included: 24 ms a batch under load). */
+                            "UPDATE psop.outbox SET published_at = coalesce(published_at, now()) "
+                            "WHERE event_id = ANY "
+                            "(ARRAY(SELECT jsonb_array_elements_text($1::jsonb)::uuid))",
                             1, params, err, sizeof(err));
     free(doc);
     if (!r) {

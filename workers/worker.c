@@ -118,12 +118,78 @@ static int exec_sp(struct worker *w, const char *sql, char *err, size_t errlen)
     return pgc_exec(w->pg, sql, err, errlen);
 }
 
-/* Applies one parsed command inside the open transaction.
- * Returns 0, or -1 on a transient failure (the batch must be retried). */
-static int apply_one(struct worker *w, struct slot *s, json_t *batch_events)
+/* Marks the batch's commands that processed_commands already holds, or
+ * that came earlier in the same batch, as duplicates: one query.
+ * 0, or -1 on a failure (the batch is retried). */
+static int mark_duplicates(struct worker *w, struct slot *slots, size_t n)
 {
-    char err[512], pbuf[16], obuf[32];
+    char err[512];
+    size_t cap = n * 38 + 3, off = 0;
+    char *ids = xmalloc(cap);
+    ids[off++] = '{';
+    for (size_t i = 0; i < n; i++)
+        if (slots[i].parsed)
+            off += (size_t)snprintf(ids + off, cap - off, "%s%s", off > 1 ? "," : "",
+                                    slots[i].cmd.id);
+    snprintf(ids + off, cap - off, "}");
+    const char *p[] = {ids};
+    PGresult *r = pgc_query(w->pg,
+                            "SELECT command_id::text FROM psop.processed_commands "
+                            "WHERE command_id = ANY ($1::uuid[])",
+                            1, p, err, sizeof(err));
+    free(ids);
+    if (!r) {
+        LOG_WARN("duplicate check failed, batch will be retried", "error", err, NULL);
+        return -1;
+    }
+    json_t *seen = json_object();
+    for (int i = 0; i < PQntuples(r); i++)
+        json_object_set_new(seen, PQgetvalue(r, i, 0), json_true());
+    PQclear(r);
+    for (size_t i = 0; i < n; i++) {
+        struct slot *s = &slots[i];
+        if (!s->parsed)
+            continue;
+        char id[40];
+        snprintf(id, sizeof(id), "%s", s->cmd.id);
+        for (char *c = id; *c; c++)
+            *c = (char)(*c >= 'A' && *c <= 'F' ? *c - 'A' + 'a' : *c); /* as ::text writes it */
+        if (json_object_get(seen, id))
+            s->out = OUT_DUPLICATE;
+        else {
+            s->out = OUT_APPLIED; /* for now: apply_one decides */
+            json_object_set_new(seen, id, json_true());
+        }
+    }
+    json_decref(seen);
+    return 0;
+}
+
+/* The processed_commands row of an applied or rejected command. */
+static json_t *processed_row(const struct slot *s, const char *status, const char *reason,
+                             const char *resource_id)
+{
     const struct cmd *c = &s->cmd;
+    return json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s, s:s, s:i, s:I}", "command_id",
+                     c->id, "type", c->type, "status", status, "reason", reason, "resource_id",
+                     resource_id, "actor_sub", c->actor.sub, "actor_role", c->actor.role,
+                     "received_at", c->received_at, "kafka_topic", rd_kafka_topic_name(s->msg->rkt),
+                     "kafka_partition", (int)s->msg->partition, "kafka_offset",
+                     (json_int_t)s->msg->offset);
+}
+
+/* Applies one parsed command inside the open transaction, under the
+ * savepoint "cmd" (a rejection or a permanent failure rolls back to it).
+ * Its processed_commands row goes to rows, its events to batch_events,
+ * both written once for the batch. Returns 0, or -1 on a transient failure
+ * (the batch must be retried). */
+static int apply_one(struct worker *w, struct slot *s, json_t *batch_events, json_t *rows,
+                     bool *sp_open)
+{
+    char err[512];
+    const struct cmd *c = &s->cmd;
+    if (s->out == OUT_DUPLICATE)
+        return 0;
     apply_fn fn = apply_lookup(c->type);
     if (!fn) {
         /* Valid, but this worker version cannot apply it (a newer command
@@ -134,39 +200,20 @@ static int apply_one(struct worker *w, struct slot *s, json_t *batch_events)
                  c->type);
         return 0;
     }
-    if (exec_sp(w, "SAVEPOINT cmd", err, sizeof(err)) < 0)
+    /* One round trip: the previous command's savepoint released, this one's taken. */
+    if (exec_sp(w, *sp_open ? "RELEASE SAVEPOINT cmd; SAVEPOINT cmd" : "SAVEPOINT cmd", err,
+                sizeof(err)) < 0)
         return -1;
-    const char *ins[] = {c->id,
-                         c->type,
-                         c->actor.sub,
-                         c->received_at,
-                         rd_kafka_topic_name(s->msg->rkt),
-                         part_str(s->msg, pbuf, sizeof(pbuf)),
-                         off_str(s->msg, obuf, sizeof(obuf)),
-                         c->actor.role};
-    PGresult *r = pgc_query(w->pg,
-                            "INSERT INTO psop.processed_commands (command_id, type, status, "
-                            "actor_sub, actor_role, received_at, kafka_topic, kafka_partition, kafka_offset) "
-                            "VALUES ($1, $2, 'applied', $3, $8, $4, $5, $6, $7) "
-                            "ON CONFLICT (command_id) DO NOTHING RETURNING 1",
-                            8, ins, err, sizeof(err));
-    if (!r)
-        goto failed;
-    int fresh = PQntuples(r) == 1;
-    PQclear(r);
-    if (!fresh) {
-        s->out = OUT_DUPLICATE;
-        return exec_sp(w, "RELEASE SAVEPOINT cmd", err, sizeof(err));
-    }
+    *sp_open = true;
     struct apply_ctx ctx = {.pg = w->pg, .cfg = w->cfg, .cmd = c, .source = w->source};
     enum apply_result res = fn(&ctx);
     if (res == APPLY_FAILED) {
         snprintf(err, sizeof(err), "%s", ctx.err);
-        goto failed_ctx;
+        goto failed;
     }
     if (res == APPLY_REJECTED) {
         if (exec_sp(w, "ROLLBACK TO SAVEPOINT cmd", err, sizeof(err)) < 0)
-            goto failed_ctx;
+            goto failed;
         json_decref(ctx.events);
         json_decref(ctx.touched);
         ctx.events = ctx.touched = NULL;
@@ -184,32 +231,9 @@ static int apply_one(struct worker *w, struct slot *s, json_t *batch_events)
                              "reason", ctx.reason, "resource_id",
                              ctx.resource_id[0] ? ctx.resource_id : NULL));
     }
-    const char *rec[] = {c->id,
-                         c->type,
-                         c->actor.sub,
-                         c->received_at,
-                         rd_kafka_topic_name(s->msg->rkt),
-                         pbuf,
-                         obuf,
-                         res == APPLY_OK ? "applied" : "rejected",
-                         res == APPLY_OK ? NULL : ctx.reason,
-                         ctx.resource_id[0] ? ctx.resource_id : NULL,
-                         c->actor.role};
-    /* The fresh row was inserted as 'applied' before the handler ran; a
-     * rejection rolled it back with the handler's writes, so write the final
-     * row again either way (upsert). */
-    r = pgc_query(w->pg,
-                  "INSERT INTO psop.processed_commands (command_id, type, status, actor_sub, "
-                  "actor_role, received_at, kafka_topic, kafka_partition, kafka_offset, reason, "
-                  "resource_id) VALUES ($1, $2, $8, $3, $11, $4, $5, $6, $7, $9, $10) "
-                  "ON CONFLICT (command_id) DO UPDATE SET status = EXCLUDED.status, "
-                  "reason = EXCLUDED.reason, resource_id = EXCLUDED.resource_id",
-                  11, rec, err, sizeof(err));
-    if (!r)
-        goto failed_ctx;
-    PQclear(r);
-    if (ctx.events && outbox_write(w->pg, ctx.events, err, sizeof(err)) < 0)
-        goto failed_ctx;
+    json_array_append_new(rows, processed_row(s, res == APPLY_OK ? "applied" : "rejected",
+                                              res == APPLY_OK ? NULL : ctx.reason,
+                                              ctx.resource_id[0] ? ctx.resource_id : NULL));
     if (ctx.events)
         json_array_extend(batch_events, ctx.events);
     s->out = res == APPLY_OK ? OUT_APPLIED : OUT_REJECTED;
@@ -217,12 +241,11 @@ static int apply_one(struct worker *w, struct slot *s, json_t *batch_events)
     snprintf(s->resource_id, sizeof(s->resource_id), "%s", ctx.resource_id);
     s->touched = ctx.touched;
     json_decref(ctx.events);
-    return exec_sp(w, "RELEASE SAVEPOINT cmd", err, sizeof(err));
+    return 0;
 
-failed_ctx:
+failed:
     json_decref(ctx.events);
     json_decref(ctx.touched);
-failed:
     if (pgc_last_transient(w->pg)) {
         LOG_WARN("transient failure, batch will be retried", "command_id", c->id, "error", err,
                  NULL);
@@ -233,11 +256,47 @@ failed:
      * `psopctl dlq replay` can retry it after a fix. */
     LOG_ERROR("command failed permanently: to the DLQ", "command_id", c->id, "error", err, NULL);
     char e2[256];
-    if (exec_sp(w, "ROLLBACK TO SAVEPOINT cmd", e2, sizeof(e2)) < 0 ||
-        exec_sp(w, "RELEASE SAVEPOINT cmd", e2, sizeof(e2)) < 0)
+    if (exec_sp(w, "ROLLBACK TO SAVEPOINT cmd", e2, sizeof(e2)) < 0)
         return -1;
     s->out = OUT_POISON;
     snprintf(s->reason, sizeof(s->reason), "apply failed: %.480s", err);
+    return 0;
+}
+
+/* The batch's processed_commands rows, one statement. A row another worker
+ * committed meanwhile (a rebalance overlap) makes the count short: then the
+ * batch is rolled back and retried, and its duplicate check skips it. */
+static int record_processed(struct worker *w, json_t *rows)
+{
+    if (json_array_size(rows) == 0)
+        return 0;
+    char err[512];
+    char *doc = json_dumps(rows, JSON_COMPACT);
+    const char *p[] = {doc};
+    PGresult *r = pgc_query(
+        w->pg,
+        "INSERT INTO psop.processed_commands (command_id, type, status, reason, resource_id, "
+        " actor_sub, actor_role, received_at, kafka_topic, kafka_partition, kafka_offset) "
+        "SELECT x.command_id, x.type, x.status, x.reason, x.resource_id, x.actor_sub, "
+        " x.actor_role, x.received_at, x.kafka_topic, x.kafka_partition, x.kafka_offset "
+        "FROM jsonb_to_recordset($1::jsonb) AS x(command_id uuid, type text, status text, "
+        " reason text, resource_id text, actor_sub text, actor_role text, "
+        " received_at timestamptz, kafka_topic text, kafka_partition int, kafka_offset bigint) "
+        "ON CONFLICT (command_id) DO NOTHING RETURNING 1",
+        1, p, err, sizeof(err));
+    free(doc);
+    if (!r) {
+        LOG_WARN("recording the batch's commands failed, batch will be retried", "error", err,
+                 NULL);
+        return -1;
+    }
+    int got = PQntuples(r);
+    PQclear(r);
+    if ((size_t)got != json_array_size(rows)) {
+        LOG_WARN("commands of the batch were applied meanwhile by another worker: retried",
+                 NULL);
+        return -1;
+    }
     return 0;
 }
 
@@ -247,22 +306,35 @@ static int apply_batch_once(struct worker *w, struct slot *slots, size_t n, json
     char err[512];
     if (pgc_begin(w->pg, err, sizeof(err)) < 0)
         return -1;
+    json_t *rows = json_array();
+    bool sp_open = false;
+    if (mark_duplicates(w, slots, n) < 0)
+        goto retry;
     for (size_t i = 0; i < n; i++) {
         if (!slots[i].parsed)
             continue;
         json_decref(slots[i].touched);
         slots[i].touched = NULL;
-        if (apply_one(w, &slots[i], events) < 0) {
-            pgc_rollback(w->pg);
-            return -1;
-        }
+        if (apply_one(w, &slots[i], events, rows, &sp_open) < 0)
+            goto retry;
     }
+    if (record_processed(w, rows) < 0)
+        goto retry;
+    if (outbox_write(w->pg, events, err, sizeof(err)) < 0) {
+        LOG_WARN("outbox write failed, batch will be retried", "error", err, NULL);
+        goto retry;
+    }
+    json_decref(rows);
     if (pgc_commit(w->pg, err, sizeof(err)) < 0) {
         LOG_WARN("commit failed, batch will be retried", "error", err, NULL);
         pgc_rollback(w->pg);
         return -1;
     }
     return 0;
+retry:
+    json_decref(rows);
+    pgc_rollback(w->pg);
+    return -1;
 }
 
 /* Poison messages go to psop.dlq with the error in headers; loops until the
