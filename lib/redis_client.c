@@ -280,7 +280,7 @@ static int read_cas_replies(struct rds *r, size_t n, long *written, char *err, s
 }
 
 static int put_many(struct rds *r, size_t n, const char *const *keys, const long long *versions,
-                    const char *const *docs, long *written, char *err, size_t errlen)
+                    const char *const *docs, int ttl_s, long *written, char *err, size_t errlen)
 {
     if (n == 0)
         return 0;
@@ -288,7 +288,7 @@ static int put_many(struct rds *r, size_t n, const char *const *keys, const long
      * which loads it (and reconnects if need be). */
     size_t from = 0;
     if (!r->sha[0]) {
-        int w = rds_put_versioned(r, keys[0], versions[0], docs[0], 0, err, errlen);
+        int w = rds_put_versioned(r, keys[0], versions[0], docs[0], ttl_s, err, errlen);
         if (w < 0)
             return -1;
         *written += w;
@@ -307,10 +307,11 @@ static int put_many(struct rds *r, size_t n, const char *const *keys, const long
     for (size_t at = from; at < n; at += CHUNK) {
         size_t m = n - at < CHUNK ? n - at : CHUNK;
         for (size_t i = at; i < at + m; i++) {
-            char ver[24];
+            char ver[24], ttl[16];
             snprintf(ver, sizeof(ver), "%lld", versions[i]);
-            const char *argv[] = {"EVALSHA", r->sha, "1", keys[i], ver, docs[i], "0"};
-            size_t lens[] = {7, 40, 1, strlen(keys[i]), strlen(ver), strlen(docs[i]), 1};
+            snprintf(ttl, sizeof(ttl), "%d", ttl_s > 0 ? ttl_s : 0);
+            const char *argv[] = {"EVALSHA", r->sha, "1", keys[i], ver, docs[i], ttl};
+            size_t lens[] = {7, 40, 1, strlen(keys[i]), strlen(ver), strlen(docs[i]), strlen(ttl)};
             if (redisAppendCommandArgv(r->ctx, 7, argv, lens) != REDIS_OK) {
                 snprintf(err, errlen, "redis pipelined write: %s", ctx_err(r));
                 return -1;
@@ -324,17 +325,45 @@ static int put_many(struct rds *r, size_t n, const char *const *keys, const long
 }
 
 int rds_put_versioned_many(struct rds *r, size_t n, const char *const *keys,
-                           const long long *versions, const char *const *docs, long *written,
-                           char *err, size_t errlen)
+                           const long long *versions, const char *const *docs, int ttl_s,
+                           long *written, char *err, size_t errlen)
 {
     *written = 0;
-    int rc = put_many(r, n, keys, versions, docs, written, err, errlen);
+    int rc = put_many(r, n, keys, versions, docs, ttl_s, written, err, errlen);
     if (rc == -2) {
         /* The server lost its script cache: load it again and redo all
          * (the writes already done are refused as equal, harmlessly). */
         r->sha[0] = '\0';
         *written = 0;
-        rc = put_many(r, n, keys, versions, docs, written, err, errlen);
+        rc = put_many(r, n, keys, versions, docs, ttl_s, written, err, errlen);
     }
     return rc < 0 ? -1 : 0;
+}
+
+int rds_publish_many(struct rds *r, const char *channel, size_t n, const char *const *msgs,
+                     char *err, size_t errlen)
+{
+    if (n == 0)
+        return 0;
+    if (!r->ctx && reconnect(r) < 0) {
+        snprintf(err, errlen, "redis PUBLISH: not connected");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *argv[] = {"PUBLISH", channel, msgs[i]};
+        size_t lens[] = {7, strlen(channel), strlen(msgs[i])};
+        if (redisAppendCommandArgv(r->ctx, 3, argv, lens) != REDIS_OK) {
+            snprintf(err, errlen, "redis PUBLISH: %s", ctx_err(r));
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        void *v = NULL;
+        if (redisGetReply(r->ctx, &v) != REDIS_OK || !v) {
+            snprintf(err, errlen, "redis PUBLISH: %s", ctx_err(r));
+            return -1;
+        }
+        freeReplyObject(v);
+    }
+    return 0;
 }

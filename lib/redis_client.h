@@ -32,14 +32,18 @@ redisContext *rds_ctx(struct rds *r);
 int rds_put_versioned(struct rds *r, const char *key, long long version, const char *doc,
                       int ttl_s, char *err, size_t errlen);
 
-/* Writes n documents like rds_put_versioned (no TTL), pipelined: one round
+/* Writes n documents like rds_put_versioned (all with ttl_s), pipelined: one round
  * trip per few hundred keys. *written counts the keys written (the others
  * were refused as stale). 0, or -1 with err (some may have been written: the
  * writes are version-checked, so running it again is safe). A doc "" is a
  * stale marker (below). */
 int rds_put_versioned_many(struct rds *r, size_t n, const char *const *keys,
-                           const long long *versions, const char *const *docs, long *written,
-                           char *err, size_t errlen);
+                           const long long *versions, const char *const *docs, int ttl_s,
+                           long *written, char *err, size_t errlen);
+
+/* PUBLISHes n messages on channel, pipelined. 0, or -1 with err. */
+int rds_publish_many(struct rds *r, const char *channel, size_t n, const char *const *msgs,
+                     char *err, size_t errlen);
 
 /*
  * Stale markers: a key whose document is "" at version v says "the document

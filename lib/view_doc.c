@@ -55,7 +55,7 @@ long view_doc_mark_stale(struct rds *rds, struct pgc *pg, const char *versions_s
         }
     PQclear(r);
     long written = 0;
-    int rc = rds_put_versioned_many(rds, n, kp, vers, docs, &written, err, errlen);
+    int rc = rds_put_versioned_many(rds, n, kp, vers, docs, 0, &written, err, errlen);
     for (size_t k = 0; k < n; k++)
         free(keys[k]);
     free(keys);
@@ -63,6 +63,99 @@ long view_doc_mark_stale(struct rds *rds, struct pgc *pg, const char *versions_s
     free(docs);
     free(vers);
     return rc < 0 ? -1 : written;
+}
+
+/* one_sql run for each id of unnest($1::uuid[]): "$1::uuid" becomes u.id. */
+static char *many_sql(const char *one_sql)
+{
+    static const char pre[] = "SELECT u.id::text, d.* FROM unnest($1::uuid[]) AS u(id) "
+                              "CROSS JOIN LATERAL (",
+                      post[] = ") AS d", from[] = "$1::uuid", to[] = "u.id";
+    size_t cap = sizeof(pre) + strlen(one_sql) + sizeof(post), off = 0;
+    char *s = xmalloc(cap);
+    off += (size_t)snprintf(s, cap, "%s", pre);
+    for (const char *p = one_sql; *p;) {
+        if (strncmp(p, from, sizeof(from) - 1) == 0) {
+            off += (size_t)snprintf(s + off, cap - off, "%s", to);
+            p += sizeof(from) - 1;
+        } else {
+            s[off++] = *p++;
+        }
+    }
+    snprintf(s + off, cap - off, "%s", post);
+    return s;
+}
+
+int view_doc_put_many(struct rds *rds, struct pgc *pg, const char *one_sql, const char *key_fmt,
+                      const char *ids_array, long *written, char *err, size_t errlen)
+{
+    *written = 0;
+    char *sql = many_sql(one_sql);
+    const char *p[] = {ids_array};
+    PGresult *r = pgc_query(pg, sql, 1, p, err, errlen);
+    free(sql);
+    if (!r)
+        return -1;
+    size_t n = (size_t)PQntuples(r);
+    char **keys = xcalloc(n ? n : 1, sizeof(*keys));
+    const char **kp = xcalloc(n ? n : 1, sizeof(*kp));
+    const char **docs = xcalloc(n ? n : 1, sizeof(*docs));
+    long long *vers = xcalloc(n ? n : 1, sizeof(*vers));
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(key_fmt) + (size_t)PQgetlength(r, (int)i, 0) + 1;
+        keys[i] = xmalloc(len);
+        snprintf(keys[i], len, key_fmt, PQgetvalue(r, (int)i, 0));
+        kp[i] = keys[i];
+        vers[i] = strtoll(PQgetvalue(r, (int)i, 1), NULL, 10);
+        docs[i] = PQgetvalue(r, (int)i, 2);
+    }
+    int rc = rds_put_versioned_many(rds, n, kp, vers, docs, 0, written, err, errlen);
+    PQclear(r);
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
+    free(keys);
+    free(kp);
+    free(docs);
+    free(vers);
+    return rc;
+}
+
+int view_doc_put_one(struct rds *rds, struct pgc *pg, view_put_many_fn fn, const char *id,
+                     char *err, size_t errlen)
+{
+    err[0] = '\0';
+    if (!id || !ids_uuid_valid(id))
+        return 0;
+    char ids[48];
+    snprintf(ids, sizeof(ids), "{%s}", id);
+    long w = 0;
+    return fn(rds, pg, ids, &w, err, errlen) < 0 ? -1 : w > 0;
+}
+
+int view_doc_rebuild(struct rds *rds, struct pgc *pg, const char *ids_sql, view_put_many_fn fn,
+                     long *written, char *err, size_t errlen)
+{
+    enum { CHUNK = 500 };
+    *written = 0;
+    PGresult *r = pgc_query(pg, ids_sql, 0, NULL, err, errlen);
+    if (!r)
+        return -1;
+    size_t n = (size_t)PQntuples(r), cap = CHUNK * 38 + 3;
+    char *ids = xmalloc(cap);
+    int rc = 0;
+    for (size_t at = 0; at < n && rc == 0; at += CHUNK) {
+        size_t off = 0;
+        for (size_t i = at; i < n && i < at + CHUNK; i++)
+            off += (size_t)snprintf(ids + off, cap - off, "%s%s", i == at ? "{" : ",",
+                                    PQgetvalue(r, (int)i, 0));
+        snprintf(ids + off, cap - off, "}");
+        long w = 0;
+        rc = fn(rds, pg, ids, &w, err, errlen);
+        *written += w;
+    }
+    free(ids);
+    PQclear(r);
+    return rc;
 }
 
 json_t *view_doc_parse(char *s, char *err, size_t errlen)

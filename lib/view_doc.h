@@ -29,6 +29,30 @@ long view_doc_mark_stale(struct rds *rds, struct pgc *pg, const char *versions_s
                          const char *ids_array, const char *const *key_fmts, char *err,
                          size_t errlen);
 
+/* The documents of many aggregates in ONE statement: one_sql is a
+ * single-document statement of the kind view_doc_text runs (its id written
+ * "$1::uuid", answering version and text); it is run for every id of
+ * ids_array (a uuid[] literal "{a,b}") and each document is written at
+ * key_fmt (one %s) with its version, pipelined. Ids without a row are
+ * skipped. *written counts the keys written. 0, or -1 with err. */
+int view_doc_put_many(struct rds *rds, struct pgc *pg, const char *one_sql, const char *key_fmt,
+                      const char *ids_array, long *written, char *err, size_t errlen);
+
+/* Writes the documents of many aggregates (a uuid[] literal); *written
+ * counts keys. 0, or -1 with err. */
+typedef int (*view_put_many_fn)(struct rds *rds, struct pgc *pg, const char *ids_array,
+                                long *written, char *err, size_t errlen);
+
+/* fn for one id: 1 when a key was written, 0 when none was (no such
+ * aggregate, not a UUID, or Redis already newer), -1 with err. */
+int view_doc_put_one(struct rds *rds, struct pgc *pg, view_put_many_fn fn, const char *id,
+                     char *err, size_t errlen);
+
+/* Rewrites every aggregate that ids_sql answers (first column, uuid) with
+ * fn, 500 ids per call. *written counts keys. 0, or -1 with err. */
+int view_doc_rebuild(struct rds *rds, struct pgc *pg, const char *ids_sql, view_put_many_fn fn,
+                     long *written, char *err, size_t errlen);
+
 /* Parses and frees s. NULL when s is NULL (err as left) or not JSON (err). */
 json_t *view_doc_parse(char *s, char *err, size_t errlen);
 

@@ -184,14 +184,20 @@ static int put_one(struct rds *rds, struct pgc *pg, text_fn fn, const char *fmt,
 int view_order_put(struct rds *rds, struct pgc *pg, const char *order_id, char *err,
                    size_t errlen)
 {
-    int rc1 = put_one(rds, pg, view_order_text, VIEW_ORDER_KEY_FMT, order_id, err, errlen);
-    if (rc1 < 0)
-        return -1;
-    int rc2 =
-        put_one(rds, pg, view_order_events_text, VIEW_ORDER_EVENTS_KEY_FMT, order_id, err, errlen);
-    if (rc2 < 0)
-        return -1;
-    return rc1 || rc2;
+    return view_doc_put_one(rds, pg, view_order_put_many, order_id, err, errlen);
+}
+
+int view_order_put_many(struct rds *rds, struct pgc *pg, const char *ids_array, long *written,
+                        char *err, size_t errlen)
+{
+    long w1 = 0, w2 = 0;
+    int rc = view_doc_put_many(rds, pg, ORDER_SQL, VIEW_ORDER_KEY_FMT, ids_array, &w1, err,
+                               errlen);
+    if (rc == 0)
+        rc = view_doc_put_many(rds, pg, EVENTS_SQL, VIEW_ORDER_EVENTS_KEY_FMT, ids_array, &w2, err,
+                               errlen);
+    *written = w1 + w2;
+    return rc;
 }
 
 int view_contract_put(struct rds *rds, struct pgc *pg, const char *contract_id, char *err,

@@ -24,6 +24,7 @@
 #include "date.h"
 #include "pg.h"
 #include "redis_client.h"
+#include "view_doc.h"
 
 #define VIEW_ORDER_KEY_FMT "psop:order:%s"
 #define VIEW_ORDER_EVENTS_KEY_FMT "psop:order-events:%s"
@@ -93,6 +94,12 @@ int view_contract_put(struct rds *rds, struct pgc *pg, const char *contract_id, 
 /* Refreshers for workers/read_models.c: log failures. */
 void view_order_refresh(struct rds *rds, struct pgc *pg, const char *order_id);
 void view_contract_refresh(struct rds *rds, struct pgc *pg, const char *contract_id);
+
+/* The documents of many orders (ids_array: a uuid[] literal "{a,b}") in one
+ * statement per key kind, pipelined into Redis (view_doc_put_many): what a
+ * worker batch and `psopctl cache rebuild` use. *written counts keys. */
+int view_order_put_many(struct rds *rds, struct pgc *pg, const char *ids_array, long *written,
+                     char *err, size_t errlen);
 
 /* Rewrites every order's and contract's keys (psopctl cache rebuild). */
 int view_order_rebuild_all(struct rds *rds, struct pgc *pg, long *written, char *err,

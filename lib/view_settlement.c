@@ -98,15 +98,7 @@ json_t *view_settlement_list(struct pgc *pg, const char *organiser_id, const cha
 int view_settlement_put(struct rds *rds, struct pgc *pg, const char *settlement_id, char *err,
                         size_t errlen)
 {
-    long long v = 0;
-    char *doc = view_settlement_text(pg, settlement_id, &v, err, errlen);
-    if (!doc)
-        return err[0] ? -1 : 0;
-    char key[128];
-    snprintf(key, sizeof(key), VIEW_SETTLEMENT_KEY_FMT, settlement_id);
-    int rc = rds_put_versioned(rds, key, v, doc, 0, err, errlen);
-    free(doc);
-    return rc;
+    return view_doc_put_one(rds, pg, view_settlement_put_many, settlement_id, err, errlen);
 }
 
 void view_settlement_refresh(struct rds *rds, struct pgc *pg, const char *settlement_id)
@@ -117,25 +109,19 @@ void view_settlement_refresh(struct rds *rds, struct pgc *pg, const char *settle
                  err, NULL);
 }
 
+int view_settlement_put_many(struct rds *rds, struct pgc *pg, const char *ids_array,
+                             long *written, char *err, size_t errlen)
+{
+    return view_doc_put_many(rds, pg, SETTLEMENT_SQL, VIEW_SETTLEMENT_KEY_FMT, ids_array, written,
+                             err, errlen);
+}
+
 int view_settlement_rebuild_all(struct rds *rds, struct pgc *pg, long *written, char *err,
                                 size_t errlen)
 {
     long n = 0;
-    int rc = -1;
-    PGresult *ids =
-        pgc_query(pg, "SELECT id FROM psop.settlements ORDER BY id", 0, NULL, err, errlen);
-    if (!ids)
-        goto out;
-    for (int i = 0; i < PQntuples(ids); i++) {
-        int w = view_settlement_put(rds, pg, PQgetvalue(ids, i, 0), err, errlen);
-        if (w < 0)
-            goto out;
-        n += w;
-    }
-    rc = 0;
-out:
-    if (ids)
-        PQclear(ids);
+    int rc = view_doc_rebuild(rds, pg, "SELECT id FROM psop.settlements ORDER BY id",
+                              view_settlement_put_many, &n, err, errlen);
     if (written)
         *written = n;
     return rc;

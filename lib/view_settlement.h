@@ -36,6 +36,7 @@
 
 #include "pg.h"
 #include "redis_client.h"
+#include "view_doc.h"
 
 #define VIEW_SETTLEMENT_KEY_FMT "psop:settlement:%s"
 /* Read-model kind for apply_touch()/rm_refresh. */
@@ -67,6 +68,12 @@ int view_settlement_put(struct rds *rds, struct pgc *pg, const char *settlement_
 
 /* Refresher in the shape of workers/read_models.c's table: logs failures. */
 void view_settlement_refresh(struct rds *rds, struct pgc *pg, const char *settlement_id);
+
+/* The documents of many settlements (ids_array: a uuid[] literal "{a,b}") in one
+ * statement per key kind, pipelined into Redis (view_doc_put_many): what a
+ * worker batch and `psopctl cache rebuild` use. *written counts keys. */
+int view_settlement_put_many(struct rds *rds, struct pgc *pg, const char *ids_array, long *written,
+                          char *err, size_t errlen);
 
 /* Rewrites every settlement's key (psopctl cache rebuild); *written counts
  * keys written (may be NULL). 0 or -1. */

@@ -313,25 +313,7 @@ json_t *view_voucher_providers(struct pgc *pg, const char *voucher_id, day_t tod
 int view_voucher_put(struct rds *rds, struct pgc *pg, const char *voucher_id, char *err,
                      size_t errlen)
 {
-    long long v1 = 0, v2 = 0;
-    char key[128];
-    char *doc = view_voucher_text(pg, voucher_id, &v1, err, errlen);
-    if (!doc)
-        return err[0] ? -1 : 0;
-    snprintf(key, sizeof(key), VIEW_VOUCHER_KEY_FMT, voucher_id);
-    int rc1 = rds_put_versioned(rds, key, v1, doc, 0, err, errlen);
-    free(doc);
-    if (rc1 < 0)
-        return -1;
-    char *evs = view_voucher_events_text(pg, voucher_id, &v2, err, errlen);
-    if (!evs)
-        return err[0] ? -1 : rc1;
-    snprintf(key, sizeof(key), VIEW_VOUCHER_EVENTS_KEY_FMT, voucher_id);
-    int rc2 = rds_put_versioned(rds, key, v2, evs, 0, err, errlen);
-    free(evs);
-    if (rc2 < 0)
-        return -1;
-    return rc1 || rc2;
+    return view_doc_put_one(rds, pg, view_voucher_put_many, voucher_id, err, errlen);
 }
 
 void view_voucher_refresh(struct rds *rds, struct pgc *pg, const char *voucher_id)
@@ -341,24 +323,25 @@ void view_voucher_refresh(struct rds *rds, struct pgc *pg, const char *voucher_i
         LOG_WARN("read model: voucher not written", "voucher_id", voucher_id, "error", err, NULL);
 }
 
+int view_voucher_put_many(struct rds *rds, struct pgc *pg, const char *ids_array, long *written,
+                          char *err, size_t errlen)
+{
+    long w1 = 0, w2 = 0;
+    int rc = view_doc_put_many(rds, pg, VOUCHER_SQL, VIEW_VOUCHER_KEY_FMT, ids_array, &w1, err,
+                               errlen);
+    if (rc == 0)
+        rc = view_doc_put_many(rds, pg, EVENTS_SQL, VIEW_VOUCHER_EVENTS_KEY_FMT, ids_array, &w2,
+                               err, errlen);
+    *written = w1 + w2;
+    return rc;
+}
+
 int view_voucher_rebuild_all(struct rds *rds, struct pgc *pg, long *written, char *err,
                              size_t errlen)
 {
     long n = 0;
-    int rc = -1;
-    PGresult *ids = pgc_query(pg, "SELECT id FROM psop.vouchers ORDER BY id", 0, NULL, err, errlen);
-    if (!ids)
-        goto out;
-    for (int i = 0; i < PQntuples(ids); i++) {
-        int w = view_voucher_put(rds, pg, PQgetvalue(ids, i, 0), err, errlen);
-        if (w < 0)
-            goto out;
-        n += w;
-    }
-    rc = 0;
-out:
-    if (ids)
-        PQclear(ids);
+    int rc = view_doc_rebuild(rds, pg, "SELECT id FROM psop.vouchers ORDER BY id",
+                              view_voucher_put_many, &n, err, errlen);
     if (written)
         *written = n;
     return rc;

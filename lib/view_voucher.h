@@ -34,6 +34,7 @@
 #include "date.h"
 #include "pg.h"
 #include "redis_client.h"
+#include "view_doc.h"
 
 #define VIEW_VOUCHER_KEY_FMT "psop:voucher:%s"
 #define VIEW_VOUCHER_EVENTS_KEY_FMT "psop:voucher-events:%s"
@@ -140,6 +141,12 @@ int view_voucher_put(struct rds *rds, struct pgc *pg, const char *voucher_id, ch
 
 /* Refresher in the shape of workers/read_models.c's table: logs failures. */
 void view_voucher_refresh(struct rds *rds, struct pgc *pg, const char *voucher_id);
+
+/* The documents of many vouchers (ids_array: a uuid[] literal "{a,b}") in one
+ * statement per key kind, pipelined into Redis (view_doc_put_many): what a
+ * worker batch and `psopctl cache rebuild` use. *written counts keys. */
+int view_voucher_put_many(struct rds *rds, struct pgc *pg, const char *ids_array, long *written,
+                       char *err, size_t errlen);
 
 /* Rewrites every voucher's keys (psopctl cache rebuild); *written counts
  * vouchers written (may be NULL). 0 or -1. */

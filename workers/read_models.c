@@ -12,39 +12,59 @@
 #include "view_voucher.h"
 #include "xmalloc.h"
 
-void rm_command_status(struct rds *rds, struct pgc *pg, const char *command_id, const char *type,
-                       const char *status, const char *reason, const char *resource_id,
-                       const char *actor_sub)
+/* {command_id, type, status, reason?, resource_id?, actor_sub?, applied_at} */
+static char *status_doc(const struct rm_status *st, const char *ts)
 {
-    (void)pg;
-    if (!rds)
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s}", "command_id",
+                            st->command_id, "type", st->type, "status", st->status, "reason",
+                            st->reason, "resource_id", st->resource_id, "actor_sub",
+                            st->actor_sub, "applied_at", ts);
+    char *s = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    json_decref(doc);
+    return s;
+}
+
+void rm_command_statuses(struct rds *rds, const struct rm_status *st, size_t n)
+{
+    if (!rds || n == 0)
         return;
-    char ts[32];
+    char ts[32], err[256];
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    json_t *doc = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s}", "command_id", command_id,
-                            "type", type, "status", status, "reason", reason, "resource_id",
-                            resource_id, "actor_sub", actor_sub, "applied_at", ts);
-    char *s = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(15));
-    json_decref(doc);
-    char key[128], err[256];
-    snprintf(key, sizeof(key), RM_CMD_KEY_FMT, command_id);
-    if (rds_put_versioned(rds, key, 1, s, RM_CMD_TTL_S, err, sizeof(err)) < 0)
-        LOG_WARN("read model: command status not written", "command_id", command_id, "error", err,
-                 NULL);
-    redisReply *r = rds_command(rds, "PUBLISH %s %s", RM_CMD_CHANNEL, s);
-    if (r)
-        freeReplyObject(r);
-    free(s);
+    char **docs = xcalloc(n, sizeof(*docs)), **keys = xcalloc(n, sizeof(*keys));
+    long long *vers = xcalloc(n, sizeof(*vers));
+    for (size_t i = 0; i < n; i++) {
+        docs[i] = status_doc(&st[i], ts);
+        keys[i] = xmalloc(128);
+        snprintf(keys[i], 128, RM_CMD_KEY_FMT, st[i].command_id);
+        vers[i] = 1;
+    }
+    long written = 0;
+    /* Written before they are announced: a waiter woken by the message
+     * finds the status. */
+    if (rds_put_versioned_many(rds, n, (const char *const *)keys, vers,
+                               (const char *const *)docs, RM_CMD_TTL_S, &written, err,
+                               sizeof(err)) < 0)
+        LOG_WARN("read model: command statuses not written", "error", err, NULL);
+    if (rds_publish_many(rds, RM_CMD_CHANNEL, n, (const char *const *)docs, err, sizeof(err)) < 0)
+        LOG_WARN("read model: command statuses not announced", "error", err, NULL);
+    for (size_t i = 0; i < n; i++) {
+        free(docs[i]);
+        free(keys[i]);
+    }
+    free(docs);
+    free(keys);
+    free(vers);
 }
 
 typedef void (*rm_refresh_fn)(struct rds *rds, struct pgc *pg, const char *id);
 
 struct rm_kind {
     const char *kind;
-    rm_refresh_fn fn;
+    rm_refresh_fn fn;        /* one aggregate */
+    view_put_many_fn many;   /* many at once (NULL: one by one) */
     /* For stale markers: (id, version) of $1 = uuid[], and the keys. */
     const char *versions_sql;
     const char *keys[3];
@@ -54,59 +74,62 @@ struct rm_kind {
 
 /* One row per read model kind; the refreshers live beside their handlers. */
 static const struct rm_kind kinds[] = {
-    {VIEW_PROVIDER_KIND, view_provider_refresh, NULL, {NULL}},
-    {VIEW_PUBLIC_KIND, view_public_refresh, NULL, {NULL}},
-    {VIEW_VOUCHER_KIND, view_voucher_refresh, VERSIONS_OF("psop.vouchers"),
-     {VIEW_VOUCHER_KEY_FMT, VIEW_VOUCHER_EVENTS_KEY_FMT, NULL}},
-    {VIEW_SETTLEMENT_KIND, view_settlement_refresh, VERSIONS_OF("psop.settlements"),
-     {VIEW_SETTLEMENT_KEY_FMT, NULL}},
-    {VIEW_ORDER_KIND, view_order_refresh, VERSIONS_OF("psop.orders"),
+    {VIEW_PROVIDER_KIND, view_provider_refresh, NULL, NULL, {NULL}},
+    {VIEW_PUBLIC_KIND, view_public_refresh, NULL, NULL, {NULL}},
+    {VIEW_VOUCHER_KIND, view_voucher_refresh, view_voucher_put_many,
+     VERSIONS_OF("psop.vouchers"), {VIEW_VOUCHER_KEY_FMT, VIEW_VOUCHER_EVENTS_KEY_FMT, NULL}},
+    {VIEW_SETTLEMENT_KIND, view_settlement_refresh, view_settlement_put_many,
+     VERSIONS_OF("psop.settlements"), {VIEW_SETTLEMENT_KEY_FMT, NULL}},
+    {VIEW_ORDER_KIND, view_order_refresh, view_order_put_many, VERSIONS_OF("psop.orders"),
      {VIEW_ORDER_KEY_FMT, VIEW_ORDER_EVENTS_KEY_FMT, NULL}},
-    {VIEW_CONTRACT_KIND, view_contract_refresh, NULL, {NULL}},
-    {NULL, NULL, NULL, {NULL}},
+    {VIEW_CONTRACT_KIND, view_contract_refresh, NULL, NULL, {NULL}},
+    {NULL, NULL, NULL, NULL, {NULL}},
 };
 
-/* Marks the touched aggregates of kind k stale, 5 000 ids per statement. */
-static void mark_stale(struct rds *rds, struct pgc *pg, const struct rm_kind *k,
-                       const json_t *touched, size_t count)
+/* Rebuilds (mark false) or marks stale (mark true) one chunk of ids of kind
+ * k; ids is "{a,b" without its closing brace yet. Returns the keys written. */
+static long do_chunk(struct rds *rds, struct pgc *pg, const struct rm_kind *k, bool mark,
+                     char *ids, size_t off, size_t cap)
 {
-    enum { CHUNK = 5000 };
-    size_t cap = (CHUNK < count ? CHUNK : count) * 38 + 3, i, in = 0;
-    char *ids = xmalloc(cap), err[512];
-    long marked = 0;
+    char err[512];
+    long w = 0;
+    snprintf(ids + off, cap - off, "}");
+    int rc = mark ? (int)(w = view_doc_mark_stale(rds, pg, k->versions_sql, ids, k->keys, err,
+                                                   sizeof(err)))
+                  : k->many(rds, pg, ids, &w, err, sizeof(err));
+    if (rc < 0) {
+        LOG_WARN(mark ? "read model: stale markers not written" : "read model: not written",
+                 "kind", k->kind, "error", err, NULL);
+        return 0;
+    }
+    return w;
+}
+
+/* The touched aggregates of kind k, chunk at a time: rebuilt (500 per
+ * statement) or marked stale (5 000 per statement). Returns keys written. */
+static long by_chunks(struct rds *rds, struct pgc *pg, const struct rm_kind *k,
+                      const json_t *touched, size_t count, bool mark)
+{
+    size_t chunk = mark ? 5000 : 500;
+    size_t cap = (chunk < count ? chunk : count) * 38 + 3, i, in = 0, off = 0;
+    char *ids = xmalloc(cap);
+    long written = 0;
     const json_t *t;
-    size_t off = 0;
     json_array_foreach(touched, i, t)
     {
         if (strcmp(json_string_value(json_array_get(t, 0)), k->kind) != 0)
             continue;
         off += (size_t)snprintf(ids + off, cap - off, "%s%s", in ? "," : "{",
                                 json_string_value(json_array_get(t, 1)));
-        if (++in == CHUNK) {
-            snprintf(ids + off, cap - off, "}");
-            long w = view_doc_mark_stale(rds, pg, k->versions_sql, ids, k->keys, err,
-                                         sizeof(err));
-            if (w < 0)
-                LOG_WARN("read model: stale markers not written", "kind", k->kind, "error", err,
-                         NULL);
-            else
-                marked += w;
+        if (++in == chunk) {
+            written += do_chunk(rds, pg, k, mark, ids, off, cap);
             in = off = 0;
         }
     }
-    if (in > 0) {
-        snprintf(ids + off, cap - off, "}");
-        long w = view_doc_mark_stale(rds, pg, k->versions_sql, ids, k->keys, err, sizeof(err));
-        if (w < 0)
-            LOG_WARN("read model: stale markers not written", "kind", k->kind, "error", err, NULL);
-        else
-            marked += w;
-    }
-    char cs[24], ms[24];
-    snprintf(cs, sizeof(cs), "%zu", count);
-    snprintf(ms, sizeof(ms), "%ld", marked);
-    LOG_INFO("read models marked stale", "kind", k->kind, "aggregates", cs, "keys", ms, NULL);
+    if (in > 0)
+        written += do_chunk(rds, pg, k, mark, ids, off, cap);
     free(ids);
+    return written;
 }
 
 void rm_refresh(struct rds *rds, struct pgc *pg, const json_t *touched, long rebuild_max)
@@ -122,11 +145,18 @@ void rm_refresh(struct rds *rds, struct pgc *pg, const json_t *touched, long reb
         if (count == 0)
             continue;
         if (k->versions_sql && rebuild_max >= 0 && count > (size_t)rebuild_max) {
-            mark_stale(rds, pg, k, touched, count);
-            continue;
+            long marked = by_chunks(rds, pg, k, touched, count, true);
+            char cs[24], ms[24];
+            snprintf(cs, sizeof(cs), "%zu", count);
+            snprintf(ms, sizeof(ms), "%ld", marked);
+            LOG_INFO("read models marked stale", "kind", k->kind, "aggregates", cs, "keys", ms,
+                     NULL);
+        } else if (k->many) {
+            by_chunks(rds, pg, k, touched, count, false);
+        } else {
+            json_array_foreach(touched, i, t)
+                if (strcmp(json_string_value(json_array_get(t, 0)), k->kind) == 0)
+                    k->fn(rds, pg, json_string_value(json_array_get(t, 1)));
         }
-        json_array_foreach(touched, i, t)
-            if (strcmp(json_string_value(json_array_get(t, 0)), k->kind) == 0)
-                k->fn(rds, pg, json_string_value(json_array_get(t, 1)));
     }
 }

@@ -19,13 +19,17 @@
 #define RM_CMD_CHANNEL "psop:cmd-done"
 #define RM_CMD_TTL_S (7 * 24 * 3600)
 
-/* Writes {command_id, type, status, reason?, resource_id?, actor_sub?,
- * applied_at} with version 1 (the api's "accepted" is version 0) and
- * publishes it on RM_CMD_CHANNEL for requests waiting with Prefer: wait.
- * actor_sub lets the api answer GET /v1/commands/{id} to its issuer only. */
-void rm_command_status(struct rds *rds, struct pgc *pg, const char *command_id, const char *type,
-                       const char *status, const char *reason, const char *resource_id,
-                       const char *actor_sub);
+/* The verdict of one command. */
+struct rm_status {
+    const char *command_id, *type, *status, *reason, *resource_id, *actor_sub;
+};
+
+/* Writes each {command_id, type, status, reason?, resource_id?, actor_sub?,
+ * applied_at} with version 1 (the api's "accepted" is version 0), then
+ * publishes them on RM_CMD_CHANNEL for requests waiting with Prefer: wait;
+ * pipelined, a few round trips for a whole batch. actor_sub lets the api
+ * answer GET /v1/commands/{id} to its issuer only. */
+void rm_command_statuses(struct rds *rds, const struct rm_status *st, size_t n);
 
 /* Refreshes every read model listed in touched (array of [kind, id]): each
  * document rebuilt from PostgreSQL and written. A kind with more than

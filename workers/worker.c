@@ -448,13 +448,23 @@ static void process_batch(struct worker *w, rd_kafka_message_t **msgs, size_t n)
     json_decref(touched);
     json_decref(seen);
     t_models = mono_ms();
+    struct rm_status *st = xcalloc(n, sizeof(*st));
+    size_t nst = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct slot *s = &slots[i];
+        if (s->out == OUT_APPLIED || s->out == OUT_REJECTED)
+            st[nst++] = (struct rm_status){s->cmd.id,
+                                           s->cmd.type,
+                                           s->out == OUT_APPLIED ? "applied" : "rejected",
+                                           s->out == OUT_REJECTED ? s->reason : NULL,
+                                           s->resource_id[0] ? s->resource_id : NULL,
+                                           s->cmd.actor.sub};
+    }
+    rm_command_statuses(w->rds, st, nst);
+    free(st);
     for (size_t i = 0; i < n; i++) {
         struct slot *s = &slots[i];
         if (s->out == OUT_APPLIED || s->out == OUT_REJECTED) {
-            rm_command_status(w->rds, w->pg, s->cmd.id, s->cmd.type,
-                              s->out == OUT_APPLIED ? "applied" : "rejected",
-                              s->out == OUT_REJECTED ? s->reason : NULL,
-                              s->resource_id[0] ? s->resource_id : NULL, s->cmd.actor.sub);
             LOG_INFO(s->out == OUT_APPLIED ? "applied" : "rejected", "command_id", s->cmd.id,
                      "type", s->cmd.type, "traceparent", s->cmd.traceparent, "reason",
                      s->out == OUT_REJECTED ? s->reason : NULL, NULL);

@@ -80,7 +80,7 @@ Test(redis, stale_markers_and_pipelined_writes)
     }
     /* key 0 already holds version 5: its write at 3 is refused, the rest land */
     cr_assert_eq(rds_put_versioned(r, keys[0], 5, "{\"n\":0}", 0, err, sizeof(err)), 1);
-    cr_assert_eq(rds_put_versioned_many(r, N, kp, vers, docs, &written, err, sizeof(err)), 0,
+    cr_assert_eq(rds_put_versioned_many(r, N, kp, vers, docs, 0, &written, err, sizeof(err)), 0,
                  "%s", err);
     cr_assert_eq(written, N - 1);
     cr_assert_eq(rds_get_versioned(r, keys[N - 1], &doc, &v, err, sizeof(err)), 1, "%s", err);
@@ -93,7 +93,7 @@ Test(redis, stale_markers_and_pipelined_writes)
         docs[i] = "";
         vers[i] = 4;
     }
-    cr_assert_eq(rds_put_versioned_many(r, N, kp, vers, docs, &written, err, sizeof(err)), 0,
+    cr_assert_eq(rds_put_versioned_many(r, N, kp, vers, docs, 0, &written, err, sizeof(err)), 0,
                  "%s", err);
     cr_assert_eq(written, N - 1);
     doc = NULL;
@@ -127,7 +127,7 @@ Test(redis, stale_markers_and_pipelined_writes)
         docs[i] = "{\"n\":9}";
         vers[i] = 9;
     }
-    cr_assert_eq(rds_put_versioned_many(r, N, kp, vers, docs, &written, err, sizeof(err)), 0,
+    cr_assert_eq(rds_put_versioned_many(r, N, kp, vers, docs, 0, &written, err, sizeof(err)), 0,
                  "%s", err);
     cr_assert_eq(written, N);
 
