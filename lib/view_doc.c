@@ -133,19 +133,18 @@ int view_doc_put_one(struct rds *rds, struct pgc *pg, view_put_many_fn fn, const
 }
 
 int view_doc_rebuild(struct rds *rds, struct pgc *pg, const char *ids_sql, view_put_many_fn fn,
-                     long *written, char *err, size_t errlen)
+                     size_t chunk, long *written, char *err, size_t errlen)
 {
-    enum { CHUNK = 500 };
     *written = 0;
     PGresult *r = pgc_query(pg, ids_sql, 0, NULL, err, errlen);
     if (!r)
         return -1;
-    size_t n = (size_t)PQntuples(r), cap = CHUNK * 38 + 3;
+    size_t n = (size_t)PQntuples(r), cap = chunk * 38 + 3;
     char *ids = xmalloc(cap);
     int rc = 0;
-    for (size_t at = 0; at < n && rc == 0; at += CHUNK) {
+    for (size_t at = 0; at < n && rc == 0; at += chunk) {
         size_t off = 0;
-        for (size_t i = at; i < n && i < at + CHUNK; i++)
+        for (size_t i = at; i < n && i < at + chunk; i++)
             off += (size_t)snprintf(ids + off, cap - off, "%s%s", i == at ? "{" : ",",
                                     PQgetvalue(r, (int)i, 0));
         snprintf(ids + off, cap - off, "}");

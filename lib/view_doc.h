@@ -49,9 +49,9 @@ int view_doc_put_one(struct rds *rds, struct pgc *pg, view_put_many_fn fn, const
                      char *err, size_t errlen);
 
 /* Rewrites every aggregate that ids_sql answers (first column, uuid) with
- * fn, 500 ids per call. *written counts keys. 0, or -1 with err. */
+ * fn, chunk ids per call. *written counts keys. 0, or -1 with err. */
 int view_doc_rebuild(struct rds *rds, struct pgc *pg, const char *ids_sql, view_put_many_fn fn,
-                     long *written, char *err, size_t errlen);
+                     size_t chunk, long *written, char *err, size_t errlen);
 
 /* Parses and frees s. NULL when s is NULL (err as left) or not JSON (err). */
 json_t *view_doc_parse(char *s, char *err, size_t errlen);

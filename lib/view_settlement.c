@@ -121,7 +121,7 @@ int view_settlement_rebuild_all(struct rds *rds, struct pgc *pg, long *written, 
 {
     long n = 0;
     int rc = view_doc_rebuild(rds, pg, "SELECT id FROM psop.settlements ORDER BY id",
-                              view_settlement_put_many, &n, err, errlen);
+                              view_settlement_put_many, VIEW_SETTLEMENT_CHUNK, &n, err, errlen);
     if (written)
         *written = n;
     return rc;

@@ -41,6 +41,9 @@
 #define VIEW_SETTLEMENT_KEY_FMT "psop:settlement:%s"
 /* Read-model kind for apply_touch()/rm_refresh. */
 #define VIEW_SETTLEMENT_KIND "settlement"
+/* Settlements per set-based build: a document with 200 lines is ~100 KB,
+ * so 50 keep a worker's memory near 10 MB for it. */
+#define VIEW_SETTLEMENT_CHUNK 50
 /* Most settlements a list answers (newest period first). */
 #define VIEW_SETTLEMENT_LIST_MAX 1000
 

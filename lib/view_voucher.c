@@ -341,7 +341,7 @@ int view_voucher_rebuild_all(struct rds *rds, struct pgc *pg, long *written, cha
 {
     long n = 0;
     int rc = view_doc_rebuild(rds, pg, "SELECT id FROM psop.vouchers ORDER BY id",
-                              view_voucher_put_many, &n, err, errlen);
+                              view_voucher_put_many, VIEW_VOUCHER_CHUNK, &n, err, errlen);
     if (written)
         *written = n;
     return rc;

@@ -40,6 +40,8 @@
 #define VIEW_VOUCHER_EVENTS_KEY_FMT "psop:voucher-events:%s"
 /* Read-model kind for apply_touch()/rm_refresh: refreshes both keys. */
 #define VIEW_VOUCHER_KIND "voucher"
+/* Vouchers (and orders) per set-based build: their documents are a few KB. */
+#define VIEW_VOUCHER_CHUNK 500
 
 /*
  * The stored voucher document (psop:voucher:{id}):

@@ -65,6 +65,7 @@ struct rm_kind {
     const char *kind;
     rm_refresh_fn fn;        /* one aggregate */
     view_put_many_fn many;   /* many at once (NULL: one by one) */
+    size_t chunk;            /* ids per statement for many (bounds the memory) */
     /* For stale markers: (id, version) of $1 = uuid[], and the keys. */
     const char *versions_sql;
     const char *keys[3];
@@ -74,16 +75,16 @@ struct rm_kind {
 
 /* One row per read model kind; the refreshers live beside their handlers. */
 static const struct rm_kind kinds[] = {
-    {VIEW_PROVIDER_KIND, view_provider_refresh, NULL, NULL, {NULL}},
-    {VIEW_PUBLIC_KIND, view_public_refresh, NULL, NULL, {NULL}},
-    {VIEW_VOUCHER_KIND, view_voucher_refresh, view_voucher_put_many,
+    {VIEW_PROVIDER_KIND, view_provider_refresh, NULL, 0, NULL, {NULL}},
+    {VIEW_PUBLIC_KIND, view_public_refresh, NULL, 0, NULL, {NULL}},
+    {VIEW_VOUCHER_KIND, view_voucher_refresh, view_voucher_put_many, VIEW_VOUCHER_CHUNK,
      VERSIONS_OF("psop.vouchers"), {VIEW_VOUCHER_KEY_FMT, VIEW_VOUCHER_EVENTS_KEY_FMT, NULL}},
     {VIEW_SETTLEMENT_KIND, view_settlement_refresh, view_settlement_put_many,
-     VERSIONS_OF("psop.settlements"), {VIEW_SETTLEMENT_KEY_FMT, NULL}},
-    {VIEW_ORDER_KIND, view_order_refresh, view_order_put_many, VERSIONS_OF("psop.orders"),
-     {VIEW_ORDER_KEY_FMT, VIEW_ORDER_EVENTS_KEY_FMT, NULL}},
-    {VIEW_CONTRACT_KIND, view_contract_refresh, NULL, NULL, {NULL}},
-    {NULL, NULL, NULL, NULL, {NULL}},
+     VIEW_SETTLEMENT_CHUNK, VERSIONS_OF("psop.settlements"), {VIEW_SETTLEMENT_KEY_FMT, NULL}},
+    {VIEW_ORDER_KIND, view_order_refresh, view_order_put_many, VIEW_VOUCHER_CHUNK,
+     VERSIONS_OF("psop.orders"), {VIEW_ORDER_KEY_FMT, VIEW_ORDER_EVENTS_KEY_FMT, NULL}},
+    {VIEW_CONTRACT_KIND, view_contract_refresh, NULL, 0, NULL, {NULL}},
+    {NULL, NULL, NULL, 0, NULL, {NULL}},
 };
 
 /* Rebuilds (mark false) or marks stale (mark true) one chunk of ids of kind
@@ -105,12 +106,12 @@ static long do_chunk(struct rds *rds, struct pgc *pg, const struct rm_kind *k, b
     return w;
 }
 
-/* The touched aggregates of kind k, chunk at a time: rebuilt (500 per
+/* The touched aggregates of kind k, chunk at a time: rebuilt (k->chunk per
  * statement) or marked stale (5 000 per statement). Returns keys written. */
 static long by_chunks(struct rds *rds, struct pgc *pg, const struct rm_kind *k,
                       const json_t *touched, size_t count, bool mark)
 {
-    size_t chunk = mark ? 5000 : 500;
+    size_t chunk = mark ? 5000 : k->chunk;
     size_t cap = (chunk < count ? chunk : count) * 38 + 3, i, in = 0, off = 0;
     char *ids = xmalloc(cap);
     long written = 0;
