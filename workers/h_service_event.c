@@ -1050,7 +1050,7 @@ enum apply_result se_credit(struct apply_ctx *ctx)
                     "UPDATE psop.service_events SET credited_quantity = credited_quantity + $5, "
                     "updated_at = clock_timestamp(), version = version + 1 "
                     "WHERE id = $2::uuid AND credited_quantity + $5 <= quantity "
-                    "RETURNING credited_quantity, (SELECT at FROM cr)",
+                    "RETURNING credited_quantity, (SELECT at FROM cr), version",
                     15, ins);
     if (!r) {
         if (strcmp(pgc_last_sqlstate(ctx->pg), "23505") == 0)
@@ -1063,6 +1063,7 @@ enum apply_result se_credit(struct apply_ctx *ctx)
                             qty_str(qty_h, b1, sizeof(b1)));
     }
     int64_t credited = col_ll(r, 0, 0);
+    long long ev_version = col_ll(r, 0, 2);
     json_t *data = json_pack(
         "{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:s, s:s}", "id",
         id, "event_id", ev.id, "organiser_id", p.organiser_id, "provider_id",
@@ -1074,6 +1075,7 @@ enum apply_result se_credit(struct apply_ctx *ctx)
         (json_int_t)a.client_share_cents, "event_credited_quantity", se_qty_json(credited),
         "created_by", c->actor.sub, "created_at", PQgetvalue(r, 0, 1));
     PQclear(r);
+    json_object_set_new(data, "version", json_integer(ev_version));
     set_parent_ids(data, &p);
     if (order)
         json_object_set_new(data, "client_fee_cents", json_integer(ev.client_fee_cents));

@@ -201,6 +201,7 @@ static enum apply_result voucher_grant(struct apply_ctx *ctx)
                            "valid_from", vf, "valid_to", vt, "provider_id", pid, "value_basis",
                            is_flat ? "flat" : "income", "unit_value_cents", (json_int_t)value,
                            "granted_by", c->actor.sub, "version", (json_int_t)version);
+    json_object_set_new(ev, "voucher_id", json_string(id)); /* as the other voucher events */
     if (qj)
         json_object_set_new(ev, "monthly_quota", se_qty_json(quota_h));
     if (!is_flat)
