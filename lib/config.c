@@ -49,6 +49,7 @@ static const struct cfg_entry table[] = {
     E(worker_instance_id, CFG_STR, ""),
     E(worker_batch_max, CFG_INT, "500"),
     E(read_model_rebuild_max, CFG_INT, "1000"),
+    E(worker_heartbeat_file, CFG_STR, ""),
     E(settlement_due_days, CFG_INT, "14"),
     E(envelope_version, CFG_INT, "2"),
 };

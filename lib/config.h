@@ -59,6 +59,7 @@ struct psop_config {
     /* Aggregates of one kind a batch rebuilds in Redis one by one; past it
      * the batch writes stale markers instead (read_models.h). */
     int read_model_rebuild_max;
+    char *worker_heartbeat_file; /* touched while the loop turns; "" = none (heartbeat.h) */
     int settlement_due_days;
     int envelope_version; /* the command envelope version this process writes and reads */
 

@@ -3,15 +3,19 @@
  * unpublished outbox events (--role relay).
  *
  *   psop-worker --role voucher [--instance voucher-1] [--config PATH]
+ *   psop-worker --check-alive [MAX_AGE_S]   (health check: exit 0 when the
+ *       worker_heartbeat_file was touched within MAX_AGE_S, default 300)
  *
  * SIGTERM/SIGINT: finish the batch, commit, store and commit offsets, leave
  * the group, exit 0.
  */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
+#include "heartbeat.h"
 #include "log.h"
 #include "outbox.h"
 #include "worker.h"
@@ -45,6 +49,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "psop-worker: %s\n", err);
         return 2;
     }
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--check-alive") == 0) {
+            int max_age = i + 1 < argc && argv[i + 1][0] != '-' ? atoi(argv[i + 1]) : 300;
+            char why[512];
+            int ok = heartbeat_check(cfg.worker_heartbeat_file, max_age > 0 ? max_age : 300,
+                                     time(NULL), why, sizeof(why)) == 0;
+            if (!ok)
+                fprintf(stderr, "psop-worker: not alive: %s\n", why);
+            config_free(&cfg);
+            return ok ? 0 : 1;
+        }
     const char *role = arg_value(argc, argv, "--role");
     if (role) {
         free(cfg.worker_role);

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "heartbeat.h"
 #include "ids.h"
 #include "log.h"
 #include "produce_wait.h"
@@ -129,6 +130,7 @@ int outbox_relay_run(const struct psop_config *cfg, volatile sig_atomic_t *stop)
     struct pgc *pg = NULL;
     int leader = 0;
     while (!*stop) {
+        heartbeat_touch(cfg->worker_heartbeat_file);
         if (!pg) {
             pg = pgc_connect(cfg->pg_dsn, err, sizeof(err));
             if (!pg) {

@@ -17,6 +17,7 @@
 #include "produce_wait.h"
 #include "read_models.h"
 #include "redis_client.h"
+#include "heartbeat.h"
 #include "topics.h"
 #include "xmalloc.h"
 
@@ -70,6 +71,7 @@ static bool ensure_pg(struct worker *w)
     char err[512];
     long backoff = 100;
     while (!*w->stop) {
+        heartbeat_touch(w->cfg->worker_heartbeat_file); /* waiting is alive */
         if (w->pg && PQstatus(pgc_conn(w->pg)) == CONNECTION_OK)
             return true;
         if (w->pg) {
@@ -315,6 +317,7 @@ static int apply_batch_once(struct worker *w, struct slot *slots, size_t n, json
             continue;
         json_decref(slots[i].touched);
         slots[i].touched = NULL;
+        heartbeat_touch(w->cfg->worker_heartbeat_file);
         if (apply_one(w, &slots[i], events, rows, &sp_open) < 0)
             goto retry;
     }
@@ -529,6 +532,7 @@ int worker_run(const struct psop_config *cfg, const struct worker_role *role,
     size_t max = cfg->worker_batch_max > 0 ? (size_t)cfg->worker_batch_max : 500;
     rd_kafka_message_t **msgs = xcalloc(max, sizeof(*msgs));
     while (!*stop) {
+        heartbeat_touch(cfg->worker_heartbeat_file);
         size_t n = kcons_poll_batch(w.kc, msgs, max, 200);
         if (n == 0)
             continue;

@@ -364,6 +364,14 @@ def check_dockerfile():
                     fail(area, "stage %s: psop-api must listen on 0.0.0.0 in a container (PSOP_API_LISTEN_ADDR)" % st["name"])
                 if "curl" in " ".join(hcs) and "curl" not in installed:
                     fail(area, "stage %s: HEALTHCHECK uses curl, which the stage does not install" % st["name"])
+            elif exe == "psop-worker":
+                # liveness by heartbeat file: the worker must write it and know --check-alive
+                if not any("--check-alive" in hc for hc in hcs):
+                    fail(area, "stage %s (psop-worker) has no HEALTHCHECK running psop-worker --check-alive" % st["name"])
+                if "--check-alive" not in rf.read("workers/main.c"):
+                    fail(area, "stage %s: psop-worker has no --check-alive (workers/main.c)" % st["name"])
+                if not env.get("PSOP_WORKER_HEARTBEAT_FILE"):
+                    fail(area, "stage %s: PSOP_WORKER_HEARTBEAT_FILE is not set, so --check-alive always fails" % st["name"])
             elif hcs:
                 fail(area, "stage %s: %s has no health endpoint, yet the stage has a HEALTHCHECK" % (st["name"], exe))
             for var, what in (("PSOP_SCHEMAS_DIR", "schemas"), ("PSOP_OPENAPI_FILE", "docs/openapi.yaml")):
@@ -653,6 +661,15 @@ def check_k8s(df):
         fail(area, "kustomization.yaml: %s" % e)
         return
     resources = kust.get("resources") or []
+    patch_files = [pt.get("path") for pt in kust.get("patches") or [] if pt.get("path")]
+    for pf in patch_files:
+        if not os.path.exists(os.path.join(kdir, pf)):
+            fail(area, "kustomization.yaml patches with %s, which does not exist" % pf)
+    worker_patch = [pt for pt in kust.get("patches") or []
+                    if (pt.get("target") or {}).get("labelSelector") == "app.kubernetes.io/component=worker"]
+    if not any("--check-alive" in rf.read(os.path.join("docker/k8s", pt.get("path", "")))
+               for pt in worker_patch if os.path.exists(os.path.join(kdir, pt.get("path", "")))):
+        fail(area, "no kustomize patch gives the worker StatefulSets a psop-worker --check-alive liveness probe")
     docs = []
     for r in resources:
         path = os.path.join(kdir, r)
@@ -667,7 +684,7 @@ def check_k8s(df):
     examples = []
     for path in sorted(glob.glob(os.path.join(kdir, "*.yaml"))):
         b = os.path.basename(path)
-        if b == "kustomization.yaml" or b in resources:
+        if b == "kustomization.yaml" or b in resources or b in patch_files:
             continue
         if not b.endswith(".example.yaml"):
             fail(area, "%s is neither in kustomization.yaml nor an *.example.yaml" % b)
@@ -992,6 +1009,8 @@ DRIFTS = [
                                          "add_executable(psop-new psopctl.c)\nadd_executable(psopctl ")),
     ("the api image running as root", _edit("docker/Dockerfile", "EXPOSE 8080\nUSER 10001:10001", "EXPOSE 8080\nUSER root")),
     ("a healthcheck on a route the api lacks", _edit("docker/Dockerfile", "8080/healthz", "8080/health")),
+    ("a worker image without its heartbeat file", _edit("docker/Dockerfile", "ENV PSOP_WORKER_HEARTBEAT_FILE=/tmp/psop-worker.alive\n", "")),
+    ("the worker liveness patch dropped", _edit("docker/k8s/kustomization.yaml", "  - path: worker-liveness.yaml\n", "  - path: worker-liveness.example.yaml\n")),
     ("a misspelt PSOP_ variable in compose", _edit("docker/compose.yml", "PSOP_API_THREADS:", "PSOP_API_THREAD:")),
     ("a worker role with one replica", _edit("docker/compose.yml", "PSOP_WORKER_ROLE: relay, PSOP_WORKER_INSTANCE_ID: relay-2",
                                               "PSOP_WORKER_ROLE: settlement, PSOP_WORKER_INSTANCE_ID: relay-2")),
