@@ -174,13 +174,46 @@ fail:
     return -1;
 }
 
+/* Sets done[i] for the files already applied, checking their checksums
+ * (a changed released file is an error). 0, or -1 with err. */
+static int mark_applied(struct pgc *c, const struct mfile *files, char (*sums)[65],
+                        size_t nfiles, bool *done, char *err, size_t errlen)
+{
+    char why[1024];
+    PGresult *res = pgc_query(c, "SELECT version, name, checksum FROM public.schema_migrations",
+                              0, NULL, why, sizeof(why));
+    if (!res) {
+        snprintf(err, errlen, "schema_migrations: %s", why);
+        return -1;
+    }
+    for (int row = 0; row < PQntuples(res); row++) {
+        int v = atoi(PQgetvalue(res, row, 0));
+        for (size_t i = 0; i < nfiles; i++) {
+            if (files[i].version != v)
+                continue;
+            if (strcmp(PQgetvalue(res, row, 2), sums[i]) != 0) {
+                snprintf(err, errlen,
+                         "migration %s was changed after it was applied (as %s): checksum %.12s "
+                         "in the database, %.12s on disk; write a new migration instead",
+                         files[i].name, PQgetvalue(res, row, 1), PQgetvalue(res, row, 2),
+                         sums[i]);
+                PQclear(res);
+                return -1;
+            }
+            done[i] = true;
+        }
+    }
+    PQclear(res);
+    return 0;
+}
+
 int migrate_apply(struct pgc *c, const char *dir, int *applied, char *err, size_t errlen)
 {
     struct mfile *files = NULL;
     size_t nfiles = 0;
     char **sql = NULL, (*sums)[65] = NULL;
     PGresult *res = NULL;
-    bool locked = false;
+    bool locked = false, *done = NULL;
     int rc = -1, count = 0;
     char why[1024];
     const char *key[] = {MIGRATE_LOCK_KEY};
@@ -226,46 +259,18 @@ int migrate_apply(struct pgc *c, const char *dir, int *applied, char *err, size_
         snprintf(err, errlen, "schema_migrations: %s", why);
         goto out;
     }
-    res = pgc_query(c, "SELECT version, name, checksum FROM public.schema_migrations", 0, NULL,
-                    why, sizeof(why));
-    if (!res) {
-        snprintf(err, errlen, "schema_migrations: %s", why);
+    done = xcalloc(nfiles ? nfiles : 1, sizeof(bool));
+    if (mark_applied(c, files, sums, nfiles, done, err, errlen) < 0)
         goto out;
-    }
-
-    /* Every applied file is checked before anything new runs. */
-    bool *done = xcalloc(nfiles ? nfiles : 1, sizeof(bool));
-    for (int row = 0; row < PQntuples(res); row++) {
-        int v = atoi(PQgetvalue(res, row, 0));
-        for (size_t i = 0; i < nfiles; i++) {
-            if (files[i].version != v)
-                continue;
-            if (strcmp(PQgetvalue(res, row, 2), sums[i]) != 0) {
-                snprintf(err, errlen,
-                         "migration %s was changed after it was applied (as %s): checksum %.12s "
-                         "in the database, %.12s on disk; write a new migration instead",
-                         files[i].name, PQgetvalue(res, row, 1), PQgetvalue(res, row, 2),
-                         sums[i]);
-                free(done);
-                goto out;
-            }
-            done[i] = true;
-        }
-    }
-    PQclear(res);
-    res = NULL;
 
     for (size_t i = 0; i < nfiles; i++) {
         if (done[i])
             continue;
-        if (apply_one(c, &files[i], sql[i], sums[i], err, errlen) < 0) {
-            free(done);
+        if (apply_one(c, &files[i], sql[i], sums[i], err, errlen) < 0)
             goto out;
-        }
         count++;
         LOG_INFO("migration applied", "file", files[i].name, "checksum", sums[i], NULL);
     }
-    free(done);
     rc = 0;
 out:
     if (res)
@@ -277,6 +282,53 @@ out:
                              NULL, NULL, 0));
     if (applied)
         *applied = count;
+    free(done);
+    for (size_t i = 0; i < nfiles; i++)
+        free(sql[i]);
+    free(sql);
+    free(sums);
+    free_files(files, nfiles);
+    return rc;
+}
+
+int migrate_check(struct pgc *c, const char *dir, int *pending, char *first, size_t firstlen,
+                  char *err, size_t errlen)
+{
+    struct mfile *files = NULL;
+    size_t nfiles = 0;
+    char **sql = NULL, (*sums)[65] = NULL, why[1024];
+    bool *done = NULL;
+    int rc = -1;
+    *pending = 0;
+    if (firstlen)
+        first[0] = '\0';
+    if (list_files(dir, &files, &nfiles, err, errlen) < 0)
+        return -1;
+    sql = xcalloc(nfiles ? nfiles : 1, sizeof(*sql));
+    sums = xcalloc(nfiles ? nfiles : 1, sizeof(*sums));
+    done = xcalloc(nfiles ? nfiles : 1, sizeof(bool));
+    for (size_t i = 0; i < nfiles; i++) {
+        sql[i] = read_all(files[i].path, err, errlen);
+        if (!sql[i])
+            goto out;
+        sha256_hex(sql[i], sums[i]);
+    }
+    PGresult *res = pgc_query(c, "SELECT to_regclass('public.schema_migrations') IS NULL", 0,
+                              NULL, why, sizeof(why));
+    if (!res) {
+        snprintf(err, errlen, "schema_migrations: %s", why);
+        goto out;
+    }
+    bool missing = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    if (!missing && mark_applied(c, files, sums, nfiles, done, err, errlen) < 0)
+        goto out;
+    for (size_t i = 0; i < nfiles; i++)
+        if (!done[i] && (*pending)++ == 0 && firstlen)
+            snprintf(first, firstlen, "%s", files[i].name);
+    rc = 0;
+out:
+    free(done);
     for (size_t i = 0; i < nfiles; i++)
         free(sql[i]);
     free(sql);

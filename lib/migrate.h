@@ -33,4 +33,11 @@
  * ones stay applied. c must not be inside a transaction. */
 int migrate_apply(struct pgc *c, const char *dir, int *applied, char *err, size_t errlen);
 
+/* Read-only: how many files of dir are not applied yet (*pending; the first
+ * one's name in first), checking the applied ones' checksums like
+ * migrate_apply. For a start-up check ("wait for the schema"): takes no lock,
+ * writes nothing. 0, or -1 with err (a changed applied file, no database). */
+int migrate_check(struct pgc *c, const char *dir, int *pending, char *first, size_t firstlen,
+                  char *err, size_t errlen);
+
 #endif

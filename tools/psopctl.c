@@ -85,13 +85,19 @@ static int next_opt(const struct command *c, int argc, char **argv, const struct
 static int cmd_migrate(const struct psop_config *cfg, int argc, char **argv)
 {
     const struct command *self = find_command("migrate");
-    static const struct option opts[] = {{"dir", required_argument, NULL, 'd'}, {0}};
+    static const struct option opts[] = {
+        {"dir", required_argument, NULL, 'd'}, {"check", no_argument, NULL, 'c'}, {0}};
     char *dir = NULL;
+    bool check = false;
     int ch;
     while ((ch = next_opt(self, argc, argv, opts)) != -1) {
         if (ch == -2) {
             free(dir);
             return EXIT_USAGE;
+        }
+        if (ch == 'c') {
+            check = true;
+            continue;
         }
         free(dir);
         dir = xstrdup(optarg);
@@ -108,6 +114,21 @@ static int cmd_migrate(const struct psop_config *cfg, int argc, char **argv)
     struct pgc *c = pgc_connect(cfg->pg_dsn, err, sizeof(err));
     if (!c) {
         fprintf(stderr, "psopctl migrate: %s\n", err);
+        goto out;
+    }
+    if (check) { /* exit 0 only when the database has every migration of dir */
+        int pending = 0;
+        char first[256];
+        if (migrate_check(c, dir, &pending, first, sizeof(first), err, sizeof(err)) < 0) {
+            fprintf(stderr, "psopctl migrate --check: %s\n", err);
+            goto out;
+        }
+        if (pending > 0) {
+            fprintf(stderr, "psopctl migrate --check: %d pending, first %s\n", pending, first);
+            goto out;
+        }
+        printf("migrate: up to date with %s\n", dir);
+        rc = EXIT_OK;
         goto out;
     }
     if (migrate_apply(c, dir, &applied, err, sizeof(err)) < 0) {
@@ -352,8 +373,10 @@ static int cmd_help(const struct psop_config *cfg, int argc, char **argv);
 
 /* One row per command; help lists them in this order. */
 static const struct command commands[] = {
-    {"migrate", "[--dir DIR]",
-     "apply pending SQL migrations (default DIR: <schemas_dir>/sql)", cmd_migrate},
+    {"migrate", "[--dir DIR] [--check]",
+     "apply pending SQL migrations (default DIR: <schemas_dir>/sql); --check only tells: exit 0 "
+     "when none is pending",
+     cmd_migrate},
     {"topics", "[--replication N]", "create the psop Kafka topics that are missing", cmd_topics},
     {"token", "--role R [--sub S] [--org ID] [--provider ID] [--client ID] [--ttl S]",
      "print a signed API token (ttl default 3600 s)", cmd_token},

@@ -138,6 +138,38 @@ Test(pg_migrate, changed_checksum_is_refused_and_nothing_new_runs)
     pgc_free(c);
 }
 
+Test(pg_migrate, check_counts_pending_files_and_writes_nothing)
+{
+    struct pgc *c = connect_db();
+    char err[512] = "", first[64];
+    int pending = -1, applied = -1;
+    write_base_migrations();
+    /* a fresh database: every file is pending, and the check creates nothing */
+    cr_assert_eq(migrate_check(c, dir, &pending, first, sizeof(first), err, sizeof(err)), 0,
+                 "%s", err);
+    cr_assert_eq(pending, 3);
+    cr_assert_str_eq(first, "0001_accounts.sql");
+    assert_text(c, "SELECT to_regclass('public.schema_migrations') IS NULL", "t");
+
+    cr_assert_eq(migrate_apply(c, dir, &applied, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(migrate_check(c, dir, &pending, first, sizeof(first), err, sizeof(err)), 0,
+                 "%s", err);
+    cr_assert_eq(pending, 0);
+
+    st_write_file(dir, "0011_index.sql", "CREATE INDEX notes_body ON notes (body);\n");
+    cr_assert_eq(migrate_check(c, dir, &pending, first, sizeof(first), err, sizeof(err)), 0,
+                 "%s", err);
+    cr_assert_eq(pending, 1);
+    cr_assert_str_eq(first, "0011_index.sql");
+    assert_text(c, "SELECT to_regclass('public.notes_body') IS NULL", "t");
+
+    /* a released file changed on disk is an error, as for migrate_apply */
+    st_write_file(dir, "0002_notes.sql", "CREATE TABLE notes (id int);\n");
+    cr_assert_eq(migrate_check(c, dir, &pending, first, sizeof(first), err, sizeof(err)), -1);
+    cr_assert(strstr(err, "0002_notes.sql") && strstr(err, "changed"), "%s", err);
+    pgc_free(c);
+}
+
 Test(pg_migrate, failing_file_rolls_back_with_its_row_and_earlier_files_stay)
 {
     struct pgc *c = connect_db();
