@@ -174,10 +174,50 @@ fail:
     return -1;
 }
 
-/* Sets done[i] for the files already applied, checking their checksums
+/* The files of a directory with their text and checksums. */
+struct mset {
+    struct mfile *files;
+    size_t n;
+    char **sql;
+    char (*sums)[65];
+    bool *done; /* applied already (mark_applied) */
+};
+
+static void mset_free(struct mset *m)
+{
+    for (size_t i = 0; m->sql && i < m->n; i++)
+        free(m->sql[i]);
+    free(m->sql);
+    free(m->sums);
+    free(m->done);
+    free_files(m->files, m->n);
+    memset(m, 0, sizeof(*m));
+}
+
+/* Lists dir and reads every file. 0, or -1 with err (m freed). */
+static int mset_load(struct mset *m, const char *dir, char *err, size_t errlen)
+{
+    memset(m, 0, sizeof(*m));
+    if (list_files(dir, &m->files, &m->n, err, errlen) < 0)
+        return -1;
+    size_t k = m->n ? m->n : 1;
+    m->sql = xcalloc(k, sizeof(*m->sql));
+    m->sums = xcalloc(k, sizeof(*m->sums));
+    m->done = xcalloc(k, sizeof(*m->done));
+    for (size_t i = 0; i < m->n; i++) {
+        m->sql[i] = read_all(m->files[i].path, err, errlen);
+        if (!m->sql[i]) {
+            mset_free(m);
+            return -1;
+        }
+        sha256_hex(m->sql[i], m->sums[i]);
+    }
+    return 0;
+}
+
+/* Sets m->done[i] for the files already applied, checking their checksums
  * (a changed released file is an error). 0, or -1 with err. */
-static int mark_applied(struct pgc *c, const struct mfile *files, char (*sums)[65],
-                        size_t nfiles, bool *done, char *err, size_t errlen)
+static int mark_applied(struct pgc *c, struct mset *m, char *err, size_t errlen)
 {
     char why[1024];
     PGresult *res = pgc_query(c, "SELECT version, name, checksum FROM public.schema_migrations",
@@ -188,19 +228,19 @@ static int mark_applied(struct pgc *c, const struct mfile *files, char (*sums)[6
     }
     for (int row = 0; row < PQntuples(res); row++) {
         int v = atoi(PQgetvalue(res, row, 0));
-        for (size_t i = 0; i < nfiles; i++) {
-            if (files[i].version != v)
+        for (size_t i = 0; i < m->n; i++) {
+            if (m->files[i].version != v)
                 continue;
-            if (strcmp(PQgetvalue(res, row, 2), sums[i]) != 0) {
+            if (strcmp(PQgetvalue(res, row, 2), m->sums[i]) != 0) {
                 snprintf(err, errlen,
                          "migration %s was changed after it was applied (as %s): checksum %.12s "
                          "in the database, %.12s on disk; write a new migration instead",
-                         files[i].name, PQgetvalue(res, row, 1), PQgetvalue(res, row, 2),
-                         sums[i]);
+                         m->files[i].name, PQgetvalue(res, row, 1), PQgetvalue(res, row, 2),
+                         m->sums[i]);
                 PQclear(res);
                 return -1;
             }
-            done[i] = true;
+            m->done[i] = true;
         }
     }
     PQclear(res);
@@ -209,27 +249,17 @@ static int mark_applied(struct pgc *c, const struct mfile *files, char (*sums)[6
 
 int migrate_apply(struct pgc *c, const char *dir, int *applied, char *err, size_t errlen)
 {
-    struct mfile *files = NULL;
-    size_t nfiles = 0;
-    char **sql = NULL, (*sums)[65] = NULL;
+    struct mset m;
     PGresult *res = NULL;
-    bool locked = false, *done = NULL;
+    bool locked = false;
     int rc = -1, count = 0;
     char why[1024];
     const char *key[] = {MIGRATE_LOCK_KEY};
 
     if (applied)
         *applied = 0;
-    if (list_files(dir, &files, &nfiles, err, errlen) < 0)
+    if (mset_load(&m, dir, err, errlen) < 0)
         return -1;
-    sql = xcalloc(nfiles ? nfiles : 1, sizeof(*sql));
-    sums = xcalloc(nfiles ? nfiles : 1, sizeof(*sums));
-    for (size_t i = 0; i < nfiles; i++) {
-        sql[i] = read_all(files[i].path, err, errlen);
-        if (!sql[i])
-            goto out;
-        sha256_hex(sql[i], sums[i]);
-    }
 
     res = pgc_query(c, "SELECT pg_advisory_lock($1::bigint)", 1, key, why, sizeof(why));
     if (!res) {
@@ -259,17 +289,16 @@ int migrate_apply(struct pgc *c, const char *dir, int *applied, char *err, size_
         snprintf(err, errlen, "schema_migrations: %s", why);
         goto out;
     }
-    done = xcalloc(nfiles ? nfiles : 1, sizeof(bool));
-    if (mark_applied(c, files, sums, nfiles, done, err, errlen) < 0)
+    if (mark_applied(c, &m, err, errlen) < 0)
         goto out;
 
-    for (size_t i = 0; i < nfiles; i++) {
-        if (done[i])
+    for (size_t i = 0; i < m.n; i++) {
+        if (m.done[i])
             continue;
-        if (apply_one(c, &files[i], sql[i], sums[i], err, errlen) < 0)
+        if (apply_one(c, &m.files[i], m.sql[i], m.sums[i], err, errlen) < 0)
             goto out;
         count++;
-        LOG_INFO("migration applied", "file", files[i].name, "checksum", sums[i], NULL);
+        LOG_INFO("migration applied", "file", m.files[i].name, "checksum", m.sums[i], NULL);
     }
     rc = 0;
 out:
@@ -282,37 +311,21 @@ out:
                              NULL, NULL, 0));
     if (applied)
         *applied = count;
-    free(done);
-    for (size_t i = 0; i < nfiles; i++)
-        free(sql[i]);
-    free(sql);
-    free(sums);
-    free_files(files, nfiles);
+    mset_free(&m);
     return rc;
 }
 
 int migrate_check(struct pgc *c, const char *dir, int *pending, char *first, size_t firstlen,
                   char *err, size_t errlen)
 {
-    struct mfile *files = NULL;
-    size_t nfiles = 0;
-    char **sql = NULL, (*sums)[65] = NULL, why[1024];
-    bool *done = NULL;
+    struct mset m;
+    char why[1024];
     int rc = -1;
     *pending = 0;
     if (firstlen)
         first[0] = '\0';
-    if (list_files(dir, &files, &nfiles, err, errlen) < 0)
+    if (mset_load(&m, dir, err, errlen) < 0)
         return -1;
-    sql = xcalloc(nfiles ? nfiles : 1, sizeof(*sql));
-    sums = xcalloc(nfiles ? nfiles : 1, sizeof(*sums));
-    done = xcalloc(nfiles ? nfiles : 1, sizeof(bool));
-    for (size_t i = 0; i < nfiles; i++) {
-        sql[i] = read_all(files[i].path, err, errlen);
-        if (!sql[i])
-            goto out;
-        sha256_hex(sql[i], sums[i]);
-    }
     PGresult *res = pgc_query(c, "SELECT to_regclass('public.schema_migrations') IS NULL", 0,
                               NULL, why, sizeof(why));
     if (!res) {
@@ -321,18 +334,13 @@ int migrate_check(struct pgc *c, const char *dir, int *pending, char *first, siz
     }
     bool missing = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
     PQclear(res);
-    if (!missing && mark_applied(c, files, sums, nfiles, done, err, errlen) < 0)
+    if (!missing && mark_applied(c, &m, err, errlen) < 0)
         goto out;
-    for (size_t i = 0; i < nfiles; i++)
-        if (!done[i] && (*pending)++ == 0 && firstlen)
-            snprintf(first, firstlen, "%s", files[i].name);
+    for (size_t i = 0; i < m.n; i++)
+        if (!m.done[i] && (*pending)++ == 0 && firstlen)
+            snprintf(first, firstlen, "%s", m.files[i].name);
     rc = 0;
 out:
-    free(done);
-    for (size_t i = 0; i < nfiles; i++)
-        free(sql[i]);
-    free(sql);
-    free(sums);
-    free_files(files, nfiles);
+    mset_free(&m);
     return rc;
 }

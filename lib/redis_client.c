@@ -298,7 +298,7 @@ static int put_many(struct rds *r, size_t n, const char *const *keys, const long
         snprintf(err, errlen, "redis: the CAS script could not be loaded");
         return -1;
     }
-    if (!r->ctx && reconnect(r) < 0) {
+    if ((!r->ctx || r->ctx->err) && reconnect(r) < 0) {
         snprintf(err, errlen, "redis pipelined write: not connected");
         return -1;
     }
@@ -330,6 +330,12 @@ int rds_put_versioned_many(struct rds *r, size_t n, const char *const *keys,
 {
     *written = 0;
     int rc = put_many(r, n, keys, versions, docs, ttl_s, written, err, errlen);
+    if (rc == -1 && (!r->ctx || r->ctx->err)) {
+        /* The connection broke (a Redis restart): once more on a new one;
+         * the writes are version-checked, so repeating them is harmless. */
+        *written = 0;
+        rc = put_many(r, n, keys, versions, docs, ttl_s, written, err, errlen);
+    }
     if (rc == -2) {
         /* The server lost its script cache: load it again and redo all
          * (the writes already done are refused as equal, harmlessly). */
@@ -340,12 +346,10 @@ int rds_put_versioned_many(struct rds *r, size_t n, const char *const *keys,
     return rc < 0 ? -1 : 0;
 }
 
-int rds_publish_many(struct rds *r, const char *channel, size_t n, const char *const *msgs,
-                     char *err, size_t errlen)
+static int publish_many(struct rds *r, const char *channel, size_t n, const char *const *msgs,
+                        char *err, size_t errlen)
 {
-    if (n == 0)
-        return 0;
-    if (!r->ctx && reconnect(r) < 0) {
+    if ((!r->ctx || r->ctx->err) && reconnect(r) < 0) {
         snprintf(err, errlen, "redis PUBLISH: not connected");
         return -1;
     }
@@ -366,4 +370,15 @@ int rds_publish_many(struct rds *r, const char *channel, size_t n, const char *c
         freeReplyObject(v);
     }
     return 0;
+}
+
+int rds_publish_many(struct rds *r, const char *channel, size_t n, const char *const *msgs,
+                     char *err, size_t errlen)
+{
+    if (n == 0)
+        return 0;
+    int rc = publish_many(r, channel, n, msgs, err, errlen);
+    if (rc < 0 && (!r->ctx || r->ctx->err)) /* once more on a new connection */
+        rc = publish_many(r, channel, n, msgs, err, errlen);
+    return rc;
 }

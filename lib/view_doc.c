@@ -120,6 +120,21 @@ int view_doc_put_many(struct rds *rds, struct pgc *pg, const char *one_sql, cons
     return rc;
 }
 
+int view_doc_put_keys(struct rds *rds, struct pgc *pg, const struct view_doc_key *keys, size_t n,
+                      const char *ids_array, long *written, char *err, size_t errlen)
+{
+    *written = 0;
+    for (size_t i = 0; i < n; i++) {
+        long w = 0;
+        int rc = view_doc_put_many(rds, pg, keys[i].sql, keys[i].key_fmt, ids_array, &w, err,
+                                   errlen);
+        *written += w;
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
 int view_doc_put_one(struct rds *rds, struct pgc *pg, view_put_many_fn fn, const char *id,
                      char *err, size_t errlen)
 {

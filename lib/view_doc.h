@@ -38,6 +38,16 @@ long view_doc_mark_stale(struct rds *rds, struct pgc *pg, const char *versions_s
 int view_doc_put_many(struct rds *rds, struct pgc *pg, const char *one_sql, const char *key_fmt,
                       const char *ids_array, long *written, char *err, size_t errlen);
 
+/* One Redis key kind of an aggregate: its single-document statement and key. */
+struct view_doc_key {
+    const char *sql, *key_fmt;
+};
+
+/* view_doc_put_many for each of the n key kinds in turn (a voucher: its
+ * document and its events). *written counts keys. 0, or -1 with err. */
+int view_doc_put_keys(struct rds *rds, struct pgc *pg, const struct view_doc_key *keys, size_t n,
+                      const char *ids_array, long *written, char *err, size_t errlen);
+
 /* Writes the documents of many aggregates (a uuid[] literal); *written
  * counts keys. 0, or -1 with err. */
 typedef int (*view_put_many_fn)(struct rds *rds, struct pgc *pg, const char *ids_array,

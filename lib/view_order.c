@@ -190,14 +190,9 @@ int view_order_put(struct rds *rds, struct pgc *pg, const char *order_id, char *
 int view_order_put_many(struct rds *rds, struct pgc *pg, const char *ids_array, long *written,
                         char *err, size_t errlen)
 {
-    long w1 = 0, w2 = 0;
-    int rc = view_doc_put_many(rds, pg, ORDER_SQL, VIEW_ORDER_KEY_FMT, ids_array, &w1, err,
-                               errlen);
-    if (rc == 0)
-        rc = view_doc_put_many(rds, pg, EVENTS_SQL, VIEW_ORDER_EVENTS_KEY_FMT, ids_array, &w2, err,
-                               errlen);
-    *written = w1 + w2;
-    return rc;
+    static const struct view_doc_key keys[] = {{ORDER_SQL, VIEW_ORDER_KEY_FMT},
+                                               {EVENTS_SQL, VIEW_ORDER_EVENTS_KEY_FMT}};
+    return view_doc_put_keys(rds, pg, keys, 2, ids_array, written, err, errlen);
 }
 
 int view_contract_put(struct rds *rds, struct pgc *pg, const char *contract_id, char *err,

@@ -326,14 +326,9 @@ void view_voucher_refresh(struct rds *rds, struct pgc *pg, const char *voucher_i
 int view_voucher_put_many(struct rds *rds, struct pgc *pg, const char *ids_array, long *written,
                           char *err, size_t errlen)
 {
-    long w1 = 0, w2 = 0;
-    int rc = view_doc_put_many(rds, pg, VOUCHER_SQL, VIEW_VOUCHER_KEY_FMT, ids_array, &w1, err,
-                               errlen);
-    if (rc == 0)
-        rc = view_doc_put_many(rds, pg, EVENTS_SQL, VIEW_VOUCHER_EVENTS_KEY_FMT, ids_array, &w2,
-                               err, errlen);
-    *written = w1 + w2;
-    return rc;
+    static const struct view_doc_key keys[] = {{VOUCHER_SQL, VIEW_VOUCHER_KEY_FMT},
+                                               {EVENTS_SQL, VIEW_VOUCHER_EVENTS_KEY_FMT}};
+    return view_doc_put_keys(rds, pg, keys, 2, ids_array, written, err, errlen);
 }
 
 int view_voucher_rebuild_all(struct rds *rds, struct pgc *pg, long *written, char *err,

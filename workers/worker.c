@@ -172,7 +172,10 @@ static json_t *processed_row(const struct slot *s, const char *status, const cha
                              const char *resource_id)
 {
     const struct cmd *c = &s->cmd;
-    return json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s, s:s, s:i, s:I}", "command_id",
+    /* Every member may be null ("s?"): json_pack then never fails, and a
+     * missing required value fails the INSERT loudly instead of dropping
+     * the row (the envelope schema requires them anyway). */
+    return json_pack("{s:s?, s:s?, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s, s:i, s:I}", "command_id",
                      c->id, "type", c->type, "status", status, "reason", reason, "resource_id",
                      resource_id, "actor_sub", c->actor.sub, "actor_role", c->actor.role,
                      "received_at", c->received_at, "kafka_topic", rd_kafka_topic_name(s->msg->rkt),

@@ -185,6 +185,28 @@ Test(redis, killed_connection_reconnects_on_next_call)
     freeReplyObject(rep);
     cr_assert_eq(rds_put_versioned(r, key, 2, "b", 0, err, sizeof(err)), 1, "%s", err);
 
+    /* And for the pipelined paths (a worker's batch after a Redis restart):
+     * the write and the announcement both go through on a new connection,
+     * and the connection stays usable afterwards. */
+    const char *keys[] = {key};
+    const char *docs[] = {"c"};
+    long long vers[] = {3};
+    long written = 0;
+    rep = rds_command(admin, "CLIENT KILL ID %lld", client_id(r));
+    freeReplyObject(rep);
+    cr_assert_eq(rds_put_versioned_many(r, 1, keys, vers, docs, 0, &written, err, sizeof(err)), 0,
+                 "%s", err);
+    cr_assert_eq(written, 1);
+    rep = rds_command(admin, "CLIENT KILL ID %lld", client_id(r));
+    freeReplyObject(rep);
+    const char *msgs[] = {"m1", "m2"};
+    cr_assert_eq(rds_publish_many(r, "psop:test:channel", 2, msgs, err, sizeof(err)), 0, "%s",
+                 err);
+    vers[0] = 4;
+    cr_assert_eq(rds_put_versioned_many(r, 1, keys, vers, docs, 0, &written, err, sizeof(err)), 0,
+                 "%s", err);
+    cr_assert_eq(written, 1);
+
     del_key(r, key);
     free(key);
     rds_free(admin);
