@@ -257,6 +257,17 @@ out:
     return rc;
 }
 
+/* Before a pipeline: a broken context (ctx->err, e.g. after a Redis
+ * restart) is replaced, since appending to it would fail at once. */
+static int ensure_connected(struct rds *r, const char *what, char *err, size_t errlen)
+{
+    if ((!r->ctx || r->ctx->err) && reconnect(r) < 0) {
+        snprintf(err, errlen, "redis %s: not connected", what);
+        return -1;
+    }
+    return 0;
+}
+
 /* Reads the replies of n pipelined CAS writes; counts the written ones. */
 static int read_cas_replies(struct rds *r, size_t n, long *written, char *err, size_t errlen)
 {
@@ -298,18 +309,17 @@ static int put_many(struct rds *r, size_t n, const char *const *keys, const long
         snprintf(err, errlen, "redis: the CAS script could not be loaded");
         return -1;
     }
-    if ((!r->ctx || r->ctx->err) && reconnect(r) < 0) {
-        snprintf(err, errlen, "redis pipelined write: not connected");
+    if (ensure_connected(r, "pipelined write", err, errlen) < 0)
         return -1;
-    }
+    char ttl[16];
+    snprintf(ttl, sizeof(ttl), "%d", ttl_s > 0 ? ttl_s : 0);
     /* Bounded pipeline chunks: the replies are read before the next one. */
     enum { CHUNK = 256 };
     for (size_t at = from; at < n; at += CHUNK) {
         size_t m = n - at < CHUNK ? n - at : CHUNK;
         for (size_t i = at; i < at + m; i++) {
-            char ver[24], ttl[16];
+            char ver[24];
             snprintf(ver, sizeof(ver), "%lld", versions[i]);
-            snprintf(ttl, sizeof(ttl), "%d", ttl_s > 0 ? ttl_s : 0);
             const char *argv[] = {"EVALSHA", r->sha, "1", keys[i], ver, docs[i], ttl};
             size_t lens[] = {7, 40, 1, strlen(keys[i]), strlen(ver), strlen(docs[i]), strlen(ttl)};
             if (redisAppendCommandArgv(r->ctx, 7, argv, lens) != REDIS_OK) {
@@ -349,10 +359,8 @@ int rds_put_versioned_many(struct rds *r, size_t n, const char *const *keys,
 static int publish_many(struct rds *r, const char *channel, size_t n, const char *const *msgs,
                         char *err, size_t errlen)
 {
-    if ((!r->ctx || r->ctx->err) && reconnect(r) < 0) {
-        snprintf(err, errlen, "redis PUBLISH: not connected");
+    if (ensure_connected(r, "PUBLISH", err, errlen) < 0)
         return -1;
-    }
     for (size_t i = 0; i < n; i++) {
         const char *argv[] = {"PUBLISH", channel, msgs[i]};
         size_t lens[] = {7, strlen(channel), strlen(msgs[i])};

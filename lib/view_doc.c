@@ -27,6 +27,33 @@ char *view_doc_text(struct pgc *pg, const char *sql, const char *id, long long *
     return s;
 }
 
+/* Writes, pipelined, one key per row of r: key_fmt with the row's id
+ * (column 0), version column 1, document column doc_col (-1: "", a stale
+ * marker). *written counts the keys written. 0, or -1 with err. */
+static int put_rows(struct rds *rds, const PGresult *r, const char *key_fmt, int doc_col,
+                    long *written, char *err, size_t errlen)
+{
+    size_t n = (size_t)PQntuples(r);
+    char **keys = xcalloc(n ? n : 1, sizeof(*keys));
+    const char **docs = xcalloc(n ? n : 1, sizeof(*docs));
+    long long *vers = xcalloc(n ? n : 1, sizeof(*vers));
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(key_fmt) + (size_t)PQgetlength(r, (int)i, 0) + 1;
+        keys[i] = xmalloc(len);
+        snprintf(keys[i], len, key_fmt, PQgetvalue(r, (int)i, 0));
+        vers[i] = strtoll(PQgetvalue(r, (int)i, 1), NULL, 10);
+        docs[i] = doc_col < 0 ? "" : PQgetvalue(r, (int)i, doc_col);
+    }
+    int rc = rds_put_versioned_many(rds, n, (const char *const *)keys, vers, docs, 0, written,
+                                    err, errlen);
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
+    free(keys);
+    free(docs);
+    free(vers);
+    return rc;
+}
+
 long view_doc_mark_stale(struct rds *rds, struct pgc *pg, const char *versions_sql,
                          const char *ids_array, const char *const *key_fmts, char *err,
                          size_t errlen)
@@ -35,34 +62,15 @@ long view_doc_mark_stale(struct rds *rds, struct pgc *pg, const char *versions_s
     PGresult *r = pgc_query(pg, versions_sql, 1, p, err, errlen);
     if (!r)
         return -1;
-    size_t nf = 0;
-    while (key_fmts[nf])
-        nf++;
-    size_t rows = (size_t)PQntuples(r), n = rows * nf;
-    char **keys = xcalloc(n ? n : 1, sizeof(*keys));
-    const char **kp = xcalloc(n ? n : 1, sizeof(*kp));
-    const char **docs = xcalloc(n ? n : 1, sizeof(*docs));
-    long long *vers = xcalloc(n ? n : 1, sizeof(*vers));
-    for (size_t i = 0; i < rows; i++)
-        for (size_t f = 0; f < nf; f++) {
-            size_t k = i * nf + f;
-            size_t len = strlen(key_fmts[f]) + (size_t)PQgetlength(r, (int)i, 0) + 1;
-            keys[k] = xmalloc(len);
-            snprintf(keys[k], len, key_fmts[f], PQgetvalue(r, (int)i, 0));
-            kp[k] = keys[k];
-            docs[k] = "";
-            vers[k] = strtoll(PQgetvalue(r, (int)i, 1), NULL, 10);
-        }
+    long total = 0;
+    int rc = 0;
+    for (size_t f = 0; key_fmts[f] && rc == 0; f++) {
+        long w = 0;
+        rc = put_rows(rds, r, key_fmts[f], -1, &w, err, errlen);
+        total += w;
+    }
     PQclear(r);
-    long written = 0;
-    int rc = rds_put_versioned_many(rds, n, kp, vers, docs, 0, &written, err, errlen);
-    for (size_t k = 0; k < n; k++)
-        free(keys[k]);
-    free(keys);
-    free(kp);
-    free(docs);
-    free(vers);
-    return rc < 0 ? -1 : written;
+    return rc < 0 ? -1 : total;
 }
 
 /* one_sql run for each id of unnest($1::uuid[]): "$1::uuid" becomes u.id. */
@@ -96,27 +104,8 @@ int view_doc_put_many(struct rds *rds, struct pgc *pg, const char *one_sql, cons
     free(sql);
     if (!r)
         return -1;
-    size_t n = (size_t)PQntuples(r);
-    char **keys = xcalloc(n ? n : 1, sizeof(*keys));
-    const char **kp = xcalloc(n ? n : 1, sizeof(*kp));
-    const char **docs = xcalloc(n ? n : 1, sizeof(*docs));
-    long long *vers = xcalloc(n ? n : 1, sizeof(*vers));
-    for (size_t i = 0; i < n; i++) {
-        size_t len = strlen(key_fmt) + (size_t)PQgetlength(r, (int)i, 0) + 1;
-        keys[i] = xmalloc(len);
-        snprintf(keys[i], len, key_fmt, PQgetvalue(r, (int)i, 0));
-        kp[i] = keys[i];
-        vers[i] = strtoll(PQgetvalue(r, (int)i, 1), NULL, 10);
-        docs[i] = PQgetvalue(r, (int)i, 2);
-    }
-    int rc = rds_put_versioned_many(rds, n, kp, vers, docs, 0, written, err, errlen);
+    int rc = put_rows(rds, r, key_fmt, 2, written, err, errlen);
     PQclear(r);
-    for (size_t i = 0; i < n; i++)
-        free(keys[i]);
-    free(keys);
-    free(kp);
-    free(docs);
-    free(vers);
     return rc;
 }
 

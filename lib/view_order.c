@@ -201,13 +201,6 @@ int view_contract_put(struct rds *rds, struct pgc *pg, const char *contract_id, 
     return put_one(rds, pg, view_contract_text, VIEW_CONTRACT_KEY_FMT, contract_id, err, errlen);
 }
 
-void view_order_refresh(struct rds *rds, struct pgc *pg, const char *order_id)
-{
-    char err[512];
-    if (view_order_put(rds, pg, order_id, err, sizeof(err)) < 0)
-        LOG_WARN("read model: order not written", "order_id", order_id, "error", err, NULL);
-}
-
 void view_contract_refresh(struct rds *rds, struct pgc *pg, const char *contract_id)
 {
     char err[512];

@@ -91,8 +91,7 @@ int view_order_put(struct rds *rds, struct pgc *pg, const char *order_id, char *
 int view_contract_put(struct rds *rds, struct pgc *pg, const char *contract_id, char *err,
                       size_t errlen);
 
-/* Refreshers for workers/read_models.c: log failures. */
-void view_order_refresh(struct rds *rds, struct pgc *pg, const char *order_id);
+/* Refresher for workers/read_models.c: logs failures. */
 void view_contract_refresh(struct rds *rds, struct pgc *pg, const char *contract_id);
 
 /* The documents of many orders (ids_array: a uuid[] literal "{a,b}") in one

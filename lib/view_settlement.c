@@ -95,20 +95,6 @@ json_t *view_settlement_list(struct pgc *pg, const char *organiser_id, const cha
                      n > VIEW_SETTLEMENT_LIST_MAX);
 }
 
-int view_settlement_put(struct rds *rds, struct pgc *pg, const char *settlement_id, char *err,
-                        size_t errlen)
-{
-    return view_doc_put_one(rds, pg, view_settlement_put_many, settlement_id, err, errlen);
-}
-
-void view_settlement_refresh(struct rds *rds, struct pgc *pg, const char *settlement_id)
-{
-    char err[512];
-    if (view_settlement_put(rds, pg, settlement_id, err, sizeof(err)) < 0)
-        LOG_WARN("read model: settlement not written", "settlement_id", settlement_id, "error",
-                 err, NULL);
-}
-
 int view_settlement_put_many(struct rds *rds, struct pgc *pg, const char *ids_array,
                              long *written, char *err, size_t errlen)
 {

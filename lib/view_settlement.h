@@ -64,14 +64,6 @@ json_t *view_settlement(struct pgc *pg, const char *settlement_id, long long *ve
 json_t *view_settlement_list(struct pgc *pg, const char *organiser_id, const char *period,
                              const char *provider_id, char *err, size_t errlen);
 
-/* Builds and writes the key. 1 written, 0 not (stale or no such
- * settlement), -1 error. */
-int view_settlement_put(struct rds *rds, struct pgc *pg, const char *settlement_id, char *err,
-                        size_t errlen);
-
-/* Refresher in the shape of workers/read_models.c's table: logs failures. */
-void view_settlement_refresh(struct rds *rds, struct pgc *pg, const char *settlement_id);
-
 /* The documents of many settlements (ids_array: a uuid[] literal "{a,b}") in one
  * statement per key kind, pipelined into Redis (view_doc_put_many): what a
  * worker batch and `psopctl cache rebuild` use. *written counts keys. */

@@ -316,13 +316,6 @@ int view_voucher_put(struct rds *rds, struct pgc *pg, const char *voucher_id, ch
     return view_doc_put_one(rds, pg, view_voucher_put_many, voucher_id, err, errlen);
 }
 
-void view_voucher_refresh(struct rds *rds, struct pgc *pg, const char *voucher_id)
-{
-    char err[512];
-    if (view_voucher_put(rds, pg, voucher_id, err, sizeof(err)) < 0)
-        LOG_WARN("read model: voucher not written", "voucher_id", voucher_id, "error", err, NULL);
-}
-
 int view_voucher_put_many(struct rds *rds, struct pgc *pg, const char *ids_array, long *written,
                           char *err, size_t errlen)
 {

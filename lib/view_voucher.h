@@ -141,9 +141,6 @@ json_t *view_voucher_providers(struct pgc *pg, const char *voucher_id, day_t tod
 int view_voucher_put(struct rds *rds, struct pgc *pg, const char *voucher_id, char *err,
                      size_t errlen);
 
-/* Refresher in the shape of workers/read_models.c's table: logs failures. */
-void view_voucher_refresh(struct rds *rds, struct pgc *pg, const char *voucher_id);
-
 /* The documents of many vouchers (ids_array: a uuid[] literal "{a,b}") in one
  * statement per key kind, pipelined into Redis (view_doc_put_many): what a
  * worker batch and `psopctl cache rebuild` use. *written counts keys. */

@@ -63,8 +63,8 @@ typedef void (*rm_refresh_fn)(struct rds *rds, struct pgc *pg, const char *id);
 
 struct rm_kind {
     const char *kind;
-    rm_refresh_fn fn;        /* one aggregate */
-    view_put_many_fn many;   /* many at once (NULL: one by one) */
+    rm_refresh_fn fn;        /* one aggregate at a time (kinds without many) */
+    view_put_many_fn many;   /* many at once */
     size_t chunk;            /* ids per statement for many (bounds the memory) */
     /* For stale markers: (id, version) of $1 = uuid[], and the keys. */
     const char *versions_sql;
@@ -77,11 +77,11 @@ struct rm_kind {
 static const struct rm_kind kinds[] = {
     {VIEW_PROVIDER_KIND, view_provider_refresh, NULL, 0, NULL, {NULL}},
     {VIEW_PUBLIC_KIND, view_public_refresh, NULL, 0, NULL, {NULL}},
-    {VIEW_VOUCHER_KIND, view_voucher_refresh, view_voucher_put_many, VIEW_VOUCHER_CHUNK,
+    {VIEW_VOUCHER_KIND, NULL, view_voucher_put_many, VIEW_VOUCHER_CHUNK,
      VERSIONS_OF("psop.vouchers"), {VIEW_VOUCHER_KEY_FMT, VIEW_VOUCHER_EVENTS_KEY_FMT, NULL}},
-    {VIEW_SETTLEMENT_KIND, view_settlement_refresh, view_settlement_put_many,
+    {VIEW_SETTLEMENT_KIND, NULL, view_settlement_put_many,
      VIEW_SETTLEMENT_CHUNK, VERSIONS_OF("psop.settlements"), {VIEW_SETTLEMENT_KEY_FMT, NULL}},
-    {VIEW_ORDER_KIND, view_order_refresh, view_order_put_many, VIEW_VOUCHER_CHUNK,
+    {VIEW_ORDER_KIND, NULL, view_order_put_many, VIEW_VOUCHER_CHUNK,
      VERSIONS_OF("psop.orders"), {VIEW_ORDER_KEY_FMT, VIEW_ORDER_EVENTS_KEY_FMT, NULL}},
     {VIEW_CONTRACT_KIND, view_contract_refresh, NULL, 0, NULL, {NULL}},
     {NULL, NULL, NULL, 0, NULL, {NULL}},
@@ -95,10 +95,11 @@ static long do_chunk(struct rds *rds, struct pgc *pg, const struct rm_kind *k, b
     char err[512];
     long w = 0;
     snprintf(ids + off, cap - off, "}");
-    int rc = mark ? (int)(w = view_doc_mark_stale(rds, pg, k->versions_sql, ids, k->keys, err,
-                                                   sizeof(err)))
-                  : k->many(rds, pg, ids, &w, err, sizeof(err));
-    if (rc < 0) {
+    if (mark)
+        w = view_doc_mark_stale(rds, pg, k->versions_sql, ids, k->keys, err, sizeof(err));
+    else if (k->many(rds, pg, ids, &w, err, sizeof(err)) < 0)
+        w = -1;
+    if (w < 0) {
         LOG_WARN(mark ? "read model: stale markers not written" : "read model: not written",
                  "kind", k->kind, "error", err, NULL);
         return 0;
