@@ -84,7 +84,9 @@ Test(api_drain, sigterm_answers_in_flight_and_loses_no_acknowledged_command, .ti
     struct tl_marks marks;
     cr_assert_eq(tl_mark(tl_brokers(), TOPIC, &marks), 0);
     int port = tl_port(0);
-    const char *env[] = {"PSOP_API_DRAIN_DELAY_MS=500", NULL};
+    /* 2 s of draining: the poller must see one 503 even when a loaded
+     * machine answers its /readyz behind eight busy senders. */
+    const char *env[] = {"PSOP_API_DRAIN_DELAY_MS=2000", NULL};
     pid_t api = tl_api_start(port, env);
     cr_assert_gt(api, 0);
 
@@ -131,12 +133,12 @@ Test(api_drain, sigterm_answers_in_flight_and_loses_no_acknowledged_command, .ti
 Test(api_drain, a_new_process_binds_beside_a_draining_one, .timeout = 60)
 {
     int port = tl_port(1);
-    const char *env[] = {"PSOP_API_DRAIN_DELAY_MS=3000", NULL};
+    const char *env[] = {"PSOP_API_DRAIN_DELAY_MS=8000", NULL};
     pid_t old = tl_api_start(port, env);
     cr_assert_gt(old, 0);
-    kill(old, SIGTERM); /* draining for 3 s, listener still open */
+    kill(old, SIGTERM); /* draining for 8 s, listener still open */
     usleep(300 * 1000);
-    pid_t fresh = tl_api_start(port, NULL);
+    pid_t fresh = tl_api_start(port, NULL); /* ready: only it answers /readyz 200 */
     cr_expect_gt(fresh, 0, "a second psop-api could not bind the same port");
     int status;
     cr_expect_eq(waitpid(old, &status, 0), old);

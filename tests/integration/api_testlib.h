@@ -342,9 +342,12 @@ static inline pid_t tl_api_start(int port, const char *const *env)
         execl(PSOP_BINARY_DIR "/api/psop-api", "psop-api", (char *)NULL);
         _exit(127);
     }
-    for (int i = 0; i < 200; i++) {
+    /* /readyz, not /healthz: beside a draining process on the same port
+     * (SO_REUSEPORT) only the new one answers it 200. 30 s: a loaded
+     * machine under the sanitizers starts slowly. */
+    for (int i = 0; i < 600; i++) {
         struct tl_resp r;
-        if (tl_request(port, "GET", "/healthz", NULL, NULL, NULL, NULL, &r) == 0) {
+        if (tl_request(port, "GET", "/readyz", NULL, NULL, NULL, NULL, &r) == 0) {
             int st = r.status;
             tl_resp_free(&r);
             if (st == 200)
