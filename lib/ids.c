@@ -9,6 +9,8 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "xmalloc.h"
+
 /*
  * Monotonicity (RFC 9562 6.2, method 1): the 12-bit rand_a field is a counter.
  * A new millisecond starts it at a random value below 0x800, leaving at least
@@ -102,4 +104,49 @@ bool ids_uuid_valid(const char *s)
         }
     }
     return s[36] == '\0';
+}
+
+/* ------------------------------------------------------------ uuid_list */
+
+static void uuid_list_reserve(struct uuid_list *l, size_t more)
+{
+    if (l->len + more + 1 <= l->cap)
+        return;
+    l->cap = (l->len + more + 1) * 2;
+    l->text = xrealloc(l->text, l->cap);
+}
+
+void uuid_list_init(struct uuid_list *l)
+{
+    memset(l, 0, sizeof(*l));
+    uuid_list_reserve(l, 2);
+    uuid_list_clear(l);
+}
+
+int uuid_list_add(struct uuid_list *l, const char *id)
+{
+    if (!ids_uuid_valid(id))
+        return -1;
+    uuid_list_reserve(l, 37); /* ",", the id; "}" replaces the old one */
+    l->len--;                 /* the closing brace */
+    if (l->n++ > 0)
+        l->text[l->len++] = ',';
+    memcpy(l->text + l->len, id, 36);
+    l->len += 36;
+    l->text[l->len++] = '}';
+    l->text[l->len] = '\0';
+    return 0;
+}
+
+void uuid_list_clear(struct uuid_list *l)
+{
+    memcpy(l->text, "{}", 3);
+    l->len = 2;
+    l->n = 0;
+}
+
+void uuid_list_free(struct uuid_list *l)
+{
+    free(l->text);
+    memset(l, 0, sizeof(*l));
 }

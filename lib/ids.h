@@ -6,6 +6,7 @@
 #define PSOP_IDS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #define UUID_STR_LEN 37
 
@@ -13,5 +14,20 @@
 void ids_uuid7(char out[UUID_STR_LEN]);
 /* True when s is a canonical UUID (any version, either case). */
 bool ids_uuid_valid(const char *s);
+
+/* A PostgreSQL uuid[] literal "{a,b,...}" grown one id at a time, for
+ * "= ANY ($1::uuid[])" and "unnest($1::uuid[])". Only canonical UUIDs get in,
+ * so the literal never needs quoting and its size is known. */
+struct uuid_list {
+    char *text; /* always a whole literal: "{}" when empty */
+    size_t len, cap, n;
+};
+
+void uuid_list_init(struct uuid_list *l);
+/* Appends id: 0, or -1 (nothing appended) when it is not a canonical UUID. */
+int uuid_list_add(struct uuid_list *l, const char *id);
+/* Empties the list, keeping its memory. */
+void uuid_list_clear(struct uuid_list *l);
+void uuid_list_free(struct uuid_list *l);
 
 #endif

@@ -143,20 +143,19 @@ int view_doc_rebuild(struct rds *rds, struct pgc *pg, const char *ids_sql, view_
     PGresult *r = pgc_query(pg, ids_sql, 0, NULL, err, errlen);
     if (!r)
         return -1;
-    size_t n = (size_t)PQntuples(r), cap = chunk * 38 + 3;
-    char *ids = xmalloc(cap);
+    size_t n = (size_t)PQntuples(r);
+    struct uuid_list ids;
+    uuid_list_init(&ids);
     int rc = 0;
     for (size_t at = 0; at < n && rc == 0; at += chunk) {
-        size_t off = 0;
+        uuid_list_clear(&ids);
         for (size_t i = at; i < n && i < at + chunk; i++)
-            off += (size_t)snprintf(ids + off, cap - off, "%s%s", i == at ? "{" : ",",
-                                    PQgetvalue(r, (int)i, 0));
-        snprintf(ids + off, cap - off, "}");
+            uuid_list_add(&ids, PQgetvalue(r, (int)i, 0)); /* id::text of a uuid column */
         long w = 0;
-        rc = fn(rds, pg, ids, &w, err, errlen);
+        rc = fn(rds, pg, ids.text, &w, err, errlen);
         *written += w;
     }
-    free(ids);
+    uuid_list_free(&ids);
     PQclear(r);
     return rc;
 }

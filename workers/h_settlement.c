@@ -25,6 +25,7 @@
 #include "date.h"
 #include "domain_settlement.h"
 #include "handlers.h"
+#include "ids.h"
 #include "outbox.h"
 #include "topics.h"
 #include "view_settlement.h"
@@ -293,7 +294,9 @@ static enum apply_result settlement_run(struct apply_ctx *ctx)
 
     enum apply_result ar = APPLY_OK;
     json_t *rows = json_array(), *vat = json_array();
-    char *rows_s = NULL, *vat_s = NULL, *ids_s = NULL;
+    char *rows_s = NULL, *vat_s = NULL;
+    struct uuid_list ids; /* the new settlements, for their parents' versions */
+    uuid_list_init(&ids);
     long long last_seq = 0;
     if (n > 0 && (ar = take_numbers(ctx, org, ty.y, n, &last_seq)) != APPLY_OK)
         goto out;
@@ -372,14 +375,9 @@ static enum apply_result settlement_run(struct apply_ctx *ctx)
             goto out;
         }
         PQclear(r);
-        /* {a,b,...}: a PostgreSQL array literal of the new ids. */
-        size_t cap = (size_t)n * 38 + 3, off = 0;
-        ids_s = xmalloc(cap);
-        ids_s[off++] = '{';
         for (int k = 0; k < n; k++)
-            off += (size_t)snprintf(ids_s + off, cap - off, "%s%s", k ? "," : "", items[k].id);
-        snprintf(ids_s + off, cap - off, "}");
-        if ((ar = touch_parents(ctx, ids_s)) != APPLY_OK)
+            uuid_list_add(&ids, items[k].id); /* ids_uuid7 made them */
+        if ((ar = touch_parents(ctx, ids.text)) != APPLY_OK)
             goto out;
     }
     char ns[16], es[24], cs[24];
@@ -400,7 +398,7 @@ out:
     free(items);
     free(rows_s);
     free(vat_s);
-    free(ids_s);
+    uuid_list_free(&ids);
     json_decref(rows);
     json_decref(vat);
     return ar;

@@ -10,6 +10,7 @@
 #include "view_provider.h"
 #include "view_settlement.h"
 #include "view_voucher.h"
+#include "ids.h"
 #include "xmalloc.h"
 
 /* {command_id, type, status, reason?, resource_id?, actor_sub?, applied_at} */
@@ -88,13 +89,12 @@ static const struct rm_kind kinds[] = {
 };
 
 /* Rebuilds (mark false) or marks stale (mark true) one chunk of ids of kind
- * k; ids is "{a,b" without its closing brace yet. Returns the keys written. */
+ * k (a uuid[] literal). Returns the keys written. */
 static long do_chunk(struct rds *rds, struct pgc *pg, const struct rm_kind *k, bool mark,
-                     char *ids, size_t off, size_t cap)
+                     const char *ids)
 {
     char err[512];
     long w = 0;
-    snprintf(ids + off, cap - off, "}");
     if (mark)
         w = view_doc_mark_stale(rds, pg, k->versions_sql, ids, k->keys, err, sizeof(err));
     else if (k->many(rds, pg, ids, &w, err, sizeof(err)) < 0)
@@ -110,27 +110,26 @@ static long do_chunk(struct rds *rds, struct pgc *pg, const struct rm_kind *k, b
 /* The touched aggregates of kind k, chunk at a time: rebuilt (k->chunk per
  * statement) or marked stale (5 000 per statement). Returns keys written. */
 static long by_chunks(struct rds *rds, struct pgc *pg, const struct rm_kind *k,
-                      const json_t *touched, size_t count, bool mark)
+                      const json_t *touched, bool mark)
 {
-    size_t chunk = mark ? 5000 : k->chunk;
-    size_t cap = (chunk < count ? chunk : count) * 38 + 3, i, in = 0, off = 0;
-    char *ids = xmalloc(cap);
+    size_t chunk = mark ? 5000 : k->chunk, i;
+    struct uuid_list ids;
+    uuid_list_init(&ids);
     long written = 0;
     const json_t *t;
     json_array_foreach(touched, i, t)
     {
-        if (strcmp(json_string_value(json_array_get(t, 0)), k->kind) != 0)
+        if (strcmp(json_string_value(json_array_get(t, 0)), k->kind) != 0 ||
+            uuid_list_add(&ids, json_string_value(json_array_get(t, 1))) < 0)
             continue;
-        off += (size_t)snprintf(ids + off, cap - off, "%s%s", in ? "," : "{",
-                                json_string_value(json_array_get(t, 1)));
-        if (++in == chunk) {
-            written += do_chunk(rds, pg, k, mark, ids, off, cap);
-            in = off = 0;
+        if (ids.n == chunk) {
+            written += do_chunk(rds, pg, k, mark, ids.text);
+            uuid_list_clear(&ids);
         }
     }
-    if (in > 0)
-        written += do_chunk(rds, pg, k, mark, ids, off, cap);
-    free(ids);
+    if (ids.n > 0)
+        written += do_chunk(rds, pg, k, mark, ids.text);
+    uuid_list_free(&ids);
     return written;
 }
 
@@ -147,14 +146,14 @@ void rm_refresh(struct rds *rds, struct pgc *pg, const json_t *touched, long reb
         if (count == 0)
             continue;
         if (k->versions_sql && rebuild_max >= 0 && count > (size_t)rebuild_max) {
-            long marked = by_chunks(rds, pg, k, touched, count, true);
+            long marked = by_chunks(rds, pg, k, touched, true);
             char cs[24], ms[24];
             snprintf(cs, sizeof(cs), "%zu", count);
             snprintf(ms, sizeof(ms), "%ld", marked);
             LOG_INFO("read models marked stale", "kind", k->kind, "aggregates", cs, "keys", ms,
                      NULL);
         } else if (k->many) {
-            by_chunks(rds, pg, k, touched, count, false);
+            by_chunks(rds, pg, k, touched, false);
         } else {
             json_array_foreach(touched, i, t)
                 if (strcmp(json_string_value(json_array_get(t, 0)), k->kind) == 0)

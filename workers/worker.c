@@ -19,6 +19,7 @@
 #include "redis_client.h"
 #include "heartbeat.h"
 #include "topics.h"
+#include "ids.h"
 #include "xmalloc.h"
 
 static const struct worker_role roles[] = {
@@ -126,20 +127,17 @@ static int exec_sp(struct worker *w, const char *sql, char *err, size_t errlen)
 static int mark_duplicates(struct worker *w, struct slot *slots, size_t n)
 {
     char err[512];
-    size_t cap = n * 38 + 3, off = 0;
-    char *ids = xmalloc(cap);
-    ids[off++] = '{';
+    struct uuid_list ids;
+    uuid_list_init(&ids);
     for (size_t i = 0; i < n; i++)
         if (slots[i].parsed)
-            off += (size_t)snprintf(ids + off, cap - off, "%s%s", off > 1 ? "," : "",
-                                    slots[i].cmd.id);
-    snprintf(ids + off, cap - off, "}");
-    const char *p[] = {ids};
+            uuid_list_add(&ids, slots[i].cmd.id); /* the envelope schema made it a uuid */
+    const char *p[] = {ids.text};
     PGresult *r = pgc_query(w->pg,
                             "SELECT command_id::text FROM psop.processed_commands "
                             "WHERE command_id = ANY ($1::uuid[])",
                             1, p, err, sizeof(err));
-    free(ids);
+    uuid_list_free(&ids);
     if (!r) {
         LOG_WARN("duplicate check failed, batch will be retried", "error", err, NULL);
         return -1;
