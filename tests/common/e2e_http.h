@@ -33,8 +33,11 @@
 #include "xmalloc.h"
 
 #define E2E_WAIT "Prefer: wait=10\r\n"
-/* How long a test polls a read model for a change it expects. */
-#define E2E_POLL_S 8.0
+/* How long a test polls a read model for a change it expects, and how long
+ * it waits for a verdict the 10 s of Prefer: wait did not bring (a loaded
+ * machine; tl_await_verdict). Generous: a passing run never waits them out. */
+#define E2E_POLL_S 30.0
+#define E2E_VERDICT_S 60.0
 
 struct e2e {
     int port;
@@ -155,6 +158,8 @@ static inline json_t *e2e_call(struct e2e *e, const char *method, const char *pa
     cr_assert_eq(tl_request(e->port, method, path, token, body ? "application/json" : NULL, body,
                             extra, &r),
                  0, "%s %s: no answer from the api", method, path);
+    if (extra && strstr(extra, "Prefer: wait="))
+        tl_await_verdict(e->port, token, &r, E2E_VERDICT_S);
     if (status)
         *status = r.status;
     if (raw)

@@ -137,7 +137,17 @@ Test(api_drain, a_new_process_binds_beside_a_draining_one, .timeout = 60)
     pid_t old = tl_api_start(port, env);
     cr_assert_gt(old, 0);
     kill(old, SIGTERM); /* draining for 8 s, listener still open */
-    usleep(300 * 1000);
+    bool draining = false;  /* seen: from now on only a new process answers /readyz 200 */
+    for (int i = 0; i < 100 && !draining; i++) {
+        struct tl_resp r;
+        if (tl_request(port, "GET", "/readyz", NULL, NULL, NULL, NULL, &r) == 0) {
+            draining = r.status == 503;
+            tl_resp_free(&r);
+        }
+        if (!draining)
+            usleep(50 * 1000);
+    }
+    cr_assert(draining, "the old process never answered /readyz 503 after SIGTERM");
     pid_t fresh = tl_api_start(port, NULL); /* ready: only it answers /readyz 200 */
     cr_expect_gt(fresh, 0, "a second psop-api could not bind the same port");
     int status;

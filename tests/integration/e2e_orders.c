@@ -525,6 +525,8 @@ Test(e2e_orders, volume_cap_holds_under_concurrent_recording)
             struct tl_resp r;
             int rc = tl_request(e->port, "POST", path, w.tp1, "application/json",
                                 "{\"date\":\"2026-05-04\",\"quantity\":0.25}", E2E_WAIT, &r);
+            if (rc == 0)
+                tl_await_verdict(e->port, w.tp1, &r, E2E_VERDICT_S);
             int code = 3;
             if (rc == 0 && r.status == 200)
                 code = 0;

@@ -194,7 +194,8 @@ Test(kafka, consumer_group_resumes_after_stored_offsets_and_redelivers_unstored)
 
     /* Second member of the same group: starts at m6; m0..m5 never again. */
     c = consumer(group, topic);
-    got = poll_n(c, msgs, N + 4, 10);
+    got = poll_n(c, msgs, N - STORED, 45); /* joining the group may be slow */
+    got += poll_n(c, msgs + got, N + 4 - got, 3); /* anything more would be a redelivery */
     cr_assert_eq(got, N - STORED, "second consumer got %zu, want %d", got, N - STORED);
     for (size_t i = 0; i < got; i++)
         cr_assert_eq(msg_index(msgs[i]), STORED + (int)i, "got m%d", msg_index(msgs[i]));
@@ -260,7 +261,7 @@ Test(kafka, unreachable_broker_reports_failure_once_within_the_timeout)
     cr_assert_eq(kprod_flush(p, 10000), 0);
     cr_assert_eq(atomic_load(&d.calls), 1);
     cr_assert_eq(d.err, RD_KAFKA_RESP_ERR__MSG_TIMED_OUT, "%s", rd_kafka_err2str(d.err));
-    cr_assert(st_now() - t0 < 5.0, "took %.1f s", st_now() - t0);
+    cr_assert(st_now() - t0 < 10.0, "took %.1f s", st_now() - t0);
 
     /* Closing with messages still queued purges them: each still gets its
      * one report, so the caller's opaque is never leaked. */

@@ -245,7 +245,7 @@ Test(worker_envelope_versions, old_and_new_workers_share_a_group, .init = check_
     char p1[64], p2[64];
     char *log_old = NULL, *log_new = NULL;
     /* A worker logs "applied" after COMMIT and the read-model refresh. */
-    for (int tries = 0; tries < 200; tries++) {
+    for (int tries = 0; tries < 1200; tries++) {
         free(log_old);
         free(log_new);
         log_old = slurp(log_path(old_w, p1, sizeof(p1)));

@@ -539,7 +539,7 @@ Test(worker_provider, replayed_command_applies_once)
 static json_t *redis_wait(struct rds *r, const char *key, long long min_version, long long *v)
 {
     char err[256];
-    for (int i = 0; i < 100; i++) {
+    for (int i = 0; i < 300; i++) {
         char *s = NULL;
         *v = 0;
         int rc = rds_get_versioned(r, key, &s, v, err, sizeof(err));

@@ -540,7 +540,7 @@ Test(settlement, run_supplementary_credit_confirm_pay)
     char key[96], *doc = NULL;
     long long ver = 0;
     snprintf(key, sizeof(key), VIEW_SETTLEMENT_KEY_FMT, s1);
-    for (int i = 0; i < 50; i++) {
+    for (int i = 0; i < 300; i++) {
         free(doc);
         doc = NULL;
         if (rds_get_versioned(rds, key, &doc, &ver, err, sizeof(err)) == 1 && ver == 3)
@@ -724,6 +724,7 @@ Test(settlement, racing_runs_keep_numbers_gapless)
  * gives its numbers back. */
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "apply.h"
 #include "handlers.h"
@@ -739,6 +740,8 @@ struct racer {
     enum apply_result result;
     char why[1100];
     double done_at;
+    atomic_int *applied; /* set once this racer's apply returned (it holds the row) */
+    atomic_int *after;   /* start only once this is set (another racer's applied) */
 };
 
 static void *race_one(void *arg)
@@ -746,6 +749,8 @@ static void *race_one(void *arg)
     struct racer *r = arg;
     char err[512];
     h_sleep_ms(r->delay_ms);
+    for (double until = h_now() + 60; r->after && !atomic_load(r->after) && h_now() < until;)
+        h_sleep_ms(10);
     struct pgc *pg = pgc_connect(h_config()->pg_dsn, err, sizeof(err));
     if (!pg || pgc_begin(pg, err, sizeof(err)) < 0) {
         r->result = APPLY_FAILED;
@@ -764,6 +769,8 @@ static void *race_one(void *arg)
     } else {
         struct apply_ctx ctx = {.pg = pg, .cfg = h_config(), .cmd = &c, .source = "test"};
         r->result = apply_lookup("settlement.run")(&ctx);
+        if (r->applied)
+            atomic_store(r->applied, 1);
         snprintf(r->why, sizeof(r->why), "%s%s", ctx.reason, ctx.err);
         json_decref(ctx.events);
         json_decref(ctx.touched);
@@ -803,13 +810,18 @@ Test(settlement, concurrent_transactions_number_in_commit_order)
     cr_assert_not_null(reg, "schemas: %s", err);
 
     /* a rolled-back run takes no number for good */
-    struct racer rb = {reg, w->org_a, "2026-08", &w->orgs_a, 0, 0, 0, "", APPLY_FAILED, "", 0};
+    struct racer rb = {reg, w->org_a, "2026-08", &w->orgs_a, 0, 0, 0, "", APPLY_FAILED, "", 0, NULL, NULL};
     race_one(&rb);
     cr_assert_eq(rb.result, APPLY_OK, "%s", rb.why);
     cr_expect_eq(count_org(&s, w->org_a), 0, "rolled back");
 
-    struct racer a = {reg, w->org_a, "2026-08", &w->orgs_a, 0, 800, 1, "", APPLY_FAILED, "", 0};
-    struct racer b = {reg, w->org_a, "2026-10", &w->admin, 200, 0, 1, "", APPLY_FAILED, "", 0};
+    /* B starts once A's run is applied and A holds the counter row (not
+     * after a fixed head start: a loaded machine may be slower than that). */
+    atomic_int a_applied = 0;
+    struct racer a = {reg, w->org_a, "2026-08", &w->orgs_a, 0, 800, 1, "", APPLY_FAILED, "", 0,
+                      &a_applied, NULL};
+    struct racer b = {reg, w->org_a, "2026-10", &w->admin, 0, 0, 1, "", APPLY_FAILED, "", 0,
+                      NULL, &a_applied};
     pthread_t ta, tb;
     pthread_create(&ta, NULL, race_one, &a);
     pthread_create(&tb, NULL, race_one, &b);

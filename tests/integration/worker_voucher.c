@@ -714,7 +714,7 @@ static json_t *redis_doc(struct vworld *w, struct rds *r, const char *fmt, const
     char key[128], err[256];
     snprintf(key, sizeof(key), fmt, vid);
     long long want = vw_ll(w, "SELECT version FROM psop.vouchers WHERE id = '%s'", vid);
-    for (int i = 0; i < 100; i++) {
+    for (int i = 0; i < 300; i++) {
         char *doc = NULL;
         long long ver = 0;
         int rc = rds_get_versioned(r, key, &doc, &ver, err, sizeof(err));
