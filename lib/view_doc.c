@@ -128,12 +128,14 @@ int view_doc_put_one(struct rds *rds, struct pgc *pg, view_put_many_fn fn, const
                      char *err, size_t errlen)
 {
     err[0] = '\0';
-    if (!id || !ids_uuid_valid(id))
-        return 0;
-    char ids[48];
-    snprintf(ids, sizeof(ids), "{%s}", id);
+    struct uuid_list ids;
+    uuid_list_init(&ids);
     long w = 0;
-    return fn(rds, pg, ids, &w, err, errlen) < 0 ? -1 : w > 0;
+    int rc = 0; /* not a UUID: nothing to write */
+    if (uuid_list_add(&ids, id) == 0)
+        rc = fn(rds, pg, ids.text, &w, err, errlen) < 0 ? -1 : w > 0;
+    uuid_list_free(&ids);
+    return rc;
 }
 
 int view_doc_rebuild(struct rds *rds, struct pgc *pg, const char *ids_sql, view_put_many_fn fn,

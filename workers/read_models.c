@@ -4,13 +4,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "ids.h"
 #include "log.h"
 #include "view_doc.h"
 #include "view_order.h"
 #include "view_provider.h"
 #include "view_settlement.h"
 #include "view_voucher.h"
-#include "ids.h"
 #include "xmalloc.h"
 
 /* {command_id, type, status, reason?, resource_id?, actor_sub?, applied_at} */

@@ -8,6 +8,8 @@
 
 #include "apply.h"
 #include "command.h"
+#include "heartbeat.h"
+#include "ids.h"
 #include "json_schema.h"
 #include "kafka_consumer.h"
 #include "kafka_producer.h"
@@ -17,9 +19,7 @@
 #include "produce_wait.h"
 #include "read_models.h"
 #include "redis_client.h"
-#include "heartbeat.h"
 #include "topics.h"
-#include "ids.h"
 #include "xmalloc.h"
 
 static const struct worker_role roles[] = {
