@@ -4,7 +4,7 @@
 # must validate against the Finvoice 3.0 schema. Needs: source .run/stack.env.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-xsd=$root/../shared/finvoice/Finvoice3.0.xsd
+xsd=$root/schemas/finvoice/Finvoice3.0.xsd
 [ -f "$xsd" ] || { echo "finvoice-export: no schema at $xsd" >&2; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -1,6 +1,6 @@
 /*
  * Finvoice 3.0 rendering: every document is validated with xmllint against
- * shared/finvoice/Finvoice3.0.xsd (beside the clone, as in CI), and the
+ * schemas/finvoice/Finvoice3.0.xsd (vendored in the repository), and the
  * amounts an organiser's bank and accounting read are checked as text.
  */
 #include <criterion/criterion.h>
@@ -16,7 +16,7 @@
 #include "finvoice.h"
 #include "money.h"
 
-#define FV_XSD PSOP_SOURCE_DIR "/../shared/finvoice/Finvoice3.0.xsd"
+#define FV_XSD PSOP_SOURCE_DIR "/schemas/finvoice/Finvoice3.0.xsd"
 #define FV_FIXTURES PSOP_SOURCE_DIR "/tests/fixtures/finvoice/"
 
 static json_t *load(const char *name)
@@ -41,8 +41,7 @@ static char *render_ok(const json_t *doc)
 static void assert_valid(const char *xml, const char *what)
 {
     cr_assert_eq(access(FV_XSD, R_OK), 0,
-                 "Finvoice schema not found at %s: the tests need shared/finvoice beside the "
-                 "psop clone (as in CI)",
+                 "Finvoice schema not found at %s (vendored in schemas/finvoice/)",
                  FV_XSD);
     char path[] = "/tmp/psop-finvoice-XXXXXX.xml";
     int fd = mkstemps(path, 4);
