@@ -21,6 +21,7 @@
 #include "envelope.h"
 #include "json_strict.h"
 #include "log.h"
+#include "port_guard.h"
 #include "problem.h"
 #include "read.h"
 #include "router.h"
@@ -229,7 +230,8 @@ static enum MHD_Result serve_plain(struct req *r)
     struct api_server *s = r->srv;
     switch (r->m.route->kind) {
     case ROUTE_HEALTHZ:
-        return respond_json(r, 200, json_pack("{s:s}", "status", "ok"), NULL, NULL);
+        return respond_json(r, 200, json_pack("{s:s}", "status", "ok"), PORT_GUARD_HEADER,
+                            s->d.cfg->api_stack_id ? s->d.cfg->api_stack_id : "");
     case ROUTE_READYZ:
         if (atomic_load(&s->draining))
             return respond_problem(r, 503, "draining");

@@ -22,6 +22,7 @@
 #include "metrics.h"
 #include "openapi.h"
 #include "pgpool.h"
+#include "port_guard.h"
 #include "publish.h"
 #include "ratelimit.h"
 #include "router.h"
@@ -87,6 +88,20 @@ int main(int argc, char **argv)
         goto out;
     }
     openapi_json = json_dumps(openapi, JSON_COMPACT | JSON_REAL_PRECISION(15));
+
+    /* SO_REUSEPORT would let this process share a port with anyone of the
+     * same user: only an older psop-api of this stack may be there. */
+    if (port_guard_check(cfg.api_listen_addr, cfg.api_port, cfg.api_stack_id, 2000, err,
+                         sizeof(err)) == PORT_TAKEN) {
+        char port_s[16];
+        snprintf(port_s, sizeof(port_s), "%d", cfg.api_port);
+        LOG_ERROR("port already served: refusing to start", "port", port_s, "by", err,
+                  "stack", cfg.api_stack_id, NULL);
+        fprintf(stderr, "psop-api: port %d is already served by %s; refusing to start\n",
+                cfg.api_port, err);
+        rc = 3;
+        goto out;
+    }
 
     auth = auth_new(&cfg, err, sizeof(err));
     if (!auth) {

@@ -37,6 +37,7 @@ static const struct cfg_entry table[] = {
     E(api_conn_timeout_s, CFG_INT, "30"),
     E(api_rate_limit_rps, CFG_INT, "0"),
     E(api_drain_delay_ms, CFG_INT, "2000"),
+    E(api_stack_id, CFG_STR, ""),
     E(schemas_dir, CFG_STR, PSOP_SOURCE_DIR "/schemas"),
     E(openapi_file, CFG_STR, PSOP_SOURCE_DIR "/docs/openapi.yaml"),
     E(jwt_alg, CFG_STR, "HS256"),

@@ -41,6 +41,7 @@ struct psop_config {
     int api_conn_timeout_s;
     int api_rate_limit_rps; /* per client IP; 0 = unlimited */
     int api_drain_delay_ms; /* readiness 503 before the listener closes */
+    char *api_stack_id;     /* which deployment a replica belongs to (api/port_guard.h) */
     char *schemas_dir;
     char *openapi_file;
 

@@ -5,10 +5,56 @@
 
 PSOP_ROOT=${PSOP_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 PSOP_RUN=${PSOP_RUN:-$PSOP_ROOT/.run}
-PSOP_BUILD=${PSOP_BUILD:-$PSOP_ROOT/build}
 PSOP_CACHE=${PSOP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/psop}
 KAFKA_VERSION=${KAFKA_VERSION:-4.1.1}
 KAFKA_LIBS=$PSOP_CACHE/kafka-$KAFKA_VERSION/libs
+
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+
+say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# ------------------------------------------------------------ the stack's record
+# `scripts/dev up` records the stack's ports and identity in .run/ports.env.
+# While any process of the stack runs, that record is what every verb and
+# script of this checkout uses (a PSOP_*_PORT in the caller's environment
+# that differs is ignored, with a warning): a rollout started from a new
+# shell must never start a replica on another stack's port. When nothing
+# runs, the environment may choose new ports and `up` records them.
+PSOP_STACK_VARS=(PSOP_KAFKA_PORT PSOP_PG_PORT PSOP_REDIS_PORT PSOP_HAPROXY_PORT PSOP_API_PORTS
+  PSOP_API_STACK_ID PSOP_PG_STATE PSOP_BUILD)
+PSOP_PORTS_FILE=$PSOP_RUN/ports.env
+
+psop_stack_running() { # any process with a pid file here is alive
+  local f
+  for f in "$PSOP_RUN"/pids/*.pid; do
+    [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null && return 0
+  done
+  return 1
+}
+
+psop_load_record() {
+  [ -f "$PSOP_PORTS_FILE" ] || return 0
+  local running=1 line k v
+  psop_stack_running && running=0
+  while IFS= read -r line; do
+    case "$line" in PSOP_*=*) ;; *) continue ;; esac
+    k=${line%%=*}
+    v=${line#*=}
+    v=${v#\"}
+    v=${v%\"}
+    if [ $running -eq 0 ]; then
+      if [ -n "${!k:-}" ] && [ "${!k}" != "$v" ]; then
+        printf 'note: %s=%s ignored: the stack in %s runs with %s\n' "$k" "${!k}" "$PSOP_RUN" "$v" >&2
+      fi
+      printf -v "$k" '%s' "$v"
+    elif [ -z "${!k:-}" ]; then
+      printf -v "$k" '%s' "$v"
+    fi
+  done <"$PSOP_PORTS_FILE"
+}
+psop_load_record
+PSOP_BUILD=${PSOP_BUILD:-$PSOP_ROOT/build}
 
 # Ports of the project's own services (not the system ones on 5432/6379).
 PSOP_KAFKA_PORT=${PSOP_KAFKA_PORT:-19092}
@@ -16,10 +62,22 @@ PSOP_PG_PORT=${PSOP_PG_PORT:-15432}
 PSOP_REDIS_PORT=${PSOP_REDIS_PORT:-16379}
 PSOP_HAPROXY_PORT=${PSOP_HAPROXY_PORT:-18080}
 PSOP_API_PORTS=${PSOP_API_PORTS:-"18081 18082"}
-PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+# Names this stack's api replicas (api/port_guard.h): one per checkout, made
+# at the first `up` and kept in the record.
+PSOP_API_STACK_ID=${PSOP_API_STACK_ID:-$(basename "$PSOP_ROOT" | tr -cd 'A-Za-z0-9._-' | cut -c1-40)-$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')}
+export PSOP_KAFKA_PORT PSOP_PG_PORT PSOP_REDIS_PORT PSOP_HAPROXY_PORT PSOP_API_PORTS PSOP_API_STACK_ID
 
-say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+psop_save_record() {
+  mkdir -p "$PSOP_RUN"
+  local k tmp=$PSOP_PORTS_FILE.tmp
+  {
+    echo "# Written by scripts/dev up: this stack's ports and identity (scripts/lib.sh)."
+    for k in "${PSOP_STACK_VARS[@]}"; do
+      [ -n "${!k:-}" ] && printf '%s="%s"\n' "$k" "${!k}"
+    done
+  } >"$tmp"
+  mv "$tmp" "$PSOP_PORTS_FILE"
+}
 
 # Debian packages the project needs to build, run and test.
 PSOP_PACKAGES=(

@@ -133,7 +133,7 @@ Test(api_drain, sigterm_answers_in_flight_and_loses_no_acknowledged_command, .ti
 Test(api_drain, a_new_process_binds_beside_a_draining_one, .timeout = 60)
 {
     int port = tl_port(1);
-    const char *env[] = {"PSOP_API_DRAIN_DELAY_MS=8000", NULL};
+    const char *env[] = {"PSOP_API_DRAIN_DELAY_MS=8000", "PSOP_API_STACK_ID=stack-a", NULL};
     pid_t old = tl_api_start(port, env);
     cr_assert_gt(old, 0);
     kill(old, SIGTERM); /* draining for 8 s, listener still open */
@@ -148,7 +148,9 @@ Test(api_drain, a_new_process_binds_beside_a_draining_one, .timeout = 60)
             usleep(50 * 1000);
     }
     cr_assert(draining, "the old process never answered /readyz 503 after SIGTERM");
-    pid_t fresh = tl_api_start(port, NULL); /* ready: only it answers /readyz 200 */
+    /* Same stack: the port guard lets it bind beside. Ready: only it answers /readyz 200. */
+    const char *same[] = {"PSOP_API_STACK_ID=stack-a", NULL};
+    pid_t fresh = tl_api_start(port, same);
     cr_expect_gt(fresh, 0, "a second psop-api could not bind the same port");
     int status;
     cr_expect_eq(waitpid(old, &status, 0), old);
@@ -160,4 +162,101 @@ Test(api_drain, a_new_process_binds_beside_a_draining_one, .timeout = 60)
         tl_resp_free(&r);
         cr_expect_eq(tl_api_stop(fresh), 0);
     }
+}
+
+/* psop-api started on a port another process serves: exit status (or -1
+ * when it was still running after 20 s, then killed). */
+static int start_expect_exit(int port, const char *stack, char *out, size_t cap)
+{
+    int pfd[2];
+    cr_assert_eq(pipe(pfd), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char p[16], s[128];
+        snprintf(p, sizeof p, "%d", port);
+        snprintf(s, sizeof s, "%s", stack);
+        setenv("PSOP_API_PORT", p, 1);
+        setenv("PSOP_API_LISTEN_ADDR", "127.0.0.1", 1);
+        setenv("PSOP_API_STACK_ID", s, 1);
+        setenv("PSOP_JWT_ALG", "HS256", 1);
+        setenv("PSOP_JWT_SECRET", TL_SECRET, 1);
+        setenv("PSOP_LOG_LEVEL", "error", 1);
+        dup2(pfd[1], 2);
+        close(pfd[0]);
+        execl(PSOP_BINARY_DIR "/api/psop-api", "psop-api", (char *)NULL);
+        _exit(127);
+    }
+    close(pfd[1]);
+    int status = 0, rc = -1;
+    for (int i = 0; i < 400; i++) {
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            break;
+        }
+        usleep(50 * 1000);
+    }
+    if (rc < 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    size_t got = 0;
+    ssize_t n;
+    while (got < cap - 1 && (n = read(pfd[0], out + got, cap - 1 - got)) > 0)
+        got += (size_t)n;
+    out[got] = '\0';
+    close(pfd[0]);
+    return rc;
+}
+
+/* Every /healthz answer on port comes from the stack named. */
+static void expect_only_stack(int port, const char *stack, int n)
+{
+    for (int i = 0; i < n; i++) {
+        struct tl_resp r;
+        cr_assert_eq(tl_request(port, "GET", "/healthz", NULL, NULL, NULL, NULL, &r), 0);
+        char got[128] = "";
+        cr_expect(tl_header(&r, "Psop-Stack", got, sizeof got), "no Psop-Stack header");
+        cr_expect_str_eq(got, stack, "answer %d came from stack '%s'", i, got);
+        tl_resp_free(&r);
+    }
+}
+
+Test(api_drain, refuses_a_port_another_stack_serves, .timeout = 90)
+{
+    int port = tl_port(2);
+    const char *env[] = {"PSOP_API_STACK_ID=stack-a", NULL};
+    pid_t a = tl_api_start(port, env);
+    cr_assert_gt(a, 0);
+    char out[8192];
+    int rc = start_expect_exit(port, "stack-b", out, sizeof out);
+    cr_expect_eq(rc, 3, "psop-api of another stack: exit %d, said: %s", rc, out);
+    cr_expect(strstr(out, "refusing to start") && strstr(out, "stack-a"), "said: %s", out);
+    /* The stack that was there keeps every connection. */
+    expect_only_stack(port, "stack-a", 40);
+    cr_expect_eq(tl_api_stop(a), 0);
+}
+
+Test(api_drain, refuses_a_port_a_stranger_shares, .timeout = 60)
+{
+    /* A listener that allows sharing (SO_REUSEPORT, same user) but is no
+     * psop-api: the kernel would let psop-api bind beside it. */
+    int port = tl_port(3);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    cr_assert_eq(listen(fd, 16), 0);
+    char out[8192];
+    int rc = start_expect_exit(port, "stack-a", out, sizeof out);
+    cr_expect_eq(rc, 3, "psop-api beside a stranger: exit %d, said: %s", rc, out);
+    cr_expect(strstr(out, "refusing to start"), "said: %s", out);
+    close(fd);
+    /* And once the port is free it starts. */
+    const char *env[] = {"PSOP_API_STACK_ID=stack-a", NULL};
+    pid_t a = tl_api_start(port, env);
+    cr_expect_gt(a, 0);
+    if (a > 0)
+        cr_expect_eq(tl_api_stop(a), 0);
 }
