@@ -8,8 +8,9 @@
 #     postgres user, which cannot enter that folder: its data must live
 #     outside the clone, in a folder of its own.
 #  2. While both stacks run, the clone's `scripts/dev rollout api` and
-#     `rollout workers` are started from a fresh shell (no PSOP_* in the
-#     environment). The clone's replicas must come back on the clone's ports,
+#     `rollout workers voucher` are started from a fresh shell (no PSOP_* in
+#     the environment; one worker role is enough: workers listen on no port,
+#     and every role rolls the same way — all twelve would add ~4 minutes). The clone's replicas must come back on the clone's ports,
 #     and the stack of this checkout must not notice: every request through
 #     its HAProxy answered, each of its replica ports answered only by its own
 #     replicas (the Psop-Stack header of /healthz), its replica PIDs unchanged.
@@ -121,7 +122,7 @@ t0=$(date +%s)
 fresh scripts/dev rollout api >"$tmp/rollout-api.log" 2>&1 && ok "the clone's rollout api from a fresh shell ($(($(date +%s) - t0)) s)" \
   || { bad "the clone's rollout api"; tail -20 "$tmp/rollout-api.log"; }
 t0=$(date +%s)
-fresh scripts/dev rollout workers >"$tmp/rollout-workers.log" 2>&1 && ok "the clone's rollout workers from a fresh shell ($(($(date +%s) - t0)) s)" \
+fresh scripts/dev rollout workers voucher >"$tmp/rollout-workers.log" 2>&1 && ok "the clone's rollout workers voucher from a fresh shell ($(($(date +%s) - t0)) s)" \
   || { bad "the clone's rollout workers"; tail -20 "$tmp/rollout-workers.log"; }
 touch "$tmp/stop"
 wait "$load_pid" 2>/dev/null
