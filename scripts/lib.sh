@@ -25,7 +25,7 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 PSOP_PACKAGES=(
   build-essential cmake pkg-config git
   librdkafka-dev libmicrohttpd-dev libhiredis-dev libjwt-dev libjansson-dev libpq-dev
-  libssl-dev libcriterion-dev clang libclang-rt-14-dev
+  libssl-dev libcriterion-dev clang libclang-rt-14-dev libpcre2-dev
   postgresql postgresql-contrib redis-server haproxy
   openjdk-17-jre-headless maven kcat jq curl libxml2-utils
   python3 python3-jsonschema python3-yaml iproute2 procps socat

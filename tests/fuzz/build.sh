@@ -14,5 +14,5 @@ mkdir -p "$(dirname "$OUT")"
     "$ROOT/tests/fuzz/parse_validate.c" \
     "$ROOT/lib/json_strict.c" "$ROOT/lib/json_schema.c" "$ROOT/lib/date.c" \
     "$ROOT/lib/finnish_ids.c" "$ROOT/lib/xmalloc.c" "$ROOT/lib/log.c" \
-    $(pkg-config --cflags --libs jansson) -lm -o "$OUT"
+    $(pkg-config --cflags --libs jansson libpcre2-8) -lm -o "$OUT"
 echo "built $OUT"
