@@ -523,7 +523,7 @@ int main(int argc, char **argv)
     memset(&cfg, 0, sizeof(cfg));
     memset(&b, 0, sizeof(b));
 
-    json_set_alloc_funcs(xmalloc, free);
+    xmalloc_install();
     if (http_global_init(err, sizeof(err)) < 0) {
         fprintf(stderr, "psop-batch: %s\n", err);
         free(only);

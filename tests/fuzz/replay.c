@@ -71,7 +71,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: psop-schema-replay SCHEMA_DIR < inputs.hex\n");
         return 2;
     }
-    json_set_alloc_funcs(xmalloc, free);
+    xmalloc_install();
     struct jschema_registry *reg = jschema_registry_load(argv[1], err, sizeof err);
     if (!reg) {
         fprintf(stderr, "psop-schema-replay: %s\n", err);
