@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "invariant.h"
+
 static const char *log_svc = "psop";
 static enum log_level log_min = LOG_LVL_INFO;
 static const char *level_names[] = {"debug", "info", "warn", "error"};
@@ -173,6 +175,7 @@ static void put_field(struct line *l, const char *k, const char *v)
 
 size_t log_format(char *out, enum log_level lvl, const char *msg, va_list ap)
 {
+    PSOP_ASSERT((int)lvl >= LOG_LVL_DEBUG && (int)lvl <= LOG_LVL_ERROR);
     struct line l;
     l.pos = 0;
     l.end = sizeof(l.buf) - (sizeof(TRUNC_TAIL) - 1);
@@ -194,6 +197,7 @@ size_t log_format(char *out, enum log_level lvl, const char *msg, va_list ap)
         const char *v = va_arg(ap, const char *);
         put_field(&l, k, v);
     }
+    PSOP_ASSERT(l.pos <= l.end); /* what put_string and put_field keep */
     if (l.truncated)
         put_raw(&l, TRUNC_TAIL);
     else
