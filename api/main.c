@@ -28,6 +28,7 @@
 #include "router.h"
 #include "rpool.h"
 #include "waiters.h"
+#include "xmalloc.h"
 
 static void sleep_ms(int ms)
 {
@@ -62,6 +63,7 @@ int main(int argc, char **argv)
     json_t *openapi = NULL;
     char *openapi_json = NULL;
 
+    xmalloc_install();
     memset(&cfg, 0, sizeof(cfg));
     if (config_load(&cfg, config_path_from_args(argc, argv), err, sizeof(err)) < 0) {
         fprintf(stderr, "psop-api: %s\n", err);

@@ -117,29 +117,40 @@ void date_format(day_t d, char out[11])
     out[10] = '\0';
 }
 
-/* Unix seconds of 01:00 UTC on the last Sunday of month m of year y, the
- * instant at which EU summer time starts (March) or ends (October). */
-static int64_t eu_switch_utc(int y, int m)
+/* Unix seconds of hh:00 UTC on the last Sunday of month m of year y. */
+static int64_t last_sunday_utc(int y, int m, int hh)
 {
     day_t last = date_from_ymd(y, m, date_days_in_month(y, m));
     day_t sunday = last - (date_iso_weekday(last) % 7);
-    return (int64_t)sunday * 86400 + 3600;
+    return (int64_t)sunday * 86400 + hh * 3600;
 }
 
 /*
- * Helsinki is EET (UTC+2) and EEST (UTC+3) under the EU rule. Computing it
- * here instead of via localtime_r keeps us independent of the process TZ and
- * of tzdata being installed in the container. Not in date.h: declared by the
- * unit test, which needs a fixed instant to test the DST boundaries.
+ * Helsinki is EET (UTC+2), and EEST (UTC+3) in summer. Computing it here
+ * instead of via localtime_r keeps us independent of the process TZ and of
+ * tzdata being installed in the container. The rules, as tzdata has them
+ * (zone Europe/Helsinki, rules "Finland" and "EU"):
+ *   from 1983 (EU): the last Sunday of March 01:00 UTC to the last Sunday of
+ *     September 01:00 UTC until 1995, of October from 1996;
+ *   1981-1982 (Finland): the same Sundays of March and September at 00:00 UTC;
+ *   before 1981 no summer time (the one summer of 1942 is left out).
+ * tests/tz_helsinki.py compares this with tzdata for every day of 1990-2100;
+ * if the EU ever ends the clock change, that test says so.
  */
-day_t date_helsinki_day_at(int64_t unix_s)
+int date_helsinki_offset_at(int64_t unix_s)
 {
     int64_t day = unix_s >= 0 ? unix_s / 86400 : -((-unix_s + 86399) / 86400);
     int y = date_to_ymd((day_t)day).y;
-    int64_t offset = 2 * 3600;
-    if (unix_s >= eu_switch_utc(y, 3) && unix_s < eu_switch_utc(y, 10))
-        offset = 3 * 3600;
-    int64_t local = unix_s + offset;
+    if (y < 1981)
+        return 2 * 3600;
+    int hh = y < 1983 ? 0 : 1;
+    int64_t start = last_sunday_utc(y, 3, hh), end = last_sunday_utc(y, y < 1996 ? 9 : 10, hh);
+    return unix_s >= start && unix_s < end ? 3 * 3600 : 2 * 3600;
+}
+
+day_t date_helsinki_day_at(int64_t unix_s)
+{
+    int64_t local = unix_s + date_helsinki_offset_at(unix_s);
     return (day_t)(local >= 0 ? local / 86400 : -((-local + 86399) / 86400));
 }
 

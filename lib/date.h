@@ -29,7 +29,10 @@ struct ymd date_to_ymd(day_t d);
 int date_iso_weekday(day_t d);
 int date_days_in_month(int y, int m);
 bool date_valid_ymd(int y, int m, int d);
-/* The Europe/Helsinki civil date at a unix time (EU DST rule, no tzdata). */
+/* Europe/Helsinki's UTC offset in seconds (7200 or 10800) at a unix time,
+ * from the EU summer-time rule (no tzdata; see date.c for the years). */
+int date_helsinki_offset_at(int64_t unix_s);
+/* The Europe/Helsinki civil date at a unix time. */
 day_t date_helsinki_day_at(int64_t unix_s);
 /* Today's civil date in Europe/Helsinki (the organisers' calendar). */
 day_t date_today_helsinki(void);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "finnish_ids.h"
+#include "invariant.h"
 #include "money.h"
 
 static int fail(char *err, size_t errlen, const char *reason)
@@ -144,7 +145,8 @@ int settlement_totals_finish(struct settlement_totals *t, char *err, size_t errl
     if (money_add(t->organiser_cents, t->credit_cents, &payable) < 0)
         return fail(err, errlen, "amount_overflow");
     t->payable_cents = payable;
-    /* Insertion sort: at most SETTLEMENT_MAX_VAT_RATES entries. */
+    /* Insertion sort: at most SETTLEMENT_MAX_VAT_RATES entries (vat_slot). */
+    PSOP_ASSERT(t->nvat <= SETTLEMENT_MAX_VAT_RATES);
     for (size_t i = 1; i < t->nvat; i++) {
         struct settlement_vat v = t->vat[i];
         size_t j = i;

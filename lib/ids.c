@@ -9,6 +9,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "invariant.h"
 #include "xmalloc.h"
 
 /*
@@ -128,7 +129,8 @@ int uuid_list_add(struct uuid_list *l, const char *id)
     if (!ids_uuid_valid(id))
         return -1;
     uuid_list_reserve(l, 37); /* ",", the id; "}" replaces the old one */
-    l->len--;                 /* the closing brace */
+    PSOP_ASSERT(l->len > 0 && l->text[l->len - 1] == '}');
+    l->len--; /* the closing brace */
     if (l->n++ > 0)
         l->text[l->len++] = ',';
     memcpy(l->text + l->len, id, 36);

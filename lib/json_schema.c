@@ -18,7 +18,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
-#include <regex.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -26,6 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 
 #include "date.h"
 #include "finnish_ids.h"
@@ -45,7 +47,7 @@ struct sdoc {
 
 struct compiled_pattern {
     const json_t *key; /* the "pattern" string value in the schema */
-    regex_t re;
+    pcre2_code *re;
 };
 
 struct resolved_ref {
@@ -61,6 +63,7 @@ struct jschema_registry {
     size_t npats;
     struct resolved_ref *refs; /* sorted by key address */
     size_t nrefs;
+    pcre2_general_context *pcre; /* PCRE2 allocates through xmalloc */
 };
 
 /* ------------------------------------------------------------------ */
@@ -639,22 +642,70 @@ static int resolve_ref(struct loader *l, const struct sdoc *doc, const json_t *r
     return 0;
 }
 
+static void *pcre_alloc(size_t n, void *data)
+{
+    (void)data;
+    return xmalloc(n);
+}
+
+static void pcre_free(void *p, void *data)
+{
+    (void)data;
+    free(p);
+}
+
+/*
+ * JSON Schema patterns are ECMA-262 regular expressions. PCRE2 is Perl's
+ * dialect; these options bring it as close to ECMA-262 (with the "u" flag:
+ * code points, not UTF-16 units) as PCRE2 allows:
+ *   PCRE2_UTF               the pattern and subject are UTF-8, "." and
+ *                           classes see code points;
+ *   PCRE2_ALT_BSUX and
+ *   PCRE2_EXTRA_ALT_BSUX    \uhhhh, \u{h...}, \xhh as ECMAScript reads them;
+ *   PCRE2_DOLLAR_ENDONLY    "$" is the end of the string only, not also the
+ *                           place before a final newline (Perl's reading,
+ *                           which with newline ANY would let "VAN\u2028"
+ *                           pass ^[A-Z0-9]{2,10}$);
+ *   PCRE2_ALLOW_EMPTY_CLASS "[]" matches nothing and "[^]" anything;
+ *   PCRE2_MATCH_UNSET_BACKREF a backreference to an unset group matches "";
+ *   PCRE2_NEVER_BACKSLASH_C, PCRE2_NEVER_UCP: no single-byte \C, no (*UCP);
+ *   no PCRE2_UCP            \d \w \b stay ASCII ([0-9], [A-Za-z0-9_]) as in
+ *                           ECMAScript, so ^\d{3}$ matches "123" only;
+ *   no PCRE2_DOTALL, newline ANY: "." refuses \n, \r, U+2028, U+2029 as
+ *                           ECMAScript does (and also \v, \f, U+0085).
+ * Known differences (docs/decisions.md): \s is ASCII whitespace only (no
+ * U+00A0, U+FEFF, ...), "." refuses \v, \f and U+0085, and PCRE2 accepts
+ * syntax ECMAScript does not (possessive quantifiers, \A, (?i)): schemas
+ * stay within ECMA-262.
+ */
+#define PATTERN_OPTIONS                                                                            \
+    (PCRE2_UTF | PCRE2_ALT_BSUX | PCRE2_DOLLAR_ENDONLY | PCRE2_ALLOW_EMPTY_CLASS |                 \
+     PCRE2_MATCH_UNSET_BACKREF | PCRE2_NEVER_BACKSLASH_C | PCRE2_NEVER_UCP)
+
 static int add_pattern(struct loader *l, const struct sdoc *doc, const json_t *pv)
 {
     struct jschema_registry *reg = l->reg;
-    int rc;
+    int code;
+    PCRE2_SIZE at;
     if (reg->npats == l->pcap) {
         l->pcap = l->pcap ? 2 * l->pcap : 16;
         reg->pats = xrealloc(reg->pats, l->pcap * sizeof *reg->pats);
     }
-    /* REG_NOSUB: only match/no match. Our patterns are ASCII and anchored
-     * where they mean to be; ERE and ECMA-262 read them the same. */
-    rc = regcomp(&reg->pats[reg->npats].re, json_string_value(pv), REG_EXTENDED | REG_NOSUB);
-    if (rc != 0) {
-        char why[128];
-        regerror(rc, &reg->pats[reg->npats].re, why, sizeof why);
-        return load_fail(l, doc, "pattern \"%s\": %s", json_string_value(pv), why);
+    if (!reg->pcre)
+        reg->pcre = pcre2_general_context_create(pcre_alloc, pcre_free, NULL);
+    pcre2_compile_context *cc = pcre2_compile_context_create(reg->pcre);
+    pcre2_set_newline(cc, PCRE2_NEWLINE_ANY);
+    pcre2_set_compile_extra_options(cc, PCRE2_EXTRA_ALT_BSUX);
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)json_string_value(pv), json_string_length(pv),
+                                   PATTERN_OPTIONS, &code, &at, cc);
+    pcre2_compile_context_free(cc);
+    if (!re) {
+        PCRE2_UCHAR why[128];
+        pcre2_get_error_message(code, why, sizeof why);
+        return load_fail(l, doc, "pattern \"%s\": %s at offset %zu", json_string_value(pv),
+                         (const char *)why, (size_t)at);
     }
+    reg->pats[reg->npats].re = re;
     reg->pats[reg->npats++].key = pv;
     return 0;
 }
@@ -898,7 +949,8 @@ void jschema_registry_free(struct jschema_registry *reg)
         json_decref(reg->docs[i].root);
     }
     for (size_t i = 0; i < reg->npats; i++)
-        regfree(&reg->pats[i].re);
+        pcre2_code_free(reg->pats[i].re);
+    pcre2_general_context_free(reg->pcre);
     free(reg->docs);
     free(reg->pats);
     free(reg->refs);
@@ -1113,12 +1165,24 @@ static const struct resolved_ref *find_ref(const struct jschema_registry *reg, c
     return bsearch(&k, reg->refs, reg->nrefs, sizeof *reg->refs, cmp_key_addr);
 }
 
-static const regex_t *find_pattern(const struct jschema_registry *reg, const json_t *key)
+static const pcre2_code *find_pattern(const struct jschema_registry *reg, const json_t *key)
 {
     struct compiled_pattern k = {.key = key};
     const struct compiled_pattern *p =
         reg->npats ? bsearch(&k, reg->pats, reg->npats, sizeof *reg->pats, cmp_key_addr) : NULL;
-    return p ? &p->re : NULL;
+    return p ? p->re : NULL;
+}
+
+/* Whether re finds a match anywhere in the bytes-long UTF-8 string s (JSON
+ * Schema patterns are not implicitly anchored). A string that is not valid
+ * UTF-8 (jansson never makes one) matches nothing. */
+static bool pattern_matches(const struct jschema_registry *reg, const pcre2_code *re, const char *s,
+                            size_t bytes)
+{
+    pcre2_match_data *md = pcre2_match_data_create(1, reg->pcre);
+    int rc = pcre2_match(re, (PCRE2_SPTR)s, bytes, 0, 0, md, NULL);
+    pcre2_match_data_free(md);
+    return rc >= 0;
 }
 
 static bool v_schema(struct vctx *c, const json_t *inst, const json_t *s, struct keyset *ev);
@@ -1286,10 +1350,8 @@ static void v_string(struct vctx *c, const json_t *inst, const json_t *s, bool *
     if (stop(c) && !*ok)
         return;
     if ((b = json_object_get(s, "pattern"))) {
-        const regex_t *re = find_pattern(c->reg, b);
-        /* A string with NUL inside cannot come from jansson without
-         * JSON_ALLOW_NUL; if one does, regexec would see a prefix: refuse. */
-        if (!re || strlen(str) != bytes || regexec(re, str, 0, NULL, 0) != 0) {
+        const pcre2_code *re = find_pattern(c->reg, b);
+        if (!re || !pattern_matches(c->reg, re, str, bytes)) {
             /* A title says what the pattern means better than the regex. */
             const json_t *title = json_object_get(s, "title");
             if (json_is_string(title))

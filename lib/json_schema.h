@@ -5,8 +5,8 @@
  * Supported keywords: type, enum, const, properties, required,
  * additionalProperties (boolean or schema), unevaluatedProperties:false on
  * the object holding it, items, prefixItems, minItems, maxItems,
- * minLength, maxLength (in code points), pattern (POSIX ERE subset used by our
- * schemas), minimum, maximum, exclusiveMinimum, exclusiveMaximum, multipleOf,
+ * minLength, maxLength (in code points), pattern (ECMA-262 through PCRE2, see
+ * json_schema.c), minimum, maximum, exclusiveMinimum, exclusiveMaximum, multipleOf,
  * format, allOf, anyOf, oneOf, not, if/then/else, dependentRequired,
  * $ref (relative file refs and "#/$defs/..."), $defs.
  * Formats checked: date (YYYY-MM-DD, a real calendar day), date-time
@@ -20,7 +20,7 @@
  *
  * Loading is strict so a schema cannot silently check less than it says: an
  * unsupported keyword (e.g. a misspelt "maxlength"), an unknown format, a
- * pattern regcomp refuses, a $ref that does not resolve, or a nested "$id"
+ * pattern PCRE2 refuses, a $ref that does not resolve, or a nested "$id"
  * fails the whole load. Patterns are compiled and $refs resolved once, at
  * load. Integral reals (1.0) are integers, as JSON Schema says. Validation
  * recursion is bounded ($ref loops end in an error, not a crash).

@@ -6,10 +6,24 @@
  * key/value string pairs. Thread-safe: each line is written with a single
  * write(2) call. Lines below the configured level are dropped.
  *
+ * Every line is valid JSON (RFC 8259, UTF-8) whatever the input: control
+ * characters (C0, DEL, C1) are \u-escaped, bytes that are not well-formed
+ * UTF-8 become U+FFFD, a value longer than LOG_VALUE_MAX bytes of JSON text
+ * is cut at a character boundary and ends in "\u2026" (the ellipsis), and a
+ * line never exceeds LOG_LINE_MAX bytes: fields that no longer fit are left
+ * out. A line with anything cut or left out ends with "log_truncated":true.
+ *
  *   LOG_INFO("applied", "command_id", id, "topic", topic, NULL);
  */
 #ifndef PSOP_LOG_H
 #define PSOP_LOG_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+/* A whole line, newline included, and one value's JSON text. */
+#define LOG_LINE_MAX 4096
+#define LOG_VALUE_MAX 1024
 
 enum log_level { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR };
 
@@ -22,6 +36,10 @@ void log_set_level(enum log_level min_level);
 /* Writes one line: msg plus key/value string pairs, terminated by NULL.
  * A NULL value is written as JSON null. */
 void log_line(enum log_level lvl, const char *msg, ...) __attribute__((sentinel));
+
+/* The line log_line would write, into out (LOG_LINE_MAX bytes, not NUL-
+ * terminated); returns its length, newline included. ap: the pairs. */
+size_t log_format(char *out, enum log_level lvl, const char *msg, va_list ap);
 
 #define LOG_DEBUG(...) log_line(LOG_LVL_DEBUG, __VA_ARGS__)
 #define LOG_INFO(...) log_line(LOG_LVL_INFO, __VA_ARGS__)

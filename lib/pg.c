@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "invariant.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -188,13 +189,18 @@ static uint64_t fnv1a(const char *s)
     return h;
 }
 
-/* The slot of sql: its entry, or the free slot where it would go. */
+_Static_assert((PREP_SLOTS & (PREP_SLOTS - 1)) == 0, "PREP_SLOTS is a power of two");
+
+/* The slot of sql: its entry, or the free slot where it would go. The probe
+ * ends because prepared() keeps the table at most 3/4 full. */
 static struct prep *prep_slot(struct pgc *c, const char *sql, uint64_t h)
 {
-    for (size_t i = h & (PREP_SLOTS - 1);; i = (i + 1) & (PREP_SLOTS - 1)) {
+    PSOP_ASSERT(c->nprep <= PREP_SLOTS / 4 * 3);
+    for (size_t i = h & (PREP_SLOTS - 1), probes = 0;; i = (i + 1) & (PREP_SLOTS - 1)) {
         struct prep *p = &c->prep[i];
         if (!p->sql || (p->hash == h && strcmp(p->sql, sql) == 0))
             return p;
+        PSOP_ASSERT(++probes < PREP_SLOTS);
     }
 }
 

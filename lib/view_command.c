@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ids.h"
+#include "invariant.h"
 #include "xmalloc.h"
 
 /* The worker writes applied_at with strftime("%Y-%m-%dT%H:%M:%SZ"). */
@@ -77,6 +78,7 @@ static long write_chunk(struct rds *rds, PGresult *res, char *err, size_t errlen
     argv[a++] = ttl;
     for (int i = 0; i < n; i++)
         argv[a++] = PQgetvalue(res, i, 1);
+    PSOP_ASSERT(a == argc);
     for (int i = 0; i < a; i++)
         lens[i] = strlen(argv[i]);
     long rc = -1;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ids.h"
+#include "invariant.h"
 #include "xmalloc.h"
 
 char *view_doc_text(struct pgc *pg, const char *sql, const char *id, long long *version,
@@ -90,6 +91,8 @@ static char *many_sql(const char *one_sql)
             s[off++] = *p++;
         }
     }
+    /* cap holds one_sql whole, and every replacement shortens it */
+    PSOP_ASSERT(off + sizeof(post) <= cap);
     snprintf(s + off, cap - off, "%s", post);
     return s;
 }

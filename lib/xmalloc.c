@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 static void oom(size_t n)
 {
     fprintf(stderr, "{\"level\":\"fatal\",\"msg\":\"out of memory\",\"bytes\":%zu}\n", n);
@@ -58,4 +60,15 @@ char *xasprintf(const char *fmt, ...)
     if (n < 0)
         oom(0);
     return out;
+}
+
+/* jansson's signature: void *(*)(size_t). */
+static void *json_xmalloc(size_t n)
+{
+    return xmalloc(n);
+}
+
+void xmalloc_install(void)
+{
+    json_set_alloc_funcs(json_xmalloc, free);
 }

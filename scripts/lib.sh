@@ -83,10 +83,10 @@ psop_save_record() {
 PSOP_PACKAGES=(
   build-essential cmake pkg-config git
   librdkafka-dev libmicrohttpd-dev libhiredis-dev libjwt-dev libjansson-dev libpq-dev
-  libssl-dev libcriterion-dev clang libclang-rt-14-dev
+  libssl-dev libcriterion-dev clang libclang-rt-14-dev libpcre2-dev libcurl4-openssl-dev
   postgresql postgresql-contrib redis-server haproxy
   openjdk-17-jre-headless maven kcat jq curl libxml2-utils
-  python3 python3-jsonschema python3-yaml iproute2 procps socat
+  python3 python3-jsonschema python3-yaml python3-prometheus-client iproute2 procps socat
   ca-certificates tzdata
 )
 

@@ -1,12 +1,18 @@
 #!/usr/bin/env python3
-"""Cross-check of the schema fixture corpus with an independent validator.
+"""Cross-check of our schema validator with an independent one.
 
 Every case in tests/fixtures/schema/**.json ({"name", "valid", "doc"}) is
 validated with python-jsonschema's Draft202012Validator against the schema of
 the same name under schemas/, and the verdict must equal the case's "valid".
 The C validator (tests/unit/json_schema.c) checks the same cases against the
-same flags, so the two validators agree with each other wherever the corpus
-reaches.
+same flags.
+
+Then the fuzz corpus is replayed through both validators: the fixture docs,
+tests/fuzz/corpus.hex and what fuzz runs found (build-fuzz/corpus, when there
+is one) go through our front door (json_strict_parse + jschema_validate, by
+$PSOP_BUILD/tests/fuzz/psop-schema-replay) and, wherever ours parsed the
+bytes, through Python's json and jsonschema, against every schema the fuzz
+target uses (tests/fuzz/targets.h). Any verdict that differs fails.
 
 Works offline with jsonschema 4.10 (Debian's python3-jsonschema, RefResolver)
 and with 4.18+ (the "referencing" registry): every schema is registered under
@@ -21,8 +27,12 @@ means, this script overrides them, on purpose and only there:
   the client sent), so 1.15 is a multiple of 0.01 and 1.155 is not. The C
   validator decides the same thing: some n / 100 rounds to exactly the value.
 * pattern: Python's "$" also matches before a final newline, ECMA-262's (and
-  POSIX regexec's) does not. The override rewrites an unescaped "$" outside a
-  bracket expression to "\\Z", so "VAN\\n" does not pass ^[A-Z0-9]{2,10}$.
+  PCRE2's with DOLLAR_ENDONLY) does not. The override rewrites an unescaped
+  "$" outside a bracket expression to "\\Z", so "VAN\\n" does not pass
+  ^[A-Z0-9]{2,10}$, and an unescaped "." to ECMA-262's [^\\n\\r\\u2028\\u2029]
+  (Python's refuses only \\n). It compiles with re.ASCII: ECMA-262's \\d, \\w
+  and \\b are ASCII (Python's are Unicode); \\s then is ASCII too, as in our
+  PCRE2 reading (lib/json_schema.c, docs/decisions.md).
 * formats: a FormatChecker with none of jsonschema's own checkers, and our
   own implementations of date, date-time, year-month, uuid, email,
   fi-business-id and iban (written from the RFCs and the rules in
@@ -41,14 +51,22 @@ import decimal
 import json
 import os
 import re
+import subprocess
 import sys
 
 import jsonschema
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SCHEMA_DIR = os.path.join(HERE, "..", "schemas")
+ROOT = os.path.join(HERE, "..")
+SCHEMA_DIR = os.path.join(ROOT, "schemas")
 FIXTURE_DIR = os.path.join(HERE, "fixtures", "schema")
+BUILD_DIR = os.environ.get("PSOP_BUILD") or os.path.join(ROOT, "build")
+REPLAY = os.path.join(BUILD_DIR, "tests", "fuzz", "psop-schema-replay")
+FUZZ_FINDS = os.path.join(ROOT, "build-fuzz", "corpus")
+
+sys.path.insert(0, os.path.join(HERE, "fuzz"))
+import seeds  # noqa: E402  (tests/fuzz/seeds.py: the corpus the fuzzer starts from)
 
 # --- formats -----------------------------------------------------------------
 
@@ -178,7 +196,8 @@ def multiple_of(validator, m, instance, schema):
 
 
 def ecma_pattern(p):
-    """Rewrites unescaped "$" outside [...] to "\\Z" (ECMA-262 end of input)."""
+    """Rewrites unescaped "$" outside [...] to "\\Z" (ECMA-262 end of input) and
+    "." to ECMA-262's "any but a line terminator"."""
     out, i, in_class = [], 0, False
     while i < len(p):
         c = p[i]
@@ -200,6 +219,10 @@ def ecma_pattern(p):
             out.append(r"\Z")
             i += 1
             continue
+        elif c == ".":
+            out.append("[^\n\r\u2028\u2029]")
+            i += 1
+            continue
         out.append(c)
         i += 1
     return "".join(out)
@@ -212,7 +235,7 @@ def pattern(validator, p, instance, schema):
     if not validator.is_type(instance, "string"):
         return
     if p not in _compiled:
-        _compiled[p] = re.compile(ecma_pattern(p))
+        _compiled[p] = re.compile(ecma_pattern(p), re.ASCII)
     if not _compiled[p].search(instance):
         yield ValidationError(f"{instance!r} does not match {p!r}")
 
@@ -293,6 +316,70 @@ def check_event_schemas(schemas):
         yield f"fixtures {name}", None if ok else f"{nvalid} valid, {ninvalid} invalid cases: want >= 1 and >= 2"
 
 
+def corpus_inputs():
+    """(origin, bytes) of every input of the fuzz corpus."""
+    for i, data in enumerate(seeds.inputs()):
+        yield f"seed {i}", data
+    if os.path.isdir(FUZZ_FINDS):
+        for fn in sorted(os.listdir(FUZZ_FINDS)):
+            with open(os.path.join(FUZZ_FINDS, fn), "rb") as f:
+                yield f"build-fuzz/corpus/{fn}", f.read()
+
+
+def replay_corpus(schemas, factory):
+    """Both validators on every corpus input: (passed, failed), one pass per
+    input on which they agree for every target."""
+    inputs = list(corpus_inputs())
+    if not os.access(REPLAY, os.X_OK):
+        print(f"FAIL corpus replay: {REPLAY} not built (set PSOP_BUILD)")
+        return 0, 1
+    proc = subprocess.run([REPLAY, SCHEMA_DIR], input="".join(d.hex() + "\n" for _, d in inputs),
+                          capture_output=True, text=True)
+    verdicts = [json.loads(line) for line in proc.stdout.splitlines()]
+    if proc.returncode != 0 or len(verdicts) != len(inputs):
+        print(f"FAIL corpus replay: exit {proc.returncode}, {len(verdicts)} verdicts for"
+              f" {len(inputs)} inputs: {proc.stderr.strip()}")
+        return 0, 1
+    validators_of = {}
+    passed = failed = parsed = 0
+    for (origin, data), ours in zip(inputs, verdicts):
+        if not ours["parsed"]:
+            passed += 1  # refused at the front door: no schema verdict to compare
+            continue
+        parsed += 1
+        try:
+            doc = json.loads(data.decode("utf-8"), object_pairs_hook=reject_duplicates)
+        except ValueError as e:
+            failed += 1
+            print(f"FAIL corpus {origin}: ours parsed it, Python's json refuses it: {e}")
+            continue
+        differ = []
+        for target, our_valid in ours["valid"].items():
+            if target not in schemas:
+                differ.append(f"{target}: no such schema")
+                continue
+            if target not in validators_of:
+                validators_of[target] = factory(schemas[target])
+            errors = list(validators_of[target].iter_errors(doc))
+            if (not errors) != our_valid:
+                why = "; ".join(f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors[:3])
+                differ.append(f"{target}: ours {'valid' if our_valid else 'invalid'},"
+                              f" python-jsonschema {'valid' if not errors else 'invalid (' + why + ')'}")
+        if differ:
+            failed += 1
+            shown = data[:200].decode("utf-8", "replace")
+            print(f"FAIL corpus {origin} {shown!r}: " + " | ".join(differ))
+        else:
+            passed += 1
+    ntargets = max((len(v["valid"]) for v in verdicts if v["parsed"]), default=0)
+    print(f"corpus replay: {len(inputs)} inputs, {parsed} parsed by ours, each against"
+          f" {ntargets} schemas")
+    if parsed == 0:
+        print("FAIL corpus replay: no input parsed, nothing compared")
+        failed += 1
+    return passed, failed
+
+
 def main():
     passed = failed = 0
     schemas = {}
@@ -339,6 +426,9 @@ def main():
     if fixture_files == 0:
         print("FAIL no fixtures found under", FIXTURE_DIR)
         failed += 1
+    p, f = replay_corpus(schemas, factory)
+    passed += p
+    failed += f
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

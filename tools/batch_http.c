@@ -3,20 +3,12 @@
  */
 #include "batch_http.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
+#include <curl/curl.h>
 #include <stdarg.h>
-#include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "xmalloc.h"
 
@@ -32,68 +24,91 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
-static int64_t now_ms(void)
+int http_global_init(char *err, size_t errlen)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    CURLcode rc = curl_global_init_mem(CURL_GLOBAL_DEFAULT, xmalloc, free, xrealloc, xstrdup,
+                                       xcalloc);
+    if (rc != CURLE_OK)
+        return fail(err, errlen, "libcurl: %s", curl_easy_strerror(rc));
+    return 0;
 }
 
-static int left_ms(int64_t deadline)
+void http_global_cleanup(void)
 {
-    int64_t l = deadline - now_ms();
-    return l < 0 ? 0 : (int)l;
+    curl_global_cleanup();
+}
+
+/* A part of the parsed URL (curl-allocated) or NULL when it has none. */
+static char *url_part(CURLU *h, CURLUPart what, unsigned flags)
+{
+    char *v = NULL;
+    if (curl_url_get(h, what, &v, flags) != CURLUE_OK)
+        return NULL;
+    return v;
 }
 
 int http_url_parse(const char *url, struct http_url *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
-    if (!url || strncasecmp(url, "http://", 7) != 0)
-        return fail(err, errlen, "api URL must start with http:// (got '%s')", url ? url : "");
-    const char *p = url + 7, *host_end, *hp_end = p + strcspn(p, "/?#");
-    if (*hp_end == '?' || *hp_end == '#')
-        return fail(err, errlen, "api URL must not have a query or fragment");
-    const char *host = p;
-    if (*p == '[') {
-        host = p + 1;
-        host_end = memchr(p, ']', (size_t)(hp_end - p));
-        if (!host_end)
-            return fail(err, errlen, "api URL: unterminated [ in host");
-        p = host_end + 1;
-    } else {
-        host_end = memchr(p, ':', (size_t)(hp_end - p));
-        if (!host_end)
-            host_end = hp_end;
-        p = host_end;
+    if (!url || (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0))
+        return fail(err, errlen, "api URL must start with http:// or https:// (got '%s')",
+                    url ? url : "");
+    int rc = -1;
+    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *user = NULL, *query = NULL,
+         *frag = NULL;
+    CURLU *h = curl_url();
+    if (!h)
+        return fail(err, errlen, "api URL: out of memory");
+    CURLUcode uc = curl_url_set(h, CURLUPART_URL, url, 0);
+    if (uc != CURLUE_OK) {
+        fail(err, errlen, "api URL: %s", curl_url_strerror(uc));
+        goto out;
     }
-    size_t hlen = (size_t)(host_end - host);
-    if (hlen == 0 || hlen >= sizeof(out->host))
-        return fail(err, errlen, "api URL: bad host");
-    memcpy(out->host, host, hlen);
-    if (p < hp_end) {
-        if (*p != ':')
-            return fail(err, errlen, "api URL: junk after host");
-        p++;
-        size_t plen = (size_t)(hp_end - p);
-        if (plen == 0 || plen > 5 || strspn(p, "0123456789") < plen)
-            return fail(err, errlen, "api URL: bad port");
-        memcpy(out->port, p, plen);
-        long port = strtol(out->port, NULL, 10);
-        if (port < 1 || port > 65535)
-            return fail(err, errlen, "api URL: port out of range");
-    } else {
-        strcpy(out->port, "80");
+    scheme = url_part(h, CURLUPART_SCHEME, 0);
+    host = url_part(h, CURLUPART_HOST, 0);
+    port = url_part(h, CURLUPART_PORT, CURLU_DEFAULT_PORT);
+    path = url_part(h, CURLUPART_PATH, 0);
+    user = url_part(h, CURLUPART_USER, 0);
+    query = url_part(h, CURLUPART_QUERY, 0);
+    frag = url_part(h, CURLUPART_FRAGMENT, 0);
+    if (user) {
+        fail(err, errlen, "api URL must not carry a user or password");
+        goto out;
     }
-    size_t blen = strlen(hp_end);
-    while (blen > 0 && hp_end[blen - 1] == '/')
+    if (query || frag) {
+        fail(err, errlen, "api URL must not have a query or fragment");
+        goto out;
+    }
+    if (!scheme || !host || !*host || !port || !path) {
+        fail(err, errlen, "api URL: bad host");
+        goto out;
+    }
+    out->tls = strcmp(scheme, "https") == 0;
+    if ((size_t)snprintf(out->origin, sizeof(out->origin), "%s://%s:%s", scheme, host, port) >=
+        sizeof(out->origin)) {
+        fail(err, errlen, "api URL: host too long");
+        goto out;
+    }
+    size_t blen = strlen(path);
+    while (blen > 0 && path[blen - 1] == '/')
         blen--;
-    if (blen >= sizeof(out->base))
-        return fail(err, errlen, "api URL: path too long");
-    memcpy(out->base, hp_end, blen);
-    for (size_t i = 0; i < blen; i++)
-        if ((unsigned char)out->base[i] <= ' ' || out->base[i] == 0x7f)
-            return fail(err, errlen, "api URL: bad character in path");
-    return 0;
+    if (blen >= sizeof(out->base)) {
+        fail(err, errlen, "api URL: path too long");
+        goto out;
+    }
+    memcpy(out->base, path, blen);
+    out->base[blen] = '\0';
+    rc = 0;
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_free(path);
+    curl_free(user);
+    curl_free(query);
+    curl_free(frag);
+    curl_url_cleanup(h);
+    return rc;
 }
 
 void http_response_free(struct http_response *r)
@@ -104,212 +119,43 @@ void http_response_free(struct http_response *r)
     memset(r, 0, sizeof(*r));
 }
 
-/* Connects to one of the host's addresses before the deadline; fd or -1. */
-static int dial(const struct http_url *u, int64_t deadline, char *err, size_t errlen)
+/* The answer's body, collected up to HTTP_MAX_RESPONSE. */
+struct sink {
+    char *buf;
+    size_t len, cap;
+    bool too_big;
+};
+
+static size_t sink_write(char *data, size_t size, size_t n, void *userp)
 {
-    struct addrinfo hints = {0}, *res = NULL;
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    int gr = getaddrinfo(u->host, u->port, &hints, &res);
-    if (gr != 0)
-        return fail(err, errlen, "resolve %s: %s", u->host, gai_strerror(gr));
-    int fd = -1;
-    char why[160] = "no address";
-    for (struct addrinfo *a = res; a; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-        if (fd < 0) {
-            snprintf(why, sizeof(why), "socket: %s", strerror(errno));
-            continue;
-        }
-        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
-            break;
-        if (errno == EINPROGRESS) {
-            struct pollfd pfd = {fd, POLLOUT, 0};
-            int pr;
-            do
-                pr = poll(&pfd, 1, left_ms(deadline));
-            while (pr < 0 && errno == EINTR);
-            int soerr = 0;
-            socklen_t sl = sizeof(soerr);
-            if (pr == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)
-                break;
-            snprintf(why, sizeof(why), "%s", pr == 0 ? "connect timed out" : strerror(soerr));
-        } else {
-            snprintf(why, sizeof(why), "%s", strerror(errno));
-        }
-        close(fd);
-        fd = -1;
+    struct sink *s = userp;
+    size_t add = size * n;
+    if (add > HTTP_MAX_RESPONSE - s->len) {
+        s->too_big = true;
+        return 0; /* libcurl ends the transfer with CURLE_WRITE_ERROR */
     }
-    freeaddrinfo(res);
-    if (fd < 0)
-        return fail(err, errlen, "connect %s:%s: %s", u->host, u->port, why);
-    return fd;
+    if (s->len + add + 1 > s->cap) {
+        while (s->len + add + 1 > s->cap)
+            s->cap = s->cap ? 2 * s->cap : 16384;
+        s->buf = xrealloc(s->buf, s->cap);
+    }
+    memcpy(s->buf + s->len, data, add);
+    s->len += add;
+    s->buf[s->len] = '\0';
+    return add;
 }
 
-static int send_all(int fd, const char *buf, size_t len, int64_t deadline, char *err,
-                    size_t errlen)
+/* Retry-After as delta-seconds, -1 when absent or an HTTP date. */
+static int retry_after(CURL *c)
 {
-    size_t off = 0;
-    while (off < len) {
-        ssize_t n = send(fd, buf + off, len - off, MSG_NOSIGNAL);
-        if (n > 0) {
-            off += (size_t)n;
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            struct pollfd pfd = {fd, POLLOUT, 0};
-            int pr = poll(&pfd, 1, left_ms(deadline));
-            if (pr == 0)
-                return fail(err, errlen, "send timed out");
-            continue;
-        }
-        return fail(err, errlen, "send: %s", strerror(errno));
-    }
-    return 0;
-}
-
-/* Case-insensitive search for header name in the head [h, end); returns a
- * pointer to the value (spaces skipped) and its length, or NULL. */
-static const char *header_value(const char *h, const char *end, const char *name, size_t *vlen)
-{
-    size_t nlen = strlen(name);
-    const char *line = memchr(h, '\n', (size_t)(end - h)); /* skip the status line */
-    while (line && line + 1 < end) {
-        line++;
-        const char *eol = memchr(line, '\n', (size_t)(end - line));
-        if (!eol)
-            eol = end;
-        if ((size_t)(eol - line) > nlen && strncasecmp(line, name, nlen) == 0 &&
-            line[nlen] == ':') {
-            const char *v = line + nlen + 1;
-            while (v < eol && (*v == ' ' || *v == '\t'))
-                v++;
-            const char *ve = eol;
-            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
-                ve--;
-            *vlen = (size_t)(ve - v);
-            return v;
-        }
-        line = eol < end ? eol : NULL;
-    }
-    return NULL;
-}
-
-/* Decodes a chunked body from [p, end): 1 when complete (*len set), 0 when
- * more bytes are needed, -1 when malformed. Writes (in place) only when
- * write is set: call it first without, so a partial body is left intact. */
-static int dechunk(char *p, const char *end, bool write, size_t *len)
-{
-    char *w = p, *r = p;
-    for (;;) {
-        const char *eol = memchr(r, '\n', (size_t)(end - r));
-        if (!eol)
-            return 0;
-        char *hex_end = NULL;
-        errno = 0;
-        unsigned long long n = strtoull(r, &hex_end, 16);
-        if (hex_end == r || errno || n > HTTP_MAX_RESPONSE)
-            return -1;
-        r = (char *)eol + 1;
-        if (n == 0) {
-            /* trailers until an empty line */
-            for (;;) {
-                const char *e2 = memchr(r, '\n', (size_t)(end - r));
-                if (!e2)
-                    return 0;
-                bool empty = e2 == r || (e2 == r + 1 && *r == '\r');
-                r = (char *)e2 + 1;
-                if (empty) {
-                    *len = (size_t)(w - p);
-                    return 1;
-                }
-            }
-        }
-        if ((size_t)(end - r) < n + 2)
-            return 0;
-        if (write)
-            memmove(w, r, n);
-        w += n;
-        r += n;
-        if (*r == '\r')
-            r++;
-        if (*r != '\n')
-            return -1;
-        r++;
-    }
-}
-
-/*
- * Parses what was received so far. 1 = complete answer in *out, 0 = more
- * needed (or, at EOF, -1), -1 = malformed. buf is modified (chunked bodies
- * are decoded in place) only once the answer is complete.
- */
-static int parse_answer(char *buf, size_t len, bool eof, struct http_response *out, char *err,
-                        size_t errlen)
-{
-    char *head_end = NULL;
-    for (size_t i = 0; i + 3 < len; i++)
-        if (buf[i] == '\r' && buf[i + 1] == '\n' && buf[i + 2] == '\r' && buf[i + 3] == '\n') {
-            head_end = buf + i + 4;
-            break;
-        }
-    if (!head_end)
-        return eof ? fail(err, errlen, "connection closed before the answer's head") : 0;
-    int major, minor, status;
-    if (sscanf(buf, "HTTP/%d.%d %3d", &major, &minor, &status) != 3 || status < 100 ||
-        status > 599)
-        return fail(err, errlen, "malformed status line");
-    size_t vlen;
-    const char *v;
-    bool chunked = false;
-    long long clen = -1;
-    if ((v = header_value(buf, head_end, "Transfer-Encoding", &vlen)) && vlen >= 7 &&
-        strncasecmp(v + vlen - 7, "chunked", 7) == 0)
-        chunked = true;
-    if (!chunked && (v = header_value(buf, head_end, "Content-Length", &vlen))) {
-        char tmp[24];
-        if (vlen == 0 || vlen >= sizeof(tmp) || strspn(v, "0123456789") < vlen)
-            return fail(err, errlen, "malformed Content-Length");
-        memcpy(tmp, v, vlen);
-        tmp[vlen] = '\0';
-        clen = strtoll(tmp, NULL, 10);
-        if (clen > (long long)HTTP_MAX_RESPONSE)
-            return fail(err, errlen, "answer too large");
-    }
-    char *body = head_end;
-    size_t have = len - (size_t)(head_end - buf), blen;
-    bool no_body = status == 204 || status == 304 || status < 200;
-    if (no_body) {
-        blen = 0;
-    } else if (chunked) {
-        int d = dechunk(body, buf + len, false, &blen);
-        if (d < 0)
-            return fail(err, errlen, "malformed chunked body");
-        if (d == 0)
-            return eof ? fail(err, errlen, "connection closed inside a chunked body") : 0;
-        dechunk(body, buf + len, true, &blen);
-    } else if (clen >= 0) {
-        if (have < (size_t)clen)
-            return eof ? fail(err, errlen, "connection closed before the whole body") : 0;
-        blen = (size_t)clen;
-    } else {
-        if (!eof)
-            return 0; /* body delimited by the close */
-        blen = have;
-    }
-    int retry_after = -1;
-    if ((v = header_value(buf, head_end, "Retry-After", &vlen)) && vlen > 0 && vlen < 9 &&
-        strspn(v, "0123456789") >= vlen)
-        retry_after = atoi(v);
-    out->status = status;
-    out->retry_after = retry_after;
-    out->body = xmalloc(blen + 1);
-    memcpy(out->body, body, blen);
-    out->body[blen] = '\0';
-    out->body_len = blen;
-    return 1;
+    struct curl_header *h = NULL;
+    if (curl_easy_header(c, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
+        return -1;
+    const char *v = h->value;
+    size_t n = strlen(v);
+    if (n == 0 || n >= 9 || strspn(v, "0123456789") != n)
+        return -1;
+    return atoi(v);
 }
 
 int http_request(const struct http_url *u, const char *method, const char *path,
@@ -317,83 +163,66 @@ int http_request(const struct http_url *u, const char *method, const char *path,
                  struct http_response *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
-    int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 1);
-    int rc = -1, fd = -1;
-    char *req = NULL, *buf = NULL;
-    size_t extra = 0;
-    for (const char *const *h = headers; h && *h; h++)
-        extra += strlen(*h) + 2;
-    size_t blen = body ? strlen(body) : 0;
-    size_t cap = strlen(method) + strlen(u->base) + strlen(path) + strlen(u->host) + extra +
-                 blen + 256;
-    req = xmalloc(cap);
-    bool v6 = strchr(u->host, ':') != NULL;
-    int n = snprintf(req, cap, "%s %s%s HTTP/1.1\r\nHost: %s%s%s:%s\r\nConnection: close\r\n"
-                               "Accept: application/json\r\nUser-Agent: psop-batch\r\n",
-                     method, u->base, path, v6 ? "[" : "", u->host, v6 ? "]" : "", u->port);
-    size_t off = (size_t)n;
-    for (const char *const *h = headers; h && *h; h++)
-        off += (size_t)snprintf(req + off, cap - off, "%s\r\n", *h);
+    int rc = -1;
+    struct curl_slist *hl = NULL;
+    struct sink s = {0};
+    char cerr[CURL_ERROR_SIZE] = "";
+    char *url = xasprintf("%s%s%s", u->origin, u->base, path);
+    CURL *c = curl_easy_init();
+    if (!c) {
+        fail(err, errlen, "libcurl: cannot make a handle");
+        goto out;
+    }
+    /* "Expect:" turns off Expect: 100-continue (a second's wait on big bodies). */
+    hl = curl_slist_append(hl, "Accept: application/json");
+    hl = curl_slist_append(hl, "Expect:");
     if (body)
-        off += (size_t)snprintf(req + off, cap - off,
-                                "Content-Type: application/json\r\nContent-Length: %zu\r\n",
-                                blen);
-    off += (size_t)snprintf(req + off, cap - off, "\r\n");
+        hl = curl_slist_append(hl, "Content-Type: application/json");
+    for (const char *const *hp = headers; hp && *hp; hp++)
+        hl = curl_slist_append(hl, *hp);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(timeout_ms > 0 ? timeout_ms : 1));
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "psop-batch");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
+    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTP_MAX_RESPONSE);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
+    if (u->ca_file)
+        curl_easy_setopt(c, CURLOPT_CAINFO, u->ca_file);
     if (body) {
-        memcpy(req + off, body, blen);
-        off += blen;
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
     }
-
-    if ((fd = dial(u, deadline, err, errlen)) < 0)
-        goto out;
-    if (send_all(fd, req, off, deadline, err, errlen) < 0)
-        goto out;
-
-    size_t bcap = 16384, len = 0;
-    buf = xmalloc(bcap + 1);
-    for (;;) {
-        if (len == bcap) {
-            if (bcap >= HTTP_MAX_RESPONSE) {
-                fail(err, errlen, "answer larger than %u bytes", HTTP_MAX_RESPONSE);
-                goto out;
-            }
-            bcap *= 2;
-            buf = xrealloc(buf, bcap + 1);
-        }
-        struct pollfd pfd = {fd, POLLIN, 0};
-        int pr = poll(&pfd, 1, left_ms(deadline));
-        if (pr < 0 && errno == EINTR)
-            continue;
-        if (pr == 0) {
+    CURLcode cc = curl_easy_perform(c);
+    if (cc != CURLE_OK) {
+        if (s.too_big || cc == CURLE_FILESIZE_EXCEEDED)
+            fail(err, errlen, "answer larger than %u bytes", HTTP_MAX_RESPONSE);
+        else if (cc == CURLE_OPERATION_TIMEDOUT)
             fail(err, errlen, "no complete answer within %d ms", timeout_ms);
-            goto out;
-        }
-        ssize_t r = recv(fd, buf + len, bcap - len, 0);
-        if (r < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
-            continue;
-        if (r < 0) {
-            fail(err, errlen, "recv: %s", strerror(errno));
-            goto out;
-        }
-        len += (size_t)r;
-        buf[len] = '\0';
-        int pa = parse_answer(buf, len, r == 0, out, err, errlen);
-        if (pa < 0)
-            goto out;
-        if (pa == 1)
-            break;
-        if (r == 0) { /* parse_answer reports every EOF case */
-            fail(err, errlen, "connection closed");
-            goto out;
-        }
+        else
+            fail(err, errlen, "%s %s: %s", method, url, cerr[0] ? cerr : curl_easy_strerror(cc));
+        goto out;
     }
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    if (status < 100 || status > 599) {
+        fail(err, errlen, "malformed status line");
+        goto out;
+    }
+    out->status = (int)status;
+    out->retry_after = retry_after(c);
+    out->body = s.buf ? s.buf : xstrdup("");
+    out->body_len = s.len;
+    s.buf = NULL;
     rc = 0;
 out:
-    if (fd >= 0)
-        close(fd);
-    free(buf);
-    free(req);
-    if (rc < 0)
-        http_response_free(out);
+    curl_easy_cleanup(c);
+    curl_slist_free_all(hl);
+    free(s.buf);
+    free(url);
     return rc;
 }

@@ -2,8 +2,9 @@
  * psop-batch - the nightly job (domain.md, "The nightly batch"), a client of
  * the HTTP api with an admin token.
  *
- *   psop-batch [--config PATH] [--api URL] [--token JWT] [--date YYYY-MM-DD]
- *              [--timeout SECONDS] [--wait SECONDS] [--organiser ID]...
+ *   psop-batch [--config PATH] [--api URL] [--ca-file PEM] [--token JWT]
+ *              [--date YYYY-MM-DD] [--timeout SECONDS] [--wait SECONDS]
+ *              [--organiser ID]...
  *
  * 1. Reads the organisers (settlement_day, auto_approve_days) from PostgreSQL,
  *    read-only: the api has no list route for them.
@@ -470,14 +471,18 @@ static int load_organisers(struct batch *b, struct pgc *pg, char **only, size_t 
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: psop-batch [--config PATH] [--api URL] [--token JWT] [--date YYYY-MM-DD]\n"
-            "                  [--timeout SECONDS] [--wait SECONDS] [--organiser ID]...\n"
+            "usage: psop-batch [--config PATH] [--api URL] [--ca-file PEM] [--token JWT]\n"
+            "                  [--date YYYY-MM-DD] [--timeout SECONDS] [--wait SECONDS]\n"
+            "                  [--organiser ID]...\n"
             "\n"
             "The nightly job: auto-approves recorded service events, then runs last month's\n"
             "settlement for every organiser whose settlement_day has come and whose last\n"
             "month is not yet settled.\n"
             "\n"
-            "  --api URL        the api (default $PSOP_API_URL, else " DEFAULT_API_URL ")\n"
+            "  --api URL        the api, http:// or https:// (default $PSOP_API_URL, else\n"
+            "                   " DEFAULT_API_URL ")\n"
+            "  --ca-file PEM    trust these CAs for https (default $PSOP_API_CA_FILE, else\n"
+            "                   the system's)\n"
             "  --token JWT      an admin token (default: minted with the configured secret)\n"
             "  --date DATE      the night's date (default today in Europe/Helsinki)\n"
             "  --timeout S      wait at most S seconds for each command (default %d)\n"
@@ -504,8 +509,9 @@ int main(int argc, char **argv)
         {"token", required_argument, NULL, 't'},  {"date", required_argument, NULL, 'd'},
         {"timeout", required_argument, NULL, 'T'}, {"organiser", required_argument, NULL, 'o'},
         {"wait", required_argument, NULL, 'w'},    {"help", no_argument, NULL, 'h'},
-        {0}};
+        {"ca-file", required_argument, NULL, 'C'}, {0}};
     const char *config_path = NULL, *api_url = NULL, *token = NULL, *date_arg = NULL;
+    const char *ca_file = NULL;
     long timeout = DEFAULT_TIMEOUT_S, wait_s = DEFAULT_WAIT_S;
     char **only = xcalloc((size_t)argc + 1, sizeof(char *));
     size_t n_only = 0;
@@ -517,11 +523,18 @@ int main(int argc, char **argv)
     memset(&cfg, 0, sizeof(cfg));
     memset(&b, 0, sizeof(b));
 
+    xmalloc_install();
+    if (http_global_init(err, sizeof(err)) < 0) {
+        fprintf(stderr, "psop-batch: %s\n", err);
+        free(only);
+        return EXIT_FAIL;
+    }
     opterr = 0;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
         case 'c': config_path = optarg; break;
         case 'a': api_url = optarg; break;
+        case 'C': ca_file = optarg; break;
         case 't': token = optarg; break;
         case 'd': date_arg = optarg; break;
         case 'T': {
@@ -594,6 +607,15 @@ int main(int argc, char **argv)
     if (http_url_parse(api_url, &b.api, err, sizeof(err)) < 0) {
         rc = bad_usage("%s", err);
         goto out_args;
+    }
+    if (!ca_file)
+        ca_file = getenv("PSOP_API_CA_FILE");
+    if (ca_file && *ca_file) {
+        if (access(ca_file, R_OK) != 0) {
+            rc = bad_usage("cannot read the CA file '%s'", ca_file);
+            goto out_args;
+        }
+        b.api.ca_file = ca_file;
     }
 
     if (config_load(&cfg, config_path, err, sizeof(err)) < 0) {
@@ -689,5 +711,6 @@ out:
     config_free(&cfg);
 out_args:
     free(only);
+    http_global_cleanup();
     return rc;
 }

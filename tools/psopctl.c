@@ -437,6 +437,7 @@ static int cmd_help(const struct psop_config *cfg, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    xmalloc_install();
     const char *config_path = config_path_from_args(argc, argv);
 
     /* argv without --config PATH / --config=PATH, wherever it was. */

@@ -45,6 +45,7 @@ int main(int argc, char **argv)
 {
     struct psop_config cfg;
     char err[512];
+    xmalloc_install();
     if (config_load(&cfg, config_path_from_args(argc, argv), err, sizeof(err)) < 0) {
         fprintf(stderr, "psop-worker: %s\n", err);
         return 2;

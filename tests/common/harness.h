@@ -25,6 +25,13 @@
 #include "ids.h"
 #include "xmalloc.h"
 
+/* The programs' allocation policy (lib/xmalloc.h) in every test process,
+ * Criterion's workers included: jansson allocates through xmalloc. */
+__attribute__((constructor)) static void h_alloc_policy(void)
+{
+    xmalloc_install();
+}
+
 static inline struct psop_config *h_config(void)
 {
     static struct psop_config cfg;

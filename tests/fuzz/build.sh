@@ -13,6 +13,6 @@ mkdir -p "$(dirname "$OUT")"
     -DPSOP_SCHEMA_DIR="\"$ROOT/schemas\"" -I"$ROOT/lib" \
     "$ROOT/tests/fuzz/parse_validate.c" \
     "$ROOT/lib/json_strict.c" "$ROOT/lib/json_schema.c" "$ROOT/lib/date.c" \
-    "$ROOT/lib/finnish_ids.c" "$ROOT/lib/xmalloc.c" "$ROOT/lib/log.c" \
-    $(pkg-config --cflags --libs jansson) -lm -o "$OUT"
+    "$ROOT/lib/finnish_ids.c" "$ROOT/lib/xmalloc.c" "$ROOT/lib/log.c" "$ROOT/lib/invariant.c" \
+    $(pkg-config --cflags --libs jansson libpcre2-8) -lm -o "$OUT"
 echo "built $OUT"

@@ -7,11 +7,15 @@
  * --organiser, so the batch never touches the other tests' organisers in the
  * shared database. Event dates are in the month before today (Helsinki).
  */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "commands.h"
 #include "date.h"
@@ -19,6 +23,7 @@
 #include "jwt_token.h"
 #include "topics.h"
 #include "voucher_world.h"
+#include "xmalloc.h"
 
 #define BATCH PSOP_BINARY_DIR "/tools/psop-batch"
 
@@ -222,11 +227,90 @@ Test(batch, usage_errors_exit_2)
     const char *bad_org[] = {"--organiser", "not-a-uuid", NULL};
     const char *unknown[] = {"--frobnicate", NULL};
     const char *bad_timeout[] = {"--timeout", "0", NULL};
-    const char *bad_api[] = {"--api", "https://127.0.0.1:18080", NULL};
+    const char *bad_api[] = {"--api", "ftp://127.0.0.1:18080", NULL};
+    const char *api_query[] = {"--api", "http://127.0.0.1:18080/?x=1", NULL};
+    const char *api_user[] = {"--api", "https://u:p@127.0.0.1:18080", NULL};
+    const char *no_ca[] = {"--ca-file", "/nonexistent/ca.pem", NULL};
     const char *bad_wait[] = {"--wait", "11", NULL};
-    const char *const *cases[] = {bad_date, future, bad_org, unknown, bad_timeout, bad_api,
-                                  bad_wait};
+    const char *const *cases[] = {bad_date, future,    bad_org,  unknown, bad_timeout,
+                                  bad_api,  api_query, api_user, no_ca,   bad_wait};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         cr_expect_eq(run_batch(cases[i], 20, NULL), 2, "%s %s", cases[i][0],
                      cases[i][1] ? cases[i][1] : "");
+}
+
+/* A port the kernel has free now on 127.0.0.1. */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+              getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static bool port_open(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bool ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    close(fd);
+    return ok;
+}
+
+/* An api reached over HTTPS: a TLS terminator (socat, a self-signed
+ * certificate for 127.0.0.1 made here) in front of $PSOP_API_URL. The batch
+ * trusts the certificate with --ca-file and runs; without it the handshake
+ * fails the certificate check and the batch exits 1 before sending anything. */
+Test(batch, runs_against_an_https_api, .timeout = 180)
+{
+    const char *api = getenv("PSOP_API_URL");
+    cr_assert(api && strncmp(api, "http://", 7) == 0, "PSOP_API_URL: source .run/stack.env");
+    char dir[] = "/tmp/psop-tls-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char *cmd = xasprintf("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
+                          "-addext subjectAltName=IP:127.0.0.1 -keyout %s/key.pem -out %s/cert.pem "
+                          ">/dev/null 2>&1",
+                          dir, dir);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    free(cmd);
+    int port = free_port();
+    char *listen = xasprintf("OPENSSL-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork,verify=0,"
+                             "cert=%s/cert.pem,key=%s/key.pem",
+                             port, dir, dir);
+    char *target = xasprintf("TCP:%s", api + 7);
+    const char *socat_args[] = {listen, target, NULL};
+    pid_t socat = h_spawn("/usr/bin/socat", socat_args, NULL);
+    for (int i = 0; i < 100 && !port_open(port); i++)
+        h_sleep_ms(50);
+    cr_assert(port_open(port), "socat did not listen on %d", port);
+
+    struct vworld w;
+    vw_init(&w);
+    org_settings(&w, w.org_b, 1, 3);
+    char *https = xasprintf("https://127.0.0.1:%d", port);
+    char *ca = xasprintf("%s/cert.pem", dir);
+    const char *untrusted[] = {"--api", https, "--organiser", w.org_b, NULL};
+    cr_expect_eq(run_batch(untrusted, 60, NULL), 1, "a certificate nobody vouches for");
+    cr_expect_eq(vw_ll(&w, "SELECT count(*) FROM psop.settlement_runs WHERE organiser_id = '%s'",
+                       w.org_b),
+                 0, "nothing sent without trust");
+    const char *trusted[] = {"--api", https, "--ca-file", ca, "--organiser", w.org_b, NULL};
+    cr_expect_eq(run_batch(trusted, 90, NULL), 0);
+    cr_expect_eq(vw_ll(&w, "SELECT count(*) FROM psop.settlement_runs WHERE organiser_id = '%s'",
+                       w.org_b),
+                 1, "last month's run, sent over HTTPS");
+    vw_fini(&w);
+
+    h_stop(socat, SIGTERM, 5);
+    free(https);
+    free(ca);
+    free(listen);
+    free(target);
+    cmd = xasprintf("rm -rf %s", dir);
+    cr_expect_eq(system(cmd), 0);
+    free(cmd);
 }

@@ -231,3 +231,20 @@ Test(date, today_is_plausible)
     day_t today = date_today_helsinki();
     cr_assert(today == now_utc || today == now_utc + 1);
 }
+
+Test(date, helsinki_offset_follows_the_eu_rule_of_each_year)
+{
+    /* 2025: summer time from 2025-03-30 01:00 UTC to 2025-10-26 01:00 UTC. */
+    cr_expect_eq(date_helsinki_offset_at(utc(2025, 3, 30, 0, 59, 59)), 7200);
+    cr_expect_eq(date_helsinki_offset_at(utc(2025, 3, 30, 1, 0, 0)), 10800);
+    cr_expect_eq(date_helsinki_offset_at(utc(2025, 10, 26, 0, 59, 59)), 10800);
+    cr_expect_eq(date_helsinki_offset_at(utc(2025, 10, 26, 1, 0, 0)), 7200);
+    /* Until 1995 summer time ended on the last Sunday of September. */
+    cr_expect_eq(date_helsinki_offset_at(utc(1995, 9, 24, 0, 59, 59)), 10800);
+    cr_expect_eq(date_helsinki_offset_at(utc(1995, 9, 24, 1, 0, 0)), 7200);
+    cr_expect_eq(date_helsinki_offset_at(utc(1996, 9, 29, 1, 0, 0)), 10800);
+    cr_expect_eq(date_helsinki_offset_at(utc(1996, 10, 27, 1, 0, 0)), 7200);
+    /* 1981-1982 (Finland's own rule) switched at 00:00 UTC; before, none. */
+    cr_expect_eq(date_helsinki_offset_at(utc(1982, 3, 28, 0, 0, 0)), 10800);
+    cr_expect_eq(date_helsinki_offset_at(utc(1980, 7, 1, 12, 0, 0)), 7200);
+}

@@ -589,3 +589,105 @@ Test(json_schema, validates_what_json_strict_parsed)
     json_decref(doc);
     jschema_registry_free(reg);
 }
+
+/* ---- pattern: ECMA-262 as PCRE2 reads it (lib/json_schema.c) ---- */
+
+struct pat_case {
+    const char *pattern; /* the regex itself, as the schema's string holds it */
+    const char *subject;
+    bool match;
+};
+
+static const struct pat_case pat_cases[] = {
+    /* \d, \w, \b are ASCII as in ECMAScript; regcomp read \d as "d" */
+    {"^\\d{3}$", "123", true},
+    {"^\\d{3}$", "ddd", false},
+    {"^\\d{3}$", "12a", false},
+    {"^\\d{3}$", "\xd9\xa1\xd9\xa2\xd9\xa3", false}, /* Arabic-Indic digits */
+    {"^\\D+$", "abc", true},
+    {"^\\w+$", "Ab_9", true},
+    {"^\\w+$", "w-w", false},
+    {"^\\w+$", "\xc3\xa4", false}, /* ä is no ECMAScript word character */
+    {"\\bfoo\\b", "a foo.", true},
+    {"\\bfoo\\b", "afoo", false},
+    {"^\\s$", "\t", true},
+    /* not anchored unless the pattern says so */
+    {"\\d", "a1b", true},
+    {"[0-9]{2}", "x12", true},
+    {"^a", "ba", false},
+    /* "$" is the end of the string, not also before a final newline */
+    {"^a$", "a", true},
+    {"^a$", "a\n", false},
+    {"a$", "aa", true},
+    /* "." is one code point, never a line terminator */
+    {"^.$", "\xc3\xa4", true},
+    {"^.$", "\xf0\x9f\x98\x80", true},
+    {"^.$", "\n", false},
+    {"^.$", "\r", false},
+    {"^.$", "\xe2\x80\xa8", false}, /* U+2028 */
+    {"^..$", "\xc3\xa4", false},
+    /* unicode classes, escapes and lengths */
+    {"^[\xc3\xa4\xc3\xb6\xe2\x82\xac]{2}$", "\xe2\x82\xac\xc3\xa4", true},
+    {"^[\xc3\xa4\xc3\xb6]$", "\xc3", false}, /* not UTF-8: matches nothing */
+    {"^\\u00e4$", "\xc3\xa4", true},
+    {"^\\u{1F600}$", "\xf0\x9f\x98\x80", true},
+    {"^\\x41$", "A", true},
+    {"^[^]$", "x", true},
+    {"^[]$", "x", false},
+    {"^(a)?\\1b$", "b", true}, /* an unset group's backreference matches "" */
+    /* the schemas' own patterns */
+    {"^[a-z_]+\\.[a-z_]+$", "voucher.grant", true},
+    {"^[a-z_]+\\.[a-z_]+$", "voucherxgrant", false},
+    {"^[!-~]+$", "Abc-1", true},
+    {"^[!-~]+$", "A b", false},
+    {"^[0-9]{6}[-+A-FU-Y][0-9]{3}[0-9A-Y]$", "131052-308T", true},
+};
+
+Test(json_schema, patterns_read_as_ecma262)
+{
+    char err[512] = "";
+    mk_tmp();
+    json_t *props = json_object();
+    size_t n = sizeof pat_cases / sizeof pat_cases[0];
+    for (size_t i = 0; i < n; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "p%zu", i);
+        json_object_set_new(props, key, json_pack("{s:s}", "pattern", pat_cases[i].pattern));
+    }
+    json_t *schema = json_pack("{s:o}", "properties", props);
+    char *path = xasprintf("%s/pat.json", tmpdir);
+    cr_assert_eq(json_dump_file(schema, path, 0), 0);
+    free(path);
+    json_decref(schema);
+    struct jschema_registry *reg = load_tmp(err, sizeof err);
+    cr_assert_not_null(reg, "%s", err);
+    for (size_t i = 0; i < n; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "p%zu", i);
+        /* _nocheck: one case is not UTF-8, which no parsed document holds */
+        json_t *doc = json_object();
+        json_object_set_new(doc, key, json_string_nocheck(pat_cases[i].subject));
+        json_t *errs = NULL;
+        int rc = jschema_validate(reg, "pat", doc, "", &errs);
+        cr_expect_eq(rc == 0, pat_cases[i].match, "/%s/ on \"%s\": want %s", pat_cases[i].pattern,
+                     pat_cases[i].subject, pat_cases[i].match ? "a match" : "no match");
+        if (rc == 1) {
+            char *where = xasprintf("/%s", key);
+            char *msg = xasprintf("must match the pattern %s", pat_cases[i].pattern);
+            cr_expect(has_error(errs, where, msg), "case %zu: %s", i, msg);
+            free(where);
+            free(msg);
+        }
+        json_decref(errs);
+        json_decref(doc);
+    }
+    jschema_registry_free(reg);
+    rm_tree(tmpdir);
+}
+
+Test(json_schema, patterns_pcre2_refuses_fail_the_load)
+{
+    expect_load_error("{\"pattern\":\"a{2,1}\"}", "pattern");
+    expect_load_error("{\"pattern\":\"(?<n\"}", "pattern");
+    expect_load_error("{\"pattern\":\"\\\\C\"}", "pattern"); /* \C: bytes, not characters */
+}
