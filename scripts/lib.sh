@@ -32,10 +32,21 @@ PSOP_PACKAGES=(
   ca-certificates tzdata
 )
 
-ensure_packages() {
+# What scripts/containers needs on the host (scripts/test runs it too): Podman
+# with runc (crun fails on some cgroup layouts), netavark and aardvark-dns (the
+# compose network and its DNS), docker-compose (1.29, against Podman's API
+# socket), debootstrap (the base image).
+PSOP_CONTAINER_PACKAGES=(
+  podman runc netavark aardvark-dns iptables catatonit uidmap slirp4netns fuse-overlayfs
+  docker-compose debootstrap
+)
+
+ensure_packages() { # ensure_packages [PACKAGE...]: PSOP_PACKAGES by default
+  local want=("$@")
+  [ ${#want[@]} -gt 0 ] || want=("${PSOP_PACKAGES[@]}")
   local missing=()
   local p
-  for p in "${PSOP_PACKAGES[@]}"; do
+  for p in "${want[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
