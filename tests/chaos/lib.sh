@@ -86,6 +86,24 @@ chaos_start_load() { # chaos_start_load NAME VOUCHERS [RATE]: sets LOAD_PID
   LOAD_PID=$!
 }
 
+# chaos_start_open_load NAME VOUCHERS: the load with no set end (up to 30
+# min); chaos_end_load stops it, but not before $duration seconds of load.
+# For faults that take as long as they take (a rollout, a broker's restart):
+# the load covers all of it.
+chaos_start_open_load() {
+  local d=$duration
+  duration=1800
+  chaos_start_load "$1" "$2"
+  duration=$d
+  LOAD_T0=$(date +%s)
+}
+
+chaos_end_load() {
+  local left=$((LOAD_T0 + ${duration%.*} - $(date +%s)))
+  [ "$left" -le 0 ] || sleep "$left"
+  kill -TERM "$LOAD_PID" 2>/dev/null
+}
+
 # chaos_finish NAME VOUCHERS [EXTRA_RULE_ERR]: waits for the load, runs the
 # checker (MAX_ERR: the highest client error rate allowed), prints its JSON
 # line, adds the table row (NOTE: the fault column); a non-empty

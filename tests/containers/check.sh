@@ -57,7 +57,10 @@ mkdir -p "$OUT"
 rm -f "$OUT"/*
 
 compose() { "$CT" compose "$@"; }
-ct_id() { compose ps -q "$1" 2>/dev/null | head -1; }
+ct_id() { # the service's container, by compose's labels (cheaper than compose ps)
+  podman ps -aq --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" \
+    --filter "label=com.docker.compose.service=$1" 2>/dev/null | head -1
+}
 ct_pid() { podman inspect -f '{{.State.Pid}}' "$1" 2>/dev/null; }
 restarts() { podman inspect -f '{{.RestartCount}}' "$1" 2>/dev/null; }
 running() { [ "$(podman inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ]; }
@@ -66,8 +69,11 @@ WORKERS=()
 for role in reference provider voucher order settlement relay; do WORKERS+=("worker-$role-1" "worker-$role-2"); done
 
 # The state every scenario starts from: every service running, the api ready.
+EXPECTED_RUNNING=$(($(compose config --services | wc -l) - 1)) # all but migrate
 revive() {
-  compose up -d --no-build >>"$OUT/revive.log" 2>&1
+  local n
+  n=$(podman ps -q --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" | wc -l)
+  [ "$n" -ge "$EXPECTED_RUNNING" ] || compose up -d --no-build >>"$OUT/revive.log" 2>&1
   local i
   for ((i = 0; i < 240; i++)); do
     [ "$(curl -s -o /dev/null -w '%{http_code}' "$PSOP_API_URL/readyz")" = 200 ] && return 0
@@ -132,9 +138,16 @@ sc_demo() {
 sc_api_rollout() {
   local v n=0 err=""
   v=$(chaos_vouchers 8) || { failed=$((failed + 1)); results+=("api-rollout	setup failed	FAIL"); return; }
-  chaos_start_load api-rollout "$v"
+  # The load runs until the last rollout is over (and at least $duration s);
+  # short: one rollout, long: again and again for $duration s.
+  chaos_start_open_load api-rollout "$v"
   rollout() { "$CT" rollout api >>"$OUT/api-rollout.rollout.log" 2>&1 || err="rollout api failed"; n=$((n + 1)); }
-  if [ $short -eq 1 ]; then sleep 5; rollout; else chaos_during_load 5 10 rollout; fi
+  local end=$(($(date +%s) + (short ? 0 : ${duration%.*})))
+  sleep 5
+  rollout
+  while [ -z "$err" ] && [ "$(date +%s)" -lt "$end" ]; do sleep 5; rollout; done
+  sleep 3
+  chaos_end_load
   MAX_ERR=0 NOTE="$n rollouts (2 containers each, drained first)" chaos_finish api-rollout "$v" "$err"
 }
 
@@ -155,7 +168,7 @@ sc_worker_kill() {
   KILLS=0
   for svc in "${WORKERS[@]}"; do before=$((before + $(restarts "$(ct_id "$svc")"))); done
   chaos_start_load worker-kill "$v"
-  chaos_during_load 2 "${PSOP_CHAOS_KILL_PERIOD:-4}" kill_random_worker
+  chaos_during_load 2 "${PSOP_CHAOS_KILL_PERIOD:-3}" kill_random_worker
   wait "$LOAD_PID" 2>/dev/null || true
   # The engine restarts each (restart: unless-stopped); nobody else does.
   for svc in "${WORKERS[@]}"; do
@@ -170,7 +183,8 @@ sc_broker_kill() {
   local v svc pid t_kill t_up extra="" n=$((RANDOM % 3 + 1))
   svc=kafka-$n
   v=$(chaos_vouchers 8) || { failed=$((failed + 1)); results+=("broker-kill	setup failed	FAIL"); return; }
-  chaos_start_load broker-kill "$v"
+  # The load runs until the broker is back and leads again (and at least $duration s).
+  chaos_start_open_load broker-kill "$v"
   sleep $((short ? 5 : 20))
   pid=$(host_kill "$svc") || extra="could not kill $svc"
   t_kill=$(now_ms)
@@ -190,6 +204,10 @@ sc_broker_kill() {
   done
   t_up=$(now_ms)
   healthy "$id" || extra+=" $svc not healthy 5 min after the kill;"
+  # Its preferred leaderships come back within the imbalance check (30 s):
+  # the load goes on through that move too.
+  sleep 35
+  chaos_end_load
   wait "$LOAD_PID" 2>/dev/null || true
   log "broker-kill: $svc back in $(((t_up - t_kill) / 1000)) s"
   LOAD_PID=$$ MAX_ERR=0 NOTE="$svc SIGKILLed, restarted by the engine, healthy again after $(((t_up - t_kill) / 1000)) s" \
@@ -205,7 +223,7 @@ sc_pg_restart() {
   local v down_s=$((short ? 6 : 30)) before after extra=""
   v=$(chaos_vouchers 8) || { failed=$((failed + 1)); results+=("pg-restart	setup failed	FAIL"); return; }
   before=$(worker_pids)
-  chaos_start_load pg-restart "$v"
+  chaos_start_open_load pg-restart "$v"
   sleep $((short ? 5 : 20))
   # Killed (no shutdown checkpoint: crash recovery on start, like pg_ctl -m
   # immediate), kept down, started again.
@@ -220,6 +238,8 @@ sc_pg_restart() {
     podman healthcheck run "$id" >/dev/null 2>&1
     sleep 0.5
   done
+  sleep 5
+  chaos_end_load
   wait "$LOAD_PID" 2>/dev/null || true
   after=$(worker_pids)
   [ "$before" = "$after" ] || extra+=" a worker container exited during the PostgreSQL outage ($before -> $after)"
