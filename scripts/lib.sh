@@ -16,6 +16,10 @@ PSOP_PG_PORT=${PSOP_PG_PORT:-15432}
 PSOP_REDIS_PORT=${PSOP_REDIS_PORT:-16379}
 PSOP_HAPROXY_PORT=${PSOP_HAPROXY_PORT:-18080}
 PSOP_API_PORTS=${PSOP_API_PORTS:-"18081 18082"}
+# Kafka nodes of the local stack: 3 (replication 3, min.insync.replicas 2, as
+# deployed), or 1 for a lighter stack. Node I listens on PSOP_KAFKA_PORT+2(I-1)
+# (controller one above): 19092, 19094, 19096 by default.
+PSOP_KAFKA_NODES=${PSOP_KAFKA_NODES:-3}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 
 say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
@@ -109,6 +113,12 @@ stop_pid() {
     fi
   fi
   rm -f "$f"
+}
+
+kafka_brokers() { # the stack's broker list: 127.0.0.1:P1,127.0.0.1:P2,...
+  local i list=""
+  for ((i = 0; i < PSOP_KAFKA_NODES; i++)); do list+=${list:+,}127.0.0.1:$((PSOP_KAFKA_PORT + 2 * i)); done
+  echo "$list"
 }
 
 wait_tcp() { # wait_tcp PORT SECONDS
