@@ -18,9 +18,10 @@
  *   psop-chaos-load --port 22080 --rate 100 --duration 30 --token JWT \
  *       --vouchers V1,V2,... --date 2026-11-02 --out run.tsv
  *
- * SIGTERM ends the run early: nothing more is planned, and the requests
- * already planned are still sent and recorded (a scenario whose fault takes
- * an unknown time runs the load with a long --duration and stops it after).
+ * SIGTERM ends the run early: nothing more is planned or sent, the requests
+ * on the wire are still answered and recorded, those planned but not sent
+ * (a backlog when the system is behind) are dropped. A scenario whose fault
+ * takes an unknown time runs the load with a long --duration and stops it.
  *
  * stdout: one JSON line with the totals and the latency percentiles.
  */
@@ -337,8 +338,11 @@ int main(int argc, char **argv)
 
     while (n_records < total) {
         double now = now_s();
-        if (stop_planning && total > planned)
-            total = planned;
+        if (stop_planning && total > qhead) {
+            /* Planned but not sent yet (the system is behind): dropped, as
+             * if never planned; what was sent is still recorded. */
+            total = planned = qtail = qhead;
+        }
         while (planned < total && t0 + (double)planned * interval <= now) {
             struct pending *p = &queue[qtail++];
             p->seq = planned;

@@ -28,7 +28,9 @@ source "$(dirname "$0")/../../scripts/lib.sh"
 
 short=0
 duration=${PSOP_CHAOS_DURATION:-120}
-rate=${PSOP_CHAOS_RATE:-100}
+# 50/s: one 2-core host carries 3 broker JVMs, PostgreSQL and 16 more
+# containers, and during an api rollout one replica carries all of it.
+rate=${PSOP_CHAOS_RATE:-50}
 scenarios=()
 while [ $# -gt 0 ]; do
   case "$1" in
