@@ -22,12 +22,12 @@ struct cfg_entry {
 #define E(n, t, d) {#n, t, offsetof(struct psop_config, n), d}
 /* The one table of psop settings; env name is PSOP_ + upper-case name. */
 static const struct cfg_entry table[] = {
-    E(kafka_brokers, CFG_STR, "127.0.0.1:19092"),
+    E(kafka_brokers, CFG_STR, "127.0.0.1:19092,127.0.0.1:19094,127.0.0.1:19096"),
     E(pg_dsn, CFG_STR, "host=127.0.0.1 port=15432 dbname=psop user=psop"),
     E(redis_url, CFG_STR, "redis://127.0.0.1:16379"),
     E(log_level, CFG_STR, "info"),
     E(topic_partitions, CFG_INT, "12"),
-    E(produce_timeout_ms, CFG_INT, "5000"),
+    E(produce_timeout_ms, CFG_INT, "15000"),
     E(api_listen_addr, CFG_STR, "127.0.0.1"),
     E(api_port, CFG_INT, "18081"),
     E(api_threads, CFG_INT, "4"),

@@ -12,14 +12,26 @@
 
 #include "config.h"
 
-/* Default replication factor: one broker in development. */
-#define KADMIN_DEFAULT_REPLICATION 1
+/* Replication "auto": as many copies as the cluster has brokers, at most 3
+ * (3 brokers: RF 3; one broker in a small development stack: RF 1). */
+#define KADMIN_REPLICATION_AUTO 0
+#define KADMIN_DEFAULT_REPLICATION KADMIN_REPLICATION_AUTO
+#define KADMIN_MAX_AUTO_REPLICATION 3
 
 struct kadmin_topic {
     const char *name;
     int partitions;
     int replication; /* >= 1, or -1 for the broker's default */
+    int min_insync;  /* min.insync.replicas of the new topic; 0: the broker's default */
 };
+
+/* The min.insync.replicas that goes with a replication factor: 2 from 3
+ * copies on (one broker may be lost without refusing acks=all writes, and
+ * an acknowledged write is on two brokers), else 1. */
+int kadmin_min_insync_for(int replication);
+
+/* How many brokers the cluster's metadata lists; -1 with err. */
+int kadmin_broker_count(const struct psop_config *cfg, int timeout_ms, char *err, size_t errlen);
 
 /* Creates the topics; one that already exists counts as success (its
  * partition count is left as it is). Waits up to timeout_ms for the brokers.
@@ -29,8 +41,18 @@ int kadmin_create_topics(const struct psop_config *cfg, const struct kadmin_topi
 
 /* Creates every psop topic of topics.h: commands and events with
  * cfg->topic_partitions partitions, the DLQ with TOPIC_DLQ_PARTITIONS, all
- * with the given replication factor. Idempotent. 0, or -1 with err. */
-int kadmin_ensure_topics(const struct psop_config *cfg, int replication, char *err,
+ * with the given replication factor (KADMIN_REPLICATION_AUTO: from the
+ * broker count, written to *used when used is not NULL) and the
+ * min.insync.replicas that goes with it. Idempotent: existing topics are
+ * left as they are. 0, or -1 with err. */
+int kadmin_ensure_topics(const struct psop_config *cfg, int replication, int *used, char *err,
                          size_t errlen);
+
+/* Existing psop topics with fewer replicas than want (a cluster that grew
+ * after they were created): calls cb(name, replicas, cls) for each and
+ * returns how many, or -1 with err. */
+typedef void (*kadmin_short_fn)(const char *topic, int replicas, void *cls);
+int kadmin_check_replication(const struct psop_config *cfg, int want, kadmin_short_fn cb,
+                             void *cls, char *err, size_t errlen);
 
 #endif

@@ -35,6 +35,14 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
              rd_kafka_err2name((rd_kafka_resp_err_t)err), "detail", reason, NULL);
 }
 
+/* Every client, before the caller's defaults (all overridable by kafka.*).
+ * With three brokers one may be down and come back: reconnect to it within
+ * 2 s (not up to 10) so the leaderships it takes back are served at once,
+ * and notice a partition leader change by its error at once plus a refresh
+ * every 30 s (the default 5 min is for clusters that rarely change). */
+static const char *const common_defaults[] = {
+    "reconnect.backoff.max.ms", "2000", "topic.metadata.refresh.interval.ms", "30000", NULL};
+
 int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
                    size_t errlen)
 {
@@ -58,6 +66,9 @@ rd_kafka_conf_t *kafka_conf_new(const struct psop_config *cfg, rd_kafka_topic_co
     }
     if (kafka_conf_set(conf, "bootstrap.servers", cfg->kafka_brokers, err, errlen) < 0)
         goto fail;
+    for (const char *const *d = common_defaults; d[0]; d += 2)
+        if (kafka_conf_set(conf, d[0], d[1], err, errlen) < 0)
+            goto fail;
     for (const char *const *d = defaults; d && d[0]; d += 2)
         if (kafka_conf_set(conf, d[0], d[1], err, errlen) < 0)
             goto fail;

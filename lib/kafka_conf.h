@@ -1,7 +1,9 @@
 /*
  * kafka_conf.h - the rd_kafka_conf_t every psop client starts from.
  *
- * kafka_conf_new() sets bootstrap.servers from cfg->kafka_brokers, routes
+ * kafka_conf_new() sets bootstrap.servers from cfg->kafka_brokers, the
+ * failover settings every client shares (reconnect backoff, metadata
+ * refresh: see kafka_conf.c), routes
  * librdkafka's log and error callbacks to log.h (they run on librdkafka's
  * threads; log.h is thread-safe), and applies the kafka.* passthrough.
  * Callers then set the properties their semantics depend on *after* the

@@ -21,8 +21,8 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # that differs is ignored, with a warning): a rollout started from a new
 # shell must never start a replica on another stack's port. When nothing
 # runs, the environment may choose new ports and `up` records them.
-PSOP_STACK_VARS=(PSOP_KAFKA_PORT PSOP_PG_PORT PSOP_REDIS_PORT PSOP_HAPROXY_PORT PSOP_API_PORTS
-  PSOP_API_STACK_ID PSOP_PG_STATE PSOP_BUILD)
+PSOP_STACK_VARS=(PSOP_KAFKA_PORT PSOP_KAFKA_NODES PSOP_PG_PORT PSOP_REDIS_PORT PSOP_HAPROXY_PORT
+  PSOP_API_PORTS PSOP_API_STACK_ID PSOP_PG_STATE PSOP_BUILD)
 PSOP_PORTS_FILE=$PSOP_RUN/ports.env
 
 psop_stack_running() { # any process with a pid file here is alive
@@ -62,6 +62,10 @@ PSOP_PG_PORT=${PSOP_PG_PORT:-15432}
 PSOP_REDIS_PORT=${PSOP_REDIS_PORT:-16379}
 PSOP_HAPROXY_PORT=${PSOP_HAPROXY_PORT:-18080}
 PSOP_API_PORTS=${PSOP_API_PORTS:-"18081 18082"}
+# Kafka nodes of the local stack: 3 (replication 3, min.insync.replicas 2, as
+# deployed), or 1 for a lighter stack. Node I listens on PSOP_KAFKA_PORT+2(I-1)
+# (controller one above): 19092, 19094, 19096 by default.
+PSOP_KAFKA_NODES=${PSOP_KAFKA_NODES:-3}
 # Names this stack's api replicas (api/port_guard.h): one per checkout, made
 # at the first `up` and kept in the record.
 PSOP_API_STACK_ID=${PSOP_API_STACK_ID:-$(basename "$PSOP_ROOT" | tr -cd 'A-Za-z0-9._-' | cut -c1-40)-$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')}
@@ -90,10 +94,21 @@ PSOP_PACKAGES=(
   ca-certificates tzdata
 )
 
-ensure_packages() {
+# What scripts/containers needs on the host (scripts/test runs it too): Podman
+# with runc (crun fails on some cgroup layouts), netavark and aardvark-dns (the
+# compose network and its DNS), docker-compose (1.29, against Podman's API
+# socket), debootstrap (the base image).
+PSOP_CONTAINER_PACKAGES=(
+  podman runc netavark aardvark-dns iptables catatonit uidmap slirp4netns fuse-overlayfs
+  docker-compose debootstrap
+)
+
+ensure_packages() { # ensure_packages [PACKAGE...]: PSOP_PACKAGES by default
+  local want=("$@")
+  [ ${#want[@]} -gt 0 ] || want=("${PSOP_PACKAGES[@]}")
   local missing=()
   local p
-  for p in "${PSOP_PACKAGES[@]}"; do
+  for p in "${want[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
@@ -156,6 +171,12 @@ stop_pid() {
     fi
   fi
   rm -f "$f"
+}
+
+kafka_brokers() { # the stack's broker list: 127.0.0.1:P1,127.0.0.1:P2,...
+  local i list=""
+  for ((i = 0; i < PSOP_KAFKA_NODES; i++)); do list+=${list:+,}127.0.0.1:$((PSOP_KAFKA_PORT + 2 * i)); done
+  echo "$list"
 }
 
 wait_tcp() { # wait_tcp PORT SECONDS

@@ -143,6 +143,15 @@ out:
     return rc;
 }
 
+static void warn_short_topic(const char *topic, int replicas, void *cls)
+{
+    (void)cls;
+    fprintf(stderr,
+            "psopctl topics: warning: %s has %d replica(s), fewer than wanted: it was created "
+            "on a smaller cluster (recreate it, or reassign its partitions)\n",
+            topic, replicas);
+}
+
 static int cmd_topics(const struct psop_config *cfg, int argc, char **argv)
 {
     const struct command *self = find_command("topics");
@@ -159,11 +168,19 @@ static int cmd_topics(const struct psop_config *cfg, int argc, char **argv)
         return bad_usage(self, "unexpected argument %s", argv[optind]);
 
     char err[1024];
-    if (kadmin_ensure_topics(cfg, (int)repl, err, sizeof(err)) < 0) {
+    int used = 0;
+    if (kadmin_ensure_topics(cfg, (int)repl, &used, err, sizeof(err)) < 0) {
         fprintf(stderr, "psopctl topics: %s\n", err);
         return EXIT_FAIL;
     }
-    printf("topics: present on %s\n", cfg->kafka_brokers);
+    /* Topics made before the cluster grew keep their old replication. */
+    int shortfall = kadmin_check_replication(cfg, used, warn_short_topic, NULL, err, sizeof(err));
+    if (shortfall < 0) {
+        fprintf(stderr, "psopctl topics: %s\n", err);
+        return EXIT_FAIL;
+    }
+    printf("topics: present on %s (replication %d, min.insync.replicas %d for new topics)\n",
+           cfg->kafka_brokers, used, kadmin_min_insync_for(used));
     return EXIT_OK;
 }
 
@@ -377,7 +394,10 @@ static const struct command commands[] = {
      "apply pending SQL migrations (default DIR: <schemas_dir>/sql); --check only tells: exit 0 "
      "when none is pending",
      cmd_migrate},
-    {"topics", "[--replication N]", "create the psop Kafka topics that are missing", cmd_topics},
+    {"topics", "[--replication N]",
+     "create the psop Kafka topics that are missing (replication: the broker count, at most "
+     "3, unless given; min.insync.replicas 2 from 3 copies)",
+     cmd_topics},
     {"token", "--role R [--sub S] [--org ID] [--provider ID] [--client ID] [--ttl S]",
      "print a signed API token (ttl default 3600 s)", cmd_token},
     {"cache", "rebuild",

@@ -18,6 +18,11 @@
  *   psop-chaos-load --port 22080 --rate 100 --duration 30 --token JWT \
  *       --vouchers V1,V2,... --date 2026-11-02 --out run.tsv
  *
+ * SIGTERM ends the run early: nothing more is planned or sent, the requests
+ * on the wire are still answered and recorded, those planned but not sent
+ * (a backlog when the system is behind) are dropped. A scenario whose fault
+ * takes an unknown time runs the load with a long --duration and stops it.
+ *
  * stdout: one JSON line with the totals and the latency percentiles.
  */
 #ifndef _GNU_SOURCE
@@ -69,6 +74,13 @@ static const char *token, *date = "2026-11-02", *out_path;
 static char *vouchers[MAX_VOUCHERS];
 static int nvouchers;
 static FILE *out;
+static volatile sig_atomic_t stop_planning;
+
+static void on_term(int sig)
+{
+    (void)sig;
+    stop_planning = 1;
+}
 
 static double *lat;
 static size_t nlat, caplat;
@@ -309,6 +321,9 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa = {.sa_handler = on_term};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
     srandom((unsigned)(wall_ms() * 1000) ^ (unsigned)getpid());
 
     int ep = epoll_create1(0);
@@ -323,6 +338,11 @@ int main(int argc, char **argv)
 
     while (n_records < total) {
         double now = now_s();
+        if (stop_planning && total > qhead) {
+            /* Planned but not sent yet (the system is behind): dropped, as
+             * if never planned; what was sent is still recorded. */
+            total = planned = qtail = qhead;
+        }
         while (planned < total && t0 + (double)planned * interval <= now) {
             struct pending *p = &queue[qtail++];
             p->seq = planned;

@@ -261,13 +261,7 @@ def check_dockerfile():
                         fail(area, "stage %s installs %s, which is neither in PSOP_PACKAGES (scripts/lib.sh) nor a dependency of one" % (st["name"], pk))
                 if "cmake" in args and "-S" in args:
                     build_stage = st
-            if kw == "COPY":
-                toks = shlex.split(args)
-                srcs = [t for t in toks if not t.startswith("--")][:-1]
-                if not any(t.startswith("--from=") for t in toks):
-                    for s in srcs:
-                        if not os.path.exists(p(s)):
-                            fail(area, "COPY %s: no such file in the build context (repository root)" % s)
+    check_copy_sources(area, stages)
     if build_stage is None:
         fail(area, "no stage runs cmake")
         return {"stages": stages}
@@ -394,6 +388,107 @@ def check_dockerfile():
         st["name"] for st in stages if any(k == "HEALTHCHECK" for k, _ in st["instrs"])}}
 
 
+def dockerignore_excludes(rel):
+    """True when .dockerignore keeps rel out of the build context (the
+    allow-list form: '*' then '!path' lines; later lines win)."""
+    try:
+        with open(p(".dockerignore"), encoding="utf-8") as f:
+            rules = [l.strip() for l in f if l.strip() and not l.strip().startswith("#")]
+    except OSError:
+        return False
+    excluded = False
+    rel = rel.strip("/")
+    for r in rules:
+        neg = r.startswith("!")
+        pat = r[1:] if neg else r
+        pat = pat.strip("/")
+        if pat == "*" or rel == pat or rel.startswith(pat + "/") or pat.startswith(rel + "/"):
+            excluded = not neg
+    return excluded
+
+
+def check_copy_sources(area, stages):
+    for st in stages:
+        for kw, args in st["instrs"]:
+            if kw != "COPY":
+                continue
+            toks = shlex.split(args)
+            if any(t.startswith("--from=") for t in toks):
+                continue
+            for src in [t for t in toks if not t.startswith("--")][:-1]:
+                if not os.path.exists(p(src)):
+                    fail(area, "COPY %s: no such file in the build context (repository root)" % src)
+                elif dockerignore_excludes(src):
+                    fail(area, "COPY %s: .dockerignore keeps it out of the build context" % src)
+
+
+def check_infra_dockerfiles():
+    """docker/<part>/Dockerfile: the infrastructure images (Kafka, PostgreSQL,
+    Redis, HAProxy), FROM the same Debian base with Debian packages only.
+    Returns {part: {"stages", "packages", "healthcheck", "args", "dir"}}."""
+    out = {}
+    pkgs_all = set(rf.psop_packages())
+    allowed = set(pkgs_all)
+    prime_deps(pkgs_all)
+    for pk in pkgs_all:
+        allowed |= runtime_deps(pk)
+    codename = os_codename()
+    for path in sorted(glob.glob(p("docker/*/Dockerfile"))):
+        part = os.path.basename(os.path.dirname(path))
+        area = "docker/%s/Dockerfile" % part
+        with open(path, encoding="utf-8") as f:
+            stages = parse_dockerfile(f.read())
+        if not stages:
+            fail(area, "no FROM")
+            continue
+        names = {s["name"] for s in stages if s["name"]}
+        pk_final, args = set(), {}
+        for st in stages:
+            if st["base"] not in names and st["base"] != "debian:%s-slim" % codename:
+                fail(area, "stage %s is FROM %s, not debian:%s-slim (the only base image)" % (st["name"], st["base"], codename))
+            for kw, a in st["instrs"]:
+                if kw == "RUN":
+                    for pk in apt_packages(a):
+                        if pk not in allowed:
+                            fail(area, "installs %s, which is neither in PSOP_PACKAGES (scripts/lib.sh) nor a dependency of one" % pk)
+                if kw == "ARG" and "=" in a:
+                    k, v = a.split("=", 1)
+                    args[k.strip()] = v.strip()
+        final = stages[-1]
+        chain = stage_chain(stages, final)
+        for st in chain:
+            for kw, a in st["instrs"]:
+                if kw == "RUN":
+                    pk_final.update(apt_packages(a))
+        users = [a for st in reversed(chain) for k, a in st["instrs"] if k == "USER"]
+        if not users or users[-1].split(":")[0] in ("0", "root"):
+            fail(area, "the image does not run as a non-root USER")
+        check_copy_sources(area, stages)
+        for st in chain:
+            for kw, a in st["instrs"]:
+                if kw == "ENTRYPOINT":
+                    try:
+                        json.loads(a)
+                    except ValueError:
+                        fail(area, "ENTRYPOINT is not in exec (JSON) form")
+        out[part] = {"stages": stages, "packages": pk_final, "args": args,
+                     "healthcheck": any(k == "HEALTHCHECK" for st in chain for k, _ in st["instrs"]),
+                     "dir": os.path.dirname(path)}
+    for part, pkg in (("kafka", "openjdk-17-jre-headless"), ("postgres", "postgresql-%s" % rf.pg_major()),
+                      ("redis", "redis-server"), ("haproxy", "haproxy")):
+        if part not in out:
+            fail("docker/%s/Dockerfile" % part, "missing (every part of the system has its image)")
+        elif pkg not in out[part]["packages"]:
+            fail("docker/%s/Dockerfile" % part, "does not install %s (what scripts/ run)" % pkg)
+    if "kafka" in out and out["kafka"]["args"].get("KAFKA_VERSION") != rf.kafka_version():
+        fail("docker/kafka/Dockerfile", "ARG KAFKA_VERSION=%s, scripts/lib.sh runs %s"
+             % (out["kafka"]["args"].get("KAFKA_VERSION"), rf.kafka_version()))
+    for part in ("kafka", "postgres", "redis"):
+        if part in out and not out[part]["healthcheck"]:
+            fail("docker/%s/Dockerfile" % part, "no HEALTHCHECK (compose waits for it to be healthy)")
+    return out
+
+
 # ---- compose -------------------------------------------------------------------
 
 def image_matches(area, svc, image, expect_repo, expect_tag_re, what):
@@ -402,7 +497,7 @@ def image_matches(area, svc, image, expect_repo, expect_tag_re, what):
         fail(area, "service %s: image %s, expected %s:%s (%s)" % (svc, image, expect_repo, expect_tag_re.strip("^$"), what))
 
 
-def check_compose(df):
+def check_compose(df, infra):
     area = "docker/compose.yml"
     try:
         with open(p("docker/compose.yml"), encoding="utf-8") as f:
@@ -426,7 +521,10 @@ def check_compose(df):
     for v in sorted(used - set(env_example)):
         fail(area, "${%s} is not documented in docker/.env.example" % v)
     for v in sorted(set(env_example) - used):
-        fail("docker/.env.example", "%s is not used by docker/compose.yml" % v)
+        if not v.startswith("COMPOSE_"):  # compose's own settings (project name)
+            fail("docker/.env.example", "%s is not used by docker/compose.yml" % v)
+    if re.search(r"^name:", raw, re.M):
+        fail(area, "a top-level name: (docker-compose 1.29 rejects it; COMPOSE_PROJECT_NAME in .env.example)")
     for v in env_example:
         if v.startswith("PSOP_") and not rf.env_name_is_read(v):
             fail("docker/.env.example", "%s looks like a psop setting but no program reads it" % v)
@@ -443,34 +541,59 @@ def check_compose(df):
     role_ids = {}
     instance_ids = {}
     api_services = {}
+    parts = {}  # service -> infrastructure image part (kafka, postgres, ...)
+    psop_services = set()
     for name, svc in services.items():
         svc = svc or {}
         image = svc.get("image")
         build = svc.get("build")
         target = None
+        is_psop = False
         if build:
             ctx = os.path.normpath(os.path.join(p("docker"), build.get("context", ".")))
-            dfile = os.path.join(ctx, build.get("dockerfile", "Dockerfile"))
-            if os.path.realpath(dfile) != os.path.realpath(p("docker/Dockerfile")):
-                fail(area, "service %s builds %s, not docker/Dockerfile" % (name, dfile))
-            target = build.get("target")
-            if target not in targets:
-                fail(area, "service %s: build target %s is not a stage of docker/Dockerfile" % (name, target))
-            m = PSOP_IMAGE.match(image or "")
-            if not m or m.group(1) != target:
-                fail(area, "service %s: image %s should be psop/%s" % (name, image, target))
-        elif not image:
-            fail(area, "service %s has neither image nor build" % name)
+            if ctx != os.path.normpath(ROOT):
+                fail(area, "service %s: build context %s is not the repository root" % (name, ctx))
+            dfile = os.path.realpath(os.path.join(ctx, build.get("dockerfile", "Dockerfile")))
+            part = os.path.basename(os.path.dirname(dfile))
+            if dfile == os.path.realpath(p("docker/Dockerfile")):
+                is_psop = True
+                target = build.get("target")
+                if target not in targets:
+                    fail(area, "service %s: build target %s is not a stage of docker/Dockerfile" % (name, target))
+                m = PSOP_IMAGE.match(image or "")
+                if not m or m.group(1) != target:
+                    fail(area, "service %s: image %s should be psop/%s" % (name, image, target))
+            elif part in infra and dfile == os.path.realpath(os.path.join(infra[part]["dir"], "Dockerfile")):
+                parts[name] = part
+                m = PSOP_IMAGE.match(image or "")
+                if not m or m.group(1) != part:
+                    fail(area, "service %s: image %s should be psop/%s" % (name, image, part))
+            else:
+                fail(area, "service %s builds %s, which is neither docker/Dockerfile nor docker/<part>/Dockerfile" % (name, dfile))
+        else:
+            fail(area, "service %s: image %s is not built from this repository (the only image a registry holds is the Debian base)" % (name, image))
         env = svc.get("environment") or {}
         if isinstance(env, list):
             env = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
-        is_psop = bool(build)
+        part_text = ""
+        if name in parts:
+            for f2 in glob.glob(os.path.join(infra[parts[name]]["dir"], "*")):
+                if os.path.isfile(f2):
+                    with open(f2, encoding="utf-8", errors="replace") as fh:
+                        part_text += fh.read()
         for k in env:
             if k.startswith("PSOP_"):
                 if not rf.env_name_is_read(k):
                     fail(area, "service %s sets %s, which no program reads (lib/config.c, getenv)" % (name, k))
             elif is_psop and not re.match(r"^PG[A-Z]+$", k) and k not in script_vars:
                 fail(area, "service %s sets %s, which neither psop, libpq nor docker/*.sh reads" % (name, k))
+            elif name in parts and k not in part_text and not (parts[name] == "kafka" and k.startswith("KAFKA_")):
+                fail(area, "service %s sets %s, which docker/%s/ never reads" % (name, k, parts[name]))
+        if is_psop:
+            psop_services.add(name)
+        for port in svc.get("ports") or []:
+            if parts.get(name) != "haproxy" and not str(port).startswith("127.0.0.1:"):
+                fail(area, "service %s publishes %s beyond 127.0.0.1 (operators' ports stay on the host)" % (name, port))
         if target == "worker":
             role = str(env.get("PSOP_WORKER_ROLE", ""))
             inst = str(env.get("PSOP_WORKER_INSTANCE_ID", ""))
@@ -512,7 +635,9 @@ def check_compose(df):
             cond = (spec or {}).get("condition", "service_started")
             dsvc = services[dep] or {}
             dtarget = (dsvc.get("build") or {}).get("target")
-            if cond == "service_healthy" and not dsvc.get("healthcheck") and dtarget not in healthy_targets:
+            dpart = infra.get(parts.get(dep, ""), {})
+            if cond == "service_healthy" and not dsvc.get("healthcheck") and dtarget not in healthy_targets \
+                    and not dpart.get("healthcheck"):
                 fail(area, "service %s waits for %s to be healthy, which has no healthcheck" % (name, dep))
             if cond == "service_completed_successfully" and str(dsvc.get("restart", "no")) != "no":
                 fail(area, "service %s waits for %s to complete, which restarts" % (name, dep))
@@ -541,11 +666,16 @@ def check_compose(df):
     else:
         mj = migrate[0]
         mdeps = services[mj].get("depends_on") or {}
-        for infra in ("kafka", "postgres"):
-            if (mdeps.get(infra) or {}).get("condition") != "service_healthy":
-                fail(area, "%s must wait for %s to be healthy" % (mj, infra))
-        if "topics" not in json.dumps(services[mj].get("entrypoint") or services[mj].get("command")):
+        for dep in [n for n, pt in parts.items() if pt in ("kafka", "postgres")]:
+            if (mdeps.get(dep) or {}).get("condition") != "service_healthy":
+                fail(area, "%s must wait for %s to be healthy" % (mj, dep))
+        mcmd = json.dumps(services[mj].get("entrypoint") or services[mj].get("command"))
+        if "topics" not in mcmd:
             fail(area, "%s does not create the topics (psopctl topics)" % mj)
+        m = re.search(r"topics --replication (\d+)", mcmd)
+        nbrokers = sum(1 for pt in parts.values() if pt == "kafka")
+        if not m or int(m.group(1)) != nbrokers:
+            fail(area, "%s: psopctl topics --replication %s, but there are %d brokers" % (mj, m.group(1) if m else "?", nbrokers))
 
         def waits_for(n, seen=()):
             deps = services[n].get("depends_on") or {}
@@ -553,50 +683,79 @@ def check_compose(df):
                 return True
             return any(waits_for(d, seen + (n,)) for d in deps if d in services and d not in seen)
         for n, s in services.items():
-            if s.get("build") and n != mj and not waits_for(n):
+            if n in psop_services and n != mj and not waits_for(n):
                 fail(area, "service %s does not wait for %s to complete" % (n, mj))
 
-    # external images: the versions scripts/ run
-    kv = rf.kafka_version()
-    hv = installed_version("haproxy")
-    rv = installed_version("redis-server")
-    for name, svc in services.items():
-        img = (svc or {}).get("image", "")
-        if img.startswith("apache/kafka"):
-            image_matches(area, name, img, "apache/kafka", "^%s$" % re.escape(kv), "KAFKA_VERSION of scripts/lib.sh")
-        elif img.startswith("postgres"):
-            image_matches(area, name, img, "postgres", "^%s(\\.\\d+)?(-bookworm)?$" % rf.pg_major(), "PG_BIN of scripts/lib.sh")
-        elif img.startswith("redis"):
-            major = re.sub(r"^\d+:", "", rv).split(".")[0] if rv else "?"
-            image_matches(area, name, img, "redis", "^%s(\\.\\d+)*(-bookworm)?$" % major, "the redis-server scripts/dev runs")
-        elif img.startswith("haproxy"):
-            mm = ".".join(hv.split(".")[:2]) if hv else "?"
-            image_matches(area, name, img, "haproxy", "^%s(\\.\\d+)?$" % re.escape(mm), "the haproxy scripts/dev runs")
-        elif not PSOP_IMAGE.match(img or ""):
-            fail(area, "service %s: unexpected image %s" % (name, img))
+    check_kafka_cluster(area, services, parts)
+    check_haproxy(services, api_services, parts)
 
-    # kafka: its advertised listener is what the programs are told
-    kafka = [n for n, s in services.items() if str((s or {}).get("image", "")).startswith("apache/kafka")]
-    if not kafka:
-        fail(area, "no Kafka service (apache/kafka)")
+
+def kafka_env(svc):
+    env = (svc or {}).get("environment") or {}
+    return {k: str(v) for k, v in env.items()}
+
+
+def check_kafka_cluster(area, services, parts):
+    """3 KRaft brokers+controllers that form one quorum, replication 3 with
+    min.insync.replicas 2, each reachable inside (what the programs are told)
+    and from the host (its external listener = its published port)."""
+    brokers = sorted(n for n, pt in parts.items() if pt == "kafka")
+    if len(brokers) < 3:
+        fail(area, "%d Kafka brokers, expected 3 (replication 3, min.insync.replicas 2)" % len(brokers))
+        if not brokers:
+            return
+    ids, internal = {}, []
+    voters_seen = set()
+    for b in brokers:
+        env = kafka_env(services[b])
+        roles = env.get("KAFKA_PROCESS_ROLES", "")
+        if "broker" not in roles or "controller" not in roles:
+            fail(area, "%s is not a KRaft broker+controller (KAFKA_PROCESS_ROLES)" % b)
+        nid = env.get("KAFKA_NODE_ID")
+        if not nid or nid in ids:
+            fail(area, "%s: KAFKA_NODE_ID %s is missing or shared with %s" % (b, nid, ids.get(nid)))
+        ids[nid] = b
+        voters_seen.add(env.get("KAFKA_CONTROLLER_QUORUM_VOTERS", ""))
+        for key, want in (("KAFKA_DEFAULT_REPLICATION_FACTOR", "3"), ("KAFKA_MIN_INSYNC_REPLICAS", "2"),
+                          ("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "3"),
+                          ("KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR", "3"),
+                          ("KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", "2"),
+                          ("KAFKA_AUTO_CREATE_TOPICS_ENABLE", "false")):
+            if env.get(key, "").lower() != want:
+                fail(area, "%s: %s is %r, expected %s" % (b, key, env.get(key), want))
+        adv = dict(re.findall(r"(\w+)://([\w.${}:-]+:[\w${}:-]+)", env.get("KAFKA_ADVERTISED_LISTENERS", "")))
+        inter = env.get("KAFKA_INTER_BROKER_LISTENER_NAME", "")
+        if inter not in adv or not adv[inter].startswith(b + ":"):
+            fail(area, "%s: the inter-broker listener %s is not advertised as %s:PORT" % (b, inter, b))
+        else:
+            internal.append(adv[inter])
+        ext = [v for k, v in adv.items() if k != inter]
+        published = [str(x) for x in services[b].get("ports") or []]
+        for e in ext:
+            hostport = e.split(":", 1)[1]
+            if not e.startswith("127.0.0.1:") or not any(x.startswith("127.0.0.1:%s:" % hostport) for x in published):
+                fail(area, "%s: external listener %s is not the port it publishes on 127.0.0.1 (%s)" % (b, e, published))
+        if not ext:
+            fail(area, "%s has no external listener for clients on the host" % b)
+        vol = [v for v in services[b].get("volumes") or [] if isinstance(v, str) and v.endswith(":/var/lib/kafka/data")]
+        if not vol:
+            fail(area, "%s keeps its log in no volume (/var/lib/kafka/data)" % b)
+    if len(voters_seen) != 1:
+        fail(area, "the brokers disagree on KAFKA_CONTROLLER_QUORUM_VOTERS")
     else:
-        kenv = services[kafka[0]].get("environment") or {}
-        adv = re.findall(r"PLAINTEXT://([\w.-]+:\d+)", str(kenv.get("KAFKA_ADVERTISED_LISTENERS", "")))
-        if "broker" not in str(kenv.get("KAFKA_PROCESS_ROLES", "")) or "controller" not in str(kenv.get("KAFKA_PROCESS_ROLES", "")):
-            fail(area, "Kafka is not a KRaft broker+controller (KAFKA_PROCESS_ROLES)")
-        if str(kenv.get("KAFKA_AUTO_CREATE_TOPICS_ENABLE", "")).lower() != "false":
-            fail(area, "Kafka must not auto-create topics (psopctl topics creates them, like scripts/kafka-node)")
-        for n, s in services.items():
-            kb = str(((s or {}).get("environment") or {}).get("PSOP_KAFKA_BROKERS", ""))
-            if kb and kb not in adv:
-                fail(area, "service %s: PSOP_KAFKA_BROKERS %s is not Kafka's advertised listener %s" % (n, kb, adv))
-
-    check_haproxy(services, api_services)
+        voters = dict(v.split("@", 1) for v in voters_seen.pop().split(",") if "@" in v)
+        want = {nid: "%s:" % b for nid, b in ids.items()}
+        if set(voters) != set(want) or any(not voters[k].startswith(want[k]) for k in want):
+            fail(area, "KAFKA_CONTROLLER_QUORUM_VOTERS %s is not every broker at its own address" % voters)
+    for n, s2 in services.items():
+        kb = str(((s2 or {}).get("environment") or {}).get("PSOP_KAFKA_BROKERS", ""))
+        if kb and sorted(kb.split(",")) != sorted(internal):
+            fail(area, "service %s: PSOP_KAFKA_BROKERS %s is not every broker's internal listener %s" % (n, kb, internal))
 
 
-def check_haproxy(services, api_services):
+def check_haproxy(services, api_services, parts):
     area = "docker/haproxy.cfg"
-    hp = [n for n, s in services.items() if str((s or {}).get("image", "")).startswith("haproxy")]
+    hp = [n for n, pt in parts.items() if pt == "haproxy"]
     if not hp:
         fail("docker/compose.yml", "no haproxy service")
         return
@@ -627,6 +786,8 @@ def check_haproxy(services, api_services):
     for a in api_services:
         if a not in seen:
             fail(area, "api service %s is not a server of the backend" % a)
+    if not re.search(r"^\s*stats socket \S+ .*level admin", cfg, re.M):
+        fail(area, "no runtime API (stats socket ... level admin): the rollout cannot drain a replica")
     binds = re.findall(r"^\s*bind\s+\S*:(\d+)", cfg, re.M)
     published = [str(x).rsplit(":", 1)[-1] for x in svc.get("ports") or []]
     for port in published:
@@ -824,9 +985,50 @@ def check_k8s(df):
             tp = sp.get("targetPort", sp.get("port"))
             if not any(tp in (n, cp) for n, cp in cports):
                 fail(area, "Service %s: targetPort %s is no container port of its pods" % (s["metadata"]["name"], tp))
+    check_k8s_kafka(area, examples, configmaps, docs)
+    for r, d in docs:
+        if d.get("kind") == "Deployment" and (d["spec"].get("replicas") or 1) < 2:
+            fail(area, "Deployment %s: fewer than 2 replicas" % d["metadata"]["name"])
     for im in kust.get("images") or []:
         if im.get("name") not in used_images:
             fail(area, "kustomization.yaml sets the tag of %s, which no workload uses" % im.get("name"))
+
+
+def check_k8s_kafka(area, examples, configmaps, docs):
+    """The Kafka the manifests expect (kafka-strimzi.example.yaml): 3 KRaft
+    nodes, replication 3, min.insync.replicas 2; the ConfigMap points at its
+    bootstrap Service and the migrate Job creates topics with replication 3."""
+    kafkas = [d for d in examples if d.get("kind") == "Kafka"]
+    pools = [d for d in examples if d.get("kind") == "KafkaNodePool"]
+    if len(kafkas) != 1:
+        fail(area, "no Strimzi Kafka example (kafka-strimzi.example.yaml) with the cluster's shape")
+        return
+    k = kafkas[0]
+    name = k["metadata"]["name"]
+    mine = [pl for pl in pools if ((pl.get("metadata") or {}).get("labels") or {}).get("strimzi.io/cluster") == name]
+    nodes = sum(int((pl.get("spec") or {}).get("replicas") or 0) for pl in mine)
+    roles = {r for pl in mine for r in (pl.get("spec") or {}).get("roles") or []}
+    if nodes < 3 or roles != {"broker", "controller"}:
+        fail(area, "Kafka %s: %d KRaft nodes with roles %s, expected 3 brokers+controllers" % (name, nodes, sorted(roles)))
+    cfg = ((k.get("spec") or {}).get("kafka") or {}).get("config") or {}
+    for key, want in (("default.replication.factor", 3), ("min.insync.replicas", 2),
+                      ("offsets.topic.replication.factor", 3), ("transaction.state.log.min.isr", 2),
+                      ("auto.create.topics.enable", False)):
+        if cfg.get(key) != want:
+            fail(area, "Kafka %s: %s is %r, expected %r" % (name, key, cfg.get(key), want))
+    plain = [lst for lst in ((k.get("spec") or {}).get("kafka") or {}).get("listeners") or [] if not lst.get("tls")]
+    want = {"%s-kafka-bootstrap.kafka.svc:%s" % (name, lst.get("port")) for lst in plain}
+    have = configmaps.get("psop-config", {}).get("PSOP_KAFKA_BROKERS")
+    if have not in want:
+        fail(area, "ConfigMap psop-config: PSOP_KAFKA_BROKERS %s is not the bootstrap Service of Kafka %s (%s)" % (have, name, sorted(want)))
+    for _, d in docs:
+        if d.get("kind") == "Job":
+            spec, _ = pod_spec(d)
+            for c in spec.get("containers") or []:
+                cmd = " ".join(c.get("command") or []) + " " + " ".join(c.get("args") or [])
+                m = re.search(r"topics --replication (\d+)", cmd)
+                if "psopctl topics" in cmd and (not m or int(m.group(1)) != min(nodes, 3)):
+                    fail(area, "Job %s: psopctl topics --replication %s, the cluster has %d nodes" % (d["metadata"]["name"], m.group(1) if m else "?", nodes))
 
 
 # ---- AsyncAPI ----------------------------------------------------------------------
@@ -1033,28 +1235,46 @@ DRIFTS = [
         _edit("lib/topics.h", '#define TOPIC_DLQ "psop.dlq"', '#define TOPIC_DLQ "psop.dlq"\n#define TOPIC_EVT_AUDIT "psop.events.audit"'),
         _edit("lib/topics.c", "{TOPIC_DLQ, TOPIC_KIND_DLQ,", '{TOPIC_EVT_AUDIT, TOPIC_KIND_EVENTS, "audit", 0},\n    {TOPIC_DLQ, TOPIC_KIND_DLQ,'))),
     ("a new published event without a schema", _edit("workers/h_voucher.c", '"voucher.refused", ev);', '"voucher.refused", ev);\n    outbox_add(ctx, TOPIC_EVT_VOUCHER, v.id, "voucher.extended", ev);')),
+    ("a broker left out of the KRaft quorum", _edit("docker/compose.yml", "1@kafka-1:9093,2@kafka-2:9093,3@kafka-3:9093", "1@kafka-1:9093,2@kafka-2:9093")),
+    ("min.insync.replicas 1", _edit("docker/compose.yml", 'KAFKA_MIN_INSYNC_REPLICAS: "2"', 'KAFKA_MIN_INSYNC_REPLICAS: "1"')),
+    ("a broker publishing another port than it advertises", _edit("docker/compose.yml", '"127.0.0.1:${KAFKA_3_PORT:-29096}:19092"', '"127.0.0.1:29097:19092"')),
+    ("topics with replication 1 on 3 brokers", _edit("docker/compose.yml", "psopctl topics --replication 3", "psopctl topics --replication 1")),
+    ("an image pulled from a registry", _edit("docker/compose.yml", "image: psop/redis:${IMAGE_TAG:-latest}\n    build:\n      context: ..\n      dockerfile: docker/redis/Dockerfile\n", "image: redis:7-bookworm\n")),
+    ("an infrastructure image on another base", _edit("docker/redis/Dockerfile", "FROM debian:bookworm-slim", "FROM redis:7-bookworm")),
+    ("a COPY source .dockerignore keeps out", _edit(".dockerignore", "!scripts/kafka\n", "")),
+    ("HAProxy without its runtime API", _edit("docker/haproxy.cfg", "    stats socket /run/haproxy/admin.sock mode 600 level admin\n", "")),
+    ("a one-node Kafka in k8s", _edit("docker/k8s/kafka-strimzi.example.yaml", "replicas: 3", "replicas: 1")),
+    ("one api replica in k8s", _edit("docker/k8s/api.yaml", "replicas: 2", "replicas: 1")),
     ("an AsyncAPI payload $ref to a missing schema", _edit("docs/asyncapi.yaml", "../schemas/events/voucher.granted.json", "../schemas/events/voucher.grantd.json")),
 ]
 
-COPY_PATHS = ["CMakeLists.txt", "lib", "api", "workers", "tools", "schemas", "scripts", "docker", "docs", "tests/deploy"]
+COPY_PATHS = [".dockerignore", "CMakeLists.txt", "lib", "api", "workers", "tools", "schemas", "scripts", "docker", "docs", "tests/deploy"]
 
 
 def tool_checks():
     """Where the tools exist (not on the development machines), let them
     judge too: docker compose config, kubectl kustomize. Returns notes."""
     notes = []
+    env = dict(os.environ)
+    with open(p("docker/.env.example"), encoding="utf-8") as f:
+        env.update(re.findall(r"^([A-Z_][A-Z0-9_]*)=(.*)$", f.read(), re.M))
+    # Both compose implementations judge the file: v2 (docker compose, the
+    # Docker CLI plugin) where it exists, v1 (docker-compose 1.29, Debian's,
+    # which scripts/containers drives) where it exists. Neither needs a daemon.
+    tools = []
     if subprocess.run(["sh", "-c", "docker compose version"], stdout=subprocess.DEVNULL,
                       stderr=subprocess.DEVNULL, check=False).returncode == 0:
-        env = dict(os.environ)
-        with open(p("docker/.env.example"), encoding="utf-8") as f:
-            env.update(re.findall(r"^([A-Z_][A-Z0-9_]*)=(.*)$", f.read(), re.M))
-        r = subprocess.run(["docker", "compose", "-f", p("docker/compose.yml"), "config", "-q"], env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+        tools.append(["docker", "compose"])
+    if shutil.which("docker-compose"):
+        tools.append(["docker-compose"])
+    for tool in tools:
+        r = subprocess.run(tool + ["-f", p("docker/compose.yml"), "--env-file", p("docker/.env.example"), "config", "-q"],
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
         if r.returncode != 0:
-            fail("docker/compose.yml", "docker compose config: %s" % r.stdout.strip())
-        notes.append("docker compose config")
-    else:
-        notes.append("docker compose not available: compose file checked by this script only")
+            fail("docker/compose.yml", "%s config: %s" % (" ".join(tool), r.stdout.strip()))
+        notes.append("%s config" % " ".join(tool))
+    if not tools:
+        notes.append("no compose tool here (docker compose, docker-compose): compose file checked by this script only")
     if shutil.which("kubectl"):
         r = subprocess.run(["kubectl", "kustomize", p("docker/k8s")], stdout=subprocess.DEVNULL,
                            stderr=subprocess.PIPE, text=True, check=False)
@@ -1075,7 +1295,8 @@ def run_checks(root):
     del problems[:]
     try:
         df = check_dockerfile()
-        check_compose(df)
+        infra = check_infra_dockerfiles()
+        check_compose(df, infra)
         check_k8s(df)
         check_asyncapi()
     except rf.RepoFactError as e:

@@ -449,7 +449,8 @@ static inline rd_kafka_t *tl_kafka(const char *brokers, rd_kafka_type_t type)
     return rd_kafka_new(type, conf, err, sizeof(err));
 }
 
-/* Creates the five command topics (partitions each) if missing. 0 or -1. */
+/* Creates the five command topics (partitions each, the cluster's default
+ * replication) if missing. 0 or -1. */
 static inline int tl_ensure_topics(const char *brokers, int partitions)
 {
     rd_kafka_t *rk = tl_kafka(brokers, RD_KAFKA_PRODUCER);
@@ -458,7 +459,7 @@ static inline int tl_ensure_topics(const char *brokers, int partitions)
     rd_kafka_NewTopic_t *nt[5];
     char err[256];
     for (int i = 0; i < 5; i++)
-        nt[i] = rd_kafka_NewTopic_new(tl_cmd_topics[i], partitions, 1, err, sizeof(err));
+        nt[i] = rd_kafka_NewTopic_new(tl_cmd_topics[i], partitions, -1, err, sizeof(err));
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_CreateTopics(rk, nt, 5, NULL, q);
     rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);

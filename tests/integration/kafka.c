@@ -57,7 +57,9 @@ static void drop_topic(char *topic)
 static char *fresh_topic(int partitions)
 {
     char *topic = st_unique("psop.test");
-    struct kadmin_topic t = {topic, partitions, 1};
+    /* The cluster's own replication (3 copies on the 3-broker stack, whose
+     * min.insync.replicas of 2 would refuse acks=all writes to 1 copy). */
+    struct kadmin_topic t = {topic, partitions, -1, 0};
     char err[512];
     cr_assert_eq(kadmin_create_topics(st_config(), &t, 1, 15000, err, sizeof(err)), 0, "%s",
                  err);
@@ -325,9 +327,24 @@ Test(kafka, bad_configuration_is_an_error)
 Test(kafka, ensure_topics_creates_the_psop_topics_idempotently)
 {
     char err[512] = "";
-    cr_assert_eq(kadmin_ensure_topics(st_config(), 1, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(kadmin_ensure_topics(st_config(), 1, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(kadmin_ensure_topics(st_config(), 0, err, sizeof(err)), -1);
+    int used = 0;
+    cr_assert_eq(kadmin_ensure_topics(st_config(), KADMIN_REPLICATION_AUTO, &used, err,
+                                      sizeof(err)),
+                 0, "%s", err);
+    /* Auto: the broker count, at most 3. */
+    int brokers = kadmin_broker_count(st_config(), 10000, err, sizeof(err));
+    cr_assert_gt(brokers, 0, "%s", err);
+    cr_assert_eq(used, brokers < 3 ? brokers : 3);
+    cr_assert_eq(kadmin_ensure_topics(st_config(), used, NULL, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(kadmin_ensure_topics(st_config(), -2, NULL, err, sizeof(err)), -1);
+    cr_assert_eq(kadmin_min_insync_for(3), 2);
+    cr_assert_eq(kadmin_min_insync_for(1), 1);
+    /* The stack's topics were made for this cluster: none is short of copies,
+     * and every one is short of one copy more than there are. */
+    cr_assert_eq(kadmin_check_replication(st_config(), used, NULL, NULL, err, sizeof(err)), 0,
+                 "%s", err);
+    cr_assert_eq(kadmin_check_replication(st_config(), used + 1, NULL, NULL, err, sizeof(err)),
+                 (int)psop_n_topics, "%s", err);
 
     struct kprod *p = producer(st_config());
     const rd_kafka_metadata_t *md = NULL;
