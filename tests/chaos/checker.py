@@ -10,6 +10,8 @@ workers settle:
   indeterminate  no answer in time (0), the connection broke (-1), or a 5xx
                  that names its command_id ("outcome": "unknown": Kafka did
                  not acknowledge in time, the command may still be stored)
+                 ; or a balancer's 502/504 (the replica died holding the
+                 request, which it may have published)
   refused        4xx/5xx, or never sent (-2)
 
   lost        acknowledged, but neither its command nor its service event
@@ -130,7 +132,9 @@ def main():
     acked = [r for r in recs if r["status"] == 202]
     # A 5xx naming its command (the front sent it to Kafka and got no
     # acknowledgement in time) is indeterminate too: it may be stored.
-    indet = [r for r in recs if r["status"] in (0, -1) or (r["status"] >= 500 and r["cid"])]
+    # So is a balancer's 502/504 (the replica died or hung with the request:
+    # it may have published it before).
+    indet = [r for r in recs if r["status"] in (0, -1, 502, 504) or (r["status"] >= 500 and r["cid"])]
     indet_seqs = {r["seq"] for r in indet}
     refused = [r for r in recs if r["status"] != 202 and r["seq"] not in indet_seqs]
 
