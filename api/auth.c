@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <jwt.h>
 
+#include "jwks.h"
 #include "xmalloc.h"
 
 struct auth {
@@ -16,6 +17,7 @@ struct auth {
     int keylen;
     char *issuer;   /* NULL: not checked */
     char *audience; /* NULL: not checked */
+    struct jwks *jwks; /* set: RS256/ES256 keys by kid from jwt_jwks_file */
 };
 
 static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
@@ -52,7 +54,14 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
 struct auth *auth_new(const struct psop_config *cfg, char *err, size_t errlen)
 {
     struct auth *a = xcalloc(1, sizeof(*a));
-    if (cfg->jwt_alg && strcmp(cfg->jwt_alg, "HS256") == 0) {
+    if (cfg->jwt_jwks_file && *cfg->jwt_jwks_file) {
+        /* The identity provider's keys: the algorithm comes from the key the
+         * token's kid names, never from the token alone. */
+        a->alg_name = "RS256 or ES256";
+        a->jwks = jwks_open(cfg->jwt_jwks_file, err, errlen);
+        if (!a->jwks)
+            goto fail;
+    } else if (cfg->jwt_alg && strcmp(cfg->jwt_alg, "HS256") == 0) {
         a->alg = JWT_ALG_HS256;
         a->alg_name = "HS256";
         if (!cfg->jwt_secret || strlen(cfg->jwt_secret) < 32) {
@@ -95,6 +104,7 @@ void auth_free(struct auth *a)
     free(a->key);
     free(a->issuer);
     free(a->audience);
+    jwks_free(a->jwks);
     free(a);
 }
 
@@ -179,6 +189,62 @@ static bool aud_matches(const json_t *aud, const char *want)
     return false;
 }
 
+/* The signature check with the configured key, or (JWKS) the key the
+ * header's kid names; the header's alg must be the key's. 0 with *jwt set. */
+static int decode_signed(const struct auth *a, const json_t *hdr, const char *tok, bool signed_,
+                         jwt_t **jwt, char *err, size_t errlen)
+{
+    const char *alg = json_string_value(json_object_get(hdr, "alg"));
+    if (!a->jwks) {
+        if (!alg || strcmp(alg, a->alg_name) != 0) {
+            snprintf(err, errlen, "token algorithm must be %s", a->alg_name);
+            return -1;
+        }
+        if (!signed_) {
+            snprintf(err, errlen, "token is not signed");
+            return -1;
+        }
+        if (jwt_decode(jwt, tok, a->key, a->keylen) != 0 || !*jwt) {
+            snprintf(err, errlen, "bad token signature");
+            return -1;
+        }
+        if (jwt_get_alg(*jwt) != a->alg) {
+            snprintf(err, errlen, "token algorithm must be %s", a->alg_name);
+            return -1;
+        }
+        return 0;
+    }
+    if (!alg || (strcmp(alg, "RS256") != 0 && strcmp(alg, "ES256") != 0)) {
+        snprintf(err, errlen, "token algorithm must be RS256 or ES256");
+        return -1;
+    }
+    if (!signed_) {
+        snprintf(err, errlen, "token is not signed");
+        return -1;
+    }
+    const char *kid = json_string_value(json_object_get(hdr, "kid"));
+    if (!kid || !*kid) {
+        snprintf(err, errlen, "token has no kid");
+        return -1;
+    }
+    int rc = -1;
+    struct jwks_set *set = jwks_acquire(a->jwks);
+    const struct jwks_key *key = jwks_find(set, kid);
+    if (!key)
+        snprintf(err, errlen, "unknown token signing key");
+    else if (strcmp(key->alg, alg) != 0)
+        snprintf(err, errlen, "token algorithm does not match its key");
+    else if (jwt_decode(jwt, tok, (const unsigned char *)key->pem, (int)key->pemlen) != 0 ||
+             !*jwt)
+        snprintf(err, errlen, "bad token signature");
+    else if (jwt_get_alg(*jwt) != (strcmp(alg, "RS256") == 0 ? JWT_ALG_RS256 : JWT_ALG_ES256))
+        snprintf(err, errlen, "token algorithm does not match its key");
+    else
+        rc = 0;
+    jwks_release(set);
+    return rc;
+}
+
 int auth_verify(const struct auth *a, const char *authorization, time_t now, struct actor *out,
                 char *err, size_t errlen)
 {
@@ -216,23 +282,8 @@ int auth_verify(const struct auth *a, const char *authorization, time_t now, str
         snprintf(err, errlen, "malformed token header");
         goto out;
     }
-    const char *alg = json_string_value(json_object_get(hdr, "alg"));
-    if (!alg || strcmp(alg, a->alg_name) != 0) {
-        snprintf(err, errlen, "token algorithm must be %s", a->alg_name);
+    if (decode_signed(a, hdr, tok, dot2[1] != '\0', &jwt, err, errlen) < 0)
         goto out;
-    }
-    if (dot2[1] == '\0') {
-        snprintf(err, errlen, "token is not signed");
-        goto out;
-    }
-    if (jwt_decode(&jwt, tok, a->key, a->keylen) != 0 || !jwt) {
-        snprintf(err, errlen, "bad token signature");
-        goto out;
-    }
-    if (jwt_get_alg(jwt) != a->alg) {
-        snprintf(err, errlen, "token algorithm must be %s", a->alg_name);
-        goto out;
-    }
     claims_str = jwt_get_grants_json(jwt, NULL);
     claims = claims_str ? json_loads(claims_str, JSON_REJECT_DUPLICATES, NULL) : NULL;
     if (!json_is_object(claims)) {

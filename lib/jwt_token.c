@@ -7,6 +7,7 @@
 #include <string.h>
 #include <jwt.h>
 
+#include "jwk.h"
 #include "xmalloc.h"
 
 #define KEY_FILE_MAX (64 * 1024)
@@ -37,6 +38,42 @@ static unsigned char *read_key(const char *path, int *len, char *err, size_t err
     buf[n] = '\0';
     *len = (int)n;
     return buf;
+}
+
+/* The private key with that kid from a JWKS file of private keys, as PEM
+ * (psopctl token --jwks-private FILE --kid K: tokens as an identity
+ * provider would sign them). */
+static int jwks_private_key(const char *path, const char *kid, jwt_alg_t *alg,
+                            unsigned char **key, int *keylen, char *err, size_t errlen)
+{
+    if (!set(kid)) {
+        snprintf(err, errlen, "--kid is required with --jwks-private");
+        return -1;
+    }
+    json_error_t je;
+    json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je), *jwk;
+    size_t i;
+    int rc = -1;
+    if (!doc) {
+        snprintf(err, errlen, "%s: %s", path, je.text);
+        return -1;
+    }
+    snprintf(err, errlen, "%s has no key with kid %s", path, kid);
+    json_array_foreach(json_object_get(doc, "keys"), i, jwk) {
+        const char *k = json_string_value(json_object_get(jwk, "kid"));
+        if (!k || strcmp(k, kid) != 0)
+            continue;
+        char *pem = jwk_to_pem(jwk, true, err, errlen);
+        if (pem) {
+            *alg = jwk_kty(jwk) == JWK_RSA ? JWT_ALG_RS256 : JWT_ALG_ES256;
+            *key = (unsigned char *)pem;
+            *keylen = (int)strlen(pem);
+            rc = 0;
+        }
+        break;
+    }
+    json_decref(doc);
+    return rc;
 }
 
 static int check_claim(const char *name, const char *v, char *err, size_t errlen)
@@ -85,7 +122,14 @@ int jwt_token_mint_at(const struct psop_config *cfg, const char *role, const cha
         return -1;
     }
 
-    if (cfg->jwt_alg && strcmp(cfg->jwt_alg, "HS256") == 0) {
+    const char *alg_name = cfg->jwt_alg, *kid = NULL;
+    if (set(cfg->jwt_mint_jwks_file)) {
+        if (jwks_private_key(cfg->jwt_mint_jwks_file, cfg->jwt_mint_kid, &alg, &key, &keylen,
+                             err, errlen) < 0)
+            return -1;
+        alg_name = alg == JWT_ALG_RS256 ? "RS256" : "ES256";
+        kid = cfg->jwt_mint_kid;
+    } else if (cfg->jwt_alg && strcmp(cfg->jwt_alg, "HS256") == 0) {
         if (!cfg->jwt_secret || strlen(cfg->jwt_secret) < 32) {
             snprintf(err, errlen, "jwt_secret must be at least 32 bytes for HS256");
             return -1;
@@ -127,12 +171,16 @@ int jwt_token_mint_at(const struct psop_config *cfg, const char *role, const cha
         goto out;
     }
     if ((e = jwt_set_alg(jwt, alg, key, keylen))) {
-        snprintf(err, errlen, "jwt_set_alg %s: %s", cfg->jwt_alg, strerror(e));
+        snprintf(err, errlen, "jwt_set_alg %s: %s", alg_name, strerror(e));
+        goto out;
+    }
+    if (kid && (e = jwt_add_header(jwt, "kid", kid))) {
+        snprintf(err, errlen, "jwt kid header: %s", strerror(e));
         goto out;
     }
     char *tok = jwt_encode_str(jwt);
     if (!tok) {
-        snprintf(err, errlen, "jwt sign (%s): %s%s", cfg->jwt_alg, strerror(errno),
+        snprintf(err, errlen, "jwt sign (%s): %s%s", alg_name, strerror(errno),
                  alg == JWT_ALG_RS256 ? " (is jwt_private_key_file an RSA private key?)" : "");
         goto out;
     }

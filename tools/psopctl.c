@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "dlq_replay.h"
+#include "jwk.h"
 #include "jwt_token.h"
 #include "kafka_admin.h"
 #include "log.h"
@@ -191,8 +192,10 @@ static int cmd_token(const struct psop_config *cfg, int argc, char **argv)
         {"role", required_argument, NULL, 'r'},   {"sub", required_argument, NULL, 's'},
         {"org", required_argument, NULL, 'o'},    {"provider", required_argument, NULL, 'p'},
         {"client", required_argument, NULL, 'c'}, {"ttl", required_argument, NULL, 't'},
+        {"jwks-private", required_argument, NULL, 'j'}, {"kid", required_argument, NULL, 'k'},
         {0}};
     const char *role = NULL, *sub = "psopctl", *org = NULL, *provider = NULL, *client = NULL;
+    struct psop_config c = *cfg; /* borrowed strings: never freed here */
     long ttl = 3600;
     int ch;
     while ((ch = next_opt(self, argc, argv, opts)) != -1) {
@@ -204,6 +207,8 @@ static int cmd_token(const struct psop_config *cfg, int argc, char **argv)
         case 'o': org = optarg; break;
         case 'p': provider = optarg; break;
         case 'c': client = optarg; break;
+        case 'j': c.jwt_mint_jwks_file = optarg; break;
+        case 'k': c.jwt_mint_kid = optarg; break;
         case 't':
             if (parse_long(optarg, 1, JWT_TOKEN_TTL_MAX, &ttl) < 0)
                 return bad_usage(self, "--ttl must be 1..31622400 seconds, not '%s'", optarg);
@@ -216,12 +221,80 @@ static int cmd_token(const struct psop_config *cfg, int argc, char **argv)
         return bad_usage(self, "%s", "--role is required");
 
     char err[512], *tok = NULL;
-    if (jwt_token_mint(cfg, role, sub, org, provider, client, ttl, &tok, err, sizeof(err)) < 0) {
+    if (jwt_token_mint(&c, role, sub, org, provider, client, ttl, &tok, err, sizeof(err)) < 0) {
         fprintf(stderr, "psopctl token: %s\n", err);
         return EXIT_FAIL;
     }
     printf("%s\n", tok);
     free(tok);
+    return EXIT_OK;
+}
+
+/* ------------------------------------------------------------ jwks */
+
+/* psopctl jwks generate --kid K [--kty RSA|EC]: a private key set of one new
+ * key; psopctl jwks public FILE: the key set the api verifies with. A
+ * rotation: generate the new key, publish old + new, move the signer, then
+ * publish the new one alone (docs/operations.md). */
+static int cmd_jwks(const struct psop_config *cfg, int argc, char **argv)
+{
+    (void)cfg;
+    const struct command *self = find_command("jwks");
+    if (argc < 2)
+        return bad_usage(self, "%s", "generate or public?");
+    const char *verb = argv[1];
+    char err[512];
+    json_t *out = NULL;
+    if (strcmp(verb, "public") == 0) {
+        if (argc != 3)
+            return bad_usage(self, "%s", "public needs one FILE");
+        json_error_t je;
+        json_t *doc = json_load_file(argv[2], JSON_REJECT_DUPLICATES, &je), *jwk;
+        if (!doc || !json_is_array(json_object_get(doc, "keys"))) {
+            fprintf(stderr, "psopctl jwks: %s: %s\n", argv[2], doc ? "no \"keys\" array" : je.text);
+            json_decref(doc);
+            return EXIT_FAIL;
+        }
+        json_t *keys = json_array();
+        size_t i;
+        json_array_foreach(json_object_get(doc, "keys"), i, jwk)
+            json_array_append_new(keys, jwk_public(jwk));
+        out = json_pack("{s:o}", "keys", keys);
+        json_decref(doc);
+    } else if (strcmp(verb, "generate") == 0) {
+        static const struct option opts[] = {{"kid", required_argument, NULL, 'k'},
+                                             {"kty", required_argument, NULL, 't'},
+                                             {0}};
+        const char *kid = NULL, *kty = "RSA";
+        int ch;
+        optind = 2;
+        while ((ch = next_opt(self, argc, argv, opts)) != -1) {
+            if (ch == -2)
+                return EXIT_USAGE;
+            if (ch == 'k')
+                kid = optarg;
+            else if (ch == 't')
+                kty = optarg;
+        }
+        if (!kid || !*kid)
+            return bad_usage(self, "%s", "--kid is required");
+        enum jwk_kty t = strcmp(kty, "RSA") == 0 ? JWK_RSA : strcmp(kty, "EC") == 0 ? JWK_EC
+                                                                                    : JWK_NONE;
+        if (t == JWK_NONE)
+            return bad_usage(self, "--kty must be RSA or EC, not '%s'", kty);
+        json_t *jwk = jwk_generate(t, kid, err, sizeof(err));
+        if (!jwk) {
+            fprintf(stderr, "psopctl jwks: %s\n", err);
+            return EXIT_FAIL;
+        }
+        out = json_pack("{s:[o]}", "keys", jwk);
+    } else {
+        return bad_usage(self, "unknown verb %s", verb);
+    }
+    char *text = json_dumps(out, JSON_INDENT(2));
+    printf("%s\n", text);
+    free(text);
+    json_decref(out);
     return EXIT_OK;
 }
 
@@ -398,8 +471,16 @@ static const struct command commands[] = {
      "create the psop Kafka topics that are missing (replication: the broker count, at most "
      "3, unless given; min.insync.replicas 2 from 3 copies)",
      cmd_topics},
-    {"token", "--role R [--sub S] [--org ID] [--provider ID] [--client ID] [--ttl S]",
-     "print a signed API token (ttl default 3600 s)", cmd_token},
+    {"token",
+     "--role R [--sub S] [--org ID] [--provider ID] [--client ID] [--ttl S] "
+     "[--jwks-private FILE --kid K]",
+     "print a signed API token (ttl default 3600 s; with --jwks-private, signed RS256/ES256 by "
+     "that key as an identity provider would)",
+     cmd_token},
+    {"jwks", "generate --kid K [--kty RSA|EC] | public FILE",
+     "print a new private key set of one key, or the public key set of a private one "
+     "(jwt_jwks_file)",
+     cmd_jwks},
     {"cache", "rebuild",
      "refill every Redis read model from PostgreSQL (after a flush; reads fall back meanwhile)",
      cmd_cache},
