@@ -42,9 +42,12 @@ int cmd_status_accepted(struct rpool *p, const struct cmd_batch *b, const struct
     argv[a++] = ttl;
     for (size_t i = 0; i < n; i++) {
         const struct cmd_item *it = &b->items[i];
-        json_t *doc = json_pack("{s:s, s:s, s:s, s:s?, s:s}", "command_id", it->command_id,
+        /* actor: the whole principal, whom GET /v1/commands/{id} answers;
+         * actor_sub for api replicas of older releases during a rollout. */
+        json_t *doc = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:o}", "command_id", it->command_id,
                                 "type", it->type, "status", "accepted", "resource_id",
-                                it->resource_id, "actor_sub", ac->sub);
+                                it->resource_id, "actor_sub", ac->sub, "actor",
+                                auth_actor_json(ac));
         argv[a++] = own[n + i] = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(15));
         json_decref(doc);
     }

@@ -425,6 +425,8 @@ int cmd_finalize(struct cmd_batch *b, const struct actor *ac, const struct cmd_o
             json_object_set_new(env, "idempotency_key", json_string(o->idem_key));
         if (o->traceparent && *o->traceparent && o->envelope_version >= 2)
             json_object_set_new(env, "traceparent", json_string(o->traceparent));
+        if (o->idem_key && o->request_digest && o->envelope_version >= 3)
+            json_object_set_new(env, "request_digest", json_string(o->request_digest));
         json_object_set(env, "data", it->data); /* borrows: data stays ours */
         it->payload = json_dumps(env, JSON_COMPACT | JSON_REAL_PRECISION(15));
         it->payload_len = it->payload ? strlen(it->payload) : 0;

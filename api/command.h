@@ -74,6 +74,8 @@ struct cmd_origin {
     const char *idem_key;    /* may be NULL */
     const char *traceparent; /* may be NULL; written from envelope version 2 */
     int envelope_version;    /* lib/envelope.h */
+    const char *request_digest; /* hex SHA-256 of method, path and body of a keyed
+                                 * request, or NULL; written from envelope version 3 */
 };
 
 /* Chooses each item's row and key and serializes its envelope.

@@ -19,9 +19,12 @@
 #include "cmd_status.h"
 #include "command.h"
 #include "envelope.h"
+#include "idem_key.h"
+#include "idempotency.h"
 #include "json_strict.h"
 #include "log.h"
 #include "port_guard.h"
+#include "principal.h"
 #include "problem.h"
 #include "read.h"
 #include "router.h"
@@ -555,9 +558,10 @@ static enum MHD_Result answer_published(struct req *r)
         /* The acceptance is the answer an Idempotency-Key replays, whatever
          * a wait then adds. */
         if (r->has_idem &&
-            idem_complete(s->d.idem, r->actor.sub, r->idem_key, 202, r->accepted) < 0)
-            LOG_WARN("idempotency record not completed", "command_id", r->first_command_id,
-                     NULL);
+            idem_complete(s->d.idem, &r->actor, r->idem_key, 202, r->accepted) < 0)
+            LOG_DEBUG("idempotency record not completed (Redis down?): a retry republishes "
+                      "the same ids",
+                      "command_id", r->first_command_id, NULL);
         cmd_status_accepted(s->d.redis, &r->batch, &r->actor);
         if (r->wait_s > 0) {
             r->wait_ids = json_array();
@@ -569,7 +573,7 @@ static enum MHD_Result answer_published(struct req *r)
         return respond_json(r, 202, json_incref(r->accepted), NULL, NULL);
     }
     if (r->has_idem)
-        idem_fail(s->d.idem, r->actor.sub, r->idem_key);
+        idem_fail(s->d.idem, &r->actor, r->idem_key);
     /* The command went to the producer: a broker that stored it but died
      * before acknowledging (or an acknowledgement past the deadline) means
      * it may still be applied. The answer says so and names the command so
@@ -623,16 +627,23 @@ static enum MHD_Result on_complete(struct req *r)
     if (rc < 0)
         return respond_cmd_error(r, &e);
 
-    cmd_assign_ids(&r->batch, NULL);
     if (r->has_idem) {
+        /* Ids derived from (principal, key, request): a retry publishes the
+         * same ones whatever Redis remembers (idem_key.h). */
+        char principal[PRINCIPAL_MAX];
+        principal_text(&r->actor, principal);
         idem_fingerprint(r->method, r->path, r->body ? r->body : "", r->len, r->idem_fp);
+        json_t *derived = idem_derived_ids(principal, r->idem_key, r->idem_fp, r->batch.n);
+        cmd_assign_ids(&r->batch, derived);
+        json_decref(derived);
         json_t *ids = cmd_ids_json(&r->batch), *prev = NULL, *stored = NULL;
         int st = 0;
-        enum idem_claim c =
-            idem_claim(s->d.idem, r->actor.sub, r->idem_key, r->idem_fp, ids, &prev, &st, &stored);
+        enum idem_claim c = idem_claim(s->d.idem, &r->actor, r->idem_key, r->idem_fp, ids, &prev,
+                                       &st, &stored);
         json_decref(ids);
         switch (c) {
         case IDEM_NEW:
+        case IDEM_UNKNOWN: /* Redis could not tell: the workers will (idempotency.h) */
             break;
         case IDEM_RETRY:
             cmd_assign_ids(&r->batch, prev);
@@ -649,20 +660,20 @@ static enum MHD_Result on_complete(struct req *r)
             return respond_problem(r, 409, "Idempotency-Key was used with another request");
         case IDEM_BUSY:
             return respond_problem(r, 409, "a request with this Idempotency-Key is in progress");
-        case IDEM_ERROR:
-            return respond_problem_h(r, 503, "idempotency store unavailable", NULL,
-                                     MHD_HTTP_HEADER_RETRY_AFTER, RETRY_AFTER_UNAVAILABLE);
         }
+    } else {
+        cmd_assign_ids(&r->batch, NULL);
     }
     char received_at[32];
     cmd_now_rfc3339(received_at);
     struct cmd_origin origin = {.received_at = received_at,
                                 .idem_key = r->has_idem ? r->idem_key : NULL,
+                                .request_digest = r->has_idem ? r->idem_fp : NULL,
                                 .traceparent = r->traceparent[0] ? r->traceparent : NULL,
                                 .envelope_version = s->d.cfg->envelope_version};
     if (cmd_finalize(&r->batch, &r->actor, &origin, &e) < 0) {
         if (r->has_idem)
-            idem_fail(s->d.idem, r->actor.sub, r->idem_key);
+            idem_fail(s->d.idem, &r->actor, r->idem_key);
         return respond_cmd_error(r, &e);
     }
     snprintf(r->first_command_id, sizeof(r->first_command_id), "%s",

@@ -135,7 +135,10 @@ int main(int argc, char **argv)
     /* Reads: one Redis and one PostgreSQL connection per server thread at
      * most, plus one Redis connection for "accepted" statuses under load. */
     int threads = cfg.api_threads > 0 ? cfg.api_threads : 1;
-    rpool = rpool_new(cfg.redis_url, threads + 1, 1000);
+    /* The "accepted" status write is on the command path and optional (the
+     * status falls back to PostgreSQL): the same short timeout as the
+     * idempotency store, and the pool's breaker. */
+    rpool = rpool_new(cfg.redis_url, threads + 1, IDEM_REDIS_TIMEOUT_MS);
     pgpool = pgpool_new(cfg.pg_dsn, threads);
     waiters = waiters_new(cfg.redis_url);
 

@@ -251,8 +251,10 @@ static json_t *idempotency_param(void)
 {
     return json_pack("{s:s, s:s, s:b, s:s, s:{s:s, s:i, s:i}}", "name", "Idempotency-Key", "in",
                      "header", "required", 0, "description",
-                     "Per principal, kept 24 h: a repeat with the same body returns the first "
-                     "answer and publishes nothing; another body is 409.",
+                     "Per principal (role, org, provider, client, sub): a repeat with the same "
+                     "method, path and body gets the same command id and is applied once; "
+                     "another request under the key is 409 when the front can tell at once "
+                     "(24 h), else rejected by the worker as idempotency_key_reused.",
                      "schema", "type", "string", "minLength", 1, "maxLength", IDEM_KEY_MAX);
 }
 

@@ -5,12 +5,15 @@
  * it answered 202) or the worker's verdict (version 1). A miss falls back to
  * psop.command_status, which knows verdicts only. An "accepted" document is
  * checked against PostgreSQL too: a verdict whose Redis write failed must not
- * stay "accepted" for a week. Only the issuer (token sub) and admins see a
- * command; for anyone else it does not exist (404).
+ * stay "accepted" for a week. Only the issuer and admins see a command; for
+ * anyone else it does not exist (404). The issuer is the whole principal
+ * (role, org, provider, client, sub: the document's "actor"), not the sub
+ * alone: the same sub at another organiser is someone else.
  */
 #include <string.h>
 
 #include "ids.h"
+#include "principal.h"
 #include "read.h"
 #include "view_command.h"
 #include "waiters.h"
@@ -20,12 +23,12 @@ static json_t *build(struct pgc *pg, void *cls, char *err, size_t errlen)
     return view_command(pg, cls, err, errlen);
 }
 
-/* A cached document without its issuer (written by a worker of an older
- * release) cannot be authorised: PostgreSQL has the issuer. */
+/* A cached document without its whole issuer (written by a release that
+ * kept the sub only) cannot be authorised: PostgreSQL has the issuer. */
 static bool has_issuer(const json_t *doc, void *cls)
 {
     (void)cls;
-    return json_is_string(json_object_get(doc, "actor_sub"));
+    return json_is_string(json_object_get(json_object_get(doc, "actor"), "sub"));
 }
 
 json_t *read_command_public(const json_t *doc)
@@ -37,7 +40,7 @@ json_t *read_command_public(const json_t *doc)
     json_t *v;
     json_object_foreach((json_t *)doc, k, v)
     {
-        if (!json_is_null(v) && strcmp(k, "actor_sub") != 0)
+        if (!json_is_null(v) && strcmp(k, "actor_sub") != 0 && strcmp(k, "actor") != 0)
             json_object_set(out, k, v);
     }
     return out;
@@ -74,8 +77,8 @@ void read_command(const struct read_req *rq, struct read_res *res)
             return;
         }
     }
-    const char *sub = json_string_value(json_object_get(doc, "actor_sub"));
-    if (rq->actor->role != ROLE_ADMIN && (!sub || strcmp(sub, rq->actor->sub) != 0)) {
+    if (rq->actor->role != ROLE_ADMIN &&
+        !principal_matches(json_object_get(doc, "actor"), rq->actor)) {
         json_decref(doc);
         read_fail(res, 404, "no such command");
         return;

@@ -10,6 +10,7 @@ static const struct {
 } fields[] = {
     {"id", 1},          {"type", 1}, {"schema_version", 1},  {"actor", 1},
     {"received_at", 1}, {"data", 1}, {"idempotency_key", 1}, {"traceparent", 2},
+    {"request_digest", 3},
 };
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
 

@@ -4,6 +4,10 @@
  *
  *   v1  {id, type, schema_version, actor, received_at, idempotency_key?, data}
  *   v2  v1 + traceparent? (W3C Trace Context, set by the front)
+ *   v3  v2 + request_digest? (hex SHA-256 of the method, path and body of a
+ *       request that carried an Idempotency-Key; the worker keeps
+ *       (principal, key) -> (command id, digest) and rejects a reused key
+ *       with another digest as idempotency_key_reused)
  *
  * The rule that lets old and new replicas share a consumer group: a new
  * envelope version may only add optional top-level fields. A reader that
@@ -21,7 +25,7 @@
 #include <stdbool.h>
 
 #define ENVELOPE_VERSION_MIN 1
-#define ENVELOPE_VERSION_CURRENT 2
+#define ENVELOPE_VERSION_CURRENT 3
 
 /* 55 characters: "00-" 32 hex "-" 16 hex "-" 2 hex. */
 #define TRACEPARENT_LEN 56

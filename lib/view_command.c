@@ -13,6 +13,8 @@
     "SELECT command_id::text, json_strip_nulls(json_build_object("                          \
     " 'command_id', command_id, 'type', type, 'status', status, 'reason', reason,"          \
     " 'resource_id', resource_id, 'actor_sub', actor_sub,"                                  \
+    " 'actor', json_build_object('sub', actor_sub, 'role', actor_role, 'org', actor_org,"     \
+    "  'provider', actor_provider, 'client', actor_client),"                                  \
     " 'applied_at', to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"  \
     "))::text FROM psop.command_status " where
 

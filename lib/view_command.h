@@ -5,10 +5,11 @@
  * to Redis after COMMIT (version 1) and as the api writes it when it answers
  * 202 (status "accepted", version 0):
  *   {command_id, type, status (accepted|applied|rejected), reason?,
- *    resource_id?, actor_sub?, applied_at?}
- * applied_at is RFC 3339 UTC to the second. actor_sub is the issuer's token
- * sub, kept so the api can answer the issuer only; the api strips it from
- * what it answers.
+ *    resource_id?, actor_sub?, actor?, applied_at?}
+ * applied_at is RFC 3339 UTC to the second. actor is the issuer's whole
+ * principal {sub, role, org?, provider?, client?}, kept so the api can
+ * answer the issuer only (actor_sub, its sub, for older api releases); the
+ * api strips both from what it answers.
  *
  * Used by the api's PostgreSQL fallback and by `psopctl cache rebuild`.
  * Functions are not thread-safe beyond their pgc/rds arguments. Returned

@@ -40,6 +40,7 @@ int cmd_parse(const struct jschema_registry *reg, int reader_version, const void
     c->received_at = opt_str(root, "received_at");
     c->idempotency_key = opt_str(root, "idempotency_key");
     c->traceparent = opt_str(root, "traceparent");
+    c->request_digest = opt_str(root, "request_digest");
     json_t *actor = json_object_get(root, "actor");
     c->actor.sub = opt_str(actor, "sub");
     c->actor.role = opt_str(actor, "role");

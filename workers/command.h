@@ -2,7 +2,7 @@
  * command.h - a command envelope as consumed from psop.commands.*.
  *
  * {id, type, schema_version, actor{sub, role, org?, provider?, client?},
- *  received_at, idempotency_key?, data}. Parsing validates the envelope
+ *  received_at, idempotency_key?, traceparent? (v2), request_digest? (v3), data}. Parsing validates the envelope
  * against schemas/envelope.json and the data against
  * schemas/commands/<type>.json, so a worker never applies what the front
  * would not have accepted. Every envelope version from ENVELOPE_VERSION_MIN
@@ -32,6 +32,7 @@ struct cmd {
     const char *received_at;
     const char *idempotency_key;
     const char *traceparent; /* envelope v2; NULL when absent */
+    const char *request_digest; /* envelope v3: the keyed request's digest; NULL when absent */
     struct actor actor;
     json_t *data; /* borrowed from root */
 };

@@ -13,13 +13,19 @@
 #include "view_voucher.h"
 #include "xmalloc.h"
 
-/* {command_id, type, status, reason?, resource_id?, actor_sub?, applied_at} */
+/* {command_id, type, status, reason?, resource_id?, actor_sub?, actor?,
+ * applied_at} */
 static char *status_doc(const struct rm_status *st, const char *ts)
 {
-    json_t *doc = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s}", "command_id",
+    json_t *actor = st->actor_sub && st->actor_role
+                        ? json_pack("{s:s, s:s, s:s?, s:s?, s:s?}", "sub", st->actor_sub, "role",
+                                    st->actor_role, "org", st->actor_org, "provider",
+                                    st->actor_provider, "client", st->actor_client)
+                        : NULL;
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:o?, s:s}", "command_id",
                             st->command_id, "type", st->type, "status", st->status, "reason",
                             st->reason, "resource_id", st->resource_id, "actor_sub",
-                            st->actor_sub, "applied_at", ts);
+                            st->actor_sub, "actor", actor, "applied_at", ts);
     char *s = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(doc);
     return s;

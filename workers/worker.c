@@ -9,6 +9,7 @@
 #include "apply.h"
 #include "command.h"
 #include "heartbeat.h"
+#include "idem_record.h"
 #include "ids.h"
 #include "json_schema.h"
 #include "kafka_consumer.h"
@@ -173,10 +174,13 @@ static json_t *processed_row(const struct slot *s, const char *status, const cha
     /* Every member may be null ("s?"): json_pack then never fails, and a
      * missing required value fails the INSERT loudly instead of dropping
      * the row (the envelope schema requires them anyway). */
-    return json_pack("{s:s?, s:s?, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s, s:i, s:I}", "command_id",
-                     c->id, "type", c->type, "status", status, "reason", reason, "resource_id",
-                     resource_id, "actor_sub", c->actor.sub, "actor_role", c->actor.role,
-                     "received_at", c->received_at, "kafka_topic", rd_kafka_topic_name(s->msg->rkt),
+    return json_pack("{s:s?, s:s?, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s, s:i, "
+                     "s:I}",
+                     "command_id", c->id, "type", c->type, "status", status, "reason", reason,
+                     "resource_id", resource_id, "actor_sub", c->actor.sub, "actor_role",
+                     c->actor.role, "actor_org", c->actor.org, "actor_provider",
+                     c->actor.provider, "actor_client", c->actor.client, "received_at",
+                     c->received_at, "kafka_topic", rd_kafka_topic_name(s->msg->rkt),
                      "kafka_partition", (int)s->msg->partition, "kafka_offset",
                      (json_int_t)s->msg->offset);
 }
@@ -203,13 +207,22 @@ static int apply_one(struct worker *w, struct slot *s, json_t *batch_events, jso
                  c->type);
         return 0;
     }
+    /* The Idempotency-Key first, outside the command's savepoint: the key
+     * stays taken even when the command is rejected (idem_record.h). */
+    enum idem_rec key = idem_record(w->pg, c, err, sizeof(err));
+    if (key == IDEM_REC_ERROR) {
+        LOG_WARN("idempotency key not recorded, batch will be retried", "command_id", c->id,
+                 "error", err, NULL);
+        return -1;
+    }
     /* One round trip: the previous command's savepoint released, this one's taken. */
     if (exec_sp(w, *sp_open ? "RELEASE SAVEPOINT cmd; SAVEPOINT cmd" : "SAVEPOINT cmd", err,
                 sizeof(err)) < 0)
         return -1;
     *sp_open = true;
     struct apply_ctx ctx = {.pg = w->pg, .cfg = w->cfg, .cmd = c, .source = w->source};
-    enum apply_result res = fn(&ctx);
+    enum apply_result res =
+        key == IDEM_REC_REUSED ? apply_reject(&ctx, "%s", IDEM_REUSED_REASON) : fn(&ctx);
     if (res == APPLY_FAILED) {
         snprintf(err, sizeof(err), "%s", ctx.err);
         goto failed;
@@ -279,11 +292,14 @@ static int record_processed(struct worker *w, json_t *rows)
     PGresult *r = pgc_query(
         w->pg,
         "INSERT INTO psop.processed_commands (command_id, type, status, reason, resource_id, "
-        " actor_sub, actor_role, received_at, kafka_topic, kafka_partition, kafka_offset) "
+        " actor_sub, actor_role, actor_org, actor_provider, actor_client, received_at, "
+        " kafka_topic, kafka_partition, kafka_offset) "
         "SELECT x.command_id, x.type, x.status, x.reason, x.resource_id, x.actor_sub, "
-        " x.actor_role, x.received_at, x.kafka_topic, x.kafka_partition, x.kafka_offset "
+        " x.actor_role, x.actor_org, x.actor_provider, x.actor_client, x.received_at, "
+        " x.kafka_topic, x.kafka_partition, x.kafka_offset "
         "FROM jsonb_to_recordset($1::jsonb) AS x(command_id uuid, type text, status text, "
-        " reason text, resource_id text, actor_sub text, actor_role text, "
+        " reason text, resource_id text, actor_sub text, actor_role text, actor_org text, "
+        " actor_provider text, actor_client text, "
         " received_at timestamptz, kafka_topic text, kafka_partition int, kafka_offset bigint) "
         "ON CONFLICT (command_id) DO NOTHING RETURNING 1",
         1, p, err, sizeof(err));
@@ -462,7 +478,11 @@ static void process_batch(struct worker *w, rd_kafka_message_t **msgs, size_t n)
                                            s->out == OUT_APPLIED ? "applied" : "rejected",
                                            s->out == OUT_REJECTED ? s->reason : NULL,
                                            s->resource_id[0] ? s->resource_id : NULL,
-                                           s->cmd.actor.sub};
+                                           s->cmd.actor.sub,
+                                           s->cmd.actor.role,
+                                           s->cmd.actor.org,
+                                           s->cmd.actor.provider,
+                                           s->cmd.actor.client};
     }
     rm_command_statuses(w->rds, st, nst);
     free(st);

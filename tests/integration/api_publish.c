@@ -422,7 +422,8 @@ Test(api_publish, traceparent_travels_with_the_command, .init = start, .fini = s
                           json_string_value(json_object_get(b.json, "command_id"))};
     struct tl_msg got[2];
     cr_assert_eq(tl_find(tl_brokers(), &m, ids, 2, got, 20000, NULL), 2);
-    cr_expect_eq(json_integer_value(json_object_get(got[0].envelope, "schema_version")), 2);
+    cr_expect_eq(json_integer_value(json_object_get(got[0].envelope, "schema_version")),
+                 ENVELOPE_VERSION_CURRENT);
     cr_expect_str_eq(json_string_value(json_object_get(got[0].envelope, "traceparent")), tp);
     cr_expect_str_eq(json_string_value(json_object_get(got[1].envelope, "traceparent")), got_b);
     json_decref(got[0].envelope);

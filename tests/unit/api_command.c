@@ -44,7 +44,7 @@ Test(api_command, path_parameters_fill_the_data)
                  0, "%s", e.detail);
     cr_expect_str_eq(json_string_value(json_object_get(b.items[0].data, "voucher_id")), VOU);
     cmd_assign_ids(&b, NULL);
-    cr_assert_eq(cmd_finalize(&b, &org, &(struct cmd_origin){"2025-01-01T00:00:00.000Z", "k1", TP, 2}, &e), 0);
+    cr_assert_eq(cmd_finalize(&b, &org, &(struct cmd_origin){"2025-01-01T00:00:00.000Z", "k1", TP, 2, NULL}, &e), 0);
     cr_expect_str_eq(b.items[0].key, VOU);
     cr_expect_str_eq(b.items[0].resource_id, VOU);
     json_t *env = json_loads(b.items[0].payload, 0, NULL);
@@ -98,8 +98,8 @@ Test(api_command, generated_ids_are_reused_by_a_retry)
     cr_assert_eq(from_route("POST", "/v1/vouchers", body, &org, &b, &e), 0);
     cmd_assign_ids(&b, NULL); /* fresh ids first, as the server does */
     cmd_assign_ids(&b, ids);  /* then the first attempt's, on IDEM_RETRY */
-    cr_assert_eq(cmd_finalize(&a, &org, &(struct cmd_origin){"t", NULL, NULL, 1}, &e), 0);
-    cr_assert_eq(cmd_finalize(&b, &org, &(struct cmd_origin){"t", NULL, NULL, 1}, &e), 0);
+    cr_assert_eq(cmd_finalize(&a, &org, &(struct cmd_origin){"t", NULL, NULL, 1, NULL}, &e), 0);
+    cr_assert_eq(cmd_finalize(&b, &org, &(struct cmd_origin){"t", NULL, NULL, 1, NULL}, &e), 0);
     cr_expect_str_eq(a.items[0].command_id, b.items[0].command_id);
     cr_expect_str_eq(a.items[0].resource_id, b.items[0].resource_id);
     cr_expect_str_eq(b.items[0].key, b.items[0].resource_id);
@@ -143,7 +143,7 @@ Test(api_command, accepted_shapes)
                               0, NULL);
     cr_assert_eq(cmd_from_commands(body, &org, reg, &b, &e), 0, "%s", e.detail);
     cmd_assign_ids(&b, NULL);
-    cr_assert_eq(cmd_finalize(&b, &org, &(struct cmd_origin){"t", NULL, NULL, 1}, &e), 0);
+    cr_assert_eq(cmd_finalize(&b, &org, &(struct cmd_origin){"t", NULL, NULL, 1, NULL}, &e), 0);
     json_t *acc = cmd_accepted_json(&b);
     cr_expect_eq(json_array_size(json_object_get(acc, "commands")), 1);
     json_decref(acc);
@@ -158,14 +158,14 @@ Test(api_command, a_version_1_envelope_has_no_traceparent)
                             "{\"effective_date\":\"2025-03-01\",\"reason\":\"x\"}", &org, &b, &e),
                  0, "%s", e.detail);
     cmd_assign_ids(&b, NULL);
-    cr_assert_eq(cmd_finalize(&b, &org, &(struct cmd_origin){"2025-01-01T00:00:00Z", NULL, TP, 1}, &e), 0);
+    cr_assert_eq(cmd_finalize(&b, &org, &(struct cmd_origin){"2025-01-01T00:00:00Z", NULL, TP, 1, NULL}, &e), 0);
     json_t *env = json_loads(b.items[0].payload, 0, NULL);
     cr_expect_eq(json_integer_value(json_object_get(env, "schema_version")), 1);
     cr_expect_null(json_object_get(env, "traceparent"));
     json_decref(env);
     /* An empty traceparent is no traceparent (it would not match the schema). */
     free(b.items[0].payload);
-    cr_assert_eq(cmd_finalize(&b, &org, &(struct cmd_origin){"2025-01-01T00:00:00Z", NULL, "", 2}, &e), 0);
+    cr_assert_eq(cmd_finalize(&b, &org, &(struct cmd_origin){"2025-01-01T00:00:00Z", NULL, "", 2, NULL}, &e), 0);
     env = json_loads(b.items[0].payload, 0, NULL);
     cr_expect_null(json_object_get(env, "traceparent"));
     json_decref(env);

@@ -21,10 +21,13 @@ static void teardown(void)
     jschema_registry_free(reg);
 }
 
+#define DIGEST "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
 TestSuite(worker_command, .init = setup, .fini = teardown);
 
-/* A holiday.upsert envelope of version v: 2 adds traceparent, 3 a field
- * this build does not know. */
+/* A holiday.upsert envelope of version v: 2 adds traceparent, 3 a
+ * request_digest (with an Idempotency-Key), 4 a field this build does not
+ * know. */
 static char *envelope(int v)
 {
     json_t *env = json_pack("{s:s, s:s, s:i, s:{s:s, s:s}, s:s, s:{s:s, s:s}}", "id",
@@ -34,7 +37,11 @@ static char *envelope(int v)
                             "name", "Itsenäisyyspäivä");
     if (v >= 2)
         json_object_set_new(env, "traceparent", json_string(TP));
-    if (v >= 3)
+    if (v >= 3) {
+        json_object_set_new(env, "idempotency_key", json_string("k-1"));
+        json_object_set_new(env, "request_digest", json_string(DIGEST));
+    }
+    if (v >= 4)
         json_object_set_new(env, "tenant_region", json_string("fi-south"));
     char *s = json_dumps(env, JSON_COMPACT);
     json_decref(env);
@@ -52,7 +59,7 @@ static int parse(int reader, int v, struct cmd *c, char *err, size_t n)
 Test(worker_command, every_reader_reads_every_version)
 {
     for (int reader = ENVELOPE_VERSION_MIN; reader <= ENVELOPE_VERSION_CURRENT; reader++) {
-        for (int v = 1; v <= 3; v++) {
+        for (int v = 1; v <= 4; v++) {
             struct cmd c;
             char err[256] = "";
             cr_assert_eq(parse(reader, v, &c, err, sizeof(err)), 0, "reader %d, v%d: %s", reader,
@@ -64,6 +71,11 @@ Test(worker_command, every_reader_reads_every_version)
                 cr_expect_str_eq(c.traceparent, TP);
             else
                 cr_expect_null(c.traceparent, "reader %d saw a traceparent in v%d", reader, v);
+            if (reader >= 3 && v >= 3)
+                cr_expect_str_eq(c.request_digest, DIGEST);
+            else
+                cr_expect_null(c.request_digest, "reader %d saw a request_digest in v%d", reader,
+                               v);
             cmd_free(&c);
         }
     }
