@@ -348,8 +348,8 @@ Test(e2e_budget, whole_budget_month)
            "{\"quantity\":1,\"reason_code\":\"not_delivered\",\"explanation\":\"Peruttu\"}");
     expect_pot(&w, v, 100000, 87717, "after the credits");
     char *cr = h_pg_value(w.pg,
-                          "SELECT string_agg(gross_cents || '/' || organiser_part_cents || '/' || "
-                          "client_share_cents, ' ' ORDER BY gross_cents) FROM psop.credits c "
+                          "SELECT string_agg(c.gross_cents || '/' || c.organiser_part_cents || '/' || "
+                          "c.client_share_cents, ' ' ORDER BY c.gross_cents) FROM psop.credits c "
                           "JOIN psop.service_events x ON x.id = c.event_id WHERE x.voucher_id = "
                           "'%s'",
                           v);
