@@ -479,8 +479,10 @@ static const struct read_answer_doc read_answers[] = {
      NULL},
     {"/v1/vouchers/{voucher_id}",
      "The voucher (lib/view_voucher.h) with its value history, status and value in force "
-     "today, and the month's used_quantity, remaining_quantity, voucher_used_cents. Its "
-     "organiser, client and chosen provider; 404 for anyone else.",
+     "today, and the month's used_quantity, remaining_quantity, voucher_used_cents; a budget "
+     "voucher (value_basis budget) shows budget_cents, budget_used_cents and "
+     "budget_remaining_cents instead of a value per unit. Its organiser, client and chosen "
+     "provider; 404 for anyone else.",
      NULL},
     {"/v1/vouchers",
      "{client_id, vouchers: [...]}: the client's vouchers (each as GET /v1/vouchers/{id} "
@@ -490,7 +492,10 @@ static const struct read_answer_doc read_answers[] = {
     {"/v1/vouchers/{voucher_id}/providers",
      "{voucher_id, date, unit, voucher_value_cents, providers: [{provider_id, name, "
      "unit_price_cents, voucher_value_cents, client_share_cents, bands?}]}: approved today, "
-     "cheapest own share first. Its client and organiser; 404 for anyone else.",
+     "cheapest own share first. A budget voucher: {voucher_id, date, unit, "
+     "budget_remaining_cents, providers: [{..., unit_price_cents, budget_covers_quantity "
+     "(remaining / price, truncated to 2 decimals), bands?}]}, cheapest first. Its client and "
+     "organiser; 404 for anyone else.",
      NULL},
     {"/v1/vouchers/{voucher_id}/service-events",
      "{voucher_id, month?, events: [...]}: every event (deleted ones with state deleted) with "

@@ -6,6 +6,7 @@
 
 #include "decimal.h"
 #include "domain_band.h"
+#include "domain_budget.h"
 #include "domain_event.h"
 #include "ids.h"
 #include "view_doc.h"
@@ -39,6 +40,8 @@ static const char VOUCHER_SQL[] =
     "    'excess_cents', v.income_excess_cents, 'max_value_cents', v.income_max_value_cents,"
     "    'min_value_cents', v.income_min_value_cents, 'divisor', v.income_divisor,"
     "    'value_cents', v.income_value_cents) END,"
+    " 'budget_cents', v.budget_cents, 'budget_used_cents', v.budget_used_cents,"
+    " 'budget_remaining_cents', v.budget_cents - v.budget_used_cents,"
     " 'value_history', coalesce((SELECT json_agg(json_build_object("
     "    'from', lower(x.effective), 'to', upper(x.effective) - 1,"
     "    'unit_value_cents', x.unit_value_cents, 'set_by', x.set_by,"
@@ -78,6 +81,7 @@ static const char EVENTS_SQL[] =
     "    'unit_price_cents', e.unit_price_cents, 'voucher_value_cents', e.voucher_value_cents,"
     "    'value_unit_cents', e.value_unit_cents, 'gross_cents', e.gross_cents,"
     "    'organiser_part_cents', e.organiser_part_cents,"
+    "    'budget_remaining_before_cents', e.budget_remaining_before_cents,"
     "    'client_share_cents', e.client_share_cents, 'state', e.state, 'note', e.note,"
     "    'recorded_by', e.recorded_by, 'recorded_at', " TS("e.recorded_at") ","
     "    'updated_at', " TS("e.updated_at") ", 'approved_by', e.approved_by,"
@@ -185,12 +189,24 @@ static json_t *band_figures(int64_t price, int64_t value_unit)
                      (json_int_t)(price - part));
 }
 
+/* Per-unit figures of one band of a budget voucher: the price and how many
+ * units the pot still covers at it (null when the price is 0: no limit). */
+static json_t *budget_figures(int64_t price, int64_t remaining)
+{
+    int64_t q = budget_covers_qty_h(remaining, price);
+    return json_pack("{s:I, s:o}", "unit_price_cents", (json_int_t)price, "budget_covers_quantity",
+                     q < 0 ? json_null() : json_real((double)q / 100.0));
+}
+
 static int cmp_providers(const void *a, const void *b)
 {
     const json_t *x = *(const json_t *const *)a, *y = *(const json_t *const *)b;
     const json_t *sx = json_object_get(x, "client_share_cents");
     const json_t *sy = json_object_get(y, "client_share_cents");
-    bool px = json_is_integer(sx), py = json_is_integer(sy);
+    /* Priced first: a budget voucher's entries have no client share per
+     * unit, only a price. */
+    bool px = json_is_integer(json_object_get(x, "unit_price_cents"));
+    bool py = json_is_integer(json_object_get(y, "unit_price_cents"));
     if (px != py)
         return px ? -1 : 1; /* no price last */
     if (px) {
@@ -221,6 +237,59 @@ static int64_t coef_of(const json_t *coefs, const char *band)
     return h;
 }
 
+/* Sorts the entries items[0..n) into out's "providers" (frees items). */
+static json_t *finish_providers(json_t *out, json_t **items, size_t n)
+{
+    qsort(items, n, sizeof(*items), cmp_providers);
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(list, items[i]);
+    free(items);
+    json_object_set_new(out, "providers", list);
+    return out;
+}
+
+/* The comparison of a budget voucher: per provider its price and how much
+ * of the service the pot still covers at it (per band where banded). */
+static json_t *budget_combine(json_t *out, const json_t *public_doc, const json_t *coefs,
+                              int64_t remaining)
+{
+    size_t n = json_array_size(json_object_get(public_doc, "providers"));
+    json_t **items = xcalloc(n ? n : 1, sizeof(*items));
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(public_doc, "providers"), i, p)
+    {
+        json_t *e = json_deep_copy(p);
+        json_t *price = json_object_get(p, "price");
+        json_object_del(e, "price");
+        items[i] = e;
+        if (!json_is_object(price)) {
+            json_object_set_new(e, "unit_price_cents", json_null());
+            json_object_set_new(e, "budget_covers_quantity", json_null());
+            continue;
+        }
+        int64_t base = json_integer_value(json_object_get(price, "price_cents"));
+        json_object_set_new(e, "price_valid_from",
+                            json_deep_copy(json_object_get(price, "valid_from")));
+        json_t *wk = budget_figures(base, remaining);
+        json_object_update(e, wk);
+        json_decref(wk);
+        if (coefs) {
+            json_t *bands = json_object();
+            const json_t *bp = json_object_get(price, "band_prices_cents");
+            for (int b = BAND_WEEKDAY; b < BAND_COUNT; b++) {
+                const char *name = band_name((enum band)b);
+                json_t *bpv = b == BAND_WEEKDAY ? NULL : json_object_get(bp, name);
+                int64_t bprice = json_is_integer(bpv) ? json_integer_value(bpv) : base;
+                json_object_set_new(bands, name, budget_figures(bprice, remaining));
+            }
+            json_object_set_new(e, "bands", bands);
+        }
+    }
+    return finish_providers(out, items, n);
+}
+
 json_t *view_voucher_providers_combine(const json_t *voucher_doc, const json_t *public_doc,
                                        day_t today)
 {
@@ -234,8 +303,15 @@ json_t *view_voucher_providers_combine(const json_t *voucher_doc, const json_t *
     json_t *out = json_pack("{s:O, s:s, s:O}", "voucher_id", json_object_get(voucher_doc, "id"),
                             "date", tbuf, "unit", json_object_get(voucher_doc, "unit"));
     int64_t value = h ? json_integer_value(json_object_get(h, "unit_value_cents")) : 0;
-    json_object_set_new(out, "voucher_value_cents", h ? json_integer(value) : json_null());
     const json_t *coefs = json_object_get(voucher_doc, "band_coefficients");
+    const json_t *rem_j = json_object_get(voucher_doc, "budget_remaining_cents");
+    bool budget = json_is_integer(rem_j);
+    int64_t remaining = budget ? json_integer_value(rem_j) : 0;
+    if (budget) {
+        json_object_set_new(out, "budget_remaining_cents", json_integer(remaining));
+        return budget_combine(out, public_doc, coefs, remaining);
+    }
+    json_object_set_new(out, "voucher_value_cents", h ? json_integer(value) : json_null());
 
     size_t n = json_array_size(json_object_get(public_doc, "providers"));
     json_t **items = xcalloc(n ? n : 1, sizeof(*items));
@@ -276,13 +352,7 @@ json_t *view_voucher_providers_combine(const json_t *voucher_doc, const json_t *
         }
         items[i] = e;
     }
-    qsort(items, n, sizeof(*items), cmp_providers);
-    json_t *list = json_array();
-    for (i = 0; i < n; i++)
-        json_array_append_new(list, items[i]);
-    free(items);
-    json_object_set_new(out, "providers", list);
-    return out;
+    return finish_providers(out, items, n);
 }
 
 json_t *view_voucher_providers(struct pgc *pg, const char *voucher_id, day_t today, char *err,

@@ -51,7 +51,10 @@
  *    provider_id?, provider_chosen_at?, provider_chosen_by?,
  *    status (active|revoked|refused, as stored), revoke_date?, revoke_reason?,
  *    revoked_at?, refuse_reason?, refused_at?,
- *    value_basis (flat|income),
+ *    value_basis (flat|income|budget),
+ *    budget_cents?, budget_used_cents?, budget_remaining_cents?  (budget
+ *             vouchers only: the pot, what its events and credits have
+ *             charged, what is left; such a voucher has no value_history),
  *    income? {household_size, monthly_income_cents, limit_cents, pct_bp,
  *             excess_cents, max_value_cents, min_value_cents, divisor,
  *             value_cents},
@@ -123,6 +126,10 @@ json_t *view_voucher_events_month(const json_t *events_doc, const char *month);
  *                 bands? {weekday|evening|saturday|sunday:
  *                         {unit_price_cents, voucher_value_cents,
  *                          client_share_cents}}}]}
+ * A budget voucher instead: {voucher_id, date, unit, budget_remaining_cents,
+ * providers: [{..., unit_price_cents, budget_covers_quantity (remaining /
+ * price truncated to hundredths, null at price 0), bands? {band:
+ * {unit_price_cents, budget_covers_quantity}}}]}, cheapest first.
  * voucher_value_cents of a band = round(value x coefficient); client share
  * per unit = price - min(price, value). Weekday numbers are the top-level
  * ones. Cheapest own share first, then price, then name; providers without

@@ -20,6 +20,7 @@
 #include <strings.h>
 
 #include "decimal.h"
+#include "domain_budget.h"
 #include "money.h"
 #include "outbox.h"
 #include "topics.h"
@@ -189,7 +190,8 @@ enum apply_result se_voucher_lock(struct apply_ctx *ctx, const char *id, struct 
         ctx,
         "SELECT v.id, v.organiser_id, v.client_id, v.service_type, v.provider_id, v.status, "
         "v.valid_from, v.valid_to, v.revoke_date, v.monthly_quota, v.version, "
-        "st.client_share_allowed, st.coef_evening, st.coef_saturday, st.coef_sunday "
+        "st.client_share_allowed, st.coef_evening, st.coef_saturday, st.coef_sunday, "
+        "v.budget_cents, v.budget_used_cents "
         "FROM psop.vouchers v JOIN psop.service_types st ON st.code = v.service_type "
         "WHERE v.id = $1::uuid FOR UPDATE OF v",
         1, q);
@@ -200,6 +202,9 @@ enum apply_result se_voucher_lock(struct apply_ctx *ctx, const char *id, struct 
         return apply_reject(ctx, "not_found: voucher %s does not exist", id);
     }
     fill_parent(r, p);
+    p->budget = col(r, 0, 15) != NULL;
+    p->budget_cents = p->budget ? col_ll(r, 0, 15) : 0;
+    p->budget_used_cents = p->budget ? col_ll(r, 0, 16) : 0;
     PQclear(r);
     return APPLY_OK;
 }
@@ -251,6 +256,31 @@ enum apply_result se_parent_bump(struct apply_ctx *ctx, struct se_parent *p)
     if (PQntuples(r) == 1)
         p->version = col_ll(r, 0, 0);
     PQclear(r);
+    return APPLY_OK;
+}
+
+enum apply_result se_budget_move(struct apply_ctx *ctx, struct se_parent *p, int64_t delta_cents)
+{
+    if (!p->budget || delta_cents == 0)
+        return APPLY_OK;
+    char d[24];
+    const char *q[] = {p->id, se_num(d, sizeof(d), delta_cents)};
+    /* One statement: the pot moves only when it stays within 0..budget
+     * (the CHECK vouchers_budget_within backs it). */
+    PGresult *r = apply_query(ctx,
+                              "UPDATE psop.vouchers SET budget_used_cents = budget_used_cents + "
+                              "$2::bigint WHERE id = $1::uuid AND budget_used_cents + $2::bigint "
+                              "BETWEEN 0 AND budget_cents RETURNING budget_used_cents",
+                              2, q);
+    if (!r)
+        return APPLY_FAILED;
+    int n = PQntuples(r);
+    if (n == 1)
+        p->budget_used_cents = col_ll(r, 0, 0);
+    PQclear(r);
+    if (n != 1)
+        return apply_reject(ctx, "budget_exhausted: voucher %s cannot move its pot by %lld cents",
+                            p->id, (long long)delta_cents);
     return APPLY_OK;
 }
 
@@ -472,6 +502,49 @@ static enum apply_result evaluate_order(struct apply_ctx *ctx, const struct se_p
     return APPLY_OK;
 }
 
+/* The budget variant of se_evaluate, after the band: the price (list or a
+ * lower agreed one; no value per unit to stay under) and the charge to the
+ * pot (lib/domain_budget.h). An edit's old draw is back in the pot first. */
+static enum apply_result evaluate_budget(struct apply_ctx *ctx, const struct se_parent *p,
+                                         const struct se_input *in, bool has_list, int64_t base,
+                                         const struct band_prices *bp, const char *ds,
+                                         struct se_result *out)
+{
+    char e[64], b1[32], b2[32], b3[32];
+    int64_t list = band_price(base, bp, out->band);
+    int64_t price;
+    if (event_price_voucher(has_list, list, in->price_given, in->price_cents, true, 0, &price, e,
+                            sizeof(e)) < 0) {
+        if (strcmp(e, "no_price_in_force") == 0)
+            return apply_reject(ctx, "%s: provider %s has no price for %s on %s", e,
+                                p->provider_id, p->service_type, ds);
+        if (strcmp(e, "price_above_list") == 0)
+            return apply_reject(ctx, "%s: %s asked, the list price for %s on %s is %s", e,
+                                eur(in->price_cents, b1, sizeof(b1)), band_name(out->band), ds,
+                                eur(list, b2, sizeof(b2)));
+        return apply_reject(ctx, "%s", e);
+    }
+    int64_t remaining =
+        budget_remaining(p->budget_cents, p->budget_used_cents - in->returned_draw_cents);
+    if (budget_event_amounts(price, in->qty_h, remaining, p->client_share_allowed, &out->a, e,
+                             sizeof(e)) < 0) {
+        if (strcmp(e, "budget_exhausted") == 0)
+            return apply_reject(ctx, "%s: voucher %s has nothing left of its budget %s", e, p->id,
+                                eur(p->budget_cents, b1, sizeof(b1)));
+        if (strcmp(e, "budget_insufficient") == 0)
+            return apply_reject(ctx,
+                                "%s: the event costs %s, voucher %s has %s left and %s allows no "
+                                "client share",
+                                e, eur(out->a.gross_cents, b1, sizeof(b1)), p->id,
+                                eur(remaining, b2, sizeof(b2)), p->service_type);
+        return apply_reject(ctx, "%s: %s x %s", e, eur(price, b1, sizeof(b1)),
+                            qty_str(in->qty_h, b3, sizeof(b3)));
+    }
+    out->budget = true;
+    out->remaining_before_cents = remaining;
+    return APPLY_OK;
+}
+
 enum apply_result se_evaluate(struct apply_ctx *ctx, const struct se_parent *p,
                               const struct se_input *in, struct se_result *out)
 {
@@ -514,6 +587,8 @@ enum apply_result se_evaluate(struct apply_ctx *ctx, const struct se_parent *p,
         return br;
     out->has_band = p->banded;
     out->coef_h = p->banded ? band_coefficient(&p->coef, out->band) : 100;
+    if (p->budget)
+        return evaluate_budget(ctx, p, in, has_list, base, &bp, ds, out);
     if (!has_value)
         return apply_reject(ctx, "voucher_not_active: voucher %s has no value in force on %s",
                             p->id, ds);
@@ -584,6 +659,8 @@ struct se_row {
     char note[2100];
     bool has_note;
     long long version;
+    int64_t part_cents; /* organiser part (a budget event's draw on the pot) */
+    bool budget;        /* charged to a budget voucher's pot */
 };
 
 /* Loads event_id of parent p FOR UPDATE; not_found when it is not p's. */
@@ -596,10 +673,12 @@ static enum apply_result event_lock(struct apply_ctx *ctx, const struct se_paren
         ctx,
         p->kind == SE_VOUCHER
             ? "SELECT id, provider_id, state, date, quantity, band, unit_price_cents, "
-              "value_unit_cents, credited_quantity, note, version, client_fee_cents "
+              "value_unit_cents, credited_quantity, note, version, client_fee_cents, "
+              "organiser_part_cents, budget_remaining_before_cents "
               "FROM psop.service_events WHERE id = $1::uuid AND voucher_id = $2::uuid FOR UPDATE"
             : "SELECT id, provider_id, state, date, quantity, band, unit_price_cents, "
-              "value_unit_cents, credited_quantity, note, version, client_fee_cents "
+              "value_unit_cents, credited_quantity, note, version, client_fee_cents, "
+              "organiser_part_cents, budget_remaining_before_cents "
               "FROM psop.service_events WHERE id = $1::uuid AND order_id = $2::uuid FOR UPDATE",
         2, q);
     if (!r)
@@ -622,6 +701,8 @@ static enum apply_result event_lock(struct apply_ctx *ctx, const struct se_paren
     copy(ev->note, sizeof(ev->note), col(r, 0, 9));
     ev->version = col_ll(r, 0, 10);
     ev->client_fee_cents = col(r, 0, 11) ? col_ll(r, 0, 11) : 0;
+    ev->part_cents = col_ll(r, 0, 12);
+    ev->budget = col(r, 0, 13) != NULL;
     PQclear(r);
     return APPLY_OK;
 }
@@ -705,7 +786,12 @@ static json_t *event_json(const char *id, const struct se_parent *p, const char 
                           (json_int_t)res->a.client_share_cents, "state", state, "version",
                           (json_int_t)version);
     set_parent_ids(o, p);
-    if (p->kind == SE_VOUCHER) {
+    if (res->budget) {
+        json_object_set_new(o, "budget_remaining_before_cents",
+                            json_integer(res->remaining_before_cents));
+        json_object_set_new(o, "budget_remaining_cents",
+                            json_integer(budget_remaining(p->budget_cents, p->budget_used_cents)));
+    } else if (p->kind == SE_VOUCHER) {
         json_object_set_new(o, "voucher_value_cents", json_integer(res->voucher_value_cents));
         json_object_set_new(o, "value_unit_cents", json_integer(res->a.value_unit_cents));
     } else {
@@ -760,9 +846,10 @@ enum apply_result se_record(struct apply_ctx *ctx)
     if ((ar = se_evaluate(ctx, &p, &in, &res)) != APPLY_OK)
         return ar;
 
-    char ds[11], qb[24], pr[24], vv[24], cf[24], vu[24], gr[24], op[24], cs[24], fe[24];
+    char ds[11], qb[24], pr[24], vv[24], cf[24], vu[24], gr[24], op[24], cs[24], fe[24], rb[24];
     const char *note = cmd_str(c, "note");
     bool order = p.kind == SE_ORDER;
+    bool unit = !order && !res.budget; /* a value per unit (not an order, not a pot) */
     const char *ins[] = {id,
                          order ? NULL : p.id,
                          p.provider_id,
@@ -772,9 +859,9 @@ enum apply_result se_record(struct apply_ctx *ctx)
                          se_num(qb, sizeof(qb), in.qty_h),
                          res.has_band ? band_name(res.band) : NULL,
                          se_num(pr, sizeof(pr), res.a.unit_price_cents),
-                         order ? NULL : se_num(vv, sizeof(vv), res.voucher_value_cents),
+                         unit ? se_num(vv, sizeof(vv), res.voucher_value_cents) : NULL,
                          res.has_band && !order ? se_num(cf, sizeof(cf), res.coef_h) : NULL,
-                         order ? NULL : se_num(vu, sizeof(vu), res.a.value_unit_cents),
+                         unit ? se_num(vu, sizeof(vu), res.a.value_unit_cents) : NULL,
                          se_num(gr, sizeof(gr), res.a.gross_cents),
                          se_num(op, sizeof(op), res.a.organiser_part_cents),
                          se_num(cs, sizeof(cs), res.a.client_share_cents),
@@ -782,16 +869,18 @@ enum apply_result se_record(struct apply_ctx *ctx)
                          c->actor.sub,
                          order ? p.id : NULL,
                          order ? p.contract_id : NULL,
-                         order ? se_num(fe, sizeof(fe), p.client_fee_cents) : NULL};
+                         order ? se_num(fe, sizeof(fe), p.client_fee_cents) : NULL,
+                         res.budget ? se_num(rb, sizeof(rb), res.remaining_before_cents) : NULL};
     r = apply_query(ctx,
                     "INSERT INTO psop.service_events (id, voucher_id, provider_id, organiser_id, "
                     "service_type, date, quantity, band, unit_price_cents, voucher_value_cents, "
                     "band_coefficient, value_unit_cents, gross_cents, organiser_part_cents, "
                     "client_share_cents, note, recorded_by, order_id, contract_id, "
-                    "client_fee_cents, recorded_at, updated_at) VALUES "
-                    "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, "
-                    "$18, $19, $20, clock_timestamp(), clock_timestamp()) RETURNING version",
-                    20, ins);
+                    "client_fee_cents, budget_remaining_before_cents, recorded_at, updated_at) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
+                    "$16, $17, $18, $19, $20, $21, clock_timestamp(), clock_timestamp()) "
+                    "RETURNING version",
+                    21, ins);
     if (!r) {
         /* The same id recorded meanwhile under another voucher (another
          * partition) is the command's fault; a CHECK disagreeing with the C
@@ -802,7 +891,8 @@ enum apply_result se_record(struct apply_ctx *ctx)
     }
     long long version = col_ll(r, 0, 0);
     PQclear(r);
-    if ((ar = se_parent_bump(ctx, &p)) != APPLY_OK)
+    if ((ar = se_budget_move(ctx, &p, res.budget ? res.a.organiser_part_cents : 0)) != APPLY_OK ||
+        (ar = se_parent_bump(ctx, &p)) != APPLY_OK)
         return ar;
     outbox_add(ctx, parent_topic(&p), p.id, "service_event.recorded",
                event_json(id, &p, p.provider_id, &in, &res, note, "recorded", version));
@@ -842,7 +932,8 @@ enum apply_result se_update(struct apply_ctx *ctx)
                           .qty_h = ev.qty_h,
                           .band_given = ev.has_band,
                           .band = ev.band,
-                          .exclude_event_id = ev.id};
+                          .exclude_event_id = ev.id,
+                          .returned_draw_cents = ev.budget ? ev.part_cents : 0};
     struct se_input given = {0};
     if ((ar = read_input(ctx, &given)) != APPLY_OK)
         return ar;
@@ -871,33 +962,40 @@ enum apply_result se_update(struct apply_ctx *ctx)
     if ((ar = se_evaluate(ctx, &p, &in, &res)) != APPLY_OK)
         return ar;
 
-    char ds[11], qb[24], pr[24], vv[24], cf[24], vu[24], gr[24], op[24], cs[24];
+    char ds[11], qb[24], pr[24], vv[24], cf[24], vu[24], gr[24], op[24], cs[24], rb[24];
     bool order = p.kind == SE_ORDER;
+    bool unit = !order && !res.budget;
     const char *upd[] = {ev.id,
                          day_str(in.date, ds),
                          se_num(qb, sizeof(qb), in.qty_h),
                          res.has_band ? band_name(res.band) : NULL,
                          se_num(pr, sizeof(pr), res.a.unit_price_cents),
-                         order ? NULL : se_num(vv, sizeof(vv), res.voucher_value_cents),
+                         unit ? se_num(vv, sizeof(vv), res.voucher_value_cents) : NULL,
                          res.has_band && !order ? se_num(cf, sizeof(cf), res.coef_h) : NULL,
-                         order ? NULL : se_num(vu, sizeof(vu), res.a.value_unit_cents),
+                         unit ? se_num(vu, sizeof(vu), res.a.value_unit_cents) : NULL,
                          se_num(gr, sizeof(gr), res.a.gross_cents),
                          se_num(op, sizeof(op), res.a.organiser_part_cents),
                          se_num(cs, sizeof(cs), res.a.client_share_cents),
-                         note};
+                         note,
+                         res.budget ? se_num(rb, sizeof(rb), res.remaining_before_cents) : NULL};
     PGresult *r = apply_query(
         ctx,
         "UPDATE psop.service_events SET date = $2, quantity = $3, band = $4, "
         "unit_price_cents = $5, voucher_value_cents = $6, band_coefficient = $7, "
         "value_unit_cents = $8, gross_cents = $9, organiser_part_cents = $10, "
-        "client_share_cents = $11, note = $12, updated_at = clock_timestamp(), "
-        "version = version + 1 WHERE id = $1::uuid RETURNING version",
-        12, upd);
+        "client_share_cents = $11, note = $12, budget_remaining_before_cents = $13, "
+        "updated_at = clock_timestamp(), version = version + 1 WHERE id = $1::uuid "
+        "RETURNING version",
+        13, upd);
     if (!r)
         return APPLY_FAILED;
     long long version = col_ll(r, 0, 0);
     PQclear(r);
-    if ((ar = se_parent_bump(ctx, &p)) != APPLY_OK)
+    /* Re-charged alone: the old draw back, the new one taken. */
+    if ((ar = se_budget_move(ctx, &p,
+                             res.budget ? res.a.organiser_part_cents - ev.part_cents : 0)) !=
+            APPLY_OK ||
+        (ar = se_parent_bump(ctx, &p)) != APPLY_OK)
         return ar;
     json_t *data = event_json(ev.id, &p, ev.provider_id, &in, &res, note, "recorded", version);
     json_object_set_new(data, "changed", json_deep_copy(c->data));
@@ -957,10 +1055,17 @@ static enum apply_result change_state(struct apply_ctx *ctx, enum event_action a
                              PQgetvalue(r, 0, 1), "version", (json_int_t)col_ll(r, 0, 0));
     PQclear(r);
     set_parent_ids(data, &p);
-    if ((ar = se_parent_bump(ctx, &p)) != APPLY_OK) {
+    /* A deleted budget event returns its draw (it has no credits: those
+     * come only after settlement, when it can no longer be deleted). */
+    if ((ar = se_budget_move(ctx, &p, act == EVENT_DELETE && ev.budget ? -ev.part_cents : 0)) !=
+            APPLY_OK ||
+        (ar = se_parent_bump(ctx, &p)) != APPLY_OK) {
         json_decref(data);
         return ar;
     }
+    if (p.budget)
+        json_object_set_new(data, "budget_remaining_cents",
+                            json_integer(budget_remaining(p.budget_cents, p.budget_used_cents)));
     outbox_add(ctx, parent_topic(&p), p.id,
                act == EVENT_DELETE ? "service_event.deleted" : "service_event.approved", data);
     se_touch_parent(ctx, &p);
@@ -1019,12 +1124,30 @@ enum apply_result se_credit(struct apply_ctx *ctx)
                             qty_str(ev.qty_h, b3, sizeof(b3)));
     struct event_amounts a;
     bool order = p.kind == SE_ORDER;
-    if ((order ? event_credit_order(ev.price_cents, ev.client_fee_cents, qty_h, &a, e, sizeof(e))
-               : event_credit_voucher(ev.value_unit_cents, ev.price_cents, qty_h, &a, e,
-                                      sizeof(e))) < 0)
+    int crc;
+    if (ev.budget) {
+        /* What of the event's draw earlier credits have refilled already. */
+        const char *qe[] = {ev.id};
+        r = apply_query(ctx,
+                        "SELECT coalesce(-sum(organiser_part_cents), 0) FROM psop.credits "
+                        "WHERE event_id = $1::uuid",
+                        1, qe);
+        if (!r)
+            return APPLY_FAILED;
+        int64_t refilled = col_ll(r, 0, 0);
+        PQclear(r);
+        crc = budget_credit_amounts(ev.price_cents, ev.part_cents, ev.qty_h, refilled, qty_h, &a,
+                                    e, sizeof(e));
+    } else {
+        crc = order ? event_credit_order(ev.price_cents, ev.client_fee_cents, qty_h, &a, e,
+                                         sizeof(e))
+                    : event_credit_voucher(ev.value_unit_cents, ev.price_cents, qty_h, &a, e,
+                                           sizeof(e));
+    }
+    if (crc < 0)
         return apply_reject(ctx, "%s: credit of %s", e, qty_str(qty_h, b1, sizeof(b1)));
 
-    char qb[24], pr[24], vu[24], gr[24], op[24], cs[24], fe[24];
+    char qb[24], pr[24], vu[24], gr[24], op[24], cs[24], fe[24], bp[24], bq[24];
     const char *ins[] = {id,
                          ev.id,
                          p.organiser_id,
@@ -1033,25 +1156,28 @@ enum apply_result se_credit(struct apply_ctx *ctx)
                          cmd_str(c, "reason_code"),
                          cmd_str(c, "explanation"),
                          se_num(pr, sizeof(pr), a.unit_price_cents),
-                         order ? NULL : se_num(vu, sizeof(vu), a.value_unit_cents),
+                         order || ev.budget ? NULL : se_num(vu, sizeof(vu), a.value_unit_cents),
                          se_num(gr, sizeof(gr), a.gross_cents),
                          se_num(op, sizeof(op), a.organiser_part_cents),
                          se_num(cs, sizeof(cs), a.client_share_cents),
                          c->actor.sub,
                          order ? "true" : "false",
-                         order ? se_num(fe, sizeof(fe), ev.client_fee_cents) : NULL};
+                         order ? se_num(fe, sizeof(fe), ev.client_fee_cents) : NULL,
+                         ev.budget ? se_num(bp, sizeof(bp), ev.part_cents) : NULL,
+                         ev.budget ? se_num(bq, sizeof(bq), ev.qty_h) : NULL};
     r = apply_query(ctx,
                     "WITH cr AS (INSERT INTO psop.credits (id, event_id, organiser_id, "
                     "provider_id, is_order, quantity, reason_code, explanation, unit_price_cents, "
                     "value_unit_cents, gross_cents, organiser_part_cents, client_share_cents, "
-                    "created_by, client_fee_cents, created_at) VALUES ($1, $2, $3, $4, $14, $5, "
-                    "$6, $7, $8, $9, $10, $11, $12, $13, $15, clock_timestamp()) "
+                    "created_by, client_fee_cents, budget_event_part_cents, "
+                    "budget_event_quantity, created_at) VALUES ($1, $2, $3, $4, $14, $5, "
+                    "$6, $7, $8, $9, $10, $11, $12, $13, $15, $16, $17, clock_timestamp()) "
                     "RETURNING " TS_SQL("created_at") " AS at) "
                     "UPDATE psop.service_events SET credited_quantity = credited_quantity + $5, "
                     "updated_at = clock_timestamp(), version = version + 1 "
                     "WHERE id = $2::uuid AND credited_quantity + $5 <= quantity "
                     "RETURNING credited_quantity, (SELECT at FROM cr), version",
-                    15, ins);
+                    17, ins);
     if (!r) {
         if (strcmp(pgc_last_sqlstate(ctx->pg), "23505") == 0)
             return apply_reject(ctx, "already_exists: credit %s exists", id);
@@ -1079,12 +1205,17 @@ enum apply_result se_credit(struct apply_ctx *ctx)
     set_parent_ids(data, &p);
     if (order)
         json_object_set_new(data, "client_fee_cents", json_integer(ev.client_fee_cents));
-    else
+    else if (!ev.budget)
         json_object_set_new(data, "value_unit_cents", json_integer(a.value_unit_cents));
-    if ((ar = se_parent_bump(ctx, &p)) != APPLY_OK) {
+    /* A credit refills the pot by its organiser part (<= 0). */
+    if ((ar = se_budget_move(ctx, &p, ev.budget ? a.organiser_part_cents : 0)) != APPLY_OK ||
+        (ar = se_parent_bump(ctx, &p)) != APPLY_OK) {
         json_decref(data);
         return ar;
     }
+    if (ev.budget)
+        json_object_set_new(data, "budget_remaining_cents",
+                            json_integer(budget_remaining(p.budget_cents, p.budget_used_cents)));
     outbox_add(ctx, parent_topic(&p), p.id, "service_event.credited", data);
     se_touch_parent(ctx, &p);
     return APPLY_OK;

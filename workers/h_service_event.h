@@ -62,6 +62,10 @@ struct se_parent {
     day_t contract_to;
     bool has_cap;
     int64_t cap_h; /* the contract's monthly volume cap over all its orders */
+    /* budget voucher (value_basis budget, SE_VOUCHER only): the pot */
+    bool budget;
+    int64_t budget_cents;
+    int64_t budget_used_cents;
 };
 
 /* Loads and row-locks voucher id with its service type. Rejects
@@ -98,6 +102,7 @@ struct se_input {
     bool price_given;
     int64_t price_cents;
     const char *exclude_event_id; /* an edit: the event's own quantity is not "used" */
+    int64_t returned_draw_cents;  /* an edit on a budget voucher: its old draw, back first */
 };
 
 /* The event's derived facts, stored on the row. */
@@ -108,6 +113,8 @@ struct se_result {
     int64_t voucher_value_cents; /* voucher: value in force on the date */
     int64_t used_h;              /* the parent's month usage without this event */
     int64_t contract_used_h;     /* order: the contract's month usage without it */
+    bool budget;                 /* charged to a budget voucher's pot */
+    int64_t remaining_before_cents; /* budget: what was left before this charge */
     struct event_amounts a;
 };
 
@@ -116,6 +123,12 @@ struct se_result {
  * force, band and holiday, value in force, price, quota. */
 enum apply_result se_evaluate(struct apply_ctx *ctx, const struct se_parent *p,
                               const struct se_input *in, struct se_result *out);
+
+/* Moves a budget voucher's pot by delta_cents (> 0 a charge, < 0 a return)
+ * in one UPDATE that cannot overdraw it nor take it below zero; p's
+ * budget_used_cents gets the new use. A move that does not fit (impossible
+ * under the row lock) rejects "budget_exhausted". */
+enum apply_result se_budget_move(struct apply_ctx *ctx, struct se_parent *p, int64_t delta_cents);
 
 /* Helpers shared with h_voucher.c and h_order.c. */
 #define SE_TS_SQL(col) \

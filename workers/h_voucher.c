@@ -12,6 +12,8 @@
  * Rejection reasons: "forbidden: ..." (ownership), "not_found: ..." or a
  * rule code: already_exists, no_income_model, invalid_income,
  * invalid_valid_to, invalid_effective_from, voucher_not_active,
+ * invalid_value_basis, invalid_budget, budget_needs_valid_to,
+ * budget_with_quota, budget_below_charged, value_basis_mismatch,
  * events_after_date, voucher_has_events, provider_not_approved,
  * provider_suspended (see docs/vouchers.md).
  */
@@ -21,6 +23,7 @@
 
 #include "date.h"
 #include "decimal.h"
+#include "domain_budget.h"
 #include "domain_income.h"
 #include "h_service_event.h"
 #include "handlers.h"
@@ -127,13 +130,21 @@ static enum apply_result voucher_grant(struct apply_ctx *ctx)
     if (qj && decimal_from_json(qj, &quota_h) < 0)
         return apply_reject(ctx, "invalid_quantity: monthly_quota");
 
-    /* The value: flat, or from the service type's income model. */
-    long long flat = 0;
+    /* The value: flat, from the service type's income model, or a pot. */
+    long long flat = 0, budget = 0;
     bool is_flat = cmd_int(c, "unit_value_cents", &flat) == 0;
+    bool is_budget = cmd_int(c, "budget_cents", &budget) == 0;
     struct income_basis basis = {0};
     struct income_model model = {0};
     json_t *income = json_object_get(c->data, "income");
-    if (!is_flat) {
+    char e0[64];
+    if (budget_grant_check(is_flat, income != NULL, is_budget, budget, vt != NULL, qj != NULL, e0,
+                           sizeof(e0)) < 0)
+        return apply_reject(ctx, "%s: a voucher is granted with exactly one of unit_value_cents, "
+                                 "income and budget_cents; a budget (1 - 10000000 cents) needs "
+                                 "valid_to and takes no monthly_quota",
+                            e0);
+    if (!is_flat && !is_budget) {
         bool has = false;
         if ((ar = load_income_model(ctx, st, &model, &has)) != APPLY_OK)
             return ar;
@@ -148,12 +159,14 @@ static enum apply_result voucher_grant(struct apply_ctx *ctx)
             return apply_reject(ctx, "%s", e);
     }
     int64_t value = is_flat ? flat : basis.value_cents;
+    bool is_income = !is_flat && !is_budget;
+    const char *basis_name = is_flat ? "flat" : is_budget ? "budget" : "income";
 
     const char *pid = cmd_str(c, "provider_id");
     if (pid && (ar = se_provider_in_force(ctx, pid, org, st, date_today_helsinki())) != APPLY_OK)
         return ar;
 
-    char b[12][24];
+    char b[13][24];
     const char *ins[] = {id,
                          org,
                          cmd_str(c, "client_id"),
@@ -163,48 +176,57 @@ static enum apply_result voucher_grant(struct apply_ctx *ctx)
                          vt,
                          qj ? se_num(b[0], sizeof(b[0]), quota_h) : NULL,
                          pid,
-                         is_flat ? "flat" : "income",
-                         is_flat ? NULL : se_num(b[1], sizeof(b[1]), basis.household_size),
-                         is_flat ? NULL : se_num(b[2], sizeof(b[2]), basis.income_cents),
-                         is_flat ? NULL : se_num(b[3], sizeof(b[3]), basis.limit_cents),
-                         is_flat ? NULL : se_num(b[4], sizeof(b[4]), basis.pct_bp),
-                         is_flat ? NULL : se_num(b[5], sizeof(b[5]), basis.excess_cents),
-                         is_flat ? NULL : se_num(b[6], sizeof(b[6]), model.max_value_cents),
-                         is_flat ? NULL : se_num(b[7], sizeof(b[7]), model.min_value_cents),
-                         is_flat ? NULL : se_num(b[8], sizeof(b[8]), model.divisor),
-                         is_flat ? NULL : se_num(b[9], sizeof(b[9]), basis.value_cents),
+                         basis_name,
+                         !is_income ? NULL : se_num(b[1], sizeof(b[1]), basis.household_size),
+                         !is_income ? NULL : se_num(b[2], sizeof(b[2]), basis.income_cents),
+                         !is_income ? NULL : se_num(b[3], sizeof(b[3]), basis.limit_cents),
+                         !is_income ? NULL : se_num(b[4], sizeof(b[4]), basis.pct_bp),
+                         !is_income ? NULL : se_num(b[5], sizeof(b[5]), basis.excess_cents),
+                         !is_income ? NULL : se_num(b[6], sizeof(b[6]), model.max_value_cents),
+                         !is_income ? NULL : se_num(b[7], sizeof(b[7]), model.min_value_cents),
+                         !is_income ? NULL : se_num(b[8], sizeof(b[8]), model.divisor),
+                         !is_income ? NULL : se_num(b[9], sizeof(b[9]), basis.value_cents),
                          c->actor.sub,
-                         se_num(b[10], sizeof(b[10]), value),
-                         c->id};
+                         is_budget ? NULL : se_num(b[10], sizeof(b[10]), value),
+                         c->id,
+                         is_budget ? se_num(b[11], sizeof(b[11]), budget) : NULL};
     r = apply_query(
         ctx,
         "WITH v AS (INSERT INTO psop.vouchers (id, organiser_id, client_id, service_type, "
         " decision_number, valid_from, valid_to, monthly_quota, provider_id, provider_chosen_at, "
         " provider_chosen_by, value_basis, household_size, monthly_income_cents, "
         " income_limit_cents, income_pct_bp, income_excess_cents, income_max_value_cents, "
-        " income_min_value_cents, income_divisor, income_value_cents, granted_by) VALUES "
+        " income_min_value_cents, income_divisor, income_value_cents, granted_by, budget_cents, "
+        " budget_used_cents) VALUES "
         " ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $9::uuid IS NOT NULL THEN now() END, "
         "  CASE WHEN $9::uuid IS NOT NULL THEN $20 END, $10, $11, $12, $13, $14, $15, $16, $17, "
-        "  $18, $19, $20) RETURNING id, valid_from, version) "
-        "INSERT INTO psop.voucher_values (voucher_id, effective, unit_value_cents, set_by, "
-        " command_id) SELECT id, daterange(valid_from, NULL, '[)'), $21, $20, $22 FROM v "
-        "RETURNING (SELECT version FROM v)",
-        22, ins);
+        "  $18, $19, $20, $23::bigint, CASE WHEN $23::bigint IS NOT NULL THEN 0 END) "
+        " RETURNING id, valid_from, version), "
+        /* a budget voucher has no value per unit: no value history */
+        " vv AS (INSERT INTO psop.voucher_values (voucher_id, effective, unit_value_cents, "
+        "  set_by, command_id) SELECT id, daterange(valid_from, NULL, '[)'), $21, $20, $22 "
+        "  FROM v WHERE $21::bigint IS NOT NULL) "
+        "SELECT version FROM v",
+        23, ins);
     if (!r)
         return apply_sql_outcome(ctx, "invalid_voucher");
     long long version = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     PQclear(r);
 
-    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s, s:I, s:s, s:I}", "id",
-                           id, "organiser_id", org, "client_id", cmd_str(c, "client_id"),
+    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s, s:s, s:I}", "id", id,
+                           "organiser_id", org, "client_id", cmd_str(c, "client_id"),
                            "service_type", st, "decision_number", cmd_str(c, "decision_number"),
                            "valid_from", vf, "valid_to", vt, "provider_id", pid, "value_basis",
-                           is_flat ? "flat" : "income", "unit_value_cents", (json_int_t)value,
-                           "granted_by", c->actor.sub, "version", (json_int_t)version);
+                           basis_name, "granted_by", c->actor.sub, "version",
+                           (json_int_t)version);
+    if (is_budget)
+        json_object_set_new(ev, "budget_cents", json_integer(budget));
+    else
+        json_object_set_new(ev, "unit_value_cents", json_integer(value));
     json_object_set_new(ev, "voucher_id", json_string(id)); /* as the other voucher events */
     if (qj)
         json_object_set_new(ev, "monthly_quota", se_qty_json(quota_h));
-    if (!is_flat)
+    if (is_income)
         json_object_set_new(
             ev, "income",
             json_pack("{s:i, s:I, s:I, s:i, s:I, s:I, s:I, s:I, s:I, s:I}", "household_size",
@@ -250,10 +272,25 @@ static enum apply_result voucher_amend(struct apply_ctx *ctx)
     json_t *qj = json_object_get(c->data, "monthly_quota");
     if (qj && decimal_from_json(qj, &quota_h) < 0)
         return apply_reject(ctx, "invalid_quantity: monthly_quota");
-    long long value = 0;
+    long long value = 0, budget = 0;
     bool has_value = cmd_int(c, "unit_value_cents", &value) == 0;
+    bool has_budget = cmd_int(c, "budget_cents", &budget) == 0;
+    /* A voucher keeps its kind: a pot is amended by budget_cents and
+     * valid_to, a value per unit never by budget_cents. */
+    if (v.budget && (has_value || qj))
+        return apply_reject(ctx, "value_basis_mismatch: voucher %s is a budget voucher; amend its "
+                                 "budget_cents or valid_to",
+                            v.id);
+    if (!v.budget && has_budget)
+        return apply_reject(ctx, "value_basis_mismatch: voucher %s has a value per unit, not a "
+                                 "budget",
+                            v.id);
+    char e0[64];
+    if (has_budget && budget_amend_check(budget, v.budget_used_cents, e0, sizeof(e0)) < 0)
+        return apply_reject(ctx, "%s: budget %lld cents asked, %lld cents already charged", e0,
+                            budget, (long long)v.budget_used_cents);
 
-    char b[4][24];
+    char b[5][24];
     PGresult *r;
     if (has_value) {
         /* From effective_from on, until further notice: later periods go,
@@ -274,19 +311,25 @@ static enum apply_result voucher_amend(struct apply_ctx *ctx)
             return apply_sql_outcome(ctx, "invalid_amendment");
         PQclear(r);
     }
-    const char *u[] = {v.id, vt, qj ? se_num(b[1], sizeof(b[1]), quota_h) : NULL, ef,
-                       has_value ? b[0] : NULL, c->actor.sub, c->id};
+    const char *u[] = {v.id,         vt,   qj ? se_num(b[1], sizeof(b[1]), quota_h) : NULL,
+                       ef,           has_value ? b[0] : NULL,
+                       c->actor.sub, c->id,
+                       has_budget ? se_num(b[2], sizeof(b[2]), budget) : NULL};
     r = apply_query(ctx,
                     "WITH a AS (INSERT INTO psop.voucher_amendments (voucher_id, effective_from, "
-                    " unit_value_cents, valid_to, monthly_quota, amended_by, command_id) VALUES "
-                    " ($1, $4, $5, $2, $3, $6, $7)) "
+                    " unit_value_cents, valid_to, monthly_quota, amended_by, command_id, "
+                    " budget_cents) VALUES ($1, $4, $5, $2, $3, $6, $7, $8)) "
                     "UPDATE psop.vouchers SET valid_to = coalesce($2::date, valid_to), "
-                    " monthly_quota = coalesce($3::int, monthly_quota), version = version + 1, "
-                    " updated_at = now() WHERE id = $1::uuid RETURNING version",
-                    7, u);
+                    " monthly_quota = coalesce($3::int, monthly_quota), "
+                    " budget_cents = coalesce($8::bigint, budget_cents), version = version + 1, "
+                    " updated_at = now() WHERE id = $1::uuid "
+                    "RETURNING version, budget_cents - budget_used_cents",
+                    8, u);
     if (!r)
         return apply_sql_outcome(ctx, "invalid_amendment");
     long long version = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    bool has_rem = !PQgetisnull(r, 0, 1);
+    long long remaining = has_rem ? strtoll(PQgetvalue(r, 0, 1), NULL, 10) : 0;
     PQclear(r);
     json_t *ev = json_pack("{s:s, s:s, s:s?, s:s, s:I}", "voucher_id", v.id, "effective_from", ef,
                            "valid_to", vt, "amended_by", c->actor.sub, "version",
@@ -295,6 +338,10 @@ static enum apply_result voucher_amend(struct apply_ctx *ctx)
         json_object_set_new(ev, "unit_value_cents", json_integer(value));
     if (qj)
         json_object_set_new(ev, "monthly_quota", se_qty_json(quota_h));
+    if (has_budget)
+        json_object_set_new(ev, "budget_cents", json_integer(budget));
+    if (has_rem)
+        json_object_set_new(ev, "budget_remaining_cents", json_integer(remaining));
     outbox_add(ctx, TOPIC_EVT_VOUCHER, v.id, "voucher.amended", ev);
     se_touch_voucher(ctx, v.id);
     return APPLY_OK;

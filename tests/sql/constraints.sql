@@ -1028,5 +1028,50 @@ BEGIN
 END
 $$;
 
+-- ===========================================================================
+-- budget vouchers (0009): the pot is never overdrawn nor negative, a budget
+-- voucher has valid_to and no quota, a budget event's organiser part is
+-- min(gross, what was left before it)
+-- ===========================================================================
+INSERT INTO psop.vouchers (id, organiser_id, client_id, service_type, decision_number, valid_from,
+                           valid_to, provider_id, provider_chosen_at, value_basis, budget_cents,
+                           budget_used_cents, granted_by)
+VALUES ('00000000-0000-0000-0000-0000000000c9', '00000000-0000-0000-0000-0000000000a1', 'ASIAKAS-9',
+        'kotihoito', 'D-2024-9', '2024-01-01', '2024-03-31', '00000000-0000-0000-0000-0000000000b1',
+        now(), 'budget', 10000, 0, 'sub-o1');
+DO $$
+BEGIN
+  PERFORM pg_temp.must_fail('budget voucher without valid_to',
+    $s$UPDATE psop.vouchers SET valid_to = NULL WHERE id = '00000000-0000-0000-0000-0000000000c9'$s$,
+    'vouchers_budget_period');
+  PERFORM pg_temp.must_fail('budget voucher with a quota',
+    $s$UPDATE psop.vouchers SET monthly_quota = 100 WHERE id = '00000000-0000-0000-0000-0000000000c9'$s$,
+    'vouchers_budget_period');
+  PERFORM pg_temp.must_fail('pot overdrawn',
+    $s$UPDATE psop.vouchers SET budget_used_cents = 10001 WHERE id = '00000000-0000-0000-0000-0000000000c9'$s$,
+    'vouchers_budget_within');
+  PERFORM pg_temp.must_fail('pot negative',
+    $s$UPDATE psop.vouchers SET budget_used_cents = -1 WHERE id = '00000000-0000-0000-0000-0000000000c9'$s$);
+  PERFORM pg_temp.must_fail('budget on a flat voucher',
+    $s$UPDATE psop.vouchers SET budget_cents = 100, budget_used_cents = 0 WHERE id = '00000000-0000-0000-0000-0000000000c1'$s$,
+    'vouchers_budget_iff_basis');
+  -- 4 h x 34.90 = 139.60 with 100.00 left: organiser 100.00, client 39.60
+  INSERT INTO psop.service_events (id, voucher_id, provider_id, organiser_id, service_type, date,
+                                   quantity, unit_price_cents, gross_cents, organiser_part_cents,
+                                   client_share_cents, budget_remaining_before_cents, recorded_by)
+  VALUES ('00000000-0000-0000-0000-0000000009e1', '00000000-0000-0000-0000-0000000000c9',
+          '00000000-0000-0000-0000-0000000000b1', '00000000-0000-0000-0000-0000000000a1',
+          'kotihoito', '2024-01-02', 400, 3490, 13960, 10000, 3960, 10000, 'sub-p1');
+  PERFORM pg_temp.must_fail('budget event part not min(gross, remaining)',
+    $s$UPDATE psop.service_events SET organiser_part_cents = 9000, client_share_cents = 4960
+       WHERE id = '00000000-0000-0000-0000-0000000009e1'$s$, 'service_events_voucher_part');
+  PERFORM pg_temp.must_fail('budget event with a value per unit',
+    $s$UPDATE psop.service_events SET voucher_value_cents = 3000, value_unit_cents = 3000
+       WHERE id = '00000000-0000-0000-0000-0000000009e1'$s$, 'service_events_voucher_inputs');
+  PERFORM pg_temp.expect('budget event stored', (SELECT organiser_part_cents = 10000
+    FROM psop.service_events WHERE id = '00000000-0000-0000-0000-0000000009e1'));
+END
+$$;
+
 SELECT count(*) AS checks_passed FROM t_results \gset
 \echo constraints.sql: :checks_passed checks passed

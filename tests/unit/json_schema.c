@@ -324,11 +324,22 @@ Test(json_schema, exclusive_alternatives)
     "\"organiser_id\":\"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b\",\"client_id\":\"C1\","              \
     "\"service_type\":\"kotihoito\",\"decision_number\":\"D\",\"valid_from\":\"2025-01-01\""
     expect_valid(reg, g, "{" GRANT ",\"unit_value_cents\":3200}");
-    expect_error(reg, g, "{" GRANT "}", "/data", "must have exactly one of unit_value_cents, income");
+    expect_error(reg, g, "{" GRANT "}", "/data", "must have exactly one of unit_value_cents, income, budget_cents");
     expect_error(reg, g,
                  "{" GRANT ",\"unit_value_cents\":1,\"income\":{\"household_size\":1,"
                  "\"monthly_income_cents\":0}}",
-                 "/data", "must have exactly one of unit_value_cents, income, not several");
+                 "/data", "must have exactly one of unit_value_cents, income, budget_cents, not several");
+    /* A budget voucher: with valid_to, without monthly_quota. */
+    expect_valid(reg, g, "{" GRANT ",\"valid_to\":\"2025-03-31\",\"budget_cents\":99000}");
+    json_t *no_to = errors_of(reg, g, "{" GRANT ",\"budget_cents\":99000}", "/data");
+    cr_expect_not_null(no_to, "a budget without valid_to");
+    json_decref(no_to);
+    json_t *quota = errors_of(reg, g,
+                              "{" GRANT ",\"valid_to\":\"2025-03-31\",\"budget_cents\":99000,"
+                              "\"monthly_quota\":10}",
+                              "/data");
+    cr_expect_not_null(quota, "a budget with a monthly quota");
+    json_decref(quota);
     expect_error(reg, g, "{" GRANT ",\"unit_value_cents\":1,\"client_id\":\"010190-123A\"}",
                  "/data/client_id", "must not be a personal identity code (henkilötunnus)");
     expect_error(reg, "commands/service_event.approve", "{\"event_id\":\"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b\"}",
@@ -339,7 +350,7 @@ Test(json_schema, exclusive_alternatives)
                  "\"quantity\":1,\"unit_price_cents\":100}");
     expect_error(reg, "commands/voucher.amend",
                  "{\"voucher_id\":\"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b\",\"effective_from\":\"2025-01-01\"}",
-                 "/data", "must have at least one of unit_value_cents, valid_to, monthly_quota");
+                 "/data", "must have at least one of unit_value_cents, valid_to, monthly_quota, budget_cents");
 #define DECIDE                                                                                     \
     "\"provider_id\":\"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b\",\"organiser_id\":"                   \
     "\"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c\",\"service_type\":\"kotihoito\""
