@@ -612,9 +612,11 @@ static enum MHD_Result on_complete(struct req *r)
     }
     json_t *body = NULL;
     if (r->len > 0) {
-        body = json_strict_parse(r->body, r->len, JSON_STRICT_MAX_DEPTH, why, sizeof(why));
+        enum json_strict_fail fail;
+        body = json_strict_parse_ex(r->body, r->len, JSON_STRICT_MAX_DEPTH, &fail, why,
+                                    sizeof(why));
         if (!body)
-            return respond_problem(r, 400, why);
+            return respond_problem(r, fail == JSON_STRICT_OUT_OF_RANGE ? 422 : 400, why);
     }
     int rc = r->m.route->kind == ROUTE_COMMAND
                  ? cmd_from_route(&r->m, body, &r->actor, s->d.reg, &r->batch, &e)

@@ -290,7 +290,7 @@ static char *token(enum tok t)
                  now + 300);
         return tl_jwt("HS256", TL_SECRET, strlen(TL_SECRET), claims);
     case T_CLIENT:
-        return tl_token("client", NULL, NULL, "asiakas-1", 300);
+        return tl_token("client", ORG, NULL, "asiakas-1", 300);
     case T_PROV:
         return tl_token("provider", NULL, PROV, NULL, 300);
     case T_ADMIN:
