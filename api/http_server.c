@@ -105,6 +105,12 @@ struct req {
 static void add_common_headers(struct req *r, struct MHD_Response *resp)
 {
     MHD_add_response_header(resp, "Cache-Control", "no-store");
+    /* An API answer is data, never a page: no sniffing, framing, referrers
+     * or active content (docs/api-decisions.md, "Security headers"). */
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(resp, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
     if (r->traceparent[0])
         MHD_add_response_header(resp, "traceparent", r->traceparent);
     if (atomic_load(&r->srv->draining))
