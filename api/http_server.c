@@ -20,6 +20,7 @@
 #include "command.h"
 #include "envelope.h"
 #include "json_strict.h"
+#include "raw_uri.h"
 #include "log.h"
 #include "port_guard.h"
 #include "problem.h"
@@ -59,6 +60,8 @@ struct req {
     struct MHD_Connection *conn;
     struct timespec t0;
     enum phase phase;
+    bool started;                 /* on_request has set it up */
+    enum raw_uri_verdict raw_uri; /* the undecoded target's verdict (raw_uri.h) */
     int status; /* the status answered, for log and metrics */
     bool has_body; /* Content-Length > 0 or chunked */
     unsigned long long content_length;
@@ -329,6 +332,10 @@ static enum MHD_Result on_headers(struct req *r, const char *url, const char *me
 {
     struct api_server *s = r->srv;
     char allow[128];
+
+    /* The target as sent, before MHD decoded it: no NUL, no encoded '/'. */
+    if (r->raw_uri != RAW_URI_OK)
+        return respond_problem(r, 400, raw_uri_reason(r->raw_uri));
 
     /* MHD itself refuses malformed Content-Length values. */
     const char *cl = header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -708,8 +715,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     (void)version;
     struct api_server *s = cls;
     struct req *r = *con_cls;
-    if (!r) {
-        r = xcalloc(1, sizeof(*r));
+    if (!r || !r->started) {
+        if (!r)
+            r = xcalloc(1, sizeof(*r));
+        r->started = true;
         r->srv = s;
         r->conn = conn;
         r->route_index = -1;
@@ -778,6 +787,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!r)
         return;
     *con_cls = NULL;
+    if (!r->started) { /* closed between the request line and the handler */
+        free(r);
+        return;
+    }
     double secs = elapsed_s(&r->t0);
     int status = r->status ? r->status : 499; /* closed before an answer */
     metrics_request(s->d.metrics, r->route_index, status, secs);
@@ -806,6 +819,17 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 }
 
 /* ----------------------------------------------------------------- daemon */
+
+/* The raw request target, before decoding: its verdict rides in the
+ * request's struct, which on_request then sets up. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)conn;
+    struct req *r = xcalloc(1, sizeof(*r));
+    r->raw_uri = raw_uri_check(uri);
+    return r;
+}
 
 /* libmicrohttpd's own messages, as JSON lines like everything else. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -855,7 +879,8 @@ struct api_server *api_server_start(const struct api_deps *deps, char *err, size
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->api_per_ip_conn_limit,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->api_conn_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, s, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+        on_completed, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
     if (!s->mhd) {
         snprintf(err, errlen, "cannot listen on %s:%d", addr, cfg->api_port);
         free(s);

@@ -117,3 +117,24 @@ Test(sec_http, a_slow_body_is_timed_out_at_the_balancer, .timeout = 60)
     cr_expect(strstr(buf, "application/problem+json") != NULL, "a problem+json 408: %s", buf);
     cr_expect(strstr(buf, "nosniff") != NULL, "HAProxy's 408 has the security headers: %s", buf);
 }
+
+/* The target is judged as sent (issue 14 item 5): an encoded '/' in an id
+ * never routes elsewhere, a NUL never cuts an id or a value short. */
+Test(sec_http, encoded_slashes_and_nul_are_refused, .timeout = 60)
+{
+    char *tok = tl_token("admin", NULL, NULL, NULL, 300);
+    const char *id = "0190a0a0-0000-7000-8000-000000000001";
+    char paths[3][160];
+    snprintf(paths[0], sizeof(paths[0]), "/v1/vouchers/%s%%2Fservice-events", id);
+    snprintf(paths[1], sizeof(paths[1]), "/v1/vouchers/%s%%00", id);
+    snprintf(paths[2], sizeof(paths[2]), "/v1/vouchers?client_id=x%%00y");
+    int ports[] = {haproxy_port(), sec_replica_port()};
+    for (size_t i = 0; i < 2; i++)
+        for (size_t k = 0; k < 3; k++) {
+            struct tl_resp r;
+            cr_assert_eq(tl_request(ports[i], "GET", paths[k], tok, NULL, NULL, NULL, &r), 0);
+            expect_problem(paths[k], &r, 400);
+            tl_resp_free(&r);
+        }
+    free(tok);
+}
