@@ -185,6 +185,45 @@ static const char *header(struct req *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
+/* How often the framing headers came (request smuggling: a balancer and a
+ * replica that disagree on where a request ends). */
+struct framing {
+    int content_length, transfer_encoding, host;
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    (void)value;
+    struct framing *f = cls;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+        f->content_length++;
+    else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+        f->transfer_encoding++;
+    else if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
+        f->host++;
+    return MHD_YES;
+}
+
+/* NULL, or why the request's framing is ambiguous: two Content-Length,
+ * Content-Length with Transfer-Encoding, other than one Host (RFC 9112
+ * 6.3, 3.2). The answer is 400 and the connection closed. */
+static const char *framing_refusal(struct MHD_Connection *c)
+{
+    struct framing f = {0, 0, 0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
+    if (f.content_length > 1)
+        return "more than one Content-Length header";
+    if (f.content_length && f.transfer_encoding)
+        return "both Content-Length and Transfer-Encoding";
+    if (f.transfer_encoding > 1)
+        return "more than one Transfer-Encoding header";
+    if (f.host > 1)
+        return "more than one Host header";
+    return NULL;
+}
+
 static void peer_ip(struct MHD_Connection *c, char *out, size_t cap)
 {
     const union MHD_ConnectionInfo *ci =
@@ -336,6 +375,13 @@ static enum MHD_Result on_headers(struct req *r, const char *url, const char *me
     /* The target as sent, before MHD decoded it: no NUL, no encoded '/'. */
     if (r->raw_uri != RAW_URI_OK)
         return respond_problem(r, 400, raw_uri_reason(r->raw_uri));
+    const char *ambiguous = framing_refusal(r->conn);
+    if (ambiguous) {
+        /* Answered at once, body unread, connection closed: nothing after
+         * these headers is ever read as a request. */
+        r->has_body = true;
+        return respond_problem_h(r, 400, ambiguous, NULL, MHD_HTTP_HEADER_CONNECTION, "close");
+    }
 
     /* MHD itself refuses malformed Content-Length values. */
     const char *cl = header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);

@@ -138,3 +138,65 @@ Test(sec_http, encoded_slashes_and_nul_are_refused, .timeout = 60)
         }
     free(tok);
 }
+
+/* Sends raw bytes to port; the count of status lines answered and whether
+ * the replica closed the connection within 5 s. */
+static int status_lines(int port, const char *req, bool *closed, char *out, size_t cap)
+{
+    int fd = tl_connect(port);
+    cr_assert_geq(fd, 0);
+    cr_assert_gt(send(fd, req, strlen(req), MSG_NOSIGNAL), 0);
+    size_t n = 0;
+    *closed = false;
+    double t0 = h_now();
+    while (h_now() - t0 < 5.0 && n + 1 < cap) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 500) <= 0)
+            continue;
+        ssize_t r = recv(fd, out + n, cap - 1 - n, 0);
+        if (r <= 0) {
+            *closed = true;
+            break;
+        }
+        n += (size_t)r;
+    }
+    out[n] = '\0';
+    close(fd);
+    int lines = 0;
+    for (const char *p = out; (p = strstr(p, "HTTP/1.1 ")) != NULL; p += 9)
+        lines++;
+    return lines;
+}
+
+/* Straight to a replica, as behind a balancer that lets them through
+ * (issue 14 item 6): ambiguous framing is one 400 and a closed connection,
+ * never the rest of the bytes served as a second request. */
+Test(sec_http, ambiguous_framing_on_a_replica_is_one_400_and_closed, .timeout = 60)
+{
+    char *tok = tl_token("admin", NULL, NULL, NULL, 300);
+    const char *smuggled = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    char reqs[3][2048];
+    snprintf(reqs[0], sizeof(reqs[0]),
+             "POST /v1/commands HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+             "Content-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\n"
+             "{}%s",
+             tok, smuggled);
+    snprintf(reqs[1], sizeof(reqs[1]),
+             "POST /v1/commands HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+             "Content-Type: application/json\r\nContent-Length: 5\r\n"
+             "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n%s",
+             tok, smuggled);
+    snprintf(reqs[2], sizeof(reqs[2]), "GET /healthz HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n%s",
+             smuggled);
+    const char *names[] = {"two Content-Length", "Content-Length and Transfer-Encoding",
+                           "two Host"};
+    for (int i = 0; i < 3; i++) {
+        char out[8192];
+        bool closed;
+        int n = status_lines(sec_replica_port(), reqs[i], &closed, out, sizeof(out));
+        cr_expect_eq(n, 1, "%s: %d answers: %s", names[i], n, out);
+        cr_expect(strncmp(out, "HTTP/1.1 400", 12) == 0, "%s: %s", names[i], out);
+        cr_expect(closed, "%s: the connection stayed open: %s", names[i], out);
+    }
+    free(tok);
+}
