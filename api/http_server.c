@@ -794,6 +794,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     case PH_BODY:
         if (*upload_data_size) {
+            /* libmicrohttpd's timeout is an idle one: a body trickling in a
+             * byte at a time would hold the connection for ever. The whole
+             * body gets api_conn_timeout_s from the request's start. */
+            if (elapsed_s(&r->t0) > (double)s->d.cfg->api_conn_timeout_s) {
+                /* libmicrohttpd 0.9.75 cannot send an answer before the
+                 * body is in: the connection is closed (logged as 408). */
+                r->status = 408;
+                LOG_WARN("request body too slow: connection closed", "ip", r->ip, NULL);
+                return MHD_NO;
+            }
             on_body(r, upload_data, *upload_data_size);
             *upload_data_size = 0;
             if (r->too_large && r->discarded > DISCARD_SLACK)

@@ -200,3 +200,47 @@ Test(sec_http, ambiguous_framing_on_a_replica_is_one_400_and_closed, .timeout = 
     }
     free(tok);
 }
+
+/* Straight to a replica (issue 14 item 4): a body trickling in a byte every
+ * 3 s is cut off (the connection closed: libmicrohttpd cannot answer before
+ * the body is in) once api_conn_timeout_s (30 s) have passed since the
+ * request began, instead of holding the connection for ever. */
+Test(sec_http, a_slow_body_is_timed_out_by_the_replica, .timeout = 90)
+{
+    int fd = tl_connect(sec_replica_port());
+    cr_assert_geq(fd, 0);
+    struct e2e e;
+    e2e_init(&e);
+    char *tok = e2e_tok(&e, "admin", "sec-admin", NULL, NULL, NULL);
+    char head[2048];
+    snprintf(head, sizeof(head),
+             "POST /v1/commands HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+             "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+             tok);
+    e2e_fini(&e);
+    cr_assert_gt(send(fd, head, strlen(head), MSG_NOSIGNAL), 0);
+    double t0 = h_now();
+    char buf[4096];
+    size_t n = 0;
+    bool closed = false;
+    while (h_now() - t0 < 70.0) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 3000) > 0) {
+            ssize_t r = recv(fd, buf + n, sizeof(buf) - 1 - n, 0);
+            if (r <= 0) {
+                closed = true;
+                break;
+            }
+            n += (size_t)r;
+        } else if (send(fd, " ", 1, MSG_NOSIGNAL) < 0) {
+            closed = true;
+            break;
+        }
+    }
+    buf[n] = '\0';
+    double took = h_now() - t0;
+    close(fd);
+    cr_expect(closed, "the connection stayed open %.0f s", took);
+    cr_expect_lt(took, 45.0, "closed after %.0f s", took);
+    cr_expect(n == 0 || strstr(buf, " 408 ") != NULL, "answer: %s", buf);
+}
