@@ -149,3 +149,38 @@ Test(sec_actor, a_command_parked_in_the_dlq_gets_a_final_status, .timeout = 120)
     sec_expect_clean("the parked command's status", raw, NULL);
     e2e_fini(&e);
 }
+
+/* What held in the probe, kept held: forged, unsigned, expired and
+ * re-signed tokens are 401; another organiser's data is not there. */
+Test(sec_actor, forged_and_expired_tokens_and_cross_tenant_reads, .timeout = 180)
+{
+    struct world w;
+    world_init(&w);
+    struct e2e *e = &w.e;
+    char *path = e2e_fmt(e, "/v1/vouchers/%s", w.va);
+    long now = (long)time(NULL);
+    char claims[256];
+    snprintf(claims, sizeof(claims),
+             "{\"sub\":\"sec-org-a\",\"role\":\"organiser\",\"org\":\"%s\",\"exp\":%ld}", w.a,
+             now + 300);
+    char *forged = e2e_keep(e, tl_jwt("HS256", "not-the-secret-0123456789abcdef0123", 35, claims));
+    char *unsigned_tok = e2e_keep(e, tl_jwt("none", NULL, 0, claims));
+    char *expired = NULL, err[256];
+    cr_assert_eq(jwt_token_mint_at(h_config(), "organiser", "sec-org-a", w.a, NULL, NULL, 60,
+                                   time(NULL) - 3600, &expired, err, sizeof(err)),
+                 0, "%s", err);
+    e2e_keep(e, expired);
+    e2e_status(e, "GET", path, forged, NULL, 401, "a token signed with another secret");
+    e2e_status(e, "GET", path, unsigned_tok, NULL, 401, "an unsigned token (alg none)");
+    e2e_status(e, "GET", path, expired, NULL, 401, "an expired token");
+    e2e_status(e, "GET", path, NULL, NULL, 401, "no token");
+    json_decref(e2e_get(e, path, w.orga));
+    e2e_status(e, "GET", path, w.orgb, NULL, 404, "organiser B reading A's voucher");
+    e2e_status(e, "POST", "/v1/vouchers", w.orgb,
+               e2e_fmt(e,
+                       "{\"organiser_id\":\"%s\",\"client_id\":\"x\",\"service_type\":\"%s\","
+                       "\"decision_number\":\"D\",\"valid_from\":\"2026-01-01\"}",
+                       w.a, w.st),
+               403, "organiser B granting at A");
+    e2e_fini(e);
+}
