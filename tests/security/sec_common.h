@@ -29,16 +29,16 @@ static inline void sec_expect_clean(const char *what, const char *text, const ch
         cr_expect_null(strstr(text, extra), "%s names %s: %s", what, extra, text);
 }
 
-/* The port of one api replica, for requests that must not pass HAProxy. */
+/* The port of one api replica, for requests that must not pass HAProxy:
+ * $PSOP_API_REPLICA, else the first of $PSOP_API_PORTS (.run/stack.env). */
 static inline int sec_replica_port(void)
 {
     const char *p = getenv("PSOP_API_REPLICA");
     if (p && atoi(p) > 0)
         return atoi(p);
     p = getenv("PSOP_API_PORTS");
-    if (p && atoi(p) > 0)
-        return atoi(p);
-    return 18081;
+    cr_assert(p && atoi(p) > 0, "PSOP_API_PORTS is not set: source .run/stack.env");
+    return atoi(p);
 }
 
 /* An organiser created by the admin; its business id, prefix into yt/prefix. */
