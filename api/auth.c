@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <jwt.h>
 
+#include "json_schema.h"
 #include "jwks.h"
 #include "xmalloc.h"
 
@@ -18,7 +19,50 @@ struct auth {
     char *issuer;   /* NULL: not checked */
     char *audience; /* NULL: not checked */
     struct jwks *jwks; /* set: RS256/ES256 keys by kid from jwt_jwks_file */
+    const struct jschema_registry *reg; /* NULL: actor not checked */
 };
+
+void auth_use_schemas(struct auth *a, const struct jschema_registry *reg)
+{
+    a->reg = reg;
+}
+
+int auth_actor_valid(const struct jschema_registry *reg, const json_t *actor, char *err,
+                     size_t errlen)
+{
+    /* The envelope schema is the one the workers apply: validate a minimal
+     * envelope around the actor and keep the errors under /actor only. */
+    json_t *env = json_pack("{s:s, s:s, s:i, s:s, s:O, s:{}}", "id",
+                            "00000000-0000-4000-8000-000000000000", "type", "holiday.upsert",
+                            "schema_version", 1, "received_at", "2026-01-01T00:00:00Z", "actor",
+                            actor, "data");
+    json_t *errors = NULL;
+    int rc = jschema_validate(reg, "envelope", env, "", &errors);
+    json_decref(env);
+    if (rc < 0) {
+        snprintf(err, errlen, "token claims cannot be checked");
+        return -1;
+    }
+    int bad = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(errors, i, e)
+    {
+        const char *path = json_string_value(json_object_get(e, "path"));
+        const char *msg = json_string_value(json_object_get(e, "message"));
+        if (!path || strncmp(path, "/actor", 6) != 0)
+            continue;
+        const char *claim = path[6] == '/' ? path + 7 : "";
+        if (*claim)
+            snprintf(err, errlen, "token claim %s %s", claim, msg ? msg : "is invalid");
+        else
+            snprintf(err, errlen, "token claims: %s", msg ? msg : "invalid");
+        bad = 1;
+        break;
+    }
+    json_decref(errors);
+    return bad ? -1 : 0;
+}
 
 static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
 {
@@ -329,6 +373,13 @@ int auth_verify(const struct auth *a, const char *authorization, time_t now, str
         copy_claim(claims, "client", out->client) < 0) {
         snprintf(err, errlen, "malformed token claims");
         goto out;
+    }
+    if (a->reg) {
+        json_t *aj = auth_actor_json(out);
+        int ok = auth_actor_valid(a->reg, aj, err, errlen);
+        json_decref(aj);
+        if (ok < 0)
+            goto out;
     }
     rc = 0;
 out:

@@ -38,6 +38,20 @@ struct auth;
 struct auth *auth_new(const struct psop_config *cfg, char *err, size_t errlen);
 void auth_free(struct auth *a);
 
+struct jschema_registry;
+/* From now on auth_verify also checks the token's actor (sub, role, org,
+ * provider, client) against the command envelope's actor schema
+ * (schemas/envelope.json): a token the workers would refuse to act for
+ * (org "not-a-uuid", a client without org) is refused at the front (401)
+ * for reads and commands alike. reg is borrowed and must outlive a. */
+void auth_use_schemas(struct auth *a, const struct jschema_registry *reg);
+
+/* 0 when actor (an envelope's actor object) satisfies the envelope schema's
+ * actor rules; -1 with a client-safe reason in err ("token claim org must
+ * be a uuid"). */
+int auth_actor_valid(const struct jschema_registry *reg, const json_t *actor, char *err,
+                     size_t errlen);
+
 /* Verifies the Authorization header value (may be NULL) at time now.
  * Returns 0 and fills out, or -1 with a client-safe reason in err (401). */
 int auth_verify(const struct auth *a, const char *authorization, time_t now, struct actor *out,

@@ -22,6 +22,7 @@
 #include "idem_key.h"
 #include "idempotency.h"
 #include "json_strict.h"
+#include "raw_uri.h"
 #include "log.h"
 #include "port_guard.h"
 #include "principal.h"
@@ -62,6 +63,8 @@ struct req {
     struct MHD_Connection *conn;
     struct timespec t0;
     enum phase phase;
+    bool started;                 /* on_request has set it up */
+    enum raw_uri_verdict raw_uri; /* the undecoded target's verdict (raw_uri.h) */
     int status; /* the status answered, for log and metrics */
     bool has_body; /* Content-Length > 0 or chunked */
     unsigned long long content_length;
@@ -108,6 +111,12 @@ struct req {
 static void add_common_headers(struct req *r, struct MHD_Response *resp)
 {
     MHD_add_response_header(resp, "Cache-Control", "no-store");
+    /* An API answer is data, never a page: no sniffing, framing, referrers
+     * or active content (docs/api-decisions.md, "Security headers"). */
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(resp, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
     if (r->traceparent[0])
         MHD_add_response_header(resp, "traceparent", r->traceparent);
     if (atomic_load(&r->srv->draining))
@@ -177,6 +186,45 @@ static enum MHD_Result respond_problem(struct req *r, int status, const char *de
 static const char *header(struct req *r, const char *name)
 {
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+/* How often the framing headers came (request smuggling: a balancer and a
+ * replica that disagree on where a request ends). */
+struct framing {
+    int content_length, transfer_encoding, host;
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    (void)value;
+    struct framing *f = cls;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+        f->content_length++;
+    else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+        f->transfer_encoding++;
+    else if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
+        f->host++;
+    return MHD_YES;
+}
+
+/* NULL, or why the request's framing is ambiguous: two Content-Length,
+ * Content-Length with Transfer-Encoding, other than one Host (RFC 9112
+ * 6.3, 3.2). The answer is 400 and the connection closed. */
+static const char *framing_refusal(struct MHD_Connection *c)
+{
+    struct framing f = {0, 0, 0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
+    if (f.content_length > 1)
+        return "more than one Content-Length header";
+    if (f.content_length && f.transfer_encoding)
+        return "both Content-Length and Transfer-Encoding";
+    if (f.transfer_encoding > 1)
+        return "more than one Transfer-Encoding header";
+    if (f.host > 1)
+        return "more than one Host header";
+    return NULL;
 }
 
 static void peer_ip(struct MHD_Connection *c, char *out, size_t cap)
@@ -326,6 +374,17 @@ static enum MHD_Result on_headers(struct req *r, const char *url, const char *me
 {
     struct api_server *s = r->srv;
     char allow[128];
+
+    /* The target as sent, before MHD decoded it: no NUL, no encoded '/'. */
+    if (r->raw_uri != RAW_URI_OK)
+        return respond_problem(r, 400, raw_uri_reason(r->raw_uri));
+    const char *ambiguous = framing_refusal(r->conn);
+    if (ambiguous) {
+        /* Answered at once, body unread, connection closed: nothing after
+         * these headers is ever read as a request. */
+        r->has_body = true;
+        return respond_problem_h(r, 400, ambiguous, NULL, MHD_HTTP_HEADER_CONNECTION, "close");
+    }
 
     /* MHD itself refuses malformed Content-Length values. */
     const char *cl = header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -616,9 +675,11 @@ static enum MHD_Result on_complete(struct req *r)
     }
     json_t *body = NULL;
     if (r->len > 0) {
-        body = json_strict_parse(r->body, r->len, JSON_STRICT_MAX_DEPTH, why, sizeof(why));
+        enum json_strict_fail fail;
+        body = json_strict_parse_ex(r->body, r->len, JSON_STRICT_MAX_DEPTH, &fail, why,
+                                    sizeof(why));
         if (!body)
-            return respond_problem(r, 400, why);
+            return respond_problem(r, fail == JSON_STRICT_OUT_OF_RANGE ? 422 : 400, why);
     }
     int rc = r->m.route->kind == ROUTE_COMMAND
                  ? cmd_from_route(&r->m, body, &r->actor, s->d.reg, &r->batch, &e)
@@ -711,8 +772,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     (void)version;
     struct api_server *s = cls;
     struct req *r = *con_cls;
-    if (!r) {
-        r = xcalloc(1, sizeof(*r));
+    if (!r || !r->started) {
+        if (!r)
+            r = xcalloc(1, sizeof(*r));
+        r->started = true;
         r->srv = s;
         r->conn = conn;
         r->route_index = -1;
@@ -742,6 +805,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     case PH_BODY:
         if (*upload_data_size) {
+            /* libmicrohttpd's timeout is an idle one: a body trickling in a
+             * byte at a time would hold the connection for ever. The whole
+             * body gets api_conn_timeout_s from the request's start. */
+            if (elapsed_s(&r->t0) > (double)s->d.cfg->api_conn_timeout_s) {
+                /* libmicrohttpd 0.9.75 cannot send an answer before the
+                 * body is in: the connection is closed (logged as 408). */
+                r->status = 408;
+                LOG_WARN("request body too slow: connection closed", "ip", r->ip, NULL);
+                return MHD_NO;
+            }
             on_body(r, upload_data, *upload_data_size);
             *upload_data_size = 0;
             if (r->too_large && r->discarded > DISCARD_SLACK)
@@ -781,6 +854,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!r)
         return;
     *con_cls = NULL;
+    if (!r->started) { /* closed between the request line and the handler */
+        free(r);
+        return;
+    }
     double secs = elapsed_s(&r->t0);
     int status = r->status ? r->status : 499; /* closed before an answer */
     metrics_request(s->d.metrics, r->route_index, status, secs);
@@ -809,6 +886,17 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 }
 
 /* ----------------------------------------------------------------- daemon */
+
+/* The raw request target, before decoding: its verdict rides in the
+ * request's struct, which on_request then sets up. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)conn;
+    struct req *r = xcalloc(1, sizeof(*r));
+    r->raw_uri = raw_uri_check(uri);
+    return r;
+}
 
 /* libmicrohttpd's own messages, as JSON lines like everything else. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -858,7 +946,8 @@ struct api_server *api_server_start(const struct api_deps *deps, char *err, size
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->api_per_ip_conn_limit,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->api_conn_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, s, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+        on_completed, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
     if (!s->mhd) {
         snprintf(err, errlen, "cannot listen on %s:%d", addr, cfg->api_port);
         free(s);

@@ -110,6 +110,7 @@ int main(int argc, char **argv)
         LOG_ERROR("auth configuration", "error", err, NULL);
         goto out;
     }
+    auth_use_schemas(auth, reg);
 
     /* Signals are taken by sigwait below; every thread started from here on
      * inherits the mask. */

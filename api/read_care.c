@@ -20,10 +20,11 @@ bool care_may_read(const struct actor *ac, const json_t *doc, unsigned roles)
     case ROLE_ORGANISER:
         return (roles & ROLE_ORGANISER) && doc_is(doc, "organiser_id", ac->org);
     case ROLE_CLIENT:
-        /* Client ids are the organiser's references: a token naming its
-         * organiser reads only that organiser's vouchers and orders. */
+        /* Client ids are the organiser's references: a client is the pair
+         * (organiser, client id), and a token without its org reads nothing
+         * (the front refuses such a token before it gets here). */
         return (roles & ROLE_CLIENT) && doc_is(doc, "client_id", ac->client) &&
-               (!ac->org[0] || doc_is(doc, "organiser_id", ac->org));
+               doc_is(doc, "organiser_id", ac->org);
     case ROLE_PROVIDER:
         return (roles & ROLE_PROVIDER) && doc_is(doc, "provider_id", ac->provider);
     default:
@@ -167,8 +168,8 @@ void care_read_list(const struct read_req *rq, struct read_res *res, const struc
         read_bad_query(res, "client_id", "must be 1-64 printable ASCII characters");
     if (res->status)
         return;
-    if (ac->role == ROLE_ORGANISER && !ac->org[0]) {
-        read_fail(res, 403, "an organiser token must carry org");
+    if ((ac->role == ROLE_ORGANISER || ac->role == ROLE_CLIENT) && !ac->org[0]) {
+        read_fail(res, 403, "an organiser or client token must carry org");
         return;
     }
     if (ac->role == ROLE_CLIENT && strcmp(ac->client, client) != 0) {

@@ -10,6 +10,7 @@
 #include "json_strict.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 
 int json_strict_utf8_valid(const char *buf, size_t len)
@@ -143,7 +144,17 @@ static void normalize_integers(json_t *v)
 
 json_t *json_strict_parse(const char *buf, size_t len, int max_depth, char *err, size_t errlen)
 {
+    return json_strict_parse_ex(buf, len, max_depth, NULL, err, errlen);
+}
+
+json_t *json_strict_parse_ex(const char *buf, size_t len, int max_depth,
+                             enum json_strict_fail *why, char *err, size_t errlen)
+{
     json_error_t jerr;
+    enum json_strict_fail dummy;
+    if (!why)
+        why = &dummy;
+    *why = JSON_STRICT_MALFORMED;
     json_t *doc;
     json_int_t top;
     size_t i = 0;
@@ -169,6 +180,15 @@ json_t *json_strict_parse(const char *buf, size_t len, int max_depth, char *err,
      * caller's rule. No JSON_DISABLE_EOF_CHECK: trailing data is an error. */
     doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (doc == NULL) {
+        if (json_error_code(&jerr) == json_error_numeric_overflow) {
+            /* Valid JSON (RFC 8259 sets no limit): a value out of range. */
+            *why = JSON_STRICT_OUT_OF_RANGE;
+            snprintf(err, errlen,
+                     "the number at line %d column %d is out of range (integers are at most "
+                     "%lld in magnitude)",
+                     jerr.line, jerr.column, (long long)INT64_MAX);
+            return NULL;
+        }
         snprintf(err, errlen, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
                  jerr.text);
         return NULL;

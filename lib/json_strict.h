@@ -24,6 +24,17 @@
 /* Returns a new reference, or NULL with a human-readable reason in err. */
 json_t *json_strict_parse(const char *buf, size_t len, int max_depth, char *err, size_t errlen);
 
+/* Why json_strict_parse_ex refused a body. */
+enum json_strict_fail {
+    JSON_STRICT_MALFORMED,    /* not JSON, bad UTF-8, too deep, duplicate keys: 400 */
+    JSON_STRICT_OUT_OF_RANGE, /* valid JSON, but an integer beyond [-2^63, 2^63): 422 */
+};
+
+/* json_strict_parse telling a number out of range (valid JSON a schema
+ * would refuse as too large) from a malformed body; *why may be NULL. */
+json_t *json_strict_parse_ex(const char *buf, size_t len, int max_depth,
+                             enum json_strict_fail *why, char *err, size_t errlen);
+
 /* True when buf[0..len) is valid UTF-8 (no overlongs, no surrogates). */
 int json_strict_utf8_valid(const char *buf, size_t len);
 

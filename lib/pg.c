@@ -23,6 +23,8 @@ struct pgc {
     PGconn *conn;
     char *dsn;
     char sqlstate[6];
+    char constraint[64]; /* constraint named by the last failure ("" if none) */
+    char table[64];      /* its table */
     bool transient;
     struct prep *prep; /* PREP_SLOTS entries, allocated on first use */
     unsigned nprep, next_id;
@@ -83,6 +85,8 @@ static bool sqlstate_transient(const char *s)
 static void clear_failure(struct pgc *c)
 {
     c->sqlstate[0] = '\0';
+    c->constraint[0] = '\0';
+    c->table[0] = '\0';
     c->transient = false;
 }
 
@@ -91,6 +95,10 @@ static void note_failure(struct pgc *c, const PGresult *res)
 {
     const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     snprintf(c->sqlstate, sizeof(c->sqlstate), "%s", st ? st : "");
+    const char *cn = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL;
+    const char *tn = res ? PQresultErrorField(res, PG_DIAG_TABLE_NAME) : NULL;
+    snprintf(c->constraint, sizeof(c->constraint), "%s", cn ? cn : "");
+    snprintf(c->table, sizeof(c->table), "%s", tn ? tn : "");
     c->transient = PQstatus(c->conn) == CONNECTION_BAD || sqlstate_transient(c->sqlstate);
 }
 
@@ -318,4 +326,14 @@ bool pgc_last_transient(const struct pgc *c)
 const char *pgc_last_sqlstate(const struct pgc *c)
 {
     return c->sqlstate;
+}
+
+const char *pgc_last_constraint(const struct pgc *c)
+{
+    return c->constraint;
+}
+
+const char *pgc_last_table(const struct pgc *c)
+{
+    return c->table;
 }

@@ -43,5 +43,10 @@ void pgc_rollback(struct pgc *c);
 bool pgc_last_transient(const struct pgc *c);
 /* SQLSTATE of the last failure ("" if none). */
 const char *pgc_last_sqlstate(const struct pgc *c);
+/* Constraint and table the last failure names (PG_DIAG_CONSTRAINT_NAME,
+ * PG_DIAG_TABLE_NAME; "" if none): how a constraint violation is turned
+ * into a domain sentence (workers/reasons.h). */
+const char *pgc_last_constraint(const struct pgc *c);
+const char *pgc_last_table(const struct pgc *c);
 
 #endif

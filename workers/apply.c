@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "handlers.h"
+#include "log.h"
+#include "reasons.h"
 
 apply_fn apply_lookup(const char *type)
 {
@@ -43,12 +45,23 @@ PGresult *apply_query(struct apply_ctx *ctx, const char *sql, int n, const char 
     return pgc_query(ctx->pg, sql, n, params, ctx->err, sizeof(ctx->err));
 }
 
+static const char *cmd_field(const void *arg, const char *field)
+{
+    return cmd_str((const struct cmd *)arg, field);
+}
+
 enum apply_result apply_sql_outcome(struct apply_ctx *ctx, const char *code)
 {
     const char *st = pgc_last_sqlstate(ctx->pg);
-    if (strncmp(st, "23", 2) == 0)
-        return apply_reject(ctx, "%s: %s", code, ctx->err);
-    return APPLY_FAILED;
+    if (strncmp(st, "23", 2) != 0)
+        return APPLY_FAILED;
+    /* The database's own words go to the log; the caller gets a sentence. */
+    LOG_WARN("command breaks a database constraint", "command_id", ctx->cmd->id, "type",
+             ctx->cmd->type, "sqlstate", st, "constraint", pgc_last_constraint(ctx->pg),
+             "detail", ctx->err, NULL);
+    struct violation v = {st, pgc_last_table(ctx->pg), pgc_last_constraint(ctx->pg)};
+    reason_for_violation(&v, code, cmd_field, ctx->cmd, ctx->reason, sizeof(ctx->reason));
+    return APPLY_REJECTED;
 }
 
 int apply_role_in(const struct apply_ctx *ctx, ...)

@@ -156,15 +156,14 @@ static enum apply_result provider_register(struct apply_ctx *ctx)
         return APPLY_FAILED;
     if (PQntuples(r) == 1) {
         int same = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-        char other[64];
-        snprintf(other, sizeof(other), "%s", PQgetvalue(r, 0, 1));
         PQclear(r);
         if (same)
             return apply_reject(ctx, "already_registered: provider %s is already registered", id);
+        /* Never the other provider's id: it is another party's. */
         return apply_reject(ctx,
-                            "duplicate_business_id: business id %s is already registered "
-                            "(provider %s)",
-                            bid, other);
+                            "duplicate_business_id: business id %s is already registered to "
+                            "another provider",
+                            bid);
     }
     PQclear(r);
 
@@ -182,11 +181,6 @@ static enum apply_result provider_register(struct apply_ctx *ctx)
                     7, p);
     if (!r) {
         /* A concurrent registration (another partition) won the race. */
-        if (strcmp(pgc_last_sqlstate(ctx->pg), "23505") == 0)
-            return apply_reject(ctx, "%s: %s",
-                                strstr(ctx->err, "business_id") ? "duplicate_business_id"
-                                                                : "already_registered",
-                                ctx->err);
         return apply_sql_outcome(ctx, "invalid_provider");
     }
     json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s, s:s, s:I}", "id", id,

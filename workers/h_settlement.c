@@ -410,6 +410,7 @@ out:
 
 struct srow {
     char id[40], organiser_id[40], provider_id[40], number[SETTLEMENT_NUMBER_MAX + 8];
+    char created[16]; /* the day it was made, Europe/Helsinki, YYYY-MM-DD */
     enum settlement_state state;
 };
 
@@ -425,7 +426,8 @@ static enum apply_result settlement_lock(struct apply_ctx *ctx, enum settlement_
                             action == SETTLEMENT_CONFIRM ? "confirmed" : "marked paid");
     const char *q[] = {id};
     PGresult *r = apply_query(ctx,
-                              "SELECT id, organiser_id, provider_id, number, state "
+                              "SELECT id, organiser_id, provider_id, number, state, "
+                              "(created_at AT TIME ZONE 'Europe/Helsinki')::date::text "
                               "FROM psop.settlements WHERE id = $1::uuid FOR UPDATE",
                               1, q);
     if (!r)
@@ -438,6 +440,7 @@ static enum apply_result settlement_lock(struct apply_ctx *ctx, enum settlement_
     snprintf(s->organiser_id, sizeof(s->organiser_id), "%s", PQgetvalue(r, 0, 1));
     snprintf(s->provider_id, sizeof(s->provider_id), "%s", PQgetvalue(r, 0, 2));
     snprintf(s->number, sizeof(s->number), "%s", PQgetvalue(r, 0, 3));
+    snprintf(s->created, sizeof(s->created), "%s", PQgetvalue(r, 0, 5));
     char state[16];
     snprintf(state, sizeof(state), "%s", PQgetvalue(r, 0, 4));
     PQclear(r);
@@ -491,6 +494,11 @@ static enum apply_result settlement_mark_paid(struct apply_ctx *ctx)
         return ar;
     if (pd > date_today_helsinki())
         return apply_reject(ctx, "invalid_paid_date: %s is in the future", paid);
+    day_t created;
+    if (date_parse(s.created, &created) == 0 && pd < created)
+        return apply_reject(ctx,
+                            "invalid_paid_date: %s is before settlement %s was made (%s)", paid,
+                            s.number, s.created);
     const char *sub = ctx->cmd->actor.sub ? ctx->cmd->actor.sub : "?";
     const char *q[] = {s.id, sub, paid};
     PGresult *r = apply_query(

@@ -66,6 +66,25 @@ void rm_command_statuses(struct rds *rds, const struct rm_status *st, size_t n)
     free(vers);
 }
 
+void rm_command_announce(struct rds *rds, const struct rm_status *st, size_t n)
+{
+    if (!rds || n == 0)
+        return;
+    char ts[32], err[256];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    char **docs = xcalloc(n, sizeof(*docs));
+    for (size_t i = 0; i < n; i++)
+        docs[i] = status_doc(&st[i], ts);
+    if (rds_publish_many(rds, RM_CMD_CHANNEL, n, (const char *const *)docs, err, sizeof(err)) < 0)
+        LOG_WARN("read model: parked command statuses not announced", "error", err, NULL);
+    for (size_t i = 0; i < n; i++)
+        free(docs[i]);
+    free(docs);
+}
+
 typedef void (*rm_refresh_fn)(struct rds *rds, struct pgc *pg, const char *id);
 
 struct rm_kind {

@@ -33,6 +33,12 @@ struct rm_status {
  * answer GET /v1/commands/{id} to its issuer only. */
 void rm_command_statuses(struct rds *rds, const struct rm_status *st, size_t n);
 
+/* Publishes the statuses on RM_CMD_CHANNEL without storing them: the final
+ * verdict of a command parked in the DLQ lives in PostgreSQL only (the api
+ * checks an "accepted" document there), so a later `psopctl dlq replay`
+ * writes its own verdict to Redis as any command does. */
+void rm_command_announce(struct rds *rds, const struct rm_status *st, size_t n);
+
 /* Refreshes every read model listed in touched (array of [kind, id]): each
  * document rebuilt from PostgreSQL and written. A kind with more than
  * rebuild_max entries that can be marked (vouchers, orders, settlements: a

@@ -16,6 +16,7 @@
 #include "kafka_producer.h"
 #include "log.h"
 #include "outbox.h"
+#include "parked.h"
 #include "pg.h"
 #include "produce_wait.h"
 #include "read_models.h"
@@ -163,6 +164,50 @@ static int mark_duplicates(struct worker *w, struct slot *slots, size_t n)
         }
     }
     json_decref(seen);
+    return 0;
+}
+
+/* True when m came from `psopctl dlq replay`. */
+static bool is_replay(const rd_kafka_message_t *m)
+{
+    rd_kafka_headers_t *h = NULL;
+    const void *v = NULL;
+    size_t len = 0;
+    return rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+           rd_kafka_header_get_last(h, "psop-replayed-from", &v, &len) ==
+               RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+/* A replayed command whose parking gave it the verdict not_applied is
+ * applied now: that verdict is removed in the batch's transaction
+ * (workers/parked.h). */
+static int forget_parked_verdicts(struct worker *w, struct slot *slots, size_t n)
+{
+    struct uuid_list ids;
+    uuid_list_init(&ids);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (slots[i].parsed && is_replay(slots[i].msg)) {
+            uuid_list_add(&ids, slots[i].cmd.id);
+            k++;
+        }
+    if (k == 0) {
+        uuid_list_free(&ids);
+        return 0;
+    }
+    char err[512];
+    const char *p[] = {ids.text};
+    PGresult *r = pgc_query(w->pg,
+                            "DELETE FROM psop.processed_commands WHERE command_id = ANY "
+                            "($1::uuid[]) AND status = 'rejected' AND reason LIKE '" PARKED_REPLACEABLE_LIKE "'",
+                            1, p, err, sizeof(err));
+    uuid_list_free(&ids);
+    if (!r) {
+        LOG_WARN("replay: forgetting parked verdicts failed, batch will be retried", "error", err,
+                 NULL);
+        return -1;
+    }
+    PQclear(r);
     return 0;
 }
 
@@ -327,7 +372,7 @@ static int apply_batch_once(struct worker *w, struct slot *slots, size_t n, json
         return -1;
     json_t *rows = json_array();
     bool sp_open = false;
-    if (mark_duplicates(w, slots, n) < 0)
+    if (forget_parked_verdicts(w, slots, n) < 0 || mark_duplicates(w, slots, n) < 0)
         goto retry;
     for (size_t i = 0; i < n; i++) {
         if (!slots[i].parsed)
@@ -355,6 +400,75 @@ retry:
     json_decref(rows);
     pgc_rollback(w->pg);
     return -1;
+}
+
+/* The final verdict of each command just parked in the DLQ
+ * (workers/parked.h): recorded, then announced to waiting requests. Best
+ * effort beyond a few tries: the message itself is safe in the DLQ. */
+static void record_parked(struct worker *w, struct slot *slots, size_t n)
+{
+    json_t *rows = json_array();
+    for (size_t i = 0; i < n; i++) {
+        struct slot *s = &slots[i];
+        if (s->out != OUT_POISON)
+            continue;
+        json_t *row = parked_row(s->parsed ? &s->cmd : NULL, s->msg->payload, s->msg->len,
+                                 s->reason);
+        if (!row)
+            continue;
+        json_object_set_new(row, "kafka_topic", json_string(rd_kafka_topic_name(s->msg->rkt)));
+        json_object_set_new(row, "kafka_partition", json_integer((int)s->msg->partition));
+        json_object_set_new(row, "kafka_offset", json_integer((json_int_t)s->msg->offset));
+        json_array_append_new(rows, row);
+    }
+    if (json_array_size(rows) == 0) {
+        json_decref(rows);
+        return;
+    }
+    char *doc = json_dumps(rows, JSON_COMPACT);
+    const char *p[] = {doc};
+    PGresult *r = NULL;
+    char err[512] = "";
+    for (int attempt = 0; attempt < 3 && !r; attempt++) {
+        if (attempt > 0)
+            sleep_ms(200);
+        if (!ensure_pg(w))
+            break;
+        r = pgc_query(
+            w->pg,
+            "INSERT INTO psop.processed_commands (command_id, type, status, reason, actor_sub, "
+            " actor_role, received_at, kafka_topic, kafka_partition, kafka_offset) "
+            "SELECT x.command_id, x.type, x.status, x.reason, x.actor_sub, x.actor_role, "
+            " coalesce(x.received_at, now()), x.kafka_topic, x.kafka_partition, x.kafka_offset "
+            "FROM jsonb_to_recordset($1::jsonb) AS x(command_id uuid, type text, status text, "
+            " reason text, actor_sub text, actor_role text, received_at timestamptz, "
+            " kafka_topic text, kafka_partition int, kafka_offset bigint) "
+            "ON CONFLICT (command_id) DO NOTHING RETURNING command_id::text",
+            1, p, err, sizeof(err));
+    }
+    free(doc);
+    if (!r) {
+        LOG_WARN("parked commands: verdicts not recorded", "error", err, NULL);
+        json_decref(rows);
+        return;
+    }
+    PQclear(r);
+    size_t m = json_array_size(rows);
+    struct rm_status *st = xcalloc(m, sizeof(*st));
+    for (size_t i = 0; i < m; i++) {
+        json_t *row = json_array_get(rows, i);
+        st[i] = (struct rm_status){json_string_value(json_object_get(row, "command_id")),
+                                   json_string_value(json_object_get(row, "type")),
+                                   "rejected",
+                                   json_string_value(json_object_get(row, "reason")),
+                                   NULL,
+                                   json_string_value(json_object_get(row, "actor_sub"))};
+        LOG_INFO("parked command rejected", "command_id", st[i].command_id, "reason",
+                 st[i].reason, NULL);
+    }
+    rm_command_announce(w->rds, st, m);
+    free(st);
+    json_decref(rows);
 }
 
 /* Poison messages go to psop.dlq with the error in headers; loops until the
@@ -439,6 +553,7 @@ static void process_batch(struct worker *w, rd_kafka_message_t **msgs, size_t n)
     if (unacked > 0)
         LOG_WARN("events left to the relay", NULL);
     send_dlq(w, slots, n);
+    record_parked(w, slots, n);
     t_published = mono_ms();
     if (!w->rds) {
         /* Redis was down: try again now (cheap when it refuses at once);

@@ -139,7 +139,7 @@ static char *token_for(const char *role)
     if (strcmp(role, "provider") == 0)
         return tl_token(role, NULL, PROV, NULL, 300);
     if (strcmp(role, "client") == 0)
-        return tl_token(role, NULL, NULL, CLIENT, 300);
+        return tl_token(role, ORG, NULL, CLIENT, 300);
     return tl_token(role, NULL, NULL, NULL, 300);
 }
 

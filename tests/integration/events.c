@@ -499,7 +499,7 @@ static void settlement_part(struct run *r, struct ids *x, bool vouchers)
              json_pack("{s:s, s:s}", "organiser_id", x->org, "period", "2026-10"), "forbidden:",
              TOPIC_EVT_SETTLEMENT);
     char paid[11];
-    date_format(date_today_helsinki() - 1, paid);
+    date_format(date_today_helsinki(), paid); /* not before the settlement was made */
     applied(r, TOPIC_CMD_SETTLEMENT, sid, "settlement.mark_paid", &x->orgs,
             json_pack("{s:s, s:s}", "settlement_id", sid, "paid_date", paid), "settlement.paid",
             TOPIC_EVT_SETTLEMENT, sid,

@@ -467,8 +467,11 @@ Test(settlement, run_supplementary_credit_confirm_pay)
     /* ---- confirm and pay: the events become paid */
     settle_cmd(&s, "settlement.confirm", &w->orgs_a, s1, NULL, NULL);
     free(settle_cmd(&s, "settlement.confirm", &w->orgs_a, s1, NULL, "invalid_transition:"));
+    /* issue 14 item 8: never paid before the settlement was made */
+    free(settle_cmd(&s, "settlement.mark_paid", &w->orgs_a, s1, "1900-01-01",
+                    "invalid_paid_date:"));
     char paid[11];
-    date_format(date_today_helsinki() - 1, paid);
+    date_format(date_today_helsinki(), paid); /* not before the settlement was made */
     settle_cmd(&s, "settlement.mark_paid", &w->orgs_a, s1, paid, NULL);
     char *st1 = sstr(&s, s1, "state"), *pd1 = sstr(&s, s1, "paid_date");
     cr_expect_str_eq(st1, "paid");

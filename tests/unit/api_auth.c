@@ -8,6 +8,7 @@
 #include "../integration/api_testlib.h"
 #include "auth.h"
 #include "config.h"
+#include "json_schema.h"
 
 static struct psop_config cfg;
 
@@ -303,4 +304,47 @@ Test(api_auth, contradicting_claims_are_refused)
     cr_expect_eq(auth_check_claims(&prov, "provider.register", d, &field, why, sizeof(why)), -1);
     cr_expect_str_eq(field, "id");
     json_decref(d);
+}
+
+/* With the schemas, the token's actor must be one the envelope accepts
+ * (issue 14 item 2): org and provider uuids, a client with its org. */
+Test(auth, actor_claims_are_checked_against_the_envelope_schema)
+{
+    char err[256], why[256];
+    struct jschema_registry *reg = jschema_registry_load(PSOP_SOURCE_DIR "/schemas", err,
+                                                         sizeof(err));
+    cr_assert_not_null(reg, "%s", err);
+    struct auth *a = make_auth("HS256", NULL, NULL, NULL);
+    auth_use_schemas(a, reg);
+    long exp = (long)time(NULL) + 300;
+    struct {
+        const char *claims;
+        int ok;
+        const char *says;
+    } cases[] = {
+        {"\"role\":\"organiser\",\"org\":\"not-a-uuid\"", 0, "org"},
+        {"\"role\":\"organiser\",\"org\":\"0190a0a0-0000-7000-8000-000000000001\"", 1, NULL},
+        {"\"role\":\"client\",\"client\":\"asiakas-1\"", 0, "org"},
+        {"\"role\":\"client\",\"client\":\"asiakas-1\","
+         "\"org\":\"0190a0a0-0000-7000-8000-000000000001\"",
+         1, NULL},
+        {"\"role\":\"client\",\"client\":\"has space\","
+         "\"org\":\"0190a0a0-0000-7000-8000-000000000001\"",
+         0, "client"},
+        {"\"role\":\"provider\",\"provider\":\"../x\"", 0, "provider"},
+        {"\"role\":\"admin\"", 1, NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char claims[512];
+        snprintf(claims, sizeof(claims), "{\"sub\":\"s\",\"exp\":%ld,%s}", exp, cases[i].claims);
+        char *tok = hs256(claims);
+        struct actor ac;
+        int rc = verify(a, tok, &ac, why, sizeof(why));
+        cr_expect_eq(rc, cases[i].ok ? 0 : -1, "%s: %s", cases[i].claims, why);
+        if (!cases[i].ok)
+            cr_expect(strstr(why, cases[i].says) != NULL, "%s: %s", cases[i].claims, why);
+        free(tok);
+    }
+    auth_free(a);
+    jschema_registry_free(reg);
 }

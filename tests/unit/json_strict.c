@@ -265,8 +265,25 @@ Test(json_strict, integral_reals_become_integers)
 
 Test(json_strict, huge_numbers_are_rejected)
 {
-    expect_rejected("[99999999999999999999]", 22, "invalid JSON");
-    expect_rejected("[1e400]", 7, "invalid JSON");
+    expect_rejected("[99999999999999999999]", 22, "out of range");
+    expect_rejected("[1e400]", 7, "out of range");
+}
+
+/* Valid JSON with a number beyond int64 is out of range (the api's 422),
+ * not malformed (400); 2^63 - 1 is still an integer. */
+Test(json_strict, out_of_range_is_told_from_malformed)
+{
+    char err[256];
+    enum json_strict_fail why = JSON_STRICT_MALFORMED;
+    json_t *j = json_strict_parse_ex("{\"q\":9223372036854775808}", 25, 32, &why, err, sizeof err);
+    cr_expect_null(j);
+    cr_expect_eq(why, JSON_STRICT_OUT_OF_RANGE, "%s", err);
+    why = JSON_STRICT_OUT_OF_RANGE;
+    cr_expect_null(json_strict_parse_ex("{\"q\":}", 6, 32, &why, err, sizeof err));
+    cr_expect_eq(why, JSON_STRICT_MALFORMED);
+    j = json_strict_parse_ex("{\"q\":9223372036854775807}", 25, 32, &why, err, sizeof err);
+    cr_expect(json_is_integer(json_object_get(j, "q")));
+    json_decref(j);
 }
 
 Test(json_strict, error_buffer_is_bounded)
