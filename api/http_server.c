@@ -720,7 +720,11 @@ static enum MHD_Result on_complete(struct req *r)
         case IDEM_CONFLICT:
             return respond_problem(r, 409, "Idempotency-Key was used with another request");
         case IDEM_BUSY:
-            return respond_problem(r, 409, "a request with this Idempotency-Key is in progress");
+            /* The first request is in flight, or died with it (a replica
+             * killed, HAProxy's retry on the other): publish again with the
+             * same derived ids, the workers apply the command once. */
+            json_decref(prev);
+            break;
         }
     } else {
         cmd_assign_ids(&r->batch, NULL);

@@ -8,8 +8,7 @@
  * PostgreSQL (workers/idem_record.h): a reused key with another body becomes
  * the rejection idempotency_key_reused there. What Redis adds, when it
  * answers within IDEM_REDIS_TIMEOUT_MS, is the answer at once: a replay of
- * the stored 202 without publishing, and 409 for another body or for a
- * duplicate still in flight.
+ * the stored 202 without publishing, and 409 for another body.
  *
  * A record lives at psop:idem:p1:<principal text>:<key> for 24 h: the
  * request's fingerprint (SHA-256 of method, path and body), a state
@@ -19,7 +18,9 @@
  *   absent                        -> IDEM_NEW: stored as pending with our ids
  *   other fingerprint             -> IDEM_CONFLICT (409)
  *   done                          -> IDEM_REPLAY: the stored answer, publish nothing
- *   pending, lease not expired    -> IDEM_BUSY (409: the first request is in flight)
+ *   pending, lease not expired    -> IDEM_BUSY: the first request is in flight or
+ *                                    died with it: published again with the same
+ *                                    ids, the workers apply it once
  *   failed, or pending and expired-> IDEM_RETRY: pending again with the FIRST
  *                                    attempt's ids (equal to the derived ones,
  *                                    unless an older release wrote the record)

@@ -38,10 +38,12 @@ static int role_valid(const char *r)
 json_t *parked_row(const struct cmd *parsed, const void *payload, size_t len, const char *why)
 {
     if (parsed && parsed->id) {
-        return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?}", "command_id", parsed->id,
-                         "type", parsed->type, "status", "rejected", "reason", PARKED_NOT_APPLIED,
-                         "actor_sub", parsed->actor.sub, "actor_role", parsed->actor.role,
-                         "received_at", parsed->received_at);
+        return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}",
+                         "command_id", parsed->id, "type", parsed->type, "status", "rejected",
+                         "reason", PARKED_NOT_APPLIED, "actor_sub", parsed->actor.sub,
+                         "actor_role", parsed->actor.role, "actor_org", parsed->actor.org,
+                         "actor_provider", parsed->actor.provider, "actor_client",
+                         parsed->actor.client, "received_at", parsed->received_at);
     }
     if (!payload || len == 0)
         return NULL;
@@ -57,13 +59,23 @@ json_t *parked_row(const struct cmd *parsed, const void *payload, size_t len, co
     }
     json_t *actor = json_object_get(env, "actor");
     const char *sub = str(actor, "sub"), *role = str(actor, "role");
+    const char *org = str(actor, "org"), *prov = str(actor, "provider"),
+               *client = str(actor, "client");
     if (sub && strlen(sub) > 256)
         sub = NULL;
+    if (org && strlen(org) > 256)
+        org = NULL;
+    if (prov && strlen(prov) > 256)
+        prov = NULL;
+    if (client && strlen(client) > 256)
+        client = NULL;
     char reason[512];
     snprintf(reason, sizeof(reason), "invalid_envelope: %s", why && *why ? why : "refused");
-    json_t *row = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?}", "command_id", id, "type",
-                            type, "status", "rejected", "reason", reason, "actor_sub", sub,
-                            "actor_role", role_valid(role) ? role : NULL, "received_at", NULL);
+    json_t *row = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}",
+                            "command_id", id, "type", type, "status", "rejected", "reason",
+                            reason, "actor_sub", sub, "actor_role",
+                            role_valid(role) ? role : NULL, "actor_org", org, "actor_provider",
+                            prov, "actor_client", client, "received_at", NULL);
     json_decref(env);
     return row;
 }

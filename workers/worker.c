@@ -437,11 +437,14 @@ static void record_parked(struct worker *w, struct slot *slots, size_t n)
         r = pgc_query(
             w->pg,
             "INSERT INTO psop.processed_commands (command_id, type, status, reason, actor_sub, "
-            " actor_role, received_at, kafka_topic, kafka_partition, kafka_offset) "
+            " actor_role, actor_org, actor_provider, actor_client, received_at, kafka_topic, "
+            " kafka_partition, kafka_offset) "
             "SELECT x.command_id, x.type, x.status, x.reason, x.actor_sub, x.actor_role, "
+            " x.actor_org, x.actor_provider, x.actor_client, "
             " coalesce(x.received_at, now()), x.kafka_topic, x.kafka_partition, x.kafka_offset "
             "FROM jsonb_to_recordset($1::jsonb) AS x(command_id uuid, type text, status text, "
-            " reason text, actor_sub text, actor_role text, received_at timestamptz, "
+            " reason text, actor_sub text, actor_role text, actor_org text, actor_provider text, "
+            " actor_client text, received_at timestamptz, "
             " kafka_topic text, kafka_partition int, kafka_offset bigint) "
             "ON CONFLICT (command_id) DO NOTHING RETURNING command_id::text",
             1, p, err, sizeof(err));
@@ -457,12 +460,16 @@ static void record_parked(struct worker *w, struct slot *slots, size_t n)
     struct rm_status *st = xcalloc(m, sizeof(*st));
     for (size_t i = 0; i < m; i++) {
         json_t *row = json_array_get(rows, i);
-        st[i] = (struct rm_status){json_string_value(json_object_get(row, "command_id")),
-                                   json_string_value(json_object_get(row, "type")),
-                                   "rejected",
-                                   json_string_value(json_object_get(row, "reason")),
-                                   NULL,
-                                   json_string_value(json_object_get(row, "actor_sub"))};
+        st[i] = (struct rm_status){
+            .command_id = json_string_value(json_object_get(row, "command_id")),
+            .type = json_string_value(json_object_get(row, "type")),
+            .status = "rejected",
+            .reason = json_string_value(json_object_get(row, "reason")),
+            .actor_sub = json_string_value(json_object_get(row, "actor_sub")),
+            .actor_role = json_string_value(json_object_get(row, "actor_role")),
+            .actor_org = json_string_value(json_object_get(row, "actor_org")),
+            .actor_provider = json_string_value(json_object_get(row, "actor_provider")),
+            .actor_client = json_string_value(json_object_get(row, "actor_client"))};
         LOG_INFO("parked command rejected", "command_id", st[i].command_id, "reason",
                  st[i].reason, NULL);
     }
