@@ -81,6 +81,22 @@ static int push_bns(OSSL_PARAM_BLD *bld, const json_t *jwk, const char *const *m
     return 0;
 }
 
+/* The key from the built parameters; NULL on a key
+ * OpenSSL refuses. */
+static EVP_PKEY *key_from(OSSL_PARAM_BLD *bld, const char *type, bool private_key)
+{
+    EVP_PKEY *pkey = NULL;
+    OSSL_PARAM *p = OSSL_PARAM_BLD_to_param(bld);
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
+    if (!p || !ctx || EVP_PKEY_fromdata_init(ctx) <= 0 ||
+        EVP_PKEY_fromdata(ctx, &pkey, private_key ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY,
+                          p) <= 0)
+        pkey = NULL;
+    OSSL_PARAM_free(p);
+    EVP_PKEY_CTX_free(ctx);
+    return pkey;
+}
+
 static EVP_PKEY *rsa_key(const json_t *jwk, bool private_key, char *err, size_t errlen)
 {
     static const char *const members[] = {"n", "e", "d", "p", "q", "dp", "dq", "qi"};
@@ -92,8 +108,6 @@ static EVP_PKEY *rsa_key(const json_t *jwk, bool private_key, char *err, size_t 
     size_t n = private_key ? 8 : 2;
     BIGNUM *keep[8] = {0};
     EVP_PKEY *pkey = NULL;
-    OSSL_PARAM *p = NULL;
-    EVP_PKEY_CTX *ctx = NULL;
     OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
     if (!bld || push_bns(bld, jwk, members, params, n, keep, err, errlen) < 0)
         goto out;
@@ -101,20 +115,12 @@ static EVP_PKEY *rsa_key(const json_t *jwk, bool private_key, char *err, size_t 
         snprintf(err, errlen, "RSA key shorter than 2048 bits");
         goto out;
     }
-    p = OSSL_PARAM_BLD_to_param(bld);
-    ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
-    if (!p || !ctx || EVP_PKEY_fromdata_init(ctx) <= 0 ||
-        EVP_PKEY_fromdata(ctx, &pkey, private_key ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY,
-                          p) <= 0) {
+    if (!(pkey = key_from(bld, "RSA", private_key)))
         snprintf(err, errlen, "not a valid RSA key");
-        pkey = NULL;
-    }
 out:
     for (size_t i = 0; i < 8; i++)
         BN_clear_free(keep[i]);
-    OSSL_PARAM_free(p);
     OSSL_PARAM_BLD_free(bld);
-    EVP_PKEY_CTX_free(ctx);
     return pkey;
 }
 
@@ -130,8 +136,6 @@ static EVP_PKEY *ec_key(const json_t *jwk, bool private_key, char *err, size_t e
     memcpy(point + 1 + P256_COORD, y, P256_COORD);
     EVP_PKEY *pkey = NULL;
     BIGNUM *d = NULL;
-    OSSL_PARAM *p = NULL;
-    EVP_PKEY_CTX *ctx = NULL;
     OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
     if (!bld || !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) ||
         !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, sizeof(point))) {
@@ -144,19 +148,11 @@ static EVP_PKEY *ec_key(const json_t *jwk, bool private_key, char *err, size_t e
         if (push_bns(bld, jwk, members, params, 1, &d, err, errlen) < 0)
             goto out;
     }
-    p = OSSL_PARAM_BLD_to_param(bld);
-    ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-    if (!p || !ctx || EVP_PKEY_fromdata_init(ctx) <= 0 ||
-        EVP_PKEY_fromdata(ctx, &pkey, private_key ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY,
-                          p) <= 0) {
+    if (!(pkey = key_from(bld, "EC", private_key)))
         snprintf(err, errlen, "not a valid P-256 key (the point is not on the curve?)");
-        pkey = NULL;
-    }
 out:
     BN_clear_free(d);
-    OSSL_PARAM_free(p);
     OSSL_PARAM_BLD_free(bld);
-    EVP_PKEY_CTX_free(ctx);
     return pkey;
 }
 
