@@ -253,6 +253,20 @@ void kcons_close(struct kcons *c)
     free(c);
 }
 
+bool kcons_failed(struct kcons *c, char *err, size_t errlen)
+{
+    return rd_kafka_fatal_error(c->rk, err, errlen) != RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+void kcons_abandon(struct kcons *c)
+{
+    if (!c)
+        return;
+    rd_kafka_destroy_flags(c->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    free(c->group_id);
+    free(c);
+}
+
 rd_kafka_t *kcons_handle(struct kcons *c)
 {
     return c->rk;

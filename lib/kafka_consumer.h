@@ -10,6 +10,7 @@
 #ifndef PSOP_KAFKA_CONSUMER_H
 #define PSOP_KAFKA_CONSUMER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <librdkafka/rdkafka.h>
 
@@ -32,6 +33,17 @@ int kcons_store(struct kcons *c, rd_kafka_message_t *const *msgs, size_t n);
 
 /* Commits stored offsets synchronously. Returns 0 or -1. */
 int kcons_commit_sync(struct kcons *c);
+
+/* True when the consumer has raised a fatal error and can never consume
+ * again (err filled): e.g. a static member fenced by a newer member with its
+ * group.instance.id, which librdkafka 2.0.2 can do to itself after a
+ * session timeout while brokers are lost. The caller abandons it and makes a
+ * new one; what it had read but not committed is redelivered. */
+bool kcons_failed(struct kcons *c, char *err, size_t errlen);
+
+/* Frees a failed consumer without committing or leaving the group (a fenced
+ * member can do neither). */
+void kcons_abandon(struct kcons *c);
 
 /* Commits stored offsets, closes (leaves the group unless static) and frees. */
 void kcons_close(struct kcons *c);

@@ -216,6 +216,67 @@ Test(kafka, consumer_group_resumes_after_stored_offsets_and_redelivers_unstored)
     drop_topic(topic);
 }
 
+static struct kcons *static_consumer(const char *group, const char *instance, const char *topic)
+{
+    const char *topics[] = {topic, NULL};
+    char err[512];
+    struct kcons *c = kcons_new(st_config(), group, instance, topics, err, sizeof(err));
+    cr_assert_not_null(c, "%s", err);
+    return c;
+}
+
+/* What broke the voucher workers in a quorum-loss run: a static member fenced
+ * by a newer member with its group.instance.id raises a fatal error and
+ * never consumes again. kcons_failed tells; abandoned and made anew (what
+ * the worker does, workers/worker.c renew_consumer), the member consumes
+ * what was produced meanwhile. */
+Test(kafka, a_fenced_static_member_is_told_and_a_new_one_consumes)
+{
+    char *topic = fresh_topic(1);
+    char *group = st_unique("psop-test-fence");
+    rd_kafka_message_t *msgs[8];
+    char err[512];
+    produce_acked(topic, 2);
+    struct kcons *a = static_consumer(group, "fence-1", topic);
+    size_t got = poll_n(a, msgs, 2, 45);
+    cr_assert_eq(got, 2, "first member got %zu of 2", got);
+    cr_assert_eq(kcons_store(a, msgs, got), 0);
+    for (size_t i = 0; i < got; i++)
+        rd_kafka_message_destroy(msgs[i]);
+    cr_assert_not(kcons_failed(a, err, sizeof(err)));
+
+    /* Another member with the same instance id joins: a is fenced. */
+    struct kcons *b = static_consumer(group, "fence-1", topic);
+    double until = st_now() + 60;
+    bool fenced = false;
+    while (!fenced && st_now() < until) {
+        /* Both poll (a's commits and heartbeats are what the broker fences). */
+        struct kcons *both[] = {a, b};
+        for (int k = 0; k < 2; k++) {
+            rd_kafka_message_t *m;
+            if (kcons_poll_batch(both[k], &m, 1, 200) == 1)
+                rd_kafka_message_destroy(m);
+        }
+        fenced = kcons_failed(a, err, sizeof(err));
+    }
+    cr_assert(fenced, "the older member was never fenced");
+    cr_assert(strstr(err, "fenced") || strstr(err, "FENCED"), "fatal error: %s", err);
+    kcons_abandon(a);
+    kcons_close(b);
+
+    /* A new member with that instance id reads on from the committed offset. */
+    produce_acked(topic, 1);
+    a = static_consumer(group, "fence-1", topic);
+    got = poll_n(a, msgs, 1, 45);
+    cr_assert_eq(got, 1, "the new member consumed nothing");
+    cr_assert_not(kcons_failed(a, err, sizeof(err)), "%s", err);
+    for (size_t i = 0; i < got; i++)
+        rd_kafka_message_destroy(msgs[i]);
+    kcons_close(a);
+    free(group);
+    drop_topic(topic);
+}
+
 Test(kafka, store_keeps_the_highest_offset_per_partition)
 {
     char *topic = fresh_topic(3);
