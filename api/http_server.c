@@ -26,6 +26,8 @@
 #include "log.h"
 #include "port_guard.h"
 #include "principal.h"
+#include "apikey.h"
+#include <openssl/crypto.h>
 #include "problem.h"
 #include "read.h"
 #include "router.h"
@@ -76,6 +78,8 @@ struct req {
     int route_index; /* -1 unmatched */
     struct actor actor;
     bool authed;
+    bool via_key;   /* authenticated by a provider integration key */
+    bool key_read;  /* ... whose scope is read */
 
     char *body;
     size_t len, cap;
@@ -87,6 +91,7 @@ struct req {
     char idem_fp[65];
 
     struct cmd_batch batch;
+    char **secrets; /* per batch item: an api_key.create's key text, or NULL */
     char first_command_id[UUID_STR_LEN];
     char traceparent[TRACEPARENT_LEN]; /* commands: the caller's, or a new one */
 
@@ -370,6 +375,150 @@ static int prefer_wait(const char *h)
 }
 
 /* First callback of a request: everything the headers alone decide. */
+/* ------------------------------------------------------- integration keys */
+
+static void secrets_free(struct req *r)
+{
+    if (!r->secrets)
+        return;
+    for (size_t i = 0; i < r->batch.n; i++) {
+        if (r->secrets[i])
+            OPENSSL_cleanse(r->secrets[i], strlen(r->secrets[i]));
+        free(r->secrets[i]);
+    }
+    free(r->secrets);
+    r->secrets = NULL;
+}
+
+/* Who the request is: a provider integration key ("psop_...") or a JWT.
+ * 0, or the status to answer (401, 503) with why filled. */
+static int authenticate(struct req *r, char *why, size_t n)
+{
+    const char *h = header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *tok = h && strncasecmp(h, "Bearer ", 7) == 0 ? h + 7 : NULL;
+    while (tok && *tok == ' ')
+        tok++;
+    if (tok && apikey_is_key(tok)) {
+        if (!r->srv->d.apikeys) {
+            snprintf(why, n, "API keys are not accepted here");
+            return 401;
+        }
+        enum apikey_verdict v =
+            apikeys_verify(r->srv->d.apikeys, tok, time(NULL), &r->actor, &r->key_read, why, n);
+        if (v == APIKEY_UNAVAILABLE)
+            return 503;
+        if (v != APIKEY_OK)
+            return 401;
+        r->via_key = true;
+        return 0;
+    }
+    return auth_verify(r->srv->d.auth, h, time(NULL), &r->actor, why, n) < 0 ? 401 : 0;
+}
+
+static enum MHD_Result respond_auth_failure(struct req *r, int status, const char *why)
+{
+    if (status == 503)
+        return respond_problem_h(r, 503, why, NULL, MHD_HTTP_HEADER_RETRY_AFTER,
+                                 RETRY_AFTER_UNAVAILABLE);
+    return respond_problem_h(r, 401, why, NULL, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                             "Bearer realm=\"psop\"");
+}
+
+static bool is_key_command(const char *type)
+{
+    return strncmp(type, "api_key.", 8) == 0;
+}
+
+/* A read-scope key sends no command; no key manages keys (a leaked key
+ * must not mint keys that outlive its revocation). 0, or 403 with why. */
+static int key_may_send(const struct req *r, char *why, size_t n)
+{
+    if (!r->via_key)
+        return 0;
+    if (r->key_read) {
+        snprintf(why, n, "this API key's scope is read: it may only read");
+        return 403;
+    }
+    for (size_t i = 0; i < r->batch.n; i++)
+        if (is_key_command(r->batch.items[i].type)) {
+            snprintf(why, n, "an API key cannot create or revoke API keys; the provider's "
+                             "user does");
+            return 403;
+        }
+    return 0;
+}
+
+/* Makes each api_key.create's secret: the data carries only its hash, the
+ * key's text is answered once (answer_secrets). 0, or -1 with e (422) when
+ * a client sent a hash of its own. */
+static int make_secrets(struct req *r, struct cmd_error *e)
+{
+    for (size_t i = 0; i < r->batch.n; i++) {
+        struct cmd_item *it = &r->batch.items[i];
+        if (strcmp(it->type, "api_key.create") != 0)
+            continue;
+        if (json_object_get(it->data, "secret_hash")) {
+            e->status = 422;
+            snprintf(e->detail, sizeof e->detail, "secret_hash is made by the api");
+            e->errors = json_array();
+            char path[48];
+            snprintf(path, sizeof path, r->batch.batch_form ? "/commands/%zu/data/secret_hash"
+                                                            : "/secret_hash",
+                     i);
+            problem_add_error(e->errors, path, "is made by the api, never sent");
+            return -1;
+        }
+        if (!r->secrets)
+            r->secrets = xcalloc(r->batch.n, sizeof(*r->secrets));
+        char secret[APIKEY_SECRET_LEN + 1], hash[APIKEY_HASH_HEX];
+        apikey_secret_new(secret);
+        apikey_hash_hex(secret, hash);
+        json_object_set_new(it->data, "secret_hash", json_string(hash));
+        r->secrets[i] = xstrdup(secret);
+        OPENSSL_cleanse(secret, sizeof secret);
+    }
+    return 0;
+}
+
+static bool has_secrets(const struct req *r)
+{
+    return r->secrets != NULL;
+}
+
+/* Adds "secret" (the key's whole text) to the answer's item of each
+ * api_key.create not rejected. doc is the 202/200 body (stolen); returns
+ * the body to answer. The stored Idempotency-Key answer never has it. */
+static json_t *answer_secrets(struct req *r, json_t *doc)
+{
+    if (!has_secrets(r) || !doc)
+        return doc;
+    json_t *out = json_deep_copy(doc);
+    json_decref(doc);
+    json_t *list = json_object_get(out, "commands");
+    size_t n = json_is_array(list) ? json_array_size(list) : 1;
+    for (size_t j = 0; j < n; j++) {
+        json_t *item = json_is_array(list) ? json_array_get(list, j) : out;
+        const char *cid = json_string_value(json_object_get(item, "command_id"));
+        const char *st = json_string_value(json_object_get(item, "status"));
+        if (!cid || (st && strcmp(st, "rejected") == 0))
+            continue;
+        for (size_t i = 0; i < r->batch.n; i++) {
+            if (!r->secrets[i] || strcmp(r->batch.items[i].command_id, cid) != 0)
+                continue;
+            const char *kid = json_string_value(json_object_get(r->batch.items[i].data, "key_id"));
+            if (!kid)
+                break;
+            char text[APIKEY_TEXT_MAX];
+            apikey_text(kid, r->secrets[i], text);
+            json_object_set_new(item, "key_id", json_string(kid));
+            json_object_set_new(item, "secret", json_string(text));
+            OPENSSL_cleanse(text, sizeof text);
+            break;
+        }
+    }
+    return out;
+}
+
 static enum MHD_Result on_headers(struct req *r, const char *url, const char *method)
 {
     struct api_server *s = r->srv;
@@ -415,10 +564,9 @@ static enum MHD_Result on_headers(struct req *r, const char *url, const char *me
     char why[160];
     if (rt->kind == ROUTE_READ) {
         if (rt->roles != ROLE_NONE) {
-            if (auth_verify(s->d.auth, header(r, MHD_HTTP_HEADER_AUTHORIZATION), time(NULL),
-                            &r->actor, why, sizeof(why)) < 0)
-                return respond_problem_h(r, 401, why, NULL, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-                                         "Bearer realm=\"psop\"");
+            int ast = authenticate(r, why, sizeof(why));
+            if (ast)
+                return respond_auth_failure(r, ast, why);
             r->authed = true;
             if (!auth_role_allowed(&r->actor, rt->roles)) {
                 snprintf(why, sizeof(why), "role %s may not read %s", role_name(r->actor.role),
@@ -431,11 +579,14 @@ static enum MHD_Result on_headers(struct req *r, const char *url, const char *me
     if (rt->kind != ROUTE_COMMAND && rt->kind != ROUTE_BATCH)
         return serve_plain(r);
 
-    if (auth_verify(s->d.auth, header(r, MHD_HTTP_HEADER_AUTHORIZATION), time(NULL), &r->actor,
-                    why, sizeof(why)) < 0)
-        return respond_problem_h(r, 401, why, NULL, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-                                 "Bearer realm=\"psop\"");
+    int ast = authenticate(r, why, sizeof(why));
+    if (ast)
+        return respond_auth_failure(r, ast, why);
     r->authed = true;
+    if (r->via_key && r->key_read) {
+        snprintf(why, sizeof(why), "this API key's scope is read: it may only read");
+        return respond_problem(r, 403, why);
+    }
     if (rt->kind == ROUTE_COMMAND && !auth_role_allowed(&r->actor, rt->roles)) {
         snprintf(why, sizeof(why), "role %s may not send %s", role_name(r->actor.role), rt->type);
         return respond_problem(r, 403, why);
@@ -530,7 +681,7 @@ static enum MHD_Result answer_waited(struct req *r)
     const char *rh = r->replayed ? "Idempotent-Replayed" : NULL;
     json_t *docs = r->wait_docs;
     if (!r->wait_all_done || !docs)
-        return respond_json(r, 202, json_incref(r->accepted), rh, "true");
+        return respond_json(r, 202, answer_secrets(r, json_incref(r->accepted)), rh, "true");
     if (!r->wait_batch_form && json_array_size(docs) == 1) {
         const json_t *doc = json_array_get(docs, 0);
         const char *st = json_string_value(json_object_get(doc, "status"));
@@ -545,13 +696,14 @@ static enum MHD_Result answer_waited(struct req *r)
                 return MHD_NO;
             return respond_raw(r, 422, CT_PROBLEM, body, strlen(body), rh, "true");
         }
-        return respond_json(r, 200, read_command_public(doc), rh, "true");
+        return respond_json(r, 200, answer_secrets(r, read_command_public(doc)), rh, "true");
     }
     json_t *list = json_array();
     size_t i;
     json_t *doc;
     json_array_foreach(docs, i, doc) json_array_append_new(list, read_command_public(doc));
-    return respond_json(r, 200, json_pack("{s:o}", "commands", list), rh, "true");
+    return respond_json(r, 200, answer_secrets(r, json_pack("{s:o}", "commands", list)), rh,
+                        "true");
 }
 
 /* Prefer: wait - suspend until every command of wait_ids has its verdict or
@@ -629,7 +781,7 @@ static enum MHD_Result answer_published(struct req *r)
             r->wait_batch_form = r->batch.batch_form;
             return start_wait(r);
         }
-        return respond_json(r, 202, json_incref(r->accepted), NULL, NULL);
+        return respond_json(r, 202, answer_secrets(r, json_incref(r->accepted)), NULL, NULL);
     }
     if (r->has_idem)
         idem_fail(s->d.idem, &r->actor, r->idem_key);
@@ -687,6 +839,11 @@ static enum MHD_Result on_complete(struct req *r)
                                      &e);
     if (rc < 0)
         return respond_cmd_error(r, &e);
+    int kst = key_may_send(r, why, sizeof(why));
+    if (kst)
+        return respond_problem(r, kst, why);
+    if (make_secrets(r, &e) < 0)
+        return respond_cmd_error(r, &e);
 
     if (r->has_idem) {
         /* Ids derived from (principal, key, request): a retry publishes the
@@ -702,6 +859,21 @@ static enum MHD_Result on_complete(struct req *r)
         enum idem_claim c = idem_claim(s->d.idem, &r->actor, r->idem_key, r->idem_fp, ids, &prev,
                                        &st, &stored);
         json_decref(ids);
+        if (has_secrets(r) && c != IDEM_NEW && c != IDEM_REPLAY && c != IDEM_CONFLICT) {
+            /* An integration key's secret is made anew by each attempt, and
+             * the workers keep the first attempt's: a second answer could
+             * hand out a secret that never works (docs/api-decisions.md). */
+            json_decref(prev);
+            if (c == IDEM_UNKNOWN)
+                return respond_problem_h(r, 503,
+                                         "an API key is created with an Idempotency-Key only "
+                                         "while its claim can be recorded; try again",
+                                         NULL, MHD_HTTP_HEADER_RETRY_AFTER,
+                                         RETRY_AFTER_UNAVAILABLE);
+            return respond_problem(r, 409,
+                                   "the first request with this Idempotency-Key is still in "
+                                   "flight; see GET /v1/commands/{command_id}");
+        }
         switch (c) {
         case IDEM_NEW:
         case IDEM_UNKNOWN: /* Redis could not tell: the workers will (idempotency.h) */
@@ -711,6 +883,7 @@ static enum MHD_Result on_complete(struct req *r)
             json_decref(prev);
             break;
         case IDEM_REPLAY:
+            secrets_free(r); /* the first answer had the key's text; a replay has not */
             if (r->wait_s > 0 && st == 202 && replay_wait_ids(r, stored)) {
                 r->replayed = true;
                 r->accepted = stored;
@@ -880,6 +1053,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
     if (r->deferred)
         MHD_destroy_response(r->deferred);
+    secrets_free(r);
     cmd_batch_free(&r->batch);
     json_decref(r->accepted);
     json_decref(r->wait_ids);

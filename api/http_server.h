@@ -29,6 +29,7 @@
 #include "idempotency.h"
 #include "json_schema.h"
 #include "metrics.h"
+#include "apikeys.h"
 #include "pgpool.h"
 #include "publish.h"
 #include "ratelimit.h"
@@ -48,6 +49,7 @@ struct api_deps {
     struct rpool *redis;      /* reads, "accepted" command statuses (may be NULL) */
     struct pgpool *pg;        /* reads that miss Redis */
     struct waiters *waiters;  /* Prefer: wait (NULL: never wait) */
+    struct apikeys *apikeys;  /* provider integration keys (NULL: refused) */
 };
 
 struct api_server;

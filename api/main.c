@@ -21,6 +21,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "openapi.h"
+#include "apikeys.h"
 #include "pgpool.h"
 #include "port_guard.h"
 #include "publish.h"
@@ -59,6 +60,7 @@ int main(int argc, char **argv)
     struct api_server *srv = NULL;
     struct rpool *rpool = NULL;
     struct pgpool *pgpool = NULL;
+    struct apikeys *apikeys = NULL;
     struct waiters *waiters = NULL;
     json_t *openapi = NULL;
     char *openapi_json = NULL;
@@ -142,6 +144,7 @@ int main(int argc, char **argv)
     rpool = rpool_new(cfg.redis_url, threads + 1, IDEM_REDIS_TIMEOUT_MS);
     pgpool = pgpool_new(cfg.pg_dsn, threads);
     waiters = waiters_new(cfg.redis_url);
+    apikeys = apikeys_new(pgpool);
 
     struct api_deps deps = {
         .cfg = &cfg,
@@ -155,6 +158,7 @@ int main(int argc, char **argv)
         .redis = rpool,
         .pg = pgpool,
         .waiters = waiters,
+        .apikeys = apikeys,
     };
     srv = api_server_start(&deps, err, sizeof(err));
     if (!srv) {
@@ -186,6 +190,7 @@ int main(int argc, char **argv)
 out:
     api_server_stop(srv);
     waiters_free(waiters);
+    apikeys_free(apikeys);
     pgpool_free(pgpool);
     rpool_free(rpool);
     pub_free(pub, cfg.produce_timeout_ms);

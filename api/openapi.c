@@ -224,6 +224,21 @@ static json_t *fixed_schemas(void)
                   "status", "type", "string", "enum", "accepted", "applied", "rejected",
                   "reason", "type", "string", "resource_id", "type", "string", "applied_at",
                   "type", "string", "format", "date-time"));
+    /* api_key.create's answer (202, or the applied status after a wait):
+     * the key's text, this once (docs/domain.md). */
+    const char *answers[] = {"Accepted", "CommandStatus"};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *props = json_object_get(json_object_get(s, answers[i]), "properties");
+        json_object_set_new(props, "key_id",
+                            json_pack("{s:s, s:s, s:s}", "type", "string", "format", "uuid",
+                                      "description", "api_key.create: the new key's id"));
+        json_object_set_new(
+            props, "secret",
+            json_pack("{s:s, s:s, s:s}", "type", "string", "pattern",
+                      "^psop_[0-9a-f-]{36}_[A-Za-z0-9_-]{43}$", "description",
+                      "api_key.create: the key's text psop_<key_id>_<secret>, answered this "
+                      "once and stored nowhere (not in a replay of an Idempotency-Key either)"));
+    }
     json_object_set_new(s, "CommandStatusBatch",
                         json_pack("{s:s, s:[s], s:{s:{s:s, s:{s:s}}}}", "type", "object",
                                   "required", "commands", "properties", "commands", "type",
@@ -655,8 +670,13 @@ json_t *openapi_build(const struct jschema_registry *reg, char *err, size_t errl
     json_object_set_new(doc, "paths", paths);
     json_object_set_new(
         doc, "components",
-        json_pack("{s:{s:{s:s, s:s, s:s}}, s:o, s:o}", "securitySchemes", "bearer", "type",
-                  "http", "scheme", "bearer", "bearerFormat", "JWT", "responses",
+        json_pack("{s:{s:{s:s, s:s, s:s, s:s}}, s:o, s:o}", "securitySchemes", "bearer", "type",
+                  "http", "scheme", "bearer", "bearerFormat", "JWT or psop_ API key",
+                  "description",
+                  "A JWT (HS256 in development; RS256/ES256 by kid from the identity "
+                  "provider's JWKS), or a provider integration key psop_<key_id>_<secret> "
+                  "(acts as role provider of its provider; scope read: GETs only)",
+                  "responses",
                   problem_responses(), "schemas", schemas));
     return doc;
 fail:

@@ -101,6 +101,8 @@ void read_command(const struct read_req *rq, struct read_res *res);
 /* GET /v1/providers/{provider_id}, GET /v1/public/providers (read_provider.c) */
 void read_provider(const struct read_req *rq, struct read_res *res);
 void read_public_providers(const struct read_req *rq, struct read_res *res);
+/* GET /v1/providers/{provider_id}/api-keys (read_provider.c) */
+void read_api_keys(const struct read_req *rq, struct read_res *res);
 /* GET /v1/vouchers/{voucher_id}, /v1/vouchers?client_id=,
  * /v1/vouchers/{voucher_id}/providers, /v1/vouchers/{voucher_id}/service-events
  * (read_voucher.c) */

@@ -1,6 +1,7 @@
 /*
  * read_provider.c - GET /v1/providers/{provider_id} and the public list
- * GET /v1/public/providers?organiser_id=&service_type=.
+ * GET /v1/public/providers?organiser_id=&service_type=, and the provider's
+ * integration keys GET /v1/providers/{provider_id}/api-keys.
  *
  * Documents: lib/view_provider.h. A provider reads its own registration
  * only (403 for another's: registrations are no secret, the public list
@@ -10,6 +11,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "date.h"
 #include "ids.h"
@@ -21,27 +23,99 @@ static json_t *build_provider(struct pgc *pg, void *cls, char *err, size_t errle
     return view_provider(pg, cls, NULL, err, errlen);
 }
 
-void read_provider(const struct read_req *rq, struct read_res *res)
+/* The path's provider id when the actor may read what; NULL with res filled
+ * (403 another provider's, 404 not a provider id). */
+static const char *own_provider(const struct read_req *rq, struct read_res *res,
+                                const char *what)
 {
     const char *id = read_param(rq, "provider_id");
-    if (rq->actor->role == ROLE_PROVIDER && strcmp(rq->actor->provider, id) != 0) {
-        read_fail(res, 403, "a provider reads its own registration only");
-        return;
+    if (rq->actor->role == ROLE_PROVIDER && strcasecmp(rq->actor->provider, id) != 0) {
+        read_fail(res, 403, "a provider reads its own %s only", what);
+        return NULL;
     }
     if (!ids_uuid_valid(id)) {
         read_fail(res, 404, "no such provider");
-        return;
+        return NULL;
     }
-    char key[96];
-    snprintf(key, sizeof(key), VIEW_PROVIDER_KEY_FMT, id);
-    json_t *doc = NULL;
-    int rc = read_doc(rq, key, NULL, build_provider, (void *)id, &doc, res);
+    return id;
+}
+
+/* rc and doc of read_doc / read_from_pg into the answer. */
+static void answer(struct read_res *res, int rc, json_t *doc)
+{
     if (rc == 0)
         read_fail(res, 404, "no such provider");
     if (rc != 1)
         return;
     res->status = 200;
     res->body = doc;
+}
+
+void read_provider(const struct read_req *rq, struct read_res *res)
+{
+    const char *id = own_provider(rq, res, "registration");
+    if (!id)
+        return;
+    char key[96];
+    snprintf(key, sizeof(key), VIEW_PROVIDER_KEY_FMT, id);
+    json_t *doc = NULL;
+    int rc = read_doc(rq, key, NULL, build_provider, (void *)id, &doc, res);
+    answer(res, rc, doc);
+}
+
+/* GET /v1/providers/{provider_id}/api-keys: the provider's integration keys,
+ * newest first, from PostgreSQL (a list read a few times a year needs no
+ * cached document); never the secret (stored nowhere) nor its hash. */
+static json_t *build_keys(struct pgc *pg, void *cls, char *err, size_t errlen)
+{
+    const char *p[] = {cls};
+    PGresult *r = pgc_query(pg, "SELECT EXISTS (SELECT 1 FROM psop.providers WHERE id = $1)", 1,
+                            p, err, errlen);
+    if (!r)
+        return NULL;
+    int found = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    if (!found) {
+        err[0] = '\0';
+        return NULL;
+    }
+    r = pgc_query(pg,
+                  "SELECT id, name, scope, " PG_TS_SQL("created_at") ", " PG_TS_SQL("expires_at") ", "
+                  PG_TS_SQL("last_used_at") ", " PG_TS_SQL("revoked_at") ", created_by, "
+                  "revoked_at IS NULL AND expires_at > now() "
+                  "FROM psop.api_keys WHERE provider_id = $1 ORDER BY created_at DESC, id",
+                  1, p, err, errlen);
+    if (!r)
+        return NULL;
+    json_t *keys = json_array();
+    int live = 0;
+    for (int i = 0; i < PQntuples(r); i++) {
+        json_t *k = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "key_id",
+                              PQgetvalue(r, i, 0), "name", PQgetvalue(r, i, 1), "scope",
+                              PQgetvalue(r, i, 2), "created_at", PQgetvalue(r, i, 3),
+                              "expires_at", PQgetvalue(r, i, 4), "created_by",
+                              PQgetvalue(r, i, 7), "live",
+                              strcmp(PQgetvalue(r, i, 8), "t") == 0);
+        json_object_set_new(k, "last_used_at",
+                            PQgetisnull(r, i, 5) ? json_null() : json_string(PQgetvalue(r, i, 5)));
+        json_object_set_new(k, "revoked_at",
+                            PQgetisnull(r, i, 6) ? json_null() : json_string(PQgetvalue(r, i, 6)));
+        live += strcmp(PQgetvalue(r, i, 8), "t") == 0;
+        json_array_append_new(keys, k);
+    }
+    PQclear(r);
+    return json_pack("{s:s, s:i, s:o}", "provider_id", (const char *)cls, "live", live, "keys",
+                     keys);
+}
+
+void read_api_keys(const struct read_req *rq, struct read_res *res)
+{
+    const char *id = own_provider(rq, res, "API keys");
+    if (!id)
+        return;
+    json_t *doc = NULL;
+    int rc = read_from_pg(rq, build_keys, (void *)id, &doc, res);
+    answer(res, rc, doc);
 }
 
 struct public_q {

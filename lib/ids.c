@@ -25,7 +25,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t last_ms;
 static unsigned counter;
 
-static void fill_random(void *buf, size_t n)
+void ids_random(void *buf, size_t n)
 {
     uint8_t *p = buf;
     while (n > 0) {
@@ -54,7 +54,7 @@ static uint64_t now_ms(void)
 void ids_uuid7(char out[UUID_STR_LEN])
 {
     uint8_t rnd[10];
-    fill_random(rnd, sizeof rnd);
+    ids_random(rnd, sizeof rnd);
 
     uint64_t ms = now_ms() & 0xFFFFFFFFFFFFull;
     unsigned seq;

@@ -12,6 +12,9 @@
 
 /* Writes a new UUIDv7 into out (UUID_STR_LEN bytes). Monotonic within a process. */
 void ids_uuid7(char out[UUID_STR_LEN]);
+/* Fills buf with n bytes from the kernel's CSPRNG (getrandom); aborts when
+ * there is no entropy, as no caller could go on safely. */
+void ids_random(void *buf, size_t n);
 /* True when s is a canonical UUID (any version, either case). */
 bool ids_uuid_valid(const char *s);
 

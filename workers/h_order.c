@@ -27,7 +27,6 @@
 #include "topics.h"
 #include "view_order.h"
 
-#define TS_SQL(col) SE_TS_SQL(col)
 
 /* A band price of the command as text, or NULL. */
 static const char *band_cents(json_t *bands, const char *name, char *buf, size_t n)
@@ -285,7 +284,7 @@ static enum apply_result order_end(struct apply_ctx *ctx)
     PGresult *r = apply_query(ctx,
                     "UPDATE psop.orders SET status = 'ended', end_date = $2, end_reason = $3, "
                     "ended_by = $4, ended_at = now(), version = version + 1, updated_at = now() "
-                    "WHERE id = $1::uuid RETURNING version, " TS_SQL("ended_at"),
+                    "WHERE id = $1::uuid RETURNING version, " PG_TS_SQL("ended_at"),
                     4, u);
     if (!r)
         return apply_sql_outcome(ctx, "invalid_end");

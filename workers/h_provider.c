@@ -27,7 +27,6 @@
 #include "view_provider.h"
 #include "xmalloc.h"
 
-#define TS_SQL(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
 static int same_id(const char *a, const char *b)
 {
@@ -177,7 +176,7 @@ static enum apply_result provider_register(struct apply_ctx *ctx)
     r = apply_query(ctx,
                     "INSERT INTO psop.providers (id, business_id, name, iban, email, "
                     "supplier_number, registered_by) VALUES ($1, $2, $3, $4, $5, $6, $7) "
-                    "RETURNING version, " TS_SQL("created_at"),
+                    "RETURNING version, " PG_TS_SQL("created_at"),
                     7, p);
     if (!r) {
         /* A concurrent registration (another partition) won the race. */
@@ -233,7 +232,7 @@ static enum apply_result provider_apply(struct apply_ctx *ctx)
                     "INSERT INTO psop.provider_applications (provider_id, organiser_id, "
                     "service_type, rulebook_version, applied_by, applied_at, command_id) "
                     "VALUES ($1, $2, $3, $4, $5, clock_timestamp(), $6) "
-                    "RETURNING id, " TS_SQL("applied_at"),
+                    "RETURNING id, " PG_TS_SQL("applied_at"),
                     6, p);
     if (!r)
         return apply_sql_outcome(ctx, "invalid_application");
@@ -296,7 +295,7 @@ static enum apply_result provider_decide(struct apply_ctx *ctx)
                     "INSERT INTO psop.provider_decisions (provider_id, organiser_id, service_type, "
                     "application_id, decision, valid_from, reason, decided_by, decided_at, "
                     "command_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, clock_timestamp(), $9) "
-                    "RETURNING id, " TS_SQL("decided_at"),
+                    "RETURNING id, " PG_TS_SQL("decided_at"),
                     9, p);
     if (!r)
         return apply_sql_outcome(ctx, "invalid_decision");
@@ -350,7 +349,7 @@ static enum apply_result provider_suspend(struct apply_ctx *ctx)
                     "INSERT INTO psop.provider_suspensions (provider_id, organiser_id, "
                     "service_type, from_date, reason, suspended_by, suspended_at, command_id) "
                     "VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp(), $7) "
-                    "RETURNING id, " TS_SQL("suspended_at"),
+                    "RETURNING id, " PG_TS_SQL("suspended_at"),
                     7, p);
     if (!r)
         return apply_sql_outcome(ctx, "invalid_suspension");
@@ -436,7 +435,7 @@ static enum apply_result provider_set_price(struct apply_ctx *ctx)
                     "price_saturday_cents = EXCLUDED.price_saturday_cents, "
                     "price_sunday_cents = EXCLUDED.price_sunday_cents, set_by = EXCLUDED.set_by, "
                     "set_at = EXCLUDED.set_at, command_id = EXCLUDED.command_id "
-                    "RETURNING " TS_SQL("set_at"),
+                    "RETURNING " PG_TS_SQL("set_at"),
                     10, p);
     if (!r)
         return apply_sql_outcome(ctx, "invalid_price");

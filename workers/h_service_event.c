@@ -27,7 +27,6 @@
 #include "view_order.h"
 #include "view_voucher.h"
 
-#define TS_SQL(col) SE_TS_SQL(col)
 
 bool se_same_id(const char *a, const char *b)
 {
@@ -1039,10 +1038,10 @@ static enum apply_result change_state(struct apply_ctx *ctx, enum event_action a
         act == EVENT_DELETE
             ? "UPDATE psop.service_events SET state = 'deleted', deleted_at = clock_timestamp(), "
               "deleted_by = $2, updated_at = clock_timestamp(), version = version + 1 "
-              "WHERE id = $1::uuid RETURNING version, " TS_SQL("deleted_at")
+              "WHERE id = $1::uuid RETURNING version, " PG_TS_SQL("deleted_at")
             : "UPDATE psop.service_events SET state = 'approved', approved_at = clock_timestamp(), "
               "approved_by = $2, updated_at = clock_timestamp(), version = version + 1 "
-              "WHERE id = $1::uuid RETURNING version, " TS_SQL("approved_at"),
+              "WHERE id = $1::uuid RETURNING version, " PG_TS_SQL("approved_at"),
         2, q);
     if (!r)
         return APPLY_FAILED;
@@ -1172,7 +1171,7 @@ enum apply_result se_credit(struct apply_ctx *ctx)
                     "created_by, client_fee_cents, budget_event_part_cents, "
                     "budget_event_quantity, created_at) VALUES ($1, $2, $3, $4, $14, $5, "
                     "$6, $7, $8, $9, $10, $11, $12, $13, $15, $16, $17, clock_timestamp()) "
-                    "RETURNING " TS_SQL("created_at") " AS at) "
+                    "RETURNING " PG_TS_SQL("created_at") " AS at) "
                     "UPDATE psop.service_events SET credited_quantity = credited_quantity + $5, "
                     "updated_at = clock_timestamp(), version = version + 1 "
                     "WHERE id = $2::uuid AND credited_quantity + $5 <= quantity "
@@ -1253,7 +1252,7 @@ enum apply_result se_auto_approve(struct apply_ctx *ctx)
         " ob AS (UPDATE psop.orders SET version = version + 1, updated_at = now() "
         "  WHERE id IN (SELECT order_id FROM ev) RETURNING id) "
         "SELECT ev.id, ev.voucher_id, ev.order_id, ev.provider_id, ev.quantity, ev.version, "
-        " " TS_SQL("ev.approved_at") ", (SELECT count(*) FROM vb) + (SELECT count(*) FROM ob) "
+        " " PG_TS_SQL("ev.approved_at") ", (SELECT count(*) FROM vb) + (SELECT count(*) FROM ob) "
         "FROM ev ORDER BY coalesce(ev.voucher_id, ev.order_id), ev.id",
         2, q);
     if (!r)

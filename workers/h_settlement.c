@@ -32,7 +32,6 @@
 #include "view_voucher.h"
 #include "xmalloc.h"
 
-#define TS_SQL(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
 static long long col_ll(const PGresult *r, int row, int c)
 {
@@ -467,7 +466,7 @@ static enum apply_result settlement_confirm(struct apply_ctx *ctx)
     PGresult *r = apply_query(ctx,
                               "UPDATE psop.settlements SET state = 'confirmed', confirmed_by = $2, "
                               "confirmed_at = clock_timestamp(), version = version + 1 "
-                              "WHERE id = $1::uuid RETURNING version, " TS_SQL("confirmed_at"),
+                              "WHERE id = $1::uuid RETURNING version, " PG_TS_SQL("confirmed_at"),
                               2, q);
     if (!r)
         return apply_sql_outcome(ctx, "invalid_transition");
@@ -505,7 +504,7 @@ static enum apply_result settlement_mark_paid(struct apply_ctx *ctx)
         ctx,
         "UPDATE psop.settlements SET state = 'paid', paid_date = $3::date, paid_by = $2, "
         "paid_at = clock_timestamp(), version = version + 1 "
-        "WHERE id = $1::uuid RETURNING version, " TS_SQL("paid_at"),
+        "WHERE id = $1::uuid RETURNING version, " PG_TS_SQL("paid_at"),
         3, q);
     if (!r)
         return apply_sql_outcome(ctx, "invalid_transition");

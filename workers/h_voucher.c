@@ -31,7 +31,6 @@
 #include "topics.h"
 #include "xmalloc.h"
 
-#define TS_SQL(col) SE_TS_SQL(col)
 
 /* The voucher's client: role client, client claim = client_id and org
  * claim = the voucher's organiser (client ids are the organiser's). */
@@ -378,7 +377,7 @@ static enum apply_result voucher_choose_provider(struct apply_ctx *ctx)
         ctx,
         "UPDATE psop.vouchers SET provider_id = $2, provider_chosen_at = now(), "
         "provider_chosen_by = $3, version = version + 1, updated_at = now() "
-        "WHERE id = $1::uuid RETURNING version, " TS_SQL("provider_chosen_at"),
+        "WHERE id = $1::uuid RETURNING version, " PG_TS_SQL("provider_chosen_at"),
         3, q);
     if (!r)
         return apply_sql_outcome(ctx, "invalid_choice");
@@ -411,7 +410,7 @@ static enum apply_result voucher_revoke(struct apply_ctx *ctx)
                               "UPDATE psop.vouchers SET status = 'revoked', revoke_date = $2, "
                               "revoke_reason = $3, revoked_by = $4, revoked_at = now(), "
                               "version = version + 1, updated_at = now() WHERE id = $1::uuid "
-                              "RETURNING version, " TS_SQL("revoked_at"),
+                              "RETURNING version, " PG_TS_SQL("revoked_at"),
                               4, q);
     if (!r)
         return apply_sql_outcome(ctx, "invalid_revocation");
@@ -444,7 +443,7 @@ static enum apply_result voucher_refuse(struct apply_ctx *ctx)
                               "UPDATE psop.vouchers SET status = 'refused', refuse_reason = $2, "
                               "refused_by = $3, refused_at = now(), version = version + 1, "
                               "updated_at = now() WHERE id = $1::uuid "
-                              "RETURNING version, " TS_SQL("refused_at"),
+                              "RETURNING version, " PG_TS_SQL("refused_at"),
                               3, q);
     if (!r)
         return apply_sql_outcome(ctx, "invalid_refusal");

@@ -9,6 +9,8 @@
 
 extern const struct handler handlers_reference[];
 extern const struct handler handlers_provider[];
+/* api_key.create / api_key.revoke (h_api_key.c), on the provider topic. */
+extern const struct handler handlers_api_key[];
 extern const struct handler handlers_voucher[];
 extern const struct handler handlers_order[];
 extern const struct handler handlers_settlement[];

@@ -22,7 +22,7 @@ static const char *const command_types[] = {
     "service_event.delete",   "service_event.approve",   "service_event.credit",
     "service_event.auto_approve", "contract.upsert",     "order.create",
     "order.end",              "settlement.run",          "settlement.confirm",
-    "settlement.mark_paid",
+    "settlement.mark_paid",   "api_key.create",          "api_key.revoke",
 };
 #define N_TYPES (sizeof command_types / sizeof command_types[0])
 
