@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 
 #include "apikey.h"
+#include "clock.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -29,13 +30,6 @@ struct apikeys {
     pthread_mutex_t mu;
     struct slot *slots;
 };
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 struct apikeys *apikeys_new(struct pgpool *pg)
 {
@@ -102,7 +96,7 @@ static int fetch(struct apikeys *k, const char *key_id, struct slot *s)
         s->revoked = strcmp(PQgetvalue(r, 0, 4), "t") == 0;
     }
     PQclear(r);
-    s->fetched_ms = mono_ms();
+    s->fetched_ms = clock_mono_ms();
     return 0;
 }
 
@@ -136,7 +130,7 @@ enum apikey_verdict apikeys_verify(struct apikeys *k, const char *token, time_t 
 
     size_t i = slot_of(key_id);
     struct slot s;
-    long long t = mono_ms();
+    long long t = clock_mono_ms();
     pthread_mutex_lock(&k->mu);
     s = k->slots[i];
     pthread_mutex_unlock(&k->mu);

@@ -28,6 +28,7 @@
 #include "principal.h"
 #include "apikey.h"
 #include <openssl/crypto.h>
+#include "clock.h"
 #include "problem.h"
 #include "read.h"
 #include "router.h"
@@ -270,13 +271,6 @@ static bool content_type_ok(const char *ct)
         cs++;
     return strncasecmp(cs, "utf-8", 5) == 0 &&
            (cs[5] == '\0' || cs[5] == '"' || cs[5] == ';' || cs[5] == ' ');
-}
-
-static double elapsed_s(const struct timespec *t0)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
 /* --------------------------------------------------------------- endpoints */
@@ -714,7 +708,7 @@ static enum MHD_Result start_wait(struct req *r)
     long long deadline = (long long)r->t0.tv_sec * 1000 + r->t0.tv_nsec / 1000000 +
                          (long long)r->wait_s * 1000;
     size_t n = json_array_size(r->wait_ids);
-    if (atomic_load(&s->draining) || n == 0 || deadline <= waiters_now_ms())
+    if (atomic_load(&s->draining) || n == 0 || deadline <= clock_mono_ms())
         return answer_waited(r); /* not ready: 202 */
     const char **ids = xcalloc(n, sizeof(*ids));
     for (size_t i = 0; i < n; i++)
@@ -985,7 +979,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             /* libmicrohttpd's timeout is an idle one: a body trickling in a
              * byte at a time would hold the connection for ever. The whole
              * body gets api_conn_timeout_s from the request's start. */
-            if (elapsed_s(&r->t0) > (double)s->d.cfg->api_conn_timeout_s) {
+            if ((clock_since_ms(&r->t0) / 1000.0) > (double)s->d.cfg->api_conn_timeout_s) {
                 /* libmicrohttpd 0.9.75 cannot send an answer before the
                  * body is in: the connection is closed (logged as 408). */
                 r->status = 408;
@@ -1035,7 +1029,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         free(r);
         return;
     }
-    double secs = elapsed_s(&r->t0);
+    double secs = (clock_since_ms(&r->t0) / 1000.0);
     int status = r->status ? r->status : 499; /* closed before an answer */
     metrics_request(s->d.metrics, r->route_index, status, secs);
     metrics_inflight_add(s->d.metrics, -1);
@@ -1165,7 +1159,7 @@ long api_server_wait_idle(struct api_server *s, int timeout_ms)
         long susp = atomic_load(&s->suspended);
         /* Suspended connections must be resumed before MHD_stop_daemon;
          * the publish deadline guarantees they are, so wait for them always. */
-        if (susp == 0 && (n == 0 || elapsed_s(&t0) * 1000 >= timeout_ms))
+        if (susp == 0 && (n == 0 || (clock_since_ms(&t0) / 1000.0) * 1000 >= timeout_ms))
             return n;
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "principal.h"
 #include "redis_client.h"
@@ -58,13 +59,6 @@ static char *record_key(const struct actor *ac, const char *key)
     return xasprintf("psop:idem:p1:%s:%s", p, key);
 }
 
-static long long now_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
 enum idem_claim idem_claim(struct idem *s, const struct actor *ac, const char *key,
                            const char *fp, const json_t *ids, json_t **prev_ids, int *status,
                            json_t **body)
@@ -76,7 +70,7 @@ enum idem_claim idem_claim(struct idem *s, const struct actor *ac, const char *k
     char *rk = record_key(ac, key);
     char *ids_s = json_dumps(ids, JSON_COMPACT | JSON_REAL_PRECISION(15));
     char now[32], lease[32], ttl[32];
-    snprintf(now, sizeof(now), "%lld", now_ms());
+    snprintf(now, sizeof(now), "%lld", clock_wall_ms());
     snprintf(lease, sizeof(lease), "%d", s->lease_ms);
     snprintf(ttl, sizeof(ttl), "%d", IDEM_TTL_S);
     redisReply *rep = rds_command(r, "EVAL %s 1 %s %s %s %s %s %s", claim_lua, rk, fp, now, lease,

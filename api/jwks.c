@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <jansson.h>
 
+#include "clock.h"
 #include "jwk.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -36,13 +37,6 @@ struct jwks {
     struct file_id id;    /* under mu */
     long long next_check_ms; /* under mu */
 };
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void set_free(struct jwks_set *s)
 {
@@ -185,7 +179,7 @@ struct jwks *jwks_open(const char *path, char *err, size_t errlen)
     }
     j->path = xstrdup(path);
     pthread_mutex_init(&j->mu, NULL);
-    j->next_check_ms = mono_ms() + JWKS_CHECK_MS;
+    j->next_check_ms = clock_mono_ms() + JWKS_CHECK_MS;
     return j;
 }
 
@@ -230,7 +224,7 @@ static void maybe_reload(struct jwks *j)
 
 struct jwks_set *jwks_acquire(struct jwks *j)
 {
-    long long now = mono_ms();
+    long long now = clock_mono_ms();
     pthread_mutex_lock(&j->mu);
     if (now >= j->next_check_ms) {
         j->next_check_ms = now + JWKS_CHECK_MS;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -21,13 +22,6 @@ struct pgpool {
     long long down_until_ms;
     char last_err[256];
 };
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 char *pgpool_dsn(const char *dsn)
 {
@@ -84,10 +78,10 @@ void pgpool_free(struct pgpool *p)
 
 struct pgc *pgpool_get(struct pgpool *p, char *err, size_t errlen)
 {
-    long long until = mono_ms() + PGPOOL_WAIT_MS;
+    long long until = clock_mono_ms() + PGPOOL_WAIT_MS;
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        if (mono_ms() < p->down_until_ms) {
+        if (clock_mono_ms() < p->down_until_ms) {
             snprintf(err, errlen, "%s", p->last_err[0] ? p->last_err : "postgres unavailable");
             pthread_mutex_unlock(&p->mu);
             return NULL;
@@ -114,8 +108,8 @@ struct pgc *pgpool_get(struct pgpool *p, char *err, size_t errlen)
         return c;
     pthread_mutex_lock(&p->mu);
     p->n_total--;
-    bool was_up = mono_ms() >= p->down_until_ms;
-    p->down_until_ms = mono_ms() + PGPOOL_DOWN_MS;
+    bool was_up = clock_mono_ms() >= p->down_until_ms;
+    p->down_until_ms = clock_mono_ms() + PGPOOL_DOWN_MS;
     snprintf(p->last_err, sizeof(p->last_err), "%s", err);
     pthread_cond_broadcast(&p->cond);
     pthread_mutex_unlock(&p->mu);

@@ -12,12 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
+#include "clock.h"
 
 /* The value of header `name` in a raw HTTP answer, copied into out. */
 static int find_header(const char *answer, const char *name, char *out, size_t outlen)
@@ -69,7 +64,7 @@ enum port_guard_verdict port_guard_judge(const char *answer, const char *stack_i
 
 static int wait_fd(int fd, short events, long deadline)
 {
-    long left = deadline - now_ms();
+    long left = deadline - clock_mono_ms();
     if (left <= 0)
         return 0;
     struct pollfd p = {.fd = fd, .events = events};
@@ -108,7 +103,7 @@ enum port_guard_verdict port_guard_check(const char *addr, int port, const char 
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return PORT_FREE;
-    long deadline = now_ms() + timeout_ms;
+    long deadline = clock_mono_ms() + timeout_ms;
     enum port_guard_verdict v = PORT_FREE;
     if (connect(fd, (struct sockaddr *)&ss, sl) < 0) {
         if (errno != EINPROGRESS)

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -19,13 +20,6 @@ struct rpool {
     int n_total; /* connected or being connected */
     long long down_until_ms;
 };
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 struct rpool *rpool_new(const char *url, int size, int timeout_ms)
 {
@@ -56,7 +50,7 @@ struct rds *rpool_get(struct rpool *p)
 {
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        if (mono_ms() < p->down_until_ms) {
+        if (clock_mono_ms() < p->down_until_ms) {
             pthread_mutex_unlock(&p->mu);
             return NULL;
         }
@@ -78,8 +72,8 @@ struct rds *rpool_get(struct rpool *p)
         return r;
     pthread_mutex_lock(&p->mu);
     p->n_total--;
-    bool was_up = mono_ms() >= p->down_until_ms;
-    p->down_until_ms = mono_ms() + RPOOL_DOWN_MS;
+    bool was_up = clock_mono_ms() >= p->down_until_ms;
+    p->down_until_ms = clock_mono_ms() + RPOOL_DOWN_MS;
     pthread_cond_broadcast(&p->cond);
     pthread_mutex_unlock(&p->mu);
     if (was_up)
@@ -97,7 +91,7 @@ void rpool_put(struct rpool *p, struct rds *r, bool broken)
     if (broken) {
         rds_free(r);
         p->n_total--;
-        p->down_until_ms = mono_ms() + RPOOL_DOWN_MS;
+        p->down_until_ms = clock_mono_ms() + RPOOL_DOWN_MS;
     } else {
         p->idle[p->n_idle++] = r;
     }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "ids.h"
 #include "log.h"
 #include "redis_client.h"
@@ -57,13 +58,6 @@ struct waiters {
     long long check_retry_ms; /* the checker's next connect attempt (its thread only) */
     pthread_t sub_thread, check_thread;
 };
-
-long long waiters_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 bool waiters_doc_done(const json_t *doc)
 {
@@ -146,10 +140,10 @@ static void complete(struct waiters *w, const char *id, json_t *doc)
 /* Sleeps ms unless stopped; returns true when stopping. */
 static bool nap(struct waiters *w, long ms)
 {
-    long long until = waiters_now_ms() + ms;
+    long long until = clock_mono_ms() + ms;
     struct timespec ts = {until / 1000, (long)(until % 1000) * 1000000L};
     pthread_mutex_lock(&w->mu);
-    while (!w->stop && waiters_now_ms() < until)
+    while (!w->stop && clock_mono_ms() < until)
         if (pthread_cond_timedwait(&w->cond, &w->mu, &ts) == ETIMEDOUT)
             break;
     bool stop = w->stop;
@@ -256,12 +250,12 @@ static void *subscriber_main(void *arg)
 static void check_ids(struct waiters *w, struct rds **rp, char (*ids)[UUID_STR_LEN], size_t n)
 {
     if (!*rp) {
-        if (waiters_now_ms() < w->check_retry_ms)
+        if (clock_mono_ms() < w->check_retry_ms)
             return; /* the subscription's recheck covers what we skip */
         char err[256];
         *rp = rds_connect(w->url, REDIS_TIMEOUT_MS, err, sizeof(err));
         if (!*rp) {
-            w->check_retry_ms = waiters_now_ms() + BACKOFF_MAX_MS / 5;
+            w->check_retry_ms = clock_mono_ms() + BACKOFF_MAX_MS / 5;
             return;
         }
     }
@@ -294,7 +288,7 @@ static void *checker_main(void *arg)
     struct rds *rds = NULL;
     pthread_mutex_lock(&w->mu);
     while (!w->stop) {
-        long long now = waiters_now_ms(), next = now + CHECK_IDLE_MS;
+        long long now = clock_mono_ms(), next = now + CHECK_IDLE_MS;
         struct waiter *fire = NULL;
         size_t n = 0, cap = 0;
         char(*ids)[UUID_STR_LEN] = NULL;
@@ -331,7 +325,7 @@ static void *checker_main(void *arg)
         if (w->dirty || w->stop)
             continue;
         struct timespec ts = {next / 1000, (long)(next % 1000) * 1000000L};
-        while (!w->dirty && !w->stop && waiters_now_ms() < next)
+        while (!w->dirty && !w->stop && clock_mono_ms() < next)
             if (pthread_cond_timedwait(&w->cond, &w->mu, &ts) == ETIMEDOUT)
                 break;
     }

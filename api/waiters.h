@@ -44,9 +44,6 @@ void waiters_wait(struct waiters *w, const char *const *ids, size_t n, long long
 /* Expires every current waiter now (draining: answer 202 and go). */
 void waiters_expire_all(struct waiters *w);
 
-/* Milliseconds of CLOCK_MONOTONIC, the clock of deadlines. */
-long long waiters_now_ms(void);
-
 /* True when doc (borrowed) is a verdict: status applied or rejected. */
 bool waiters_doc_done(const json_t *doc);
 

@@ -9,6 +9,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "clock.h"
 #include "invariant.h"
 #include "xmalloc.h"
 
@@ -44,19 +45,12 @@ void ids_random(void *buf, size_t n)
     }
 }
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 void ids_uuid7(char out[UUID_STR_LEN])
 {
     uint8_t rnd[10];
     ids_random(rnd, sizeof rnd);
 
-    uint64_t ms = now_ms() & 0xFFFFFFFFFFFFull;
+    uint64_t ms = (uint64_t)clock_wall_ms() & 0xFFFFFFFFFFFFull;
     unsigned seq;
     pthread_mutex_lock(&lock);
     if (ms > last_ms) {

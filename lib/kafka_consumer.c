@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "kafka_conf.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -151,22 +152,15 @@ static bool keep(rd_kafka_message_t *m)
     return false;
 }
 
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 size_t kcons_poll_batch(struct kcons *c, rd_kafka_message_t **msgs, size_t max, int timeout_ms)
 {
     size_t n = 0;
     if (max == 0)
         return 0;
-    long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    long deadline = clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     /* Wait for the first real message, errors don't end the wait. */
     for (;;) {
-        long left = deadline - now_ms();
+        long left = deadline - clock_mono_ms();
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, left > 0 ? (int)left : 0);
         if (!m)
             return 0;

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <librdkafka/rdkafka.h>
 
+#include "clock.h"
 #include "kafka_conf.h"
 #include "kafka_producer.h"
 #include "topics.h"
@@ -26,13 +27,6 @@ static void on_delivery(void *opaque, rd_kafka_resp_err_t err, int32_t partition
         __atomic_add_fetch(&d->failed, 1, __ATOMIC_RELAXED);
     else
         __atomic_add_fetch(&d->ok, 1, __ATOMIC_RELAXED);
-}
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
 /* Header value as a string (into buf); "" when absent. */
@@ -149,9 +143,9 @@ int dlq_run(const struct psop_config *cfg, const struct dlq_opts *o, FILE *out,
     enum { MAX_PARTITIONS = 1024 };
     bool *eof = xcalloc(MAX_PARTITIONS, sizeof(*eof));
     int rc = 0;
-    double deadline = now_ms() + (o->timeout_ms > 0 ? o->timeout_ms : 30000);
+    double deadline = (double)clock_mono_ms() + (o->timeout_ms > 0 ? o->timeout_ms : 30000);
     while (!all_at_end(rk, eof, MAX_PARTITIONS)) {
-        if (now_ms() > deadline) {
+        if ((double)clock_mono_ms() > deadline) {
             snprintf(err, errlen, "did not reach the end of %s within %d ms", TOPIC_DLQ,
                      o->timeout_ms);
             rc = -1;

@@ -37,6 +37,7 @@
 #include <jansson.h>
 
 #include "batch_http.h"
+#include "clock.h"
 #include "config.h"
 #include "date.h"
 #include "domain_settlement.h"
@@ -97,13 +98,6 @@ struct batch {
     int applied;   /* commands applied */
     int skipped;   /* settlements already run */
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void sleep_ms(long ms)
 {
@@ -218,14 +212,14 @@ static void job_send(struct batch *b, struct job *j, const char *path, json_t *d
     snprintf(wait, sizeof(wait), "Prefer: wait=%d", b->wait_s);
     const char *headers[] = {b->auth_header, b->wait_s ? wait : idem, b->wait_s ? idem : NULL,
                              NULL};
-    j->deadline_ms = now_ms() + (int64_t)b->timeout_s * 1000;
+    j->deadline_ms = clock_mono_ms() + (int64_t)b->timeout_s * 1000;
     j->state = JOB_PENDING;
 
     struct http_response r = {0};
     char err[256] = "";
     long backoff = 1000;
     for (int attempt = 1;; attempt++) {
-        int64_t left = j->deadline_ms - now_ms();
+        int64_t left = j->deadline_ms - clock_mono_ms();
         int tmo = left < REQUEST_TIMEOUT_MS ? (int)(left > 1000 ? left : 1000) : REQUEST_TIMEOUT_MS;
         http_response_free(&r);
         if (http_request(&b->api, "POST", path, headers, body, tmo, &r, err, sizeof(err)) == 0)
@@ -236,7 +230,7 @@ static void job_send(struct batch *b, struct job *j, const char *path, json_t *d
         long pause = r.retry_after >= 0 && !err[0] ? r.retry_after * 1000L : backoff;
         if (pause > 5000)
             pause = 5000;
-        if (now_ms() + pause >= j->deadline_ms)
+        if (clock_mono_ms() + pause >= j->deadline_ms)
             break;
         if (!b->prog.tty)
             LOG_WARN("retrying", "step", j->step, "organiser_id", j->org->id, "error",
@@ -291,7 +285,7 @@ static void jobs_wait(struct batch *b, struct job *jobs, size_t n)
             struct job *j = &jobs[i];
             if (j->state != JOB_PENDING)
                 continue;
-            if (now_ms() >= j->deadline_ms) {
+            if (clock_mono_ms() >= j->deadline_ms) {
                 job_fail(b, j, "not applied within %d s (command %s still accepted)",
                          b->timeout_s, j->command_id);
                 continue;
@@ -300,7 +294,7 @@ static void jobs_wait(struct batch *b, struct job *jobs, size_t n)
             snprintf(path, sizeof(path), "/v1/commands/%s", j->command_id);
             const char *headers[] = {b->auth_header, NULL};
             struct http_response r;
-            int64_t left = j->deadline_ms - now_ms();
+            int64_t left = j->deadline_ms - clock_mono_ms();
             if (http_request(&b->api, "GET", path, headers, NULL,
                              left < 10000 ? (int)left + 1 : 10000, &r, err, sizeof(err)) == 0) {
                 if (r.status == 200) {

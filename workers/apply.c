@@ -1,6 +1,8 @@
 #include "apply.h"
 
 #include <stdio.h>
+#include <strings.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "handlers.h"
@@ -76,4 +78,20 @@ int apply_role_in(const struct apply_ctx *ctx, ...)
             ok = 1;
     va_end(ap);
     return ok;
+}
+
+bool apply_same_id(const char *a, const char *b)
+{
+    return a && b && strcasecmp(a, b) == 0;
+}
+
+long long apply_col_ll(const PGresult *r, int row, int c)
+{
+    return strtoll(PQgetvalue(r, row, c), NULL, 10);
+}
+
+char *apply_num(char *buf, size_t n, long long v)
+{
+    snprintf(buf, n, "%lld", v);
+    return buf;
 }

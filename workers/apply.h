@@ -17,6 +17,7 @@
 #define PSOP_WORKER_APPLY_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdarg.h>
 
 #include "command.h"
@@ -66,6 +67,16 @@ PGresult *apply_query(struct apply_ctx *ctx, const char *sql, int n, const char 
  * exclusion, foreign key) is the command's fault: a rejection with reason
  * "code: detail"; anything else is APPLY_FAILED. */
 enum apply_result apply_sql_outcome(struct apply_ctx *ctx, const char *code);
+
+/* True when a and b are both set and name the same id (UUIDs compare
+ * case-blind). */
+bool apply_same_id(const char *a, const char *b);
+
+/* Column c of row as a long long ("" and NULL read as 0). */
+long long apply_col_ll(const PGresult *r, int row, int c);
+
+/* v in decimal into buf (n bytes), for a statement parameter; returns buf. */
+char *apply_num(char *buf, size_t n, long long v);
 
 /* True when the actor's role is one of the NULL-terminated roles. */
 int apply_role_in(const struct apply_ctx *ctx, ...) __attribute__((sentinel));

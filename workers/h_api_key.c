@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "apikey.h"
 #include "handlers.h"
@@ -36,8 +35,7 @@ static enum apply_result require_key_manager(struct apply_ctx *ctx, const char *
                                  "provider's user does");
     if (apply_role_in(ctx, "admin", NULL))
         return APPLY_OK;
-    if (apply_role_in(ctx, "provider", NULL) && a->provider &&
-        strcasecmp(a->provider, provider_id) == 0)
+    if (apply_role_in(ctx, "provider", NULL) && apply_same_id(a->provider, provider_id))
         return APPLY_OK;
     return apply_reject(ctx, "forbidden: only provider %s itself (or an admin) may manage its "
                              "API keys",

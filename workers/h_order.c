@@ -32,7 +32,7 @@
 static const char *band_cents(json_t *bands, const char *name, char *buf, size_t n)
 {
     json_t *v = json_object_get(bands, name);
-    return json_is_integer(v) ? se_num(buf, n, (long long)json_integer_value(v)) : NULL;
+    return json_is_integer(v) ? apply_num(buf, n, (long long)json_integer_value(v)) : NULL;
 }
 
 enum apply_result contract_upsert(struct apply_ctx *ctx)
@@ -96,9 +96,9 @@ enum apply_result contract_upsert(struct apply_ctx *ctx)
                             "no_bands: service type %s has no band coefficients, so it takes no "
                             "band_prices_cents",
                             st);
-    if (exists && !se_same_id(oorg, org))
+    if (exists && !apply_same_id(oorg, org))
         return apply_reject(ctx, "already_exists: contract %s belongs to another organiser", id);
-    if (exists && (!se_same_id(oprov, pid) || strcmp(ost, st) != 0))
+    if (exists && (!apply_same_id(oprov, pid) || strcmp(ost, st) != 0))
         return apply_reject(ctx,
                             "contract_immutable: contract %s is with provider %s for %s; a "
                             "contract's provider and service type never change",
@@ -116,7 +116,7 @@ enum apply_result contract_upsert(struct apply_ctx *ctx)
     long long price = 0;
     cmd_int(c, "price_cents", &price);
     const char *up[] = {id, org, pid, st, start, vt,
-                        capj ? se_num(b[0], sizeof(b[0]), cap_h) : NULL, c->actor.sub};
+                        capj ? apply_num(b[0], sizeof(b[0]), cap_h) : NULL, c->actor.sub};
     r = apply_query(ctx,
                     "INSERT INTO psop.contracts (id, organiser_id, provider_id, service_type, "
                     " valid_from, valid_to, monthly_volume_cap, created_by) VALUES ($1, $2, $3, "
@@ -132,7 +132,7 @@ enum apply_result contract_upsert(struct apply_ctx *ctx)
     PQclear(r);
     const char *pr[] = {id,
                         vf,
-                        se_num(b[1], sizeof(b[1]), price),
+                        apply_num(b[1], sizeof(b[1]), price),
                         band_cents(bands, "evening", b[2], sizeof(b[2])),
                         band_cents(bands, "saturday", b[3], sizeof(b[3])),
                         band_cents(bands, "sunday", b[4], sizeof(b[4])),
@@ -201,7 +201,7 @@ static enum apply_result order_create(struct apply_ctx *ctx)
     if (!r)
         return APPLY_FAILED;
     bool dup = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-    bool has_contract = !PQgetisnull(r, 0, 1) && se_same_id(PQgetvalue(r, 0, 1), org);
+    bool has_contract = !PQgetisnull(r, 0, 1) && apply_same_id(PQgetvalue(r, 0, 1), org);
     char cto[11] = "", pid[40] = "", st[72] = "";
     if (!PQgetisnull(r, 0, 2))
         snprintf(cto, sizeof(cto), "%s", PQgetvalue(r, 0, 2));
@@ -228,8 +228,8 @@ static enum apply_result order_create(struct apply_ctx *ctx)
                          cmd_str(c, "decision_number"),
                          vf,
                          vt,
-                         qj ? se_num(b[0], sizeof(b[0]), quota_h) : NULL,
-                         se_num(b[1], sizeof(b[1]), fee),
+                         qj ? apply_num(b[0], sizeof(b[0]), quota_h) : NULL,
+                         apply_num(b[1], sizeof(b[1]), fee),
                          c->actor.sub};
     r = apply_query(ctx,
                     "INSERT INTO psop.orders (id, organiser_id, client_id, contract_id, "

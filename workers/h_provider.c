@@ -28,17 +28,6 @@
 #include "xmalloc.h"
 
 
-static int same_id(const char *a, const char *b)
-{
-    return a && b && strcasecmp(a, b) == 0;
-}
-
-static char *num(char *buf, size_t n, long long v)
-{
-    snprintf(buf, n, "%lld", v);
-    return buf;
-}
-
 /* The provider itself (token provider claim) or an admin. */
 static enum apply_result require_provider_self(struct apply_ctx *ctx, const char *provider_id,
                                                const char *what)
@@ -46,7 +35,7 @@ static enum apply_result require_provider_self(struct apply_ctx *ctx, const char
     const struct actor *a = &ctx->cmd->actor;
     if (apply_role_in(ctx, "admin", NULL))
         return APPLY_OK;
-    if (apply_role_in(ctx, "provider", NULL) && same_id(a->provider, provider_id))
+    if (apply_role_in(ctx, "provider", NULL) && apply_same_id(a->provider, provider_id))
         return APPLY_OK;
     return apply_reject(ctx, "forbidden: only provider %s itself (or an admin) may %s",
                         provider_id, what);
@@ -59,7 +48,7 @@ static enum apply_result require_organiser_self(struct apply_ctx *ctx, const cha
     const struct actor *a = &ctx->cmd->actor;
     if (apply_role_in(ctx, "admin", NULL))
         return APPLY_OK;
-    if (apply_role_in(ctx, "organiser", NULL) && same_id(a->org, organiser_id))
+    if (apply_role_in(ctx, "organiser", NULL) && apply_same_id(a->org, organiser_id))
         return APPLY_OK;
     return apply_reject(ctx, "forbidden: only organiser %s (or an admin) may %s", organiser_id,
                         what);
@@ -135,7 +124,7 @@ static enum apply_result provider_register(struct apply_ctx *ctx)
     if (apply_role_in(ctx, "provider", NULL)) {
         if (!id)
             id = a->provider;
-        else if (!same_id(id, a->provider))
+        else if (!apply_same_id(id, a->provider))
             return apply_reject(ctx,
                                 "forbidden: a provider registers only itself (token provider %s, "
                                 "id %s)",
@@ -371,7 +360,7 @@ static const char *band_price(const json_t *bands, const char *band, char *buf, 
     json_t *v = json_object_get(bands, band);
     if (!json_is_integer(v))
         return NULL;
-    return num(buf, n, (long long)json_integer_value(v));
+    return apply_num(buf, n, (long long)json_integer_value(v));
 }
 
 static enum apply_result provider_set_price(struct apply_ctx *ctx)
@@ -416,7 +405,7 @@ static enum apply_result provider_set_price(struct apply_ctx *ctx)
                        oid,
                        st,
                        valid_from,
-                       num(pb, sizeof(pb), price),
+                       apply_num(pb, sizeof(pb), price),
                        band_price(bands, "evening", eb, sizeof(eb)),
                        band_price(bands, "saturday", sab, sizeof(sab)),
                        band_price(bands, "sunday", sub, sizeof(sub)),

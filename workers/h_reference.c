@@ -18,12 +18,6 @@ static enum apply_result require_admin(struct apply_ctx *ctx)
     return APPLY_OK;
 }
 
-static char *num(char *buf, size_t n, long long v)
-{
-    snprintf(buf, n, "%lld", v);
-    return buf;
-}
-
 static enum apply_result organiser_upsert(struct apply_ctx *ctx)
 {
     if (require_admin(ctx) != APPLY_OK)
@@ -38,8 +32,8 @@ static enum apply_result organiser_upsert(struct apply_ctx *ctx)
                        cmd_str(c, "business_id"),
                        cmd_str(c, "iban"),
                        cmd_str(c, "invoice_prefix"),
-                       num(b1, sizeof(b1), sday),
-                       num(b2, sizeof(b2), adays)};
+                       apply_num(b1, sizeof(b1), sday),
+                       apply_num(b2, sizeof(b2), adays)};
     PGresult *r = apply_query(
         ctx,
         "INSERT INTO psop.organisers (id, name, business_id, iban, invoice_prefix, "
@@ -83,7 +77,7 @@ static enum apply_result service_type_upsert(struct apply_ctx *ctx)
     const char *p[] = {cmd_str(c, "code"),
                        cmd_str(c, "name"),
                        cmd_str(c, "unit"),
-                       num(vat, sizeof(vat), vat_bp),
+                       apply_num(vat, sizeof(vat), vat_bp),
                        json_is_true(json_object_get(c->data, "client_share_allowed")) ? "t" : "f",
                        coef(bands, "evening", ev, sizeof(ev)),
                        coef(bands, "saturday", sa, sizeof(sa)),

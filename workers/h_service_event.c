@@ -28,26 +28,15 @@
 #include "view_voucher.h"
 
 
-bool se_same_id(const char *a, const char *b)
-{
-    return a && b && strcasecmp(a, b) == 0;
-}
-
 json_t *se_qty_json(int64_t h)
 {
     return json_real((double)h / 100.0);
 }
 
-char *se_num(char *buf, size_t n, long long v)
-{
-    snprintf(buf, n, "%lld", v);
-    return buf;
-}
-
 enum apply_result se_require_organiser(struct apply_ctx *ctx, const char *organiser_id,
                                        const char *what)
 {
-    if (apply_role_in(ctx, "organiser", NULL) && se_same_id(ctx->cmd->actor.org, organiser_id))
+    if (apply_role_in(ctx, "organiser", NULL) && apply_same_id(ctx->cmd->actor.org, organiser_id))
         return APPLY_OK;
     return apply_reject(ctx, "forbidden: only organiser %s may %s", organiser_id, what);
 }
@@ -140,11 +129,6 @@ static const char *col(const PGresult *r, int row, int c)
     return PQgetisnull(r, row, c) ? NULL : PQgetvalue(r, row, c);
 }
 
-static long long col_ll(const PGresult *r, int row, int c)
-{
-    return strtoll(PQgetvalue(r, row, c), NULL, 10);
-}
-
 static void copy(char *dst, size_t n, const char *src)
 {
     snprintf(dst, n, "%s", src ? src : "");
@@ -169,14 +153,14 @@ static void fill_parent(const PGresult *r, struct se_parent *p)
     p->has_valid_to = col(r, 0, 7) && date_parse(col(r, 0, 7), &p->valid_to) == 0;
     p->has_end = col(r, 0, 8) && date_parse(col(r, 0, 8), &p->end) == 0;
     p->has_quota = col(r, 0, 9) != NULL;
-    p->quota_h = p->has_quota ? col_ll(r, 0, 9) : 0;
-    p->version = col_ll(r, 0, 10);
+    p->quota_h = p->has_quota ? apply_col_ll(r, 0, 9) : 0;
+    p->version = apply_col_ll(r, 0, 10);
     p->client_share_allowed = strcmp(PQgetvalue(r, 0, 11), "t") == 0;
     p->banded = col(r, 0, 12) != NULL;
     if (p->banded) {
-        p->coef.evening = col_ll(r, 0, 12);
-        p->coef.saturday = col_ll(r, 0, 13);
-        p->coef.sunday = col_ll(r, 0, 14);
+        p->coef.evening = apply_col_ll(r, 0, 12);
+        p->coef.saturday = apply_col_ll(r, 0, 13);
+        p->coef.sunday = apply_col_ll(r, 0, 14);
     }
 }
 
@@ -202,8 +186,8 @@ enum apply_result se_voucher_lock(struct apply_ctx *ctx, const char *id, struct 
     }
     fill_parent(r, p);
     p->budget = col(r, 0, 15) != NULL;
-    p->budget_cents = p->budget ? col_ll(r, 0, 15) : 0;
-    p->budget_used_cents = p->budget ? col_ll(r, 0, 16) : 0;
+    p->budget_cents = p->budget ? apply_col_ll(r, 0, 15) : 0;
+    p->budget_used_cents = p->budget ? apply_col_ll(r, 0, 16) : 0;
     PQclear(r);
     return APPLY_OK;
 }
@@ -231,11 +215,11 @@ enum apply_result se_order_lock(struct apply_ctx *ctx, const char *id, struct se
     }
     fill_parent(r, p);
     copy(p->contract_id, sizeof(p->contract_id), col(r, 0, 15));
-    p->client_fee_cents = col_ll(r, 0, 16);
+    p->client_fee_cents = apply_col_ll(r, 0, 16);
     date_parse(col(r, 0, 17), &p->contract_from);
     p->has_contract_to = col(r, 0, 18) && date_parse(col(r, 0, 18), &p->contract_to) == 0;
     p->has_cap = col(r, 0, 19) != NULL;
-    p->cap_h = p->has_cap ? col_ll(r, 0, 19) : 0;
+    p->cap_h = p->has_cap ? apply_col_ll(r, 0, 19) : 0;
     PQclear(r);
     return APPLY_OK;
 }
@@ -253,7 +237,7 @@ enum apply_result se_parent_bump(struct apply_ctx *ctx, struct se_parent *p)
     if (!r)
         return APPLY_FAILED;
     if (PQntuples(r) == 1)
-        p->version = col_ll(r, 0, 0);
+        p->version = apply_col_ll(r, 0, 0);
     PQclear(r);
     return APPLY_OK;
 }
@@ -263,7 +247,7 @@ enum apply_result se_budget_move(struct apply_ctx *ctx, struct se_parent *p, int
     if (!p->budget || delta_cents == 0)
         return APPLY_OK;
     char d[24];
-    const char *q[] = {p->id, se_num(d, sizeof(d), delta_cents)};
+    const char *q[] = {p->id, apply_num(d, sizeof(d), delta_cents)};
     /* One statement: the pot moves only when it stays within 0..budget
      * (the CHECK vouchers_budget_within backs it). */
     PGresult *r = apply_query(ctx,
@@ -275,7 +259,7 @@ enum apply_result se_budget_move(struct apply_ctx *ctx, struct se_parent *p, int
         return APPLY_FAILED;
     int n = PQntuples(r);
     if (n == 1)
-        p->budget_used_cents = col_ll(r, 0, 0);
+        p->budget_used_cents = apply_col_ll(r, 0, 0);
     PQclear(r);
     if (n != 1)
         return apply_reject(ctx, "budget_exhausted: voucher %s cannot move its pot by %lld cents",
@@ -393,10 +377,10 @@ static bool price_row(const PGresult *r, int first, int64_t *base, struct band_p
     for (int b = BAND_EVENING; b <= BAND_SUNDAY; b++)
         if (col(r, 0, first + b)) {
             bp->has[b] = true;
-            bp->cents[b] = col_ll(r, 0, first + b);
+            bp->cents[b] = apply_col_ll(r, 0, first + b);
         }
     bool has = col(r, 0, first) != NULL;
-    *base = has ? col_ll(r, 0, first) : 0;
+    *base = has ? apply_col_ll(r, 0, first) : 0;
     return has;
 }
 
@@ -460,8 +444,8 @@ static enum apply_result evaluate_order(struct apply_ctx *ctx, const struct se_p
     if (!r)
         return APPLY_FAILED;
     bool holiday = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-    int64_t used = col_ll(r, 0, 1);
-    int64_t cused = col_ll(r, 0, 2);
+    int64_t used = apply_col_ll(r, 0, 1);
+    int64_t cused = apply_col_ll(r, 0, 2);
     struct band_prices bp;
     int64_t base;
     bool has_price = price_row(r, 3, &base, &bp);
@@ -573,9 +557,9 @@ enum apply_result se_evaluate(struct apply_ctx *ctx, const struct se_parent *p,
     if (!r)
         return APPLY_FAILED;
     bool has_value = col(r, 0, 0) != NULL;
-    int64_t value = has_value ? col_ll(r, 0, 0) : 0;
+    int64_t value = has_value ? apply_col_ll(r, 0, 0) : 0;
     bool holiday = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
-    int64_t used = col_ll(r, 0, 2);
+    int64_t used = apply_col_ll(r, 0, 2);
     struct band_prices bp;
     int64_t base;
     bool has_list = price_row(r, 3, &base, &bp);
@@ -691,16 +675,16 @@ static enum apply_result event_lock(struct apply_ctx *ctx, const struct se_paren
     copy(ev->provider_id, sizeof(ev->provider_id), col(r, 0, 1));
     copy(ev->state, sizeof(ev->state), col(r, 0, 2));
     date_parse(col(r, 0, 3), &ev->date);
-    ev->qty_h = col_ll(r, 0, 4);
+    ev->qty_h = apply_col_ll(r, 0, 4);
     ev->has_band = col(r, 0, 5) && band_parse(col(r, 0, 5), &ev->band) == 0;
-    ev->price_cents = col_ll(r, 0, 6);
-    ev->value_unit_cents = col(r, 0, 7) ? col_ll(r, 0, 7) : 0;
-    ev->credited_h = col_ll(r, 0, 8);
+    ev->price_cents = apply_col_ll(r, 0, 6);
+    ev->value_unit_cents = col(r, 0, 7) ? apply_col_ll(r, 0, 7) : 0;
+    ev->credited_h = apply_col_ll(r, 0, 8);
     ev->has_note = col(r, 0, 9) != NULL;
     copy(ev->note, sizeof(ev->note), col(r, 0, 9));
-    ev->version = col_ll(r, 0, 10);
-    ev->client_fee_cents = col(r, 0, 11) ? col_ll(r, 0, 11) : 0;
-    ev->part_cents = col_ll(r, 0, 12);
+    ev->version = apply_col_ll(r, 0, 10);
+    ev->client_fee_cents = col(r, 0, 11) ? apply_col_ll(r, 0, 11) : 0;
+    ev->part_cents = apply_col_ll(r, 0, 12);
     ev->budget = col(r, 0, 13) != NULL;
     PQclear(r);
     return APPLY_OK;
@@ -726,7 +710,7 @@ static enum apply_result require_recorder(struct apply_ctx *ctx, const struct se
     if (apply_role_in(ctx, "admin", NULL))
         return APPLY_OK;
     if (apply_role_in(ctx, "provider", NULL) &&
-        se_same_id(ctx->cmd->actor.provider, ev->provider_id))
+        apply_same_id(ctx->cmd->actor.provider, ev->provider_id))
         return APPLY_OK;
     return apply_reject(ctx, "forbidden: service event %s was recorded by another provider; "
                              "only its provider may %s it",
@@ -739,7 +723,7 @@ static enum apply_result require_parent_organiser(struct apply_ctx *ctx, const s
 {
     if (admin_ok && apply_role_in(ctx, "admin", NULL))
         return APPLY_OK;
-    if (apply_role_in(ctx, "organiser", NULL) && se_same_id(ctx->cmd->actor.org, p->organiser_id))
+    if (apply_role_in(ctx, "organiser", NULL) && apply_same_id(ctx->cmd->actor.org, p->organiser_id))
         return APPLY_OK;
     return apply_reject(ctx, "forbidden: only the organiser of %s %s%s may %s",
                         se_parent_kind_name(p), p->id, admin_ok ? " (or an admin)" : "", what);
@@ -806,6 +790,42 @@ static json_t *event_json(const char *id, const struct se_parent *p, const char 
     return o;
 }
 
+/* An evaluated event's date, quantity and amounts as statement parameters,
+ * in the column order of both the INSERT and the UPDATE: date, quantity,
+ * band, unit_price_cents, voucher_value_cents, band_coefficient,
+ * value_unit_cents, gross_cents, organiser_part_cents, client_share_cents.
+ * Value columns only where a value per unit applies (not an order, not a
+ * pot); the band coefficient only for a voucher's banded event. */
+struct amount_text {
+    char ds[11], qb[24], pr[24], vv[24], cf[24], vu[24], gr[24], op[24], cs[24];
+    const char *v[10];
+};
+
+static void amount_text(struct amount_text *t, const struct se_input *in,
+                        const struct se_result *res, bool order)
+{
+    bool unit = !order && !res->budget;
+    t->v[0] = day_str(in->date, t->ds);
+    t->v[1] = apply_num(t->qb, sizeof(t->qb), in->qty_h);
+    t->v[2] = res->has_band ? band_name(res->band) : NULL;
+    t->v[3] = apply_num(t->pr, sizeof(t->pr), res->a.unit_price_cents);
+    t->v[4] = unit ? apply_num(t->vv, sizeof(t->vv), res->voucher_value_cents) : NULL;
+    t->v[5] = res->has_band && !order ? apply_num(t->cf, sizeof(t->cf), res->coef_h) : NULL;
+    t->v[6] = unit ? apply_num(t->vu, sizeof(t->vu), res->a.value_unit_cents) : NULL;
+    t->v[7] = apply_num(t->gr, sizeof(t->gr), res->a.gross_cents);
+    t->v[8] = apply_num(t->op, sizeof(t->op), res->a.organiser_part_cents);
+    t->v[9] = apply_num(t->cs, sizeof(t->cs), res->a.client_share_cents);
+}
+
+/* out = head, the 10 amount parameters of t, tail (nh + 10 + nt entries). */
+static void amount_params(const char **out, const char *const *head, size_t nh,
+                          const struct amount_text *t, const char *const *tail, size_t nt)
+{
+    memcpy(out, head, nh * sizeof(*out));
+    memcpy(out + nh, t->v, sizeof(t->v));
+    memcpy(out + nh + 10, tail, nt * sizeof(*out));
+}
+
 enum apply_result se_record(struct apply_ctx *ctx)
 {
     const struct cmd *c = ctx->cmd;
@@ -821,7 +841,7 @@ enum apply_result se_record(struct apply_ctx *ctx)
         return ar;
     if (!p.provider_id[0])
         return apply_reject(ctx, "forbidden: voucher %s has no chosen provider", p.id);
-    if (apply_role_in(ctx, "provider", NULL) && !se_same_id(c->actor.provider, p.provider_id)) {
+    if (apply_role_in(ctx, "provider", NULL) && !apply_same_id(c->actor.provider, p.provider_id)) {
         if (p.kind == SE_ORDER)
             return apply_reject(ctx,
                                 "forbidden: order %s is under contract %s with another provider",
@@ -845,31 +865,22 @@ enum apply_result se_record(struct apply_ctx *ctx)
     if ((ar = se_evaluate(ctx, &p, &in, &res)) != APPLY_OK)
         return ar;
 
-    char ds[11], qb[24], pr[24], vv[24], cf[24], vu[24], gr[24], op[24], cs[24], fe[24], rb[24];
+    char fe[24], rb[24];
     const char *note = cmd_str(c, "note");
     bool order = p.kind == SE_ORDER;
-    bool unit = !order && !res.budget; /* a value per unit (not an order, not a pot) */
-    const char *ins[] = {id,
-                         order ? NULL : p.id,
-                         p.provider_id,
-                         p.organiser_id,
-                         p.service_type,
-                         day_str(in.date, ds),
-                         se_num(qb, sizeof(qb), in.qty_h),
-                         res.has_band ? band_name(res.band) : NULL,
-                         se_num(pr, sizeof(pr), res.a.unit_price_cents),
-                         unit ? se_num(vv, sizeof(vv), res.voucher_value_cents) : NULL,
-                         res.has_band && !order ? se_num(cf, sizeof(cf), res.coef_h) : NULL,
-                         unit ? se_num(vu, sizeof(vu), res.a.value_unit_cents) : NULL,
-                         se_num(gr, sizeof(gr), res.a.gross_cents),
-                         se_num(op, sizeof(op), res.a.organiser_part_cents),
-                         se_num(cs, sizeof(cs), res.a.client_share_cents),
-                         note,
-                         c->actor.sub,
-                         order ? p.id : NULL,
-                         order ? p.contract_id : NULL,
-                         order ? se_num(fe, sizeof(fe), p.client_fee_cents) : NULL,
-                         res.budget ? se_num(rb, sizeof(rb), res.remaining_before_cents) : NULL};
+    struct amount_text t;
+    amount_text(&t, &in, &res, order);
+    const char *head[] = {id, order ? NULL : p.id, p.provider_id, p.organiser_id,
+                          p.service_type};
+    const char *tail[] = {note,
+                          c->actor.sub,
+                          order ? p.id : NULL,
+                          order ? p.contract_id : NULL,
+                          order ? apply_num(fe, sizeof(fe), p.client_fee_cents) : NULL,
+                          res.budget ? apply_num(rb, sizeof(rb), res.remaining_before_cents)
+                                     : NULL};
+    const char *ins[21];
+    amount_params(ins, head, 5, &t, tail, 6);
     r = apply_query(ctx,
                     "INSERT INTO psop.service_events (id, voucher_id, provider_id, organiser_id, "
                     "service_type, date, quantity, band, unit_price_cents, voucher_value_cents, "
@@ -888,7 +899,7 @@ enum apply_result se_record(struct apply_ctx *ctx)
             return apply_reject(ctx, "already_exists: service event %s exists", id);
         return APPLY_FAILED;
     }
-    long long version = col_ll(r, 0, 0);
+    long long version = apply_col_ll(r, 0, 0);
     PQclear(r);
     if ((ar = se_budget_move(ctx, &p, res.budget ? res.a.organiser_part_cents : 0)) != APPLY_OK ||
         (ar = se_parent_bump(ctx, &p)) != APPLY_OK)
@@ -920,7 +931,7 @@ enum apply_result se_update(struct apply_ctx *ctx)
         return ar;
     /* The voucher's current provider must still be the recorder: after a
      * change of provider the old one no longer touches the voucher. */
-    if (!se_same_id(p.provider_id, ev.provider_id))
+    if (!apply_same_id(p.provider_id, ev.provider_id))
         return apply_reject(ctx, "forbidden: %s %s has another provider now",
                             se_parent_kind_name(&p), p.id);
 
@@ -961,22 +972,15 @@ enum apply_result se_update(struct apply_ctx *ctx)
     if ((ar = se_evaluate(ctx, &p, &in, &res)) != APPLY_OK)
         return ar;
 
-    char ds[11], qb[24], pr[24], vv[24], cf[24], vu[24], gr[24], op[24], cs[24], rb[24];
+    char rb[24];
     bool order = p.kind == SE_ORDER;
-    bool unit = !order && !res.budget;
-    const char *upd[] = {ev.id,
-                         day_str(in.date, ds),
-                         se_num(qb, sizeof(qb), in.qty_h),
-                         res.has_band ? band_name(res.band) : NULL,
-                         se_num(pr, sizeof(pr), res.a.unit_price_cents),
-                         unit ? se_num(vv, sizeof(vv), res.voucher_value_cents) : NULL,
-                         res.has_band && !order ? se_num(cf, sizeof(cf), res.coef_h) : NULL,
-                         unit ? se_num(vu, sizeof(vu), res.a.value_unit_cents) : NULL,
-                         se_num(gr, sizeof(gr), res.a.gross_cents),
-                         se_num(op, sizeof(op), res.a.organiser_part_cents),
-                         se_num(cs, sizeof(cs), res.a.client_share_cents),
-                         note,
-                         res.budget ? se_num(rb, sizeof(rb), res.remaining_before_cents) : NULL};
+    struct amount_text t;
+    amount_text(&t, &in, &res, order);
+    const char *head[] = {ev.id};
+    const char *tail[] = {note, res.budget ? apply_num(rb, sizeof(rb), res.remaining_before_cents)
+                                           : NULL};
+    const char *upd[13];
+    amount_params(upd, head, 1, &t, tail, 2);
     PGresult *r = apply_query(
         ctx,
         "UPDATE psop.service_events SET date = $2, quantity = $3, band = $4, "
@@ -988,7 +992,7 @@ enum apply_result se_update(struct apply_ctx *ctx)
         13, upd);
     if (!r)
         return APPLY_FAILED;
-    long long version = col_ll(r, 0, 0);
+    long long version = apply_col_ll(r, 0, 0);
     PQclear(r);
     /* Re-charged alone: the old draw back, the new one taken. */
     if ((ar = se_budget_move(ctx, &p,
@@ -1051,7 +1055,7 @@ static enum apply_result change_state(struct apply_ctx *ctx, enum event_action a
                              event_state_name(next), "quantity", se_qty_json(ev.qty_h),
                              act == EVENT_DELETE ? "deleted_by" : "approved_by", c->actor.sub,
                              act == EVENT_DELETE ? "deleted_at" : "approved_at",
-                             PQgetvalue(r, 0, 1), "version", (json_int_t)col_ll(r, 0, 0));
+                             PQgetvalue(r, 0, 1), "version", (json_int_t)apply_col_ll(r, 0, 0));
     PQclear(r);
     set_parent_ids(data, &p);
     /* A deleted budget event returns its draw (it has no credits: those
@@ -1133,7 +1137,7 @@ enum apply_result se_credit(struct apply_ctx *ctx)
                         1, qe);
         if (!r)
             return APPLY_FAILED;
-        int64_t refilled = col_ll(r, 0, 0);
+        int64_t refilled = apply_col_ll(r, 0, 0);
         PQclear(r);
         crc = budget_credit_amounts(ev.price_cents, ev.part_cents, ev.qty_h, refilled, qty_h, &a,
                                     e, sizeof(e));
@@ -1151,19 +1155,19 @@ enum apply_result se_credit(struct apply_ctx *ctx)
                          ev.id,
                          p.organiser_id,
                          ev.provider_id,
-                         se_num(qb, sizeof(qb), qty_h),
+                         apply_num(qb, sizeof(qb), qty_h),
                          cmd_str(c, "reason_code"),
                          cmd_str(c, "explanation"),
-                         se_num(pr, sizeof(pr), a.unit_price_cents),
-                         order || ev.budget ? NULL : se_num(vu, sizeof(vu), a.value_unit_cents),
-                         se_num(gr, sizeof(gr), a.gross_cents),
-                         se_num(op, sizeof(op), a.organiser_part_cents),
-                         se_num(cs, sizeof(cs), a.client_share_cents),
+                         apply_num(pr, sizeof(pr), a.unit_price_cents),
+                         order || ev.budget ? NULL : apply_num(vu, sizeof(vu), a.value_unit_cents),
+                         apply_num(gr, sizeof(gr), a.gross_cents),
+                         apply_num(op, sizeof(op), a.organiser_part_cents),
+                         apply_num(cs, sizeof(cs), a.client_share_cents),
                          c->actor.sub,
                          order ? "true" : "false",
-                         order ? se_num(fe, sizeof(fe), ev.client_fee_cents) : NULL,
-                         ev.budget ? se_num(bp, sizeof(bp), ev.part_cents) : NULL,
-                         ev.budget ? se_num(bq, sizeof(bq), ev.qty_h) : NULL};
+                         order ? apply_num(fe, sizeof(fe), ev.client_fee_cents) : NULL,
+                         ev.budget ? apply_num(bp, sizeof(bp), ev.part_cents) : NULL,
+                         ev.budget ? apply_num(bq, sizeof(bq), ev.qty_h) : NULL};
     r = apply_query(ctx,
                     "WITH cr AS (INSERT INTO psop.credits (id, event_id, organiser_id, "
                     "provider_id, is_order, quantity, reason_code, explanation, unit_price_cents, "
@@ -1187,8 +1191,8 @@ enum apply_result se_credit(struct apply_ctx *ctx)
         return apply_reject(ctx, "credit_exceeds_remaining: %s asked",
                             qty_str(qty_h, b1, sizeof(b1)));
     }
-    int64_t credited = col_ll(r, 0, 0);
-    long long ev_version = col_ll(r, 0, 2);
+    int64_t credited = apply_col_ll(r, 0, 0);
+    long long ev_version = apply_col_ll(r, 0, 2);
     json_t *data = json_pack(
         "{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:s, s:s}", "id",
         id, "event_id", ev.id, "organiser_id", p.organiser_id, "provider_id",
@@ -1265,9 +1269,9 @@ enum apply_result se_auto_approve(struct apply_ctx *ctx)
                                  PQgetvalue(r, i, 0), "voucher_id", vid, "order_id", oid,
                                  "provider_id", PQgetvalue(r, i, 3), "organiser_id", org,
                                  "previous_state", "recorded", "state", "approved", "quantity",
-                                 se_qty_json(col_ll(r, i, 4)), "approved_by", "auto-approval",
+                                 se_qty_json(apply_col_ll(r, i, 4)), "approved_by", "auto-approval",
                                  "approved_at", PQgetvalue(r, i, 6), "version",
-                                 (json_int_t)col_ll(r, i, 5));
+                                 (json_int_t)apply_col_ll(r, i, 5));
         outbox_add(ctx, vid ? TOPIC_EVT_VOUCHER : TOPIC_EVT_ORDER, parent,
                    "service_event.approved", data);
         if (!json_object_get(seen, parent)) {

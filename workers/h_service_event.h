@@ -131,9 +131,6 @@ enum apply_result se_evaluate(struct apply_ctx *ctx, const struct se_parent *p,
 enum apply_result se_budget_move(struct apply_ctx *ctx, struct se_parent *p, int64_t delta_cents);
 
 /* Helpers shared with h_voucher.c and h_order.c. */
-bool se_same_id(const char *a, const char *b);
-/* v in decimal, into buf. */
-char *se_num(char *buf, size_t n, long long v);
 /* The organiser acting for itself (token org claim = organiser_id), else a
  * "forbidden: only organiser X may <what>" rejection. */
 enum apply_result se_require_organiser(struct apply_ctx *ctx, const char *organiser_id,

@@ -33,16 +33,6 @@
 #include "xmalloc.h"
 
 
-static long long col_ll(const PGresult *r, int row, int c)
-{
-    return strtoll(PQgetvalue(r, row, c), NULL, 10);
-}
-
-static bool same_id(const char *a, const char *b)
-{
-    return a && b && strcasecmp(a, b) == 0;
-}
-
 /* ---------------------------------------------------------------------- */
 /* settlement.run                                                          */
 /* ---------------------------------------------------------------------- */
@@ -136,16 +126,16 @@ static int run_group(struct apply_ctx *ctx, const PGresult *r, struct run_item *
             settlement_totals_init(&s->t);
         }
         struct run_item *s = &it[n - 1];
-        int rate = (int)col_ll(r, i, 4);
-        long long cnt = col_ll(r, i, 8);
+        int rate = (int)apply_col_ll(r, i, 4);
+        long long cnt = apply_col_ll(r, i, 8);
         int rc;
         if (strcmp(PQgetvalue(r, i, 3), "event") == 0) {
-            rc = settlement_totals_add_event(&s->t, col_ll(r, i, 5), col_ll(r, i, 6),
-                                             col_ll(r, i, 7), rate, e, sizeof(e));
+            rc = settlement_totals_add_event(&s->t, apply_col_ll(r, i, 5), apply_col_ll(r, i, 6),
+                                             apply_col_ll(r, i, 7), rate, e, sizeof(e));
             s->event_lines += cnt;
             *events += cnt;
         } else {
-            rc = settlement_totals_add_credit(&s->t, col_ll(r, i, 6), rate, e, sizeof(e));
+            rc = settlement_totals_add_credit(&s->t, apply_col_ll(r, i, 6), rate, e, sizeof(e));
             s->credit_lines += cnt;
             *credits += cnt;
         }
@@ -187,7 +177,7 @@ static enum apply_result take_numbers(struct apply_ctx *ctx, const char *org, in
                     3, p);
     if (!r)
         return apply_sql_outcome(ctx, "sequence_exhausted");
-    *last = PQntuples(r) == 1 ? col_ll(r, 0, 0) : -1;
+    *last = PQntuples(r) == 1 ? apply_col_ll(r, 0, 0) : -1;
     PQclear(r);
     return *last < n ? apply_fail(ctx, "settlement counter", "no counter row") : APPLY_OK;
 }
@@ -243,7 +233,7 @@ static enum apply_result settlement_run(struct apply_ctx *ctx)
     snprintf(ctx->resource_id, sizeof(ctx->resource_id), "%s", org ? org : "");
     if (!apply_role_in(ctx, "admin", "organiser", NULL))
         return apply_reject(ctx, "forbidden: settlements are run by the organiser or an admin");
-    if (apply_role_in(ctx, "organiser", NULL) && !same_id(c->actor.org, org))
+    if (apply_role_in(ctx, "organiser", NULL) && !apply_same_id(c->actor.org, org))
         return apply_reject(ctx, "forbidden: an organiser runs its own settlements only");
 
     day_t today = date_today_helsinki(), first, last, due;
@@ -443,7 +433,7 @@ static enum apply_result settlement_lock(struct apply_ctx *ctx, enum settlement_
     char state[16];
     snprintf(state, sizeof(state), "%s", PQgetvalue(r, 0, 4));
     PQclear(r);
-    if (!same_id(c->actor.org, s->organiser_id))
+    if (!apply_same_id(c->actor.org, s->organiser_id))
         return apply_reject(ctx, "forbidden: settlement %s belongs to another organiser", id);
     if (settlement_state_parse(state, &s->state) < 0)
         return apply_fail(ctx, "settlement state", state);
@@ -474,7 +464,7 @@ static enum apply_result settlement_confirm(struct apply_ctx *ctx)
                              "organiser_id", s.organiser_id, "provider_id", s.provider_id,
                              "number", s.number, "state", "confirmed", "confirmed_by", sub,
                              "confirmed_at", PQgetvalue(r, 0, 1), "version",
-                             (json_int_t)col_ll(r, 0, 0));
+                             (json_int_t)apply_col_ll(r, 0, 0));
     PQclear(r);
     outbox_add(ctx, TOPIC_EVT_SETTLEMENT, s.id, "settlement.confirmed", data);
     apply_touch(ctx, VIEW_SETTLEMENT_KIND, s.id);
@@ -508,7 +498,7 @@ static enum apply_result settlement_mark_paid(struct apply_ctx *ctx)
         3, q);
     if (!r)
         return apply_sql_outcome(ctx, "invalid_transition");
-    long long version = col_ll(r, 0, 0);
+    long long version = apply_col_ll(r, 0, 0);
     char paid_at[40];
     snprintf(paid_at, sizeof(paid_at), "%s", PQgetvalue(r, 0, 1));
     PQclear(r);

@@ -38,7 +38,7 @@ static bool is_client_of(const struct apply_ctx *ctx, const struct se_parent *v)
 {
     const struct actor *a = &ctx->cmd->actor;
     return apply_role_in(ctx, "client", NULL) && a->client &&
-           strcmp(a->client, v->client_id) == 0 && se_same_id(a->org, v->organiser_id);
+           strcmp(a->client, v->client_id) == 0 && apply_same_id(a->org, v->organiser_id);
 }
 
 /* Rejects unless the voucher is active (not revoked or refused). */
@@ -173,22 +173,22 @@ static enum apply_result voucher_grant(struct apply_ctx *ctx)
                          cmd_str(c, "decision_number"),
                          vf,
                          vt,
-                         qj ? se_num(b[0], sizeof(b[0]), quota_h) : NULL,
+                         qj ? apply_num(b[0], sizeof(b[0]), quota_h) : NULL,
                          pid,
                          basis_name,
-                         !is_income ? NULL : se_num(b[1], sizeof(b[1]), basis.household_size),
-                         !is_income ? NULL : se_num(b[2], sizeof(b[2]), basis.income_cents),
-                         !is_income ? NULL : se_num(b[3], sizeof(b[3]), basis.limit_cents),
-                         !is_income ? NULL : se_num(b[4], sizeof(b[4]), basis.pct_bp),
-                         !is_income ? NULL : se_num(b[5], sizeof(b[5]), basis.excess_cents),
-                         !is_income ? NULL : se_num(b[6], sizeof(b[6]), model.max_value_cents),
-                         !is_income ? NULL : se_num(b[7], sizeof(b[7]), model.min_value_cents),
-                         !is_income ? NULL : se_num(b[8], sizeof(b[8]), model.divisor),
-                         !is_income ? NULL : se_num(b[9], sizeof(b[9]), basis.value_cents),
+                         !is_income ? NULL : apply_num(b[1], sizeof(b[1]), basis.household_size),
+                         !is_income ? NULL : apply_num(b[2], sizeof(b[2]), basis.income_cents),
+                         !is_income ? NULL : apply_num(b[3], sizeof(b[3]), basis.limit_cents),
+                         !is_income ? NULL : apply_num(b[4], sizeof(b[4]), basis.pct_bp),
+                         !is_income ? NULL : apply_num(b[5], sizeof(b[5]), basis.excess_cents),
+                         !is_income ? NULL : apply_num(b[6], sizeof(b[6]), model.max_value_cents),
+                         !is_income ? NULL : apply_num(b[7], sizeof(b[7]), model.min_value_cents),
+                         !is_income ? NULL : apply_num(b[8], sizeof(b[8]), model.divisor),
+                         !is_income ? NULL : apply_num(b[9], sizeof(b[9]), basis.value_cents),
                          c->actor.sub,
-                         is_budget ? NULL : se_num(b[10], sizeof(b[10]), value),
+                         is_budget ? NULL : apply_num(b[10], sizeof(b[10]), value),
                          c->id,
-                         is_budget ? se_num(b[11], sizeof(b[11]), budget) : NULL};
+                         is_budget ? apply_num(b[11], sizeof(b[11]), budget) : NULL};
     r = apply_query(
         ctx,
         "WITH v AS (INSERT INTO psop.vouchers (id, organiser_id, client_id, service_type, "
@@ -294,7 +294,7 @@ static enum apply_result voucher_amend(struct apply_ctx *ctx)
     if (has_value) {
         /* From effective_from on, until further notice: later periods go,
          * the period containing it ends there, the new one starts there. */
-        const char *q[] = {v.id, ef, se_num(b[0], sizeof(b[0]), value), c->actor.sub, c->id};
+        const char *q[] = {v.id, ef, apply_num(b[0], sizeof(b[0]), value), c->actor.sub, c->id};
         r = apply_query(ctx,
                         "WITH del AS (DELETE FROM psop.voucher_values WHERE voucher_id = $1::uuid "
                         "   AND lower(effective) >= $2::date), "
@@ -310,10 +310,10 @@ static enum apply_result voucher_amend(struct apply_ctx *ctx)
             return apply_sql_outcome(ctx, "invalid_amendment");
         PQclear(r);
     }
-    const char *u[] = {v.id,         vt,   qj ? se_num(b[1], sizeof(b[1]), quota_h) : NULL,
+    const char *u[] = {v.id,         vt,   qj ? apply_num(b[1], sizeof(b[1]), quota_h) : NULL,
                        ef,           has_value ? b[0] : NULL,
                        c->actor.sub, c->id,
-                       has_budget ? se_num(b[2], sizeof(b[2]), budget) : NULL};
+                       has_budget ? apply_num(b[2], sizeof(b[2]), budget) : NULL};
     r = apply_query(ctx,
                     "WITH a AS (INSERT INTO psop.voucher_amendments (voucher_id, effective_from, "
                     " unit_value_cents, valid_to, monthly_quota, amended_by, command_id, "
@@ -356,7 +356,7 @@ static enum apply_result voucher_choose_provider(struct apply_ctx *ctx)
     if (ar != APPLY_OK)
         return ar;
     bool organiser =
-        apply_role_in(ctx, "organiser", NULL) && se_same_id(c->actor.org, v.organiser_id);
+        apply_role_in(ctx, "organiser", NULL) && apply_same_id(c->actor.org, v.organiser_id);
     if (!organiser && !is_client_of(ctx, &v))
         return apply_reject(ctx,
                             "forbidden: only the client of voucher %s or its organiser may choose "
