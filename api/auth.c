@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <jwt.h>
 
+#include "file.h"
 #include "json_schema.h"
 #include "jwks.h"
 #include "xmalloc.h"
@@ -64,37 +65,6 @@ int auth_actor_valid(const struct jschema_registry *reg, const json_t *actor, ch
     return bad ? -1 : 0;
 }
 
-static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n + 4096 > cap) {
-            cap = cap ? cap * 2 : 8192;
-            if (cap > (1u << 20)) {
-                snprintf(err, errlen, "%s: key file too large", path);
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = xrealloc(buf, cap);
-        }
-        size_t r = fread(buf + n, 1, cap - n - 1, f);
-        n += r;
-        if (r == 0)
-            break;
-    }
-    fclose(f);
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
 struct auth *auth_new(const struct psop_config *cfg, char *err, size_t errlen)
 {
     struct auth *a = xcalloc(1, sizeof(*a));
@@ -122,7 +92,8 @@ struct auth *auth_new(const struct psop_config *cfg, char *err, size_t errlen)
             snprintf(err, errlen, "jwt_public_key_file is required for RS256");
             goto fail;
         }
-        a->key = (unsigned char *)read_file(cfg->jwt_public_key_file, &len, err, errlen);
+        a->key = (unsigned char *)file_read(cfg->jwt_public_key_file, AUTH_KEY_FILE_MAX, &len,
+                                            err, errlen);
         if (!a->key)
             goto fail;
         a->keylen = (int)len;

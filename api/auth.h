@@ -21,6 +21,8 @@
 
 #define AUTH_CLAIM_MAX 128
 #define AUTH_TOKEN_MAX 8192
+/* The largest public key file read (jwt_public_key_file). */
+#define AUTH_KEY_FILE_MAX (1u << 20)
 
 /* Who sent the request, from a verified token. Empty strings are absent claims. */
 struct actor {

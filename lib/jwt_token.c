@@ -7,6 +7,7 @@
 #include <string.h>
 #include <jwt.h>
 
+#include "file.h"
 #include "jwk.h"
 #include "xmalloc.h"
 
@@ -15,29 +16,6 @@
 static bool set(const char *s)
 {
     return s && *s;
-}
-
-/* Reads a PEM key file into a new buffer; NULL with err. */
-static unsigned char *read_key(const char *path, int *len, char *err, size_t errlen)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        snprintf(err, errlen, "jwt_private_key_file %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    unsigned char *buf = xmalloc(KEY_FILE_MAX + 1);
-    size_t n = fread(buf, 1, KEY_FILE_MAX + 1, fp);
-    bool bad = ferror(fp) || n == 0 || n > KEY_FILE_MAX;
-    fclose(fp);
-    if (bad) {
-        snprintf(err, errlen, "jwt_private_key_file %s: empty, unreadable or over %d bytes",
-                 path, KEY_FILE_MAX);
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = (int)n;
-    return buf;
 }
 
 /* The private key with that kid from a JWKS file of private keys, as PEM
@@ -143,9 +121,12 @@ int jwt_token_mint_at(const struct psop_config *cfg, const char *role, const cha
             return -1;
         }
         alg = JWT_ALG_RS256;
-        key = read_key(cfg->jwt_private_key_file, &keylen, err, errlen);
+        size_t n = 0;
+        key = (unsigned char *)file_read(cfg->jwt_private_key_file, KEY_FILE_MAX, &n, err,
+                                         errlen);
         if (!key)
             return -1;
+        keylen = (int)n;
     } else {
         snprintf(err, errlen, "jwt_alg must be HS256 or RS256, not '%s'",
                  cfg->jwt_alg ? cfg->jwt_alg : "");

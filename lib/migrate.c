@@ -8,6 +8,7 @@
 #include <string.h>
 #include <openssl/evp.h>
 
+#include "file.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -90,48 +91,6 @@ static int list_files(const char *dir, struct mfile **out, size_t *nout, char *e
     return 0;
 }
 
-/* Reads path into a new NUL-terminated string. NULL with err. */
-static char *read_all(const char *path, char *err, size_t errlen)
-{
-    FILE *fp = fopen(path, "rb");
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    if (!fp) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    for (;;) {
-        if (cap - len < 4096) {
-            cap = cap ? cap * 2 : 16384;
-            buf = xrealloc(buf, cap + 1);
-        }
-        size_t got = fread(buf + len, 1, cap - len, fp);
-        len += got;
-        if (len > MIGRATE_MAX_FILE) {
-            snprintf(err, errlen, "%s: larger than %u bytes", path, MIGRATE_MAX_FILE);
-            goto fail;
-        }
-        if (got == 0)
-            break;
-    }
-    if (ferror(fp)) {
-        snprintf(err, errlen, "%s: read error", path);
-        goto fail;
-    }
-    fclose(fp);
-    buf[len] = '\0';
-    if (strlen(buf) != len) {
-        snprintf(err, errlen, "%s: contains a NUL byte", path);
-        free(buf);
-        return NULL;
-    }
-    return buf;
-fail:
-    fclose(fp);
-    free(buf);
-    return NULL;
-}
-
 static void sha256_hex(const char *s, char out[65])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -205,7 +164,7 @@ static int mset_load(struct mset *m, const char *dir, char *err, size_t errlen)
     m->sums = xcalloc(k, sizeof(*m->sums));
     m->done = xcalloc(k, sizeof(*m->done));
     for (size_t i = 0; i < m->n; i++) {
-        m->sql[i] = read_all(m->files[i].path, err, errlen);
+        m->sql[i] = file_read(m->files[i].path, MIGRATE_MAX_FILE, NULL, err, errlen);
         if (!m->sql[i]) {
             mset_free(m);
             return -1;
