@@ -2,8 +2,8 @@
  * h_order.c - purchased services (ostopalvelu): procurement contracts and
  * orders (maksusitoumus).
  *
- *   contract.upsert  psop.commands.provider, keyed by provider_id (a row of
- *                    handlers_provider[]): the contract and its price row
+ *   contract.upsert  psop.commands.provider, keyed by provider_id
+ *                    (handlers_contract[] below): the contract and its price row
  *                    for valid_from (history kept like price lists).
  *   order.create, order.end, service_event.*  psop.commands.order, keyed by
  *                    order_id (handlers_order[] below). Service events of
@@ -35,7 +35,7 @@ static const char *band_cents(json_t *bands, const char *name, char *buf, size_t
     return json_is_integer(v) ? apply_num(buf, n, (long long)json_integer_value(v)) : NULL;
 }
 
-enum apply_result contract_upsert(struct apply_ctx *ctx)
+static enum apply_result contract_upsert(struct apply_ctx *ctx)
 {
     const struct cmd *c = ctx->cmd;
     const char *id = cmd_str(c, "id"), *org = cmd_str(c, "organiser_id"),
@@ -297,6 +297,11 @@ static enum apply_result order_end(struct apply_ctx *ctx)
     apply_touch(ctx, VIEW_ORDER_KIND, o.id);
     return APPLY_OK;
 }
+
+const struct handler handlers_contract[] = {
+    {"contract.upsert", contract_upsert},
+    {NULL, NULL},
+};
 
 const struct handler handlers_order[] = {
     {"order.create", order_create},

@@ -447,6 +447,5 @@ const struct handler handlers_provider[] = {
     {"provider.decide", provider_decide},
     {"provider.suspend", provider_suspend},
     {"provider.set_price", provider_set_price},
-    {"contract.upsert", contract_upsert},
     {NULL, NULL},
 };

@@ -1,6 +1,8 @@
 /*
- * handlers.h - the command handler tables, one per command topic.
- * Each table ends with {NULL, NULL}. Adding a command = one row + one schema.
+ * handlers.h - the command handler tables, one per handler file (h_*.c).
+ * apply_lookup() finds a type in any of them; the topic a command travels on
+ * is the api's route table's. Each table ends with {NULL, NULL}. Adding a
+ * command = one row + one schema.
  */
 #ifndef PSOP_WORKER_HANDLERS_H
 #define PSOP_WORKER_HANDLERS_H
@@ -13,9 +15,8 @@ extern const struct handler handlers_provider[];
 extern const struct handler handlers_api_key[];
 extern const struct handler handlers_voucher[];
 extern const struct handler handlers_order[];
+/* contract.upsert (h_order.c), on the provider topic. */
+extern const struct handler handlers_contract[];
 extern const struct handler handlers_settlement[];
-
-/* contract.upsert (h_order.c), a row of handlers_provider[]. */
-enum apply_result contract_upsert(struct apply_ctx *ctx);
 
 #endif
