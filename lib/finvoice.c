@@ -10,6 +10,7 @@
 #include "date.h"
 #include "decimal.h"
 #include "finnish_ids.h"
+#include "invariant.h"
 #include "money.h"
 #include "xmalloc.h"
 
@@ -261,7 +262,8 @@ static void el(struct sb *b, int depth, const char *name, const char *attr, cons
 static void el_amount(struct sb *b, int depth, const char *name, int64_t cents)
 {
     char m[MONEY_FMT_MAX];
-    money_format(cents, ',', m, sizeof m); /* MONEY_FMT_MAX always suffices */
+    int ok = money_format(cents, ',', m, sizeof m);
+    PSOP_ASSERT(ok == 0); /* MONEY_FMT_MAX always suffices */
     el(b, depth, name, "AmountCurrencyIdentifier=\"EUR\"", m);
 }
 
@@ -291,7 +293,8 @@ static void fi_date(day_t d, char out[FI_DATE_MAX])
 
 static void euros(int64_t cents, char out[MONEY_FMT_MAX])
 {
-    money_format(cents, ',', out, MONEY_FMT_MAX);
+    int ok = money_format(cents, ',', out, MONEY_FMT_MAX);
+    PSOP_ASSERT(ok == 0); /* MONEY_FMT_MAX always suffices */
 }
 
 /* ---------------------------------------------------------------- input */

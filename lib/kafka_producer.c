@@ -205,7 +205,8 @@ void kprod_free(struct kprod *p, int timeout_ms)
         snprintf(n, sizeof(n), "%d", left);
         LOG_WARN("kafka producer closing with undelivered messages", "count", n, NULL);
         rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-        kprod_flush(p, 2000);
+        if (kprod_flush(p, 2000) > 0) /* the purged messages' reports, at most 2 s */
+            LOG_WARN("kafka producer closing: purged messages not all reported", NULL);
     }
     if (p->poller_started) {
         atomic_store(&p->stop, true);

@@ -18,6 +18,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "config.h"
+#include "mustcheck.h"
 
 struct kprod;
 
@@ -32,13 +33,13 @@ struct kprod *kprod_new(const struct psop_config *cfg, kprod_dr_cb dr, char *err
  * and left to the caller on failure. Returns 0, or -1 with err filled when the
  * message could not even be queued (queue full, unknown topic...); then the
  * callback is NOT called. */
-int kprod_send(struct kprod *p, const char *topic, const char *key, size_t keylen,
+PSOP_MUSTCHECK int kprod_send(struct kprod *p, const char *topic, const char *key, size_t keylen,
                const void *payload, size_t len, rd_kafka_headers_t *hdrs, void *opaque,
                char *err, size_t errlen);
 
 /* Waits until every queued message has had its delivery report or timeout_ms
  * passed. Returns the number still outstanding (0 = all done). */
-int kprod_flush(struct kprod *p, int timeout_ms);
+PSOP_MUSTCHECK int kprod_flush(struct kprod *p, int timeout_ms);
 
 /* Messages queued and not yet reported. */
 int kprod_outstanding(struct kprod *p);

@@ -125,7 +125,8 @@ static int apply_one(struct pgc *c, const struct mfile *f, const char *sql, cons
         goto fail;
     /* A file's plain SET (not SET LOCAL) outlives its transaction; the next
      * file starts from the session defaults. */
-    pgc_exec(c, "RESET ALL", why, sizeof(why));
+    if (pgc_exec(c, "RESET ALL", why, sizeof(why)) < 0)
+        goto fail;
     return 0;
 fail:
     pgc_rollback(c);

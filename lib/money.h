@@ -13,16 +13,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mustcheck.h"
+
 /* round(num / den), half away from zero. -1 when den == 0 or the result
  * does not fit (INT64_MIN / -1). */
-int money_div_round(int64_t num, int64_t den, int64_t *out);
+PSOP_MUSTCHECK int money_div_round(int64_t num, int64_t den, int64_t *out);
 
 /* round(cents * hundredths / 100): the price of a quantity. */
-int money_mul_qty(int64_t cents, int64_t hundredths, int64_t *out);
+PSOP_MUSTCHECK int money_mul_qty(int64_t cents, int64_t hundredths, int64_t *out);
 
 /* round(cents * coeff_hundredths / 100): a value scaled by a coefficient
  * (1.15 -> 115). Same arithmetic as money_mul_qty, named for what it means. */
-int money_apply_coeff(int64_t cents, int64_t coeff_hundredths, int64_t *out);
+PSOP_MUSTCHECK int money_apply_coeff(int64_t cents, int64_t coeff_hundredths, int64_t *out);
 
 /* The VAT included in a VAT-inclusive amount:
  * round(amount * rate_bp / (10000 + rate_bp)). Always fits (|vat| <= |amount|).
@@ -30,15 +32,15 @@ int money_apply_coeff(int64_t cents, int64_t coeff_hundredths, int64_t *out);
 int64_t money_vat_of_gross(int64_t amount, int rate_bp);
 
 /* *out = a + b, or -1 on overflow. */
-int money_add(int64_t a, int64_t b, int64_t *out);
+PSOP_MUSTCHECK int money_add(int64_t a, int64_t b, int64_t *out);
 /* *out = a - b, or -1 on overflow. */
-int money_sub(int64_t a, int64_t b, int64_t *out);
+PSOP_MUSTCHECK int money_sub(int64_t a, int64_t b, int64_t *out);
 
 /* Euros with exactly two decimals and sep as decimal separator, no thousands
  * grouping: -1234 -> "-12.34", 5 -> "0.05", with ',' -> "0,05" (Finvoice).
  * Returns 0, or -1 when out is too small (MONEY_FMT_MAX always suffices;
  * out is then an empty string if outlen > 0). */
 #define MONEY_FMT_MAX 22 /* "-92233720368547758.08" + NUL */
-int money_format(int64_t cents, char sep, char *out, size_t outlen);
+PSOP_MUSTCHECK int money_format(int64_t cents, char sep, char *out, size_t outlen);
 
 #endif

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <libpq-fe.h>
 
+#include "mustcheck.h"
+
 /* SQL that renders a timestamptz column (or expression) col as the API's
  * RFC 3339 UTC text with microseconds, "2026-12-05T07:09:40.123456Z": the
  * one spelling of a time that leaves PostgreSQL for a document or event. */
@@ -25,23 +27,23 @@
 struct pgc;
 
 /* Connects; on failure returns NULL with err filled. */
-struct pgc *pgc_connect(const char *dsn, char *err, size_t errlen);
+PSOP_MUSTCHECK struct pgc *pgc_connect(const char *dsn, char *err, size_t errlen);
 /* Reconnects a broken connection. 0 or -1. */
-int pgc_reset(struct pgc *c, char *err, size_t errlen);
+PSOP_MUSTCHECK int pgc_reset(struct pgc *c, char *err, size_t errlen);
 void pgc_free(struct pgc *c);
 PGconn *pgc_conn(struct pgc *c);
 
 /* Runs a statement without results (BEGIN, COMMIT, DDL...). 0 or -1. */
-int pgc_exec(struct pgc *c, const char *sql, char *err, size_t errlen);
+PSOP_MUSTCHECK int pgc_exec(struct pgc *c, const char *sql, char *err, size_t errlen);
 
 /* PQexecParams with text params. Returns the result (caller PQclear()s) when
  * its status is COMMAND_OK or TUPLES_OK, else NULL with err filled and the
  * last SQLSTATE kept for pgc_last_transient(). */
-PGresult *pgc_query(struct pgc *c, const char *sql, int nparams, const char *const *params,
+PSOP_MUSTCHECK PGresult *pgc_query(struct pgc *c, const char *sql, int nparams, const char *const *params,
                     char *err, size_t errlen);
 
-int pgc_begin(struct pgc *c, char *err, size_t errlen);
-int pgc_commit(struct pgc *c, char *err, size_t errlen);
+PSOP_MUSTCHECK int pgc_begin(struct pgc *c, char *err, size_t errlen);
+PSOP_MUSTCHECK int pgc_commit(struct pgc *c, char *err, size_t errlen);
 /* Never fails loudly: a rollback on a broken connection is a no-op. */
 void pgc_rollback(struct pgc *c);
 

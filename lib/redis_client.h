@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <hiredis/hiredis.h>
 
+#include "mustcheck.h"
+
 struct rds;
 
 /* url: redis://host:port[/db]. Returns NULL with err filled. timeout_ms bounds
@@ -29,7 +31,7 @@ redisContext *rds_ctx(struct rds *r);
 
 /* Writes doc at key with version if newer than what is stored.
  * Returns 1 written, 0 refused as stale, -1 error (err filled). ttl_s 0 = none. */
-int rds_put_versioned(struct rds *r, const char *key, long long version, const char *doc,
+PSOP_MUSTCHECK int rds_put_versioned(struct rds *r, const char *key, long long version, const char *doc,
                       int ttl_s, char *err, size_t errlen);
 
 /* Writes n documents like rds_put_versioned (all with ttl_s), pipelined: one round
@@ -37,12 +39,12 @@ int rds_put_versioned(struct rds *r, const char *key, long long version, const c
  * were refused as stale). 0, or -1 with err (some may have been written: the
  * writes are version-checked, so running it again is safe). A doc "" is a
  * stale marker (below). */
-int rds_put_versioned_many(struct rds *r, size_t n, const char *const *keys,
+PSOP_MUSTCHECK int rds_put_versioned_many(struct rds *r, size_t n, const char *const *keys,
                            const long long *versions, const char *const *docs, int ttl_s,
                            long *written, char *err, size_t errlen);
 
 /* PUBLISHes n messages on channel, pipelined. 0, or -1 with err. */
-int rds_publish_many(struct rds *r, const char *channel, size_t n, const char *const *msgs,
+PSOP_MUSTCHECK int rds_publish_many(struct rds *r, const char *channel, size_t n, const char *const *msgs,
                      char *err, size_t errlen);
 
 /*
@@ -57,7 +59,7 @@ int rds_publish_many(struct rds *r, const char *channel, size_t n, const char *c
 /* Reads the document at key. Returns 1 and *doc (caller frees) and *version,
  * RDS_STALE and *version for a stale marker (*doc NULL), 0 when absent, -1
  * on error. version may be NULL. */
-int rds_get_versioned(struct rds *r, const char *key, char **doc, long long *version, char *err,
+PSOP_MUSTCHECK int rds_get_versioned(struct rds *r, const char *key, char **doc, long long *version, char *err,
                       size_t errlen);
 
 /* Runs a command (redisCommand format); returns the reply (caller frees with

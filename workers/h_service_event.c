@@ -114,7 +114,8 @@ static const char *qty_str(int64_t h, char *buf, size_t n)
 
 static const char *eur(int64_t cents, char *buf, size_t n)
 {
-    money_format(cents, '.', buf, n);
+    if (money_format(cents, '.', buf, n) < 0)
+        snprintf(buf, n, "%lld cents", (long long)cents);
     return buf;
 }
 

@@ -180,7 +180,7 @@ static inline void tc_send_raw(struct tc *t, const char *topic, const char *key,
     int rc = kprod_send(t->kp, topic, key, key ? strlen(key) : 0, payload, strlen(payload), NULL,
                         &d, err, sizeof(err));
     cr_assert_eq(rc, 0, "produce to %s: %s", topic, err);
-    kprod_flush(t->kp, 15000);
+    cr_assert_eq(kprod_flush(t->kp, 15000), 0, "not delivered to %s within 15 s", topic);
     cr_assert(__atomic_load_n(&d.done, __ATOMIC_ACQUIRE), "no delivery report from %s", topic);
     cr_assert_eq(d.err, RD_KAFKA_RESP_ERR_NO_ERROR, "delivery to %s: %s", topic,
                  rd_kafka_err2str(d.err));

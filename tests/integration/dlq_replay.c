@@ -60,7 +60,7 @@ static void park(struct tc *t, char cid[UUID_STR_LEN], char org[UUID_STR_LEN])
     cr_assert_eq(kprod_send(t->kp, TOPIC_DLQ, org, strlen(org), env, strlen(env), h, &d, err,
                             sizeof(err)),
                  0, "%s", err);
-    kprod_flush(t->kp, 15000);
+    cr_assert_eq(kprod_flush(t->kp, 15000), 0, "DLQ message not delivered within 15 s");
     cr_assert(d.done && d.err == RD_KAFKA_RESP_ERR_NO_ERROR, "DLQ produce failed");
     free(env);
 }

@@ -293,12 +293,12 @@ Test(finvoice, long_settlement_of_300_lines)
     cr_assert_eq(count(xml, "QuantityUnitCodeUN=\"WEE\""), 2 * 60);
     has(xml, "<RowPositionIdentifier>300</RowPositionIdentifier>");
     char m[MONEY_FMT_MAX], want[128];
-    money_format(t.payable_cents, ',', m, sizeof m);
+    cr_assert_eq(money_format(t.payable_cents, ',', m, sizeof m), 0);
     snprintf(want, sizeof want, EUR("InvoiceTotalVatIncludedAmount", "%s"), m);
     has(xml, want);
     snprintf(want, sizeof want, EUR("EpiInstructedAmount", "%s"), m);
     has(xml, want);
-    money_format(total_vat, ',', m, sizeof m);
+    cr_assert_eq(money_format(total_vat, ',', m, sizeof m), 0);
     snprintf(want, sizeof want, EUR("InvoiceTotalVatAmount", "%s"), m);
     has(xml, want);
     free(xml);
