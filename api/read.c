@@ -54,12 +54,12 @@ static json_t *cached(const struct read_req *rq, const char *key, read_fresh_fn 
     if (!r)
         return NULL;
     char *s = NULL, err[256];
-    int rc = rds_get_versioned(r, key, &s, NULL, err, sizeof(err));
+    enum rds_got rc = rds_get_versioned(r, key, &s, NULL, err, sizeof(err));
     rpool_put(rq->ctx->redis, r, false); /* rpool_put sees a broken context itself */
-    if (rc < 0)
+    if (rc == RDS_ERROR)
         LOG_WARN("redis read failed: falling back to PostgreSQL", "key", key, "error", err, NULL);
     *stale = rc == RDS_STALE;
-    if (rc != 1)
+    if (rc != RDS_FOUND)
         return NULL;
     json_t *doc = json_loads(s, 0, NULL);
     free(s);

@@ -80,7 +80,8 @@ static json_t *build_keys(struct pgc *pg, void *cls, char *err, size_t errlen)
         return NULL;
     }
     r = pgc_query(pg,
-                  "SELECT id, name, scope, " PG_TS_SQL("created_at") ", " PG_TS_SQL("expires_at") ", "
+                  "SELECT id, name, scope, " PG_TS_SQL("created_at") ", "
+                  PG_TS_SQL("expires_at") ", "
                   PG_TS_SQL("last_used_at") ", " PG_TS_SQL("revoked_at") ", created_by, "
                   "revoked_at IS NULL AND expires_at > now() "
                   "FROM psop.api_keys WHERE provider_id = $1 ORDER BY created_at DESC, id",

@@ -262,8 +262,8 @@ static void check_ids(struct waiters *w, struct rds **rp, char (*ids)[UUID_STR_L
     for (size_t i = 0; i < n; i++) {
         char key[96], err[256], *s = NULL;
         snprintf(key, sizeof(key), VIEW_COMMAND_KEY_FMT, ids[i]);
-        int rc = rds_get_versioned(*rp, key, &s, NULL, err, sizeof(err));
-        if (rc < 0) {
+        enum rds_got rc = rds_get_versioned(*rp, key, &s, NULL, err, sizeof(err));
+        if (rc == RDS_ERROR) {
             redisContext *c = rds_ctx(*rp);
             if (!c || c->err) {
                 rds_free(*rp);
@@ -272,7 +272,7 @@ static void check_ids(struct waiters *w, struct rds **rp, char (*ids)[UUID_STR_L
             }
             continue;
         }
-        if (rc == 1) {
+        if (rc == RDS_FOUND) {
             json_t *doc = json_loads(s, 0, NULL);
             if (waiters_doc_done(doc))
                 complete(w, ids[i], doc);

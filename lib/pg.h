@@ -39,8 +39,8 @@ PSOP_MUSTCHECK int pgc_exec(struct pgc *c, const char *sql, char *err, size_t er
 /* PQexecParams with text params. Returns the result (caller PQclear()s) when
  * its status is COMMAND_OK or TUPLES_OK, else NULL with err filled and the
  * last SQLSTATE kept for pgc_last_transient(). */
-PSOP_MUSTCHECK PGresult *pgc_query(struct pgc *c, const char *sql, int nparams, const char *const *params,
-                    char *err, size_t errlen);
+PSOP_MUSTCHECK PGresult *pgc_query(struct pgc *c, const char *sql, int nparams,
+                                   const char *const *params, char *err, size_t errlen);
 
 PSOP_MUSTCHECK int pgc_begin(struct pgc *c, char *err, size_t errlen);
 PSOP_MUSTCHECK int pgc_commit(struct pgc *c, char *err, size_t errlen);

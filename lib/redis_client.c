@@ -212,17 +212,17 @@ int rds_put_versioned(struct rds *r, const char *key, long long version, const c
     return rc;
 }
 
-int rds_get_versioned(struct rds *r, const char *key, char **doc, long long *version, char *err,
-                      size_t errlen)
+enum rds_got rds_get_versioned(struct rds *r, const char *key, char **doc, long long *version,
+                               char *err, size_t errlen)
 {
     const char *argv[] = {"HMGET", key, "v", "d"};
     size_t lens[] = {5, strlen(key), 1, 1};
-    int rc = -1;
+    enum rds_got rc = RDS_ERROR;
     *doc = NULL;
     redisReply *rep = argv_cmd(r, 4, argv, lens);
     if (!rep) {
         snprintf(err, errlen, "redis HMGET %s: %s", key, ctx_err(r));
-        return -1;
+        return RDS_ERROR;
     }
     if (rep->type == REDIS_REPLY_ERROR) {
         snprintf(err, errlen, "redis HMGET %s: %s", key, rep->str);
@@ -234,7 +234,7 @@ int rds_get_versioned(struct rds *r, const char *key, char **doc, long long *ver
     }
     redisReply *v = rep->element[0], *d = rep->element[1];
     if (v->type != REDIS_REPLY_STRING || d->type != REDIS_REPLY_STRING) {
-        rc = 0; /* absent (or half-written by someone else: treat as absent) */
+        rc = RDS_ABSENT; /* absent (or half-written by someone else: treat as absent) */
         goto out;
     }
     char *end = NULL;
@@ -251,7 +251,7 @@ int rds_get_versioned(struct rds *r, const char *key, char **doc, long long *ver
         goto out;
     }
     *doc = xstrndup(d->str, d->len);
-    rc = 1;
+    rc = RDS_FOUND;
 out:
     freeReplyObject(rep);
     return rc;

@@ -31,8 +31,8 @@ redisContext *rds_ctx(struct rds *r);
 
 /* Writes doc at key with version if newer than what is stored.
  * Returns 1 written, 0 refused as stale, -1 error (err filled). ttl_s 0 = none. */
-PSOP_MUSTCHECK int rds_put_versioned(struct rds *r, const char *key, long long version, const char *doc,
-                      int ttl_s, char *err, size_t errlen);
+PSOP_MUSTCHECK int rds_put_versioned(struct rds *r, const char *key, long long version,
+                                     const char *doc, int ttl_s, char *err, size_t errlen);
 
 /* Writes n documents like rds_put_versioned (all with ttl_s), pipelined: one round
  * trip per few hundred keys. *written counts the keys written (the others
@@ -40,12 +40,12 @@ PSOP_MUSTCHECK int rds_put_versioned(struct rds *r, const char *key, long long v
  * writes are version-checked, so running it again is safe). A doc "" is a
  * stale marker (below). */
 PSOP_MUSTCHECK int rds_put_versioned_many(struct rds *r, size_t n, const char *const *keys,
-                           const long long *versions, const char *const *docs, int ttl_s,
-                           long *written, char *err, size_t errlen);
+                                          const long long *versions, const char *const *docs,
+                                          int ttl_s, long *written, char *err, size_t errlen);
 
 /* PUBLISHes n messages on channel, pipelined. 0, or -1 with err. */
-PSOP_MUSTCHECK int rds_publish_many(struct rds *r, const char *channel, size_t n, const char *const *msgs,
-                     char *err, size_t errlen);
+PSOP_MUSTCHECK int rds_publish_many(struct rds *r, const char *channel, size_t n,
+                                    const char *const *msgs, char *err, size_t errlen);
 
 /*
  * Stale markers: a key whose document is "" at version v says "the document
@@ -54,13 +54,16 @@ PSOP_MUSTCHECK int rds_publish_many(struct rds *r, const char *channel, size_t n
  * writes markers instead). Older writes stay refused; the document of version
  * v itself, or a newer one, replaces the marker.
  */
-#define RDS_STALE 2
+enum rds_got {
+    RDS_ERROR = -1, /* Redis failed: err says why */
+    RDS_ABSENT = 0, /* no such key */
+    RDS_FOUND = 1,  /* *doc (caller frees) and *version */
+    RDS_STALE = 2,  /* a stale marker: *version, *doc NULL */
+};
 
-/* Reads the document at key. Returns 1 and *doc (caller frees) and *version,
- * RDS_STALE and *version for a stale marker (*doc NULL), 0 when absent, -1
- * on error. version may be NULL. */
-PSOP_MUSTCHECK int rds_get_versioned(struct rds *r, const char *key, char **doc, long long *version, char *err,
-                      size_t errlen);
+/* Reads the document at key. version may be NULL. */
+PSOP_MUSTCHECK enum rds_got rds_get_versioned(struct rds *r, const char *key, char **doc,
+                                              long long *version, char *err, size_t errlen);
 
 /* Runs a command (redisCommand format); returns the reply (caller frees with
  * freeReplyObject) or NULL on connection error, after one reconnect attempt. */

@@ -724,7 +724,8 @@ static enum apply_result require_parent_organiser(struct apply_ctx *ctx, const s
 {
     if (admin_ok && apply_role_in(ctx, "admin", NULL))
         return APPLY_OK;
-    if (apply_role_in(ctx, "organiser", NULL) && apply_same_id(ctx->cmd->actor.org, p->organiser_id))
+    if (apply_role_in(ctx, "organiser", NULL) &&
+        apply_same_id(ctx->cmd->actor.org, p->organiser_id))
         return APPLY_OK;
     return apply_reject(ctx, "forbidden: only the organiser of %s %s%s may %s",
                         se_parent_kind_name(p), p->id, admin_ok ? " (or an admin)" : "", what);

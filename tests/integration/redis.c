@@ -38,20 +38,21 @@ Test(redis, versioned_write_refuses_older_and_equal_accepts_newer)
     char err[256] = "", *doc = NULL;
     long long v = 0;
 
-    cr_assert_eq(rds_get_versioned(r, key, &doc, &v, err, sizeof(err)), 0, "absent: %s", err);
+    cr_assert_eq(rds_get_versioned(r, key, &doc, &v, err, sizeof(err)), RDS_ABSENT, "absent: %s",
+                 err);
     cr_assert_null(doc);
 
     cr_assert_eq(rds_put_versioned(r, key, 5, "{\"v\":5}", 0, err, sizeof(err)), 1, "%s", err);
     cr_assert_eq(rds_put_versioned(r, key, 4, "{\"v\":4}", 0, err, sizeof(err)), 0, "older");
     cr_assert_eq(rds_put_versioned(r, key, 5, "{\"v\":5,\"replay\":1}", 0, err, sizeof(err)), 0,
                  "equal");
-    cr_assert_eq(rds_get_versioned(r, key, &doc, &v, err, sizeof(err)), 1, "%s", err);
+    cr_assert_eq(rds_get_versioned(r, key, &doc, &v, err, sizeof(err)), RDS_FOUND, "%s", err);
     cr_assert_eq(v, 5);
     cr_assert_str_eq(doc, "{\"v\":5}");
     free(doc);
 
     cr_assert_eq(rds_put_versioned(r, key, 6, "{\"v\":6}", 0, err, sizeof(err)), 1, "newer");
-    cr_assert_eq(rds_get_versioned(r, key, &doc, NULL, err, sizeof(err)), 1, "%s", err);
+    cr_assert_eq(rds_get_versioned(r, key, &doc, NULL, err, sizeof(err)), RDS_FOUND, "%s", err);
     cr_assert_str_eq(doc, "{\"v\":6}");
     free(doc);
 
@@ -83,7 +84,8 @@ Test(redis, stale_markers_and_pipelined_writes)
     cr_assert_eq(rds_put_versioned_many(r, N, kp, vers, docs, 0, &written, err, sizeof(err)), 0,
                  "%s", err);
     cr_assert_eq(written, N - 1);
-    cr_assert_eq(rds_get_versioned(r, keys[N - 1], &doc, &v, err, sizeof(err)), 1, "%s", err);
+    cr_assert_eq(rds_get_versioned(r, keys[N - 1], &doc, &v, err, sizeof(err)), RDS_FOUND, "%s",
+                 err);
     cr_assert_eq(v, 3);
     cr_assert_str_eq(doc, "{\"n\":1}");
     free(doc);
@@ -100,7 +102,7 @@ Test(redis, stale_markers_and_pipelined_writes)
     cr_assert_eq(rds_get_versioned(r, keys[1], &doc, &v, err, sizeof(err)), RDS_STALE);
     cr_assert_null(doc);
     cr_assert_eq(v, 4);
-    cr_assert_eq(rds_get_versioned(r, keys[0], &doc, &v, err, sizeof(err)), 1);
+    cr_assert_eq(rds_get_versioned(r, keys[0], &doc, &v, err, sizeof(err)), RDS_FOUND);
     cr_assert_str_eq(doc, "{\"n\":0}");
     free(doc);
 
@@ -112,7 +114,7 @@ Test(redis, stale_markers_and_pipelined_writes)
     cr_assert_eq(rds_put_versioned(r, keys[1], 4, "{\"n\":4}", 0, err, sizeof(err)), 1);
     cr_assert_eq(rds_put_versioned(r, keys[1], 4, "", 0, err, sizeof(err)), 0);
     cr_assert_eq(rds_put_versioned(r, keys[1], 4, "{\"n\":44}", 0, err, sizeof(err)), 0);
-    cr_assert_eq(rds_get_versioned(r, keys[1], &doc, &v, err, sizeof(err)), 1);
+    cr_assert_eq(rds_get_versioned(r, keys[1], &doc, &v, err, sizeof(err)), RDS_FOUND);
     cr_assert_str_eq(doc, "{\"n\":4}");
     free(doc);
     /* a newer marker replaces a document */
@@ -149,7 +151,7 @@ Test(redis, versioned_write_sets_ttl_and_is_binary_safe)
     redisReply *rep = rds_command(r, "TTL %s", key);
     cr_assert(rep->integer > 0 && rep->integer <= 120, "ttl %lld", rep->integer);
     freeReplyObject(rep);
-    cr_assert_eq(rds_get_versioned(r, key, &doc, NULL, err, sizeof(err)), 1, "%s", err);
+    cr_assert_eq(rds_get_versioned(r, key, &doc, NULL, err, sizeof(err)), RDS_FOUND, "%s", err);
     cr_assert_str_eq(doc, text);
     free(doc);
 

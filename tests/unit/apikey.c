@@ -61,5 +61,6 @@ Test(apikey, hash_is_sha256_hex_and_compares_exactly)
     cr_assert(apikey_hash_equal(h, h));
     cr_assert_not(apikey_hash_equal(h, h2));
     cr_assert_not(apikey_hash_equal(h, "ba78"));
-    cr_assert_not(apikey_hash_valid("BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"));
+    cr_assert_not(
+        apikey_hash_valid("BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"));
 }
