@@ -37,6 +37,6 @@ name_of() {
 a=$(mktemp); b=$(mktemp)
 snap >"$a"; sleep "$secs"; snap >"$b"
 join <(sort "$a") <(sort "$b") | while read -r pid t0 t1; do
-  d=$((t1 - t0)); [ $d -gt 0 ] && echo "$(name_of "$pid")|$d"
+  d=$((t1 - t0)); if [ $d -gt 0 ]; then echo "$(name_of "$pid")|$d"; fi
 done | awk -F'|' -v hz="$hz" -v s="$secs" '{c[$1]+=$2} END {for (k in c) { p=100*c[k]/hz/s; if (p>=1) printf "%6.1f%%  %s\n", p, k }}' | sort -rn
 rm -f "$a" "$b"
