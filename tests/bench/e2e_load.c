@@ -48,6 +48,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loadnet.h"
+
 #include "config.h"
 #include "date.h"
 #include "ids.h"
@@ -100,13 +102,6 @@ static unsigned long transport_errors, sent_kind[K_N], idle_closed;
 static char first_errors[5][512];
 static int nfirst_errors;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static uint64_t rnd(void)
 {
     /* xorshift64* */
@@ -135,12 +130,6 @@ static void lat_add(struct lat *l, double v)
     l->v[l->n++] = v;
 }
 
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -148,9 +137,7 @@ static int cmp_str(const void *a, const void *b)
 
 static double pct(const struct lat *l, double p)
 {
-    if (!l->n)
-        return 0;
-    return l->v[(size_t)(p * (double)(l->n - 1))] * 1000;
+    return ln_pct_ms(l->v, l->n, p);
 }
 
 /* ------------------------------------------------------------- run file */
@@ -327,89 +314,41 @@ static size_t build_request(char *out, size_t cap, enum kind *kind_out)
     return (size_t)n;
 }
 
-/* ---------------------------------------------------------------- HTTP */
 static int open_conn(struct conn *c, int ep)
 {
-    c->fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    inet_pton(AF_INET, host, &sa.sin_addr);
-    int one = 1;
-    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    /* Blocking connect on loopback (instant), then non-blocking. */
-    if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        close(c->fd);
-        c->fd = -1;
-        return -1;
-    }
-    fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-    epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
+    c->fd = ln_connect(host, port, ep, EPOLLIN, c);
     c->busy = 0;
     c->len = 0;
-    return 0;
+    return c->fd < 0 ? -1 : 0;
 }
 
 static void close_conn(struct conn *c, int ep)
 {
-    if (c->fd >= 0) {
-        epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
-        close(c->fd);
-    }
+    ln_close(c->fd, ep);
     c->fd = -1;
     c->len = 0;
-}
-
-static int send_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
-            struct timespec ts = {0, 100000};
-            nanosleep(&ts, NULL);
-            continue;
-        }
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
 }
 
 /* 1 when c->buf holds a whole response (consumed), 0 not yet, -1 bad. */
 static int take_response(struct conn *c, int *status, int *must_close)
 {
-    char *end = memmem(c->buf, c->len, "\r\n\r\n", 4);
-    if (!end)
-        return c->len >= RBUF ? -1 : 0;
-    size_t hlen = (size_t)(end - c->buf) + 4;
-    *status = atoi(c->buf + 9);
-    size_t clen = 0;
-    *must_close = 0;
-    for (char *p = c->buf; p && p < end;) {
-        if (strncasecmp(p, "Content-Length:", 15) == 0)
-            clen = strtoul(p + 15, NULL, 10);
-        if (strncasecmp(p, "Connection: close", 17) == 0)
-            *must_close = 1;
-        p = strstr(p, "\r\n");
-        if (p)
-            p += 2;
-    }
-    if (hlen + clen > RBUF)
-        return -1;
-    if (c->len < hlen + clen)
-        return 0;
-    if ((*status < 200 || *status > 202) && nfirst_errors < 5)
+    struct ln_resp r;
+    int got = ln_parse(c->buf, c->len, RBUF, &r);
+    if (got != 1)
+        return got;
+    *status = r.status;
+    *must_close = r.must_close;
+    if ((r.status < 200 || r.status > 202) && nfirst_errors < 5)
         snprintf(first_errors[nfirst_errors++], sizeof(first_errors[0]), "%s %d: %.*s",
-                 kind_name[c->kind], *status, (int)(clen > 400 ? 400 : clen), c->buf + hlen);
-    memmove(c->buf, c->buf + hlen + clen, c->len - hlen - clen);
-    c->len -= hlen + clen;
+                 kind_name[c->kind], r.status, (int)(r.body_len > 400 ? 400 : r.body_len),
+                 c->buf + r.head_len);
+    ln_consume(c->buf, &c->len, r.head_len + r.body_len);
     return 1;
 }
 
 static void record(struct conn *c, int status)
 {
-    double l = now_s() - c->planned;
+    double l = ln_now_s() - c->planned;
     lat_add(&lat_all, l);
     lat_add(&lat_kind[c->kind], l);
     if (status >= 100 && status < 600) {
@@ -561,7 +500,7 @@ int main(int argc, char **argv)
     size_t total = (size_t)(rate * duration);
     double *queue = malloc(total * sizeof(double));
     size_t qhead = 0, qtail = 0, planned = 0, sent = 0, answered = 0;
-    double t0 = now_s() + 0.05, interval = 1.0 / rate;
+    double t0 = ln_now_s() + 0.05, interval = 1.0 / rate;
     double deadline = t0 + duration + wait_s + 20;
     double last_progress = 0, last_answer = t0;
     char req[SBUF];
@@ -569,8 +508,8 @@ int main(int argc, char **argv)
     for (int i = nconn - 1; i >= 0; i--)
         idle[nidle++] = i;
 
-    while (answered + transport_errors < total && now_s() < deadline) {
-        double now = now_s();
+    while (answered + transport_errors < total && ln_now_s() < deadline) {
+        double now = ln_now_s();
         while (planned < total && t0 + (double)planned * interval <= now)
             queue[qtail++] = t0 + (double)planned++ * interval;
         /* Hand queued commands to idle connections. */
@@ -587,7 +526,7 @@ int main(int argc, char **argv)
             sent_kind[c->kind]++;
             c->busy = 1;
             sent++;
-            if (send_all(c->fd, req, n) < 0) {
+            if (ln_send_all(c->fd, req, n, 2.0) != n) {
                 transport_errors++;
                 c->busy = 0;
                 close_conn(c, ep);
@@ -599,7 +538,7 @@ int main(int argc, char **argv)
             progress(now - t0, planned, sent, answered, qtail - qhead, "load");
         }
         double next = planned < total ? t0 + (double)planned * interval : now + 0.01;
-        int wait_ms = (int)((next - now_s()) * 1000);
+        int wait_ms = (int)((next - ln_now_s()) * 1000);
         if (wait_ms < 0)
             wait_ms = 0;
         if (wait_ms > 10)
@@ -633,7 +572,7 @@ int main(int argc, char **argv)
             while ((got = take_response(c, &status, &must_close)) == 1) {
                 record(c, status);
                 answered++;
-                last_answer = now_s();
+                last_answer = ln_now_s();
                 if (c->busy) {
                     c->busy = 0;
                     idle[nidle++] = (int)(c - cs);
@@ -665,7 +604,7 @@ int main(int argc, char **argv)
     double drained_at = -1, pg_span = -1;
     char like[64];
     snprintf(like, sizeof(like), "bench-%s-%%", lrun);
-    double poll_start = now_s();
+    double poll_start = ln_now_s();
     while (drain) {
         const char *p[] = {pg_t0, like};
         PGresult *r = pgc_query(pg,
@@ -676,7 +615,7 @@ int main(int argc, char **argv)
                                 "FROM psop.processed_commands "
                                 "WHERE applied_at >= $1::timestamptz AND actor_sub LIKE $2",
                                 2, p, err, sizeof(err));
-        double t = now_s();
+        double t = ln_now_s();
         if (!r) {
             fprintf(stderr, "psop-bench-e2e: poll: %s\n", err);
             break;
@@ -704,9 +643,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "\r\033[K");
 
     /* ------------------------------------------------------- summary */
-    qsort(lat_all.v, lat_all.n, sizeof(double), cmp_d);
+    qsort(lat_all.v, lat_all.n, sizeof(double), ln_cmp_double);
     for (int k = 0; k < K_N; k++)
-        qsort(lat_kind[k].v, lat_kind[k].n, sizeof(double), cmp_d);
+        qsort(lat_kind[k].v, lat_kind[k].n, sizeof(double), ln_cmp_double);
     printf("{\"run\":\"%s\",\"load_run\":\"%s\",\"mode\":\"%s\",\"wait_s\":%d,"
            "\"planned_rate\":%.0f,\"duration_s\":%.1f,\"connections\":%d,\"record_pct\":%d,",
            run_id, lrun, wait_s > 0 ? "applied" : "ack", wait_s, rate, duration, nconn,

@@ -31,6 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loadnet.h"
+
 #define RBUF 16384
 
 struct conn {
@@ -55,107 +57,43 @@ static double *lat; /* seconds, per answered request */
 static size_t nlat, caplat;
 static unsigned long by_status[600], transport_errors;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int open_conn(struct conn *c, int ep)
-{
-    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    inet_pton(AF_INET, host, &sa.sin_addr);
-    int one = 1;
-    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
-        close(c->fd);
-        c->fd = -1;
-        return -1;
-    }
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-    epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
-    c->busy = 0;
-    c->len = 0;
-    return 0;
-}
-
-static void close_conn(struct conn *c, int ep)
-{
-    if (c->fd >= 0) {
-        epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
-        close(c->fd);
-    }
-    c->fd = -1;
-}
-
-/* Blocking-ish send on a non-blocking socket: the request is small. */
-static int send_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
-            struct timespec ts = {0, 100000};
-            nanosleep(&ts, NULL);
-            continue;
-        }
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static void record(double planned, int status)
 {
     if (nlat == caplat) {
         caplat = caplat ? caplat * 2 : 65536;
         lat = realloc(lat, caplat * sizeof(*lat));
     }
-    lat[nlat++] = now_s() - planned;
+    lat[nlat++] = ln_now_s() - planned;
     if (status >= 100 && status < 600)
         by_status[status]++;
+}
+
+static int open_conn(struct conn *c, int ep)
+{
+    c->fd = ln_connect(host, port, ep, EPOLLIN, c);
+    c->busy = 0;
+    c->len = 0;
+    return c->fd < 0 ? -1 : 0;
+}
+
+static void close_conn(struct conn *c, int ep)
+{
+    ln_close(c->fd, ep);
+    c->fd = -1;
+    c->len = 0;
 }
 
 /* 1 when c->buf holds a whole response (consumed), 0 when not yet, -1 bad. */
 static int take_response(struct conn *c, int *status, int *must_close)
 {
-    char *end = memmem(c->buf, c->len, "\r\n\r\n", 4);
-    if (!end)
-        return c->len >= RBUF ? -1 : 0;
-    size_t hlen = (size_t)(end - c->buf) + 4;
-    *status = atoi(c->buf + 9);
-    size_t clen = 0;
-    *must_close = 0;
-    for (char *p = c->buf; p < end; p = strstr(p, "\r\n") + 2) {
-        if (strncasecmp(p, "Content-Length:", 15) == 0)
-            clen = strtoul(p + 15, NULL, 10);
-        if (strncasecmp(p, "Connection: close", 17) == 0)
-            *must_close = 1;
-        if (!strstr(p, "\r\n"))
-            break;
-    }
-    if (c->len < hlen + clen)
-        return 0;
-    memmove(c->buf, c->buf + hlen + clen, c->len - hlen - clen);
-    c->len -= hlen + clen;
+    struct ln_resp r;
+    int got = ln_parse(c->buf, c->len, RBUF, &r);
+    if (got != 1)
+        return got;
+    *status = r.status;
+    *must_close = r.must_close;
+    ln_consume(c->buf, &c->len, r.head_len + r.body_len);
     return 1;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double pct(double p)
-{
-    if (!nlat)
-        return 0;
-    size_t i = (size_t)(p * (double)(nlat - 1));
-    return lat[i] * 1000;
 }
 
 static void usage(void)
@@ -207,11 +145,11 @@ int main(int argc, char **argv)
     size_t total = (size_t)(rate * duration);
     double *queue = malloc(total * sizeof(double)); /* planned times not yet sent */
     size_t qhead = 0, qtail = 0, planned = 0, sent = 0, answered = 0;
-    double t0 = now_s() + 0.05, interval = 1.0 / rate;
+    double t0 = ln_now_s() + 0.05, interval = 1.0 / rate;
     double deadline = t0 + duration + 30; /* answers may lag the plan */
 
-    while (answered + transport_errors < total && now_s() < deadline) {
-        double now = now_s();
+    while (answered + transport_errors < total && ln_now_s() < deadline) {
+        double now = ln_now_s();
         while (planned < total && t0 + (double)planned * interval <= now)
             queue[qtail++] = t0 + (double)planned++ * interval;
         for (int i = 0; i < nconn && qhead < qtail; i++) {
@@ -223,13 +161,13 @@ int main(int argc, char **argv)
             c->planned = queue[qhead++];
             c->busy = 1;
             sent++;
-            if (send_all(c->fd, request, request_len) < 0) {
+            if (ln_send_all(c->fd, request, request_len, 2.0) != request_len) {
                 transport_errors++;
                 close_conn(c, ep);
             }
         }
         double next = planned < total ? t0 + (double)planned * interval : now + 0.01;
-        int wait_ms = (int)((next - now_s()) * 1000);
+        int wait_ms = (int)((next - ln_now_s()) * 1000);
         if (wait_ms < 0)
             wait_ms = 0;
         if (wait_ms > 10)
@@ -264,8 +202,8 @@ int main(int argc, char **argv)
             }
         }
     }
-    double elapsed = now_s() - t0;
-    qsort(lat, nlat, sizeof(*lat), cmp_d);
+    double elapsed = ln_now_s() - t0;
+    qsort(lat, nlat, sizeof(*lat), ln_cmp_double);
     printf("planned %zu at %.0f/s over %.1f s, sent %zu, answered %zu, transport errors %lu\n",
            total, rate, duration, sent, answered, transport_errors);
     for (int s = 100; s < 600; s++)
@@ -273,6 +211,6 @@ int main(int argc, char **argv)
             printf("  status %d: %lu\n", s, by_status[s]);
     printf("accepted/s %.1f\n", (double)by_status[202] / (elapsed < duration ? duration : elapsed));
     printf("latency ms (from planned send time): p50 %.2f p90 %.2f p99 %.2f p99.9 %.2f max %.2f\n",
-           pct(0.50), pct(0.90), pct(0.99), pct(0.999), nlat ? lat[nlat - 1] * 1000 : 0.0);
+           ln_pct_ms(lat, nlat, 0.50), ln_pct_ms(lat, nlat, 0.90), ln_pct_ms(lat, nlat, 0.99), ln_pct_ms(lat, nlat, 0.999), nlat ? lat[nlat - 1] * 1000 : 0.0);
     return 0;
 }

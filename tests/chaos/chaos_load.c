@@ -45,6 +45,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loadnet.h"
+
 #define RBUF 16384
 #define MAX_VOUCHERS 64
 
@@ -86,40 +88,9 @@ static double *lat;
 static size_t nlat, caplat;
 static unsigned long by_status[600], n_timeout, n_broken, n_unsent, n_records;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
-
-/* A UUIDv7: 48 bits of epoch ms, version and variant, the rest random. */
-static void uuid7(char out36[37])
-{
-    unsigned char b[16];
-    uint64_t ms = (uint64_t)wall_ms();
-    for (int i = 0; i < 6; i++)
-        b[i] = (unsigned char)(ms >> (40 - 8 * i));
-    for (int i = 6; i < 16; i++)
-        b[i] = (unsigned char)(random() & 0xff);
-    b[6] = (unsigned char)(0x70 | (b[6] & 0x0f));
-    b[8] = (unsigned char)(0x80 | (b[8] & 0x3f));
-    snprintf(out36, 37,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-             b[14], b[15]);
-}
-
 static void record(const struct pending *p, int status, const char *command_id)
 {
-    double l = now_s() - p->planned;
+    double l = ln_now_s() - p->planned;
     if (status > 0) {
         if (nlat == caplat) {
             caplat = caplat ? caplat * 2 : 65536;
@@ -146,104 +117,37 @@ static void record(const struct pending *p, int status, const char *command_id)
 
 static int open_conn(struct conn *c, int ep)
 {
-    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    if (c->fd < 0)
-        return -1;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    inet_pton(AF_INET, host, &sa.sin_addr);
-    int one = 1;
-    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
-        close(c->fd);
-        c->fd = -1;
-        return -1;
-    }
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
-    epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
+    c->fd = ln_connect(host, port, ep, EPOLLIN | EPOLLRDHUP, c);
     c->busy = 0;
     c->len = 0;
-    return 0;
+    return c->fd < 0 ? -1 : 0;
 }
 
 static void close_conn(struct conn *c, int ep)
 {
-    if (c->fd >= 0) {
-        epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
-        close(c->fd);
-    }
+    ln_close(c->fd, ep);
     c->fd = -1;
     c->len = 0;
-}
-
-/* Returns bytes written before a failure, or n on success (-1 never). */
-static size_t send_all(int fd, const char *p, size_t n)
-{
-    size_t done = 0;
-    double t0 = now_s();
-    while (done < n) {
-        ssize_t w = send(fd, p + done, n - done, MSG_NOSIGNAL);
-        if (w < 0 && (errno == EAGAIN || errno == EINTR || errno == ENOTCONN)) {
-            if (now_s() - t0 > 2)
-                return done; /* the connect itself is not finishing */
-            struct timespec ts = {0, 200000};
-            nanosleep(&ts, NULL);
-            continue;
-        }
-        if (w <= 0)
-            return done;
-        done += (size_t)w;
-    }
-    return done;
 }
 
 /* 1 when c->buf holds a whole response (consumed), 0 when not yet, -1 bad. */
 static int take_response(struct conn *c, int *status, int *must_close, char cmd_id[64])
 {
-    char *end = memmem(c->buf, c->len, "\r\n\r\n", 4);
-    if (!end)
-        return c->len >= RBUF ? -1 : 0;
-    size_t hlen = (size_t)(end - c->buf) + 4;
-    if (c->len < 12 || strncmp(c->buf, "HTTP/1.", 7) != 0)
-        return -1;
-    *status = atoi(c->buf + 9);
-    size_t clen = 0;
-    *must_close = 0;
-    for (char *p = c->buf; p && p < end;) {
-        if (strncasecmp(p, "Content-Length:", 15) == 0)
-            clen = strtoul(p + 15, NULL, 10);
-        if (strncasecmp(p, "Connection: close", 17) == 0)
-            *must_close = 1;
-        p = memmem(p, (size_t)(end - p), "\r\n", 2);
-        if (p)
-            p += 2;
-    }
-    if (hlen + clen > RBUF)
-        return -1;
-    if (c->len < hlen + clen)
-        return 0;
+    struct ln_resp r;
+    int got = ln_parse(c->buf, c->len, RBUF, &r);
+    if (got != 1)
+        return got;
+    *status = r.status;
+    *must_close = r.must_close;
     cmd_id[0] = '\0';
-    char *body = c->buf + hlen;
-    char *k = memmem(body, clen, "\"command_id\":\"", 14);
-    if (k && k + 14 + 36 <= body + clen) {
+    const char *body = c->buf + r.head_len;
+    const char *k = memmem(body, r.body_len, "\"command_id\":\"", 14);
+    if (k && k + 14 + 36 <= body + r.body_len) {
         memcpy(cmd_id, k + 14, 36);
         cmd_id[36] = '\0';
     }
-    memmove(c->buf, c->buf + hlen + clen, c->len - hlen - clen);
-    c->len -= hlen + clen;
+    ln_consume(c->buf, &c->len, r.head_len + r.body_len);
     return 1;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double pct(double p)
-{
-    if (!nlat)
-        return 0;
-    return lat[(size_t)(p * (double)(nlat - 1))] * 1000;
 }
 
 static void usage(void)
@@ -271,8 +175,8 @@ static int send_one(struct conn *c, int ep, const struct pending *p)
     }
     c->p = *p;
     c->busy = 1;
-    c->sent_at = now_s();
-    size_t w = send_all(c->fd, req, (size_t)rlen);
+    c->sent_at = ln_now_s();
+    size_t w = ln_send_all(c->fd, req, (size_t)rlen, 2.0);
     if (w == (size_t)rlen)
         return 0;
     record(p, w == 0 ? -2 : -1, NULL);
@@ -324,7 +228,7 @@ int main(int argc, char **argv)
     struct sigaction sa = {.sa_handler = on_term};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
-    srandom((unsigned)(wall_ms() * 1000) ^ (unsigned)getpid());
+    srandom((unsigned)(ln_wall_ms() * 1000) ^ (unsigned)getpid());
 
     int ep = epoll_create1(0);
     struct conn *cs = calloc((size_t)nconn, sizeof(*cs));
@@ -334,10 +238,10 @@ int main(int argc, char **argv)
     size_t total = (size_t)(rate * duration);
     struct pending *queue = calloc(total ? total : 1, sizeof(*queue));
     size_t qhead = 0, qtail = 0, planned = 0;
-    double t0 = now_s() + 0.05, wall0 = wall_ms() + 50, interval = 1.0 / rate;
+    double t0 = ln_now_s() + 0.05, wall0 = ln_wall_ms() + 50, interval = 1.0 / rate;
 
     while (n_records < total) {
-        double now = now_s();
+        double now = ln_now_s();
         if (stop_planning && total > qhead) {
             /* Planned but not sent yet (the system is behind): dropped, as
              * if never planned; what was sent is still recorded. */
@@ -348,7 +252,7 @@ int main(int argc, char **argv)
             p->seq = planned;
             p->planned = t0 + (double)planned * interval;
             p->planned_wall = wall0 + (double)planned * interval * 1000;
-            uuid7(p->event_id);
+            ln_uuid7(p->event_id);
             p->voucher = (int)(planned % (size_t)nvouchers);
             p->qty_h = 100 + (int)(random() % 4) * 50; /* 1, 1.5, 2, 2.5 */
             planned++;
@@ -373,7 +277,7 @@ int main(int argc, char **argv)
             }
         }
         double next = planned < total ? t0 + (double)planned * interval : now + 0.01;
-        int wait_ms = (int)((next - now_s()) * 1000);
+        int wait_ms = (int)((next - ln_now_s()) * 1000);
         if (wait_ms < 0)
             wait_ms = 0;
         if (wait_ms > 10)
@@ -414,9 +318,9 @@ int main(int argc, char **argv)
             }
         }
     }
-    double elapsed = now_s() - t0;
+    double elapsed = ln_now_s() - t0;
     fclose(out);
-    qsort(lat, nlat, sizeof(*lat), cmp_d);
+    qsort(lat, nlat, sizeof(*lat), ln_cmp_double);
     printf("{\"planned\":%zu,\"rate\":%.1f,\"elapsed_s\":%.1f,\"answered\":%zu,\"timeouts\":%lu,"
            "\"broken\":%lu,\"unsent\":%lu,\"status\":{",
            total, rate, elapsed, nlat, n_timeout, n_broken, n_unsent);
@@ -426,7 +330,8 @@ int main(int argc, char **argv)
             printf("%s\"%d\":%lu", first ? "" : ",", s, by_status[s]);
             first = 0;
         }
-    printf("},\"latency_ms\":{\"p50\":%.2f,\"p99\":%.2f,\"max\":%.2f}}\n", pct(0.50), pct(0.99),
+    printf("},\"latency_ms\":{\"p50\":%.2f,\"p99\":%.2f,\"max\":%.2f}}\n",
+           ln_pct_ms(lat, nlat, 0.50), ln_pct_ms(lat, nlat, 0.99),
            nlat ? lat[nlat - 1] * 1000 : 0.0);
     for (int i = 0; i < nconn; i++)
         close_conn(&cs[i], ep);
