@@ -423,16 +423,13 @@ static bool is_key_command(const char *type)
     return strncmp(type, "api_key.", 8) == 0;
 }
 
-/* A read-scope key sends no command; no key manages keys (a leaked key
- * must not mint keys that outlive its revocation). 0, or 403 with why. */
+/* No key manages keys (a leaked key must not mint keys that outlive its
+ * revocation); a read-scope key was refused with the headers already.
+ * 0, or 403 with why. */
 static int key_may_send(const struct req *r, char *why, size_t n)
 {
     if (!r->via_key)
         return 0;
-    if (r->key_read) {
-        snprintf(why, n, "this API key's scope is read: it may only read");
-        return 403;
-    }
     for (size_t i = 0; i < r->batch.n; i++)
         if (is_key_command(r->batch.items[i].type)) {
             snprintf(why, n, "an API key cannot create or revoke API keys; the provider's "
@@ -577,7 +574,7 @@ static enum MHD_Result on_headers(struct req *r, const char *url, const char *me
     if (ast)
         return respond_auth_failure(r, ast, why);
     r->authed = true;
-    if (r->via_key && r->key_read) {
+    if (r->via_key && r->key_read) { /* before the body is read: it sends no command */
         snprintf(why, sizeof(why), "this API key's scope is read: it may only read");
         return respond_problem(r, 403, why);
     }

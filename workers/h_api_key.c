@@ -14,6 +14,7 @@
  * Rejection reasons: forbidden, not_found, invalid (no hash: the command did
  * not come through the api), too_many_keys, already_exists, already_revoked.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,6 @@
 #include "handlers.h"
 #include "outbox.h"
 #include "topics.h"
-#include "xmalloc.h"
 
 #define APIKEY_LIVE_MAX 10
 
@@ -127,40 +127,33 @@ static enum apply_result api_key_revoke(struct apply_ctx *ctx)
     if ((ar = lock_provider(ctx, pid)) != APPLY_OK)
         return ar;
     const char *q[] = {kid, pid};
-    PGresult *r = apply_query(ctx,
-                              "SELECT name, scope, revoked_at IS NOT NULL FROM psop.api_keys "
-                              "WHERE id = $1 AND provider_id = $2",
-                              2, q);
-    if (!r)
+    PGresult *key = apply_query(ctx,
+                                "SELECT name, scope, revoked_at IS NOT NULL FROM psop.api_keys "
+                                "WHERE id = $1 AND provider_id = $2",
+                                2, q);
+    if (!key)
         return APPLY_FAILED;
-    if (PQntuples(r) != 1) {
-        PQclear(r);
-        return apply_reject(ctx, "not_found: provider %s has no API key %s", pid, kid);
-    }
-    int revoked = strcmp(PQgetvalue(r, 0, 2), "t") == 0;
-    char *name = xstrdup(PQgetvalue(r, 0, 0)), *scope = xstrdup(PQgetvalue(r, 0, 1));
-    PQclear(r);
-    if (revoked) {
-        free(name);
-        free(scope);
+    if (PQntuples(key) != 1 || strcmp(PQgetvalue(key, 0, 2), "t") == 0) {
+        bool found = PQntuples(key) == 1;
+        PQclear(key);
+        if (!found)
+            return apply_reject(ctx, "not_found: provider %s has no API key %s", pid, kid);
         return apply_reject(ctx, "already_revoked: API key %s is already revoked", kid);
     }
     const char *p[] = {kid, c->actor.sub};
-    r = apply_query(ctx,
-                    "UPDATE psop.api_keys SET revoked_at = now(), revoked_by = $2 WHERE id = $1 "
-                    "RETURNING " PG_TS_SQL("revoked_at"),
-                    2, p);
+    PGresult *r = apply_query(ctx,
+                              "UPDATE psop.api_keys SET revoked_at = now(), revoked_by = $2 "
+                              "WHERE id = $1 RETURNING " PG_TS_SQL("revoked_at"),
+                              2, p);
     if (!r) {
-        free(name);
-        free(scope);
+        PQclear(key);
         return APPLY_FAILED;
     }
     json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "key_id", kid, "provider_id", pid,
-                           "name", name, "scope", scope, "revoked_by", c->actor.sub,
-                           "revoked_at", PQgetvalue(r, 0, 0));
+                           "name", PQgetvalue(key, 0, 0), "scope", PQgetvalue(key, 0, 1),
+                           "revoked_by", c->actor.sub, "revoked_at", PQgetvalue(r, 0, 0));
     PQclear(r);
-    free(name);
-    free(scope);
+    PQclear(key);
     outbox_add(ctx, TOPIC_EVT_PROVIDER, pid, "api_key.revoked", ev);
     return APPLY_OK;
 }

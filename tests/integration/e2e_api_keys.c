@@ -248,9 +248,8 @@ static int replica_status(int port, const char *path, const char *key)
 /* Seconds from now until path answers 401 with key on every api replica
  * ($PSOP_API_PORTS, asked straight, not through the balancer), polling each
  * every 50 ms; fails past 10 s. */
-static double seconds_until_refused(struct world *w, const char *path, const char *key)
+static double seconds_until_refused(const char *path, const char *key)
 {
-    (void)w;
     const char *ports = getenv("PSOP_API_PORTS");
     cr_assert(ports && *ports, "PSOP_API_PORTS is not set: source .run/stack.env");
     double t0 = h_now(), last = 0;
@@ -290,7 +289,7 @@ Test(api_keys, revoked_and_expired_keys_are_refused_within_5_s, .timeout = 180)
     }
     e2e_ok(e, "DELETE", e2e_fmt(e, "/v1/providers/%s/api-keys/%s", w.pid, key_id_of(&w, k1)),
            w.ptok, NULL);
-    double t = seconds_until_refused(&w, self, k1);
+    double t = seconds_until_refused(self, k1);
     fprintf(stderr, "revoked key refused on every replica %.2f s after the verdict\n", t);
     cr_expect_lt(t, 5.0, "revoked key accepted for %.2f s", t);
     /* Refused on every replica from then on. */
@@ -304,7 +303,7 @@ Test(api_keys, revoked_and_expired_keys_are_refused_within_5_s, .timeout = 180)
                     "UPDATE psop.api_keys SET created_at = now() - interval '2 days', "
                     "expires_at = now() - interval '1 second' WHERE id = '%s'",
                     key_id_of(&w, k2)));
-    t = seconds_until_refused(&w, self, k2);
+    t = seconds_until_refused(self, k2);
     fprintf(stderr, "expired key refused on every replica %.2f s after the expiry\n", t);
     cr_expect_lt(t, 5.0, "expired key accepted for %.2f s", t);
     json_t *list = e2e_get(e, e2e_fmt(e, "/v1/providers/%s/api-keys", w.pid), w.ptok);

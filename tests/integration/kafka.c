@@ -164,13 +164,20 @@ static int msg_index(const rd_kafka_message_t *m)
     return buf[0] == 'm' ? atoi(buf + 1) : -1;
 }
 
-static struct kcons *consumer(const char *group, const char *topic)
+/* A member of group reading topic; static (group.instance.id) when
+ * instance is set. */
+static struct kcons *member(const char *group, const char *instance, const char *topic)
 {
     const char *topics[] = {topic, NULL};
     char err[512];
-    struct kcons *c = kcons_new(st_config(), group, NULL, topics, err, sizeof(err));
+    struct kcons *c = kcons_new(st_config(), group, instance, topics, err, sizeof(err));
     cr_assert_not_null(c, "%s", err);
     return c;
+}
+
+static struct kcons *consumer(const char *group, const char *topic)
+{
+    return member(group, NULL, topic);
 }
 
 Test(kafka, consumer_group_resumes_after_stored_offsets_and_redelivers_unstored)
@@ -216,15 +223,6 @@ Test(kafka, consumer_group_resumes_after_stored_offsets_and_redelivers_unstored)
     drop_topic(topic);
 }
 
-static struct kcons *static_consumer(const char *group, const char *instance, const char *topic)
-{
-    const char *topics[] = {topic, NULL};
-    char err[512];
-    struct kcons *c = kcons_new(st_config(), group, instance, topics, err, sizeof(err));
-    cr_assert_not_null(c, "%s", err);
-    return c;
-}
-
 /* What broke the voucher workers in a quorum-loss run: a static member fenced
  * by a newer member with its group.instance.id raises a fatal error and
  * never consumes again. kcons_failed tells; abandoned and made anew (what
@@ -237,7 +235,7 @@ Test(kafka, a_fenced_static_member_is_told_and_a_new_one_consumes)
     rd_kafka_message_t *msgs[8];
     char err[512];
     produce_acked(topic, 2);
-    struct kcons *a = static_consumer(group, "fence-1", topic);
+    struct kcons *a = member(group, "fence-1", topic);
     size_t got = poll_n(a, msgs, 2, 45);
     cr_assert_eq(got, 2, "first member got %zu of 2", got);
     cr_assert_eq(kcons_store(a, msgs, got), 0);
@@ -246,7 +244,7 @@ Test(kafka, a_fenced_static_member_is_told_and_a_new_one_consumes)
     cr_assert_not(kcons_failed(a, err, sizeof(err)));
 
     /* Another member with the same instance id joins: a is fenced. */
-    struct kcons *b = static_consumer(group, "fence-1", topic);
+    struct kcons *b = member(group, "fence-1", topic);
     double until = st_now() + 60;
     bool fenced = false;
     while (!fenced && st_now() < until) {
@@ -266,7 +264,7 @@ Test(kafka, a_fenced_static_member_is_told_and_a_new_one_consumes)
 
     /* A new member with that instance id reads on from the committed offset. */
     produce_acked(topic, 1);
-    a = static_consumer(group, "fence-1", topic);
+    a = member(group, "fence-1", topic);
     got = poll_n(a, msgs, 1, 45);
     cr_assert_eq(got, 1, "the new member consumed nothing");
     cr_assert_not(kcons_failed(a, err, sizeof(err)), "%s", err);
