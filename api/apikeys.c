@@ -7,10 +7,10 @@
 
 #include <openssl/crypto.h>
 
-#include "apikey.h"
-#include "clock.h"
-#include "log.h"
-#include "xmalloc.h"
+#include "wire/apikey.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/xmalloc.h"
 
 /* What a replica read of one key id (or that there is no such key). */
 struct slot {

@@ -7,10 +7,10 @@
 #include <strings.h>
 #include <jwt.h>
 
-#include "file.h"
-#include "json_schema.h"
+#include "core/file.h"
+#include "wire/jschema.h"
 #include "jwks.h"
-#include "xmalloc.h"
+#include "core/xmalloc.h"
 
 struct auth {
     jwt_alg_t alg;

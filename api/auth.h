@@ -16,7 +16,7 @@
 #include <time.h>
 #include <jansson.h>
 
-#include "config.h"
+#include "core/config.h"
 #include "router.h"
 
 #define AUTH_CLAIM_MAX 128

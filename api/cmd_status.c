@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "view_command.h"
-#include "xmalloc.h"
+#include "core/log.h"
+#include "views/view_command.h"
+#include "core/xmalloc.h"
 
 /* KEYS: status keys; ARGV[1] ttl, ARGV[1 + i] the document of KEYS[i].
  * Written only where absent: the compare-and-set of version 0. */

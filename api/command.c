@@ -7,7 +7,7 @@
 #include <time.h>
 
 #include "problem.h"
-#include "xmalloc.h"
+#include "core/xmalloc.h"
 
 static void set_error(struct cmd_error *e, int status, const char *detail)
 {

@@ -17,8 +17,8 @@
 #include <jansson.h>
 
 #include "auth.h"
-#include "ids.h"
-#include "json_schema.h"
+#include "core/ids.h"
+#include "wire/jschema.h"
 #include "router.h"
 
 #define CMD_BATCH_MAX 500
@@ -73,7 +73,7 @@ struct cmd_origin {
     const char *received_at; /* RFC 3339 UTC */
     const char *idem_key;    /* may be NULL */
     const char *traceparent; /* may be NULL; written from envelope version 2 */
-    int envelope_version;    /* lib/envelope.h */
+    int envelope_version;    /* lib/wire/envelope.h */
     const char *request_digest; /* hex SHA-256 of method, path and body of a keyed
                                  * request, or NULL; written from envelope version 3 */
 };

@@ -25,9 +25,9 @@
 #include <stddef.h>
 
 #include "auth.h"
-#include "config.h"
+#include "core/config.h"
 #include "idempotency.h"
-#include "json_schema.h"
+#include "wire/jschema.h"
 #include "metrics.h"
 #include "apikeys.h"
 #include "pgpool.h"

@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <jansson.h>
 
-#include "ids.h"
+#include "core/ids.h"
 
 #define IDEM_KEY_MAX 128
 #define IDEM_FP_LEN 65 /* 64 hex + NUL */

@@ -5,12 +5,12 @@
 #include <string.h>
 #include <sys/time.h>
 
-#include "clock.h"
-#include "log.h"
+#include "core/clock.h"
+#include "core/log.h"
 #include "principal.h"
-#include "redis_client.h"
+#include "store/rds.h"
 #include "rpool.h"
-#include "xmalloc.h"
+#include "core/xmalloc.h"
 
 struct idem {
     struct rpool *pool;

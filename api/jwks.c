@@ -10,10 +10,10 @@
 #include <sys/stat.h>
 #include <jansson.h>
 
-#include "clock.h"
-#include "jwk.h"
-#include "log.h"
-#include "xmalloc.h"
+#include "core/clock.h"
+#include "wire/jwk.h"
+#include "core/log.h"
+#include "core/xmalloc.h"
 
 #define JWKS_FILE_MAX (256 * 1024)
 

@@ -14,11 +14,11 @@
 #include <time.h>
 
 #include "auth.h"
-#include "config.h"
+#include "core/config.h"
 #include "http_server.h"
 #include "idempotency.h"
-#include "json_schema.h"
-#include "log.h"
+#include "wire/jschema.h"
+#include "core/log.h"
 #include "metrics.h"
 #include "openapi.h"
 #include "apikeys.h"
@@ -29,7 +29,7 @@
 #include "router.h"
 #include "rpool.h"
 #include "waiters.h"
-#include "xmalloc.h"
+#include "core/xmalloc.h"
 
 static void sleep_ms(int ms)
 {

@@ -8,7 +8,7 @@
 #include "idempotency.h"
 #include "problem.h"
 #include "router.h"
-#include "xmalloc.h"
+#include "core/xmalloc.h"
 
 #define REF_BASE "#/components/schemas/"
 
@@ -484,7 +484,7 @@ static const struct read_answer_doc read_answers[] = {
      REF_BASE "CommandStatus"},
     {"/v1/providers/{provider_id}",
      "Registration, applications with their decisions, approvals per organiser and service "
-     "type, suspensions, price history (lib/view_provider.h). A provider reads its own only "
+     "type, suspensions, price history (lib/views/view_provider.h). A provider reads its own only "
      "(403).",
      NULL},
     {"/v1/public/providers",
@@ -493,7 +493,7 @@ static const struct read_answer_doc read_answers[] = {
      "token needed.",
      NULL},
     {"/v1/vouchers/{voucher_id}",
-     "The voucher (lib/view_voucher.h) with its value history, status and value in force "
+     "The voucher (lib/views/view_voucher.h) with its value history, status and value in force "
      "today, and the month's used_quantity, remaining_quantity, voucher_used_cents; a budget "
      "voucher (value_basis budget) shows budget_cents, budget_used_cents and "
      "budget_remaining_cents instead of a value per unit. Its organiser, client and chosen "
@@ -517,7 +517,7 @@ static const struct read_answer_doc read_answers[] = {
      "state and amounts. Its organiser and chosen provider; 404 for anyone else.",
      NULL},
     {"/v1/orders/{order_id}",
-     "The order (lib/view_order.h) with its contract's provider and service type, status, "
+     "The order (lib/views/view_order.h) with its contract's provider and service type, status, "
      "client_fee_cents, and the month's used_quantity, remaining_quantity, "
      "organiser_used_cents, client_fee_used_cents. Its organiser, client and the contract's "
      "provider; 404 for anyone else.",

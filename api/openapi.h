@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <jansson.h>
 
-#include "json_schema.h"
+#include "wire/jschema.h"
 
 /* New reference, or NULL with err filled (a command type without schema). */
 json_t *openapi_build(const struct jschema_registry *reg, char *err, size_t errlen);

@@ -7,9 +7,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "clock.h"
-#include "log.h"
-#include "xmalloc.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/xmalloc.h"
 
 struct pgpool {
     char *dsn;

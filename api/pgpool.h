@@ -16,7 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "pg.h"
+#include "store/pgc.h"
 
 #define PGPOOL_DOWN_MS 1000
 #define PGPOOL_WAIT_MS 2000

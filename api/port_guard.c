@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clock.h"
+#include "core/clock.h"
 
 /* The value of header `name` in a raw HTTP answer, copied into out. */
 static int find_header(const char *answer, const char *name, char *out, size_t outlen)

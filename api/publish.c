@@ -9,9 +9,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "kafka_producer.h"
-#include "log.h"
-#include "xmalloc.h"
+#include "store/kprod.h"
+#include "core/log.h"
+#include "core/xmalloc.h"
 
 /* One request's messages. All fields are guarded by pub.mu. An op is
  * referenced by each message still awaiting its delivery report and by the

@@ -17,7 +17,7 @@
 
 #include <stddef.h>
 
-#include "config.h"
+#include "core/config.h"
 
 enum pub_result { PUB_OK = 0, PUB_FAILED = 1, PUB_TIMEOUT = 2 };
 
@@ -32,7 +32,7 @@ struct pub_msg {
 
 struct pub;
 
-/* Creates the producer (kafka_producer.h) and the deadline thread. */
+/* Creates the producer (store/kprod.h) and the deadline thread. */
 struct pub *pub_new(const struct psop_config *cfg, char *err, size_t errlen);
 
 /* Copies the messages; done(opaque, result) follows exactly once. */

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "xmalloc.h"
+#include "core/xmalloc.h"
 
 #define N_BUCKETS 65536
 #define N_STRIPES 64

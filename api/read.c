@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "problem.h"
 
 const char *read_param(const struct read_req *rq, const char *name)

@@ -27,7 +27,7 @@
 #include <jansson.h>
 
 #include "auth.h"
-#include "pg.h"
+#include "store/pgc.h"
 #include "pgpool.h"
 #include "router.h"
 #include "rpool.h"
@@ -88,7 +88,7 @@ int read_from_pg(const struct read_req *rq, read_build_fn build, void *cls, json
                  struct read_res *res);
 
 /* read_cached, else read_from_pg. Same returns as read_from_pg. Where the
- * key held a worker's stale marker (redis_client.h), the document built
+ * key held a worker's stale marker (store/rds.h), the document built
  * from PostgreSQL is written back, version-checked (read-through); an
  * absent key is left absent (`psopctl cache rebuild` refills Redis). */
 int read_doc(const struct read_req *rq, const char *key, read_fresh_fn fresh, read_build_fn build,

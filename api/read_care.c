@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ids.h"
+#include "core/ids.h"
 
 #define CLIENT_ID_MAX 64
 #define LIST_MAX 500

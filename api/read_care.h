@@ -16,7 +16,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "date.h"
+#include "core/date.h"
 #include "read.h"
 
 struct care_kind {

@@ -12,10 +12,10 @@
  */
 #include <string.h>
 
-#include "ids.h"
+#include "core/ids.h"
 #include "principal.h"
 #include "read.h"
-#include "view_command.h"
+#include "views/view_command.h"
 #include "waiters.h"
 
 static json_t *build(struct pgc *pg, void *cls, char *err, size_t errlen)

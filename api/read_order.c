@@ -5,18 +5,18 @@
  *   GET /v1/orders/{order_id}/service-events[?month=] organiser, contract's provider
  *   GET /v1/contracts/{contract_id}                  its organiser and provider
  *
- * Documents: lib/view_order.h; the rules of who sees what are the voucher
+ * Documents: lib/views/view_order.h; the rules of who sees what are the voucher
  * reads' (read_voucher.c): whoever may not read an order or a contract is
  * told it does not exist (404).
  */
 #include <stdio.h>
 #include <string.h>
 
-#include "date.h"
-#include "ids.h"
+#include "core/date.h"
+#include "core/ids.h"
 #include "read.h"
 #include "read_care.h"
-#include "view_order.h"
+#include "views/view_order.h"
 
 static json_t *build_order(struct pgc *pg, void *cls, char *err, size_t errlen)
 {

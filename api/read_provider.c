@@ -3,7 +3,7 @@
  * GET /v1/public/providers?organiser_id=&service_type=, and the provider's
  * integration keys GET /v1/providers/{provider_id}/api-keys.
  *
- * Documents: lib/view_provider.h. A provider reads its own registration
+ * Documents: lib/views/view_provider.h. A provider reads its own registration
  * only (403 for another's: registrations are no secret, the public list
  * names providers anyway); organisers and admins read any. The public list
  * needs no token; a cached list of another Helsinki date than today counts
@@ -13,10 +13,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "date.h"
-#include "ids.h"
+#include "core/date.h"
+#include "core/ids.h"
 #include "read.h"
-#include "view_provider.h"
+#include "views/view_provider.h"
 
 static json_t *build_provider(struct pgc *pg, void *cls, char *err, size_t errlen)
 {

@@ -4,7 +4,7 @@
  *                                                          provider (own settlements)
  *   GET /v1/settlements/{settlement_id}                    its organiser, its provider
  *
- * Documents: lib/view_settlement.h. One settlement comes from Redis
+ * Documents: lib/views/view_settlement.h. One settlement comes from Redis
  * (psop:settlement:{id}, written by the settlement worker) or PostgreSQL;
  * lists come from PostgreSQL (no list is cached: a run adds settlements to
  * many lists at once).
@@ -18,11 +18,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include "date.h"
-#include "finvoice.h"
-#include "ids.h"
+#include "core/date.h"
+#include "formats/finvoice.h"
+#include "core/ids.h"
 #include "read.h"
-#include "view_settlement.h"
+#include "views/view_settlement.h"
 
 void read_settlement(const struct read_req *rq, struct read_res *res);
 void read_settlement_list(const struct read_req *rq, struct read_res *res);

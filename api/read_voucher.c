@@ -5,7 +5,7 @@
  *   GET /v1/vouchers/{voucher_id}/providers         client, organiser
  *   GET /v1/vouchers/{voucher_id}/service-events[?month=]  organiser, chosen provider
  *
- * Documents: lib/view_voucher.h. The stored documents hold nothing that
+ * Documents: lib/views/view_voucher.h. The stored documents hold nothing that
  * depends on the date; today's status, value and month usage are derived
  * when answering (view_voucher_answer), the same from Redis or PostgreSQL.
  *
@@ -17,12 +17,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "date.h"
-#include "ids.h"
+#include "core/date.h"
+#include "core/ids.h"
 #include "read.h"
 #include "read_care.h"
-#include "view_provider.h"
-#include "view_voucher.h"
+#include "views/view_provider.h"
+#include "views/view_voucher.h"
 
 
 static json_t *build_voucher(struct pgc *pg, void *cls, char *err, size_t errlen)

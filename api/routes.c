@@ -9,7 +9,7 @@
 #include "router.h"
 
 #include "read.h"
-#include "topics.h"
+#include "store/topics.h"
 
 /* Settlement reads (read_settlement.c). */
 void read_settlement(const struct read_req *rq, struct read_res *res);

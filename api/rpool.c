@@ -5,9 +5,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "clock.h"
-#include "log.h"
-#include "xmalloc.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/xmalloc.h"
 
 struct rpool {
     char *url;

@@ -15,7 +15,7 @@
 
 #include <stdbool.h>
 
-#include "redis_client.h"
+#include "store/rds.h"
 
 #define RPOOL_DOWN_MS 1000
 

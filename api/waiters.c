@@ -9,12 +9,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "clock.h"
-#include "ids.h"
-#include "log.h"
-#include "redis_client.h"
-#include "view_command.h"
-#include "xmalloc.h"
+#include "core/clock.h"
+#include "core/ids.h"
+#include "core/log.h"
+#include "store/rds.h"
+#include "views/view_command.h"
+#include "core/xmalloc.h"
 
 #define NBUCKETS 1024
 #define REDIS_TIMEOUT_MS 1000

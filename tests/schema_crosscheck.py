@@ -32,11 +32,11 @@ means, this script overrides them, on purpose and only there:
   ^[A-Z0-9]{2,10}$, and an unescaped "." to ECMA-262's [^\\n\\r\\u2028\\u2029]
   (Python's refuses only \\n). It compiles with re.ASCII: ECMA-262's \\d, \\w
   and \\b are ASCII (Python's are Unicode); \\s then is ASCII too, as in our
-  PCRE2 reading (lib/json_schema.c, docs/decisions.md).
+  PCRE2 reading (lib/wire/jschema.c, docs/decisions.md).
 * formats: a FormatChecker with none of jsonschema's own checkers, and our
   own implementations of date, date-time, year-month, uuid, email,
   fi-business-id and iban (written from the RFCs and the rules in
-  lib/json_schema.h and lib/finnish_ids.h, not from the C code).
+  lib/wire/jschema.h and lib/domain/fi.h, not from the C code).
 
 Also checks every schema against the draft 2020-12 meta-schema, and the
 event schemas (schemas/events/, the contract with integrations) for their

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "xmalloc.h"
+#include "core/xmalloc.h"
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t errlen, const char *fmt, ...)

@@ -6,11 +6,11 @@
 #include <time.h>
 #include <librdkafka/rdkafka.h>
 
-#include "clock.h"
-#include "kafka_conf.h"
-#include "kafka_producer.h"
-#include "topics.h"
-#include "xmalloc.h"
+#include "core/clock.h"
+#include "store/kafka_conf.h"
+#include "store/kprod.h"
+#include "store/topics.h"
+#include "core/xmalloc.h"
 
 #define DLQ_DEFAULT_GROUP "psop-dlq-replay"
 

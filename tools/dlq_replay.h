@@ -21,7 +21,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "config.h"
+#include "core/config.h"
 
 struct dlq_opts {
     bool replay;            /* false: only list */

@@ -37,15 +37,15 @@
 #include <jansson.h>
 
 #include "batch_http.h"
-#include "clock.h"
-#include "config.h"
-#include "date.h"
-#include "domain_settlement.h"
-#include "ids.h"
-#include "jwt_token.h"
-#include "log.h"
-#include "pg.h"
-#include "xmalloc.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/date.h"
+#include "domain/settlement.h"
+#include "core/ids.h"
+#include "wire/jwt.h"
+#include "core/log.h"
+#include "store/pgc.h"
+#include "core/xmalloc.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 

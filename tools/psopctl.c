@@ -18,21 +18,21 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "core/config.h"
 #include "dlq_replay.h"
-#include "jwk.h"
-#include "jwt_token.h"
-#include "kafka_admin.h"
-#include "log.h"
-#include "migrate.h"
-#include "pg.h"
-#include "redis_client.h"
-#include "view_command.h"
-#include "view_provider.h"
-#include "view_voucher.h"
-#include "view_settlement.h"
-#include "view_order.h"
-#include "xmalloc.h"
+#include "wire/jwk.h"
+#include "wire/jwt.h"
+#include "store/kadmin.h"
+#include "core/log.h"
+#include "store/migrate.h"
+#include "store/pgc.h"
+#include "store/rds.h"
+#include "views/view_command.h"
+#include "views/view_provider.h"
+#include "views/view_voucher.h"
+#include "views/view_settlement.h"
+#include "views/view_order.h"
+#include "core/xmalloc.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "handlers.h"
-#include "log.h"
+#include "core/log.h"
 #include "reasons.h"
 
 apply_fn apply_lookup(const char *type)

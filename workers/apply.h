@@ -21,8 +21,8 @@
 #include <stdarg.h>
 
 #include "command.h"
-#include "config.h"
-#include "pg.h"
+#include "core/config.h"
+#include "store/pgc.h"
 
 enum apply_result { APPLY_OK, APPLY_REJECTED, APPLY_FAILED };
 

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "json_strict.h"
+#include "wire/json_strict.h"
 
 static const char *opt_str(json_t *obj, const char *key)
 {

@@ -7,7 +7,7 @@
  * schemas/commands/<type>.json, so a worker never applies what the front
  * would not have accepted. Every envelope version from ENVELOPE_VERSION_MIN
  * on is read: newer ones are first stripped of the fields this reader's
- * version does not know (lib/envelope.h), so old and new replicas run side by
+ * version does not know (lib/wire/envelope.h), so old and new replicas run side by
  * side in one consumer group.
  */
 #ifndef PSOP_WORKER_COMMAND_H
@@ -16,8 +16,8 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "envelope.h"
-#include "json_schema.h"
+#include "wire/envelope.h"
+#include "wire/jschema.h"
 
 
 struct actor {

@@ -19,10 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "apikey.h"
+#include "wire/apikey.h"
 #include "handlers.h"
 #include "outbox.h"
-#include "topics.h"
+#include "store/topics.h"
 
 #define APIKEY_LIVE_MAX 10
 

@@ -19,13 +19,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "date.h"
-#include "decimal.h"
+#include "core/date.h"
+#include "core/decimal.h"
 #include "h_service_event.h"
 #include "handlers.h"
 #include "outbox.h"
-#include "topics.h"
-#include "view_order.h"
+#include "store/topics.h"
+#include "views/view_order.h"
 
 
 /* A band price of the command as text, or NULL. */

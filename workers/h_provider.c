@@ -23,9 +23,9 @@
 
 #include "handlers.h"
 #include "outbox.h"
-#include "topics.h"
-#include "view_provider.h"
-#include "xmalloc.h"
+#include "store/topics.h"
+#include "views/view_provider.h"
+#include "core/xmalloc.h"
 
 
 /* The provider itself (token provider claim) or an admin. */

@@ -6,10 +6,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "decimal.h"
+#include "core/decimal.h"
 #include "handlers.h"
 #include "outbox.h"
-#include "topics.h"
+#include "store/topics.h"
 
 static enum apply_result require_admin(struct apply_ctx *ctx)
 {

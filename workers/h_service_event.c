@@ -8,7 +8,7 @@
  * Order of checks in every handler: the role the envelope alone decides,
  * then the parent (locked FOR UPDATE: one voucher's quota is summed under
  * its row lock), then ownership, then the event's state, then the rules of
- * se_evaluate(). Amounts come from lib/domain_event.h; the table's CHECKs
+ * se_evaluate(). Amounts come from lib/domain/event.h; the table's CHECKs
  * re-derive them, so a disagreement is a bug (permanent error, DLQ), never a
  * silently wrong euro.
  */
@@ -19,13 +19,13 @@
 #include <string.h>
 #include <strings.h>
 
-#include "decimal.h"
-#include "domain_budget.h"
-#include "money.h"
+#include "core/decimal.h"
+#include "domain/budget.h"
+#include "core/money.h"
 #include "outbox.h"
-#include "topics.h"
-#include "view_order.h"
-#include "view_voucher.h"
+#include "store/topics.h"
+#include "views/view_order.h"
+#include "views/view_voucher.h"
 
 
 json_t *se_qty_json(int64_t h)
@@ -488,7 +488,7 @@ static enum apply_result evaluate_order(struct apply_ctx *ctx, const struct se_p
 
 /* The budget variant of se_evaluate, after the band: the price (list or a
  * lower agreed one; no value per unit to stay under) and the charge to the
- * pot (lib/domain_budget.h). An edit's old draw is back in the pot first. */
+ * pot (lib/domain/budget.h). An edit's old draw is back in the pot first. */
 static enum apply_result evaluate_budget(struct apply_ctx *ctx, const struct se_parent *p,
                                          const struct se_input *in, bool has_list, int64_t base,
                                          const struct band_prices *bp, const char *ds,
@@ -691,7 +691,7 @@ static enum apply_result event_lock(struct apply_ctx *ctx, const struct se_paren
     return APPLY_OK;
 }
 
-/* State transition check with the stable codes of domain_event.h. */
+/* State transition check with the stable codes of domain/event.h. */
 static enum apply_result transition(struct apply_ctx *ctx, const struct se_row *ev,
                                     enum event_action act, enum event_state *next)
 {

@@ -27,9 +27,9 @@
 #include <stdint.h>
 
 #include "apply.h"
-#include "date.h"
-#include "domain_band.h"
-#include "domain_event.h"
+#include "core/date.h"
+#include "domain/band.h"
+#include "domain/event.h"
 
 enum se_parent_kind { SE_VOUCHER, SE_ORDER };
 

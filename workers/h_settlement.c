@@ -6,7 +6,7 @@
  * A run is set-based: one statement settles the organiser's approved events
  * of the period and all its unsettled credits and writes their lines,
  * answering one aggregate row per (settlement, line kind, VAT rate); the
- * totals, numbers, references and due date come from lib/domain_settlement.h
+ * totals, numbers, references and due date come from lib/domain/settlement.h
  * per settlement (never per event); two more statements insert the
  * settlements and their VAT rows from a JSON array. Nothing is done per
  * event in C, so a run of 1 000 000 events costs the same round trips as a
@@ -22,15 +22,15 @@
 #include <string.h>
 #include <strings.h>
 
-#include "date.h"
-#include "domain_settlement.h"
+#include "core/date.h"
+#include "domain/settlement.h"
 #include "handlers.h"
-#include "ids.h"
+#include "core/ids.h"
 #include "outbox.h"
-#include "topics.h"
-#include "view_settlement.h"
-#include "view_voucher.h"
-#include "xmalloc.h"
+#include "store/topics.h"
+#include "views/view_settlement.h"
+#include "views/view_voucher.h"
+#include "core/xmalloc.h"
 
 
 /* ---------------------------------------------------------------------- */
@@ -284,8 +284,8 @@ static enum apply_result settlement_run(struct apply_ctx *ctx)
     enum apply_result ar = APPLY_OK;
     json_t *rows = json_array(), *vat = json_array();
     char *rows_s = NULL, *vat_s = NULL;
-    struct uuid_list ids; /* the new settlements, for their parents' versions */
-    uuid_list_init(&ids);
+    struct ids_list ids; /* the new settlements, for their parents' versions */
+    ids_list_init(&ids);
     long long last_seq = 0;
     if (n > 0 && (ar = take_numbers(ctx, org, ty.y, n, &last_seq)) != APPLY_OK)
         goto out;
@@ -365,7 +365,7 @@ static enum apply_result settlement_run(struct apply_ctx *ctx)
         }
         PQclear(r);
         for (int k = 0; k < n; k++)
-            uuid_list_add(&ids, items[k].id); /* ids_uuid7 made them */
+            ids_list_add(&ids, items[k].id); /* ids_uuid7 made them */
         if ((ar = touch_parents(ctx, ids.text)) != APPLY_OK)
             goto out;
     }
@@ -387,7 +387,7 @@ out:
     free(items);
     free(rows_s);
     free(vat_s);
-    uuid_list_free(&ids);
+    ids_list_free(&ids);
     json_decref(rows);
     json_decref(vat);
     return ar;

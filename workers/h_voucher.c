@@ -21,15 +21,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "date.h"
-#include "decimal.h"
-#include "domain_budget.h"
-#include "domain_income.h"
+#include "core/date.h"
+#include "core/decimal.h"
+#include "domain/budget.h"
+#include "domain/income.h"
 #include "h_service_event.h"
 #include "handlers.h"
 #include "outbox.h"
-#include "topics.h"
-#include "xmalloc.h"
+#include "store/topics.h"
+#include "core/xmalloc.h"
 
 
 /* The voucher's client: role client, client claim = client_id and org

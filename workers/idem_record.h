@@ -18,7 +18,7 @@
 #include <stddef.h>
 
 #include "command.h"
-#include "pg.h"
+#include "store/pgc.h"
 
 #define IDEM_REUSED_REASON                                                                      \
     "idempotency_key_reused: this Idempotency-Key was already used for another request "      \

@@ -14,12 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "heartbeat.h"
-#include "log.h"
+#include "core/config.h"
+#include "core/heartbeat.h"
+#include "core/log.h"
 #include "outbox.h"
 #include "worker.h"
-#include "xmalloc.h"
+#include "core/xmalloc.h"
 
 static volatile sig_atomic_t stop_flag;
 

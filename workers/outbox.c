@@ -6,11 +6,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "heartbeat.h"
-#include "ids.h"
-#include "log.h"
+#include "core/heartbeat.h"
+#include "core/ids.h"
+#include "core/log.h"
 #include "produce_wait.h"
-#include "xmalloc.h"
+#include "core/xmalloc.h"
 
 /* A fixed advisory-lock key: the relay leader. */
 #define RELAY_LOCK_KEY "727001"

@@ -17,7 +17,7 @@
 #include <signal.h>
 
 #include "apply.h"
-#include "kafka_producer.h"
+#include "store/kprod.h"
 
 /* Stages an event on ctx->events: type "voucher.granted", topic psop.events.*,
  * key the aggregate id, data taken (stolen reference). */

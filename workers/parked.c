@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ids.h"
+#include "core/ids.h"
 
 static const char *str(const json_t *o, const char *k)
 {

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "xmalloc.h"
+#include "core/log.h"
+#include "core/xmalloc.h"
 
 struct pw_group {
     pthread_mutex_t mu;

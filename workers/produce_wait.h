@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "kafka_producer.h"
+#include "store/kprod.h"
 
 struct pw_msg {
     const char *topic;

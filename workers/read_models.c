@@ -4,14 +4,14 @@
 #include <string.h>
 #include <time.h>
 
-#include "ids.h"
-#include "log.h"
-#include "view_doc.h"
-#include "view_order.h"
-#include "view_provider.h"
-#include "view_settlement.h"
-#include "view_voucher.h"
-#include "xmalloc.h"
+#include "core/ids.h"
+#include "core/log.h"
+#include "views/view_doc.h"
+#include "views/view_order.h"
+#include "views/view_provider.h"
+#include "views/view_settlement.h"
+#include "views/view_voucher.h"
+#include "core/xmalloc.h"
 
 /* {command_id, type, status, reason?, resource_id?, actor_sub?, actor?,
  * applied_at} */
@@ -138,23 +138,23 @@ static long by_chunks(struct rds *rds, struct pgc *pg, const struct rm_kind *k,
                       const json_t *touched, bool mark)
 {
     size_t chunk = mark ? 5000 : k->chunk, i;
-    struct uuid_list ids;
-    uuid_list_init(&ids);
+    struct ids_list ids;
+    ids_list_init(&ids);
     long written = 0;
     const json_t *t;
     json_array_foreach(touched, i, t)
     {
         if (strcmp(json_string_value(json_array_get(t, 0)), k->kind) != 0 ||
-            uuid_list_add(&ids, json_string_value(json_array_get(t, 1))) < 0)
+            ids_list_add(&ids, json_string_value(json_array_get(t, 1))) < 0)
             continue;
         if (ids.n == chunk) {
             written += do_chunk(rds, pg, k, mark, ids.text);
-            uuid_list_clear(&ids);
+            ids_list_clear(&ids);
         }
     }
     if (ids.n > 0)
         written += do_chunk(rds, pg, k, mark, ids.text);
-    uuid_list_free(&ids);
+    ids_list_free(&ids);
     return written;
 }
 

@@ -11,8 +11,8 @@
 
 #include <jansson.h>
 
-#include "pg.h"
-#include "redis_client.h"
+#include "store/pgc.h"
+#include "store/rds.h"
 
 /* Key of a command's status document, and the channel announcing it. */
 #define RM_CMD_KEY_FMT "psop:cmd:%s"

@@ -7,23 +7,23 @@
 #include <unistd.h>
 
 #include "apply.h"
-#include "clock.h"
+#include "core/clock.h"
 #include "command.h"
-#include "heartbeat.h"
+#include "core/heartbeat.h"
 #include "idem_record.h"
-#include "ids.h"
-#include "json_schema.h"
-#include "kafka_consumer.h"
-#include "kafka_producer.h"
-#include "log.h"
+#include "core/ids.h"
+#include "wire/jschema.h"
+#include "store/kcons.h"
+#include "store/kprod.h"
+#include "core/log.h"
 #include "outbox.h"
 #include "parked.h"
-#include "pg.h"
+#include "store/pgc.h"
 #include "produce_wait.h"
 #include "read_models.h"
-#include "redis_client.h"
-#include "topics.h"
-#include "xmalloc.h"
+#include "store/rds.h"
+#include "store/topics.h"
+#include "core/xmalloc.h"
 
 static const struct worker_role roles[] = {
     {"reference", TOPIC_CMD_REFERENCE}, {"provider", TOPIC_CMD_PROVIDER},
@@ -130,17 +130,17 @@ static int exec_sp(struct worker *w, const char *sql, char *err, size_t errlen)
 static int mark_duplicates(struct worker *w, struct slot *slots, size_t n)
 {
     char err[512];
-    struct uuid_list ids;
-    uuid_list_init(&ids);
+    struct ids_list ids;
+    ids_list_init(&ids);
     for (size_t i = 0; i < n; i++)
         if (slots[i].parsed)
-            uuid_list_add(&ids, slots[i].cmd.id); /* the envelope schema made it a uuid */
+            ids_list_add(&ids, slots[i].cmd.id); /* the envelope schema made it a uuid */
     const char *p[] = {ids.text};
     PGresult *r = pgc_query(w->pg,
                             "SELECT command_id::text FROM psop.processed_commands "
                             "WHERE command_id = ANY ($1::uuid[])",
                             1, p, err, sizeof(err));
-    uuid_list_free(&ids);
+    ids_list_free(&ids);
     if (!r) {
         LOG_WARN("duplicate check failed, batch will be retried", "error", err, NULL);
         return -1;
@@ -184,16 +184,16 @@ static bool is_replay(const rd_kafka_message_t *m)
  * (workers/parked.h). */
 static int forget_parked_verdicts(struct worker *w, struct slot *slots, size_t n)
 {
-    struct uuid_list ids;
-    uuid_list_init(&ids);
+    struct ids_list ids;
+    ids_list_init(&ids);
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         if (slots[i].parsed && is_replay(slots[i].msg)) {
-            uuid_list_add(&ids, slots[i].cmd.id);
+            ids_list_add(&ids, slots[i].cmd.id);
             k++;
         }
     if (k == 0) {
-        uuid_list_free(&ids);
+        ids_list_free(&ids);
         return 0;
     }
     char err[512];
@@ -202,7 +202,7 @@ static int forget_parked_verdicts(struct worker *w, struct slot *slots, size_t n
                             "DELETE FROM psop.processed_commands WHERE command_id = ANY "
                             "($1::uuid[]) AND status = 'rejected' AND reason LIKE '" PARKED_REPLACEABLE_LIKE "'",
                             1, p, err, sizeof(err));
-    uuid_list_free(&ids);
+    ids_list_free(&ids);
     if (!r) {
         LOG_WARN("replay: forgetting parked verdicts failed, batch will be retried", "error", err,
                  NULL);
@@ -636,7 +636,7 @@ out_unstored:
     free(slots);
 }
 
-/* The consumer raised a fatal error (kafka_consumer.h): a new one with the
+/* The consumer raised a fatal error (store/kcons.h): a new one with the
  * same group.instance.id takes its place, once a second until it starts or
  * the worker is stopped. What the old one read but did not commit is
  * redelivered and de-duplicated by processed_commands. 0, or -1 when

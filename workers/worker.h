@@ -14,7 +14,7 @@
 
 #include <signal.h>
 
-#include "config.h"
+#include "core/config.h"
 
 struct worker_role {
     const char *name;  /* reference, provider, voucher, order, settlement */

@@ -11,7 +11,7 @@ COMMENT ON SCHEMA psop IS
 
 -- ---------------------------------------------------------------------------
 -- Helper functions used by CHECK constraints. IMMUTABLE and pure, so CHECKs
--- stay per-row expressions (no triggers). They mirror lib/finnish_ids.h: the
+-- stay per-row expressions (no triggers). They mirror lib/domain/fi.h: the
 -- front and the workers validate first; these are the database's backstop.
 -- ---------------------------------------------------------------------------
 

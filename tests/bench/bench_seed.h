@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "pg.h"
+#include "store/pgc.h"
 
 static inline uint64_t rnd64(void)
 {

@@ -50,11 +50,11 @@
 
 #include "loadnet.h"
 
-#include "config.h"
-#include "date.h"
-#include "ids.h"
-#include "jwt_token.h"
-#include "pg.h"
+#include "core/config.h"
+#include "core/date.h"
+#include "core/ids.h"
+#include "wire/jwt.h"
+#include "store/pgc.h"
 
 #define RBUF 16384
 #define SBUF 4096

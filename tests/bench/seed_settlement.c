@@ -35,10 +35,10 @@
 #include <time.h>
 
 #include "bench_seed.h"
-#include "config.h"
-#include "date.h"
-#include "ids.h"
-#include "pg.h"
+#include "core/config.h"
+#include "core/date.h"
+#include "core/ids.h"
+#include "store/pgc.h"
 
 #define TOOL "psop-bench-seed-settlement"
 #define CHUNK 100000L

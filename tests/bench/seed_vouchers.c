@@ -40,13 +40,13 @@
 #include <unistd.h>
 
 #include "bench_seed.h"
-#include "config.h"
-#include "date.h"
-#include "ids.h"
-#include "pg.h"
-#include "redis_client.h"
-#include "view_provider.h"
-#include "view_voucher.h"
+#include "core/config.h"
+#include "core/date.h"
+#include "core/ids.h"
+#include "store/pgc.h"
+#include "store/rds.h"
+#include "views/view_provider.h"
+#include "views/view_voucher.h"
 
 static int q(struct pgc *pg, const char *sql, int n, const char *const *p)
 {

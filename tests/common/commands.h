@@ -29,9 +29,9 @@
 #include <time.h>
 
 #include "harness.h"
-#include "ids.h"
-#include "kafka_producer.h"
-#include "xmalloc.h"
+#include "core/ids.h"
+#include "store/kprod.h"
+#include "core/xmalloc.h"
 
 /* Seconds a test waits for a worker to apply a command. */
 #ifndef TC_APPLY_TIMEOUT_S

@@ -27,10 +27,10 @@
 
 #include "api_testlib.h"
 #include "commands.h"
-#include "date.h"
+#include "core/date.h"
 #include "harness.h"
-#include "jwt_token.h"
-#include "xmalloc.h"
+#include "wire/jwt.h"
+#include "core/xmalloc.h"
 
 #define E2E_WAIT "Prefer: wait=10\r\n"
 /* How long a test polls a read model for a change it expects, and how long

@@ -21,11 +21,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "ids.h"
-#include "xmalloc.h"
+#include "core/config.h"
+#include "core/ids.h"
+#include "core/xmalloc.h"
 
-/* The programs' allocation policy (lib/xmalloc.h) in every test process,
+/* The programs' allocation policy (lib/core/xmalloc.h) in every test process,
  * Criterion's workers included: jansson allocates through xmalloc. */
 __attribute__((constructor)) static void h_alloc_policy(void)
 {

@@ -16,8 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "xmalloc.h"
+#include "core/config.h"
+#include "core/xmalloc.h"
 
 static inline const struct psop_config *st_config(void)
 {

@@ -24,7 +24,7 @@
 
 #include "commands.h"
 #include "harness.h"
-#include "topics.h"
+#include "store/topics.h"
 
 /* The banded (hourly) service type's prices of vw_provider(): weekday and
  * evening 34.90, saturday 39.90, sunday 44.90; the per-visit one 25.00. */

@@ -584,7 +584,7 @@ def check_compose(df, infra):
         for k in env:
             if k.startswith("PSOP_"):
                 if not rf.env_name_is_read(k):
-                    fail(area, "service %s sets %s, which no program reads (lib/config.c, getenv)" % (name, k))
+                    fail(area, "service %s sets %s, which no program reads (lib/core/config.c, getenv)" % (name, k))
             elif is_psop and not re.match(r"^PG[A-Z]+$", k) and k not in script_vars:
                 fail(area, "service %s sets %s, which neither psop, libpq nor docker/*.sh reads" % (name, k))
             elif name in parts and k not in part_text and not (parts[name] == "kafka" and k.startswith("KAFKA_")):
@@ -1102,10 +1102,10 @@ def check_asyncapi():
         by_address.setdefault(ch.get("address"), []).append(cid)
     for t, _, _ in topics:
         if len(by_address.get(t, [])) != 1:
-            fail(area, "topic %s (lib/topics.c) has %d channels, expected 1" % (t, len(by_address.get(t, []))))
+            fail(area, "topic %s (lib/store/topics.c) has %d channels, expected 1" % (t, len(by_address.get(t, []))))
     for a in by_address:
         if a not in [t for t, _, _ in topics]:
-            fail(area, "channel address %s is not a topic of lib/topics.c" % a)
+            fail(area, "channel address %s is not a topic of lib/store/topics.c" % a)
     msgs = (doc.get("components") or {}).get("messages") or {}
 
     def payload_files(msg):
@@ -1232,8 +1232,8 @@ DRIFTS = [
     ("a new event schema not in AsyncAPI", lambda root: shutil.copy(
         os.path.join(root, "schemas/events/voucher.granted.json"), os.path.join(root, "schemas/events/voucher.extended.json"))),
     ("a new topic not in AsyncAPI", _both(
-        _edit("lib/topics.h", '#define TOPIC_DLQ "psop.dlq"', '#define TOPIC_DLQ "psop.dlq"\n#define TOPIC_EVT_AUDIT "psop.events.audit"'),
-        _edit("lib/topics.c", "{TOPIC_DLQ, TOPIC_KIND_DLQ,", '{TOPIC_EVT_AUDIT, TOPIC_KIND_EVENTS, "audit", 0},\n    {TOPIC_DLQ, TOPIC_KIND_DLQ,'))),
+        _edit("lib/store/topics.h", '#define TOPIC_DLQ "psop.dlq"', '#define TOPIC_DLQ "psop.dlq"\n#define TOPIC_EVT_AUDIT "psop.events.audit"'),
+        _edit("lib/store/topics.c", "{TOPIC_DLQ, TOPIC_KIND_DLQ,", '{TOPIC_EVT_AUDIT, TOPIC_KIND_EVENTS, "audit", 0},\n    {TOPIC_DLQ, TOPIC_KIND_DLQ,'))),
     ("a new published event without a schema", _edit("workers/h_voucher.c", '"voucher.refused", ev);', '"voucher.refused", ev);\n    outbox_add(ctx, TOPIC_EVT_VOUCHER, v.id, "voucher.extended", ev);')),
     ("a broker left out of the KRaft quorum", _edit("docker/compose.yml", "1@kafka-1:9093,2@kafka-2:9093,3@kafka-3:9093", "1@kafka-1:9093,2@kafka-2:9093")),
     ("min.insync.replicas 1", _edit("docker/compose.yml", 'KAFKA_MIN_INSYNC_REPLICAS: "2"', 'KAFKA_MIN_INSYNC_REPLICAS: "1"')),

@@ -1,6 +1,6 @@
 """Facts read from the repository itself, so that the deployment checks and
 the AsyncAPI generator never keep their own lists: the Debian packages of
-scripts/lib.sh, the settings of lib/config.c, topics of lib/topics.[ch],
+scripts/lib.sh, the settings of lib/core/config.c, topics of lib/store/topics.[ch],
 worker roles, command routes, executables and pkg-config modules of CMake.
 
 Every parser fails loudly (RepoFactError) when it finds nothing: a parser
@@ -77,18 +77,18 @@ def dev_haproxy_lines():
     return _need(out, "haproxy settings in scripts/dev")
 
 
-# ---- lib/config.c and getenv ------------------------------------------------
+# ---- lib/core/config.c and getenv ------------------------------------------------
 
 @functools.lru_cache(maxsize=None)
 def config_keys():
     """Keys of the config table; each is read from PSOP_<KEY upper-cased>."""
-    keys = re.findall(r"^\s*E\((\w+),\s*CFG_", read("lib/config.c"), re.M)
-    return _need(keys, "the config table of lib/config.c")
+    keys = re.findall(r"^\s*E\((\w+),\s*CFG_", read("lib/core/config.c"), re.M)
+    return _need(keys, "the config table of lib/core/config.c")
 
 
 @functools.lru_cache(maxsize=None)
 def config_defaults():
-    return dict(re.findall(r'^\s*E\((\w+),\s*CFG_\w+,\s*"([^"]*)"', read("lib/config.c"), re.M))
+    return dict(re.findall(r'^\s*E\((\w+),\s*CFG_\w+,\s*"([^"]*)"', read("lib/core/config.c"), re.M))
 
 
 @functools.lru_cache(maxsize=None)
@@ -116,25 +116,25 @@ def env_name_is_read(name):
 
 @functools.lru_cache(maxsize=None)
 def topic_macros():
-    """{macro: topic name} from lib/topics.h."""
-    d = dict(re.findall(r'^#define (TOPIC_\w+) "([^"]+)"', read("lib/topics.h"), re.M))
-    return _need(d, "topic macros in lib/topics.h")
+    """{macro: topic name} from lib/store/topics.h."""
+    d = dict(re.findall(r'^#define (TOPIC_\w+) "([^"]+)"', read("lib/store/topics.h"), re.M))
+    return _need(d, "topic macros in lib/store/topics.h")
 
 
 @functools.lru_cache(maxsize=None)
 def topics():
-    """[(name, kind, aggregate)] of psop_topics[] in lib/topics.c."""
+    """[(name, kind, aggregate)] of psop_topics[] in lib/store/topics.c."""
     macros = topic_macros()
     out = []
-    for macro, kind, agg in re.findall(r"\{(TOPIC_\w+),\s*TOPIC_KIND_(\w+),\s*(\"\w+\"|NULL)", read("lib/topics.c")):
+    for macro, kind, agg in re.findall(r"\{(TOPIC_\w+),\s*TOPIC_KIND_(\w+),\s*(\"\w+\"|NULL)", read("lib/store/topics.c")):
         if macro not in macros:
-            raise RepoFactError("lib/topics.c uses %s, which lib/topics.h does not define" % macro)
+            raise RepoFactError("lib/store/topics.c uses %s, which lib/store/topics.h does not define" % macro)
         out.append((macros[macro], kind.lower(), None if agg == "NULL" else agg.strip('"')))
-    return _need(out, "psop_topics[] in lib/topics.c")
+    return _need(out, "psop_topics[] in lib/store/topics.c")
 
 
 def dlq_partitions():
-    m = re.search(r"#define TOPIC_DLQ_PARTITIONS (\d+)", read("lib/topics.h"))
+    m = re.search(r"#define TOPIC_DLQ_PARTITIONS (\d+)", read("lib/store/topics.h"))
     return int(_need(m, "TOPIC_DLQ_PARTITIONS").group(1))
 
 

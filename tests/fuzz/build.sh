@@ -12,7 +12,7 @@ mkdir -p "$(dirname "$OUT")"
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
     -DPSOP_SCHEMA_DIR="\"$ROOT/schemas\"" -I"$ROOT/lib" \
     "$ROOT/tests/fuzz/parse_validate.c" \
-    "$ROOT/lib/json_strict.c" "$ROOT/lib/json_schema.c" "$ROOT/lib/date.c" \
-    "$ROOT/lib/finnish_ids.c" "$ROOT/lib/xmalloc.c" "$ROOT/lib/log.c" "$ROOT/lib/invariant.c" \
+    "$ROOT/lib/wire/json_strict.c" "$ROOT/lib/wire/jschema.c" "$ROOT/lib/core/date.c" \
+    "$ROOT/lib/domain/fi.c" "$ROOT/lib/core/xmalloc.c" "$ROOT/lib/core/log.c" "$ROOT/lib/core/invariant.c" \
     $(pkg-config --cflags --libs jansson libpcre2-8) -lm -o "$OUT"
 echo "built $OUT"

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json_schema.h"
-#include "json_strict.h"
+#include "wire/jschema.h"
+#include "wire/json_strict.h"
 #include "targets.h"
 
 #ifndef PSOP_SCHEMA_DIR

@@ -19,10 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json_schema.h"
-#include "json_strict.h"
+#include "wire/jschema.h"
+#include "wire/json_strict.h"
 #include "targets.h"
-#include "xmalloc.h"
+#include "core/xmalloc.h"
 
 static int hexval(char c)
 {

@@ -12,7 +12,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#include "apikey.h"
+#include "wire/apikey.h"
 #include "apikeys.h"
 #include "commands.h"
 #include "harness.h"

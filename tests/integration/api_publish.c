@@ -6,7 +6,8 @@
 #include <criterion/criterion.h>
 
 #include "api_testlib.h"
-#include "envelope.h"
+#include "wire/envelope.h"
+#include "wire/traceparent.h"
 
 #define ORG "0190a0b0-0000-7000-8000-00000000000a"
 #define PROV "0190a0b0-0000-7000-8000-00000000000b"

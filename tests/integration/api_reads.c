@@ -14,9 +14,9 @@
 
 #include "api_testlib.h"
 #include "commands.h"
-#include "date.h"
+#include "core/date.h"
 #include "harness.h"
-#include "redis_client.h"
+#include "store/rds.h"
 
 /* ------------------------------------------------------------- helpers */
 

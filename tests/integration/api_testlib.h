@@ -34,8 +34,8 @@
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
 
-#include "config.h"
-#include "jwt_token.h"
+#include "core/config.h"
+#include "wire/jwt.h"
 
 #define TL_SECRET "psop-api-test-secret-0123456789abcdef0123"
 

@@ -18,12 +18,12 @@
 #include <unistd.h>
 
 #include "commands.h"
-#include "date.h"
+#include "core/date.h"
 #include "harness.h"
-#include "jwt_token.h"
-#include "topics.h"
+#include "wire/jwt.h"
+#include "store/topics.h"
 #include "voucher_world.h"
-#include "xmalloc.h"
+#include "core/xmalloc.h"
 
 #define BATCH PSOP_BINARY_DIR "/tools/psop-batch"
 

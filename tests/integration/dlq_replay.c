@@ -12,7 +12,7 @@
 
 #include "commands.h"
 #include "harness.h"
-#include "topics.h"
+#include "store/topics.h"
 
 /* Runs psopctl with args; returns its exit status, output in *out. */
 static int psopctl(const char *args, char **out)

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "apikey.h"
+#include "wire/apikey.h"
 #include "e2e_http.h"
 
 struct world {

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "e2e_http.h"
-#include "topics.h"
+#include "store/topics.h"
 
 struct world {
     struct e2e e;

@@ -15,9 +15,9 @@
 #include <string.h>
 
 #include "e2e_http.h"
-#include "pg.h"
+#include "store/pgc.h"
 #include "read_models.h"
-#include "redis_client.h"
+#include "store/rds.h"
 
 static struct rds *redis(void)
 {

@@ -19,11 +19,11 @@
 #include <string.h>
 
 #include "commands.h"
-#include "date.h"
+#include "core/date.h"
 #include "harness.h"
-#include "json_schema.h"
-#include "kafka_conf.h"
-#include "topics.h"
+#include "wire/jschema.h"
+#include "store/kafka_conf.h"
+#include "store/topics.h"
 
 /* Bounds of the waits (no Criterion .timeout: it leaks under ASan). */
 #define VOUCHER_PROBE_S 20

@@ -1,5 +1,5 @@
-/* Integration tests of lib/kafka_producer.c, kafka_consumer.c and
- * kafka_admin.c on the stack's Kafka. Each test uses its own topic and
+/* Integration tests of lib/store/kprod.c, store/kcons.c and
+ * store/kadmin.c on the stack's Kafka. Each test uses its own topic and
  * consumer group. */
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kafka_admin.h"
-#include "kafka_consumer.h"
-#include "kafka_producer.h"
+#include "store/kadmin.h"
+#include "store/kcons.h"
+#include "store/kprod.h"
 #include "stack.h"
-#include "topics.h"
+#include "store/topics.h"
 
 TestSuite(kafka, .timeout = 120);
 

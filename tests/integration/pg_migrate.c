@@ -1,4 +1,4 @@
-/* Integration tests of lib/pg.c and lib/migrate.c on the stack's PostgreSQL.
+/* Integration tests of lib/store/pgc.c and lib/store/migrate.c on the stack's PostgreSQL.
  * Each test works in its own database, created and dropped here. */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "migrate.h"
-#include "pg.h"
+#include "store/migrate.h"
+#include "store/pgc.h"
 #include "stack.h"
 
 static char *db;
@@ -252,7 +252,7 @@ Test(pg_migrate, concurrent_runs_apply_each_file_once)
     pgc_free(c);
 }
 
-/* pg.c's classification, which workers use to decide retry or give up. */
+/* store/pgc.c's classification, which workers use to decide retry or give up. */
 
 Test(pg_migrate, errors_are_classified_transient_or_permanent)
 {

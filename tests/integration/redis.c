@@ -1,9 +1,9 @@
-/* Integration tests of lib/redis_client.c on the stack's Redis. */
+/* Integration tests of lib/store/rds.c on the stack's Redis. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "redis_client.h"
+#include "store/rds.h"
 #include "stack.h"
 
 static struct rds *connect_stack(void)

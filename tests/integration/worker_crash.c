@@ -26,8 +26,8 @@
 
 #include "commands.h"
 #include "harness.h"
-#include "money.h"
-#include "topics.h"
+#include "core/money.h"
+#include "store/topics.h"
 #include "voucher_world.h"
 
 #define N_COMMANDS 2000

@@ -24,7 +24,7 @@
 
 #include "commands.h"
 #include "harness.h"
-#include "topics.h"
+#include "store/topics.h"
 
 #define N_COMMANDS 60
 

@@ -1,6 +1,6 @@
 /*
  * Integration tests of the provider commands (workers/h_provider.c) and their
- * read models (lib/view_provider.c) on the real stack: commands go onto
+ * read models (lib/views/view_provider.c) on the real stack: commands go onto
  * Kafka as envelopes, the running reference and provider workers apply them,
  * and the tests look at PostgreSQL, Redis and psop.events.provider.
  * The tests start no workers (scripts/dev up runs them). Every id is new, so
@@ -11,12 +11,12 @@
 #include <string.h>
 
 #include "commands.h"
-#include "date.h"
+#include "core/date.h"
 #include "harness.h"
-#include "pg.h"
-#include "redis_client.h"
-#include "topics.h"
-#include "view_provider.h"
+#include "store/pgc.h"
+#include "store/rds.h"
+#include "store/topics.h"
+#include "views/view_provider.h"
 
 /* Two organisers and two service types of one test. */
 struct world {

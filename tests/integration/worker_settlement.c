@@ -1,6 +1,6 @@
 /*
  * Integration tests of the settlement commands (workers/h_settlement.c), the
- * settlement document (lib/view_settlement.c) and the settlement reads
+ * settlement document (lib/views/view_settlement.c) and the settlement reads
  * (api/read_settlement.c) on the real stack: reference data, vouchers and
  * service events go through the running reference and voucher workers,
  * settlement.* onto psop.commands.settlement for the running settlement
@@ -16,13 +16,13 @@
 
 #include "api_testlib.h"
 #include "commands.h"
-#include "date.h"
-#include "domain_settlement.h"
+#include "core/date.h"
+#include "domain/settlement.h"
 #include "harness.h"
-#include "json_schema.h"
-#include "redis_client.h"
-#include "topics.h"
-#include "view_settlement.h"
+#include "wire/jschema.h"
+#include "store/rds.h"
+#include "store/topics.h"
+#include "views/view_settlement.h"
 #include "voucher_world.h"
 
 /* A third service type: per visit, VAT 25.5 %, client share allowed. */
@@ -731,7 +731,7 @@ Test(settlement, racing_runs_keep_numbers_gapless)
 
 #include "apply.h"
 #include "handlers.h"
-#include "json_schema.h"
+#include "wire/jschema.h"
 
 struct racer {
     struct jschema_registry *reg;

@@ -1,7 +1,7 @@
 /*
  * Integration tests of the voucher and service-event commands
  * (workers/h_voucher.c, workers/h_service_event.c) and their read models
- * (lib/view_voucher.c) on the real stack: envelopes go onto
+ * (lib/views/view_voucher.c) on the real stack: envelopes go onto
  * psop.commands.voucher, the running voucher workers apply them, and the
  * tests look at PostgreSQL (exact cents), Redis and psop.events.voucher.
  * The tests start no workers. Dates are in 2026 before today, so they stay
@@ -12,12 +12,12 @@
 #include <string.h>
 
 #include "commands.h"
-#include "date.h"
+#include "core/date.h"
 #include "harness.h"
-#include "pg.h"
-#include "redis_client.h"
-#include "topics.h"
-#include "view_voucher.h"
+#include "store/pgc.h"
+#include "store/rds.h"
+#include "store/topics.h"
+#include "views/view_voucher.h"
 #include "voucher_world.h"
 
 /* A column of a service event, as a number. */

@@ -9,7 +9,7 @@
  */
 #include "sec_common.h"
 
-#include "topics.h"
+#include "store/topics.h"
 
 struct world {
     struct e2e e;

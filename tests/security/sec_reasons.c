@@ -14,7 +14,7 @@
  */
 #include "sec_common.h"
 
-#include "topics.h"
+#include "store/topics.h"
 
 /* The command.rejected event of command_id on topic after marks (its raw
  * payload, kept until e2e_fini), or "" when none came within 20 s. */

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""lib/date.c's Europe/Helsinki clock against tzdata, every day of 1990-2100.
+"""lib/core/date.c's Europe/Helsinki clock against tzdata, every day of 1990-2100.
 
-lib/date.c computes Helsinki's UTC offset from the EU summer-time rule
+lib/core/date.c computes Helsinki's UTC offset from the EU summer-time rule
 without tzdata. This runs $PSOP_BUILD/tests/tz/psop-tz-helsinki (see
 tests/tz/helsinki_offsets.c for its output) and computes the same line for
 each day with Python's zoneinfo (the system tzdata, Debian's tzdata package):

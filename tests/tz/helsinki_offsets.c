@@ -1,5 +1,5 @@
 /*
- * helsinki_offsets.c - psop-tz-helsinki: lib/date.c's Europe/Helsinki clock,
+ * helsinki_offsets.c - psop-tz-helsinki: lib/core/date.c's Europe/Helsinki clock,
  * printed for tests/tz/check_helsinki.py to compare with tzdata.
  *
  *   psop-tz-helsinki FIRST_YEAR LAST_YEAR
@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "date.h"
+#include "core/date.h"
 
 int main(int argc, char **argv)
 {

@@ -7,8 +7,8 @@
 
 #include "../integration/api_testlib.h"
 #include "auth.h"
-#include "config.h"
-#include "json_schema.h"
+#include "core/config.h"
+#include "wire/jschema.h"
 
 static struct psop_config cfg;
 

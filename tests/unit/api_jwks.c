@@ -10,10 +10,10 @@
 #include <unistd.h>
 
 #include "auth.h"
-#include "config.h"
-#include "jwk.h"
+#include "core/config.h"
+#include "wire/jwk.h"
 #include "jwks.h"
-#include "jwt_token.h"
+#include "wire/jwt.h"
 
 static char dir[] = "/tmp/psop-jwks-XXXXXX";
 static json_t *priv; /* {"keys":[rsa "r1", ec "e1", rsa "r2"]} */

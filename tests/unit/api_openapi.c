@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "json_schema.h"
+#include "wire/jschema.h"
 #include "openapi.h"
 #include "router.h"
 

@@ -1,9 +1,9 @@
-/* lib/apikey.c: the text of a provider integration key, its secret and hash. */
+/* lib/wire/apikey.c: the text of a provider integration key, its secret and hash. */
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "apikey.h"
-#include "ids.h"
+#include "wire/apikey.h"
+#include "core/ids.h"
 
 Test(apikey, secret_is_43_base64url_chars_and_new_each_time)
 {

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "date.h"
+#include "core/date.h"
 
 
 static day_t P(const char *s)

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "decimal.h"
+#include "core/decimal.h"
 
 /* Parses JSON text the way the API does, so reals arrive as strtod made them. */
 static int from_text(const char *text, int64_t *out)

@@ -1,7 +1,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "domain_band.h"
+#include "domain/band.h"
 
 Test(band, parse_and_name)
 {

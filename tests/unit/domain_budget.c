@@ -1,9 +1,9 @@
-/* lib/domain_budget.c: the pot of a budget voucher, cent by cent. */
+/* lib/domain/budget.c: the pot of a budget voucher, cent by cent. */
 #include <criterion/criterion.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "domain_budget.h"
+#include "domain/budget.h"
 
 static char err[64];
 

@@ -2,7 +2,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "domain_event.h"
+#include "domain/event.h"
 
 static char err[64];
 

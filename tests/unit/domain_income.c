@@ -2,7 +2,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "domain_income.h"
+#include "domain/income.h"
 
 /*
  * The model used throughout (invented, shaped like the old home-care rule):

@@ -2,8 +2,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "domain_settlement.h"
-#include "finnish_ids.h"
+#include "domain/settlement.h"
+#include "domain/fi.h"
 
 static char err[64];
 

@@ -1,9 +1,10 @@
-/* Unit tests of lib/envelope.c: which version knows which field, how a
+/* Unit tests of lib/wire/envelope.c: which version knows which field, how a
  * reader of an older version sees a newer envelope, traceparent. */
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "envelope.h"
+#include "wire/envelope.h"
+#include "wire/traceparent.h"
 
 Test(envelope, fields_have_the_version_that_introduced_them)
 {

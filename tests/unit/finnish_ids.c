@@ -1,7 +1,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "finnish_ids.h"
+#include "domain/fi.h"
 
 /*
  * Check digits below were computed by hand with the published algorithms

@@ -12,9 +12,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "domain_settlement.h"
-#include "finvoice.h"
-#include "money.h"
+#include "domain/settlement.h"
+#include "formats/finvoice.h"
+#include "core/money.h"
 
 #define FV_XSD PSOP_SOURCE_DIR "/schemas/finvoice/Finvoice3.0.xsd"
 #define FV_FIXTURES PSOP_SOURCE_DIR "/tests/fixtures/finvoice/"

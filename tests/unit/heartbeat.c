@@ -1,4 +1,4 @@
-/* Unit tests of lib/heartbeat.c: the worker's liveness file. */
+/* Unit tests of lib/core/heartbeat.c: the worker's liveness file. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "heartbeat.h"
+#include "core/heartbeat.h"
 
 static char *tmp_path(void)
 {

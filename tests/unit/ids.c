@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "ids.h"
+#include "core/ids.h"
 
 static unsigned hexval(char c)
 {
@@ -141,34 +141,34 @@ Test(uuid_valid, bad)
     cr_assert_not(ids_uuid_valid(NULL));
 }
 
-Test(uuid_list, builds_a_postgresql_array_literal_and_refuses_what_is_not_a_uuid)
+Test(ids_list, builds_a_postgresql_array_literal_and_refuses_what_is_not_a_uuid)
 {
-    struct uuid_list l;
-    uuid_list_init(&l);
+    struct ids_list l;
+    ids_list_init(&l);
     cr_expect_str_eq(l.text, "{}");
-    cr_expect_eq(uuid_list_add(&l, "0190a0b0-0000-7000-8000-00000000000a"), 0);
+    cr_expect_eq(ids_list_add(&l, "0190a0b0-0000-7000-8000-00000000000a"), 0);
     cr_expect_str_eq(l.text, "{0190a0b0-0000-7000-8000-00000000000a}");
-    cr_expect_eq(uuid_list_add(&l, "0190a0b0-0000-7000-8000-00000000000a}"), -1);
-    cr_expect_eq(uuid_list_add(&l, "x\"},{"), -1);
-    cr_expect_eq(uuid_list_add(&l, NULL), -1);
-    cr_expect_eq(uuid_list_add(&l, "0190A0B0-0000-7000-8000-00000000000B"), 0);
+    cr_expect_eq(ids_list_add(&l, "0190a0b0-0000-7000-8000-00000000000a}"), -1);
+    cr_expect_eq(ids_list_add(&l, "x\"},{"), -1);
+    cr_expect_eq(ids_list_add(&l, NULL), -1);
+    cr_expect_eq(ids_list_add(&l, "0190A0B0-0000-7000-8000-00000000000B"), 0);
     cr_expect_str_eq(l.text, "{0190a0b0-0000-7000-8000-00000000000a,"
                              "0190A0B0-0000-7000-8000-00000000000B}");
     cr_expect_eq(l.n, 2);
-    uuid_list_clear(&l);
+    ids_list_clear(&l);
     cr_expect_str_eq(l.text, "{}");
     cr_expect_eq(l.n, 0);
     /* grows past its first allocation many times over */
     char id[UUID_STR_LEN];
     for (int i = 0; i < 5000; i++) {
         ids_uuid7(id);
-        cr_assert_eq(uuid_list_add(&l, id), 0);
+        cr_assert_eq(ids_list_add(&l, id), 0);
     }
     cr_expect_eq(l.n, 5000);
     cr_expect_eq(l.len, strlen(l.text));
     cr_expect_eq(l.len, 2 + 5000 * 36 + 4999);
     cr_expect_eq(l.text[0], '{');
     cr_expect_eq(l.text[l.len - 1], '}');
-    uuid_list_free(&l);
+    ids_list_free(&l);
     cr_expect_null(l.text);
 }

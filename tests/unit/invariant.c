@@ -6,7 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "invariant.h"
+#include "core/invariant.h"
 
 Test(invariant, a_kept_invariant_costs_nothing_but_the_check)
 {

@@ -6,9 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "json_schema.h"
-#include "json_strict.h"
-#include "xmalloc.h"
+#include "wire/jschema.h"
+#include "wire/json_strict.h"
+#include "core/xmalloc.h"
 
 #define SCHEMA_DIR PSOP_SOURCE_DIR "/schemas"
 #define FIXTURE_DIR PSOP_SOURCE_DIR "/tests/fixtures/schema"
@@ -601,7 +601,7 @@ Test(json_schema, validates_what_json_strict_parsed)
     jschema_registry_free(reg);
 }
 
-/* ---- pattern: ECMA-262 as PCRE2 reads it (lib/json_schema.c) ---- */
+/* ---- pattern: ECMA-262 as PCRE2 reads it (lib/wire/jschema.c) ---- */
 
 struct pat_case {
     const char *pattern; /* the regex itself, as the schema's string holds it */

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json_strict.h"
-#include "xmalloc.h"
+#include "wire/json_strict.h"
+#include "core/xmalloc.h"
 
 static json_t *parse(const char *s, size_t len, char *err, size_t errlen)
 {

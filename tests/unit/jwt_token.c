@@ -7,9 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "jwt_token.h"
-#include "xmalloc.h"
+#include "core/config.h"
+#include "wire/jwt.h"
+#include "core/xmalloc.h"
 
 static struct psop_config cfg;
 static const char SECRET[] = "unit-test-secret-0123456789abcdefghij";

@@ -6,8 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "xmalloc.h"
+#include "core/log.h"
+#include "core/xmalloc.h"
 
 /* Formats one line as log_line would and returns it parsed; fails the test
  * unless it is one JSON object on one line within LOG_LINE_MAX. */

@@ -2,7 +2,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "money.h"
+#include "core/money.h"
 
 static int64_t DR(int64_t n, int64_t d)
 {

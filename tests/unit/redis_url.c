@@ -1,7 +1,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "redis_url.h"
+#include "store/redis_url.h"
 
 static struct redis_url parse_ok(const char *url)
 {

@@ -1,8 +1,8 @@
-/* Unit tests of the pure answers of lib/view_order.h: month usage, expired
+/* Unit tests of the pure answers of lib/views/view_order.h: month usage, expired
  * status, events of a month. */
 #include <criterion/criterion.h>
 
-#include "view_order.h"
+#include "views/view_order.h"
 
 static json_t *doc(const char *valid_to)
 {

@@ -1,11 +1,11 @@
-/* lib/view_voucher.c: the comparison of a budget voucher (pure, from
+/* lib/views/view_voucher.c: the comparison of a budget voucher (pure, from
  * stored documents). */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <stdlib.h>
 
-#include "date.h"
-#include "view_voucher.h"
+#include "core/date.h"
+#include "views/view_voucher.h"
 
 static json_t *J(const char *text)
 {

@@ -1,0 +1,72 @@
+/*
+ * store/rds.h - hiredis connection for read models and small shared state.
+ *
+ * Every read-model write is version-checked by a Lua compare-and-set: a hash
+ * key holds fields "v" (aggregate version, integer) and "d" (JSON document);
+ * a write with a version not greater than the stored one is refused, so a late
+ * or replayed write never overwrites newer data.
+ * A struct rds is one connection; not thread-safe. On a broken connection each
+ * call tries one reconnect before failing (re-running the command: one whose
+ * reply was lost may run twice, which version-checked writes tolerate). The
+ * CAS runs as a Lua script by EVALSHA, falling back to EVAL on NOSCRIPT.
+ * Versions are compared as Lua numbers: keep them below 2^53.
+ */
+#ifndef PSOP_REDIS_CLIENT_H
+#define PSOP_REDIS_CLIENT_H
+
+#include <stddef.h>
+#include <hiredis/hiredis.h>
+
+#include "core/mustcheck.h"
+
+struct rds;
+
+/* url: redis://host:port[/db]. Returns NULL with err filled. timeout_ms bounds
+ * connect and each command. */
+struct rds *rds_connect(const char *url, int timeout_ms, char *err, size_t errlen);
+void rds_free(struct rds *r);
+/* The current hiredis context (borrowed; replaced by a reconnect, NULL after
+ * a failed one). */
+redisContext *rds_ctx(struct rds *r);
+
+/* Writes doc at key with version if newer than what is stored.
+ * Returns 1 written, 0 refused as stale, -1 error (err filled). ttl_s 0 = none. */
+PSOP_MUSTCHECK int rds_put_versioned(struct rds *r, const char *key, long long version,
+                                     const char *doc, int ttl_s, char *err, size_t errlen);
+
+/* Writes n documents like rds_put_versioned (all with ttl_s), pipelined: one round
+ * trip per few hundred keys. *written counts the keys written (the others
+ * were refused as stale). 0, or -1 with err (some may have been written: the
+ * writes are version-checked, so running it again is safe). A doc "" is a
+ * stale marker (below). */
+PSOP_MUSTCHECK int rds_put_versioned_many(struct rds *r, size_t n, const char *const *keys,
+                                          const long long *versions, const char *const *docs,
+                                          int ttl_s, long *written, char *err, size_t errlen);
+
+/* PUBLISHes n messages on channel, pipelined. 0, or -1 with err. */
+PSOP_MUSTCHECK int rds_publish_many(struct rds *r, const char *channel, size_t n,
+                                    const char *const *msgs, char *err, size_t errlen);
+
+/*
+ * Stale markers: a key whose document is "" at version v says "the document
+ * of version v exists in PostgreSQL but was not built here" (a worker that
+ * touched too many aggregates at once to rebuild each, e.g. a settlement run,
+ * writes markers instead). Older writes stay refused; the document of version
+ * v itself, or a newer one, replaces the marker.
+ */
+enum rds_got {
+    RDS_ERROR = -1, /* Redis failed: err says why */
+    RDS_ABSENT = 0, /* no such key */
+    RDS_FOUND = 1,  /* *doc (caller frees) and *version */
+    RDS_STALE = 2,  /* a stale marker: *version, *doc NULL */
+};
+
+/* Reads the document at key. version may be NULL. */
+PSOP_MUSTCHECK enum rds_got rds_get_versioned(struct rds *r, const char *key, char **doc,
+                                              long long *version, char *err, size_t errlen);
+
+/* Runs a command (redisCommand format); returns the reply (caller frees with
+ * freeReplyObject) or NULL on connection error, after one reconnect attempt. */
+redisReply *rds_command(struct rds *r, const char *fmt, ...);
+
+#endif
