@@ -346,7 +346,7 @@ int auth_verify(const struct auth *a, const char *authorization, time_t now, str
         goto out;
     }
     if (a->reg) {
-        json_t *aj = auth_actor_json(out);
+        json_t *aj = actor_to_json(out);
         int ok = auth_actor_valid(a->reg, aj, err, errlen);
         json_decref(aj);
         if (ok < 0)
@@ -426,18 +426,4 @@ int auth_check_claims(const struct actor *ac, const char *type, const json_t *da
         snprintf(err, errlen, "no role");
         return -1;
     }
-}
-
-json_t *auth_actor_json(const struct actor *ac)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "sub", json_string(ac->sub));
-    json_object_set_new(o, "role", json_string(role_name(ac->role)));
-    if (ac->org[0])
-        json_object_set_new(o, "org", json_string(ac->org));
-    if (ac->provider[0])
-        json_object_set_new(o, "provider", json_string(ac->provider));
-    if (ac->client[0])
-        json_object_set_new(o, "client", json_string(ac->client));
-    return o;
 }

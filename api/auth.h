@@ -24,14 +24,8 @@
 /* The largest public key file read (jwt_public_key_file). */
 #define AUTH_KEY_FILE_MAX (1u << 20)
 
-/* Who sent the request, from a verified token. Empty strings are absent claims. */
-struct actor {
-    char sub[AUTH_CLAIM_MAX + 1];
-    enum role role;
-    char org[AUTH_CLAIM_MAX + 1];
-    char provider[AUTH_CLAIM_MAX + 1];
-    char client[AUTH_CLAIM_MAX + 1];
-};
+/* Who sent the request, from a verified token: struct actor (wire/actor.h),
+ * no claim longer than AUTH_CLAIM_MAX. */
 
 struct auth;
 
@@ -71,8 +65,5 @@ bool auth_role_allowed(const struct actor *ac, unsigned roles);
  * *field (a static string) and a reason in err. */
 int auth_check_claims(const struct actor *ac, const char *type, const json_t *data,
                       const char **field, char *err, size_t errlen);
-
-/* The envelope's actor object: {sub, role, org?, provider?, client?}. New ref. */
-json_t *auth_actor_json(const struct actor *ac);
 
 #endif

@@ -47,7 +47,7 @@ int cmd_status_accepted(struct rpool *p, const struct cmd_batch *b, const struct
         json_t *doc = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:o}", "command_id", it->command_id,
                                 "type", it->type, "status", "accepted", "resource_id",
                                 it->resource_id, "actor_sub", ac->sub, "actor",
-                                auth_actor_json(ac));
+                                actor_to_json(ac));
         argv[a++] = own[n + i] = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(15));
         json_decref(doc);
     }

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "problem.h"
+#include "wire/envelope.h"
 #include "core/xmalloc.h"
 
 static void set_error(struct cmd_error *e, int status, const char *detail)
@@ -415,22 +416,16 @@ int cmd_finalize(struct cmd_batch *b, const struct actor *ac, const struct cmd_o
         }
         if (!it->resource_id)
             it->resource_id = it->key;
-        json_t *env = json_object();
-        json_object_set_new(env, "id", json_string(it->command_id));
-        json_object_set_new(env, "type", json_string(it->type));
-        json_object_set_new(env, "schema_version", json_integer(o->envelope_version));
-        json_object_set_new(env, "actor", auth_actor_json(ac));
-        json_object_set_new(env, "received_at", json_string(o->received_at));
-        if (o->idem_key)
-            json_object_set_new(env, "idempotency_key", json_string(o->idem_key));
-        if (o->traceparent && *o->traceparent && o->envelope_version >= 2)
-            json_object_set_new(env, "traceparent", json_string(o->traceparent));
-        if (o->idem_key && o->request_digest && o->envelope_version >= 3)
-            json_object_set_new(env, "request_digest", json_string(o->request_digest));
-        json_object_set(env, "data", it->data); /* borrows: data stays ours */
-        it->payload = json_dumps(env, JSON_COMPACT | JSON_REAL_PRECISION(15));
+        struct envelope_head h = {.id = it->command_id,
+                                  .type = it->type,
+                                  .version = o->envelope_version,
+                                  .actor = ac,
+                                  .received_at = o->received_at,
+                                  .idempotency_key = o->idem_key,
+                                  .traceparent = o->traceparent,
+                                  .request_digest = o->request_digest};
+        it->payload = envelope_build(&h, it->data);
         it->payload_len = it->payload ? strlen(it->payload) : 0;
-        json_decref(env);
         if (!it->payload)
             add_err(e, prefix, NULL, "cannot be serialized");
     }

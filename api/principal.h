@@ -15,9 +15,9 @@
 
 #include "auth.h"
 
-/* Room for the canonical form of any actor (5 claims of at most
- * AUTH_CLAIM_MAX bytes, each with its length). */
-#define PRINCIPAL_MAX (6 * (AUTH_CLAIM_MAX + 8))
+/* Room for the canonical form of any actor (5 fields of at most
+ * ACTOR_FIELD_MAX bytes, each with its length). */
+#define PRINCIPAL_MAX (6 * (ACTOR_FIELD_MAX + 8))
 
 /* The canonical, unambiguous text of the principal:
  * "<role>|<len>:<org>|<len>:<provider>|<len>:<client>|<len>:<sub>"

@@ -84,21 +84,3 @@ bool router_is_command_type(const char *type)
     const struct route *r;
     return type && router_rows_for_type(type, &r, 1) == 1;
 }
-
-static const char *role_names[] = {"admin", "organiser", "provider", "client"};
-
-enum role role_parse(const char *name)
-{
-    for (int i = 0; name && i < 4; i++)
-        if (strcmp(name, role_names[i]) == 0)
-            return (enum role)(1 << i);
-    return ROLE_NONE;
-}
-
-const char *role_name(enum role r)
-{
-    for (int i = 0; i < 4; i++)
-        if (r == (enum role)(1 << i))
-            return role_names[i];
-    return "none";
-}

@@ -15,14 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-enum role {
-    ROLE_NONE = 0,
-    ROLE_ADMIN = 1 << 0,
-    ROLE_ORGANISER = 1 << 1,
-    ROLE_PROVIDER = 1 << 2,
-    ROLE_CLIENT = 1 << 3,
-};
-#define ROLE_ANY (ROLE_ADMIN | ROLE_ORGANISER | ROLE_PROVIDER | ROLE_CLIENT)
+#include "wire/actor.h" /* enum role */
+
 
 enum route_kind {
     ROUTE_COMMAND, /* body (+ path params) is one command's data */
@@ -88,7 +82,5 @@ size_t router_rows_for_type(const char *type, const struct route **out, size_t m
 bool router_is_command_type(const char *type);
 
 /* "admin" -> ROLE_ADMIN...; ROLE_NONE for anything else. */
-enum role role_parse(const char *name);
-const char *role_name(enum role r);
 
 #endif

@@ -91,7 +91,7 @@ PSOP_PACKAGES=(
   postgresql postgresql-contrib redis-server haproxy
   openjdk-17-jre-headless maven kcat jq curl libxml2-utils
   python3 python3-jsonschema python3-yaml python3-prometheus-client iproute2 procps socat
-  ca-certificates tzdata
+  ca-certificates tzdata clang-format
 )
 
 # What scripts/containers needs on the host (scripts/test runs it too): Podman

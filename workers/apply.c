@@ -50,7 +50,7 @@ PGresult *apply_query(struct apply_ctx *ctx, const char *sql, int n, const char 
 
 static const char *cmd_field(const void *arg, const char *field)
 {
-    return cmd_str((const struct cmd *)arg, field);
+    return envelope_str((const struct envelope *)arg, field);
 }
 
 enum apply_result apply_sql_outcome(struct apply_ctx *ctx, const char *code)
@@ -67,18 +67,9 @@ enum apply_result apply_sql_outcome(struct apply_ctx *ctx, const char *code)
     return APPLY_REJECTED;
 }
 
-int apply_role_in(const struct apply_ctx *ctx, ...)
+bool apply_role_in(const struct apply_ctx *ctx, unsigned roles)
 {
-    const char *role = ctx->cmd->actor.role;
-    va_list ap;
-    va_start(ap, ctx);
-    const char *r;
-    int ok = 0;
-    while ((r = va_arg(ap, const char *)) != NULL)
-        if (role && strcmp(role, r) == 0)
-            ok = 1;
-    va_end(ap);
-    return ok;
+    return actor_role_in(&ctx->cmd->actor, roles);
 }
 
 bool apply_same_id(const char *a, const char *b)

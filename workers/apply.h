@@ -20,7 +20,7 @@
 #include <stdbool.h>
 #include <stdarg.h>
 
-#include "command.h"
+#include "wire/envelope.h"
 #include "core/config.h"
 #include "store/pgc.h"
 
@@ -29,7 +29,7 @@ enum apply_result { APPLY_OK, APPLY_REJECTED, APPLY_FAILED };
 struct apply_ctx {
     struct pgc *pg;
     const struct psop_config *cfg;
-    const struct cmd *cmd;
+    const struct envelope *cmd;
     const char *source;     /* CloudEvents source of events written */
     char resource_id[64];
     char reason[512];
@@ -78,6 +78,6 @@ long long apply_col_ll(const PGresult *r, int row, int c);
 /* v in decimal into buf (n bytes), for a statement parameter; returns buf. */
 char *apply_num(char *buf, size_t n, long long v);
 
-/* True when the actor's role is one of the NULL-terminated roles. */
-int apply_role_in(const struct apply_ctx *ctx, ...) __attribute__((sentinel));
+/* True when the actor's role is one of roles (ROLE_ADMIN | ROLE_ORGANISER ...). */
+bool apply_role_in(const struct apply_ctx *ctx, unsigned roles);
 #endif

@@ -30,12 +30,12 @@
 static enum apply_result require_key_manager(struct apply_ctx *ctx, const char *provider_id)
 {
     const struct actor *a = &ctx->cmd->actor;
-    if (a->sub && strncmp(a->sub, "apikey:", 7) == 0)
+    if (strncmp(a->sub, "apikey:", 7) == 0)
         return apply_reject(ctx, "forbidden: an API key cannot create or revoke API keys; the "
                                  "provider's user does");
-    if (apply_role_in(ctx, "admin", NULL))
+    if (apply_role_in(ctx, ROLE_ADMIN))
         return APPLY_OK;
-    if (apply_role_in(ctx, "provider", NULL) && apply_same_id(a->provider, provider_id))
+    if (apply_role_in(ctx, ROLE_PROVIDER) && apply_same_id(a->provider, provider_id))
         return APPLY_OK;
     return apply_reject(ctx, "forbidden: only provider %s itself (or an admin) may manage its "
                              "API keys",
@@ -59,9 +59,9 @@ static enum apply_result lock_provider(struct apply_ctx *ctx, const char *provid
 
 static enum apply_result api_key_create(struct apply_ctx *ctx)
 {
-    const struct cmd *c = ctx->cmd;
-    const char *pid = cmd_str(c, "provider_id"), *kid = cmd_str(c, "key_id");
-    const char *scope = cmd_str(c, "scope"), *hash = cmd_str(c, "secret_hash");
+    const struct envelope *c = ctx->cmd;
+    const char *pid = envelope_str(c, "provider_id"), *kid = envelope_str(c, "key_id");
+    const char *scope = envelope_str(c, "scope"), *hash = envelope_str(c, "secret_hash");
     long long days = 0;
     if (!kid)
         kid = c->id;
@@ -74,7 +74,7 @@ static enum apply_result api_key_create(struct apply_ctx *ctx)
     if (!apikey_hash_valid(hash))
         return apply_reject(ctx, "invalid: an API key is created through the api, which makes "
                                  "its secret");
-    if (cmd_int(c, "expires_in_days", &days) < 0)
+    if (envelope_int(c, "expires_in_days", &days) < 0)
         return apply_reject(ctx, "invalid: expires_in_days is required");
     if ((ar = lock_provider(ctx, pid)) != APPLY_OK)
         return ar;
@@ -99,7 +99,7 @@ static enum apply_result api_key_create(struct apply_ctx *ctx)
 
     char dbuf[16];
     snprintf(dbuf, sizeof dbuf, "%lld", days);
-    const char *p[] = {kid, pid, cmd_str(c, "name"), scope, hash, c->actor.sub, dbuf};
+    const char *p[] = {kid, pid, envelope_str(c, "name"), scope, hash, c->actor.sub, dbuf};
     r = apply_query(ctx,
                     "INSERT INTO psop.api_keys (id, provider_id, name, scope, secret_hash, "
                     "created_by, expires_at) VALUES ($1, $2, $3, $4, $5, $6, "
@@ -118,8 +118,8 @@ static enum apply_result api_key_create(struct apply_ctx *ctx)
 
 static enum apply_result api_key_revoke(struct apply_ctx *ctx)
 {
-    const struct cmd *c = ctx->cmd;
-    const char *pid = cmd_str(c, "provider_id"), *kid = cmd_str(c, "key_id");
+    const struct envelope *c = ctx->cmd;
+    const char *pid = envelope_str(c, "provider_id"), *kid = envelope_str(c, "key_id");
     snprintf(ctx->resource_id, sizeof(ctx->resource_id), "%s", kid);
     enum apply_result ar = require_key_manager(ctx, pid);
     if (ar != APPLY_OK)

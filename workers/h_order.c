@@ -37,10 +37,10 @@ static const char *band_cents(json_t *bands, const char *name, char *buf, size_t
 
 static enum apply_result contract_upsert(struct apply_ctx *ctx)
 {
-    const struct cmd *c = ctx->cmd;
-    const char *id = cmd_str(c, "id"), *org = cmd_str(c, "organiser_id"),
-               *pid = cmd_str(c, "provider_id"), *st = cmd_str(c, "service_type"),
-               *vf = cmd_str(c, "valid_from"), *vt = cmd_str(c, "valid_to");
+    const struct envelope *c = ctx->cmd;
+    const char *id = envelope_str(c, "id"), *org = envelope_str(c, "organiser_id"),
+               *pid = envelope_str(c, "provider_id"), *st = envelope_str(c, "service_type"),
+               *vf = envelope_str(c, "valid_from"), *vt = envelope_str(c, "valid_to");
     json_t *bands = json_object_get(c->data, "band_prices_cents");
     snprintf(ctx->resource_id, sizeof(ctx->resource_id), "%s", id);
     enum apply_result ar = se_require_organiser(ctx, org, "make its contracts");
@@ -114,7 +114,7 @@ static enum apply_result contract_upsert(struct apply_ctx *ctx)
 
     char b[5][24];
     long long price = 0;
-    cmd_int(c, "price_cents", &price);
+    envelope_int(c, "price_cents", &price);
     const char *up[] = {id, org, pid, st, start, vt,
                         capj ? apply_num(b[0], sizeof(b[0]), cap_h) : NULL, c->actor.sub};
     r = apply_query(ctx,
@@ -169,16 +169,16 @@ static enum apply_result contract_upsert(struct apply_ctx *ctx)
 
 static enum apply_result order_create(struct apply_ctx *ctx)
 {
-    const struct cmd *c = ctx->cmd;
-    const char *org = cmd_str(c, "organiser_id"), *cid = cmd_str(c, "contract_id");
-    const char *id = cmd_str(c, "id");
+    const struct envelope *c = ctx->cmd;
+    const char *org = envelope_str(c, "organiser_id"), *cid = envelope_str(c, "contract_id");
+    const char *id = envelope_str(c, "id");
     if (!id)
         id = c->id;
     snprintf(ctx->resource_id, sizeof(ctx->resource_id), "%s", id);
     enum apply_result ar = se_require_organiser(ctx, org, "make its orders");
     if (ar != APPLY_OK)
         return ar;
-    const char *vf = cmd_str(c, "valid_from"), *vt = cmd_str(c, "valid_to");
+    const char *vf = envelope_str(c, "valid_from"), *vt = envelope_str(c, "valid_to");
     day_t dfrom, dto;
     if (date_parse(vf, &dfrom) < 0 || (vt && date_parse(vt, &dto) < 0))
         return apply_reject(ctx, "invalid_date: valid_from %s, valid_to %s", vf, vt ? vt : "-");
@@ -189,7 +189,7 @@ static enum apply_result order_create(struct apply_ctx *ctx)
     if (qj && decimal_from_json(qj, &quota_h) < 0)
         return apply_reject(ctx, "invalid_quantity: monthly_quota");
     long long fee = 0;
-    cmd_int(c, "client_fee_cents", &fee);
+    envelope_int(c, "client_fee_cents", &fee);
 
     const char *q[] = {id, cid};
     PGresult *r = apply_query(
@@ -223,9 +223,9 @@ static enum apply_result order_create(struct apply_ctx *ctx)
     char b[2][24];
     const char *ins[] = {id,
                          org,
-                         cmd_str(c, "client_id"),
+                         envelope_str(c, "client_id"),
                          cid,
-                         cmd_str(c, "decision_number"),
+                         envelope_str(c, "decision_number"),
                          vf,
                          vt,
                          qj ? apply_num(b[0], sizeof(b[0]), quota_h) : NULL,
@@ -242,9 +242,9 @@ static enum apply_result order_create(struct apply_ctx *ctx)
     long long version = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     PQclear(r);
     json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:I, s:s, s:I}", "id",
-                           id, "organiser_id", org, "client_id", cmd_str(c, "client_id"),
+                           id, "organiser_id", org, "client_id", envelope_str(c, "client_id"),
                            "contract_id", cid, "provider_id", pid, "service_type", st,
-                           "decision_number", cmd_str(c, "decision_number"), "valid_from", vf,
+                           "decision_number", envelope_str(c, "decision_number"), "valid_from", vf,
                            "valid_to", vt, "client_fee_cents", (json_int_t)fee, "created_by",
                            c->actor.sub, "version", (json_int_t)version);
     if (qj)
@@ -256,8 +256,8 @@ static enum apply_result order_create(struct apply_ctx *ctx)
 
 static enum apply_result order_end(struct apply_ctx *ctx)
 {
-    const struct cmd *c = ctx->cmd;
-    const char *oid = cmd_str(c, "order_id"), *d = cmd_str(c, "effective_date");
+    const struct envelope *c = ctx->cmd;
+    const char *oid = envelope_str(c, "order_id"), *d = envelope_str(c, "effective_date");
     snprintf(ctx->resource_id, sizeof(ctx->resource_id), "%s", oid);
     struct se_parent o;
     enum apply_result ar = se_order_lock(ctx, oid, &o);
@@ -280,7 +280,7 @@ static enum apply_result order_end(struct apply_ctx *ctx)
                             d, vfs);
     if ((ar = se_require_no_events_after(ctx, &o, d, "events_after_date")) != APPLY_OK)
         return ar;
-    const char *u[] = {o.id, d, cmd_str(c, "reason"), c->actor.sub};
+    const char *u[] = {o.id, d, envelope_str(c, "reason"), c->actor.sub};
     PGresult *r = apply_query(ctx,
                     "UPDATE psop.orders SET status = 'ended', end_date = $2, end_reason = $3, "
                     "ended_by = $4, ended_at = now(), version = version + 1, updated_at = now() "

@@ -33,9 +33,9 @@ static enum apply_result require_provider_self(struct apply_ctx *ctx, const char
                                                const char *what)
 {
     const struct actor *a = &ctx->cmd->actor;
-    if (apply_role_in(ctx, "admin", NULL))
+    if (apply_role_in(ctx, ROLE_ADMIN))
         return APPLY_OK;
-    if (apply_role_in(ctx, "provider", NULL) && apply_same_id(a->provider, provider_id))
+    if (apply_role_in(ctx, ROLE_PROVIDER) && apply_same_id(a->provider, provider_id))
         return APPLY_OK;
     return apply_reject(ctx, "forbidden: only provider %s itself (or an admin) may %s",
                         provider_id, what);
@@ -46,9 +46,9 @@ static enum apply_result require_organiser_self(struct apply_ctx *ctx, const cha
                                                 const char *what)
 {
     const struct actor *a = &ctx->cmd->actor;
-    if (apply_role_in(ctx, "admin", NULL))
+    if (apply_role_in(ctx, ROLE_ADMIN))
         return APPLY_OK;
-    if (apply_role_in(ctx, "organiser", NULL) && apply_same_id(a->org, organiser_id))
+    if (apply_role_in(ctx, ROLE_ORGANISER) && apply_same_id(a->org, organiser_id))
         return APPLY_OK;
     return apply_reject(ctx, "forbidden: only organiser %s (or an admin) may %s", organiser_id,
                         what);
@@ -116,14 +116,14 @@ static void touch_public(struct apply_ctx *ctx, const char *organiser_id, const 
 
 static enum apply_result provider_register(struct apply_ctx *ctx)
 {
-    const struct cmd *c = ctx->cmd;
+    const struct envelope *c = ctx->cmd;
     const struct actor *a = &c->actor;
-    const char *id = cmd_str(c, "id");
-    if (!apply_role_in(ctx, "provider", "admin", NULL))
+    const char *id = envelope_str(c, "id");
+    if (!apply_role_in(ctx, ROLE_PROVIDER | ROLE_ADMIN))
         return apply_reject(ctx, "forbidden: a provider registers itself (or an admin does)");
-    if (apply_role_in(ctx, "provider", NULL)) {
+    if (apply_role_in(ctx, ROLE_PROVIDER)) {
         if (!id)
-            id = a->provider;
+            id = actor_opt(a->provider);
         else if (!apply_same_id(id, a->provider))
             return apply_reject(ctx,
                                 "forbidden: a provider registers only itself (token provider %s, "
@@ -132,9 +132,9 @@ static enum apply_result provider_register(struct apply_ctx *ctx)
     }
     if (!id)
         id = c->id; /* admin without an id: the command id, so a replay finds the same one */
-    snprintf(ctx->resource_id, sizeof(ctx->resource_id), "%s", id);
+    snprintf(ctx->resource_id, sizeof(ctx->resource_id), "%.*s", (int)sizeof(ctx->resource_id) - 1, id); /* a UUID (schema) */
 
-    const char *bid = cmd_str(c, "business_id");
+    const char *bid = envelope_str(c, "business_id");
     const char *q[] = {id, bid};
     PGresult *r = apply_query(ctx,
                               "SELECT id = $1::uuid AS same, id FROM psop.providers "
@@ -157,10 +157,10 @@ static enum apply_result provider_register(struct apply_ctx *ctx)
 
     const char *p[] = {id,
                        bid,
-                       cmd_str(c, "name"),
-                       cmd_str(c, "iban"),
-                       cmd_str(c, "email"),
-                       cmd_str(c, "supplier_number"),
+                       envelope_str(c, "name"),
+                       envelope_str(c, "iban"),
+                       envelope_str(c, "email"),
+                       envelope_str(c, "supplier_number"),
                        a->sub};
     r = apply_query(ctx,
                     "INSERT INTO psop.providers (id, business_id, name, iban, email, "
@@ -184,9 +184,9 @@ static enum apply_result provider_register(struct apply_ctx *ctx)
 
 static enum apply_result provider_apply(struct apply_ctx *ctx)
 {
-    const struct cmd *c = ctx->cmd;
-    const char *pid = cmd_str(c, "provider_id"), *oid = cmd_str(c, "organiser_id"),
-               *st = cmd_str(c, "service_type"), *rb = cmd_str(c, "rulebook_version");
+    const struct envelope *c = ctx->cmd;
+    const char *pid = envelope_str(c, "provider_id"), *oid = envelope_str(c, "organiser_id"),
+               *st = envelope_str(c, "service_type"), *rb = envelope_str(c, "rulebook_version");
     snprintf(ctx->resource_id, sizeof(ctx->resource_id), "%s", pid);
     enum apply_result res;
     long long version = 0;
@@ -238,10 +238,10 @@ static enum apply_result provider_apply(struct apply_ctx *ctx)
 
 static enum apply_result provider_decide(struct apply_ctx *ctx)
 {
-    const struct cmd *c = ctx->cmd;
-    const char *pid = cmd_str(c, "provider_id"), *oid = cmd_str(c, "organiser_id"),
-               *st = cmd_str(c, "service_type"), *decision = cmd_str(c, "decision"),
-               *valid_from = cmd_str(c, "valid_from"), *reason = cmd_str(c, "reason");
+    const struct envelope *c = ctx->cmd;
+    const char *pid = envelope_str(c, "provider_id"), *oid = envelope_str(c, "organiser_id"),
+               *st = envelope_str(c, "service_type"), *decision = envelope_str(c, "decision"),
+               *valid_from = envelope_str(c, "valid_from"), *reason = envelope_str(c, "reason");
     snprintf(ctx->resource_id, sizeof(ctx->resource_id), "%s", pid);
     int approved = decision && strcmp(decision, "approved") == 0;
     enum apply_result res;
@@ -304,10 +304,10 @@ static enum apply_result provider_decide(struct apply_ctx *ctx)
 
 static enum apply_result provider_suspend(struct apply_ctx *ctx)
 {
-    const struct cmd *c = ctx->cmd;
-    const char *pid = cmd_str(c, "provider_id"), *oid = cmd_str(c, "organiser_id"),
-               *st = cmd_str(c, "service_type"), *from = cmd_str(c, "from"),
-               *reason = cmd_str(c, "reason");
+    const struct envelope *c = ctx->cmd;
+    const char *pid = envelope_str(c, "provider_id"), *oid = envelope_str(c, "organiser_id"),
+               *st = envelope_str(c, "service_type"), *from = envelope_str(c, "from"),
+               *reason = envelope_str(c, "reason");
     snprintf(ctx->resource_id, sizeof(ctx->resource_id), "%s", pid);
     enum apply_result res;
     long long version = 0;
@@ -365,15 +365,15 @@ static const char *band_price(const json_t *bands, const char *band, char *buf, 
 
 static enum apply_result provider_set_price(struct apply_ctx *ctx)
 {
-    const struct cmd *c = ctx->cmd;
-    const char *pid = cmd_str(c, "provider_id"), *oid = cmd_str(c, "organiser_id"),
-               *st = cmd_str(c, "service_type"), *valid_from = cmd_str(c, "valid_from");
+    const struct envelope *c = ctx->cmd;
+    const char *pid = envelope_str(c, "provider_id"), *oid = envelope_str(c, "organiser_id"),
+               *st = envelope_str(c, "service_type"), *valid_from = envelope_str(c, "valid_from");
     json_t *bands = json_object_get(c->data, "band_prices_cents");
     snprintf(ctx->resource_id, sizeof(ctx->resource_id), "%s", pid);
     enum apply_result res;
     long long version = 0, price = 0;
     int banded = 0;
-    cmd_int(c, "price_cents", &price);
+    envelope_int(c, "price_cents", &price);
     if ((res = require_provider_self(ctx, pid, "set its prices")) != APPLY_OK ||
         (res = bump_provider(ctx, pid, &version)) != APPLY_OK ||
         (res = require_refs(ctx, oid, st, &banded)) != APPLY_OK)

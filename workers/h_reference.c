@@ -13,7 +13,7 @@
 
 static enum apply_result require_admin(struct apply_ctx *ctx)
 {
-    if (!apply_role_in(ctx, "admin", NULL))
+    if (!apply_role_in(ctx, ROLE_ADMIN))
         return apply_reject(ctx, "forbidden: reference data is maintained by admins");
     return APPLY_OK;
 }
@@ -22,16 +22,16 @@ static enum apply_result organiser_upsert(struct apply_ctx *ctx)
 {
     if (require_admin(ctx) != APPLY_OK)
         return APPLY_REJECTED;
-    const struct cmd *c = ctx->cmd;
+    const struct envelope *c = ctx->cmd;
     long long sday = 0, adays = 0;
-    cmd_int(c, "settlement_day", &sday);
-    cmd_int(c, "auto_approve_days", &adays);
+    envelope_int(c, "settlement_day", &sday);
+    envelope_int(c, "auto_approve_days", &adays);
     char b1[24], b2[24];
-    const char *p[] = {cmd_str(c, "id"),
-                       cmd_str(c, "name"),
-                       cmd_str(c, "business_id"),
-                       cmd_str(c, "iban"),
-                       cmd_str(c, "invoice_prefix"),
+    const char *p[] = {envelope_str(c, "id"),
+                       envelope_str(c, "name"),
+                       envelope_str(c, "business_id"),
+                       envelope_str(c, "iban"),
+                       envelope_str(c, "invoice_prefix"),
                        apply_num(b1, sizeof(b1), sday),
                        apply_num(b2, sizeof(b2), adays)};
     PGresult *r = apply_query(
@@ -67,16 +67,16 @@ static enum apply_result service_type_upsert(struct apply_ctx *ctx)
 {
     if (require_admin(ctx) != APPLY_OK)
         return APPLY_REJECTED;
-    const struct cmd *c = ctx->cmd;
+    const struct envelope *c = ctx->cmd;
     json_t *bands = json_object_get(c->data, "band_coefficients");
     json_t *income = json_object_get(c->data, "income_model");
     char ev[24], sa[24], su[24], vat[24];
     long long vat_bp = 0;
-    cmd_int(c, "vat_rate_bp", &vat_bp);
+    envelope_int(c, "vat_rate_bp", &vat_bp);
     char *income_doc = income ? json_dumps(income, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
-    const char *p[] = {cmd_str(c, "code"),
-                       cmd_str(c, "name"),
-                       cmd_str(c, "unit"),
+    const char *p[] = {envelope_str(c, "code"),
+                       envelope_str(c, "name"),
+                       envelope_str(c, "unit"),
                        apply_num(vat, sizeof(vat), vat_bp),
                        json_is_true(json_object_get(c->data, "client_share_allowed")) ? "t" : "f",
                        coef(bands, "evening", ev, sizeof(ev)),
@@ -133,7 +133,7 @@ static enum apply_result holiday_upsert(struct apply_ctx *ctx)
 {
     if (require_admin(ctx) != APPLY_OK)
         return APPLY_REJECTED;
-    const char *p[] = {cmd_str(ctx->cmd, "date"), cmd_str(ctx->cmd, "name")};
+    const char *p[] = {envelope_str(ctx->cmd, "date"), envelope_str(ctx->cmd, "name")};
     PGresult *r = apply_query(ctx,
                               "INSERT INTO psop.holidays (date, name) VALUES ($1, $2) "
                               "ON CONFLICT (date) DO UPDATE SET name = EXCLUDED.name, "

@@ -36,7 +36,7 @@ json_t *se_qty_json(int64_t h)
 enum apply_result se_require_organiser(struct apply_ctx *ctx, const char *organiser_id,
                                        const char *what)
 {
-    if (apply_role_in(ctx, "organiser", NULL) && apply_same_id(ctx->cmd->actor.org, organiser_id))
+    if (apply_role_in(ctx, ROLE_ORGANISER) && apply_same_id(ctx->cmd->actor.org, organiser_id))
         return APPLY_OK;
     return apply_reject(ctx, "forbidden: only organiser %s may %s", organiser_id, what);
 }
@@ -618,10 +618,10 @@ enum apply_result se_evaluate(struct apply_ctx *ctx, const struct se_parent *p,
  * (the schema lets exactly one through). */
 static enum apply_result parent_of(struct apply_ctx *ctx, struct se_parent *p)
 {
-    const char *vid = cmd_str(ctx->cmd, "voucher_id");
+    const char *vid = envelope_str(ctx->cmd, "voucher_id");
     if (vid)
         return se_voucher_lock(ctx, vid, p);
-    const char *oid = cmd_str(ctx->cmd, "order_id");
+    const char *oid = envelope_str(ctx->cmd, "order_id");
     if (oid)
         return se_order_lock(ctx, oid, p);
     return apply_reject(ctx, "invalid_command: names neither voucher_id nor order_id");
@@ -708,9 +708,9 @@ static enum apply_result transition(struct apply_ctx *ctx, const struct se_row *
 static enum apply_result require_recorder(struct apply_ctx *ctx, const struct se_row *ev,
                                           const char *what)
 {
-    if (apply_role_in(ctx, "admin", NULL))
+    if (apply_role_in(ctx, ROLE_ADMIN))
         return APPLY_OK;
-    if (apply_role_in(ctx, "provider", NULL) &&
+    if (apply_role_in(ctx, ROLE_PROVIDER) &&
         apply_same_id(ctx->cmd->actor.provider, ev->provider_id))
         return APPLY_OK;
     return apply_reject(ctx, "forbidden: service event %s was recorded by another provider; "
@@ -722,9 +722,9 @@ static enum apply_result require_recorder(struct apply_ctx *ctx, const struct se
 static enum apply_result require_parent_organiser(struct apply_ctx *ctx, const struct se_parent *p,
                                                   bool admin_ok, const char *what)
 {
-    if (admin_ok && apply_role_in(ctx, "admin", NULL))
+    if (admin_ok && apply_role_in(ctx, ROLE_ADMIN))
         return APPLY_OK;
-    if (apply_role_in(ctx, "organiser", NULL) &&
+    if (apply_role_in(ctx, ROLE_ORGANISER) &&
         apply_same_id(ctx->cmd->actor.org, p->organiser_id))
         return APPLY_OK;
     return apply_reject(ctx, "forbidden: only the organiser of %s %s%s may %s",
@@ -734,21 +734,21 @@ static enum apply_result require_parent_organiser(struct apply_ctx *ctx, const s
 /* Reads quantity (hundredths), date, band and price from the command. */
 static enum apply_result read_input(struct apply_ctx *ctx, struct se_input *in)
 {
-    const struct cmd *c = ctx->cmd;
-    const char *d = cmd_str(c, "date");
+    const struct envelope *c = ctx->cmd;
+    const char *d = envelope_str(c, "date");
     if (d && date_parse(d, &in->date) < 0)
         return apply_reject(ctx, "invalid_date: %s", d);
     json_t *q = json_object_get(c->data, "quantity");
     if (q && decimal_from_json(q, &in->qty_h) < 0)
         return apply_reject(ctx, "invalid_quantity: more than two decimals or not a number");
-    const char *b = cmd_str(c, "band");
+    const char *b = envelope_str(c, "band");
     if (b) {
         if (band_parse(b, &in->band) < 0)
             return apply_reject(ctx, "invalid_band: %s", b);
         in->band_given = true;
     }
     long long price;
-    if (cmd_int(c, "unit_price_cents", &price) == 0) {
+    if (envelope_int(c, "unit_price_cents", &price) == 0) {
         in->price_given = true;
         in->price_cents = price;
     }
@@ -830,12 +830,12 @@ static void amount_params(const char **out, const char *const *head, size_t nh,
 
 enum apply_result se_record(struct apply_ctx *ctx)
 {
-    const struct cmd *c = ctx->cmd;
-    const char *id = cmd_str(c, "id");
+    const struct envelope *c = ctx->cmd;
+    const char *id = envelope_str(c, "id");
     if (!id)
         id = c->id; /* no id from the front: the command's, so a replay finds the same one */
     snprintf(ctx->resource_id, sizeof(ctx->resource_id), "%s", id);
-    if (!apply_role_in(ctx, "provider", "admin", NULL))
+    if (!apply_role_in(ctx, ROLE_PROVIDER | ROLE_ADMIN))
         return apply_reject(ctx, "forbidden: service events are recorded by providers");
     struct se_parent p;
     enum apply_result ar = parent_of(ctx, &p);
@@ -843,7 +843,7 @@ enum apply_result se_record(struct apply_ctx *ctx)
         return ar;
     if (!p.provider_id[0])
         return apply_reject(ctx, "forbidden: voucher %s has no chosen provider", p.id);
-    if (apply_role_in(ctx, "provider", NULL) && !apply_same_id(c->actor.provider, p.provider_id)) {
+    if (apply_role_in(ctx, ROLE_PROVIDER) && !apply_same_id(c->actor.provider, p.provider_id)) {
         if (p.kind == SE_ORDER)
             return apply_reject(ctx,
                                 "forbidden: order %s is under contract %s with another provider",
@@ -868,7 +868,7 @@ enum apply_result se_record(struct apply_ctx *ctx)
         return ar;
 
     char fe[24], rb[24];
-    const char *note = cmd_str(c, "note");
+    const char *note = envelope_str(c, "note");
     bool order = p.kind == SE_ORDER;
     struct amount_text t;
     amount_text(&t, &in, &res, order);
@@ -914,10 +914,10 @@ enum apply_result se_record(struct apply_ctx *ctx)
 
 enum apply_result se_update(struct apply_ctx *ctx)
 {
-    const struct cmd *c = ctx->cmd;
-    const char *eid = cmd_str(c, "event_id");
+    const struct envelope *c = ctx->cmd;
+    const char *eid = envelope_str(c, "event_id");
     snprintf(ctx->resource_id, sizeof(ctx->resource_id), "%s", eid);
-    if (!apply_role_in(ctx, "provider", "admin", NULL))
+    if (!apply_role_in(ctx, ROLE_PROVIDER | ROLE_ADMIN))
         return apply_reject(ctx, "forbidden: service events are edited by their provider");
     struct se_parent p;
     enum apply_result ar = parent_of(ctx, &p);
@@ -950,7 +950,7 @@ enum apply_result se_update(struct apply_ctx *ctx)
     if ((ar = read_input(ctx, &given)) != APPLY_OK)
         return ar;
     bool moved = false;
-    if (cmd_str(c, "date")) {
+    if (envelope_str(c, "date")) {
         moved = moved || given.date != ev.date;
         in.date = given.date;
     }
@@ -968,7 +968,7 @@ enum apply_result se_update(struct apply_ctx *ctx)
         in.price_given = true;
         in.price_cents = ev.price_cents;
     }
-    const char *note = json_object_get(c->data, "note") ? cmd_str(c, "note")
+    const char *note = json_object_get(c->data, "note") ? envelope_str(c, "note")
                                                          : (ev.has_note ? ev.note : NULL);
     struct se_result res;
     if ((ar = se_evaluate(ctx, &p, &in, &res)) != APPLY_OK)
@@ -1015,12 +1015,12 @@ enum apply_result se_update(struct apply_ctx *ctx)
 /* delete and approve: a state change of one event. */
 static enum apply_result change_state(struct apply_ctx *ctx, enum event_action act)
 {
-    const struct cmd *c = ctx->cmd;
-    const char *eid = cmd_str(c, "event_id");
+    const struct envelope *c = ctx->cmd;
+    const char *eid = envelope_str(c, "event_id");
     snprintf(ctx->resource_id, sizeof(ctx->resource_id), "%s", eid);
-    if (act == EVENT_DELETE && !apply_role_in(ctx, "provider", "admin", NULL))
+    if (act == EVENT_DELETE && !apply_role_in(ctx, ROLE_PROVIDER | ROLE_ADMIN))
         return apply_reject(ctx, "forbidden: service events are deleted by their provider");
-    if (act == EVENT_APPROVE && !apply_role_in(ctx, "organiser", "admin", NULL))
+    if (act == EVENT_APPROVE && !apply_role_in(ctx, ROLE_ORGANISER | ROLE_ADMIN))
         return apply_reject(ctx, "forbidden: service events are approved by the organiser");
     struct se_parent p;
     enum apply_result ar = parent_of(ctx, &p);
@@ -1089,14 +1089,14 @@ enum apply_result se_approve(struct apply_ctx *ctx)
 
 enum apply_result se_credit(struct apply_ctx *ctx)
 {
-    const struct cmd *c = ctx->cmd;
-    const char *eid = cmd_str(c, "event_id");
-    const char *id = cmd_str(c, "id");
+    const struct envelope *c = ctx->cmd;
+    const char *eid = envelope_str(c, "event_id");
+    const char *id = envelope_str(c, "id");
     if (!id)
         id = c->id;
     /* The front answers the credit's id as resource_id (it creates one). */
     snprintf(ctx->resource_id, sizeof(ctx->resource_id), "%s", id);
-    if (!apply_role_in(ctx, "organiser", NULL))
+    if (!apply_role_in(ctx, ROLE_ORGANISER))
         return apply_reject(ctx, "forbidden: credits are issued by the organiser");
     struct se_parent p;
     enum apply_result ar = parent_of(ctx, &p);
@@ -1158,8 +1158,8 @@ enum apply_result se_credit(struct apply_ctx *ctx)
                          p.organiser_id,
                          ev.provider_id,
                          apply_num(qb, sizeof(qb), qty_h),
-                         cmd_str(c, "reason_code"),
-                         cmd_str(c, "explanation"),
+                         envelope_str(c, "reason_code"),
+                         envelope_str(c, "explanation"),
                          apply_num(pr, sizeof(pr), a.unit_price_cents),
                          order || ev.budget ? NULL : apply_num(vu, sizeof(vu), a.value_unit_cents),
                          apply_num(gr, sizeof(gr), a.gross_cents),
@@ -1198,8 +1198,8 @@ enum apply_result se_credit(struct apply_ctx *ctx)
     json_t *data = json_pack(
         "{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:s, s:s}", "id",
         id, "event_id", ev.id, "organiser_id", p.organiser_id, "provider_id",
-        ev.provider_id, "quantity", se_qty_json(qty_h), "reason_code", cmd_str(c, "reason_code"),
-        "explanation", cmd_str(c, "explanation"), "unit_price_cents",
+        ev.provider_id, "quantity", se_qty_json(qty_h), "reason_code", envelope_str(c, "reason_code"),
+        "explanation", envelope_str(c, "explanation"), "unit_price_cents",
         (json_int_t)a.unit_price_cents,
         "gross_cents", (json_int_t)a.gross_cents, "organiser_part_cents",
         (json_int_t)a.organiser_part_cents, "client_share_cents",
@@ -1232,12 +1232,12 @@ enum apply_result se_credit(struct apply_ctx *ctx)
  * event, keyed by its voucher (or order). */
 enum apply_result se_auto_approve(struct apply_ctx *ctx)
 {
-    const struct cmd *c = ctx->cmd;
-    const char *org = cmd_str(c, "organiser_id");
+    const struct envelope *c = ctx->cmd;
+    const char *org = envelope_str(c, "organiser_id");
     snprintf(ctx->resource_id, sizeof(ctx->resource_id), "%s", org);
-    if (!apply_role_in(ctx, "admin", NULL))
+    if (!apply_role_in(ctx, ROLE_ADMIN))
         return apply_reject(ctx, "forbidden: auto-approval is run by an admin (the nightly batch)");
-    const char *q[] = {org, cmd_str(c, "recorded_before")};
+    const char *q[] = {org, envelope_str(c, "recorded_before")};
     PGresult *r = apply_query(ctx, "SELECT 1 FROM psop.organisers WHERE id = $1::uuid", 1, q);
     if (!r)
         return APPLY_FAILED;

@@ -227,13 +227,13 @@ static enum apply_result touch_parents(struct apply_ctx *ctx, const char *ids_ar
 
 static enum apply_result settlement_run(struct apply_ctx *ctx)
 {
-    const struct cmd *c = ctx->cmd;
-    const char *org = cmd_str(c, "organiser_id");
-    const char *period = cmd_str(c, "period");
+    const struct envelope *c = ctx->cmd;
+    const char *org = envelope_str(c, "organiser_id");
+    const char *period = envelope_str(c, "period");
     snprintf(ctx->resource_id, sizeof(ctx->resource_id), "%s", org ? org : "");
-    if (!apply_role_in(ctx, "admin", "organiser", NULL))
+    if (!apply_role_in(ctx, ROLE_ADMIN | ROLE_ORGANISER))
         return apply_reject(ctx, "forbidden: settlements are run by the organiser or an admin");
-    if (apply_role_in(ctx, "organiser", NULL) && !apply_same_id(c->actor.org, org))
+    if (apply_role_in(ctx, ROLE_ORGANISER) && !apply_same_id(c->actor.org, org))
         return apply_reject(ctx, "forbidden: an organiser runs its own settlements only");
 
     day_t today = date_today_helsinki(), first, last, due;
@@ -261,7 +261,7 @@ static enum apply_result settlement_run(struct apply_ctx *ctx)
     snprintf(prefix, sizeof(prefix), "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
 
-    const char *qr[] = {c->id, org, first_s, c->actor.sub ? c->actor.sub : "?"};
+    const char *qr[] = {c->id, org, first_s, c->actor.sub};
     r = apply_query(ctx,
                     "INSERT INTO psop.settlement_runs (id, organiser_id, period, run_by) "
                     "VALUES ($1::uuid, $2::uuid, $3::date, $4)",
@@ -325,7 +325,7 @@ static enum apply_result settlement_run(struct apply_ctx *ctx)
         /* A new settlement is version 1 (the column's default), like the
          * read model; confirm and pay publish 2 and 3. */
         json_object_set_new(data, "created_by",
-                            json_string(c->actor.sub ? c->actor.sub : "?"));
+                            json_string(c->actor.sub));
         json_object_set_new(data, "version", json_integer(1));
         outbox_add(ctx, TOPIC_EVT_SETTLEMENT, s->id, "settlement.created", data);
         apply_touch(ctx, VIEW_SETTLEMENT_KIND, s->id);
@@ -333,7 +333,7 @@ static enum apply_result settlement_run(struct apply_ctx *ctx)
     rows_s = json_dumps(rows, JSON_COMPACT);
     vat_s = json_dumps(vat, JSON_COMPACT);
     if (n > 0) {
-        const char *qi[] = {rows_s, c->id, org, first_s, due_s, c->actor.sub ? c->actor.sub : "?"};
+        const char *qi[] = {rows_s, c->id, org, first_s, due_s, c->actor.sub};
         r = apply_query(
             ctx,
             "INSERT INTO psop.settlements (id, run_id, organiser_id, provider_id, period, number, "
@@ -407,10 +407,10 @@ struct srow {
 static enum apply_result settlement_lock(struct apply_ctx *ctx, enum settlement_action action,
                                          struct srow *s)
 {
-    const struct cmd *c = ctx->cmd;
-    const char *id = cmd_str(c, "settlement_id");
+    const struct envelope *c = ctx->cmd;
+    const char *id = envelope_str(c, "settlement_id");
     snprintf(ctx->resource_id, sizeof(ctx->resource_id), "%s", id ? id : "");
-    if (!apply_role_in(ctx, "organiser", NULL))
+    if (!apply_role_in(ctx, ROLE_ORGANISER))
         return apply_reject(ctx, "forbidden: settlements are %s by their organiser",
                             action == SETTLEMENT_CONFIRM ? "confirmed" : "marked paid");
     const char *q[] = {id};
@@ -451,7 +451,7 @@ static enum apply_result settlement_confirm(struct apply_ctx *ctx)
     enum apply_result ar = settlement_lock(ctx, SETTLEMENT_CONFIRM, &s);
     if (ar != APPLY_OK)
         return ar;
-    const char *sub = ctx->cmd->actor.sub ? ctx->cmd->actor.sub : "?";
+    const char *sub = ctx->cmd->actor.sub;
     const char *q[] = {s.id, sub};
     PGresult *r = apply_query(ctx,
                               "UPDATE psop.settlements SET state = 'confirmed', confirmed_by = $2, "
@@ -473,7 +473,7 @@ static enum apply_result settlement_confirm(struct apply_ctx *ctx)
 
 static enum apply_result settlement_mark_paid(struct apply_ctx *ctx)
 {
-    const char *paid = cmd_str(ctx->cmd, "paid_date");
+    const char *paid = envelope_str(ctx->cmd, "paid_date");
     day_t pd;
     if (!paid || date_parse(paid, &pd) < 0)
         return apply_reject(ctx, "invalid_paid_date: %s is not a date", paid ? paid : "(none)");
@@ -488,7 +488,7 @@ static enum apply_result settlement_mark_paid(struct apply_ctx *ctx)
         return apply_reject(ctx,
                             "invalid_paid_date: %s is before settlement %s was made (%s)", paid,
                             s.number, s.created);
-    const char *sub = ctx->cmd->actor.sub ? ctx->cmd->actor.sub : "?";
+    const char *sub = ctx->cmd->actor.sub;
     const char *q[] = {s.id, sub, paid};
     PGresult *r = apply_query(
         ctx,

@@ -37,7 +37,7 @@
 static bool is_client_of(const struct apply_ctx *ctx, const struct se_parent *v)
 {
     const struct actor *a = &ctx->cmd->actor;
-    return apply_role_in(ctx, "client", NULL) && a->client &&
+    return apply_role_in(ctx, ROLE_CLIENT) && a->client[0] &&
            strcmp(a->client, v->client_id) == 0 && apply_same_id(a->org, v->organiser_id);
 }
 
@@ -88,10 +88,10 @@ static enum apply_result load_income_model(struct apply_ctx *ctx, const char *st
 
 static enum apply_result voucher_grant(struct apply_ctx *ctx)
 {
-    const struct cmd *c = ctx->cmd;
-    const char *org = cmd_str(c, "organiser_id");
-    const char *st = cmd_str(c, "service_type");
-    const char *id = cmd_str(c, "id");
+    const struct envelope *c = ctx->cmd;
+    const char *org = envelope_str(c, "organiser_id");
+    const char *st = envelope_str(c, "service_type");
+    const char *id = envelope_str(c, "id");
     if (!id)
         id = c->id; /* no id from the front: the command's, so a replay finds the same one */
     snprintf(ctx->resource_id, sizeof(ctx->resource_id), "%s", id);
@@ -118,7 +118,7 @@ static enum apply_result voucher_grant(struct apply_ctx *ctx)
     if (!has_st)
         return apply_reject(ctx, "not_found: service type %s does not exist", st);
 
-    const char *vf = cmd_str(c, "valid_from"), *vt = cmd_str(c, "valid_to");
+    const char *vf = envelope_str(c, "valid_from"), *vt = envelope_str(c, "valid_to");
     day_t dfrom, dto;
     if (date_parse(vf, &dfrom) < 0 || (vt && date_parse(vt, &dto) < 0))
         return apply_reject(ctx, "invalid_date: valid_from %s, valid_to %s", vf, vt ? vt : "-");
@@ -131,8 +131,8 @@ static enum apply_result voucher_grant(struct apply_ctx *ctx)
 
     /* The value: flat, from the service type's income model, or a pot. */
     long long flat = 0, budget = 0;
-    bool is_flat = cmd_int(c, "unit_value_cents", &flat) == 0;
-    bool is_budget = cmd_int(c, "budget_cents", &budget) == 0;
+    bool is_flat = envelope_int(c, "unit_value_cents", &flat) == 0;
+    bool is_budget = envelope_int(c, "budget_cents", &budget) == 0;
     struct income_basis basis = {0};
     struct income_model model = {0};
     json_t *income = json_object_get(c->data, "income");
@@ -161,16 +161,16 @@ static enum apply_result voucher_grant(struct apply_ctx *ctx)
     bool is_income = !is_flat && !is_budget;
     const char *basis_name = is_flat ? "flat" : is_budget ? "budget" : "income";
 
-    const char *pid = cmd_str(c, "provider_id");
+    const char *pid = envelope_str(c, "provider_id");
     if (pid && (ar = se_provider_in_force(ctx, pid, org, st, date_today_helsinki())) != APPLY_OK)
         return ar;
 
     char b[13][24];
     const char *ins[] = {id,
                          org,
-                         cmd_str(c, "client_id"),
+                         envelope_str(c, "client_id"),
                          st,
-                         cmd_str(c, "decision_number"),
+                         envelope_str(c, "decision_number"),
                          vf,
                          vt,
                          qj ? apply_num(b[0], sizeof(b[0]), quota_h) : NULL,
@@ -213,8 +213,8 @@ static enum apply_result voucher_grant(struct apply_ctx *ctx)
     PQclear(r);
 
     json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s, s:s, s:I}", "id", id,
-                           "organiser_id", org, "client_id", cmd_str(c, "client_id"),
-                           "service_type", st, "decision_number", cmd_str(c, "decision_number"),
+                           "organiser_id", org, "client_id", envelope_str(c, "client_id"),
+                           "service_type", st, "decision_number", envelope_str(c, "decision_number"),
                            "valid_from", vf, "valid_to", vt, "provider_id", pid, "value_basis",
                            basis_name, "granted_by", c->actor.sub, "version",
                            (json_int_t)version);
@@ -243,8 +243,8 @@ static enum apply_result voucher_grant(struct apply_ctx *ctx)
 
 static enum apply_result voucher_amend(struct apply_ctx *ctx)
 {
-    const struct cmd *c = ctx->cmd;
-    const char *vid = cmd_str(c, "voucher_id");
+    const struct envelope *c = ctx->cmd;
+    const char *vid = envelope_str(c, "voucher_id");
     snprintf(ctx->resource_id, sizeof(ctx->resource_id), "%s", vid);
     struct se_parent v;
     enum apply_result ar = se_voucher_lock(ctx, vid, &v);
@@ -253,7 +253,7 @@ static enum apply_result voucher_amend(struct apply_ctx *ctx)
     if ((ar = se_require_organiser(ctx, v.organiser_id, "amend its vouchers")) != APPLY_OK ||
         (ar = require_active(ctx, &v)) != APPLY_OK)
         return ar;
-    const char *ef = cmd_str(c, "effective_from"), *vt = cmd_str(c, "valid_to");
+    const char *ef = envelope_str(c, "effective_from"), *vt = envelope_str(c, "valid_to");
     day_t def, dto;
     char vfs[11];
     date_format(v.valid_from, vfs);
@@ -272,8 +272,8 @@ static enum apply_result voucher_amend(struct apply_ctx *ctx)
     if (qj && decimal_from_json(qj, &quota_h) < 0)
         return apply_reject(ctx, "invalid_quantity: monthly_quota");
     long long value = 0, budget = 0;
-    bool has_value = cmd_int(c, "unit_value_cents", &value) == 0;
-    bool has_budget = cmd_int(c, "budget_cents", &budget) == 0;
+    bool has_value = envelope_int(c, "unit_value_cents", &value) == 0;
+    bool has_budget = envelope_int(c, "budget_cents", &budget) == 0;
     /* A voucher keeps its kind: a pot is amended by budget_cents and
      * valid_to, a value per unit never by budget_cents. */
     if (v.budget && (has_value || qj))
@@ -348,15 +348,15 @@ static enum apply_result voucher_amend(struct apply_ctx *ctx)
 
 static enum apply_result voucher_choose_provider(struct apply_ctx *ctx)
 {
-    const struct cmd *c = ctx->cmd;
-    const char *vid = cmd_str(c, "voucher_id"), *pid = cmd_str(c, "provider_id");
+    const struct envelope *c = ctx->cmd;
+    const char *vid = envelope_str(c, "voucher_id"), *pid = envelope_str(c, "provider_id");
     snprintf(ctx->resource_id, sizeof(ctx->resource_id), "%s", vid);
     struct se_parent v;
     enum apply_result ar = se_voucher_lock(ctx, vid, &v);
     if (ar != APPLY_OK)
         return ar;
     bool organiser =
-        apply_role_in(ctx, "organiser", NULL) && apply_same_id(c->actor.org, v.organiser_id);
+        apply_role_in(ctx, ROLE_ORGANISER) && apply_same_id(c->actor.org, v.organiser_id);
     if (!organiser && !is_client_of(ctx, &v))
         return apply_reject(ctx,
                             "forbidden: only the client of voucher %s or its organiser may choose "
@@ -384,7 +384,7 @@ static enum apply_result voucher_choose_provider(struct apply_ctx *ctx)
     json_t *ev = json_pack("{s:s, s:s, s:s?, s:s, s:s, s:s, s:I}", "voucher_id", v.id,
                            "provider_id", pid, "previous_provider_id",
                            v.provider_id[0] ? v.provider_id : NULL, "chosen_by", c->actor.sub,
-                           "chosen_by_role", c->actor.role, "chosen_at", PQgetvalue(r, 0, 1),
+                           "chosen_by_role", role_name(c->actor.role), "chosen_at", PQgetvalue(r, 0, 1),
                            "version", (json_int_t)strtoll(PQgetvalue(r, 0, 0), NULL, 10));
     PQclear(r);
     outbox_add(ctx, TOPIC_EVT_VOUCHER, v.id, "voucher.provider_chosen", ev);
@@ -394,8 +394,8 @@ static enum apply_result voucher_choose_provider(struct apply_ctx *ctx)
 
 static enum apply_result voucher_revoke(struct apply_ctx *ctx)
 {
-    const struct cmd *c = ctx->cmd;
-    const char *vid = cmd_str(c, "voucher_id"), *d = cmd_str(c, "effective_date");
+    const struct envelope *c = ctx->cmd;
+    const char *vid = envelope_str(c, "voucher_id"), *d = envelope_str(c, "effective_date");
     snprintf(ctx->resource_id, sizeof(ctx->resource_id), "%s", vid);
     struct se_parent v;
     enum apply_result ar = se_voucher_lock(ctx, vid, &v);
@@ -405,7 +405,7 @@ static enum apply_result voucher_revoke(struct apply_ctx *ctx)
         (ar = require_active(ctx, &v)) != APPLY_OK ||
         (ar = se_require_no_events_after(ctx, &v, d, "events_after_date")) != APPLY_OK)
         return ar;
-    const char *q[] = {v.id, d, cmd_str(c, "reason"), c->actor.sub};
+    const char *q[] = {v.id, d, envelope_str(c, "reason"), c->actor.sub};
     PGresult *r = apply_query(ctx,
                               "UPDATE psop.vouchers SET status = 'revoked', revoke_date = $2, "
                               "revoke_reason = $3, revoked_by = $4, revoked_at = now(), "
@@ -426,8 +426,8 @@ static enum apply_result voucher_revoke(struct apply_ctx *ctx)
 
 static enum apply_result voucher_refuse(struct apply_ctx *ctx)
 {
-    const struct cmd *c = ctx->cmd;
-    const char *vid = cmd_str(c, "voucher_id");
+    const struct envelope *c = ctx->cmd;
+    const char *vid = envelope_str(c, "voucher_id");
     snprintf(ctx->resource_id, sizeof(ctx->resource_id), "%s", vid);
     struct se_parent v;
     enum apply_result ar = se_voucher_lock(ctx, vid, &v);
@@ -438,7 +438,7 @@ static enum apply_result voucher_refuse(struct apply_ctx *ctx)
     if ((ar = require_active(ctx, &v)) != APPLY_OK ||
         (ar = se_require_no_events_after(ctx, &v, NULL, "voucher_has_events")) != APPLY_OK)
         return ar;
-    const char *q[] = {v.id, cmd_str(c, "reason"), c->actor.sub};
+    const char *q[] = {v.id, envelope_str(c, "reason"), c->actor.sub};
     PGresult *r = apply_query(ctx,
                               "UPDATE psop.vouchers SET status = 'refused', refuse_reason = $2, "
                               "refused_by = $3, refused_at = now(), version = version + 1, "

@@ -23,13 +23,14 @@ static const char RECORD_SQL[] =
 static const char HOLDER_SQL[] =
     "SELECT request_digest FROM psop.idempotency_keys WHERE " PK_WHERE;
 
-enum idem_rec idem_record(struct pgc *pg, const struct cmd *c, char *err, size_t errlen)
+enum idem_rec idem_record(struct pgc *pg, const struct envelope *c, char *err, size_t errlen)
 {
-    if (!c->idempotency_key || !c->request_digest || !c->actor.role || !c->actor.sub)
+    if (!c->idempotency_key || !c->request_digest || c->actor.role == ROLE_NONE || !c->actor.sub[0])
         return IDEM_REC_OK;
-    const char *p[] = {c->actor.role,    c->actor.org,        c->actor.provider,
-                       c->actor.client,  c->actor.sub,        c->idempotency_key,
-                       c->id,            c->request_digest};
+    const char *p[] = {role_name(c->actor.role),     actor_opt(c->actor.org),
+                       actor_opt(c->actor.provider), actor_opt(c->actor.client),
+                       c->actor.sub,                 c->idempotency_key,
+                       c->id,                        c->request_digest};
     PGresult *r = pgc_query(pg, RECORD_SQL, 8, p, err, errlen);
     if (!r)
         return IDEM_REC_ERROR;

@@ -17,7 +17,7 @@
 
 #include <stddef.h>
 
-#include "command.h"
+#include "wire/envelope.h"
 #include "store/pgc.h"
 
 #define IDEM_REUSED_REASON                                                                      \
@@ -29,6 +29,6 @@ enum idem_rec { IDEM_REC_ERROR = -1, IDEM_REC_OK, IDEM_REC_REUSED };
 /* Records c's key or compares it with the holder. IDEM_REC_OK also for a
  * command without key or digest. IDEM_REC_ERROR with err: the statement
  * failed and the transaction is aborted (the batch is retried). */
-enum idem_rec idem_record(struct pgc *pg, const struct cmd *c, char *err, size_t errlen);
+enum idem_rec idem_record(struct pgc *pg, const struct envelope *c, char *err, size_t errlen);
 
 #endif

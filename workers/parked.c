@@ -35,15 +35,16 @@ static int role_valid(const char *r)
     return 0;
 }
 
-json_t *parked_row(const struct cmd *parsed, const void *payload, size_t len, const char *why)
+json_t *parked_row(const struct envelope *parsed, const void *payload, size_t len, const char *why)
 {
     if (parsed && parsed->id) {
         return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}",
                          "command_id", parsed->id, "type", parsed->type, "status", "rejected",
                          "reason", PARKED_NOT_APPLIED, "actor_sub", parsed->actor.sub,
-                         "actor_role", parsed->actor.role, "actor_org", parsed->actor.org,
-                         "actor_provider", parsed->actor.provider, "actor_client",
-                         parsed->actor.client, "received_at", parsed->received_at);
+                         "actor_role", role_name(parsed->actor.role), "actor_org",
+                         actor_opt(parsed->actor.org), "actor_provider",
+                         actor_opt(parsed->actor.provider), "actor_client",
+                         actor_opt(parsed->actor.client), "received_at", parsed->received_at);
     }
     if (!payload || len == 0)
         return NULL;

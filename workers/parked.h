@@ -19,7 +19,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "command.h"
+#include "wire/envelope.h"
 
 #define PARKED_NOT_APPLIED "not_applied: the command could not be applied; it is held for the operators"
 /* LIKE pattern of the verdicts a replay may replace. */
@@ -31,6 +31,6 @@
  * parsed: the command when its envelope was valid, else NULL and the
  * identity is read from payload; why: the parse error for an invalid
  * envelope. New reference. Pure. */
-json_t *parked_row(const struct cmd *parsed, const void *payload, size_t len, const char *why);
+json_t *parked_row(const struct envelope *parsed, const void *payload, size_t len, const char *why);
 
 #endif

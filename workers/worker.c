@@ -8,7 +8,7 @@
 
 #include "apply.h"
 #include "core/clock.h"
-#include "command.h"
+#include "wire/envelope.h"
 #include "core/heartbeat.h"
 #include "idem_record.h"
 #include "core/ids.h"
@@ -55,7 +55,7 @@ enum outcome { OUT_POISON, OUT_DUPLICATE, OUT_APPLIED, OUT_REJECTED };
 
 struct slot {
     rd_kafka_message_t *msg;
-    struct cmd cmd;
+    struct envelope cmd;
     bool parsed;
     enum outcome out;
     char reason[512];
@@ -216,7 +216,7 @@ static int forget_parked_verdicts(struct worker *w, struct slot *slots, size_t n
 static json_t *processed_row(const struct slot *s, const char *status, const char *reason,
                              const char *resource_id)
 {
-    const struct cmd *c = &s->cmd;
+    const struct envelope *c = &s->cmd;
     /* Every member may be null ("s?"): json_pack then never fails, and a
      * missing required value fails the INSERT loudly instead of dropping
      * the row (the envelope schema requires them anyway). */
@@ -224,8 +224,9 @@ static json_t *processed_row(const struct slot *s, const char *status, const cha
                      "s:I}",
                      "command_id", c->id, "type", c->type, "status", status, "reason", reason,
                      "resource_id", resource_id, "actor_sub", c->actor.sub, "actor_role",
-                     c->actor.role, "actor_org", c->actor.org, "actor_provider",
-                     c->actor.provider, "actor_client", c->actor.client, "received_at",
+                     role_name(c->actor.role), "actor_org", actor_opt(c->actor.org),
+                     "actor_provider", actor_opt(c->actor.provider), "actor_client",
+                     actor_opt(c->actor.client), "received_at",
                      c->received_at, "kafka_topic", rd_kafka_topic_name(s->msg->rkt),
                      "kafka_partition", (int)s->msg->partition, "kafka_offset",
                      (json_int_t)s->msg->offset);
@@ -240,7 +241,7 @@ static int apply_one(struct worker *w, struct slot *s, json_t *batch_events, jso
                      bool *sp_open)
 {
     char err[512];
-    const struct cmd *c = &s->cmd;
+    const struct envelope *c = &s->cmd;
     if (s->out == OUT_DUPLICATE)
         return 0;
     apply_fn fn = apply_lookup(c->type);
@@ -529,7 +530,7 @@ static void process_batch(struct worker *w, rd_kafka_message_t **msgs, size_t n)
     for (size_t i = 0; i < n; i++) {
         slots[i].msg = msgs[i];
         char err[512];
-        if (cmd_parse(w->reg, w->cfg->envelope_version, msgs[i]->payload, msgs[i]->len, &slots[i].cmd, err, sizeof(err)) ==
+        if (envelope_parse(w->reg, w->cfg->envelope_version, msgs[i]->payload, msgs[i]->len, &slots[i].cmd, err, sizeof(err)) ==
             0) {
             slots[i].parsed = true;
         } else {
@@ -597,10 +598,10 @@ static void process_batch(struct worker *w, rd_kafka_message_t **msgs, size_t n)
                                            s->out == OUT_REJECTED ? s->reason : NULL,
                                            s->resource_id[0] ? s->resource_id : NULL,
                                            s->cmd.actor.sub,
-                                           s->cmd.actor.role,
-                                           s->cmd.actor.org,
-                                           s->cmd.actor.provider,
-                                           s->cmd.actor.client};
+                                           role_name(s->cmd.actor.role),
+                                           actor_opt(s->cmd.actor.org),
+                                           actor_opt(s->cmd.actor.provider),
+                                           actor_opt(s->cmd.actor.client)};
     }
     rm_command_statuses(w->rds, st, nst);
     free(st);
@@ -629,7 +630,7 @@ static void process_batch(struct worker *w, rd_kafka_message_t **msgs, size_t n)
     }
 out_unstored:
     for (size_t i = 0; i < n; i++) {
-        cmd_free(&slots[i].cmd);
+        envelope_free(&slots[i].cmd);
         json_decref(slots[i].touched);
     }
     json_decref(events);

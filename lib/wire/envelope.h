@@ -24,7 +24,11 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include <stddef.h>
+
+#include "core/mustcheck.h"
 #include "core/versions.h" /* ENVELOPE_VERSION_MIN, ENVELOPE_VERSION_CURRENT */
+#include "wire/actor.h"
 
 /* The envelope version that introduced top-level field name; 0 if the
  * field is not part of any version this build knows. */
@@ -33,5 +37,57 @@ int envelope_field_version(const char *name);
 /* Removes from env every top-level field that reader_version does not know
  * (introduced later, or unknown to this build). Returns how many it removed. */
 int envelope_downgrade(json_t *env, int reader_version);
+
+/* One command as it travels on psop.commands.*: the front writes it with
+ * envelope_build, a worker reads it with envelope_parse.
+ *   {id, type, schema_version, actor{sub, role, org?, provider?, client?},
+ *    received_at, idempotency_key?, traceparent? (v2), request_digest? (v3), data} */
+struct envelope {
+    json_t *root; /* owned: the whole envelope */
+    const char *id;
+    const char *type;
+    int schema_version;
+    const char *received_at;
+    const char *idempotency_key; /* NULL when absent */
+    const char *traceparent;     /* envelope v2; NULL when absent */
+    const char *request_digest;  /* envelope v3: the keyed request's digest; NULL when absent */
+    struct actor actor;
+    json_t *data; /* borrowed from root */
+};
+
+/* What the front puts around a command's data. version is the envelope
+ * version written (config envelope_version): fields of later versions are
+ * left out. idempotency_key, traceparent and request_digest may be NULL. */
+struct envelope_head {
+    const char *id;
+    const char *type;
+    int version;
+    const struct actor *actor;
+    const char *received_at;
+    const char *idempotency_key;
+    const char *traceparent;
+    const char *request_digest; /* written only with idempotency_key */
+};
+
+/* The envelope's compact JSON (malloc'd; NULL if data cannot be serialised).
+ * data is borrowed. */
+char *envelope_build(const struct envelope_head *h, json_t *data);
+
+struct jschema_registry;
+/* Parses and validates payload as a reader of envelope version
+ * reader_version: the envelope against schemas/envelope.json, the data
+ * against schemas/commands/<type>.json, so a worker never applies what the
+ * front would not have accepted. Newer versions are first stripped of the
+ * fields this reader does not know. Returns 0 and fills e (free with
+ * envelope_free), or -1 with the reason in err (the message is poison). */
+PSOP_MUSTCHECK int envelope_parse(const struct jschema_registry *reg, int reader_version,
+                                  const void *payload, size_t len, struct envelope *e, char *err,
+                                  size_t errlen);
+void envelope_free(struct envelope *e);
+
+/* String member of data, or NULL. Borrowed. */
+const char *envelope_str(const struct envelope *e, const char *field);
+/* Integer member of data into *out; 0 when present and an integer, else -1. */
+int envelope_int(const struct envelope *e, const char *field, long long *out);
 
 #endif

@@ -765,8 +765,8 @@ static void *race_one(void *arg)
     json_t *d = json_pack("{s:s, s:s}", "organiser_id", r->org, "period", r->period);
     char *env = tc_envelope(r->cmd_id, "settlement.run", r->actor, d);
     json_decref(d);
-    struct cmd c;
-    if (cmd_parse(r->reg, ENVELOPE_VERSION_CURRENT, env, strlen(env), &c, err, sizeof(err)) < 0) {
+    struct envelope c;
+    if (envelope_parse(r->reg, ENVELOPE_VERSION_CURRENT, env, strlen(env), &c, err, sizeof(err)) < 0) {
         r->result = APPLY_FAILED;
         snprintf(r->why, sizeof(r->why), "parse: %s", err);
     } else {
@@ -777,7 +777,7 @@ static void *race_one(void *arg)
         snprintf(r->why, sizeof(r->why), "%s%s", ctx.reason, ctx.err);
         json_decref(ctx.events);
         json_decref(ctx.touched);
-        cmd_free(&c);
+        envelope_free(&c);
         h_sleep_ms(r->hold_ms);
         if (r->result == APPLY_OK && r->commit) {
             if (pgc_commit(pg, err, sizeof(err)) < 0) {

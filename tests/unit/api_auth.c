@@ -60,7 +60,7 @@ Test(api_auth, a_valid_token_gives_the_actor)
     cr_expect_str_eq(ac.org, "o1");
     cr_expect_str_eq(ac.provider, "p1");
     cr_expect_str_eq(ac.client, "c1");
-    json_t *j = auth_actor_json(&ac);
+    json_t *j = actor_to_json(&ac);
     cr_expect_str_eq(json_string_value(json_object_get(j, "role")), "organiser");
     cr_expect_str_eq(json_string_value(json_object_get(j, "org")), "o1");
     json_decref(j);

@@ -99,7 +99,7 @@ Test(principal, text_is_unambiguous)
 Test(principal, matches_the_whole_principal)
 {
     struct actor a = organiser("alice", ORG_A), b = organiser("alice", ORG_B);
-    json_t *doc = auth_actor_json(&a);
+    json_t *doc = actor_to_json(&a);
     cr_expect(principal_matches(doc, &a));
     cr_expect_not(principal_matches(doc, &b), "same sub, other organiser");
     struct actor c = a;
