@@ -21,7 +21,7 @@ struct slot {
     bool read_only;
     long long expires_at; /* epoch seconds */
     bool revoked;
-    long long fetched_ms; /* monotonic; 0: empty slot */
+    long long fetched_ms;  /* monotonic; 0: empty slot */
     long long used_minute; /* the last minute whose use this replica wrote */
 };
 

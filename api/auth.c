@@ -17,9 +17,9 @@ struct auth {
     const char *alg_name; /* "HS256" / "RS256" */
     unsigned char *key;
     int keylen;
-    char *issuer;   /* NULL: not checked */
-    char *audience; /* NULL: not checked */
-    struct jwks *jwks; /* set: RS256/ES256 keys by kid from jwt_jwks_file */
+    char *issuer;                       /* NULL: not checked */
+    char *audience;                     /* NULL: not checked */
+    struct jwks *jwks;                  /* set: RS256/ES256 keys by kid from jwt_jwks_file */
     const struct jschema_registry *reg; /* NULL: actor not checked */
 };
 
@@ -33,10 +33,10 @@ int auth_actor_valid(const struct jschema_registry *reg, const json_t *actor, ch
 {
     /* The envelope schema is the one the workers apply: validate a minimal
      * envelope around the actor and keep the errors under /actor only. */
-    json_t *env = json_pack("{s:s, s:s, s:i, s:s, s:O, s:{}}", "id",
-                            "00000000-0000-4000-8000-000000000000", "type", "holiday.upsert",
-                            "schema_version", 1, "received_at", "2026-01-01T00:00:00Z", "actor",
-                            actor, "data");
+    json_t *env =
+        json_pack("{s:s, s:s, s:i, s:s, s:O, s:{}}", "id", "00000000-0000-4000-8000-000000000000",
+                  "type", "holiday.upsert", "schema_version", 1, "received_at",
+                  "2026-01-01T00:00:00Z", "actor", actor, "data");
     json_t *errors = NULL;
     int rc = jschema_validate(reg, "envelope", env, "", &errors);
     json_decref(env);
@@ -92,8 +92,8 @@ struct auth *auth_new(const struct psop_config *cfg, char *err, size_t errlen)
             snprintf(err, errlen, "jwt_public_key_file is required for RS256");
             goto fail;
         }
-        a->key = (unsigned char *)file_read(cfg->jwt_public_key_file, AUTH_KEY_FILE_MAX, &len,
-                                            err, errlen);
+        a->key = (unsigned char *)file_read(cfg->jwt_public_key_file, AUTH_KEY_FILE_MAX, &len, err,
+                                            errlen);
         if (!a->key)
             goto fail;
         a->keylen = (int)len;
@@ -199,7 +199,7 @@ static bool aud_matches(const json_t *aud, const char *want)
         size_t i;
         json_t *v;
         json_array_foreach(aud, i, v) if (json_is_string(v) &&
-                                           strcmp(json_string_value(v), want) == 0) return true;
+                                          strcmp(json_string_value(v), want) == 0) return true;
     }
     return false;
 }
@@ -249,8 +249,7 @@ static int decode_signed(const struct auth *a, const json_t *hdr, const char *to
         snprintf(err, errlen, "unknown token signing key");
     else if (strcmp(key->alg, alg) != 0)
         snprintf(err, errlen, "token algorithm does not match its key");
-    else if (jwt_decode(jwt, tok, (const unsigned char *)key->pem, (int)key->pemlen) != 0 ||
-             !*jwt)
+    else if (jwt_decode(jwt, tok, (const unsigned char *)key->pem, (int)key->pemlen) != 0 || !*jwt)
         snprintf(err, errlen, "bad token signature");
     else if (jwt_get_alg(*jwt) != (strcmp(alg, "RS256") == 0 ? JWT_ALG_RS256 : JWT_ALG_ES256))
         snprintf(err, errlen, "token algorithm does not match its key");

@@ -10,14 +10,13 @@
 
 /* KEYS: status keys; ARGV[1] ttl, ARGV[1 + i] the document of KEYS[i].
  * Written only where absent: the compare-and-set of version 0. */
-static const char ACCEPTED_LUA[] =
-    "for i, k in ipairs(KEYS) do "
-    "  if redis.call('EXISTS', k) == 0 then "
-    "    redis.call('HSET', k, 'v', '0', 'd', ARGV[i + 1]) "
-    "    redis.call('EXPIRE', k, ARGV[1]) "
-    "  end "
-    "end "
-    "return 1";
+static const char ACCEPTED_LUA[] = "for i, k in ipairs(KEYS) do "
+                                   "  if redis.call('EXISTS', k) == 0 then "
+                                   "    redis.call('HSET', k, 'v', '0', 'd', ARGV[i + 1]) "
+                                   "    redis.call('EXPIRE', k, ARGV[1]) "
+                                   "  end "
+                                   "end "
+                                   "return 1";
 
 int cmd_status_accepted(struct rpool *p, const struct cmd_batch *b, const struct actor *ac)
 {
@@ -46,8 +45,7 @@ int cmd_status_accepted(struct rpool *p, const struct cmd_batch *b, const struct
          * actor_sub for api replicas of older releases during a rollout. */
         json_t *doc = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:o}", "command_id", it->command_id,
                                 "type", it->type, "status", "accepted", "resource_id",
-                                it->resource_id, "actor_sub", ac->sub, "actor",
-                                actor_to_json(ac));
+                                it->resource_id, "actor_sub", ac->sub, "actor", actor_to_json(ac));
         argv[a++] = own[n + i] = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(15));
         json_decref(doc);
     }
@@ -67,7 +65,11 @@ int cmd_status_accepted(struct rpool *p, const struct cmd_batch *b, const struct
     int rc = rep && rep->type != REDIS_REPLY_ERROR ? 0 : -1;
     if (rc < 0)
         LOG_WARN("accepted command status not written", "command_id", b->items[0].command_id,
-                 "error", rep ? rep->str : c ? c->errstr : "not connected", NULL);
+                 "error",
+                 rep ? rep->str
+                 : c ? c->errstr
+                     : "not connected",
+                 NULL);
     if (rep)
         freeReplyObject(rep);
     rpool_put(p, r, rep == NULL);

@@ -83,8 +83,8 @@ static void merge_params(const struct route_match *m, json_t *data, struct cmd_e
 {
     for (int i = 0; i < m->n_params; i++) {
         char field[64];
-        size_t fl = m->params[i].name_len < sizeof(field) - 1 ? m->params[i].name_len
-                                                               : sizeof(field) - 1;
+        size_t fl =
+            m->params[i].name_len < sizeof(field) - 1 ? m->params[i].name_len : sizeof(field) - 1;
         memcpy(field, m->params[i].name, fl);
         field[fl] = '\0';
         json_t *pv = json_string(m->params[i].value);
@@ -103,8 +103,8 @@ static void merge_params(const struct route_match *m, json_t *data, struct cmd_e
 }
 
 /* Role and token-claim checks of one item: 403 on the first failure. */
-static int check_actor(const struct actor *ac, const char *type, const json_t *data,
-                       unsigned roles, long index, struct cmd_error *e)
+static int check_actor(const struct actor *ac, const char *type, const json_t *data, unsigned roles,
+                       long index, struct cmd_error *e)
 {
     char where[48] = "";
     if (index >= 0)
@@ -163,8 +163,7 @@ static int validate(const struct jschema_registry *reg, const char *type, const 
 }
 
 int cmd_from_route(const struct route_match *m, json_t *body, const struct actor *ac,
-                   const struct jschema_registry *reg, struct cmd_batch *out,
-                   struct cmd_error *e)
+                   const struct jschema_registry *reg, struct cmd_batch *out, struct cmd_error *e)
 {
     const struct route *rt = m->route;
     memset(out, 0, sizeof(*out));
@@ -443,9 +442,9 @@ json_t *cmd_accepted_json(const struct cmd_batch *b)
         const struct cmd_item *it = &b->items[i];
         char url[64];
         snprintf(url, sizeof(url), "/v1/commands/%s", it->command_id);
-        json_array_append_new(list, json_pack("{s:s, s:s, s:s?, s:s}", "command_id",
-                                              it->command_id, "type", it->type, "resource_id",
-                                              it->resource_id, "status_url", url));
+        json_array_append_new(list, json_pack("{s:s, s:s, s:s?, s:s}", "command_id", it->command_id,
+                                              "type", it->type, "resource_id", it->resource_id,
+                                              "status_url", url));
     }
     if (b->batch_form)
         return json_pack("{s:o}", "commands", list);

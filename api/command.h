@@ -53,8 +53,7 @@ struct cmd_batch {
 /* A command route's request: body (stolen; may be NULL for an empty body,
  * meaning {}) plus the matched path parameters. Returns 0, or -1 with e. */
 int cmd_from_route(const struct route_match *m, json_t *body, const struct actor *ac,
-                   const struct jschema_registry *reg, struct cmd_batch *out,
-                   struct cmd_error *e);
+                   const struct jschema_registry *reg, struct cmd_batch *out, struct cmd_error *e);
 
 /* POST /v1/commands: {"type","data"} or {"commands":[...]} (body stolen). */
 int cmd_from_commands(json_t *body, const struct actor *ac, const struct jschema_registry *reg,
@@ -70,10 +69,10 @@ json_t *cmd_ids_json(const struct cmd_batch *b);
 
 /* Where a request's commands come from: what every envelope repeats. */
 struct cmd_origin {
-    const char *received_at; /* RFC 3339 UTC */
-    const char *idem_key;    /* may be NULL */
-    const char *traceparent; /* may be NULL; written from envelope version 2 */
-    int envelope_version;    /* lib/wire/envelope.h */
+    const char *received_at;    /* RFC 3339 UTC */
+    const char *idem_key;       /* may be NULL */
+    const char *traceparent;    /* may be NULL; written from envelope version 2 */
+    int envelope_version;       /* lib/wire/envelope.h */
     const char *request_digest; /* hex SHA-256 of method, path and body of a keyed
                                  * request, or NULL; written from envelope version 3 */
 };

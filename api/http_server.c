@@ -54,12 +54,12 @@ struct api_server {
 };
 
 enum phase {
-    PH_HEADERS,   /* the first callback is running */
-    PH_DEFERRED,  /* answered from the headers; queued on the next callback */
-    PH_BODY,      /* collecting the body */
-    PH_WAIT,      /* published; suspended until the delivery report */
-    PH_WAITCMD,   /* on Kafka; suspended until the verdicts (Prefer: wait) */
-    PH_ANSWERED,  /* a response is queued */
+    PH_HEADERS,  /* the first callback is running */
+    PH_DEFERRED, /* answered from the headers; queued on the next callback */
+    PH_BODY,     /* collecting the body */
+    PH_WAIT,     /* published; suspended until the delivery report */
+    PH_WAITCMD,  /* on Kafka; suspended until the verdicts (Prefer: wait) */
+    PH_ANSWERED, /* a response is queued */
 };
 
 struct req {
@@ -69,8 +69,8 @@ struct req {
     enum phase phase;
     bool started;                 /* on_request has set it up */
     enum raw_uri_verdict raw_uri; /* the undecoded target's verdict (raw_uri.h) */
-    int status; /* the status answered, for log and metrics */
-    bool has_body; /* Content-Length > 0 or chunked */
+    int status;                   /* the status answered, for log and metrics */
+    bool has_body;                /* Content-Length > 0 or chunked */
     unsigned long long content_length;
     struct MHD_Response *deferred;
     char method[16];
@@ -80,8 +80,8 @@ struct req {
     int route_index; /* -1 unmatched */
     struct actor actor;
     bool authed;
-    bool via_key;   /* authenticated by a provider integration key */
-    bool key_read;  /* ... whose scope is read */
+    bool via_key;  /* authenticated by a provider integration key */
+    bool key_read; /* ... whose scope is read */
 
     char *body;
     size_t len, cap;
@@ -123,7 +123,8 @@ static void add_common_headers(struct req *r, struct MHD_Response *resp)
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(resp, "X-Frame-Options", "DENY");
     MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
-    MHD_add_response_header(resp, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "default-src 'none'; frame-ancestors 'none'");
     if (r->traceparent[0])
         MHD_add_response_header(resp, "traceparent", r->traceparent);
     if (atomic_load(&r->srv->draining))
@@ -134,9 +135,8 @@ static void add_common_headers(struct req *r, struct MHD_Response *resp)
 static enum MHD_Result respond_raw(struct req *r, int status, const char *ctype, char *body,
                                    size_t len, const char *hname, const char *hval)
 {
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, body ? body : (char *)"",
-                                        body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        len, body ? body : (char *)"", body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (!resp) {
         free(body);
         return MHD_NO;
@@ -433,8 +433,9 @@ static int key_may_send(const struct req *r, char *why, size_t n)
         return 0;
     for (size_t i = 0; i < r->batch.n; i++)
         if (is_key_command(r->batch.items[i].type)) {
-            snprintf(why, n, "an API key cannot create or revoke API keys; the provider's "
-                             "user does");
+            snprintf(why, n,
+                     "an API key cannot create or revoke API keys; the provider's "
+                     "user does");
             return 403;
         }
     return 0;
@@ -454,9 +455,8 @@ static int make_secrets(struct req *r, struct cmd_error *e)
             snprintf(e->detail, sizeof e->detail, "secret_hash is made by the api");
             e->errors = json_array();
             char path[48];
-            snprintf(path, sizeof path, r->batch.batch_form ? "/commands/%zu/data/secret_hash"
-                                                            : "/secret_hash",
-                     i);
+            snprintf(path, sizeof path,
+                     r->batch.batch_form ? "/commands/%zu/data/secret_hash" : "/secret_hash", i);
             problem_add_error(e->errors, path, "is made by the api, never sent");
             return -1;
         }
@@ -595,7 +595,8 @@ static enum MHD_Result on_headers(struct req *r, const char *url, const char *me
     const char *ik = header(r, "Idempotency-Key");
     if (ik) {
         if (!idem_key_valid(ik))
-            return respond_problem(r, 400, "Idempotency-Key must be 1-128 visible ASCII characters");
+            return respond_problem(r, 400,
+                                   "Idempotency-Key must be 1-128 visible ASCII characters");
         snprintf(r->idem_key, sizeof(r->idem_key), "%s", ik);
         r->has_idem = true;
     }
@@ -703,8 +704,8 @@ static enum MHD_Result answer_waited(struct req *r)
 static enum MHD_Result start_wait(struct req *r)
 {
     struct api_server *s = r->srv;
-    long long deadline = (long long)r->t0.tv_sec * 1000 + r->t0.tv_nsec / 1000000 +
-                         (long long)r->wait_s * 1000;
+    long long deadline =
+        (long long)r->t0.tv_sec * 1000 + r->t0.tv_nsec / 1000000 + (long long)r->wait_s * 1000;
     size_t n = json_array_size(r->wait_ids);
     if (atomic_load(&s->draining) || n == 0 || deadline <= clock_mono_ms())
         return answer_waited(r); /* not ready: 202 */
@@ -760,8 +761,7 @@ static enum MHD_Result answer_published(struct req *r)
         r->accepted = cmd_accepted_json(&r->batch);
         /* The acceptance is the answer an Idempotency-Key replays, whatever
          * a wait then adds. */
-        if (r->has_idem &&
-            idem_complete(s->d.idem, &r->actor, r->idem_key, 202, r->accepted) < 0)
+        if (r->has_idem && idem_complete(s->d.idem, &r->actor, r->idem_key, 202, r->accepted) < 0)
             LOG_DEBUG("idempotency record not completed (Redis down?): a retry republishes "
                       "the same ids",
                       "command_id", r->first_command_id, NULL);
@@ -820,15 +820,15 @@ static enum MHD_Result on_complete(struct req *r)
     json_t *body = NULL;
     if (r->len > 0) {
         enum json_strict_fail fail;
-        body = json_strict_parse_ex(r->body, r->len, JSON_STRICT_MAX_DEPTH, &fail, why,
-                                    sizeof(why));
+        body =
+            json_strict_parse_ex(r->body, r->len, JSON_STRICT_MAX_DEPTH, &fail, why, sizeof(why));
         if (!body)
             return respond_problem(r, fail == JSON_STRICT_OUT_OF_RANGE ? 422 : 400, why);
     }
-    int rc = r->m.route->kind == ROUTE_COMMAND
-                 ? cmd_from_route(&r->m, body, &r->actor, s->d.reg, &r->batch, &e)
-                 : cmd_from_commands(body ? body : json_object(), &r->actor, s->d.reg, &r->batch,
-                                     &e);
+    int rc =
+        r->m.route->kind == ROUTE_COMMAND
+            ? cmd_from_route(&r->m, body, &r->actor, s->d.reg, &r->batch, &e)
+            : cmd_from_commands(body ? body : json_object(), &r->actor, s->d.reg, &r->batch, &e);
     if (rc < 0)
         return respond_cmd_error(r, &e);
     int kst = key_may_send(r, why, sizeof(why));
@@ -848,8 +848,8 @@ static enum MHD_Result on_complete(struct req *r)
         json_decref(derived);
         json_t *ids = cmd_ids_json(&r->batch), *prev = NULL, *stored = NULL;
         int st = 0;
-        enum idem_claim c = idem_claim(s->d.idem, &r->actor, r->idem_key, r->idem_fp, ids, &prev,
-                                       &st, &stored);
+        enum idem_claim c =
+            idem_claim(s->d.idem, &r->actor, r->idem_key, r->idem_fp, ids, &prev, &st, &stored);
         json_decref(ids);
         if (has_secrets(r) && c != IDEM_NEW && c != IDEM_REPLAY && c != IDEM_CONFLICT) {
             /* An integration key's secret is made anew by each attempt, and
@@ -906,8 +906,7 @@ static enum MHD_Result on_complete(struct req *r)
             idem_fail(s->d.idem, &r->actor, r->idem_key);
         return respond_cmd_error(r, &e);
     }
-    snprintf(r->first_command_id, sizeof(r->first_command_id), "%s",
-             r->batch.items[0].command_id);
+    snprintf(r->first_command_id, sizeof(r->first_command_id), "%s", r->batch.items[0].command_id);
 
     struct pub_msg *msgs = xcalloc(r->batch.n, sizeof(*msgs));
     for (size_t i = 0; i < r->batch.n; i++) {
@@ -934,9 +933,8 @@ static enum MHD_Result on_complete(struct req *r)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)version;
     struct api_server *s = cls;
@@ -1037,8 +1035,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     snprintf(ms, sizeof(ms), "%.3f", secs * 1000);
     snprintf(n, sizeof(n), "%zu", r->batch.n);
     LOG_INFO("request", "method", r->method, "path", r->path, "route",
-             r->route_index >= 0 ? r->m.route->pattern : NULL, "status", st, "ms", ms, "ip",
-             r->ip, "sub", r->authed ? r->actor.sub : NULL, "command_id",
+             r->route_index >= 0 ? r->m.route->pattern : NULL, "status", st, "ms", ms, "ip", r->ip,
+             "sub", r->authed ? r->actor.sub : NULL, "command_id",
              r->first_command_id[0] ? r->first_command_id : NULL, "traceparent",
              r->traceparent[0] ? r->traceparent : NULL, "commands", n, "termination",
              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "ok" : "aborted", NULL);
@@ -1090,8 +1088,8 @@ struct api_server *api_server_start(const struct api_deps *deps, char *err, size
     memset(&ss, 0, sizeof(ss));
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                          MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-    const char *addr = cfg->api_listen_addr && *cfg->api_listen_addr ? cfg->api_listen_addr
-                                                                     : "0.0.0.0";
+    const char *addr =
+        cfg->api_listen_addr && *cfg->api_listen_addr ? cfg->api_listen_addr : "0.0.0.0";
     struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
     if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
@@ -1110,14 +1108,13 @@ struct api_server *api_server_start(const struct api_deps *deps, char *err, size
     unsigned threads = cfg->api_threads > 0 ? (unsigned)cfg->api_threads : 1;
     s->mhd = MHD_start_daemon(
         flags, (uint16_t)cfg->api_port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
-        mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, threads,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->api_conn_limit,
+        mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+        threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->api_conn_limit,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->api_per_ip_conn_limit,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->api_conn_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+        on_completed, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_LISTENING_ADDRESS_REUSE,
+        (unsigned)1, MHD_OPTION_END);
     if (!s->mhd) {
         snprintf(err, errlen, "cannot listen on %s:%d", addr, cfg->api_port);
         free(s);

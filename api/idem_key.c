@@ -60,8 +60,8 @@ void idem_derive_uuid(const char *principal, const char *key, const char *fp, si
     md[8] = (unsigned char)((md[8] & 0x3f) | 0x80); /* variant 10 */
     snprintf(out, UUID_STR_LEN,
              "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", md[0], md[1],
-             md[2], md[3], md[4], md[5], md[6], md[7], md[8], md[9], md[10], md[11], md[12],
-             md[13], md[14], md[15]);
+             md[2], md[3], md[4], md[5], md[6], md[7], md[8], md[9], md[10], md[11], md[12], md[13],
+             md[14], md[15]);
 }
 
 json_t *idem_derived_ids(const char *principal, const char *key, const char *fp, size_t n)

@@ -59,9 +59,8 @@ static char *record_key(const struct actor *ac, const char *key)
     return xasprintf("psop:idem:p1:%s:%s", p, key);
 }
 
-enum idem_claim idem_claim(struct idem *s, const struct actor *ac, const char *key,
-                           const char *fp, const json_t *ids, json_t **prev_ids, int *status,
-                           json_t **body)
+enum idem_claim idem_claim(struct idem *s, const struct actor *ac, const char *key, const char *fp,
+                           const json_t *ids, json_t **prev_ids, int *status, json_t **body)
 {
     enum idem_claim res = IDEM_UNKNOWN;
     struct rds *r = rpool_get(s->pool);
@@ -73,8 +72,8 @@ enum idem_claim idem_claim(struct idem *s, const struct actor *ac, const char *k
     snprintf(now, sizeof(now), "%lld", clock_wall_ms());
     snprintf(lease, sizeof(lease), "%d", s->lease_ms);
     snprintf(ttl, sizeof(ttl), "%d", IDEM_TTL_S);
-    redisReply *rep = rds_command(r, "EVAL %s 1 %s %s %s %s %s %s", claim_lua, rk, fp, now, lease,
-                                  ids_s, ttl);
+    redisReply *rep =
+        rds_command(r, "EVAL %s 1 %s %s %s %s %s %s", claim_lua, rk, fp, now, lease, ids_s, ttl);
     int broken = rep == NULL;
     if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
         rep->element[0]->type != REDIS_REPLY_STRING) {

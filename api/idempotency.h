@@ -57,9 +57,8 @@ void idem_free(struct idem *s);
  * this attempt's cmd_ids_json (borrowed). On IDEM_RETRY *prev_ids gets the
  * first attempt's ids, on IDEM_REPLAY *status and *body (new reference) the
  * stored answer. IDEM_UNKNOWN: Redis could not tell; go on without it. */
-enum idem_claim idem_claim(struct idem *s, const struct actor *ac, const char *key,
-                           const char *fp, const json_t *ids, json_t **prev_ids, int *status,
-                           json_t **body);
+enum idem_claim idem_claim(struct idem *s, const struct actor *ac, const char *key, const char *fp,
+                           const json_t *ids, json_t **prev_ids, int *status, json_t **body);
 
 /* Stores the final answer (state done). Returns 0 or -1 (Redis down: the
  * next retry publishes the same ids again, which the workers drop). */

@@ -33,8 +33,8 @@ struct file_id {
 struct jwks {
     char *path;
     pthread_mutex_t mu;
-    struct jwks_set *cur; /* under mu */
-    struct file_id id;    /* under mu */
+    struct jwks_set *cur;    /* under mu */
+    struct file_id id;       /* under mu */
     long long next_check_ms; /* under mu */
 };
 
@@ -120,7 +120,8 @@ struct jwks_set *jwks_parse(const char *text, size_t len, char *err, size_t errl
     atomic_init(&s->refs, 1);
     size_t i;
     json_t *jwk;
-    json_array_foreach(keys, i, jwk) {
+    json_array_foreach(keys, i, jwk)
+    {
         if (parse_key(jwk, i, &s->keys[s->n], err, errlen) < 0)
             goto fail;
         if (jwks_find(s, s->keys[s->n].kid)) {

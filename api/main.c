@@ -99,8 +99,8 @@ int main(int argc, char **argv)
                          sizeof(err)) == PORT_TAKEN) {
         char port_s[16];
         snprintf(port_s, sizeof(port_s), "%d", cfg.api_port);
-        LOG_ERROR("port already served: refusing to start", "port", port_s, "by", err,
-                  "stack", cfg.api_stack_id, NULL);
+        LOG_ERROR("port already served: refusing to start", "port", port_s, "by", err, "stack",
+                  cfg.api_stack_id, NULL);
         fprintf(stderr, "psop-api: port %d is already served by %s; refusing to start\n",
                 cfg.api_port, err);
         rc = 3;

@@ -130,14 +130,13 @@ char *metrics_render(struct metrics *m, unsigned long produce_errors, int kafka_
                           "psop_api_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %lu\n",
                           label, buckets[k], cum);
             else
-                sb_printf(&b,
-                          "psop_api_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %lu\n",
-                          label, cum);
+                sb_printf(
+                    &b, "psop_api_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %lu\n",
+                    label, cum);
         }
         sb_printf(&b, "psop_api_request_duration_seconds_sum{route=\"%s\"} %.6f\n", label,
                   (double)atomic_load(&m->rs[i].sum_us) / 1e6);
-        sb_printf(&b, "psop_api_request_duration_seconds_count{route=\"%s\"} %lu\n", label,
-                  count);
+        sb_printf(&b, "psop_api_request_duration_seconds_count{route=\"%s\"} %lu\n", label, count);
     }
     sb_printf(&b,
               "# HELP psop_api_produce_errors_total Commands Kafka did not acknowledge or "

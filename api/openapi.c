@@ -62,8 +62,8 @@ static int resolve_file(const char *base, const char *file, size_t flen, char *o
     out[0] = '\0';
     size_t len = 0;
     for (int i = 0; i < n; i++)
-        len += (size_t)snprintf(out + len, len < cap ? cap - len : 0, "%s%s", i ? "/" : "",
-                                segs[i]);
+        len +=
+            (size_t)snprintf(out + len, len < cap ? cap - len : 0, "%s%s", i ? "/" : "", segs[i]);
     if (len >= cap)
         return -1;
     size_t ol = strlen(out);
@@ -110,8 +110,7 @@ static void rewrite_refs(json_t *j, const char *base, json_t *deps)
     }
 }
 
-static json_t *schema_component(const struct jschema_registry *reg, const char *name,
-                                json_t *deps)
+static json_t *schema_component(const struct jschema_registry *reg, const char *name, json_t *deps)
 {
     const json_t *s = jschema_get(reg, name);
     if (!s)
@@ -174,10 +173,9 @@ static json_t *problem_responses(void)
     for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
         char k[8];
         snprintf(k, sizeof(k), "%d", statuses[i]);
-        json_t *resp = json_pack("{s:s, s:{s:{s:{s:s}}}}", "description",
-                                 problem_title(statuses[i]), "content",
-                                 "application/problem+json", "schema", "$ref",
-                                 REF_BASE "Problem");
+        json_t *resp =
+            json_pack("{s:s, s:{s:{s:{s:s}}}}", "description", problem_title(statuses[i]),
+                      "content", "application/problem+json", "schema", "$ref", REF_BASE "Problem");
         if (statuses[i] == 429 || statuses[i] == 503)
             json_object_set_new(resp, "headers",
                                 json_pack("{s:{s:s, s:{s:s}}}", "Retry-After", "description",
@@ -186,8 +184,7 @@ static json_t *problem_responses(void)
         if (statuses[i] == 405)
             json_object_set_new(resp, "headers",
                                 json_pack("{s:{s:s, s:{s:s}}}", "Allow", "description",
-                                          "Methods the path accepts", "schema", "type",
-                                          "string"));
+                                          "Methods the path accepts", "schema", "type", "string"));
         json_object_set_new(r, k, resp);
     }
     return r;
@@ -200,18 +197,17 @@ static json_t *fixed_schemas(void)
         s, "Problem",
         json_pack("{s:s, s:s, s:[s,s,s,s], s:{s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, "
                   "s:{s:s, s:{s:s, s:[s,s], s:{s:{s:s}, s:{s:s}}}}}}",
-                  "description", "RFC 9457 problem details", "type", "object", "required",
-                  "type", "title", "status", "detail", "properties", "type", "type", "string",
-                  "title", "type", "string", "status", "type", "integer", "detail", "type",
-                  "string", "errors", "type", "array", "items", "type", "object", "required",
-                  "path", "message", "properties", "path", "type", "string", "message", "type",
-                  "string"));
-    json_object_set_new(
-        s, "Accepted",
-        json_pack("{s:s, s:[s,s,s,s], s:{s:{s:s, s:s}, s:{s:s}, s:{s:s}, s:{s:s}}}", "type",
-                  "object", "required", "command_id", "type", "resource_id", "status_url",
-                  "properties", "command_id", "type", "string", "format", "uuid", "type", "type",
-                  "string", "resource_id", "type", "string", "status_url", "type", "string"));
+                  "description", "RFC 9457 problem details", "type", "object", "required", "type",
+                  "title", "status", "detail", "properties", "type", "type", "string", "title",
+                  "type", "string", "status", "type", "integer", "detail", "type", "string",
+                  "errors", "type", "array", "items", "type", "object", "required", "path",
+                  "message", "properties", "path", "type", "string", "message", "type", "string"));
+    json_object_set_new(s, "Accepted",
+                        json_pack("{s:s, s:[s,s,s,s], s:{s:{s:s, s:s}, s:{s:s}, s:{s:s}, s:{s:s}}}",
+                                  "type", "object", "required", "command_id", "type", "resource_id",
+                                  "status_url", "properties", "command_id", "type", "string",
+                                  "format", "uuid", "type", "type", "string", "resource_id", "type",
+                                  "string", "status_url", "type", "string"));
     json_object_set_new(
         s, "CommandStatus",
         json_pack("{s:s, s:s, s:[s,s,s], s:{s:{s:s, s:s}, s:{s:s}, s:{s:s, s:[s,s,s]}, "
@@ -221,9 +217,9 @@ static json_t *fixed_schemas(void)
                   "worker's reason)",
                   "type", "object", "required", "command_id", "type", "status", "properties",
                   "command_id", "type", "string", "format", "uuid", "type", "type", "string",
-                  "status", "type", "string", "enum", "accepted", "applied", "rejected",
-                  "reason", "type", "string", "resource_id", "type", "string", "applied_at",
-                  "type", "string", "format", "date-time"));
+                  "status", "type", "string", "enum", "accepted", "applied", "rejected", "reason",
+                  "type", "string", "resource_id", "type", "string", "applied_at", "type", "string",
+                  "format", "date-time"));
     /* api_key.create's answer (202, or the applied status after a wait):
      * the key's text, this once (docs/domain.md). */
     const char *answers[] = {"Accepted", "CommandStatus"};
@@ -241,12 +237,12 @@ static json_t *fixed_schemas(void)
     }
     json_object_set_new(s, "CommandStatusBatch",
                         json_pack("{s:s, s:[s], s:{s:{s:s, s:{s:s}}}}", "type", "object",
-                                  "required", "commands", "properties", "commands", "type",
-                                  "array", "items", "$ref", REF_BASE "CommandStatus"));
+                                  "required", "commands", "properties", "commands", "type", "array",
+                                  "items", "$ref", REF_BASE "CommandStatus"));
     json_object_set_new(s, "AcceptedBatch",
                         json_pack("{s:s, s:[s], s:{s:{s:s, s:{s:s}}}}", "type", "object",
-                                  "required", "commands", "properties", "commands", "type",
-                                  "array", "items", "$ref", REF_BASE "Accepted"));
+                                  "required", "commands", "properties", "commands", "type", "array",
+                                  "items", "$ref", REF_BASE "Accepted"));
     return s;
 }
 
@@ -356,8 +352,8 @@ static json_t *command_operation(const struct jschema_registry *reg, json_t *sch
             snprintf(field, sizeof(field), "%.*s", (int)m.params[i].name_len, m.params[i].name);
             json_t *ps = json_object_get(json_object_get(cs, "properties"), field);
             char pdesc[256];
-            snprintf(pdesc, sizeof(pdesc),
-                     "Becomes data.%s; a body field %s that differs is 422", field, field);
+            snprintf(pdesc, sizeof(pdesc), "Becomes data.%s; a body field %s that differs is 422",
+                     field, field);
             json_array_append_new(
                 params, json_pack("{s:s, s:s, s:b, s:s, s:o}", "name", field, "in", "path",
                                   "required", 1, "description", pdesc, "schema",
@@ -398,8 +394,8 @@ static json_t *batch_operation(json_t *schemas)
         json_object_set_new(seen, rt[i].type, json_true());
         char ref[200];
         snprintf(ref, sizeof(ref), REF_BASE "commands.%s", rt[i].type);
-        json_array_append_new(items, json_pack("{s:s, s:[s,s], s:b, s:{s:{s:s}, s:{s:s}}}",
-                                               "type", "object", "required", "type", "data",
+        json_array_append_new(items, json_pack("{s:s, s:[s,s], s:b, s:{s:{s:s}, s:{s:s}}}", "type",
+                                               "object", "required", "type", "data",
                                                "additionalProperties", 0, "properties", "type",
                                                "const", rt[i].type, "data", "$ref", ref));
     }
@@ -409,13 +405,12 @@ static json_t *batch_operation(json_t *schemas)
                                   "One command: its type and its data (path parameters of the "
                                   "type's route included)",
                                   "oneOf", items));
-    json_object_set_new(
-        schemas, "CommandBatch",
-        json_pack("{s:[{s:s}, {s:s, s:[s], s:b, s:{s:{s:s, s:i, s:i, s:{s:s}}}}]}", "oneOf",
-                  "$ref", REF_BASE "CommandItem", "type", "object", "required", "commands",
-                  "additionalProperties", 0, "properties", "commands", "type", "array",
-                  "minItems", 1, "maxItems", CMD_BATCH_MAX, "items", "$ref",
-                  REF_BASE "CommandItem"));
+    json_object_set_new(schemas, "CommandBatch",
+                        json_pack("{s:[{s:s}, {s:s, s:[s], s:b, s:{s:{s:s, s:i, s:i, s:{s:s}}}}]}",
+                                  "oneOf", "$ref", REF_BASE "CommandItem", "type", "object",
+                                  "required", "commands", "additionalProperties", 0, "properties",
+                                  "commands", "type", "array", "minItems", 1, "maxItems",
+                                  CMD_BATCH_MAX, "items", "$ref", REF_BASE "CommandItem"));
     json_t *responses = error_refs(errs, sizeof(errs) / sizeof(errs[0]));
     json_object_set_new(
         responses, "202",
@@ -426,14 +421,12 @@ static json_t *batch_operation(json_t *schemas)
                   "$ref", REF_BASE "AcceptedBatch"));
     add_wait_responses(responses, true);
     return json_pack("{s:s, s:s, s:s, s:[s], s:[o,o], s:{s:b, s:{s:{s:{s:s}}}}, s:o}",
-                     "operationId",
-                     "commands_submit", "summary",
+                     "operationId", "commands_submit", "summary",
                      "Submit one command or a batch of 1-500 commands", "description",
                      "All-or-nothing: one invalid item and nothing is published; 422 lists "
                      "each bad item by index (/commands/N/...). Roles are checked per type.",
                      "tags", "commands", "parameters", idempotency_param(), prefer_param(),
-                     "requestBody",
-                     "required", 1, "content", "application/json", "schema", "$ref",
+                     "requestBody", "required", 1, "content", "application/json", "schema", "$ref",
                      REF_BASE "CommandBatch", "responses", responses);
 }
 
@@ -443,7 +436,8 @@ static json_t *plain_operation(const struct route *rt)
     json_t *resp = json_object();
     json_object_set_new(resp, "200",
                         json_pack("{s:s, s:{s:{s:{s:s}}}}", "description", "OK", "content", ct,
-                                  "schema", "type", rt->kind == ROUTE_METRICS ? "string" : "object"));
+                                  "schema", "type",
+                                  rt->kind == ROUTE_METRICS ? "string" : "object"));
     if (rt->kind == ROUTE_READYZ)
         json_object_set_new(resp, "503", json_pack("{s:s}", "$ref", "#/components/responses/503"));
     const char *opid = rt->kind == ROUTE_HEALTHZ   ? "healthz"
@@ -581,10 +575,9 @@ static json_t *read_operation(const struct route *rt)
         if (strcmp(q->pattern, rt->pattern) != 0)
             continue;
         has_query = true;
-        json_array_append_new(params, json_pack("{s:s, s:s, s:b, s:s, s:o}", "name", q->name,
-                                                "in", "query", "required", q->required,
-                                                "description", q->description, "schema",
-                                                query_schema(q->format)));
+        json_array_append_new(params, json_pack("{s:s, s:s, s:b, s:s, s:o}", "name", q->name, "in",
+                                                "query", "required", q->required, "description",
+                                                q->description, "schema", query_schema(q->format)));
     }
     const char *desc = "The document, from Redis or, on a miss, from PostgreSQL (the same).";
     const char *ref = NULL;
@@ -608,11 +601,11 @@ static json_t *read_operation(const struct route *rt)
                             : error_refs(auth_errs, sizeof(auth_errs) / sizeof(auth_errs[0]));
     if (!has_query)
         json_object_del(responses, "422");
-    json_object_set_new(responses, "200",
-                        json_pack("{s:s, s:{s:{s:o}}}", "description", "OK", "content",
-                                  "application/json", "schema",
-                                  ref ? json_pack("{s:s}", "$ref", ref)
-                                      : json_pack("{s:s}", "type", "object")));
+    json_object_set_new(
+        responses, "200",
+        json_pack("{s:s, s:{s:{s:o}}}", "description", "OK", "content", "application/json",
+                  "schema",
+                  ref ? json_pack("{s:s}", "$ref", ref) : json_pack("{s:s}", "type", "object")));
     json_t *op = json_pack("{s:s, s:s, s:s, s:[s], s:o, s:o}", "operationId", opid, "summary",
                            rt->summary ? rt->summary : opid, "description", full, "tags", tag,
                            "parameters", params, "responses", responses);
@@ -627,8 +620,7 @@ json_t *openapi_build(const struct jschema_registry *reg, char *err, size_t errl
     json_object_set_new(doc, "openapi", json_string("3.1.0"));
     json_object_set_new(
         doc, "info",
-        json_pack("{s:s, s:s, s:s}", "title", "psop API", "version", "1",
-                  "description",
+        json_pack("{s:s, s:s, s:s}", "title", "psop API", "version", "1", "description",
                   "Finnish municipal service vouchers. Commands are validated against the "
                   "schemas in schemas/ and answered 202 only after Kafka acknowledged them "
                   "(acks=all). Errors are RFC 9457 application/problem+json."));
@@ -671,13 +663,11 @@ json_t *openapi_build(const struct jschema_registry *reg, char *err, size_t errl
     json_object_set_new(
         doc, "components",
         json_pack("{s:{s:{s:s, s:s, s:s, s:s}}, s:o, s:o}", "securitySchemes", "bearer", "type",
-                  "http", "scheme", "bearer", "bearerFormat", "JWT or psop_ API key",
-                  "description",
+                  "http", "scheme", "bearer", "bearerFormat", "JWT or psop_ API key", "description",
                   "A JWT (HS256 in development; RS256/ES256 by kid from the identity "
                   "provider's JWKS), or a provider integration key psop_<key_id>_<secret> "
                   "(acts as role provider of its provider; scope read: GETs only)",
-                  "responses",
-                  problem_responses(), "schemas", schemas));
+                  "responses", problem_responses(), "schemas", schemas));
     return doc;
 fail:
     json_decref(paths);

@@ -17,9 +17,9 @@
 #define PORT_GUARD_HEADER "Psop-Stack"
 
 enum port_guard_verdict {
-    PORT_FREE = 0,      /* nobody answers: bind */
-    PORT_SAME_STACK,    /* an older psop-api of this stack: bind beside it */
-    PORT_TAKEN,         /* anything else: refuse to start (err says who) */
+    PORT_FREE = 0,   /* nobody answers: bind */
+    PORT_SAME_STACK, /* an older psop-api of this stack: bind beside it */
+    PORT_TAKEN,      /* anything else: refuse to start (err says who) */
 };
 
 /*

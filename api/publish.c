@@ -253,8 +253,7 @@ void pub_free(struct pub *p, int timeout_ms)
         return;
     int left = kprod_flush(p->kp, timeout_ms);
     if (left > 0)
-        LOG_WARN("publisher closing with messages not acknowledged: their requests get 503",
-                 NULL);
+        LOG_WARN("publisher closing with messages not acknowledged: their requests get 503", NULL);
     /* Whatever is still pending now gets its answer before we go. */
     pthread_mutex_lock(&p->mu);
     while (p->head) {

@@ -13,7 +13,7 @@
 
 struct bucket {
     double tokens;
-    double last; /* seconds, monotonic */
+    double last;    /* seconds, monotonic */
     uint64_t owner; /* hash of the last ip seen, to reset on reuse */
 };
 

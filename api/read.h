@@ -51,12 +51,12 @@ struct read_req {
 };
 
 struct read_res {
-    int status;       /* 200, or a problem status */
-    json_t *body;     /* 200: the document (owned) */
-    char *text;       /* 200, instead of body: a non-JSON document (owned, malloc) */
+    int status;               /* 200, or a problem status */
+    json_t *body;             /* 200: the document (owned) */
+    char *text;               /* 200, instead of body: a non-JSON document (owned, malloc) */
     const char *content_type; /* with text: its media type (static string) */
-    char detail[256]; /* problem detail */
-    json_t *errors;   /* 422: [{path, message}] (owned), or NULL */
+    char detail[256];         /* problem detail */
+    json_t *errors;           /* 422: [{path, message}] (owned), or NULL */
 };
 
 /* ------------------------------------------------------------- helpers */

@@ -44,8 +44,7 @@ const char *care_month_arg(const struct read_req *rq, struct read_res *res)
 }
 
 json_t *care_doc_at(const struct read_req *rq, const char *param, const char *key_fmt,
-                    read_build_fn build, unsigned roles, const char *what,
-                    struct read_res *res)
+                    read_build_fn build, unsigned roles, const char *what, struct read_res *res)
 {
     const char *id = read_param(rq, param);
     if (!ids_uuid_valid(id)) {
@@ -90,8 +89,7 @@ void care_read(const struct read_req *rq, struct read_res *res, const struct car
     res->body = answer;
 }
 
-void care_read_events(const struct read_req *rq, struct read_res *res,
-                      const struct care_kind *k)
+void care_read_events(const struct read_req *rq, struct read_res *res, const struct care_kind *k)
 {
     const char *month = care_month_arg(rq, res);
     if (res->status)

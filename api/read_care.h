@@ -20,10 +20,10 @@
 #include "read.h"
 
 struct care_kind {
-    const char *noun;     /* "voucher": in 404 details */
-    const char *plural;   /* "vouchers": the list's member and its 403 */
-    const char *id_param; /* path parameter: "voucher_id" */
-    const char *table;    /* for the list by client: "psop.vouchers" */
+    const char *noun;                     /* "voucher": in 404 details */
+    const char *plural;                   /* "vouchers": the list's member and its 403 */
+    const char *id_param;                 /* path parameter: "voucher_id" */
+    const char *table;                    /* for the list by client: "psop.vouchers" */
     const char *key_fmt, *events_key_fmt; /* Redis keys, one %s */
     read_build_fn build, build_events;    /* cls: the id */
     json_t *(*answer)(const json_t *doc, const char *month, day_t today);
@@ -39,8 +39,7 @@ const char *care_month_arg(const struct read_req *rq, struct read_res *res);
 /* The document under key_fmt for the path's param that the actor may read,
  * or NULL with res filled (404 "no such <what>" for unknown and not yours). */
 json_t *care_doc_at(const struct read_req *rq, const char *param, const char *key_fmt,
-                    read_build_fn build, unsigned roles, const char *what,
-                    struct read_res *res);
+                    read_build_fn build, unsigned roles, const char *what, struct read_res *res);
 
 /* care_doc_at for the kind's own document. */
 json_t *care_doc(const struct read_req *rq, const struct care_kind *k, unsigned roles,
@@ -50,8 +49,7 @@ json_t *care_doc(const struct read_req *rq, const struct care_kind *k, unsigned 
 void care_read(const struct read_req *rq, struct read_res *res, const struct care_kind *k);
 
 /* GET /v1/<plural>/{id}/service-events[?month=]: organiser, provider. */
-void care_read_events(const struct read_req *rq, struct read_res *res,
-                      const struct care_kind *k);
+void care_read_events(const struct read_req *rq, struct read_res *res, const struct care_kind *k);
 
 /* GET /v1/<plural>?client_id=: organiser (own org), client (self). */
 void care_read_list(const struct read_req *rq, struct read_res *res, const struct care_kind *k);

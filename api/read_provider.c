@@ -25,8 +25,7 @@ static json_t *build_provider(struct pgc *pg, void *cls, char *err, size_t errle
 
 /* The path's provider id when the actor may read what; NULL with res filled
  * (403 another provider's, 404 not a provider id). */
-static const char *own_provider(const struct read_req *rq, struct read_res *res,
-                                const char *what)
+static const char *own_provider(const struct read_req *rq, struct read_res *res, const char *what)
 {
     const char *id = read_param(rq, "provider_id");
     if (rq->actor->role == ROLE_PROVIDER && strcasecmp(rq->actor->provider, id) != 0) {
@@ -69,8 +68,8 @@ void read_provider(const struct read_req *rq, struct read_res *res)
 static json_t *build_keys(struct pgc *pg, void *cls, char *err, size_t errlen)
 {
     const char *p[] = {cls};
-    PGresult *r = pgc_query(pg, "SELECT EXISTS (SELECT 1 FROM psop.providers WHERE id = $1)", 1,
-                            p, err, errlen);
+    PGresult *r = pgc_query(pg, "SELECT EXISTS (SELECT 1 FROM psop.providers WHERE id = $1)", 1, p,
+                            err, errlen);
     if (!r)
         return NULL;
     int found = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
@@ -79,6 +78,7 @@ static json_t *build_keys(struct pgc *pg, void *cls, char *err, size_t errlen)
         err[0] = '\0';
         return NULL;
     }
+    /* clang-format off */
     r = pgc_query(pg,
                   "SELECT id, name, scope, " PG_TS_SQL("created_at") ", "
                   PG_TS_SQL("expires_at") ", "
@@ -86,17 +86,17 @@ static json_t *build_keys(struct pgc *pg, void *cls, char *err, size_t errlen)
                   "revoked_at IS NULL AND expires_at > now() "
                   "FROM psop.api_keys WHERE provider_id = $1 ORDER BY created_at DESC, id",
                   1, p, err, errlen);
+    /* clang-format on */
     if (!r)
         return NULL;
     json_t *keys = json_array();
     int live = 0;
     for (int i = 0; i < PQntuples(r); i++) {
-        json_t *k = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "key_id",
-                              PQgetvalue(r, i, 0), "name", PQgetvalue(r, i, 1), "scope",
-                              PQgetvalue(r, i, 2), "created_at", PQgetvalue(r, i, 3),
-                              "expires_at", PQgetvalue(r, i, 4), "created_by",
-                              PQgetvalue(r, i, 7), "live",
-                              strcmp(PQgetvalue(r, i, 8), "t") == 0);
+        json_t *k =
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "key_id", PQgetvalue(r, i, 0), "name",
+                      PQgetvalue(r, i, 1), "scope", PQgetvalue(r, i, 2), "created_at",
+                      PQgetvalue(r, i, 3), "expires_at", PQgetvalue(r, i, 4), "created_by",
+                      PQgetvalue(r, i, 7), "live", strcmp(PQgetvalue(r, i, 8), "t") == 0);
         json_object_set_new(k, "last_used_at",
                             PQgetisnull(r, i, 5) ? json_null() : json_string(PQgetvalue(r, i, 5)));
         json_object_set_new(k, "revoked_at",
@@ -134,8 +134,7 @@ static bool public_fresh(const json_t *doc, void *cls)
 static json_t *build_public(struct pgc *pg, void *cls, char *err, size_t errlen)
 {
     const struct public_q *q = cls;
-    return view_public_providers(pg, q->organiser_id, q->service_type, q->today, NULL, err,
-                                 errlen);
+    return view_public_providers(pg, q->organiser_id, q->service_type, q->today, NULL, err, errlen);
 }
 
 /* schemas/common.json's service_type_code: ^[a-z][a-z0-9_-]{1,39}$ */

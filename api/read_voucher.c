@@ -24,7 +24,6 @@
 #include "views/view_provider.h"
 #include "views/view_voucher.h"
 
-
 static json_t *build_voucher(struct pgc *pg, void *cls, char *err, size_t errlen)
 {
     return view_voucher(pg, cls, NULL, err, errlen);
@@ -73,8 +72,7 @@ static bool public_fresh(const json_t *doc, void *cls)
 static json_t *build_public(struct pgc *pg, void *cls, char *err, size_t errlen)
 {
     const struct public_q *q = cls;
-    return view_public_providers(pg, q->organiser_id, q->service_type, q->today, NULL, err,
-                                 errlen);
+    return view_public_providers(pg, q->organiser_id, q->service_type, q->today, NULL, err, errlen);
 }
 
 void read_voucher_providers(const struct read_req *rq, struct read_res *res)

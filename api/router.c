@@ -17,8 +17,7 @@ static bool match_pattern(const char *pattern, const char *path, struct route_ma
         size_t plen = pe ? (size_t)(pe - p) : strlen(p);
         size_t slen = se ? (size_t)(se - s) : strlen(s);
         if (plen >= 2 && p[0] == '{' && p[plen - 1] == '}') {
-            if (slen == 0 || slen >= sizeof(m->params[0].value) ||
-                m->n_params >= ROUTER_MAX_PARAMS)
+            if (slen == 0 || slen >= sizeof(m->params[0].value) || m->n_params >= ROUTER_MAX_PARAMS)
                 return false;
             int i = m->n_params++;
             m->params[i].name = p + 1;

@@ -7,7 +7,8 @@
  * for commands, become data.name: the placeholder is named after the data
  * field it fills. Adding a command is one row here plus one schema in
  * schemas/commands/<type>.json. Read routes are rows too (kind ROUTE_READ
- * with their own handler; roles ROLE_NONE = anyone, no token). The table is static and read-only: thread-safe.
+ * with their own handler; roles ROLE_NONE = anyone, no token). The table is static and read-only:
+ * thread-safe.
  */
 #ifndef PSOP_API_ROUTER_H
 #define PSOP_API_ROUTER_H
@@ -16,7 +17,6 @@
 #include <stddef.h>
 
 #include "wire/actor.h" /* enum role */
-
 
 enum route_kind {
     ROUTE_COMMAND, /* body (+ path params) is one command's data */

@@ -22,50 +22,57 @@ void read_settlement_finvoice(const struct read_req *rq, struct read_res *res);
 #define C ROLE_CLIENT
 
 /* A command row: method, pattern, type, roles, topic, key, resource, create. */
-#define CMD(m, pat, t, r, topic, key, res, create, sum)                                      \
-    {m, pat, ROUTE_COMMAND, r, t, topic, key, res, create, sum, NULL}
+#define CMD(m, pat, t, r, topic, key, res, create, sum)                                            \
+    {                                                                                              \
+        m, pat, ROUTE_COMMAND, r, t, topic, key, res, create, sum, NULL                            \
+    }
 
 /* A read row: pattern, roles, handler, summary. */
-#define READ(pat, r, fn, sum) {"GET", pat, ROUTE_READ, r, NULL, NULL, NULL, NULL, NULL, sum, fn}
+#define READ(pat, r, fn, sum)                                                                      \
+    {                                                                                              \
+        "GET", pat, ROUTE_READ, r, NULL, NULL, NULL, NULL, NULL, sum, fn                           \
+    }
 
 /* A fixed endpoint (health, metrics, the OpenAPI document, the batch). */
-#define PLAIN(m, pat, kind, r, sum) {m, pat, kind, r, NULL, NULL, NULL, NULL, NULL, sum, NULL}
+#define PLAIN(m, pat, kind, r, sum)                                                                \
+    {                                                                                              \
+        m, pat, kind, r, NULL, NULL, NULL, NULL, NULL, sum, NULL                                   \
+    }
 
 /* The service-event routes exist under vouchers and under orders; the parent
  * decides topic and key. */
-#define SERVICE_EVENT_ROUTES(parent, pid, topic)                                             \
-    CMD("POST", parent "/{" pid "}/service-events", "service_event.record", P, topic, pid,   \
-        "id", "id", "Record a service event"),                                               \
-    CMD("PATCH", parent "/{" pid "}/service-events/{event_id}", "service_event.update", P,   \
-        topic, pid, "event_id", NULL, "Update a recorded service event"),                    \
-    CMD("DELETE", parent "/{" pid "}/service-events/{event_id}", "service_event.delete", P,  \
-        topic, pid, "event_id", NULL, "Delete a recorded service event"),                    \
-    CMD("POST", parent "/{" pid "}/service-events/{event_id}/approval",                      \
-        "service_event.approve", O | A, topic, pid, "event_id", NULL,                        \
-        "Approve a service event"),                                                          \
-    CMD("POST", parent "/{" pid "}/service-events/{event_id}/credits",                       \
-        "service_event.credit", O, topic, pid, "id", "id", "Credit an approved service event")
+#define SERVICE_EVENT_ROUTES(parent, pid, topic)                                                   \
+    CMD("POST", parent "/{" pid "}/service-events", "service_event.record", P, topic, pid, "id",   \
+        "id", "Record a service event"),                                                           \
+        CMD("PATCH", parent "/{" pid "}/service-events/{event_id}", "service_event.update", P,     \
+            topic, pid, "event_id", NULL, "Update a recorded service event"),                      \
+        CMD("DELETE", parent "/{" pid "}/service-events/{event_id}", "service_event.delete", P,    \
+            topic, pid, "event_id", NULL, "Delete a recorded service event"),                      \
+        CMD("POST", parent "/{" pid "}/service-events/{event_id}/approval",                        \
+            "service_event.approve", O | A, topic, pid, "event_id", NULL,                          \
+            "Approve a service event"),                                                            \
+        CMD("POST", parent "/{" pid "}/service-events/{event_id}/credits", "service_event.credit", \
+            O, topic, pid, "id", "id", "Credit an approved service event")
 
 static const struct route routes[] = {
-    CMD("PUT", "/v1/organisers/{id}", "organiser.upsert", A, TOPIC_CMD_REFERENCE, "id", "id",
-        NULL, "Create or update an organiser"),
+    CMD("PUT", "/v1/organisers/{id}", "organiser.upsert", A, TOPIC_CMD_REFERENCE, "id", "id", NULL,
+        "Create or update an organiser"),
     CMD("PUT", "/v1/service-types/{code}", "service_type.upsert", A, TOPIC_CMD_REFERENCE, "code",
         "code", NULL, "Create or update a service type"),
     CMD("PUT", "/v1/holidays/{date}", "holiday.upsert", A, TOPIC_CMD_REFERENCE, "date", "date",
         NULL, "Create or update a public holiday"),
     CMD("POST", "/v1/providers", "provider.register", P | A, TOPIC_CMD_PROVIDER, "id", "id", "id",
         "Register a service provider"),
-    CMD("POST", "/v1/providers/{provider_id}/applications", "provider.apply", P,
-        TOPIC_CMD_PROVIDER, "provider_id", "provider_id", NULL,
-        "Apply for approval for a service type"),
+    CMD("POST", "/v1/providers/{provider_id}/applications", "provider.apply", P, TOPIC_CMD_PROVIDER,
+        "provider_id", "provider_id", NULL, "Apply for approval for a service type"),
     CMD("POST", "/v1/providers/{provider_id}/decisions", "provider.decide", O, TOPIC_CMD_PROVIDER,
         "provider_id", "provider_id", NULL, "Approve or reject a provider's application"),
     CMD("POST", "/v1/providers/{provider_id}/suspensions", "provider.suspend", O,
         TOPIC_CMD_PROVIDER, "provider_id", "provider_id", NULL, "Suspend a provider"),
     CMD("POST", "/v1/providers/{provider_id}/prices", "provider.set_price", P, TOPIC_CMD_PROVIDER,
         "provider_id", "provider_id", NULL, "Set a provider's unit price"),
-    CMD("POST", "/v1/providers/{provider_id}/api-keys", "api_key.create", P | A,
-        TOPIC_CMD_PROVIDER, "provider_id", "key_id", "key_id",
+    CMD("POST", "/v1/providers/{provider_id}/api-keys", "api_key.create", P | A, TOPIC_CMD_PROVIDER,
+        "provider_id", "key_id", "key_id",
         "Create a provider integration key (its text is answered once)"),
     CMD("DELETE", "/v1/providers/{provider_id}/api-keys/{key_id}", "api_key.revoke", P | A,
         TOPIC_CMD_PROVIDER, "provider_id", "key_id", NULL, "Revoke a provider integration key"),
@@ -95,8 +102,7 @@ static const struct route routes[] = {
     CMD("POST", "/v1/settlements/{settlement_id}/confirmation", "settlement.confirm", O,
         TOPIC_CMD_SETTLEMENT, "settlement_id", "settlement_id", NULL, "Confirm a settlement"),
     CMD("POST", "/v1/settlements/{settlement_id}/payment", "settlement.mark_paid", O,
-        TOPIC_CMD_SETTLEMENT, "settlement_id", "settlement_id", NULL,
-        "Mark a settlement as paid"),
+        TOPIC_CMD_SETTLEMENT, "settlement_id", "settlement_id", NULL, "Mark a settlement as paid"),
     PLAIN("POST", "/v1/commands", ROUTE_BATCH, ROLE_ANY,
           "Submit one command or a batch of 1-500 commands"),
 

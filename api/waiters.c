@@ -212,8 +212,7 @@ static void *subscriber_main(void *arg)
             redisEnableKeepAlive(rds_ctx(r));
             rep = redisCommand(rds_ctx(r), "SUBSCRIBE %s", VIEW_COMMAND_CHANNEL);
             if (!rep || rep->type == REDIS_REPLY_ERROR)
-                snprintf(err, sizeof(err), "SUBSCRIBE: %s",
-                         rep ? rep->str : rds_ctx(r)->errstr);
+                snprintf(err, sizeof(err), "SUBSCRIBE: %s", rep ? rep->str : rds_ctx(r)->errstr);
         }
         if (!r || !rep || rep->type == REDIS_REPLY_ERROR) {
             if (!warned)

@@ -12,7 +12,8 @@
 
 #include "core/xmalloc.h"
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
     if (err && errlen) {
@@ -26,8 +27,8 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 
 int http_global_init(char *err, size_t errlen)
 {
-    CURLcode rc = curl_global_init_mem(CURL_GLOBAL_DEFAULT, xmalloc, free, xrealloc, xstrdup,
-                                       xcalloc);
+    CURLcode rc =
+        curl_global_init_mem(CURL_GLOBAL_DEFAULT, xmalloc, free, xrealloc, xstrdup, xcalloc);
     if (rc != CURLE_OK)
         return fail(err, errlen, "libcurl: %s", curl_easy_strerror(rc));
     return 0;

@@ -35,9 +35,9 @@ void http_global_cleanup(void);
 int http_url_parse(const char *url, struct http_url *out, char *err, size_t errlen);
 
 struct http_response {
-    int status;       /* 100..599 */
-    int retry_after;  /* seconds from Retry-After, -1 when absent */
-    char *body;       /* NUL-terminated (owned; http_response_free) */
+    int status;      /* 100..599 */
+    int retry_after; /* seconds from Retry-After, -1 when absent */
+    char *body;      /* NUL-terminated (owned; http_response_free) */
     size_t body_len;
 };
 

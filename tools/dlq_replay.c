@@ -47,8 +47,7 @@ static const char *header(rd_kafka_message_t *m, const char *name, char *buf, si
 }
 
 /* The command's envelope id and type, best effort ("?" when unreadable). */
-static void envelope_id_type(rd_kafka_message_t *m, char *id, size_t idn, char *type,
-                             size_t typen)
+static void envelope_id_type(rd_kafka_message_t *m, char *id, size_t idn, char *type, size_t typen)
 {
     snprintf(id, idn, "?");
     snprintf(type, typen, "?");
@@ -108,16 +107,15 @@ static bool all_at_end(rd_kafka_t *rk, const bool *eof, int n_eof)
 }
 
 /* Produces m again to its original topic; false when it could not be queued. */
-static bool requeue(struct kprod *kp, rd_kafka_message_t *m, const char *topic,
-                    struct delivery *d, char *err, size_t errlen)
+static bool requeue(struct kprod *kp, rd_kafka_message_t *m, const char *topic, struct delivery *d,
+                    char *err, size_t errlen)
 {
     char from[96];
-    snprintf(from, sizeof(from), "%s/%d/%lld", TOPIC_DLQ, (int)m->partition,
-             (long long)m->offset);
+    snprintf(from, sizeof(from), "%s/%d/%lld", TOPIC_DLQ, (int)m->partition, (long long)m->offset);
     rd_kafka_headers_t *h = rd_kafka_headers_new(1);
     rd_kafka_header_add(h, "psop-replayed-from", -1, from, -1);
-    if (kprod_send(kp, topic, m->key, m->key ? m->key_len : 0, m->payload ? m->payload : "",
-                   m->len, h, d, err, errlen) < 0) {
+    if (kprod_send(kp, topic, m->key, m->key ? m->key_len : 0, m->payload ? m->payload : "", m->len,
+                   h, d, err, errlen) < 0) {
         rd_kafka_headers_destroy(h);
         return false;
     }
@@ -194,7 +192,8 @@ int dlq_run(const struct psop_config *cfg, const struct dlq_opts *o, FILE *out,
         rd_kafka_message_destroy(m);
     }
     if (kp) {
-        int left = kprod_flush(kp, cfg->produce_timeout_ms > 0 ? cfg->produce_timeout_ms * 2 : 10000);
+        int left =
+            kprod_flush(kp, cfg->produce_timeout_ms > 0 ? cfg->produce_timeout_ms * 2 : 10000);
         long failed = __atomic_load_n(&d.failed, __ATOMIC_RELAXED) + left;
         if (failed > 0) {
             res->failed += failed;

@@ -70,7 +70,7 @@ enum job_state { JOB_PENDING, JOB_APPLIED, JOB_FAILED };
 struct job {
     const char *step; /* "auto-approval" | "settlement" */
     struct org *org;
-    char period[16];  /* settlement: YYYY-MM */
+    char period[16]; /* settlement: YYYY-MM */
     char command_id[64];
     int64_t deadline_ms;
     enum job_state state;
@@ -95,8 +95,8 @@ struct batch {
     struct org *orgs;
     size_t n_orgs;
     struct progress prog;
-    int applied;   /* commands applied */
-    int skipped;   /* settlements already run */
+    int applied; /* commands applied */
+    int skipped; /* settlements already run */
 };
 
 static void sleep_ms(long ms)
@@ -286,8 +286,8 @@ static void jobs_wait(struct batch *b, struct job *jobs, size_t n)
             if (j->state != JOB_PENDING)
                 continue;
             if (clock_mono_ms() >= j->deadline_ms) {
-                job_fail(b, j, "not applied within %d s (command %s still accepted)",
-                         b->timeout_s, j->command_id);
+                job_fail(b, j, "not applied within %d s (command %s still accepted)", b->timeout_s,
+                         j->command_id);
                 continue;
             }
             char path[128], err[256];
@@ -430,8 +430,8 @@ static void step_settlement(struct batch *b, struct pgc *pg)
 /* ------------------------------------------------------------ set-up */
 
 /* Loads the organisers (all, or the ids in only[]) ordered by id. */
-static int load_organisers(struct batch *b, struct pgc *pg, char **only, size_t n_only,
-                           char *err, size_t errlen)
+static int load_organisers(struct batch *b, struct pgc *pg, char **only, size_t n_only, char *err,
+                           size_t errlen)
 {
     /* The batch only reads the database: make the session say so. */
     if (pgc_exec(pg, "SET default_transaction_read_only = on", err, errlen) < 0)
@@ -499,8 +499,8 @@ static int bad_usage(const char *fmt, const char *arg)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"api", required_argument, NULL, 'a'},
-        {"token", required_argument, NULL, 't'},  {"date", required_argument, NULL, 'd'},
+        {"config", required_argument, NULL, 'c'},  {"api", required_argument, NULL, 'a'},
+        {"token", required_argument, NULL, 't'},   {"date", required_argument, NULL, 'd'},
         {"timeout", required_argument, NULL, 'T'}, {"organiser", required_argument, NULL, 'o'},
         {"wait", required_argument, NULL, 'w'},    {"help", no_argument, NULL, 'h'},
         {"ca-file", required_argument, NULL, 'C'}, {0}};
@@ -526,11 +526,21 @@ int main(int argc, char **argv)
     opterr = 0;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
-        case 'c': config_path = optarg; break;
-        case 'a': api_url = optarg; break;
-        case 'C': ca_file = optarg; break;
-        case 't': token = optarg; break;
-        case 'd': date_arg = optarg; break;
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'a':
+            api_url = optarg;
+            break;
+        case 'C':
+            ca_file = optarg;
+            break;
+        case 't':
+            token = optarg;
+            break;
+        case 'd':
+            date_arg = optarg;
+            break;
         case 'T': {
             char *end = NULL;
             errno = 0;

@@ -188,12 +188,15 @@ static int cmd_topics(const struct psop_config *cfg, int argc, char **argv)
 static int cmd_token(const struct psop_config *cfg, int argc, char **argv)
 {
     const struct command *self = find_command("token");
-    static const struct option opts[] = {
-        {"role", required_argument, NULL, 'r'},   {"sub", required_argument, NULL, 's'},
-        {"org", required_argument, NULL, 'o'},    {"provider", required_argument, NULL, 'p'},
-        {"client", required_argument, NULL, 'c'}, {"ttl", required_argument, NULL, 't'},
-        {"jwks-private", required_argument, NULL, 'j'}, {"kid", required_argument, NULL, 'k'},
-        {0}};
+    static const struct option opts[] = {{"role", required_argument, NULL, 'r'},
+                                         {"sub", required_argument, NULL, 's'},
+                                         {"org", required_argument, NULL, 'o'},
+                                         {"provider", required_argument, NULL, 'p'},
+                                         {"client", required_argument, NULL, 'c'},
+                                         {"ttl", required_argument, NULL, 't'},
+                                         {"jwks-private", required_argument, NULL, 'j'},
+                                         {"kid", required_argument, NULL, 'k'},
+                                         {0}};
     const char *role = NULL, *sub = "psopctl", *org = NULL, *provider = NULL, *client = NULL;
     struct psop_config c = *cfg; /* borrowed strings: never freed here */
     long ttl = 3600;
@@ -202,13 +205,27 @@ static int cmd_token(const struct psop_config *cfg, int argc, char **argv)
         switch (ch) {
         case -2:
             return EXIT_USAGE;
-        case 'r': role = optarg; break;
-        case 's': sub = optarg; break;
-        case 'o': org = optarg; break;
-        case 'p': provider = optarg; break;
-        case 'c': client = optarg; break;
-        case 'j': c.jwt_mint_jwks_file = optarg; break;
-        case 'k': c.jwt_mint_kid = optarg; break;
+        case 'r':
+            role = optarg;
+            break;
+        case 's':
+            sub = optarg;
+            break;
+        case 'o':
+            org = optarg;
+            break;
+        case 'p':
+            provider = optarg;
+            break;
+        case 'c':
+            client = optarg;
+            break;
+        case 'j':
+            c.jwt_mint_jwks_file = optarg;
+            break;
+        case 'k':
+            c.jwt_mint_kid = optarg;
+            break;
         case 't':
             if (parse_long(optarg, 1, JWT_TOKEN_TTL_MAX, &ttl) < 0)
                 return bad_usage(self, "--ttl must be 1..31622400 seconds, not '%s'", optarg);
@@ -262,9 +279,8 @@ static int cmd_jwks(const struct psop_config *cfg, int argc, char **argv)
         out = json_pack("{s:o}", "keys", keys);
         json_decref(doc);
     } else if (strcmp(verb, "generate") == 0) {
-        static const struct option opts[] = {{"kid", required_argument, NULL, 'k'},
-                                             {"kty", required_argument, NULL, 't'},
-                                             {0}};
+        static const struct option opts[] = {
+            {"kid", required_argument, NULL, 'k'}, {"kty", required_argument, NULL, 't'}, {0}};
         const char *kid = NULL, *kty = "RSA";
         int ch;
         optind = 2;
@@ -278,8 +294,9 @@ static int cmd_jwks(const struct psop_config *cfg, int argc, char **argv)
         }
         if (!kid || !*kid)
             return bad_usage(self, "%s", "--kid is required");
-        enum jwk_kty t = strcmp(kty, "RSA") == 0 ? JWK_RSA : strcmp(kty, "EC") == 0 ? JWK_EC
-                                                                                    : JWK_NONE;
+        enum jwk_kty t = strcmp(kty, "RSA") == 0  ? JWK_RSA
+                         : strcmp(kty, "EC") == 0 ? JWK_EC
+                                                  : JWK_NONE;
         if (t == JWK_NONE)
             return bad_usage(self, "--kty must be RSA or EC, not '%s'", kty);
         json_t *jwk = jwk_generate(t, kid, err, sizeof(err));
@@ -322,8 +339,8 @@ static void progress_cb(void *cls, long done)
 static int rebuild_commands(struct rds *rds, struct pgc *pg, struct progress *p, long *written,
                             char *err, size_t errlen)
 {
-    return view_command_rebuild(rds, pg, VIEW_COMMAND_TTL_S / 86400, progress_cb, p, written,
-                                err, errlen);
+    return view_command_rebuild(rds, pg, VIEW_COMMAND_TTL_S / 86400, progress_cb, p, written, err,
+                                errlen);
 }
 
 static int rebuild_providers(struct rds *rds, struct pgc *pg, struct progress *p, long *written,
@@ -450,8 +467,8 @@ static int cmd_dlq(const struct psop_config *cfg, int argc, char **argv)
     struct dlq_result r;
     int rc = dlq_run(cfg, &o, stdout, &r, err, sizeof(err));
     printf("dlq: %ld parked message(s) read, %ld %s, %ld skipped, %ld failed\n", r.seen,
-           o.replay ? r.replayed : r.seen - r.skipped, o.replay ? "replayed" : "listed",
-           r.skipped, r.failed);
+           o.replay ? r.replayed : r.seen - r.skipped, o.replay ? "replayed" : "listed", r.skipped,
+           r.failed);
     if (rc < 0) {
         fprintf(stderr, "psopctl dlq: %s\n", err);
         return EXIT_FAIL;

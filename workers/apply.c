@@ -60,8 +60,8 @@ enum apply_result apply_sql_outcome(struct apply_ctx *ctx, const char *code)
         return APPLY_FAILED;
     /* The database's own words go to the log; the caller gets a sentence. */
     LOG_WARN("command breaks a database constraint", "command_id", ctx->cmd->id, "type",
-             ctx->cmd->type, "sqlstate", st, "constraint", pgc_last_constraint(ctx->pg),
-             "detail", ctx->err, NULL);
+             ctx->cmd->type, "sqlstate", st, "constraint", pgc_last_constraint(ctx->pg), "detail",
+             ctx->err, NULL);
     struct violation v = {st, pgc_last_table(ctx->pg), pgc_last_constraint(ctx->pg)};
     reason_for_violation(&v, code, cmd_field, ctx->cmd, ctx->reason, sizeof(ctx->reason));
     return APPLY_REJECTED;

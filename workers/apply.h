@@ -30,18 +30,18 @@ struct apply_ctx {
     struct pgc *pg;
     const struct psop_config *cfg;
     const struct envelope *cmd;
-    const char *source;     /* CloudEvents source of events written */
+    const char *source; /* CloudEvents source of events written */
     char resource_id[64];
     char reason[512];
     char err[512];
-    json_t *touched;        /* array of [kind, id]: read models to refresh */
-    json_t *events;         /* staged domain events (outbox_add) */
+    json_t *touched; /* array of [kind, id]: read models to refresh */
+    json_t *events;  /* staged domain events (outbox_add) */
 };
 
 typedef enum apply_result (*apply_fn)(struct apply_ctx *ctx);
 
 struct handler {
-    const char *type;       /* command type, e.g. "voucher.grant" */
+    const char *type; /* command type, e.g. "voucher.grant" */
     apply_fn fn;
 };
 
@@ -60,8 +60,6 @@ void apply_touch(struct apply_ctx *ctx, const char *kind, const char *id);
 
 /* pgc_query with the failure recorded in ctx->err. */
 PGresult *apply_query(struct apply_ctx *ctx, const char *sql, int n, const char *const *params);
-
-
 
 /* After a failed statement: a constraint violation (unique, check,
  * exclusion, foreign key) is the command's fault: a rejection with reason

@@ -37,8 +37,9 @@ static enum apply_result require_key_manager(struct apply_ctx *ctx, const char *
         return APPLY_OK;
     if (apply_role_in(ctx, ROLE_PROVIDER) && apply_same_id(a->provider, provider_id))
         return APPLY_OK;
-    return apply_reject(ctx, "forbidden: only provider %s itself (or an admin) may manage its "
-                             "API keys",
+    return apply_reject(ctx,
+                        "forbidden: only provider %s itself (or an admin) may manage its "
+                        "API keys",
                         provider_id);
 }
 
@@ -46,8 +47,7 @@ static enum apply_result require_key_manager(struct apply_ctx *ctx, const char *
 static enum apply_result lock_provider(struct apply_ctx *ctx, const char *provider_id)
 {
     const char *p[] = {provider_id};
-    PGresult *r =
-        apply_query(ctx, "SELECT 1 FROM psop.providers WHERE id = $1 FOR UPDATE", 1, p);
+    PGresult *r = apply_query(ctx, "SELECT 1 FROM psop.providers WHERE id = $1 FOR UPDATE", 1, p);
     if (!r)
         return APPLY_FAILED;
     int found = PQntuples(r) == 1;
@@ -93,24 +93,27 @@ static enum apply_result api_key_create(struct apply_ctx *ctx)
     if (exists)
         return apply_reject(ctx, "already_exists: API key %s already exists", kid);
     if (live >= APIKEY_LIVE_MAX)
-        return apply_reject(ctx, "too_many_keys: provider %s already has %d live API keys; "
-                                 "revoke one first",
+        return apply_reject(ctx,
+                            "too_many_keys: provider %s already has %d live API keys; "
+                            "revoke one first",
                             pid, APIKEY_LIVE_MAX);
 
     char dbuf[16];
     snprintf(dbuf, sizeof dbuf, "%lld", days);
     const char *p[] = {kid, pid, envelope_str(c, "name"), scope, hash, c->actor.sub, dbuf};
+    /* clang-format off */
     r = apply_query(ctx,
                     "INSERT INTO psop.api_keys (id, provider_id, name, scope, secret_hash, "
                     "created_by, expires_at) VALUES ($1, $2, $3, $4, $5, $6, "
                     "now() + make_interval(days => $7::int)) "
                     "RETURNING " PG_TS_SQL("created_at") ", " PG_TS_SQL("expires_at"),
                     7, p);
+    /* clang-format on */
     if (!r)
         return apply_sql_outcome(ctx, "invalid_api_key");
-    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "key_id", kid, "provider_id",
-                           pid, "name", p[2], "scope", scope, "created_by", c->actor.sub,
-                           "created_at", PQgetvalue(r, 0, 0), "expires_at", PQgetvalue(r, 0, 1));
+    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "key_id", kid, "provider_id", pid,
+                           "name", p[2], "scope", scope, "created_by", c->actor.sub, "created_at",
+                           PQgetvalue(r, 0, 0), "expires_at", PQgetvalue(r, 0, 1));
     PQclear(r);
     outbox_add(ctx, TOPIC_EVT_PROVIDER, pid, "api_key.created", ev);
     return APPLY_OK;
@@ -141,10 +144,12 @@ static enum apply_result api_key_revoke(struct apply_ctx *ctx)
         return apply_reject(ctx, "already_revoked: API key %s is already revoked", kid);
     }
     const char *p[] = {kid, c->actor.sub};
+    /* clang-format off */
     PGresult *r = apply_query(ctx,
                               "UPDATE psop.api_keys SET revoked_at = now(), revoked_by = $2 "
                               "WHERE id = $1 RETURNING " PG_TS_SQL("revoked_at"),
                               2, p);
+    /* clang-format on */
     if (!r) {
         PQclear(key);
         return APPLY_FAILED;

@@ -27,7 +27,6 @@
 #include "store/topics.h"
 #include "views/view_order.h"
 
-
 /* A band price of the command as text, or NULL. */
 static const char *band_cents(json_t *bands, const char *name, char *buf, size_t n)
 {
@@ -57,17 +56,17 @@ static enum apply_result contract_upsert(struct apply_ctx *ctx)
         return apply_reject(ctx, "invalid_quantity: monthly_volume_cap");
 
     const char *q[] = {id, org, pid, st};
-    PGresult *r = apply_query(
-        ctx,
-        "SELECT EXISTS (SELECT 1 FROM psop.organisers WHERE id = $2::uuid), "
-        " EXISTS (SELECT 1 FROM psop.providers WHERE id = $3::uuid), "
-        " (SELECT coef_evening IS NOT NULL FROM psop.service_types WHERE code = $4), "
-        " x.organiser_id, x.provider_id, x.service_type, x.valid_from, "
-        " (SELECT max(e.date) FROM psop.service_events e WHERE e.contract_id = x.id "
-        "   AND e.state <> 'deleted') "
-        "FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT * FROM psop.contracts "
-        "  WHERE id = $1::uuid FOR UPDATE) x ON true",
-        4, q);
+    PGresult *r =
+        apply_query(ctx,
+                    "SELECT EXISTS (SELECT 1 FROM psop.organisers WHERE id = $2::uuid), "
+                    " EXISTS (SELECT 1 FROM psop.providers WHERE id = $3::uuid), "
+                    " (SELECT coef_evening IS NOT NULL FROM psop.service_types WHERE code = $4), "
+                    " x.organiser_id, x.provider_id, x.service_type, x.valid_from, "
+                    " (SELECT max(e.date) FROM psop.service_events e WHERE e.contract_id = x.id "
+                    "   AND e.state <> 'deleted') "
+                    "FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT * FROM psop.contracts "
+                    "  WHERE id = $1::uuid FOR UPDATE) x ON true",
+                    4, q);
     if (!r)
         return APPLY_FAILED;
     bool has_org = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
@@ -115,8 +114,9 @@ static enum apply_result contract_upsert(struct apply_ctx *ctx)
     char b[5][24];
     long long price = 0;
     envelope_int(c, "price_cents", &price);
-    const char *up[] = {id, org, pid, st, start, vt,
-                        capj ? apply_num(b[0], sizeof(b[0]), cap_h) : NULL, c->actor.sub};
+    const char *up[] = {
+        id,          org, pid, st, start, vt, capj ? apply_num(b[0], sizeof(b[0]), cap_h) : NULL,
+        c->actor.sub};
     r = apply_query(ctx,
                     "INSERT INTO psop.contracts (id, organiser_id, provider_id, service_type, "
                     " valid_from, valid_to, monthly_volume_cap, created_by) VALUES ($1, $2, $3, "
@@ -153,11 +153,11 @@ static enum apply_result contract_upsert(struct apply_ctx *ctx)
         return apply_sql_outcome(ctx, "invalid_contract");
     PQclear(r);
 
-    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:s, s:I, s:b, s:s, s:I}", "id", id,
-                           "organiser_id", org, "provider_id", pid, "service_type", st,
-                           "valid_from", start, "valid_to", vt, "price_valid_from", vf,
-                           "price_cents", (json_int_t)price, "created", !exists, "upserted_by",
-                           c->actor.sub, "version", (json_int_t)version);
+    json_t *ev =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:s, s:I, s:b, s:s, s:I}", "id", id,
+                  "organiser_id", org, "provider_id", pid, "service_type", st, "valid_from", start,
+                  "valid_to", vt, "price_valid_from", vf, "price_cents", (json_int_t)price,
+                  "created", !exists, "upserted_by", c->actor.sub, "version", (json_int_t)version);
     if (bands && json_object_size(bands) > 0)
         json_object_set(ev, "band_prices_cents", bands);
     if (capj)
@@ -212,8 +212,7 @@ static enum apply_result order_create(struct apply_ctx *ctx)
         return apply_reject(ctx, "already_exists: order %s exists", id);
     /* Another organiser's contract is not told apart from a missing one. */
     if (!has_contract)
-        return apply_reject(ctx, "not_found: contract %s does not exist at organiser %s", cid,
-                            org);
+        return apply_reject(ctx, "not_found: contract %s does not exist at organiser %s", cid, org);
     if (cto[0] && strcmp(vf, cto) > 0)
         return apply_reject(ctx,
                             "contract_not_in_force: contract %s ended on %s, the order starts "
@@ -281,16 +280,18 @@ static enum apply_result order_end(struct apply_ctx *ctx)
     if ((ar = se_require_no_events_after(ctx, &o, d, "events_after_date")) != APPLY_OK)
         return ar;
     const char *u[] = {o.id, d, envelope_str(c, "reason"), c->actor.sub};
+    /* clang-format off */
     PGresult *r = apply_query(ctx,
                     "UPDATE psop.orders SET status = 'ended', end_date = $2, end_reason = $3, "
                     "ended_by = $4, ended_at = now(), version = version + 1, updated_at = now() "
                     "WHERE id = $1::uuid RETURNING version, " PG_TS_SQL("ended_at"),
                     4, u);
+    /* clang-format on */
     if (!r)
         return apply_sql_outcome(ctx, "invalid_end");
-    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "order_id", o.id,
-                           "contract_id", o.contract_id, "effective_date", d, "reason", u[2],
-                           "ended_by", c->actor.sub, "ended_at", PQgetvalue(r, 0, 1), "version",
+    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "order_id", o.id, "contract_id",
+                           o.contract_id, "effective_date", d, "reason", u[2], "ended_by",
+                           c->actor.sub, "ended_at", PQgetvalue(r, 0, 1), "version",
                            (json_int_t)strtoll(PQgetvalue(r, 0, 0), NULL, 10));
     PQclear(r);
     outbox_add(ctx, TOPIC_EVT_ORDER, o.id, "order.ended", ev);
@@ -304,12 +305,8 @@ const struct handler handlers_contract[] = {
 };
 
 const struct handler handlers_order[] = {
-    {"order.create", order_create},
-    {"order.end", order_end},
-    {"service_event.record", se_record},
-    {"service_event.update", se_update},
-    {"service_event.delete", se_delete},
-    {"service_event.approve", se_approve},
-    {"service_event.credit", se_credit},
-    {NULL, NULL},
+    {"order.create", order_create},      {"order.end", order_end},
+    {"service_event.record", se_record}, {"service_event.update", se_update},
+    {"service_event.delete", se_delete}, {"service_event.approve", se_approve},
+    {"service_event.credit", se_credit}, {NULL, NULL},
 };

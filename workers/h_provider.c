@@ -27,7 +27,6 @@
 #include "views/view_provider.h"
 #include "core/xmalloc.h"
 
-
 /* The provider itself (token provider claim) or an admin. */
 static enum apply_result require_provider_self(struct apply_ctx *ctx, const char *provider_id,
                                                const char *what)
@@ -37,8 +36,8 @@ static enum apply_result require_provider_self(struct apply_ctx *ctx, const char
         return APPLY_OK;
     if (apply_role_in(ctx, ROLE_PROVIDER) && apply_same_id(a->provider, provider_id))
         return APPLY_OK;
-    return apply_reject(ctx, "forbidden: only provider %s itself (or an admin) may %s",
-                        provider_id, what);
+    return apply_reject(ctx, "forbidden: only provider %s itself (or an admin) may %s", provider_id,
+                        what);
 }
 
 /* The organiser the command names, acting for itself (token org claim), or an admin. */
@@ -132,7 +131,8 @@ static enum apply_result provider_register(struct apply_ctx *ctx)
     }
     if (!id)
         id = c->id; /* admin without an id: the command id, so a replay finds the same one */
-    snprintf(ctx->resource_id, sizeof(ctx->resource_id), "%.*s", (int)sizeof(ctx->resource_id) - 1, id); /* a UUID (schema) */
+    snprintf(ctx->resource_id, sizeof(ctx->resource_id), "%.*s", (int)sizeof(ctx->resource_id) - 1,
+             id); /* a UUID (schema) */
 
     const char *bid = envelope_str(c, "business_id");
     const char *q[] = {id, bid};
@@ -162,20 +162,22 @@ static enum apply_result provider_register(struct apply_ctx *ctx)
                        envelope_str(c, "email"),
                        envelope_str(c, "supplier_number"),
                        a->sub};
+    /* clang-format off */
     r = apply_query(ctx,
                     "INSERT INTO psop.providers (id, business_id, name, iban, email, "
                     "supplier_number, registered_by) VALUES ($1, $2, $3, $4, $5, $6, $7) "
                     "RETURNING version, " PG_TS_SQL("created_at"),
                     7, p);
+    /* clang-format on */
     if (!r) {
         /* A concurrent registration (another partition) won the race. */
         return apply_sql_outcome(ctx, "invalid_provider");
     }
-    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s, s:s, s:I}", "id", id,
-                           "business_id", bid, "name", p[2], "iban", p[3], "email", p[4],
-                           "supplier_number", p[5], "registered_by", a->sub, "registered_at",
-                           PQgetvalue(r, 0, 1), "version",
-                           (json_int_t)strtoll(PQgetvalue(r, 0, 0), NULL, 10));
+    json_t *ev =
+        json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s, s:s, s:I}", "id", id, "business_id", bid,
+                  "name", p[2], "iban", p[3], "email", p[4], "supplier_number", p[5],
+                  "registered_by", a->sub, "registered_at", PQgetvalue(r, 0, 1), "version",
+                  (json_int_t)strtoll(PQgetvalue(r, 0, 0), NULL, 10));
     PQclear(r);
     outbox_add(ctx, TOPIC_EVT_PROVIDER, id, "provider.registered", ev);
     touch_provider(ctx, id);
@@ -217,19 +219,21 @@ static enum apply_result provider_apply(struct apply_ctx *ctx)
     PQclear(r);
 
     const char *p[] = {pid, oid, st, rb, c->actor.sub, c->id};
+    /* clang-format off */
     r = apply_query(ctx,
                     "INSERT INTO psop.provider_applications (provider_id, organiser_id, "
                     "service_type, rulebook_version, applied_by, applied_at, command_id) "
                     "VALUES ($1, $2, $3, $4, $5, clock_timestamp(), $6) "
                     "RETURNING id, " PG_TS_SQL("applied_at"),
                     6, p);
+    /* clang-format on */
     if (!r)
         return apply_sql_outcome(ctx, "invalid_application");
-    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:I}", "provider_id", pid,
-                           "organiser_id", oid, "service_type", st, "rulebook_version", rb,
-                           "application_id", (json_int_t)strtoll(PQgetvalue(r, 0, 0), NULL, 10),
-                           "applied_by", c->actor.sub, "applied_at", PQgetvalue(r, 0, 1),
-                           "version", (json_int_t)version);
+    json_t *ev =
+        json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:I}", "provider_id", pid, "organiser_id",
+                  oid, "service_type", st, "rulebook_version", rb, "application_id",
+                  (json_int_t)strtoll(PQgetvalue(r, 0, 0), NULL, 10), "applied_by", c->actor.sub,
+                  "applied_at", PQgetvalue(r, 0, 1), "version", (json_int_t)version);
     PQclear(r);
     outbox_add(ctx, TOPIC_EVT_PROVIDER, pid, "provider.applied", ev);
     touch_provider(ctx, pid);
@@ -271,21 +275,22 @@ static enum apply_result provider_decide(struct apply_ctx *ctx)
         return APPLY_FAILED;
     if (PQntuples(r) == 0) {
         PQclear(r);
-        return apply_reject(ctx,
-                            "not_found: provider %s has not applied to organiser %s for %s", pid,
-                            oid, st);
+        return apply_reject(ctx, "not_found: provider %s has not applied to organiser %s for %s",
+                            pid, oid, st);
     }
     char app[32];
     snprintf(app, sizeof(app), "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
 
     const char *p[] = {pid, oid, st, app, decision, valid_from, reason, c->actor.sub, c->id};
+    /* clang-format off */
     r = apply_query(ctx,
                     "INSERT INTO psop.provider_decisions (provider_id, organiser_id, service_type, "
                     "application_id, decision, valid_from, reason, decided_by, decided_at, "
                     "command_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, clock_timestamp(), $9) "
                     "RETURNING id, " PG_TS_SQL("decided_at"),
                     9, p);
+    /* clang-format on */
     if (!r)
         return apply_sql_outcome(ctx, "invalid_decision");
     json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:I, s:I, s:s, s:s, s:I}",
@@ -334,12 +339,14 @@ static enum apply_result provider_suspend(struct apply_ctx *ctx)
                             pid, oid, st);
 
     const char *p[] = {pid, oid, st, from, reason, c->actor.sub, c->id};
+    /* clang-format off */
     r = apply_query(ctx,
                     "INSERT INTO psop.provider_suspensions (provider_id, organiser_id, "
                     "service_type, from_date, reason, suspended_by, suspended_at, command_id) "
                     "VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp(), $7) "
                     "RETURNING id, " PG_TS_SQL("suspended_at"),
                     7, p);
+    /* clang-format on */
     if (!r)
         return apply_sql_outcome(ctx, "invalid_suspension");
     json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:I}", "provider_id", pid,
@@ -396,8 +403,7 @@ static enum apply_result provider_set_price(struct apply_ctx *ctx)
     int applied = PQntuples(r) == 1;
     PQclear(r);
     if (!applied)
-        return apply_reject(ctx,
-                            "not_applied: provider %s has not applied to organiser %s for %s",
+        return apply_reject(ctx, "not_applied: provider %s has not applied to organiser %s for %s",
                             pid, oid, st);
 
     char pb[24], eb[24], sab[24], sub[24];
@@ -413,6 +419,7 @@ static enum apply_result provider_set_price(struct apply_ctx *ctx)
                        c->id};
     /* Same valid_from: the correction replaces the row; the event stream
      * keeps every version. */
+    /* clang-format off */
     r = apply_query(ctx,
                     "INSERT INTO psop.provider_prices (provider_id, organiser_id, service_type, "
                     "valid_from, price_cents, price_evening_cents, price_saturday_cents, "
@@ -426,6 +433,7 @@ static enum apply_result provider_set_price(struct apply_ctx *ctx)
                     "set_at = EXCLUDED.set_at, command_id = EXCLUDED.command_id "
                     "RETURNING " PG_TS_SQL("set_at"),
                     10, p);
+    /* clang-format on */
     if (!r)
         return apply_sql_outcome(ctx, "invalid_price");
     json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:I}", "provider_id", pid,
@@ -442,10 +450,7 @@ static enum apply_result provider_set_price(struct apply_ctx *ctx)
 }
 
 const struct handler handlers_provider[] = {
-    {"provider.register", provider_register},
-    {"provider.apply", provider_apply},
-    {"provider.decide", provider_decide},
-    {"provider.suspend", provider_suspend},
-    {"provider.set_price", provider_set_price},
-    {NULL, NULL},
+    {"provider.register", provider_register},   {"provider.apply", provider_apply},
+    {"provider.decide", provider_decide},       {"provider.suspend", provider_suspend},
+    {"provider.set_price", provider_set_price}, {NULL, NULL},
 };

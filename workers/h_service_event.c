@@ -27,7 +27,6 @@
 #include "views/view_order.h"
 #include "views/view_voucher.h"
 
-
 json_t *se_qty_json(int64_t h)
 {
     return json_real((double)h / 100.0);
@@ -46,15 +45,15 @@ enum apply_result se_require_no_events_after(struct apply_ctx *ctx, const struct
 {
     const char *noun = p->kind == SE_ORDER ? "order" : "voucher";
     const char *q[] = {p->id, d};
-    PGresult *r = apply_query(ctx,
-                              p->kind == SE_ORDER
-                                  ? "SELECT count(*), max(date) FROM psop.service_events "
-                                    "WHERE order_id = $1::uuid AND state <> 'deleted' "
-                                    "AND ($2::date IS NULL OR date > $2::date)"
-                                  : "SELECT count(*), max(date) FROM psop.service_events "
-                                    "WHERE voucher_id = $1::uuid AND state <> 'deleted' "
-                                    "AND ($2::date IS NULL OR date > $2::date)",
-                              2, q);
+    PGresult *r =
+        apply_query(ctx,
+                    p->kind == SE_ORDER ? "SELECT count(*), max(date) FROM psop.service_events "
+                                          "WHERE order_id = $1::uuid AND state <> 'deleted' "
+                                          "AND ($2::date IS NULL OR date > $2::date)"
+                                        : "SELECT count(*), max(date) FROM psop.service_events "
+                                          "WHERE voucher_id = $1::uuid AND state <> 'deleted' "
+                                          "AND ($2::date IS NULL OR date > $2::date)",
+                    2, q);
     if (!r)
         return APPLY_FAILED;
     long long n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
@@ -63,8 +62,9 @@ enum apply_result se_require_no_events_after(struct apply_ctx *ctx, const struct
     PQclear(r);
     if (n > 0) {
         if (d)
-            return apply_reject(ctx, "%s: %lld service events of %s %s are dated after %s "
-                                     "(the last %s); delete them first",
+            return apply_reject(ctx,
+                                "%s: %lld service events of %s %s are dated after %s "
+                                "(the last %s); delete them first",
                                 code, n, noun, p->id, d, last);
         return apply_reject(ctx, "%s: %s %s has %lld service events", code, noun, p->id, n);
     }
@@ -295,8 +295,7 @@ int se_active_on(const struct se_parent *p, day_t d, char *why, size_t n)
 }
 
 enum apply_result se_provider_in_force(struct apply_ctx *ctx, const char *provider_id,
-                                       const char *organiser_id, const char *service_type,
-                                       day_t d)
+                                       const char *organiser_id, const char *service_type, day_t d)
 {
     char ds[11];
     day_str(d, ds);
@@ -348,7 +347,7 @@ enum apply_result se_provider_in_force(struct apply_ctx *ctx, const char *provid
 
 static const char *weekday_name(int iso)
 {
-    static const char *const n[] = {"?",        "Monday", "Tuesday", "Wednesday",
+    static const char *const n[] = {"?",        "Monday", "Tuesday",  "Wednesday",
                                     "Thursday", "Friday", "Saturday", "Sunday"};
     return iso >= 1 && iso <= 7 ? n[iso] : "?";
 }
@@ -399,8 +398,8 @@ static enum apply_result check_band(struct apply_ctx *ctx, const struct se_paren
         return apply_reject(ctx, "%s: service type %s has no band coefficients", e,
                             p->service_type);
     return apply_reject(ctx, "%s: %s band on %s (%s%s)", e,
-                        band_name(in->band_given ? in->band : BAND_WEEKDAY), ds,
-                        weekday_name(wd), holiday ? ", a holiday" : "");
+                        band_name(in->band_given ? in->band : BAND_WEEKDAY), ds, weekday_name(wd),
+                        holiday ? ", a holiday" : "");
 }
 
 /* Facts of the date for an order event, in one round trip: holiday or not,
@@ -433,12 +432,14 @@ static enum apply_result evaluate_order(struct apply_ctx *ctx, const struct se_p
     char e[64], ds[11], a1[11], b1[32], b2[32], b3[32];
     day_str(in->date, ds);
     if (in->date < p->contract_from)
-        return apply_reject(ctx, "contract_not_in_force: contract %s is valid from %s, the event "
-                                 "is dated %s",
+        return apply_reject(ctx,
+                            "contract_not_in_force: contract %s is valid from %s, the event "
+                            "is dated %s",
                             p->contract_id, day_str(p->contract_from, a1), ds);
     if (p->has_contract_to && in->date > p->contract_to)
-        return apply_reject(ctx, "contract_not_in_force: contract %s was valid to %s, the event "
-                                 "is dated %s",
+        return apply_reject(ctx,
+                            "contract_not_in_force: contract %s was valid to %s, the event "
+                            "is dated %s",
                             p->contract_id, day_str(p->contract_to, a1), ds);
     const char *q[] = {p->id, ds, p->contract_id, in->exclude_event_id};
     PGresult *r = apply_query(ctx, ORDER_FACTS_SQL, 4, q);
@@ -459,8 +460,8 @@ static enum apply_result evaluate_order(struct apply_ctx *ctx, const struct se_p
     out->coef_h = 100; /* orders have no voucher value to scale */
     int64_t list = band_price(base, &bp, out->band);
     int64_t price;
-    if (event_price_order(has_price, list, in->price_given, in->price_cents, &price, e,
-                          sizeof(e)) < 0) {
+    if (event_price_order(has_price, list, in->price_given, in->price_cents, &price, e, sizeof(e)) <
+        0) {
         if (strcmp(e, "no_price_in_force") == 0)
             return apply_reject(ctx, "%s: contract %s has no price on %s", e, p->contract_id, ds);
         return apply_reject(ctx, "%s: %s given, the contract price for %s on %s is %s", e,
@@ -471,7 +472,8 @@ static enum apply_result evaluate_order(struct apply_ctx *ctx, const struct se_p
     if (event_quota_check(p->has_quota, p->quota_h, used, in->qty_h, e, sizeof(e)) < 0)
         return apply_reject(ctx, "%s: order %s has %s used of %s this month, %s more asked", e,
                             p->id, qty_str(used, b1, sizeof(b1)),
-                            qty_str(p->quota_h, b2, sizeof(b2)), qty_str(in->qty_h, b3, sizeof(b3)));
+                            qty_str(p->quota_h, b2, sizeof(b2)),
+                            qty_str(in->qty_h, b3, sizeof(b3)));
     if (event_volume_cap_check(p->has_cap, p->cap_h, cused, in->qty_h, e, sizeof(e)) < 0)
         return apply_reject(ctx,
                             "%s: contract %s has %s used of its monthly volume cap %s over all "
@@ -500,8 +502,8 @@ static enum apply_result evaluate_budget(struct apply_ctx *ctx, const struct se_
     if (event_price_voucher(has_list, list, in->price_given, in->price_cents, true, 0, &price, e,
                             sizeof(e)) < 0) {
         if (strcmp(e, "no_price_in_force") == 0)
-            return apply_reject(ctx, "%s: provider %s has no price for %s on %s", e,
-                                p->provider_id, p->service_type, ds);
+            return apply_reject(ctx, "%s: provider %s has no price for %s on %s", e, p->provider_id,
+                                p->service_type, ds);
         if (strcmp(e, "price_above_list") == 0)
             return apply_reject(ctx, "%s: %s asked, the list price for %s on %s is %s", e,
                                 eur(in->price_cents, b1, sizeof(b1)), band_name(out->band), ds,
@@ -552,8 +554,8 @@ enum apply_result se_evaluate(struct apply_ctx *ctx, const struct se_parent *p,
     if (ar != APPLY_OK)
         return ar;
 
-    const char *q[] = {p->id, ds, p->provider_id, p->organiser_id, p->service_type,
-                       in->exclude_event_id};
+    const char *q[] = {
+        p->id, ds, p->provider_id, p->organiser_id, p->service_type, in->exclude_event_id};
     PGresult *r = apply_query(ctx, VOUCHER_FACTS_SQL, 6, q);
     if (!r)
         return APPLY_FAILED;
@@ -586,8 +588,8 @@ enum apply_result se_evaluate(struct apply_ctx *ctx, const struct se_parent *p,
     if (event_price_voucher(has_list, list, in->price_given, in->price_cents,
                             p->client_share_allowed, value_unit, &price, e, sizeof(e)) < 0) {
         if (strcmp(e, "no_price_in_force") == 0)
-            return apply_reject(ctx, "%s: provider %s has no price for %s on %s", e,
-                                p->provider_id, p->service_type, ds);
+            return apply_reject(ctx, "%s: provider %s has no price for %s on %s", e, p->provider_id,
+                                p->service_type, ds);
         if (strcmp(e, "price_above_list") == 0)
             return apply_reject(ctx, "%s: %s asked, the list price for %s on %s is %s", e,
                                 eur(in->price_cents, b1, sizeof(b1)), band_name(out->band), ds,
@@ -669,8 +671,8 @@ static enum apply_result event_lock(struct apply_ctx *ctx, const struct se_paren
         return APPLY_FAILED;
     if (PQntuples(r) != 1) {
         PQclear(r);
-        return apply_reject(ctx, "not_found: service event %s of %s %s does not exist",
-                            event_id, se_parent_kind_name(p), p->id);
+        return apply_reject(ctx, "not_found: service event %s of %s %s does not exist", event_id,
+                            se_parent_kind_name(p), p->id);
     }
     copy(ev->id, sizeof(ev->id), col(r, 0, 0));
     copy(ev->provider_id, sizeof(ev->provider_id), col(r, 0, 1));
@@ -713,8 +715,9 @@ static enum apply_result require_recorder(struct apply_ctx *ctx, const struct se
     if (apply_role_in(ctx, ROLE_PROVIDER) &&
         apply_same_id(ctx->cmd->actor.provider, ev->provider_id))
         return APPLY_OK;
-    return apply_reject(ctx, "forbidden: service event %s was recorded by another provider; "
-                             "only its provider may %s it",
+    return apply_reject(ctx,
+                        "forbidden: service event %s was recorded by another provider; "
+                        "only its provider may %s it",
                         ev->id, what);
 }
 
@@ -724,8 +727,7 @@ static enum apply_result require_parent_organiser(struct apply_ctx *ctx, const s
 {
     if (admin_ok && apply_role_in(ctx, ROLE_ADMIN))
         return APPLY_OK;
-    if (apply_role_in(ctx, ROLE_ORGANISER) &&
-        apply_same_id(ctx->cmd->actor.org, p->organiser_id))
+    if (apply_role_in(ctx, ROLE_ORGANISER) && apply_same_id(ctx->cmd->actor.org, p->organiser_id))
         return APPLY_OK;
     return apply_reject(ctx, "forbidden: only the organiser of %s %s%s may %s",
                         se_parent_kind_name(p), p->id, admin_ok ? " (or an admin)" : "", what);
@@ -757,19 +759,17 @@ static enum apply_result read_input(struct apply_ctx *ctx, struct se_input *in)
 
 /* The event as integrations see it (service_event.recorded|updated). */
 static json_t *event_json(const char *id, const struct se_parent *p, const char *provider_id,
-                          const struct se_input *in, const struct se_result *res,
-                          const char *note, const char *state, long long version)
+                          const struct se_input *in, const struct se_result *res, const char *note,
+                          const char *state, long long version)
 {
     char ds[11];
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:s, s:I}", "id",
-                          id, "provider_id", provider_id, "organiser_id", p->organiser_id,
-                          "service_type", p->service_type, "date", day_str(in->date, ds),
-                          "quantity", se_qty_json(in->qty_h), "unit_price_cents",
-                          (json_int_t)res->a.unit_price_cents, "gross_cents",
-                          (json_int_t)res->a.gross_cents, "organiser_part_cents",
-                          (json_int_t)res->a.organiser_part_cents, "client_share_cents",
-                          (json_int_t)res->a.client_share_cents, "state", state, "version",
-                          (json_int_t)version);
+    json_t *o = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:s, s:I}", "id", id, "provider_id",
+        provider_id, "organiser_id", p->organiser_id, "service_type", p->service_type, "date",
+        day_str(in->date, ds), "quantity", se_qty_json(in->qty_h), "unit_price_cents",
+        (json_int_t)res->a.unit_price_cents, "gross_cents", (json_int_t)res->a.gross_cents,
+        "organiser_part_cents", (json_int_t)res->a.organiser_part_cents, "client_share_cents",
+        (json_int_t)res->a.client_share_cents, "state", state, "version", (json_int_t)version);
     set_parent_ids(o, p);
     if (res->budget) {
         json_object_set_new(o, "budget_remaining_before_cents",
@@ -872,8 +872,7 @@ enum apply_result se_record(struct apply_ctx *ctx)
     bool order = p.kind == SE_ORDER;
     struct amount_text t;
     amount_text(&t, &in, &res, order);
-    const char *head[] = {id, order ? NULL : p.id, p.provider_id, p.organiser_id,
-                          p.service_type};
+    const char *head[] = {id, order ? NULL : p.id, p.provider_id, p.organiser_id, p.service_type};
     const char *tail[] = {note,
                           c->actor.sub,
                           order ? p.id : NULL,
@@ -968,8 +967,8 @@ enum apply_result se_update(struct apply_ctx *ctx)
         in.price_given = true;
         in.price_cents = ev.price_cents;
     }
-    const char *note = json_object_get(c->data, "note") ? envelope_str(c, "note")
-                                                         : (ev.has_note ? ev.note : NULL);
+    const char *note =
+        json_object_get(c->data, "note") ? envelope_str(c, "note") : (ev.has_note ? ev.note : NULL);
     struct se_result res;
     if ((ar = se_evaluate(ctx, &p, &in, &res)) != APPLY_OK)
         return ar;
@@ -983,23 +982,22 @@ enum apply_result se_update(struct apply_ctx *ctx)
                                            : NULL};
     const char *upd[13];
     amount_params(upd, head, 1, &t, tail, 2);
-    PGresult *r = apply_query(
-        ctx,
-        "UPDATE psop.service_events SET date = $2, quantity = $3, band = $4, "
-        "unit_price_cents = $5, voucher_value_cents = $6, band_coefficient = $7, "
-        "value_unit_cents = $8, gross_cents = $9, organiser_part_cents = $10, "
-        "client_share_cents = $11, note = $12, budget_remaining_before_cents = $13, "
-        "updated_at = clock_timestamp(), version = version + 1 WHERE id = $1::uuid "
-        "RETURNING version",
-        13, upd);
+    PGresult *r =
+        apply_query(ctx,
+                    "UPDATE psop.service_events SET date = $2, quantity = $3, band = $4, "
+                    "unit_price_cents = $5, voucher_value_cents = $6, band_coefficient = $7, "
+                    "value_unit_cents = $8, gross_cents = $9, organiser_part_cents = $10, "
+                    "client_share_cents = $11, note = $12, budget_remaining_before_cents = $13, "
+                    "updated_at = clock_timestamp(), version = version + 1 WHERE id = $1::uuid "
+                    "RETURNING version",
+                    13, upd);
     if (!r)
         return APPLY_FAILED;
     long long version = apply_col_ll(r, 0, 0);
     PQclear(r);
     /* Re-charged alone: the old draw back, the new one taken. */
-    if ((ar = se_budget_move(ctx, &p,
-                             res.budget ? res.a.organiser_part_cents - ev.part_cents : 0)) !=
-            APPLY_OK ||
+    if ((ar = se_budget_move(
+             ctx, &p, res.budget ? res.a.organiser_part_cents - ev.part_cents : 0)) != APPLY_OK ||
         (ar = se_parent_bump(ctx, &p)) != APPLY_OK)
         return ar;
     json_t *data = event_json(ev.id, &p, ev.provider_id, &in, &res, note, "recorded", version);
@@ -1026,9 +1024,8 @@ static enum apply_result change_state(struct apply_ctx *ctx, enum event_action a
     enum apply_result ar = parent_of(ctx, &p);
     if (ar != APPLY_OK)
         return ar;
-    if (act == EVENT_APPROVE && (ar = require_parent_organiser(ctx, &p, true, "approve its "
-                                                                          "service events")) !=
-                                    APPLY_OK)
+    if (act == EVENT_APPROVE &&
+        (ar = require_parent_organiser(ctx, &p, true, "approve its service events")) != APPLY_OK)
         return ar;
     struct se_row ev;
     if ((ar = event_lock(ctx, &p, eid, &ev)) != APPLY_OK)
@@ -1039,6 +1036,7 @@ static enum apply_result change_state(struct apply_ctx *ctx, enum event_action a
     if ((ar = transition(ctx, &ev, act, &next)) != APPLY_OK)
         return ar;
     const char *q[] = {ev.id, c->actor.sub};
+    /* clang-format off */
     PGresult *r = apply_query(
         ctx,
         act == EVENT_DELETE
@@ -1049,15 +1047,15 @@ static enum apply_result change_state(struct apply_ctx *ctx, enum event_action a
               "approved_by = $2, updated_at = clock_timestamp(), version = version + 1 "
               "WHERE id = $1::uuid RETURNING version, " PG_TS_SQL("approved_at"),
         2, q);
+    /* clang-format on */
     if (!r)
         return APPLY_FAILED;
-    json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:I}", "id", ev.id,
-                             "provider_id", ev.provider_id, "organiser_id",
-                             p.organiser_id, "previous_state", ev.state, "state",
-                             event_state_name(next), "quantity", se_qty_json(ev.qty_h),
-                             act == EVENT_DELETE ? "deleted_by" : "approved_by", c->actor.sub,
-                             act == EVENT_DELETE ? "deleted_at" : "approved_at",
-                             PQgetvalue(r, 0, 1), "version", (json_int_t)apply_col_ll(r, 0, 0));
+    json_t *data = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:I}", "id", ev.id, "provider_id", ev.provider_id,
+        "organiser_id", p.organiser_id, "previous_state", ev.state, "state", event_state_name(next),
+        "quantity", se_qty_json(ev.qty_h), act == EVENT_DELETE ? "deleted_by" : "approved_by",
+        c->actor.sub, act == EVENT_DELETE ? "deleted_at" : "approved_at", PQgetvalue(r, 0, 1),
+        "version", (json_int_t)apply_col_ll(r, 0, 0));
     PQclear(r);
     set_parent_ids(data, &p);
     /* A deleted budget event returns its draw (it has no credits: those
@@ -1141,13 +1139,13 @@ enum apply_result se_credit(struct apply_ctx *ctx)
             return APPLY_FAILED;
         int64_t refilled = apply_col_ll(r, 0, 0);
         PQclear(r);
-        crc = budget_credit_amounts(ev.price_cents, ev.part_cents, ev.qty_h, refilled, qty_h, &a,
-                                    e, sizeof(e));
+        crc = budget_credit_amounts(ev.price_cents, ev.part_cents, ev.qty_h, refilled, qty_h, &a, e,
+                                    sizeof(e));
     } else {
-        crc = order ? event_credit_order(ev.price_cents, ev.client_fee_cents, qty_h, &a, e,
-                                         sizeof(e))
-                    : event_credit_voucher(ev.value_unit_cents, ev.price_cents, qty_h, &a, e,
-                                           sizeof(e));
+        crc = order
+                  ? event_credit_order(ev.price_cents, ev.client_fee_cents, qty_h, &a, e, sizeof(e))
+                  : event_credit_voucher(ev.value_unit_cents, ev.price_cents, qty_h, &a, e,
+                                         sizeof(e));
     }
     if (crc < 0)
         return apply_reject(ctx, "%s: credit of %s", e, qty_str(qty_h, b1, sizeof(b1)));
@@ -1170,6 +1168,7 @@ enum apply_result se_credit(struct apply_ctx *ctx)
                          order ? apply_num(fe, sizeof(fe), ev.client_fee_cents) : NULL,
                          ev.budget ? apply_num(bp, sizeof(bp), ev.part_cents) : NULL,
                          ev.budget ? apply_num(bq, sizeof(bq), ev.qty_h) : NULL};
+    /* clang-format off */
     r = apply_query(ctx,
                     "WITH cr AS (INSERT INTO psop.credits (id, event_id, organiser_id, "
                     "provider_id, is_order, quantity, reason_code, explanation, unit_price_cents, "
@@ -1183,6 +1182,7 @@ enum apply_result se_credit(struct apply_ctx *ctx)
                     "WHERE id = $2::uuid AND credited_quantity + $5 <= quantity "
                     "RETURNING credited_quantity, (SELECT at FROM cr), version",
                     17, ins);
+    /* clang-format on */
     if (!r) {
         if (strcmp(pgc_last_sqlstate(ctx->pg), "23505") == 0)
             return apply_reject(ctx, "already_exists: credit %s exists", id);
@@ -1196,13 +1196,12 @@ enum apply_result se_credit(struct apply_ctx *ctx)
     int64_t credited = apply_col_ll(r, 0, 0);
     long long ev_version = apply_col_ll(r, 0, 2);
     json_t *data = json_pack(
-        "{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:s, s:s}", "id",
-        id, "event_id", ev.id, "organiser_id", p.organiser_id, "provider_id",
-        ev.provider_id, "quantity", se_qty_json(qty_h), "reason_code", envelope_str(c, "reason_code"),
+        "{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:s, s:s}", "id", id,
+        "event_id", ev.id, "organiser_id", p.organiser_id, "provider_id", ev.provider_id,
+        "quantity", se_qty_json(qty_h), "reason_code", envelope_str(c, "reason_code"),
         "explanation", envelope_str(c, "explanation"), "unit_price_cents",
-        (json_int_t)a.unit_price_cents,
-        "gross_cents", (json_int_t)a.gross_cents, "organiser_part_cents",
-        (json_int_t)a.organiser_part_cents, "client_share_cents",
+        (json_int_t)a.unit_price_cents, "gross_cents", (json_int_t)a.gross_cents,
+        "organiser_part_cents", (json_int_t)a.organiser_part_cents, "client_share_cents",
         (json_int_t)a.client_share_cents, "event_credited_quantity", se_qty_json(credited),
         "created_by", c->actor.sub, "created_at", PQgetvalue(r, 0, 1));
     PQclear(r);
@@ -1245,6 +1244,7 @@ enum apply_result se_auto_approve(struct apply_ctx *ctx)
     PQclear(r);
     if (!exists)
         return apply_reject(ctx, "not_found: organiser %s does not exist", org);
+    /* clang-format off */
     r = apply_query(
         ctx,
         "WITH ev AS (UPDATE psop.service_events SET state = 'approved', "
@@ -1261,21 +1261,21 @@ enum apply_result se_auto_approve(struct apply_ctx *ctx)
         " " PG_TS_SQL("ev.approved_at") ", (SELECT count(*) FROM vb) + (SELECT count(*) FROM ob) "
         "FROM ev ORDER BY coalesce(ev.voucher_id, ev.order_id), ev.id",
         2, q);
+    /* clang-format on */
     if (!r)
         return APPLY_FAILED;
     json_t *seen = json_object();
     for (int i = 0; i < PQntuples(r); i++) {
         const char *vid = col(r, i, 1), *oid = col(r, i, 2);
         const char *parent = vid ? vid : oid;
-        json_t *data = json_pack("{s:s, s:s?, s:s?, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:I}", "id",
-                                 PQgetvalue(r, i, 0), "voucher_id", vid, "order_id", oid,
-                                 "provider_id", PQgetvalue(r, i, 3), "organiser_id", org,
-                                 "previous_state", "recorded", "state", "approved", "quantity",
-                                 se_qty_json(apply_col_ll(r, i, 4)), "approved_by", "auto-approval",
-                                 "approved_at", PQgetvalue(r, i, 6), "version",
-                                 (json_int_t)apply_col_ll(r, i, 5));
-        outbox_add(ctx, vid ? TOPIC_EVT_VOUCHER : TOPIC_EVT_ORDER, parent,
-                   "service_event.approved", data);
+        json_t *data = json_pack(
+            "{s:s, s:s?, s:s?, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:I}", "id", PQgetvalue(r, i, 0),
+            "voucher_id", vid, "order_id", oid, "provider_id", PQgetvalue(r, i, 3), "organiser_id",
+            org, "previous_state", "recorded", "state", "approved", "quantity",
+            se_qty_json(apply_col_ll(r, i, 4)), "approved_by", "auto-approval", "approved_at",
+            PQgetvalue(r, i, 6), "version", (json_int_t)apply_col_ll(r, i, 5));
+        outbox_add(ctx, vid ? TOPIC_EVT_VOUCHER : TOPIC_EVT_ORDER, parent, "service_event.approved",
+                   data);
         if (!json_object_get(seen, parent)) {
             json_object_set_new(seen, parent, json_true());
             apply_touch(ctx, vid ? VIEW_VOUCHER_KIND : VIEW_ORDER_KIND, parent);

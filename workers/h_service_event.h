@@ -90,8 +90,7 @@ int se_active_on(const struct se_parent *p, day_t d, char *why, size_t n);
  * force on d and not suspended: "not_found:" (no such provider),
  * "provider_not_approved:", "provider_suspended:". */
 enum apply_result se_provider_in_force(struct apply_ctx *ctx, const char *provider_id,
-                                       const char *organiser_id, const char *service_type,
-                                       day_t d);
+                                       const char *organiser_id, const char *service_type, day_t d);
 
 /* What an event would be: the input of a record or an edit. */
 struct se_input {
@@ -110,10 +109,10 @@ struct se_result {
     bool has_band; /* false on a service type without band coefficients */
     enum band band;
     int64_t coef_h;
-    int64_t voucher_value_cents; /* voucher: value in force on the date */
-    int64_t used_h;              /* the parent's month usage without this event */
-    int64_t contract_used_h;     /* order: the contract's month usage without it */
-    bool budget;                 /* charged to a budget voucher's pot */
+    int64_t voucher_value_cents;    /* voucher: value in force on the date */
+    int64_t used_h;                 /* the parent's month usage without this event */
+    int64_t contract_used_h;        /* order: the contract's month usage without it */
+    bool budget;                    /* charged to a budget voucher's pot */
     int64_t remaining_before_cents; /* budget: what was left before this charge */
     struct event_amounts a;
 };

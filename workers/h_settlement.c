@@ -32,7 +32,6 @@
 #include "views/view_voucher.h"
 #include "core/xmalloc.h"
 
-
 /* ---------------------------------------------------------------------- */
 /* settlement.run                                                          */
 /* ---------------------------------------------------------------------- */
@@ -196,9 +195,8 @@ static json_t *totals_json(const struct settlement_totals *t)
 {
     return json_pack("{s:I, s:I, s:I, s:I, s:I, s:o}", "gross_cents", (json_int_t)t->gross_cents,
                      "organiser_cents", (json_int_t)t->organiser_cents, "client_share_cents",
-                     (json_int_t)t->client_share_cents, "credit_cents",
-                     (json_int_t)t->credit_cents, "payable_cents", (json_int_t)t->payable_cents,
-                     "vat", vat_json(t));
+                     (json_int_t)t->client_share_cents, "credit_cents", (json_int_t)t->credit_cents,
+                     "payable_cents", (json_int_t)t->payable_cents, "vat", vat_json(t));
 }
 
 /* Bumps the versions of the vouchers and orders with lines on the given
@@ -249,8 +247,8 @@ static enum apply_result settlement_run(struct apply_ctx *ctx)
     date_format(due, due_s);
 
     const char *qo[] = {org};
-    PGresult *r = apply_query(ctx, "SELECT invoice_prefix FROM psop.organisers WHERE id = $1::uuid",
-                              1, qo);
+    PGresult *r =
+        apply_query(ctx, "SELECT invoice_prefix FROM psop.organisers WHERE id = $1::uuid", 1, qo);
     if (!r)
         return APPLY_FAILED;
     if (PQntuples(r) != 1) {
@@ -293,11 +291,9 @@ static enum apply_result settlement_run(struct apply_ctx *ctx)
         struct run_item *s = &items[k];
         long long seq = last_seq - n + 1 + k;
         char number[SETTLEMENT_NUMBER_MAX], ref[SETTLEMENT_REFERENCE_MAX];
-        if (settlement_number_format(prefix, ty.y, seq, number, sizeof(number), e, sizeof(e)) <
-                0 ||
+        if (settlement_number_format(prefix, ty.y, seq, number, sizeof(number), e, sizeof(e)) < 0 ||
             settlement_reference(ty.y, seq, ref, sizeof(ref), e, sizeof(e)) < 0) {
-            ar = apply_reject(ctx, "%s: settlement %lld of %d for organiser %s", e, seq, ty.y,
-                              org);
+            ar = apply_reject(ctx, "%s: settlement %lld of %d for organiser %s", e, seq, ty.y, org);
             goto out;
         }
         json_array_append_new(
@@ -312,20 +308,18 @@ static enum apply_result settlement_run(struct apply_ctx *ctx)
         for (size_t v = 0; v < s->t.nvat; v++)
             json_array_append_new(vat, json_pack("{s:s, s:i, s:I, s:I}", "settlement_id", s->id,
                                                  "rate_bp", s->t.vat[v].rate_bp, "amount_cents",
-                                                 (json_int_t)s->t.vat[v].amount_cents,
-                                                 "vat_cents", (json_int_t)s->t.vat[v].vat_cents));
-        json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o}",
-                                 "id", s->id, "organiser_id", org, "provider_id", s->provider_id,
-                                 "period", period, "number", number, "reference", ref,
-                                 "due_date", due_s, "state", "draft", "line_count",
-                                 (json_int_t)s->lines, "event_lines", (json_int_t)s->event_lines,
-                                 "credit_lines", (json_int_t)s->credit_lines, "totals",
-                                 totals_json(&s->t));
+                                                 (json_int_t)s->t.vat[v].amount_cents, "vat_cents",
+                                                 (json_int_t)s->t.vat[v].vat_cents));
+        json_t *data =
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o}", "id", s->id,
+                      "organiser_id", org, "provider_id", s->provider_id, "period", period,
+                      "number", number, "reference", ref, "due_date", due_s, "state", "draft",
+                      "line_count", (json_int_t)s->lines, "event_lines", (json_int_t)s->event_lines,
+                      "credit_lines", (json_int_t)s->credit_lines, "totals", totals_json(&s->t));
         json_object_set_new(data, "run_id", json_string(c->id));
         /* A new settlement is version 1 (the column's default), like the
          * read model; confirm and pay publish 2 and 3. */
-        json_object_set_new(data, "created_by",
-                            json_string(c->actor.sub));
+        json_object_set_new(data, "created_by", json_string(c->actor.sub));
         json_object_set_new(data, "version", json_integer(1));
         outbox_add(ctx, TOPIC_EVT_SETTLEMENT, s->id, "settlement.created", data);
         apply_touch(ctx, VIEW_SETTLEMENT_KIND, s->id);
@@ -453,18 +447,19 @@ static enum apply_result settlement_confirm(struct apply_ctx *ctx)
         return ar;
     const char *sub = ctx->cmd->actor.sub;
     const char *q[] = {s.id, sub};
+    /* clang-format off */
     PGresult *r = apply_query(ctx,
                               "UPDATE psop.settlements SET state = 'confirmed', confirmed_by = $2, "
                               "confirmed_at = clock_timestamp(), version = version + 1 "
                               "WHERE id = $1::uuid RETURNING version, " PG_TS_SQL("confirmed_at"),
                               2, q);
+    /* clang-format on */
     if (!r)
         return apply_sql_outcome(ctx, "invalid_transition");
-    json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "id", s.id,
-                             "organiser_id", s.organiser_id, "provider_id", s.provider_id,
-                             "number", s.number, "state", "confirmed", "confirmed_by", sub,
-                             "confirmed_at", PQgetvalue(r, 0, 1), "version",
-                             (json_int_t)apply_col_ll(r, 0, 0));
+    json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "id", s.id, "organiser_id",
+                             s.organiser_id, "provider_id", s.provider_id, "number", s.number,
+                             "state", "confirmed", "confirmed_by", sub, "confirmed_at",
+                             PQgetvalue(r, 0, 1), "version", (json_int_t)apply_col_ll(r, 0, 0));
     PQclear(r);
     outbox_add(ctx, TOPIC_EVT_SETTLEMENT, s.id, "settlement.confirmed", data);
     apply_touch(ctx, VIEW_SETTLEMENT_KIND, s.id);
@@ -485,17 +480,18 @@ static enum apply_result settlement_mark_paid(struct apply_ctx *ctx)
         return apply_reject(ctx, "invalid_paid_date: %s is in the future", paid);
     day_t created;
     if (date_parse(s.created, &created) == 0 && pd < created)
-        return apply_reject(ctx,
-                            "invalid_paid_date: %s is before settlement %s was made (%s)", paid,
-                            s.number, s.created);
+        return apply_reject(ctx, "invalid_paid_date: %s is before settlement %s was made (%s)",
+                            paid, s.number, s.created);
     const char *sub = ctx->cmd->actor.sub;
     const char *q[] = {s.id, sub, paid};
+    /* clang-format off */
     PGresult *r = apply_query(
         ctx,
         "UPDATE psop.settlements SET state = 'paid', paid_date = $3::date, paid_by = $2, "
         "paid_at = clock_timestamp(), version = version + 1 "
         "WHERE id = $1::uuid RETURNING version, " PG_TS_SQL("paid_at"),
         3, q);
+    /* clang-format on */
     if (!r)
         return apply_sql_outcome(ctx, "invalid_transition");
     long long version = apply_col_ll(r, 0, 0);
@@ -518,11 +514,11 @@ static enum apply_result settlement_mark_paid(struct apply_ctx *ctx)
     snprintf(arr, sizeof(arr), "{%s}", s.id);
     if ((ar = touch_parents(ctx, arr)) != APPLY_OK)
         return ar;
-    json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "id", s.id,
-                             "organiser_id", s.organiser_id, "provider_id", s.provider_id,
-                             "number", s.number, "state", "paid", "paid_date", paid, "paid_by",
-                             sub, "paid_at", paid_at, "events_paid", (json_int_t)nev, "version",
-                             (json_int_t)version);
+    json_t *data =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "id", s.id, "organiser_id",
+                  s.organiser_id, "provider_id", s.provider_id, "number", s.number, "state", "paid",
+                  "paid_date", paid, "paid_by", sub, "paid_at", paid_at, "events_paid",
+                  (json_int_t)nev, "version", (json_int_t)version);
     outbox_add(ctx, TOPIC_EVT_SETTLEMENT, s.id, "settlement.paid", data);
     apply_touch(ctx, VIEW_SETTLEMENT_KIND, s.id);
     return APPLY_OK;

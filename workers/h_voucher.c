@@ -31,7 +31,6 @@
 #include "store/topics.h"
 #include "core/xmalloc.h"
 
-
 /* The voucher's client: role client, client claim = client_id and org
  * claim = the voucher's organiser (client ids are the organiser's). */
 static bool is_client_of(const struct apply_ctx *ctx, const struct se_parent *v)
@@ -139,9 +138,10 @@ static enum apply_result voucher_grant(struct apply_ctx *ctx)
     char e0[64];
     if (budget_grant_check(is_flat, income != NULL, is_budget, budget, vt != NULL, qj != NULL, e0,
                            sizeof(e0)) < 0)
-        return apply_reject(ctx, "%s: a voucher is granted with exactly one of unit_value_cents, "
-                                 "income and budget_cents; a budget (1 - 10000000 cents) needs "
-                                 "valid_to and takes no monthly_quota",
+        return apply_reject(ctx,
+                            "%s: a voucher is granted with exactly one of unit_value_cents, "
+                            "income and budget_cents; a budget (1 - 10000000 cents) needs "
+                            "valid_to and takes no monthly_quota",
                             e0);
     if (!is_flat && !is_budget) {
         bool has = false;
@@ -212,12 +212,11 @@ static enum apply_result voucher_grant(struct apply_ctx *ctx)
     long long version = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     PQclear(r);
 
-    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s, s:s, s:I}", "id", id,
-                           "organiser_id", org, "client_id", envelope_str(c, "client_id"),
-                           "service_type", st, "decision_number", envelope_str(c, "decision_number"),
-                           "valid_from", vf, "valid_to", vt, "provider_id", pid, "value_basis",
-                           basis_name, "granted_by", c->actor.sub, "version",
-                           (json_int_t)version);
+    json_t *ev = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s, s:s, s:I}", "id", id, "organiser_id", org,
+        "client_id", envelope_str(c, "client_id"), "service_type", st, "decision_number",
+        envelope_str(c, "decision_number"), "valid_from", vf, "valid_to", vt, "provider_id", pid,
+        "value_basis", basis_name, "granted_by", c->actor.sub, "version", (json_int_t)version);
     if (is_budget)
         json_object_set_new(ev, "budget_cents", json_integer(budget));
     else
@@ -260,9 +259,8 @@ static enum apply_result voucher_amend(struct apply_ctx *ctx)
     if (date_parse(ef, &def) < 0 || (vt && date_parse(vt, &dto) < 0))
         return apply_reject(ctx, "invalid_date: effective_from %s, valid_to %s", ef, vt ? vt : "-");
     if (def < v.valid_from)
-        return apply_reject(ctx,
-                            "invalid_effective_from: %s is before the voucher's valid_from %s", ef,
-                            vfs);
+        return apply_reject(ctx, "invalid_effective_from: %s is before the voucher's valid_from %s",
+                            ef, vfs);
     if (vt && dto < v.valid_from)
         return apply_reject(ctx, "invalid_valid_to: valid_to %s is before valid_from %s", vt, vfs);
     if (vt && (ar = se_require_no_events_after(ctx, &v, vt, "events_after_date")) != APPLY_OK)
@@ -277,12 +275,14 @@ static enum apply_result voucher_amend(struct apply_ctx *ctx)
     /* A voucher keeps its kind: a pot is amended by budget_cents and
      * valid_to, a value per unit never by budget_cents. */
     if (v.budget && (has_value || qj))
-        return apply_reject(ctx, "value_basis_mismatch: voucher %s is a budget voucher; amend its "
-                                 "budget_cents or valid_to",
+        return apply_reject(ctx,
+                            "value_basis_mismatch: voucher %s is a budget voucher; amend its "
+                            "budget_cents or valid_to",
                             v.id);
     if (!v.budget && has_budget)
-        return apply_reject(ctx, "value_basis_mismatch: voucher %s has a value per unit, not a "
-                                 "budget",
+        return apply_reject(ctx,
+                            "value_basis_mismatch: voucher %s has a value per unit, not a "
+                            "budget",
                             v.id);
     char e0[64];
     if (has_budget && budget_amend_check(budget, v.budget_used_cents, e0, sizeof(e0)) < 0)
@@ -310,9 +310,13 @@ static enum apply_result voucher_amend(struct apply_ctx *ctx)
             return apply_sql_outcome(ctx, "invalid_amendment");
         PQclear(r);
     }
-    const char *u[] = {v.id,         vt,   qj ? apply_num(b[1], sizeof(b[1]), quota_h) : NULL,
-                       ef,           has_value ? b[0] : NULL,
-                       c->actor.sub, c->id,
+    const char *u[] = {v.id,
+                       vt,
+                       qj ? apply_num(b[1], sizeof(b[1]), quota_h) : NULL,
+                       ef,
+                       has_value ? b[0] : NULL,
+                       c->actor.sub,
+                       c->id,
                        has_budget ? apply_num(b[2], sizeof(b[2]), budget) : NULL};
     r = apply_query(ctx,
                     "WITH a AS (INSERT INTO psop.voucher_amendments (voucher_id, effective_from, "
@@ -330,9 +334,9 @@ static enum apply_result voucher_amend(struct apply_ctx *ctx)
     bool has_rem = !PQgetisnull(r, 0, 1);
     long long remaining = has_rem ? strtoll(PQgetvalue(r, 0, 1), NULL, 10) : 0;
     PQclear(r);
-    json_t *ev = json_pack("{s:s, s:s, s:s?, s:s, s:I}", "voucher_id", v.id, "effective_from", ef,
-                           "valid_to", vt, "amended_by", c->actor.sub, "version",
-                           (json_int_t)version);
+    json_t *ev =
+        json_pack("{s:s, s:s, s:s?, s:s, s:I}", "voucher_id", v.id, "effective_from", ef,
+                  "valid_to", vt, "amended_by", c->actor.sub, "version", (json_int_t)version);
     if (has_value)
         json_object_set_new(ev, "unit_value_cents", json_integer(value));
     if (qj)
@@ -373,19 +377,21 @@ static enum apply_result voucher_choose_provider(struct apply_ctx *ctx)
     if ((ar = se_provider_in_force(ctx, pid, v.organiser_id, v.service_type, today)) != APPLY_OK)
         return ar;
     const char *q[] = {v.id, pid, c->actor.sub};
+    /* clang-format off */
     PGresult *r = apply_query(
         ctx,
         "UPDATE psop.vouchers SET provider_id = $2, provider_chosen_at = now(), "
         "provider_chosen_by = $3, version = version + 1, updated_at = now() "
         "WHERE id = $1::uuid RETURNING version, " PG_TS_SQL("provider_chosen_at"),
         3, q);
+    /* clang-format on */
     if (!r)
         return apply_sql_outcome(ctx, "invalid_choice");
-    json_t *ev = json_pack("{s:s, s:s, s:s?, s:s, s:s, s:s, s:I}", "voucher_id", v.id,
-                           "provider_id", pid, "previous_provider_id",
-                           v.provider_id[0] ? v.provider_id : NULL, "chosen_by", c->actor.sub,
-                           "chosen_by_role", role_name(c->actor.role), "chosen_at", PQgetvalue(r, 0, 1),
-                           "version", (json_int_t)strtoll(PQgetvalue(r, 0, 0), NULL, 10));
+    json_t *ev = json_pack(
+        "{s:s, s:s, s:s?, s:s, s:s, s:s, s:I}", "voucher_id", v.id, "provider_id", pid,
+        "previous_provider_id", v.provider_id[0] ? v.provider_id : NULL, "chosen_by", c->actor.sub,
+        "chosen_by_role", role_name(c->actor.role), "chosen_at", PQgetvalue(r, 0, 1), "version",
+        (json_int_t)strtoll(PQgetvalue(r, 0, 0), NULL, 10));
     PQclear(r);
     outbox_add(ctx, TOPIC_EVT_VOUCHER, v.id, "voucher.provider_chosen", ev);
     se_touch_voucher(ctx, v.id);
@@ -406,18 +412,20 @@ static enum apply_result voucher_revoke(struct apply_ctx *ctx)
         (ar = se_require_no_events_after(ctx, &v, d, "events_after_date")) != APPLY_OK)
         return ar;
     const char *q[] = {v.id, d, envelope_str(c, "reason"), c->actor.sub};
+    /* clang-format off */
     PGresult *r = apply_query(ctx,
                               "UPDATE psop.vouchers SET status = 'revoked', revoke_date = $2, "
                               "revoke_reason = $3, revoked_by = $4, revoked_at = now(), "
                               "version = version + 1, updated_at = now() WHERE id = $1::uuid "
                               "RETURNING version, " PG_TS_SQL("revoked_at"),
                               4, q);
+    /* clang-format on */
     if (!r)
         return apply_sql_outcome(ctx, "invalid_revocation");
-    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "voucher_id", v.id, "effective_date",
-                           d, "reason", q[2], "revoked_by", c->actor.sub, "revoked_at",
-                           PQgetvalue(r, 0, 1), "version",
-                           (json_int_t)strtoll(PQgetvalue(r, 0, 0), NULL, 10));
+    json_t *ev =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "voucher_id", v.id, "effective_date", d,
+                  "reason", q[2], "revoked_by", c->actor.sub, "revoked_at", PQgetvalue(r, 0, 1),
+                  "version", (json_int_t)strtoll(PQgetvalue(r, 0, 0), NULL, 10));
     PQclear(r);
     outbox_add(ctx, TOPIC_EVT_VOUCHER, v.id, "voucher.revoked", ev);
     se_touch_voucher(ctx, v.id);
@@ -439,17 +447,19 @@ static enum apply_result voucher_refuse(struct apply_ctx *ctx)
         (ar = se_require_no_events_after(ctx, &v, NULL, "voucher_has_events")) != APPLY_OK)
         return ar;
     const char *q[] = {v.id, envelope_str(c, "reason"), c->actor.sub};
+    /* clang-format off */
     PGresult *r = apply_query(ctx,
                               "UPDATE psop.vouchers SET status = 'refused', refuse_reason = $2, "
                               "refused_by = $3, refused_at = now(), version = version + 1, "
                               "updated_at = now() WHERE id = $1::uuid "
                               "RETURNING version, " PG_TS_SQL("refused_at"),
                               3, q);
+    /* clang-format on */
     if (!r)
         return apply_sql_outcome(ctx, "invalid_refusal");
     json_t *ev = json_pack("{s:s, s:s?, s:s, s:s, s:I}", "voucher_id", v.id, "reason", q[1],
-                           "refused_by", c->actor.sub, "refused_at", PQgetvalue(r, 0, 1),
-                           "version", (json_int_t)strtoll(PQgetvalue(r, 0, 0), NULL, 10));
+                           "refused_by", c->actor.sub, "refused_at", PQgetvalue(r, 0, 1), "version",
+                           (json_int_t)strtoll(PQgetvalue(r, 0, 0), NULL, 10));
     PQclear(r);
     outbox_add(ctx, TOPIC_EVT_VOUCHER, v.id, "voucher.refused", ev);
     se_touch_voucher(ctx, v.id);

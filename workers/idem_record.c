@@ -2,8 +2,8 @@
 
 #include <string.h>
 
-#define PK_WHERE                                                                               \
-    "actor_role = $1 AND actor_org = coalesce($2, '') AND actor_provider = coalesce($3, '') "  \
+#define PK_WHERE                                                                                   \
+    "actor_role = $1 AND actor_org = coalesce($2, '') AND actor_provider = coalesce($3, '') "      \
     "AND actor_client = coalesce($4, '') AND actor_sub = $5 AND idempotency_key = $6"
 
 /* One statement in the usual cases (new key; key committed earlier). When
@@ -20,17 +20,20 @@ static const char RECORD_SQL[] =
     "UNION ALL SELECT request_digest FROM psop.idempotency_keys WHERE " PK_WHERE
     " AND NOT EXISTS (SELECT 1 FROM ins)";
 
-static const char HOLDER_SQL[] =
-    "SELECT request_digest FROM psop.idempotency_keys WHERE " PK_WHERE;
+static const char HOLDER_SQL[] = "SELECT request_digest FROM psop.idempotency_keys WHERE " PK_WHERE;
 
 enum idem_rec idem_record(struct pgc *pg, const struct envelope *c, char *err, size_t errlen)
 {
     if (!c->idempotency_key || !c->request_digest || c->actor.role == ROLE_NONE || !c->actor.sub[0])
         return IDEM_REC_OK;
-    const char *p[] = {role_name(c->actor.role),     actor_opt(c->actor.org),
-                       actor_opt(c->actor.provider), actor_opt(c->actor.client),
-                       c->actor.sub,                 c->idempotency_key,
-                       c->id,                        c->request_digest};
+    const char *p[] = {role_name(c->actor.role),
+                       actor_opt(c->actor.org),
+                       actor_opt(c->actor.provider),
+                       actor_opt(c->actor.client),
+                       c->actor.sub,
+                       c->idempotency_key,
+                       c->id,
+                       c->request_digest};
     PGresult *r = pgc_query(pg, RECORD_SQL, 8, p, err, errlen);
     if (!r)
         return IDEM_REC_ERROR;

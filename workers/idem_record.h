@@ -20,8 +20,8 @@
 #include "wire/envelope.h"
 #include "store/pgc.h"
 
-#define IDEM_REUSED_REASON                                                                      \
-    "idempotency_key_reused: this Idempotency-Key was already used for another request "      \
+#define IDEM_REUSED_REASON                                                                         \
+    "idempotency_key_reused: this Idempotency-Key was already used for another request "           \
     "(another method, path or body)"
 
 enum idem_rec { IDEM_REC_ERROR = -1, IDEM_REC_OK, IDEM_REC_REUSED };

@@ -35,14 +35,14 @@ void outbox_add(struct apply_ctx *ctx, const char *topic, const char *key, const
     char id[UUID_STR_LEN], ts[32];
     ids_uuid7(id);
     now_rfc3339(ts);
-    json_t *ce = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "specversion", "1.0", "id",
-                           id, "source", ctx->source ? ctx->source : "psop", "type", type,
-                           "subject", key, "time", ts, "datacontenttype", "application/json",
-                           "data", data);
+    json_t *ce =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "specversion", "1.0", "id", id,
+                  "source", ctx->source ? ctx->source : "psop", "type", type, "subject", key,
+                  "time", ts, "datacontenttype", "application/json", "data", data);
     if (ctx->cmd && ctx->cmd->id)
         json_object_set_new(ce, "psopcommandid", json_string(ctx->cmd->id));
     json_array_append_new(ctx->events, json_pack("{s:s, s:s, s:s, s:o}", "event_id", id, "topic",
-                                            topic, "key", key, "payload", ce));
+                                                 topic, "key", key, "payload", ce));
 }
 
 int outbox_write(struct pgc *pg, json_t *events, char *err, size_t errlen)
@@ -98,7 +98,8 @@ int outbox_publish(struct kprod *p, struct pgc *pg, json_t *events, int timeout_
     char **bodies = xcalloc(n, sizeof(*bodies));
     for (size_t i = 0; i < n; i++) {
         json_t *e = json_array_get(events, i);
-        bodies[i] = json_dumps(json_object_get(e, "payload"), JSON_COMPACT | JSON_REAL_PRECISION(15));
+        bodies[i] =
+            json_dumps(json_object_get(e, "payload"), JSON_COMPACT | JSON_REAL_PRECISION(15));
         msgs[i].topic = json_string_value(json_object_get(e, "topic"));
         msgs[i].key = json_string_value(json_object_get(e, "key"));
         msgs[i].payload = bodies[i];
@@ -141,8 +142,8 @@ int outbox_relay_run(const struct psop_config *cfg, volatile sig_atomic_t *stop)
             leader = 0;
         }
         if (!leader) {
-            PGresult *r = pgc_query(pg, "SELECT pg_try_advisory_lock(" RELAY_LOCK_KEY ")", 0,
-                                    NULL, err, sizeof(err));
+            PGresult *r = pgc_query(pg, "SELECT pg_try_advisory_lock(" RELAY_LOCK_KEY ")", 0, NULL,
+                                    err, sizeof(err));
             if (!r) {
                 pgc_free(pg);
                 pg = NULL;

@@ -38,12 +38,11 @@ static int role_valid(const char *r)
 json_t *parked_row(const struct envelope *parsed, const void *payload, size_t len, const char *why)
 {
     if (parsed && parsed->id) {
-        return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}",
-                         "command_id", parsed->id, "type", parsed->type, "status", "rejected",
-                         "reason", PARKED_NOT_APPLIED, "actor_sub", parsed->actor.sub,
-                         "actor_role", role_name(parsed->actor.role), "actor_org",
-                         actor_opt(parsed->actor.org), "actor_provider",
-                         actor_opt(parsed->actor.provider), "actor_client",
+        return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}", "command_id",
+                         parsed->id, "type", parsed->type, "status", "rejected", "reason",
+                         PARKED_NOT_APPLIED, "actor_sub", parsed->actor.sub, "actor_role",
+                         role_name(parsed->actor.role), "actor_org", actor_opt(parsed->actor.org),
+                         "actor_provider", actor_opt(parsed->actor.provider), "actor_client",
                          actor_opt(parsed->actor.client), "received_at", parsed->received_at);
     }
     if (!payload || len == 0)
@@ -72,11 +71,11 @@ json_t *parked_row(const struct envelope *parsed, const void *payload, size_t le
         client = NULL;
     char reason[512];
     snprintf(reason, sizeof(reason), "invalid_envelope: %s", why && *why ? why : "refused");
-    json_t *row = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}",
-                            "command_id", id, "type", type, "status", "rejected", "reason",
-                            reason, "actor_sub", sub, "actor_role",
-                            role_valid(role) ? role : NULL, "actor_org", org, "actor_provider",
-                            prov, "actor_client", client, "received_at", NULL);
+    json_t *row =
+        json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}", "command_id", id,
+                  "type", type, "status", "rejected", "reason", reason, "actor_sub", sub,
+                  "actor_role", role_valid(role) ? role : NULL, "actor_org", org, "actor_provider",
+                  prov, "actor_client", client, "received_at", NULL);
     json_decref(env);
     return row;
 }

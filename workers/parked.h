@@ -21,7 +21,8 @@
 
 #include "wire/envelope.h"
 
-#define PARKED_NOT_APPLIED "not_applied: the command could not be applied; it is held for the operators"
+#define PARKED_NOT_APPLIED                                                                         \
+    "not_applied: the command could not be applied; it is held for the operators"
 /* LIKE pattern of the verdicts a replay may replace. */
 #define PARKED_REPLACEABLE_LIKE "not\\_applied:%"
 

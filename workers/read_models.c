@@ -22,10 +22,10 @@ static char *status_doc(const struct rm_status *st, const char *ts)
                                     st->actor_role, "org", st->actor_org, "provider",
                                     st->actor_provider, "client", st->actor_client)
                         : NULL;
-    json_t *doc = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:o?, s:s}", "command_id",
-                            st->command_id, "type", st->type, "status", st->status, "reason",
-                            st->reason, "resource_id", st->resource_id, "actor_sub",
-                            st->actor_sub, "actor", actor, "applied_at", ts);
+    json_t *doc =
+        json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:o?, s:s}", "command_id", st->command_id,
+                  "type", st->type, "status", st->status, "reason", st->reason, "resource_id",
+                  st->resource_id, "actor_sub", st->actor_sub, "actor", actor, "applied_at", ts);
     char *s = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(doc);
     return s;
@@ -51,9 +51,8 @@ void rm_command_statuses(struct rds *rds, const struct rm_status *st, size_t n)
     long written = 0;
     /* Written before they are announced: a waiter woken by the message
      * finds the status. */
-    if (rds_put_versioned_many(rds, n, (const char *const *)keys, vers,
-                               (const char *const *)docs, RM_CMD_TTL_S, &written, err,
-                               sizeof(err)) < 0)
+    if (rds_put_versioned_many(rds, n, (const char *const *)keys, vers, (const char *const *)docs,
+                               RM_CMD_TTL_S, &written, err, sizeof(err)) < 0)
         LOG_WARN("read model: command statuses not written", "error", err, NULL);
     if (rds_publish_many(rds, RM_CMD_CHANNEL, n, (const char *const *)docs, err, sizeof(err)) < 0)
         LOG_WARN("read model: command statuses not announced", "error", err, NULL);
@@ -89,9 +88,9 @@ typedef void (*rm_refresh_fn)(struct rds *rds, struct pgc *pg, const char *id);
 
 struct rm_kind {
     const char *kind;
-    rm_refresh_fn fn;        /* one aggregate at a time (kinds without many) */
-    view_put_many_fn many;   /* many at once */
-    size_t chunk;            /* ids per statement for many (bounds the memory) */
+    rm_refresh_fn fn;      /* one aggregate at a time (kinds without many) */
+    view_put_many_fn many; /* many at once */
+    size_t chunk;          /* ids per statement for many (bounds the memory) */
     /* For stale markers: (id, version) of $1 = uuid[], and the keys. */
     const char *versions_sql;
     const char *keys[3];
@@ -103,12 +102,24 @@ struct rm_kind {
 static const struct rm_kind kinds[] = {
     {VIEW_PROVIDER_KIND, view_provider_refresh, NULL, 0, NULL, {NULL}},
     {VIEW_PUBLIC_KIND, view_public_refresh, NULL, 0, NULL, {NULL}},
-    {VIEW_VOUCHER_KIND, NULL, view_voucher_put_many, VIEW_VOUCHER_CHUNK,
-     VERSIONS_OF("psop.vouchers"), {VIEW_VOUCHER_KEY_FMT, VIEW_VOUCHER_EVENTS_KEY_FMT, NULL}},
-    {VIEW_SETTLEMENT_KIND, NULL, view_settlement_put_many,
-     VIEW_SETTLEMENT_CHUNK, VERSIONS_OF("psop.settlements"), {VIEW_SETTLEMENT_KEY_FMT, NULL}},
-    {VIEW_ORDER_KIND, NULL, view_order_put_many, VIEW_VOUCHER_CHUNK,
-     VERSIONS_OF("psop.orders"), {VIEW_ORDER_KEY_FMT, VIEW_ORDER_EVENTS_KEY_FMT, NULL}},
+    {VIEW_VOUCHER_KIND,
+     NULL,
+     view_voucher_put_many,
+     VIEW_VOUCHER_CHUNK,
+     VERSIONS_OF("psop.vouchers"),
+     {VIEW_VOUCHER_KEY_FMT, VIEW_VOUCHER_EVENTS_KEY_FMT, NULL}},
+    {VIEW_SETTLEMENT_KIND,
+     NULL,
+     view_settlement_put_many,
+     VIEW_SETTLEMENT_CHUNK,
+     VERSIONS_OF("psop.settlements"),
+     {VIEW_SETTLEMENT_KEY_FMT, NULL}},
+    {VIEW_ORDER_KIND,
+     NULL,
+     view_order_put_many,
+     VIEW_VOUCHER_CHUNK,
+     VERSIONS_OF("psop.orders"),
+     {VIEW_ORDER_KEY_FMT, VIEW_ORDER_EVENTS_KEY_FMT, NULL}},
     {VIEW_CONTRACT_KIND, view_contract_refresh, NULL, 0, NULL, {NULL}},
     {NULL, NULL, NULL, 0, NULL, {NULL}},
 };
@@ -125,8 +136,8 @@ static long do_chunk(struct rds *rds, struct pgc *pg, const struct rm_kind *k, b
     else if (k->many(rds, pg, ids, &w, err, sizeof(err)) < 0)
         w = -1;
     if (w < 0) {
-        LOG_WARN(mark ? "read model: stale markers not written" : "read model: not written",
-                 "kind", k->kind, "error", err, NULL);
+        LOG_WARN(mark ? "read model: stale markers not written" : "read model: not written", "kind",
+                 k->kind, "error", err, NULL);
         return 0;
     }
     return w;
@@ -166,8 +177,8 @@ void rm_refresh(struct rds *rds, struct pgc *pg, const json_t *touched, long reb
     json_t *t;
     for (const struct rm_kind *k = kinds; k->kind; k++) {
         size_t count = 0;
-        json_array_foreach(touched, i, t)
-            count += strcmp(json_string_value(json_array_get(t, 0)), k->kind) == 0;
+        json_array_foreach(touched, i, t) count +=
+            strcmp(json_string_value(json_array_get(t, 0)), k->kind) == 0;
         if (count == 0)
             continue;
         if (k->versions_sql && rebuild_max >= 0 && count > (size_t)rebuild_max) {
@@ -180,9 +191,9 @@ void rm_refresh(struct rds *rds, struct pgc *pg, const json_t *touched, long reb
         } else if (k->many) {
             by_chunks(rds, pg, k, touched, false);
         } else {
-            json_array_foreach(touched, i, t)
-                if (strcmp(json_string_value(json_array_get(t, 0)), k->kind) == 0)
-                    k->fn(rds, pg, json_string_value(json_array_get(t, 1)));
+            json_array_foreach(touched, i,
+                               t) if (strcmp(json_string_value(json_array_get(t, 0)), k->kind) == 0)
+                k->fn(rds, pg, json_string_value(json_array_get(t, 1)));
         }
     }
 }

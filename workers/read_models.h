@@ -27,8 +27,8 @@ struct rm_status {
 };
 
 /* Writes each {command_id, type, status, reason?, resource_id?, actor_sub?,
- * actor? {sub, role, org?, provider?, client?}, applied_at} with version 1 (the api's "accepted" is version 0), then
- * publishes them on RM_CMD_CHANNEL for requests waiting with Prefer: wait;
+ * actor? {sub, role, org?, provider?, client?}, applied_at} with version 1 (the api's "accepted" is
+ * version 0), then publishes them on RM_CMD_CHANNEL for requests waiting with Prefer: wait;
  * pipelined, a few round trips for a whole batch. actor lets the api
  * answer GET /v1/commands/{id} to its issuer only. */
 void rm_command_statuses(struct rds *rds, const struct rm_status *st, size_t n);

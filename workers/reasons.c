@@ -44,8 +44,7 @@ static const struct known KNOWN[] = {
     {"service_types_income_all_or_none", NULL, "the income model is incomplete"},
     {"service_types_income_min_le_max", NULL,
      "the income model's minimum value is above its maximum value"},
-    {"service_type_income_rows_pkey", NULL,
-     "the income table names the same household size twice"},
+    {"service_type_income_rows_pkey", NULL, "the income table names the same household size twice"},
     {"service_types_code_check", NULL,
      "service type code {code} must be lower-case letters, digits, '-' or '_'"},
     /* vouchers */
@@ -97,8 +96,8 @@ static void put(char *out, size_t n, size_t *len, const char *s, size_t slen)
 }
 
 /* The sentence with each {field} replaced by the command's value. */
-static void fill(const char *sentence, reason_field_fn field, const void *arg, char *out,
-                 size_t n, size_t *len)
+static void fill(const char *sentence, reason_field_fn field, const void *arg, char *out, size_t n,
+                 size_t *len)
 {
     const char *p = sentence;
     while (*p) {

@@ -26,8 +26,8 @@
 #include "core/xmalloc.h"
 
 static const struct worker_role roles[] = {
-    {"reference", TOPIC_CMD_REFERENCE}, {"provider", TOPIC_CMD_PROVIDER},
-    {"voucher", TOPIC_CMD_VOUCHER},     {"order", TOPIC_CMD_ORDER},
+    {"reference", TOPIC_CMD_REFERENCE},   {"provider", TOPIC_CMD_PROVIDER},
+    {"voucher", TOPIC_CMD_VOUCHER},       {"order", TOPIC_CMD_ORDER},
     {"settlement", TOPIC_CMD_SETTLEMENT},
 };
 
@@ -198,10 +198,11 @@ static int forget_parked_verdicts(struct worker *w, struct slot *slots, size_t n
     }
     char err[512];
     const char *p[] = {ids.text};
-    PGresult *r = pgc_query(w->pg,
-                            "DELETE FROM psop.processed_commands WHERE command_id = ANY "
-                            "($1::uuid[]) AND status = 'rejected' AND reason LIKE '" PARKED_REPLACEABLE_LIKE "'",
-                            1, p, err, sizeof(err));
+    PGresult *r = pgc_query(
+        w->pg,
+        "DELETE FROM psop.processed_commands WHERE command_id = ANY "
+        "($1::uuid[]) AND status = 'rejected' AND reason LIKE '" PARKED_REPLACEABLE_LIKE "'",
+        1, p, err, sizeof(err));
     ids_list_free(&ids);
     if (!r) {
         LOG_WARN("replay: forgetting parked verdicts failed, batch will be retried", "error", err,
@@ -226,10 +227,9 @@ static json_t *processed_row(const struct slot *s, const char *status, const cha
                      "resource_id", resource_id, "actor_sub", c->actor.sub, "actor_role",
                      role_name(c->actor.role), "actor_org", actor_opt(c->actor.org),
                      "actor_provider", actor_opt(c->actor.provider), "actor_client",
-                     actor_opt(c->actor.client), "received_at",
-                     c->received_at, "kafka_topic", rd_kafka_topic_name(s->msg->rkt),
-                     "kafka_partition", (int)s->msg->partition, "kafka_offset",
-                     (json_int_t)s->msg->offset);
+                     actor_opt(c->actor.client), "received_at", c->received_at, "kafka_topic",
+                     rd_kafka_topic_name(s->msg->rkt), "kafka_partition", (int)s->msg->partition,
+                     "kafka_offset", (json_int_t)s->msg->offset);
 }
 
 /* Applies one parsed command inside the open transaction, under the
@@ -250,8 +250,7 @@ static int apply_one(struct worker *w, struct slot *s, json_t *batch_events, jso
          * type during a rollout): not a rejection, which would be final.
          * Parked in the DLQ, unrecorded, for `psopctl dlq replay`. */
         s->out = OUT_POISON;
-        snprintf(s->reason, sizeof(s->reason), "no handler for %s in this worker version",
-                 c->type);
+        snprintf(s->reason, sizeof(s->reason), "no handler for %s in this worker version", c->type);
         return 0;
     }
     /* The Idempotency-Key first, outside the command's savepoint: the key
@@ -359,8 +358,7 @@ static int record_processed(struct worker *w, json_t *rows)
     int got = PQntuples(r);
     PQclear(r);
     if ((size_t)got != json_array_size(rows)) {
-        LOG_WARN("commands of the batch were applied meanwhile by another worker: retried",
-                 NULL);
+        LOG_WARN("commands of the batch were applied meanwhile by another worker: retried", NULL);
         return -1;
     }
     return 0;
@@ -414,8 +412,8 @@ static void record_parked(struct worker *w, struct slot *slots, size_t n)
         struct slot *s = &slots[i];
         if (s->out != OUT_POISON)
             continue;
-        json_t *row = parked_row(s->parsed ? &s->cmd : NULL, s->msg->payload, s->msg->len,
-                                 s->reason);
+        json_t *row =
+            parked_row(s->parsed ? &s->cmd : NULL, s->msg->payload, s->msg->len, s->reason);
         if (!row)
             continue;
         json_object_set_new(row, "kafka_topic", json_string(rd_kafka_topic_name(s->msg->rkt)));
@@ -472,8 +470,8 @@ static void record_parked(struct worker *w, struct slot *slots, size_t n)
             .actor_org = json_string_value(json_object_get(row, "actor_org")),
             .actor_provider = json_string_value(json_object_get(row, "actor_provider")),
             .actor_client = json_string_value(json_object_get(row, "actor_client"))};
-        LOG_INFO("parked command rejected", "command_id", st[i].command_id, "reason",
-                 st[i].reason, NULL);
+        LOG_INFO("parked command rejected", "command_id", st[i].command_id, "reason", st[i].reason,
+                 NULL);
     }
     rm_command_announce(w->rds, st, m);
     free(st);
@@ -530,8 +528,8 @@ static void process_batch(struct worker *w, rd_kafka_message_t **msgs, size_t n)
     for (size_t i = 0; i < n; i++) {
         slots[i].msg = msgs[i];
         char err[512];
-        if (envelope_parse(w->reg, w->cfg->envelope_version, msgs[i]->payload, msgs[i]->len, &slots[i].cmd, err, sizeof(err)) ==
-            0) {
+        if (envelope_parse(w->reg, w->cfg->envelope_version, msgs[i]->payload, msgs[i]->len,
+                           &slots[i].cmd, err, sizeof(err)) == 0) {
             slots[i].parsed = true;
         } else {
             slots[i].out = OUT_POISON;
@@ -691,8 +689,8 @@ int worker_run(const struct psop_config *cfg, const struct worker_role *role,
         LOG_WARN("redis unavailable at start; read models will be refreshed later", "error", err,
                  NULL);
     ensure_pg(&w);
-    LOG_INFO("worker started", "role", role->name, "topic", role->topic, "group", group,
-             "instance", cfg->worker_instance_id, NULL);
+    LOG_INFO("worker started", "role", role->name, "topic", role->topic, "group", group, "instance",
+             cfg->worker_instance_id, NULL);
     size_t max = cfg->worker_batch_max > 0 ? (size_t)cfg->worker_batch_max : 500;
     rd_kafka_message_t **msgs = xcalloc(max, sizeof(*msgs));
     while (!*stop) {

@@ -19,7 +19,10 @@ struct cfg_entry {
     const char *def;
 };
 
-#define E(n, t, d) {#n, t, offsetof(struct psop_config, n), d}
+#define E(n, t, d)                                                                                 \
+    {                                                                                              \
+#n, t, offsetof(struct psop_config, n), d                                                  \
+    }
 /* The one table of psop settings; env name is PSOP_ + upper-case name. */
 static const struct cfg_entry table[] = {
     E(kafka_brokers, CFG_STR, "127.0.0.1:19092,127.0.0.1:19094,127.0.0.1:19096"),
@@ -60,8 +63,8 @@ static const struct cfg_entry table[] = {
 #undef E
 #define N_TABLE (sizeof(table) / sizeof(table[0]))
 
-static int set_value(struct psop_config *cfg, const struct cfg_entry *e, const char *val,
-                     char *err, size_t errlen)
+static int set_value(struct psop_config *cfg, const struct cfg_entry *e, const char *val, char *err,
+                     size_t errlen)
 {
     char *base = (char *)cfg + e->offset;
     char *end = NULL;
@@ -76,7 +79,8 @@ static int set_value(struct psop_config *cfg, const struct cfg_entry *e, const c
     case CFG_LONG: {
         errno = 0;
         long v = strtol(val, &end, 10);
-        if (errno || end == val || *end != '\0' || (e->type == CFG_INT && (v > 2147483647L || v < -2147483647L))) {
+        if (errno || end == val || *end != '\0' ||
+            (e->type == CFG_INT && (v > 2147483647L || v < -2147483647L))) {
             snprintf(err, errlen, "config %s: not an integer: '%s'", e->name, val);
             return -1;
         }
@@ -99,7 +103,8 @@ static void add_kafka_prop(struct psop_config *cfg, const char *key, const char 
             return;
         }
     }
-    cfg->kafka_props = xrealloc(cfg->kafka_props, (cfg->n_kafka_props + 1) * sizeof(struct config_kv));
+    cfg->kafka_props =
+        xrealloc(cfg->kafka_props, (cfg->n_kafka_props + 1) * sizeof(struct config_kv));
     cfg->kafka_props[cfg->n_kafka_props].key = xstrdup(key);
     cfg->kafka_props[cfg->n_kafka_props].val = xstrdup(val);
     cfg->n_kafka_props++;

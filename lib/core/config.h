@@ -50,9 +50,9 @@ struct psop_config {
     char *jwt_secret;
     char *jwt_public_key_file;
     char *jwt_private_key_file; /* psopctl token with RS256 */
-    char *jwt_jwks_file; /* set: RS256/ES256 keys by kid, re-read when it changes */
-    char *jwt_mint_jwks_file; /* psopctl token --jwks-private: a JWKS of private keys */
-    char *jwt_mint_kid;       /* ... and --kid: which of them signs */
+    char *jwt_jwks_file;        /* set: RS256/ES256 keys by kid, re-read when it changes */
+    char *jwt_mint_jwks_file;   /* psopctl token --jwks-private: a JWKS of private keys */
+    char *jwt_mint_kid;         /* ... and --kid: which of them signs */
     char *jwt_issuer;
     char *jwt_audience;
 

@@ -14,8 +14,7 @@
 #define PSOP_INVARIANT_H
 
 #define PSOP_ASSERT(cond)                                                                          \
-    (__builtin_expect(!!(cond), 1) ? (void)0                                                       \
-                                   : invariant_fail(#cond, __FILE__, __LINE__, __func__))
+    (__builtin_expect(!!(cond), 1) ? (void)0 : invariant_fail(#cond, __FILE__, __LINE__, __func__))
 
 void invariant_fail(const char *check, const char *file, int line, const char *func)
     __attribute__((noreturn, cold));

@@ -64,8 +64,7 @@ static size_t utf8_seq_len(const unsigned char *s)
     }
     if (c >= 0xf0 && c <= 0xf4) {
         unsigned char lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
-        return s[1] >= lo && s[1] <= hi && (s[2] & 0xc0) == 0x80 && (s[3] & 0xc0) == 0x80 ? 4
-                                                                                        : 0;
+        return s[1] >= lo && s[1] <= hi && (s[2] & 0xc0) == 0x80 && (s[3] & 0xc0) == 0x80 ? 4 : 0;
     }
     return 0;
 }
@@ -186,8 +185,9 @@ size_t log_format(char *out, enum log_level lvl, const char *msg, va_list ap)
     struct tm tm;
     gmtime_r(&tv.tv_sec, &tm);
     l.pos += strftime(l.buf, l.end, "{\"ts\":\"%Y-%m-%dT%H:%M:%S", &tm);
-    l.pos += (size_t)snprintf(l.buf + l.pos, l.end - l.pos, ".%03ldZ\",\"level\":\"%s\",\"svc\":",
-                              (long)(tv.tv_usec / 1000), level_names[lvl]);
+    l.pos += (size_t)snprintf(l.buf + l.pos, l.end - l.pos,
+                              ".%03ldZ\",\"level\":\"%s\",\"svc\":", (long)(tv.tv_usec / 1000),
+                              level_names[lvl]);
     put_string(&l, log_svc, 64);
     put_raw(&l, ",\"msg\":");
     put_string(&l, msg, LOG_VALUE_MAX);

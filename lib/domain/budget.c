@@ -16,9 +16,8 @@ int64_t budget_remaining(int64_t budget_cents, int64_t used_cents)
     return budget_cents - used_cents;
 }
 
-int budget_grant_check(bool has_unit_value, bool has_income, bool has_budget,
-                       int64_t budget_cents, bool has_valid_to, bool has_quota, char *err,
-                       size_t errlen)
+int budget_grant_check(bool has_unit_value, bool has_income, bool has_budget, int64_t budget_cents,
+                       bool has_valid_to, bool has_quota, char *err, size_t errlen)
 {
     if ((int)has_unit_value + (int)has_income + (int)has_budget != 1)
         return fail(err, errlen, "invalid_value_basis");

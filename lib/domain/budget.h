@@ -39,9 +39,8 @@ int64_t budget_remaining(int64_t budget_cents, int64_t used_cents);
  * -1 "invalid_value_basis" (none or several), "budget_needs_valid_to",
  * "budget_with_quota", "invalid_budget".
  */
-int budget_grant_check(bool has_unit_value, bool has_income, bool has_budget,
-                       int64_t budget_cents, bool has_valid_to, bool has_quota, char *err,
-                       size_t errlen);
+int budget_grant_check(bool has_unit_value, bool has_income, bool has_budget, int64_t budget_cents,
+                       bool has_valid_to, bool has_quota, char *err, size_t errlen);
 
 /*
  * An event charged to the pot. remaining is what is left before this event

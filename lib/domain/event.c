@@ -44,8 +44,8 @@ int event_amounts_voucher(int64_t value_unit_cents, int64_t unit_price_cents, in
     struct event_amounts a = {.value_unit_cents = value_unit_cents,
                               .unit_price_cents = unit_price_cents};
     if (money_mul_qty(unit_price_cents, qty_h, &a.gross_cents) < 0 ||
-        money_mul_qty(min64(value_unit_cents, unit_price_cents), qty_h,
-                      &a.organiser_part_cents) < 0)
+        money_mul_qty(min64(value_unit_cents, unit_price_cents), qty_h, &a.organiser_part_cents) <
+            0)
         return fail(err, errlen, "amount_overflow");
     /* organiser_part <= gross since rounding is monotonic: no overflow. */
     a.client_share_cents = a.gross_cents - a.organiser_part_cents;
@@ -83,7 +83,8 @@ int event_credit_voucher(int64_t value_unit_cents, int64_t unit_price_cents, int
                          struct event_amounts *out, char *err, size_t errlen)
 {
     struct event_amounts a;
-    if (event_amounts_voucher(value_unit_cents, unit_price_cents, credit_qty_h, &a, err, errlen) < 0)
+    if (event_amounts_voucher(value_unit_cents, unit_price_cents, credit_qty_h, &a, err, errlen) <
+        0)
         return -1;
     negate(&a);
     *out = a;
@@ -148,8 +149,7 @@ int event_quota_check(bool has_limit, int64_t limit_h, int64_t used_h, int64_t a
 int event_volume_cap_check(bool has_limit, int64_t limit_h, int64_t used_h, int64_t add_h,
                            char *err, size_t errlen)
 {
-    return within(has_limit, limit_h, used_h, add_h) ? 0
-                                                     : fail(err, errlen, "volume_cap_exceeded");
+    return within(has_limit, limit_h, used_h, add_h) ? 0 : fail(err, errlen, "volume_cap_exceeded");
 }
 
 static const char *const state_names[] = {"recorded", "approved", "settled", "paid", "deleted"};

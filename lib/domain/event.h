@@ -105,7 +105,14 @@ int event_volume_cap_check(bool has_limit, int64_t limit_h, int64_t used_h, int6
                            char *err, size_t errlen);
 
 enum event_state { EVENT_RECORDED, EVENT_APPROVED, EVENT_SETTLED, EVENT_PAID, EVENT_DELETED };
-enum event_action { EVENT_EDIT, EVENT_DELETE, EVENT_APPROVE, EVENT_SETTLE, EVENT_PAY, EVENT_CREDIT };
+enum event_action {
+    EVENT_EDIT,
+    EVENT_DELETE,
+    EVENT_APPROVE,
+    EVENT_SETTLE,
+    EVENT_PAY,
+    EVENT_CREDIT
+};
 
 /* "recorded" | "approved" | "settled" | "paid" | "deleted". 0 or -1. */
 int event_state_parse(const char *s, enum event_state *out);

@@ -34,7 +34,7 @@ struct income_model {
     int64_t min_value_cents; /* 0 <= min <= max */
     int64_t divisor;         /* >= 1 */
     const struct income_row *rows;
-    size_t nrows; /* >= 1 */
+    size_t nrows;                     /* >= 1 */
     int64_t extra_person_limit_cents; /* >= 0 */
     int extra_person_pct_bp;          /* >= 0 */
 };

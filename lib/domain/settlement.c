@@ -44,8 +44,7 @@ int settlement_number_format(const char *prefix, int year, int64_t seq, char *ou
     return 0;
 }
 
-int settlement_reference(int year, int64_t seq, char *out, size_t outlen, char *err,
-                         size_t errlen)
+int settlement_reference(int year, int64_t seq, char *out, size_t outlen, char *err, size_t errlen)
 {
     if (check_year_seq(year, seq, err, errlen) < 0)
         return -1;
@@ -167,8 +166,8 @@ int settlement_due_date(day_t made, int days, day_t *out, char *err, size_t errl
     return 0;
 }
 
-int settlement_period_check(const char *period, day_t today, day_t *first, day_t *last,
-                            char *err, size_t errlen)
+int settlement_period_check(const char *period, day_t today, day_t *first, day_t *last, char *err,
+                            size_t errlen)
 {
     int y, m;
     if (date_parse_month(period, &y, &m) < 0)

@@ -39,8 +39,7 @@ int settlement_number_format(const char *prefix, int year, int64_t seq, char *ou
  * the settlement number by reading it. Same ranges and reasons as
  * settlement_number_format (no prefix).
  */
-int settlement_reference(int year, int64_t seq, char *out, size_t outlen, char *err,
-                         size_t errlen);
+int settlement_reference(int year, int64_t seq, char *out, size_t outlen, char *err, size_t errlen);
 
 /* Distinct VAT rates one settlement can carry (one per service type at most). */
 #define SETTLEMENT_MAX_VAT_RATES 16
@@ -99,8 +98,8 @@ int settlement_due_date(day_t made, int days, day_t *out, char *err, size_t errl
 /* A settlement.run period: strict "YYYY-MM" and wholly in the past, i.e.
  * before the month of today (Helsinki date). Gives the first and last day.
  * -1 "invalid_period" or "period_not_past". */
-int settlement_period_check(const char *period, day_t today, day_t *first, day_t *last,
-                            char *err, size_t errlen);
+int settlement_period_check(const char *period, day_t today, day_t *first, day_t *last, char *err,
+                            size_t errlen);
 
 /* The nightly batch: true, with the previous month in *year / *month, when
  * the organiser's settlement_day (1..28) has come this month (today's day of

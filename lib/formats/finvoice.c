@@ -15,16 +15,16 @@
 #include "core/xmalloc.h"
 
 /* Schema lengths (characters) of the free-text elements we fill. */
-#define FV_ORG_NAME_MAX 70    /* genericStringType2_70, repeatable */
+#define FV_ORG_NAME_MAX 70 /* genericStringType2_70, repeatable */
 #define FV_ORG_NAME_MIN 2
-#define FV_EMAIL_MAX 70       /* genericStringType0_70 */
-#define FV_ARTICLE_ID_MAX 70  /* genericStringType0_70 */
+#define FV_EMAIL_MAX 70      /* genericStringType0_70 */
+#define FV_ARTICLE_ID_MAX 70 /* genericStringType0_70 */
 #define FV_ARTICLE_NAME_MAX 100
-#define FV_BAND_MAX 40        /* our cap, so a long band cannot crowd out the name */
-#define FV_FREE_TEXT_MAX 512  /* genericStringType0_512 */
-#define FV_EPI_NAME_MAX 35    /* genericTokenType2_35 */
-#define FV_NUMBER_MAX 20      /* InvoiceNumber: genericStringType1_20 */
-#define FV_QUANTITY_MAX 14    /* QuantityType0_14 */
+#define FV_BAND_MAX 40       /* our cap, so a long band cannot crowd out the name */
+#define FV_FREE_TEXT_MAX 512 /* genericStringType0_512 */
+#define FV_EPI_NAME_MAX 35   /* genericTokenType2_35 */
+#define FV_NUMBER_MAX 20     /* InvoiceNumber: genericStringType1_20 */
+#define FV_QUANTITY_MAX 14   /* QuantityType0_14 */
 
 /* ---------------------------------------------------------------- errors */
 
@@ -93,12 +93,23 @@ static void sb_esc(struct sb *b, const char *s, size_t n)
     for (size_t i = 0; i < n; i++) {
         const char *rep = NULL;
         switch (s[i]) {
-        case '&': rep = "&amp;"; break;
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '"': rep = "&quot;"; break;
-        case '\'': rep = "&apos;"; break;
-        default: continue;
+        case '&':
+            rep = "&amp;";
+            break;
+        case '<':
+            rep = "&lt;";
+            break;
+        case '>':
+            rep = "&gt;";
+            break;
+        case '"':
+            rep = "&quot;";
+            break;
+        case '\'':
+            rep = "&apos;";
+            break;
+        default:
+            continue;
         }
         sb_put(b, s + run, i - run);
         sb_puts(b, rep);
@@ -343,8 +354,7 @@ static int get_str(struct ctx *c, const json_t *o, const char *where, const char
     return 0;
 }
 
-static int get_int(struct ctx *c, const json_t *o, const char *where, const char *key,
-                   int64_t *out)
+static int get_int(struct ctx *c, const json_t *o, const char *where, const char *key, int64_t *out)
 {
     const json_t *v = json_object_get(o, key);
     if (!v)
@@ -355,8 +365,7 @@ static int get_int(struct ctx *c, const json_t *o, const char *where, const char
     return 0;
 }
 
-static int get_date(struct ctx *c, const json_t *o, const char *where, const char *key,
-                    day_t *out)
+static int get_date(struct ctx *c, const json_t *o, const char *where, const char *key, day_t *out)
 {
     const char *s;
     if (get_str(c, o, where, key, true, &s) < 0)
@@ -660,7 +669,7 @@ struct unit_code {
 /* Finnish abbreviations for people reading the invoice; UN/ECE
  * Recommendation 20 codes for machines (a visit is a count: C62 "one"). */
 static const struct unit_code UNITS[] = {
-    {"hour", "h", "HUR"}, {"visit", "krt", "C62"}, {"day", "pv", "DAY"},
+    {"hour", "h", "HUR"},  {"visit", "krt", "C62"}, {"day", "pv", "DAY"},
     {"week", "vk", "WEE"}, {"month", "kk", "MON"},
 };
 

@@ -49,8 +49,8 @@ int kadmin_broker_count(const struct psop_config *cfg, int timeout_ms, char *err
     return n;
 }
 
-int kadmin_create_topics(const struct psop_config *cfg, const struct kadmin_topic *topics,
-                         size_t n, int timeout_ms, char *err, size_t errlen)
+int kadmin_create_topics(const struct psop_config *cfg, const struct kadmin_topic *topics, size_t n,
+                         int timeout_ms, char *err, size_t errlen)
 {
     rd_kafka_t *rk = NULL;
     rd_kafka_NewTopic_t **nt = NULL;
@@ -68,8 +68,8 @@ int kadmin_create_topics(const struct psop_config *cfg, const struct kadmin_topi
 
     nt = xcalloc(n, sizeof(*nt));
     for (size_t i = 0; i < n; i++) {
-        nt[i] = rd_kafka_NewTopic_new(topics[i].name, topics[i].partitions,
-                                      topics[i].replication, why, sizeof(why));
+        nt[i] = rd_kafka_NewTopic_new(topics[i].name, topics[i].partitions, topics[i].replication,
+                                      why, sizeof(why));
         if (!nt[i]) {
             snprintf(err, errlen, "topic %s: %s", topics[i].name, why);
             goto out;
@@ -108,8 +108,7 @@ int kadmin_create_topics(const struct psop_config *cfg, const struct kadmin_topi
     const rd_kafka_topic_result_t **tr =
         res ? rd_kafka_CreateTopics_result_topics(res, &cnt) : NULL;
     if (!tr || cnt != n) {
-        snprintf(err, errlen, "kafka create topics: unexpected result (%zu of %zu topics)", cnt,
-                 n);
+        snprintf(err, errlen, "kafka create topics: unexpected result (%zu of %zu topics)", cnt, n);
         goto out;
     }
     rc = 0;
@@ -122,8 +121,8 @@ int kadmin_create_topics(const struct psop_config *cfg, const struct kadmin_topi
             LOG_DEBUG("kafka topic exists", "topic", name, NULL);
         } else {
             const char *msg = rd_kafka_topic_result_error_string(tr[i]);
-            LOG_ERROR("kafka topic creation failed", "topic", name, "error",
-                      rd_kafka_err2name(e), "detail", msg, NULL);
+            LOG_ERROR("kafka topic creation failed", "topic", name, "error", rd_kafka_err2name(e),
+                      "detail", msg, NULL);
             if (rc == 0)
                 snprintf(err, errlen, "topic %s: %s", name, msg ? msg : rd_kafka_err2str(e));
             rc = -1;
@@ -178,8 +177,8 @@ int kadmin_ensure_topics(const struct psop_config *cfg, int replication, int *us
     return rc;
 }
 
-int kadmin_check_replication(const struct psop_config *cfg, int want, kadmin_short_fn cb,
-                             void *cls, char *err, size_t errlen)
+int kadmin_check_replication(const struct psop_config *cfg, int want, kadmin_short_fn cb, void *cls,
+                             char *err, size_t errlen)
 {
     rd_kafka_t *rk = admin_client(cfg, err, errlen);
     if (!rk)

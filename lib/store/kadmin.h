@@ -36,8 +36,8 @@ int kadmin_broker_count(const struct psop_config *cfg, int timeout_ms, char *err
 /* Creates the topics; one that already exists counts as success (its
  * partition count is left as it is). Waits up to timeout_ms for the brokers.
  * Returns 0, or -1 with err naming the first topic that failed. */
-int kadmin_create_topics(const struct psop_config *cfg, const struct kadmin_topic *topics,
-                         size_t n, int timeout_ms, char *err, size_t errlen);
+int kadmin_create_topics(const struct psop_config *cfg, const struct kadmin_topic *topics, size_t n,
+                         int timeout_ms, char *err, size_t errlen);
 
 /* Creates every psop topic of store/topics.h: commands and events with
  * cfg->topic_partitions partitions, the DLQ with TOPIC_DLQ_PARTITIONS, all
@@ -52,7 +52,7 @@ int kadmin_ensure_topics(const struct psop_config *cfg, int replication, int *us
  * after they were created): calls cb(name, replicas, cls) for each and
  * returns how many, or -1 with err. */
 typedef void (*kadmin_short_fn)(const char *topic, int replicas, void *cls);
-int kadmin_check_replication(const struct psop_config *cfg, int want, kadmin_short_fn cb,
-                             void *cls, char *err, size_t errlen);
+int kadmin_check_replication(const struct psop_config *cfg, int want, kadmin_short_fn cb, void *cls,
+                             char *err, size_t errlen);
 
 #endif

@@ -14,8 +14,8 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
                          : level <= 4 ? LOG_LVL_WARN
                          : level <= 6 ? LOG_LVL_INFO
                                       : LOG_LVL_DEBUG;
-    log_line(lvl, "librdkafka", "client", rk ? rd_kafka_name(rk) : NULL, "facility", fac,
-             "detail", buf, NULL);
+    log_line(lvl, "librdkafka", "client", rk ? rd_kafka_name(rk) : NULL, "facility", fac, "detail",
+             buf, NULL);
 }
 
 /* Most errors here are transient (broker down, transport) and librdkafka
@@ -40,8 +40,8 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
  * 2 s (not up to 10) so the leaderships it takes back are served at once,
  * and notice a partition leader change by its error at once plus a refresh
  * every 30 s (the default 5 min is for clusters that rarely change). */
-static const char *const common_defaults[] = {
-    "reconnect.backoff.max.ms", "2000", "topic.metadata.refresh.interval.ms", "30000", NULL};
+static const char *const common_defaults[] = {"reconnect.backoff.max.ms", "2000",
+                                              "topic.metadata.refresh.interval.ms", "30000", NULL};
 
 int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
                    size_t errlen)

@@ -80,8 +80,9 @@ struct kcons *kcons_new(const struct psop_config *cfg, const char *group_id,
      * not committed and the partitions' new owner redoes the batch (only
      * de-duplicated). Liveness stays with session.timeout.ms: heartbeats
      * come from librdkafka's own thread. */
-    const char *defaults[] = {"session.timeout.ms", "10000", "max.poll.interval.ms", "1800000",
-                              "auto.offset.reset", "earliest", NULL};
+    const char *defaults[] = {
+        "session.timeout.ms", "10000", "max.poll.interval.ms", "1800000", "auto.offset.reset",
+        "earliest",           NULL};
     conf = kafka_conf_new(cfg, NULL, defaults, err, errlen);
     if (!conf)
         return NULL;
@@ -209,9 +210,8 @@ int kcons_store(struct kcons *c, rd_kafka_message_t *const *msgs, size_t n)
             if (offs->elems[i].err) {
                 char part[16];
                 snprintf(part, sizeof(part), "%d", (int)offs->elems[i].partition);
-                LOG_WARN("kafka offset store failed", "topic", offs->elems[i].topic,
-                         "partition", part, "error", rd_kafka_err2str(offs->elems[i].err),
-                         NULL);
+                LOG_WARN("kafka offset store failed", "topic", offs->elems[i].topic, "partition",
+                         part, "error", rd_kafka_err2str(offs->elems[i].err), NULL);
                 rc = -1;
             }
         }
@@ -240,8 +240,7 @@ void kcons_close(struct kcons *c)
     kcons_commit_sync(c);
     rd_kafka_resp_err_t e = rd_kafka_consumer_close(c->rk);
     if (e)
-        LOG_WARN("kafka consumer close", "group", c->group_id, "error", rd_kafka_err2str(e),
-                 NULL);
+        LOG_WARN("kafka consumer close", "group", c->group_id, "error", rd_kafka_err2str(e), NULL);
     rd_kafka_destroy(c->rk);
     free(c->group_id);
     free(c);

@@ -36,8 +36,8 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     if (m->err) {
         char part[16];
         snprintf(part, sizeof(part), "%d", (int)m->partition);
-        LOG_WARN("kafka delivery failed", "topic", rd_kafka_topic_name(m->rkt), "partition",
-                 part, "error", rd_kafka_err2str(m->err), NULL);
+        LOG_WARN("kafka delivery failed", "topic", rd_kafka_topic_name(m->rkt), "partition", part,
+                 "error", rd_kafka_err2str(m->err), NULL);
     }
     if (p->dr)
         p->dr(m->_private, m->err, m->partition, m->offset);
@@ -72,7 +72,7 @@ struct kprod *kprod_new(const struct psop_config *cfg, kprod_dr_cb dr, char *err
     snprintf(rto, sizeof(rto), "%d",
              cfg->produce_timeout_ms < 30000 ? cfg->produce_timeout_ms : 30000);
     const char *defaults[] = {"linger.ms", "5", "message.timeout.ms", mto, "request.timeout.ms",
-                              rto, NULL};
+                              rto,         NULL};
 
     /* murmur2_random so Java clients put a key in the same partition. */
     rd_kafka_topic_conf_t *tconf = rd_kafka_topic_conf_new();
@@ -131,8 +131,8 @@ fail:
 }
 
 int kprod_send(struct kprod *p, const char *topic, const char *key, size_t keylen,
-               const void *payload, size_t len, rd_kafka_headers_t *hdrs, void *opaque,
-               char *err, size_t errlen)
+               const void *payload, size_t len, rd_kafka_headers_t *hdrs, void *opaque, char *err,
+               size_t errlen)
 {
     /* Counted before producev: the report may run on the poll thread before
      * producev has even returned. */

@@ -33,9 +33,9 @@ struct kprod *kprod_new(const struct psop_config *cfg, kprod_dr_cb dr, char *err
  * and left to the caller on failure. Returns 0, or -1 with err filled when the
  * message could not even be queued (queue full, unknown topic...); then the
  * callback is NOT called. */
-PSOP_MUSTCHECK int kprod_send(struct kprod *p, const char *topic, const char *key,
-                              size_t keylen, const void *payload, size_t len,
-                              rd_kafka_headers_t *hdrs, void *opaque, char *err, size_t errlen);
+PSOP_MUSTCHECK int kprod_send(struct kprod *p, const char *topic, const char *key, size_t keylen,
+                              const void *payload, size_t len, rd_kafka_headers_t *hdrs,
+                              void *opaque, char *err, size_t errlen);
 
 /* Waits until every queued message has had its delivery report or timeout_ms
  * passed. Returns the number still outstanding (0 = all done). */

@@ -52,8 +52,7 @@ static void free_files(struct mfile *f, size_t n)
 }
 
 /* Lists the migration files of dir in version order. -1 with err. */
-static int list_files(const char *dir, struct mfile **out, size_t *nout, char *err,
-                      size_t errlen)
+static int list_files(const char *dir, struct mfile **out, size_t *nout, char *err, size_t errlen)
 {
     DIR *d = opendir(dir);
     struct mfile *f = NULL;
@@ -80,8 +79,8 @@ static int list_files(const char *dir, struct mfile **out, size_t *nout, char *e
     qsort(f, n, sizeof(*f), by_version);
     for (size_t i = 1; i < n; i++) {
         if (f[i].version == f[i - 1].version) {
-            snprintf(err, errlen, "migrations %s and %s share version %d", f[i - 1].name,
-                     f[i].name, f[i].version);
+            snprintf(err, errlen, "migrations %s and %s share version %d", f[i - 1].name, f[i].name,
+                     f[i].version);
             free_files(f, n);
             return -1;
         }
@@ -180,8 +179,8 @@ static int mset_load(struct mset *m, const char *dir, char *err, size_t errlen)
 static int mark_applied(struct pgc *c, struct mset *m, char *err, size_t errlen)
 {
     char why[1024];
-    PGresult *res = pgc_query(c, "SELECT version, name, checksum FROM public.schema_migrations",
-                              0, NULL, why, sizeof(why));
+    PGresult *res = pgc_query(c, "SELECT version, name, checksum FROM public.schema_migrations", 0,
+                              NULL, why, sizeof(why));
     if (!res) {
         snprintf(err, errlen, "schema_migrations: %s", why);
         return -1;
@@ -286,8 +285,8 @@ int migrate_check(struct pgc *c, const char *dir, int *pending, char *first, siz
         first[0] = '\0';
     if (mset_load(&m, dir, err, errlen) < 0)
         return -1;
-    PGresult *res = pgc_query(c, "SELECT to_regclass('public.schema_migrations') IS NULL", 0,
-                              NULL, why, sizeof(why));
+    PGresult *res = pgc_query(c, "SELECT to_regclass('public.schema_migrations') IS NULL", 0, NULL,
+                              why, sizeof(why));
     if (!res) {
         snprintf(err, errlen, "schema_migrations: %s", why);
         goto out;

@@ -73,13 +73,13 @@ static void set_err(char *err, size_t errlen, const char *prefix, const char *ms
 
 static bool sqlstate_transient(const char *s)
 {
-    return strncmp(s, "08", 2) == 0          /* connection exception */
-           || strcmp(s, "40001") == 0        /* serialization_failure */
-           || strcmp(s, "40P01") == 0        /* deadlock_detected */
-           || strcmp(s, "57P01") == 0        /* admin_shutdown */
-           || strcmp(s, "57P02") == 0        /* crash_shutdown */
-           || strcmp(s, "57P03") == 0        /* cannot_connect_now */
-           || strcmp(s, "53300") == 0;       /* too_many_connections */
+    return strncmp(s, "08", 2) == 0    /* connection exception */
+           || strcmp(s, "40001") == 0  /* serialization_failure */
+           || strcmp(s, "40P01") == 0  /* deadlock_detected */
+           || strcmp(s, "57P01") == 0  /* admin_shutdown */
+           || strcmp(s, "57P02") == 0  /* crash_shutdown */
+           || strcmp(s, "57P03") == 0  /* cannot_connect_now */
+           || strcmp(s, "53300") == 0; /* too_many_connections */
 }
 
 static void clear_failure(struct pgc *c)
@@ -215,8 +215,8 @@ static struct prep *prep_slot(struct pgc *c, const char *sql, uint64_t h)
 /* The name of sql's prepared statement, preparing it on first use; NULL
  * when the table is full (the caller runs it unprepared) or the PREPARE
  * failed (then *failed is the checked result: NULL, failure recorded). */
-static const char *prepared(struct pgc *c, const char *sql, int nparams, char *name,
-                            size_t namelen, bool *failed, char *err, size_t errlen)
+static const char *prepared(struct pgc *c, const char *sql, int nparams, char *name, size_t namelen,
+                            bool *failed, char *err, size_t errlen)
 {
     *failed = false;
     if (!c->prep)

@@ -21,8 +21,7 @@
 /* SQL that renders a timestamptz column (or expression) col as the API's
  * RFC 3339 UTC text with microseconds, "2026-12-05T07:09:40.123456Z": the
  * one spelling of a time that leaves PostgreSQL for a document or event. */
-#define PG_TS_SQL(col) \
-    "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+#define PG_TS_SQL(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
 struct pgc;
 

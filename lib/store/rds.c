@@ -159,8 +159,8 @@ static const char *ctx_err(struct rds *r)
     return r->ctx ? r->ctx->errstr : "not connected";
 }
 
-int rds_put_versioned(struct rds *r, const char *key, long long version, const char *doc,
-                      int ttl_s, char *err, size_t errlen)
+int rds_put_versioned(struct rds *r, const char *key, long long version, const char *doc, int ttl_s,
+                      char *err, size_t errlen)
 {
     char ver[24], ttl[16];
     redisReply *rep = NULL;
@@ -206,8 +206,7 @@ int rds_put_versioned(struct rds *r, const char *key, long long version, const c
     else if (rep->type == REDIS_REPLY_ERROR)
         snprintf(err, errlen, "redis versioned write %s: %s", key, rep->str);
     else
-        snprintf(err, errlen, "redis versioned write %s: unexpected reply type %d", key,
-                 rep->type);
+        snprintf(err, errlen, "redis versioned write %s: unexpected reply type %d", key, rep->type);
     freeReplyObject(rep);
     return rc;
 }

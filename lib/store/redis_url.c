@@ -54,8 +54,8 @@ int redis_url_parse(const char *url, struct redis_url *out, char *err, size_t er
         const char *colon = memchr(p, ':', (size_t)(at - p));
         const char *user_end = colon ? colon : at;
         if (copy(out->user, sizeof(out->user), p, (size_t)(user_end - p)) < 0 ||
-            (colon && copy(out->password, sizeof(out->password), colon + 1,
-                           (size_t)(at - colon - 1)) < 0)) {
+            (colon &&
+             copy(out->password, sizeof(out->password), colon + 1, (size_t)(at - colon - 1)) < 0)) {
             snprintf(err, errlen, "redis url: credentials too long");
             return -1;
         }

@@ -9,13 +9,13 @@
 #include "core/xmalloc.h"
 
 /* The worker writes applied_at with strftime("%Y-%m-%dT%H:%M:%SZ"). */
-#define DOC_SQL(where)                                                                        \
-    "SELECT command_id::text, json_strip_nulls(json_build_object("                          \
-    " 'command_id', command_id, 'type', type, 'status', status, 'reason', reason,"          \
-    " 'resource_id', resource_id, 'actor_sub', actor_sub,"                                  \
-    " 'actor', json_build_object('sub', actor_sub, 'role', actor_role, 'org', actor_org,"     \
-    "  'provider', actor_provider, 'client', actor_client),"                                  \
-    " 'applied_at', to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"  \
+#define DOC_SQL(where)                                                                             \
+    "SELECT command_id::text, json_strip_nulls(json_build_object("                                 \
+    " 'command_id', command_id, 'type', type, 'status', status, 'reason', reason,"                 \
+    " 'resource_id', resource_id, 'actor_sub', actor_sub,"                                         \
+    " 'actor', json_build_object('sub', actor_sub, 'role', actor_role, 'org', actor_org,"          \
+    "  'provider', actor_provider, 'client', actor_client),"                                       \
+    " 'applied_at', to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"      \
     "))::text FROM psop.command_status " where
 
 json_t *view_command(struct pgc *pg, const char *command_id, char *err, size_t errlen)
@@ -42,17 +42,16 @@ json_t *view_command(struct pgc *pg, const char *command_id, char *err, size_t e
  * The same rule as store/rds.c's compare-and-set with version 1: a key
  * already at version 1 or more is left alone (an "accepted" one, version 0,
  * is overwritten). Returns how many were written. */
-static const char REBUILD_LUA[] =
-    "local n = 0 "
-    "for i, k in ipairs(KEYS) do "
-    "  local cur = tonumber(redis.call('HGET', k, 'v')) "
-    "  if not cur or cur < 1 then "
-    "    redis.call('HSET', k, 'v', '1', 'd', ARGV[i + 1]) "
-    "    redis.call('EXPIRE', k, ARGV[1]) "
-    "    n = n + 1 "
-    "  end "
-    "end "
-    "return n";
+static const char REBUILD_LUA[] = "local n = 0 "
+                                  "for i, k in ipairs(KEYS) do "
+                                  "  local cur = tonumber(redis.call('HGET', k, 'v')) "
+                                  "  if not cur or cur < 1 then "
+                                  "    redis.call('HSET', k, 'v', '1', 'd', ARGV[i + 1]) "
+                                  "    redis.call('EXPIRE', k, ARGV[1]) "
+                                  "    n = n + 1 "
+                                  "  end "
+                                  "end "
+                                  "return n";
 
 #define CHUNK 500
 
@@ -111,10 +110,12 @@ int view_command_rebuild(struct rds *rds, struct pgc *pg, int days, view_progres
     if (days < 1)
         days = 1;
     /* One scan through a cursor: the table is large, the window is recent. */
+    /* clang-format off */
     snprintf(sql, sizeof(sql),
              "DECLARE view_command_rebuild NO SCROLL CURSOR FOR "
              DOC_SQL("WHERE applied_at > now() - interval '%d days'"),
              days);
+    /* clang-format on */
     snprintf(fetch, sizeof(fetch), "FETCH %d FROM view_command_rebuild", CHUNK);
     if (pgc_begin(pg, err, errlen) < 0)
         goto out;

@@ -8,8 +8,8 @@
 #include "core/invariant.h"
 #include "core/xmalloc.h"
 
-char *view_doc_text(struct pgc *pg, const char *sql, const char *id, long long *version,
-                    char *err, size_t errlen)
+char *view_doc_text(struct pgc *pg, const char *sql, const char *id, long long *version, char *err,
+                    size_t errlen)
 {
     err[0] = '\0';
     if (!id || !ids_uuid_valid(id))
@@ -45,8 +45,8 @@ static int put_rows(struct rds *rds, const PGresult *r, const char *key_fmt, int
         vers[i] = strtoll(PQgetvalue(r, (int)i, 1), NULL, 10);
         docs[i] = doc_col < 0 ? "" : PQgetvalue(r, (int)i, doc_col);
     }
-    int rc = rds_put_versioned_many(rds, n, (const char *const *)keys, vers, docs, 0, written,
-                                    err, errlen);
+    int rc = rds_put_versioned_many(rds, n, (const char *const *)keys, vers, docs, 0, written, err,
+                                    errlen);
     for (size_t i = 0; i < n; i++)
         free(keys[i]);
     free(keys);
@@ -118,8 +118,8 @@ int view_doc_put_keys(struct rds *rds, struct pgc *pg, const struct view_doc_key
     *written = 0;
     for (size_t i = 0; i < n; i++) {
         long w = 0;
-        int rc = view_doc_put_many(rds, pg, keys[i].sql, keys[i].key_fmt, ids_array, &w, err,
-                                   errlen);
+        int rc =
+            view_doc_put_many(rds, pg, keys[i].sql, keys[i].key_fmt, ids_array, &w, err, errlen);
         *written += w;
         if (rc < 0)
             return -1;

@@ -17,8 +17,8 @@
 /* Runs sql with $1 = id. The document text (caller frees) and, when version
  * is not NULL, the row's version; NULL with err "" when there is no such row
  * (also for an id that is not a UUID), NULL with err filled on a failure. */
-char *view_doc_text(struct pgc *pg, const char *sql, const char *id, long long *version,
-                    char *err, size_t errlen);
+char *view_doc_text(struct pgc *pg, const char *sql, const char *id, long long *version, char *err,
+                    size_t errlen);
 
 /* Stale markers (store/rds.h) for many aggregates at once, for a batch
  * that touched too many to rebuild each: versions_sql answers rows (id,

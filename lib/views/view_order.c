@@ -12,6 +12,7 @@
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 #define QTY(col) "round((" col ") / 100.0, 2)"
 
+/* clang-format off */
 static const char ORDER_SQL[] =
     "SELECT o.version, json_strip_nulls(json_build_object("
     " 'id', o.id, 'organiser_id', o.organiser_id, 'client_id', o.client_id,"
@@ -44,7 +45,9 @@ static const char ORDER_SQL[] =
     " 'updated_at', " TS("o.updated_at") ", 'version', o.version"
     "))::text FROM psop.orders o JOIN psop.contracts c ON c.id = o.contract_id"
     " JOIN psop.service_types st ON st.code = c.service_type WHERE o.id = $1::uuid";
+/* clang-format on */
 
+/* clang-format off */
 static const char EVENTS_SQL[] =
     "SELECT o.version, json_build_object('order_id', o.id, 'contract_id', o.contract_id,"
     " 'version', o.version,"
@@ -70,7 +73,9 @@ static const char EVENTS_SQL[] =
     "   )) ORDER BY e.date, e.recorded_at, e.id)"
     "  FROM psop.service_events e WHERE e.order_id = o.id), '[]'))::text"
     " FROM psop.orders o WHERE o.id = $1::uuid";
+/* clang-format on */
 
+/* clang-format off */
 static const char CONTRACT_SQL[] =
     "SELECT c.version, json_strip_nulls(json_build_object("
     " 'id', c.id, 'organiser_id', c.organiser_id, 'provider_id', c.provider_id,"
@@ -88,6 +93,7 @@ static const char CONTRACT_SQL[] =
     " 'updated_at', " TS("c.updated_at") ", 'version', c.version"
     "))::text FROM psop.contracts c JOIN psop.service_types st ON st.code = c.service_type"
     " WHERE c.id = $1::uuid";
+/* clang-format on */
 
 char *view_order_text(struct pgc *pg, const char *order_id, long long *version, char *err,
                       size_t errlen)
@@ -139,8 +145,8 @@ json_t *view_order_answer(const json_t *order_doc, const char *month, day_t toda
     if (u) {
         json_object_update(a, u);
     } else {
-        json_t *z = json_pack("{s:f, s:i, s:i, s:i}", "used_quantity", 0.0,
-                              "organiser_used_cents", 0, "client_fee_used_cents", 0, "events", 0);
+        json_t *z = json_pack("{s:f, s:i, s:i, s:i}", "used_quantity", 0.0, "organiser_used_cents",
+                              0, "client_fee_used_cents", 0, "events", 0);
         json_t *quota = json_object_get(order_doc, "monthly_quota");
         if (quota)
             json_object_set_new(z, "remaining_quantity", json_deep_copy(quota));
@@ -181,8 +187,7 @@ static int put_one(struct rds *rds, struct pgc *pg, text_fn fn, const char *fmt,
     return rc;
 }
 
-int view_order_put(struct rds *rds, struct pgc *pg, const char *order_id, char *err,
-                   size_t errlen)
+int view_order_put(struct rds *rds, struct pgc *pg, const char *order_id, char *err, size_t errlen)
 {
     return view_doc_put_one(rds, pg, view_order_put_many, order_id, err, errlen);
 }
@@ -209,8 +214,7 @@ void view_contract_refresh(struct rds *rds, struct pgc *pg, const char *contract
                  NULL);
 }
 
-int view_order_rebuild_all(struct rds *rds, struct pgc *pg, long *written, char *err,
-                           size_t errlen)
+int view_order_rebuild_all(struct rds *rds, struct pgc *pg, long *written, char *err, size_t errlen)
 {
     long n = 0;
     int rc = -1;

@@ -86,8 +86,7 @@ json_t *view_order_events_month(const json_t *events_doc, const char *month);
 
 /* Builds and writes an order's two keys / a contract's key: 1 written,
  * 0 not (stale or none), -1 error. */
-int view_order_put(struct rds *rds, struct pgc *pg, const char *order_id, char *err,
-                   size_t errlen);
+int view_order_put(struct rds *rds, struct pgc *pg, const char *order_id, char *err, size_t errlen);
 int view_contract_put(struct rds *rds, struct pgc *pg, const char *contract_id, char *err,
                       size_t errlen);
 
@@ -98,7 +97,7 @@ void view_contract_refresh(struct rds *rds, struct pgc *pg, const char *contract
  * statement per key kind, pipelined into Redis (view_doc_put_many): what a
  * worker batch and `psopctl cache rebuild` use. *written counts keys. */
 int view_order_put_many(struct rds *rds, struct pgc *pg, const char *ids_array, long *written,
-                     char *err, size_t errlen);
+                        char *err, size_t errlen);
 
 /* Rewrites every order's and contract's keys (psopctl cache rebuild). */
 int view_order_rebuild_all(struct rds *rds, struct pgc *pg, long *written, char *err,

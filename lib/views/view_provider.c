@@ -12,6 +12,7 @@
 /* Instants as RFC 3339 UTC with microseconds, whatever the session's TimeZone. */
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
+/* clang-format off */
 static const char PROVIDER_SQL[] =
     "SELECT p.version, json_strip_nulls(json_build_object("
     " 'id', p.id, 'business_id', p.business_id, 'name', p.name, 'iban', p.iban,"
@@ -74,6 +75,7 @@ static const char PROVIDER_SQL[] =
     "     FROM psop.provider_prices pp WHERE pp.provider_id = p.id"
     "    GROUP BY pp.organiser_id, pp.service_type) g), '[]')"
     "))::text FROM psop.providers p WHERE p.id = $1";
+/* clang-format on */
 
 /* $1 organiser, $2 service type, $3 today. The version is computed in the
  * same statement as the list (see the header). */
@@ -100,7 +102,8 @@ static const char PUBLIC_SQL[] =
     " SELECT o.version + st.version + (SELECT coalesce(sum(p.version), 0) FROM psop.providers p"
     "                                   JOIN involved i ON i.provider_id = p.id),"
     "  json_build_object('organiser_id', o.id, 'service_type', st.code, 'unit', st.unit,"
-    "   'date', $3::date, 'providers', coalesce((SELECT json_agg(jsonb_strip_nulls(jsonb_build_object("
+    "   'date', $3::date, 'providers', coalesce((SELECT "
+    "json_agg(jsonb_strip_nulls(jsonb_build_object("
     "      'provider_id', r.id, 'name', r.name, 'business_id', r.business_id, 'email', r.email,"
     "      'approved_from', r.approved_from)) || jsonb_build_object('price',"
     "      CASE WHEN r.price_cents IS NOT NULL THEN jsonb_strip_nulls(jsonb_build_object("
@@ -250,7 +253,8 @@ int view_provider_rebuild_all(struct rds *rds, struct pgc *pg, long *written, ch
 {
     long n = 0;
     int rc = -1;
-    PGresult *ids = pgc_query(pg, "SELECT id FROM psop.providers ORDER BY id", 0, NULL, err, errlen);
+    PGresult *ids =
+        pgc_query(pg, "SELECT id FROM psop.providers ORDER BY id", 0, NULL, err, errlen);
     PGresult *pairs = NULL;
     if (!ids)
         goto out;

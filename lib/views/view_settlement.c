@@ -15,6 +15,7 @@
 #define QTY(col) "round((" col ") / 100.0, 2)"
 
 /* The fields every settlement document has, lines excepted (s, p, o). */
+/* clang-format off */
 #define HEAD_FIELDS                                                                            \
     " 'id', s.id, 'organiser_id', s.organiser_id, 'provider_id', s.provider_id,"               \
     " 'period', to_char(s.period, 'YYYY-MM'), 'number', s.number, 'reference', s.reference,"   \
@@ -31,11 +32,13 @@
     "    'vat', coalesce((SELECT json_agg(json_build_object('rate_bp', v.rate_bp,"             \
     "        'amount_cents', v.amount_cents, 'vat_cents', v.vat_cents) ORDER BY v.rate_bp)"    \
     "      FROM psop.settlement_vat v WHERE v.settlement_id = s.id), '[]'))"
+/* clang-format on */
 
-#define FROM_JOINS                                                                             \
-    " FROM psop.settlements s JOIN psop.providers p ON p.id = s.provider_id"                   \
+#define FROM_JOINS                                                                                 \
+    " FROM psop.settlements s JOIN psop.providers p ON p.id = s.provider_id"                       \
     " JOIN psop.organisers o ON o.id = s.organiser_id"
 
+/* clang-format off */
 static const char SETTLEMENT_SQL[] =
     "SELECT s.version, json_strip_nulls(json_build_object(" HEAD_FIELDS ","
     " 'lines', coalesce((SELECT json_agg(json_build_object("
@@ -51,17 +54,17 @@ static const char SETTLEMENT_SQL[] =
     "  FROM psop.settlement_lines l JOIN psop.service_types st ON st.code = l.service_type"
     "  WHERE l.settlement_id = s.id), '[]')"
     "))::text" FROM_JOINS " WHERE s.id = $1::uuid";
+/* clang-format on */
 
-static const char LIST_SQL[] =
-    "SELECT json_strip_nulls(json_build_object(" HEAD_FIELDS ", 'line_count', s.line_count))::text"
-    FROM_JOINS
-    " WHERE ($1::uuid IS NULL OR s.organiser_id = $1::uuid)"
-    "   AND ($2::text IS NULL OR s.period = ($2 || '-01')::date)"
-    "   AND ($3::uuid IS NULL OR s.provider_id = $3::uuid)"
-    " ORDER BY s.period DESC, s.number LIMIT $4::int";
+static const char LIST_SQL[] = "SELECT json_strip_nulls(json_build_object(" HEAD_FIELDS
+                               ", 'line_count', s.line_count))::text" FROM_JOINS
+                               " WHERE ($1::uuid IS NULL OR s.organiser_id = $1::uuid)"
+                               "   AND ($2::text IS NULL OR s.period = ($2 || '-01')::date)"
+                               "   AND ($3::uuid IS NULL OR s.provider_id = $3::uuid)"
+                               " ORDER BY s.period DESC, s.number LIMIT $4::int";
 
-char *view_settlement_text(struct pgc *pg, const char *settlement_id, long long *version,
-                           char *err, size_t errlen)
+char *view_settlement_text(struct pgc *pg, const char *settlement_id, long long *version, char *err,
+                           size_t errlen)
 {
     return view_doc_text(pg, SETTLEMENT_SQL, settlement_id, version, err, errlen);
 }
@@ -91,12 +94,11 @@ json_t *view_settlement_list(struct pgc *pg, const char *organiser_id, const cha
             json_array_append_new(list, d);
     }
     PQclear(r);
-    return json_pack("{s:o, s:b}", "settlements", list, "truncated",
-                     n > VIEW_SETTLEMENT_LIST_MAX);
+    return json_pack("{s:o, s:b}", "settlements", list, "truncated", n > VIEW_SETTLEMENT_LIST_MAX);
 }
 
-int view_settlement_put_many(struct rds *rds, struct pgc *pg, const char *ids_array,
-                             long *written, char *err, size_t errlen)
+int view_settlement_put_many(struct rds *rds, struct pgc *pg, const char *ids_array, long *written,
+                             char *err, size_t errlen)
 {
     return view_doc_put_many(rds, pg, SETTLEMENT_SQL, VIEW_SETTLEMENT_KEY_FMT, ids_array, written,
                              err, errlen);

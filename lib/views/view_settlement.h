@@ -49,8 +49,8 @@
 
 /* The document as text (caller frees) and *version (may be NULL); NULL with
  * err "" when there is no such settlement; NULL with err filled on error. */
-char *view_settlement_text(struct pgc *pg, const char *settlement_id, long long *version,
-                           char *err, size_t errlen);
+char *view_settlement_text(struct pgc *pg, const char *settlement_id, long long *version, char *err,
+                           size_t errlen);
 json_t *view_settlement(struct pgc *pg, const char *settlement_id, long long *version, char *err,
                         size_t errlen);
 
@@ -68,7 +68,7 @@ json_t *view_settlement_list(struct pgc *pg, const char *organiser_id, const cha
  * statement per key kind, pipelined into Redis (view_doc_put_many): what a
  * worker batch and `psopctl cache rebuild` use. *written counts keys. */
 int view_settlement_put_many(struct rds *rds, struct pgc *pg, const char *ids_array, long *written,
-                          char *err, size_t errlen);
+                             char *err, size_t errlen);
 
 /* Rewrites every settlement's key (psopctl cache rebuild); *written counts
  * keys written (may be NULL). 0 or -1. */

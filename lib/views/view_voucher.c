@@ -19,6 +19,7 @@
 /* Hundredths as a JSON number with two decimals (numeric keeps the scale). */
 #define QTY(col) "round((" col ") / 100.0, 2)"
 
+/* clang-format off */
 static const char VOUCHER_SQL[] =
     "SELECT v.version, json_strip_nulls(json_build_object("
     " 'id', v.id, 'organiser_id', v.organiser_id, 'client_id', v.client_id,"
@@ -71,7 +72,9 @@ static const char VOUCHER_SQL[] =
     " 'updated_at', " TS("v.updated_at") ", 'version', v.version"
     "))::text FROM psop.vouchers v JOIN psop.service_types st ON st.code = v.service_type"
     " WHERE v.id = $1::uuid";
+/* clang-format on */
 
+/* clang-format off */
 static const char EVENTS_SQL[] =
     "SELECT v.version, json_build_object('voucher_id', v.id, 'version', v.version,"
     " 'events', coalesce((SELECT json_agg(json_strip_nulls(json_build_object("
@@ -99,6 +102,7 @@ static const char EVENTS_SQL[] =
     "   )) ORDER BY e.date, e.recorded_at, e.id)"
     "  FROM psop.service_events e WHERE e.voucher_id = v.id), '[]'))::text"
     " FROM psop.vouchers v WHERE v.id = $1::uuid";
+/* clang-format on */
 
 char *view_voucher_text(struct pgc *pg, const char *voucher_id, long long *version, char *err,
                         size_t errlen)
@@ -121,7 +125,8 @@ char *view_voucher_events_text(struct pgc *pg, const char *voucher_id, long long
 json_t *view_voucher_events(struct pgc *pg, const char *voucher_id, long long *version, char *err,
                             size_t errlen)
 {
-    return view_doc_parse(view_voucher_events_text(pg, voucher_id, version, err, errlen), err, errlen);
+    return view_doc_parse(view_voucher_events_text(pg, voucher_id, version, err, errlen), err,
+                          errlen);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -148,8 +153,8 @@ static json_t *month_usage(const json_t *doc, const char *month)
     json_t *u = json_object_get(json_object_get(doc, "usage"), month);
     if (u)
         return json_deep_copy(u);
-    json_t *z = json_pack("{s:f, s:i, s:i}", "used_quantity", 0.0, "voucher_used_cents", 0,
-                          "events", 0);
+    json_t *z =
+        json_pack("{s:f, s:i, s:i}", "used_quantity", 0.0, "voucher_used_cents", 0, "events", 0);
     json_t *quota = json_object_get(doc, "monthly_quota");
     if (quota)
         json_object_set_new(z, "remaining_quantity", json_deep_copy(quota));
@@ -364,8 +369,8 @@ json_t *view_voucher_providers(struct pgc *pg, const char *voucher_id, day_t tod
     char tbuf[11];
     date_format(today, tbuf);
     json_t *pub = view_public_providers(pg, json_string_value(json_object_get(v, "organiser_id")),
-                                        json_string_value(json_object_get(v, "service_type")),
-                                        tbuf, NULL, err, errlen);
+                                        json_string_value(json_object_get(v, "service_type")), tbuf,
+                                        NULL, err, errlen);
     json_t *out = NULL;
     if (pub)
         out = view_voucher_providers_combine(v, pub, today);

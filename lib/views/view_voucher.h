@@ -152,7 +152,7 @@ int view_voucher_put(struct rds *rds, struct pgc *pg, const char *voucher_id, ch
  * statement per key kind, pipelined into Redis (view_doc_put_many): what a
  * worker batch and `psopctl cache rebuild` use. *written counts keys. */
 int view_voucher_put_many(struct rds *rds, struct pgc *pg, const char *ids_array, long *written,
-                       char *err, size_t errlen);
+                          char *err, size_t errlen);
 
 /* Rewrites every voucher's keys (psopctl cache rebuild); *written counts
  * vouchers written (may be NULL). 0 or -1. */

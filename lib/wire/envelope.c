@@ -10,8 +10,14 @@ static const struct {
     const char *name;
     int since;
 } fields[] = {
-    {"id", 1},          {"type", 1}, {"schema_version", 1},  {"actor", 1},
-    {"received_at", 1}, {"data", 1}, {"idempotency_key", 1}, {"traceparent", 2},
+    {"id", 1},
+    {"type", 1},
+    {"schema_version", 1},
+    {"actor", 1},
+    {"received_at", 1},
+    {"data", 1},
+    {"idempotency_key", 1},
+    {"traceparent", 2},
     {"request_digest", 3},
 };
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))

@@ -140,7 +140,8 @@ static bool json_equal_schema(const json_t *a, const json_t *b, int depth)
         json_t *va;
         if (json_object_size(a) != json_object_size(b))
             return false;
-        json_object_foreach((json_t *)a, k, va) {
+        json_object_foreach((json_t *)a, k, va)
+        {
             json_t *vb = json_object_get(b, k);
             if (!vb || !json_equal_schema(va, vb, depth + 1))
                 return false;
@@ -211,9 +212,8 @@ static const char *check_date_time(const char *s, size_t n)
     day_t d;
     size_t i = 19;
 
-    if (n < 19 || !date_shape(s, 10) || (s[10] != 'T' && s[10] != 't') ||
-        !all_digits(s + 11, 2) || s[13] != ':' || !all_digits(s + 14, 2) || s[16] != ':' ||
-        !all_digits(s + 17, 2))
+    if (n < 19 || !date_shape(s, 10) || (s[10] != 'T' && s[10] != 't') || !all_digits(s + 11, 2) ||
+        s[13] != ':' || !all_digits(s + 14, 2) || s[16] != ':' || !all_digits(s + 17, 2))
         return "must be an RFC 3339 date-time";
     if (two(s + 11) > 23 || two(s + 14) > 59 || two(s + 17) > 59)
         return "not a real time of day";
@@ -345,12 +345,8 @@ struct format {
 };
 
 static const struct format formats[] = {
-    {"date", check_date},
-    {"date-time", check_date_time},
-    {"year-month", check_year_month},
-    {"uuid", check_uuid},
-    {"email", check_email},
-    {"fi-business-id", check_business_id},
+    {"date", check_date}, {"date-time", check_date_time}, {"year-month", check_year_month},
+    {"uuid", check_uuid}, {"email", check_email},         {"fi-business-id", check_business_id},
     {"iban", check_iban},
 };
 
@@ -413,22 +409,22 @@ static bool multiple_of(const json_t *v, const json_t *m)
 /* Loading                                                             */
 
 static const char *const annotation_words[] = {
-    "$schema", "$comment", "title", "description", "default", "examples",
-    "deprecated", "readOnly", "writeOnly", NULL,
+    "$schema",  "$comment",   "title",    "description", "default",
+    "examples", "deprecated", "readOnly", "writeOnly",   NULL,
 };
 
 /* What a keyword's value is, for the load-time walk. */
 enum kw_kind {
-    KW_SCHEMA,        /* one subschema */
-    KW_SCHEMA_MAP,    /* object of subschemas: properties, $defs */
-    KW_SCHEMA_ARRAY,  /* non-empty array of subschemas */
-    KW_STRING_ARRAY,  /* required */
-    KW_DEP_REQUIRED,  /* object of string arrays */
+    KW_SCHEMA,       /* one subschema */
+    KW_SCHEMA_MAP,   /* object of subschemas: properties, $defs */
+    KW_SCHEMA_ARRAY, /* non-empty array of subschemas */
+    KW_STRING_ARRAY, /* required */
+    KW_DEP_REQUIRED, /* object of string arrays */
     KW_TYPE,
-    KW_ANY,           /* enum (array), const */
+    KW_ANY, /* enum (array), const */
     KW_NUMBER,
-    KW_POSITIVE,      /* multipleOf */
-    KW_COUNT,         /* non-negative integer */
+    KW_POSITIVE, /* multipleOf */
+    KW_COUNT,    /* non-negative integer */
     KW_PATTERN,
     KW_FORMAT,
     KW_REF,
@@ -716,7 +712,8 @@ static bool is_string_array(const json_t *v)
     json_t *e;
     if (!json_is_array(v))
         return false;
-    json_array_foreach(v, i, e) {
+    json_array_foreach(v, i, e)
+    {
         if (!json_is_string(e))
             return false;
     }
@@ -725,7 +722,7 @@ static bool is_string_array(const json_t *v)
 
 static bool is_type_name(const json_t *v)
 {
-    static const char *const names[] = {"null",  "boolean", "object", "array",
+    static const char *const names[] = {"null",   "boolean", "object", "array",
                                         "number", "integer", "string"};
     if (!json_is_string(v))
         return false;
@@ -750,7 +747,8 @@ static int check_keyword(struct loader *l, const struct sdoc *doc, const char *k
     case KW_SCHEMA_MAP:
         if (!json_is_object(v))
             return load_fail(l, doc, "%s must be an object", kw);
-        json_object_foreach((json_t *)v, k, e) {
+        json_object_foreach((json_t *)v, k, e)
+        {
             if (check_schema(l, doc, e, depth + 1) != 0)
                 return -1;
         }
@@ -758,7 +756,8 @@ static int check_keyword(struct loader *l, const struct sdoc *doc, const char *k
     case KW_SCHEMA_ARRAY:
         if (!json_is_array(v) || json_array_size(v) == 0)
             return load_fail(l, doc, "%s must be a non-empty array", kw);
-        json_array_foreach(v, i, e) {
+        json_array_foreach(v, i, e)
+        {
             if (check_schema(l, doc, e, depth + 1) != 0)
                 return -1;
         }
@@ -768,7 +767,8 @@ static int check_keyword(struct loader *l, const struct sdoc *doc, const char *k
     case KW_DEP_REQUIRED:
         if (!json_is_object(v))
             return load_fail(l, doc, "%s must be an object", kw);
-        json_object_foreach((json_t *)v, k, e) {
+        json_object_foreach((json_t *)v, k, e)
+        {
             if (!is_string_array(e))
                 return load_fail(l, doc, "%s/%s must be an array of strings", kw, k);
         }
@@ -777,7 +777,8 @@ static int check_keyword(struct loader *l, const struct sdoc *doc, const char *k
         if (is_type_name(v))
             return 0;
         if (json_is_array(v) && json_array_size(v) > 0) {
-            json_array_foreach(v, i, e) {
+            json_array_foreach(v, i, e)
+            {
                 if (!is_type_name(e))
                     return load_fail(l, doc, "bad type");
             }
@@ -833,7 +834,8 @@ static int check_schema(struct loader *l, const struct sdoc *doc, const json_t *
         return 0;
     if (!json_is_object(s))
         return load_fail(l, doc, "a schema must be an object or a boolean");
-    json_object_foreach((json_t *)s, kw, v) {
+    json_object_foreach((json_t *)s, kw, v)
+    {
         size_t i;
         bool known = false;
         for (i = 0; annotation_words[i]; i++)
@@ -853,8 +855,7 @@ static int check_schema(struct loader *l, const struct sdoc *doc, const json_t *
 }
 
 /* Collects every *.json under dir into reg->docs (names relative to top). */
-static int collect_files(struct loader *l, const char *dir, const char *rel, int depth,
-                         size_t *cap)
+static int collect_files(struct loader *l, const char *dir, const char *rel, int depth, size_t *cap)
 {
     struct jschema_registry *reg = l->reg;
     DIR *d;
@@ -921,7 +922,8 @@ struct jschema_registry *jschema_registry_load(const char *dir, char *err, size_
     qsort(reg->docs, reg->ndocs, sizeof *reg->docs, cmp_doc_name);
     for (size_t i = 0; i < reg->ndocs; i++) {
         for (size_t j = 0; j < i; j++)
-            if (reg->docs[i].id && reg->docs[j].id && strcmp(reg->docs[i].id, reg->docs[j].id) == 0) {
+            if (reg->docs[i].id && reg->docs[j].id &&
+                strcmp(reg->docs[i].id, reg->docs[j].id) == 0) {
                 load_fail(&l, &reg->docs[i], "$id also used by %s", reg->docs[j].name);
                 goto fail;
             }
@@ -1235,7 +1237,8 @@ static bool v_type(struct vctx *c, const json_t *inst, const json_t *t)
         report(c, "must be %s", type_phrase(json_string_value(t)));
         return false;
     }
-    json_array_foreach(t, i, e) {
+    json_array_foreach(t, i, e)
+    {
         if (type_is(inst, json_string_value(e)))
             return true;
     }
@@ -1270,7 +1273,8 @@ static void v_enum(struct vctx *c, const json_t *inst, const json_t *list, bool 
     json_t *e;
     char buf[300];
 
-    json_array_foreach(list, i, e) {
+    json_array_foreach(list, i, e)
+    {
         if (json_equal_schema(inst, e, 0))
             return;
     }
@@ -1343,7 +1347,8 @@ static void v_string(struct vctx *c, const json_t *inst, const json_t *s, bool *
             *ok = false;
         }
         if (mx && len > (size_t)json_integer_value(mx)) {
-            report(c, "must be at most %" JSON_INTEGER_FORMAT " characters", json_integer_value(mx));
+            report(c, "must be at most %" JSON_INTEGER_FORMAT " characters",
+                   json_integer_value(mx));
             *ok = false;
         }
     }
@@ -1577,7 +1582,8 @@ static void v_combinators(struct vctx *c, const json_t *inst, const json_t *s, s
     if ((b = json_object_get(s, "anyOf"))) {
         size_t matched = 0;
         /* Every branch is tried: annotations of all passing ones count. */
-        json_array_foreach(b, i, e) {
+        json_array_foreach(b, i, e)
+        {
             if (try_schema(c, inst, e, ev))
                 matched++;
         }
@@ -1593,7 +1599,8 @@ static void v_combinators(struct vctx *c, const json_t *inst, const json_t *s, s
     }
     if ((b = json_object_get(s, "oneOf"))) {
         size_t matched = 0;
-        json_array_foreach(b, i, e) {
+        json_array_foreach(b, i, e)
+        {
             if (try_schema(c, inst, e, ev))
                 matched++;
         }
@@ -1708,7 +1715,8 @@ static bool v_schema(struct vctx *c, const json_t *inst, const json_t *s, struct
     if (json_is_object(inst) && json_object_get(s, "unevaluatedProperties")) {
         const char *k;
         json_t *v;
-        json_object_foreach((json_t *)inst, k, v) {
+        json_object_foreach((json_t *)inst, k, v)
+        {
             keyset_add(&mine, k);
         }
     }

@@ -121,7 +121,8 @@ static void normalize_integers(json_t *v)
     if (json_is_object(v)) {
         const char *key;
         json_t *child;
-        json_object_foreach(v, key, child) {
+        json_object_foreach(v, key, child)
+        {
             json_int_t n;
             /* Replacing the value of an existing key keeps the iteration valid. */
             if (integral_real(child, &n))
@@ -147,8 +148,8 @@ json_t *json_strict_parse(const char *buf, size_t len, int max_depth, char *err,
     return json_strict_parse_ex(buf, len, max_depth, NULL, err, errlen);
 }
 
-json_t *json_strict_parse_ex(const char *buf, size_t len, int max_depth,
-                             enum json_strict_fail *why, char *err, size_t errlen)
+json_t *json_strict_parse_ex(const char *buf, size_t len, int max_depth, enum json_strict_fail *why,
+                             char *err, size_t errlen)
 {
     json_error_t jerr;
     enum json_strict_fail dummy;

@@ -32,8 +32,8 @@ enum json_strict_fail {
 
 /* json_strict_parse telling a number out of range (valid JSON a schema
  * would refuse as too large) from a malformed body; *why may be NULL. */
-json_t *json_strict_parse_ex(const char *buf, size_t len, int max_depth,
-                             enum json_strict_fail *why, char *err, size_t errlen);
+json_t *json_strict_parse_ex(const char *buf, size_t len, int max_depth, enum json_strict_fail *why,
+                             char *err, size_t errlen);
 
 /* True when buf[0..len) is valid UTF-8 (no overlongs, no surrogates). */
 int json_strict_utf8_valid(const char *buf, size_t len);

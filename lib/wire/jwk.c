@@ -89,8 +89,7 @@ static EVP_PKEY *key_from(OSSL_PARAM_BLD *bld, const char *type, bool private_ke
     OSSL_PARAM *p = OSSL_PARAM_BLD_to_param(bld);
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
     if (!p || !ctx || EVP_PKEY_fromdata_init(ctx) <= 0 ||
-        EVP_PKEY_fromdata(ctx, &pkey, private_key ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY,
-                          p) <= 0)
+        EVP_PKEY_fromdata(ctx, &pkey, private_key ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY, p) <= 0)
         pkey = NULL;
     OSSL_PARAM_free(p);
     EVP_PKEY_CTX_free(ctx);
@@ -137,7 +136,8 @@ static EVP_PKEY *ec_key(const json_t *jwk, bool private_key, char *err, size_t e
     EVP_PKEY *pkey = NULL;
     BIGNUM *d = NULL;
     OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-    if (!bld || !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) ||
+    if (!bld ||
+        !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) ||
         !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, sizeof(point))) {
         snprintf(err, errlen, "EC key refused");
         goto out;

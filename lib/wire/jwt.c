@@ -21,8 +21,8 @@ static bool set(const char *s)
 /* The private key with that kid from a JWKS file of private keys, as PEM
  * (psopctl token --jwks-private FILE --kid K: tokens as an identity
  * provider would sign them). */
-static int jwks_private_key(const char *path, const char *kid, jwt_alg_t *alg,
-                            unsigned char **key, int *keylen, char *err, size_t errlen)
+static int jwks_private_key(const char *path, const char *kid, jwt_alg_t *alg, unsigned char **key,
+                            int *keylen, char *err, size_t errlen)
 {
     if (!set(kid)) {
         snprintf(err, errlen, "--kid is required with --jwks-private");
@@ -37,7 +37,8 @@ static int jwks_private_key(const char *path, const char *kid, jwt_alg_t *alg,
         return -1;
     }
     snprintf(err, errlen, "%s has no key with kid %s", path, kid);
-    json_array_foreach(json_object_get(doc, "keys"), i, jwk) {
+    json_array_foreach(json_object_get(doc, "keys"), i, jwk)
+    {
         const char *k = json_string_value(json_object_get(jwk, "kid"));
         if (!k || strcmp(k, kid) != 0)
             continue;
@@ -102,8 +103,8 @@ int jwt_token_mint_at(const struct psop_config *cfg, const char *role, const cha
 
     const char *alg_name = cfg->jwt_alg, *kid = NULL;
     if (set(cfg->jwt_mint_jwks_file)) {
-        if (jwks_private_key(cfg->jwt_mint_jwks_file, cfg->jwt_mint_kid, &alg, &key, &keylen,
-                             err, errlen) < 0)
+        if (jwks_private_key(cfg->jwt_mint_jwks_file, cfg->jwt_mint_kid, &alg, &key, &keylen, err,
+                             errlen) < 0)
             return -1;
         alg_name = alg == JWT_ALG_RS256 ? "RS256" : "ES256";
         kid = cfg->jwt_mint_kid;
@@ -122,8 +123,7 @@ int jwt_token_mint_at(const struct psop_config *cfg, const char *role, const cha
         }
         alg = JWT_ALG_RS256;
         size_t n = 0;
-        key = (unsigned char *)file_read(cfg->jwt_private_key_file, KEY_FILE_MAX, &n, err,
-                                         errlen);
+        key = (unsigned char *)file_read(cfg->jwt_private_key_file, KEY_FILE_MAX, &n, err, errlen);
         if (!key)
             return -1;
         keylen = (int)n;

@@ -92,7 +92,7 @@ static int *voucher_provider, *event_voucher;
 static size_t np, nv, ne, next_event;
 static char dates[31][11];
 static int ndates;
-static char lrun[16];             /* this load run's id: the tokens' sub prefix */
+static char lrun[16]; /* this load run's id: the tokens' sub prefix */
 static char *org_token, **prov_tokens;
 
 /* ---------------------------------------------------------------- results */
@@ -153,7 +153,8 @@ static void load_run(const char *path)
     while (fgets(line, sizeof(line), f)) {
         char a[40], b[40];
         long idx;
-        if (sscanf(line, "run %15s", run_id) == 1 || sscanf(line, "organiser %39s", organiser) == 1 ||
+        if (sscanf(line, "run %15s", run_id) == 1 ||
+            sscanf(line, "organiser %39s", organiser) == 1 ||
             sscanf(line, "service_type %47s", service_type) == 1)
             continue;
         if (strncmp(line, "dates", 5) == 0) {
@@ -370,18 +371,17 @@ static void progress(double t, size_t planned, size_t sent, size_t answered, siz
             "\r\033[K%-6s t=%5.1fs planned %zu sent %zu answered %zu queued %zu | 200 %lu 202 %lu "
             "422 %lu other %lu err %lu",
             phase, t, planned, sent, answered, queued, by_status[200], by_status[202],
-            by_status[422],
-            answered - by_status[200] - by_status[202] - by_status[422] - 0UL, transport_errors);
+            by_status[422], answered - by_status[200] - by_status[202] - by_status[422] - 0UL,
+            transport_errors);
     fflush(stderr);
 }
 
 /* ----------------------------------------------------------------- main */
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: psop-bench-e2e [--run FILE] [--rate R] [--duration S] [--wait N] "
-            "[--connections C] [--record-pct P] [--url http://127.0.0.1:PORT] [--seed N] "
-            "[--drain-timeout S] [--no-drain]\n");
+    fprintf(stderr, "usage: psop-bench-e2e [--run FILE] [--rate R] [--duration S] [--wait N] "
+                    "[--connections C] [--record-pct P] [--url http://127.0.0.1:PORT] [--seed N] "
+                    "[--drain-timeout S] [--no-drain]\n");
     exit(2);
 }
 
@@ -407,11 +407,17 @@ static void parse_url(const char *url)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"run", 1, 0, 'f'},        {"rate", 1, 0, 'r'},        {"duration", 1, 0, 'd'},
-        {"wait", 1, 0, 'w'},       {"connections", 1, 0, 'c'}, {"record-pct", 1, 0, 'm'},
-        {"url", 1, 0, 'u'},        {"seed", 1, 0, 's'},        {"drain-timeout", 1, 0, 'T'},
-        {"no-drain", 0, 0, 'n'},   {0, 0, 0, 0}};
+    static const struct option opts[] = {{"run", 1, 0, 'f'},
+                                         {"rate", 1, 0, 'r'},
+                                         {"duration", 1, 0, 'd'},
+                                         {"wait", 1, 0, 'w'},
+                                         {"connections", 1, 0, 'c'},
+                                         {"record-pct", 1, 0, 'm'},
+                                         {"url", 1, 0, 'u'},
+                                         {"seed", 1, 0, 's'},
+                                         {"drain-timeout", 1, 0, 'T'},
+                                         {"no-drain", 0, 0, 'n'},
+                                         {0, 0, 0, 0}};
     const char *url = getenv("PSOP_API_URL");
     uint64_t seed = 0;
     if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
@@ -419,17 +425,38 @@ int main(int argc, char **argv)
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
-        case 'f': run_path = optarg; break;
-        case 'r': rate = atof(optarg); break;
-        case 'd': duration = atof(optarg); break;
-        case 'w': wait_s = atoi(optarg); break;
-        case 'c': nconn = atoi(optarg); break;
-        case 'm': record_pct = atoi(optarg); break;
-        case 'u': url = optarg; break;
-        case 's': seed = strtoull(optarg, NULL, 10); break;
-        case 'T': drain_timeout = atof(optarg); break;
-        case 'n': drain = 0; break;
-        default: usage();
+        case 'f':
+            run_path = optarg;
+            break;
+        case 'r':
+            rate = atof(optarg);
+            break;
+        case 'd':
+            duration = atof(optarg);
+            break;
+        case 'w':
+            wait_s = atoi(optarg);
+            break;
+        case 'c':
+            nconn = atoi(optarg);
+            break;
+        case 'm':
+            record_pct = atoi(optarg);
+            break;
+        case 'u':
+            url = optarg;
+            break;
+        case 's':
+            seed = strtoull(optarg, NULL, 10);
+            break;
+        case 'T':
+            drain_timeout = atof(optarg);
+            break;
+        case 'n':
+            drain = 0;
+            break;
+        default:
+            usage();
         }
     }
     if (rate <= 0 || duration <= 0 || duration > 60 || wait_s < 0 || wait_s > 10 ||
@@ -479,8 +506,8 @@ int main(int argc, char **argv)
     }
     keep_recorded_events(pg);
     {
-        PGresult *r = pgc_query(pg, "SELECT (now() - interval '2 seconds')::text", 0, NULL, err,
-                                sizeof(err));
+        PGresult *r =
+            pgc_query(pg, "SELECT (now() - interval '2 seconds')::text", 0, NULL, err, sizeof(err));
         if (!r) {
             fprintf(stderr, "psop-bench-e2e: %s\n", err);
             return 1;
@@ -607,14 +634,15 @@ int main(int argc, char **argv)
     double poll_start = ln_now_s();
     while (drain) {
         const char *p[] = {pg_t0, like};
-        PGresult *r = pgc_query(pg,
-                                "SELECT count(*) FILTER (WHERE status = 'applied'), "
-                                "count(*) FILTER (WHERE status = 'rejected'), "
-                                "count(DISTINCT applied_at), "
-                                "coalesce(extract(epoch FROM max(applied_at) - min(applied_at)), 0) "
-                                "FROM psop.processed_commands "
-                                "WHERE applied_at >= $1::timestamptz AND actor_sub LIKE $2",
-                                2, p, err, sizeof(err));
+        PGresult *r =
+            pgc_query(pg,
+                      "SELECT count(*) FILTER (WHERE status = 'applied'), "
+                      "count(*) FILTER (WHERE status = 'rejected'), "
+                      "count(DISTINCT applied_at), "
+                      "coalesce(extract(epoch FROM max(applied_at) - min(applied_at)), 0) "
+                      "FROM psop.processed_commands "
+                      "WHERE applied_at >= $1::timestamptz AND actor_sub LIKE $2",
+                      2, p, err, sizeof(err));
         double t = ln_now_s();
         if (!r) {
             fprintf(stderr, "psop-bench-e2e: poll: %s\n", err);
@@ -632,7 +660,8 @@ int main(int argc, char **argv)
         if (t - poll_start > drain_timeout)
             break;
         if (tty) {
-            fprintf(stderr, "\r\033[Kdrain  t=%5.1fs verdicts %ld of %lu (applied %ld rejected %ld)",
+            fprintf(stderr,
+                    "\r\033[Kdrain  t=%5.1fs verdicts %ld of %lu (applied %ld rejected %ld)",
                     t - t0, pg_applied + pg_rejected, accepted, pg_applied, pg_rejected);
             fflush(stderr);
         }
@@ -648,8 +677,7 @@ int main(int argc, char **argv)
         qsort(lat_kind[k].v, lat_kind[k].n, sizeof(double), ln_cmp_double);
     printf("{\"run\":\"%s\",\"load_run\":\"%s\",\"mode\":\"%s\",\"wait_s\":%d,"
            "\"planned_rate\":%.0f,\"duration_s\":%.1f,\"connections\":%d,\"record_pct\":%d,",
-           run_id, lrun, wait_s > 0 ? "applied" : "ack", wait_s, rate, duration, nconn,
-           record_pct);
+           run_id, lrun, wait_s > 0 ? "applied" : "ack", wait_s, rate, duration, nconn, record_pct);
     printf("\"approvable_events_left\":%zu,", ne - next_event);
     printf("\"planned\":%zu,\"sent\":%zu,\"answered\":%zu,\"transport_errors\":%lu,"
            "\"idle_connections_closed_by_proxy\":%lu,",
@@ -667,17 +695,16 @@ int main(int argc, char **argv)
            (double)by_status[200] / load_elapsed, (double)accepted / load_elapsed);
     printf("\"latency_ms\":{\"what\":\"%s\",\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,"
            "\"p99_9\":%.1f,\"max\":%.1f},",
-           wait_s > 0 ? "planned send to 200 (applied, read model written)" :
-                        "planned send to 202 (stored in Kafka)",
+           wait_s > 0 ? "planned send to 200 (applied, read model written)"
+                      : "planned send to 202 (stored in Kafka)",
            pct(&lat_all, .5), pct(&lat_all, .9), pct(&lat_all, .99), pct(&lat_all, .999),
            lat_all.n ? lat_all.v[lat_all.n - 1] * 1000 : 0.0);
     printf("\"by_type\":{");
     for (int k = 0; k < K_N; k++)
         printf("%s\"%s\":{\"sent\":%lu,\"2xx\":%lu,\"4xx\":%lu,\"5xx\":%lu,\"p50_ms\":%.1f,"
                "\"p99_ms\":%.1f}",
-               k ? "," : "", kind_name[k], sent_kind[k], by_kind_status[k][2],
-               by_kind_status[k][4], by_kind_status[k][5], pct(&lat_kind[k], .5),
-               pct(&lat_kind[k], .99));
+               k ? "," : "", kind_name[k], sent_kind[k], by_kind_status[k][2], by_kind_status[k][4],
+               by_kind_status[k][5], pct(&lat_kind[k], .5), pct(&lat_kind[k], .99));
     printf("},");
     if (drain) {
         printf("\"pg\":{\"accepted\":%lu,\"applied\":%ld,\"rejected\":%ld,\"drained\":%s,"

@@ -106,21 +106,38 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"host", 1, 0, 'h'}, {"port", 1, 0, 'p'},        {"rate", 1, 0, 'r'},
+        {"host", 1, 0, 'h'},     {"port", 1, 0, 'p'},        {"rate", 1, 0, 'r'},
         {"duration", 1, 0, 'd'}, {"connections", 1, 0, 'c'}, {"token", 1, 0, 't'},
-        {"path", 1, 0, 'P'}, {"body", 1, 0, 'b'},        {0, 0, 0, 0}};
+        {"path", 1, 0, 'P'},     {"body", 1, 0, 'b'},        {0, 0, 0, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
-        case 'h': host = optarg; break;
-        case 'p': port = atoi(optarg); break;
-        case 'r': rate = atof(optarg); break;
-        case 'd': duration = atof(optarg); break;
-        case 'c': nconn = atoi(optarg); break;
-        case 't': token = optarg; break;
-        case 'P': path = optarg; break;
-        case 'b': body = optarg; break;
-        default: usage();
+        case 'h':
+            host = optarg;
+            break;
+        case 'p':
+            port = atoi(optarg);
+            break;
+        case 'r':
+            rate = atof(optarg);
+            break;
+        case 'd':
+            duration = atof(optarg);
+            break;
+        case 'c':
+            nconn = atoi(optarg);
+            break;
+        case 't':
+            token = optarg;
+            break;
+        case 'P':
+            path = optarg;
+            break;
+        case 'b':
+            body = optarg;
+            break;
+        default:
+            usage();
         }
     }
     if (!token)
@@ -129,10 +146,11 @@ int main(int argc, char **argv)
         usage();
     request_len = strlen(body) + strlen(token) + strlen(path) + 256;
     request = malloc(request_len);
-    request_len = (size_t)snprintf(request, request_len,
-                                   "POST %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"
-                                   "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-                                   path, host, token, strlen(body), body);
+    request_len =
+        (size_t)snprintf(request, request_len,
+                         "POST %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"
+                         "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                         path, host, token, strlen(body), body);
 
     int ep = epoll_create1(0);
     struct conn *cs = calloc((size_t)nconn, sizeof(*cs));
@@ -211,6 +229,7 @@ int main(int argc, char **argv)
             printf("  status %d: %lu\n", s, by_status[s]);
     printf("accepted/s %.1f\n", (double)by_status[202] / (elapsed < duration ? duration : elapsed));
     printf("latency ms (from planned send time): p50 %.2f p90 %.2f p99 %.2f p99.9 %.2f max %.2f\n",
-           ln_pct_ms(lat, nlat, 0.50), ln_pct_ms(lat, nlat, 0.90), ln_pct_ms(lat, nlat, 0.99), ln_pct_ms(lat, nlat, 0.999), nlat ? lat[nlat - 1] * 1000 : 0.0);
+           ln_pct_ms(lat, nlat, 0.50), ln_pct_ms(lat, nlat, 0.90), ln_pct_ms(lat, nlat, 0.99),
+           ln_pct_ms(lat, nlat, 0.999), nlat ? lat[nlat - 1] * 1000 : 0.0);
     return 0;
 }

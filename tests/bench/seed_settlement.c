@@ -74,20 +74,36 @@ int main(int argc, char **argv)
 {
     long no = 25, np = 5000, nv = 50000, ne = 1000000;
     const char *out_path = "settlement-run.txt", *period_arg = NULL;
-    static const struct option opts[] = {
-        {"organisers", 1, 0, 'o'}, {"providers", 1, 0, 'p'}, {"vouchers", 1, 0, 'v'},
-        {"events", 1, 0, 'e'},     {"period", 1, 0, 'm'},    {"out", 1, 0, 'f'},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"organisers", 1, 0, 'o'},
+                                         {"providers", 1, 0, 'p'},
+                                         {"vouchers", 1, 0, 'v'},
+                                         {"events", 1, 0, 'e'},
+                                         {"period", 1, 0, 'm'},
+                                         {"out", 1, 0, 'f'},
+                                         {0, 0, 0, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
-        case 'o': no = atol(optarg); break;
-        case 'p': np = atol(optarg); break;
-        case 'v': nv = atol(optarg); break;
-        case 'e': ne = atol(optarg); break;
-        case 'm': period_arg = optarg; break;
-        case 'f': out_path = optarg; break;
-        default: usage();
+        case 'o':
+            no = atol(optarg);
+            break;
+        case 'p':
+            np = atol(optarg);
+            break;
+        case 'v':
+            nv = atol(optarg);
+            break;
+        case 'e':
+            ne = atol(optarg);
+            break;
+        case 'm':
+            period_arg = optarg;
+            break;
+        case 'f':
+            out_path = optarg;
+            break;
+        default:
+            usage();
         }
     }
     if (optind != argc || no < 1 || no > 99 || np < no || np > 1000000 || nv < np ||
@@ -100,8 +116,8 @@ int main(int argc, char **argv)
     if (period_arg) {
         int y, m;
         char extra;
-        if (sscanf(period_arg, "%4d-%2d%c", &y, &m, &extra) != 2 || m < 1 || m > 12 ||
-            y < 2000 || y * 12 + m >= t.y * 12 + t.m) {
+        if (sscanf(period_arg, "%4d-%2d%c", &y, &m, &extra) != 2 || m < 1 || m > 12 || y < 2000 ||
+            y * 12 + m >= t.y * 12 + t.m) {
             fprintf(stderr, TOOL ": --period must be YYYY-MM, a month before this one\n");
             return 2;
         }
@@ -161,7 +177,7 @@ int main(int argc, char **argv)
 
     /* Organisers and the service type. */
     struct arr a_org = {0}, a_obid = {0}, a_oiban = {0}, a_oname = {0}, a_prefix = {0};
-    char (*orgs)[UUID_STR_LEN] = calloc((size_t)no, UUID_STR_LEN);
+    char(*orgs)[UUID_STR_LEN] = calloc((size_t)no, UUID_STR_LEN);
     business_ids(no, &a_obid);
     for (long i = 0; i < no; i++) {
         char ib[24], nm[64], pf[16];

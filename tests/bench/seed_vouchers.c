@@ -71,12 +71,23 @@ int main(int argc, char **argv)
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
-        case 'v': nv = atol(optarg); break;
-        case 'p': np = atol(optarg); break;
-        case 'e': ne = atol(optarg); break;
-        case 'o': out_path = optarg; break;
-        case 'n': cache = 0; break;
-        default: usage();
+        case 'v':
+            nv = atol(optarg);
+            break;
+        case 'p':
+            np = atol(optarg);
+            break;
+        case 'e':
+            ne = atol(optarg);
+            break;
+        case 'o':
+            out_path = optarg;
+            break;
+        case 'n':
+            cache = 0;
+            break;
+        default:
+            usage();
         }
     }
     if (nv < 1 || np < 1 || np > nv || ne < 0 || ne > 100)
@@ -131,7 +142,8 @@ int main(int argc, char **argv)
             goto fail;
         const char *s[] = {st};
         if (q(pg,
-              "INSERT INTO psop.service_types (code, name, unit, vat_rate_bp, client_share_allowed, "
+              "INSERT INTO psop.service_types (code, name, unit, vat_rate_bp, "
+              "client_share_allowed, "
               "coef_evening, coef_saturday, coef_sunday) VALUES ($1, 'Benchmark home care ' || $1, "
               "'hour', 0, true, 115, 130, 200)",
               1, s) < 0)
@@ -163,7 +175,7 @@ int main(int argc, char **argv)
     }
 
     /* Providers. */
-    char (*pids)[UUID_STR_LEN] = calloc((size_t)np, UUID_STR_LEN);
+    char(*pids)[UUID_STR_LEN] = calloc((size_t)np, UUID_STR_LEN);
     struct arr a_pid = {0}, a_bid = {0}, a_iban = {0}, a_name = {0};
     for (long i = 0; i < np; i++) {
         char b[16], ib[24], nm[64];
@@ -210,7 +222,7 @@ int main(int argc, char **argv)
     }
 
     /* Vouchers, in chunks of 5000 (one statement each). */
-    char (*vids)[UUID_STR_LEN] = calloc((size_t)nv, UUID_STR_LEN);
+    char(*vids)[UUID_STR_LEN] = calloc((size_t)nv, UUID_STR_LEN);
     for (long i = 0; i < nv; i++)
         ids_uuid7(vids[i]);
     for (long base = 0; base < nv; base += 5000) {
@@ -248,7 +260,7 @@ int main(int argc, char **argv)
 
     /* Recorded events: 1.00 h weekday at 35.00, value 30.00 -> organiser 30.00, client 5.00. */
     long nev = ndays ? nv * ne : 0;
-    char (*eids)[UUID_STR_LEN] = calloc((size_t)(nev ? nev : 1), UUID_STR_LEN);
+    char(*eids)[UUID_STR_LEN] = calloc((size_t)(nev ? nev : 1), UUID_STR_LEN);
     long *evv = calloc((size_t)(nev ? nev : 1), sizeof(long));
     for (long base = 0; base < nev; base += 5000) {
         long end = base + 5000 < nev ? base + 5000 : nev;
@@ -264,8 +276,7 @@ int main(int argc, char **argv)
             arr_add(&a_p, pids[v % np]);
             arr_add(&a_d, d);
         }
-        const char *p[] = {arr_done(&a_e), arr_done(&a_v), arr_done(&a_p), arr_done(&a_d), org,
-                           st};
+        const char *p[] = {arr_done(&a_e), arr_done(&a_v), arr_done(&a_p), arr_done(&a_d), org, st};
         if (q(pg,
               "INSERT INTO psop.service_events (id, voucher_id, provider_id, organiser_id, "
               "service_type, date, quantity, band, unit_price_cents, voucher_value_cents, "
@@ -289,8 +300,9 @@ int main(int argc, char **argv)
     }
     if (tty)
         fprintf(stderr, "\r\033[K");
-    fprintf(stderr, "seeded run %s: organiser %s, service type %s, %ld providers, %ld vouchers, "
-                    "%ld events (%.0f s)\n",
+    fprintf(stderr,
+            "seeded run %s: organiser %s, service type %s, %ld providers, %ld vouchers, "
+            "%ld events (%.0f s)\n",
             run, org, st, np, nv, nev, (double)time(NULL) - t_start);
 
     FILE *f = fopen(out_path, "w");
@@ -338,8 +350,8 @@ int main(int argc, char **argv)
         }
         if (tty)
             fprintf(stderr, "\r\033[K");
-        fprintf(stderr, "read models: %ld vouchers written, %ld failures (%.0f s total)\n",
-                written, failed, (double)time(NULL) - t_start);
+        fprintf(stderr, "read models: %ld vouchers written, %ld failures (%.0f s total)\n", written,
+                failed, (double)time(NULL) - t_start);
         rds_free(rds);
         if (failed)
             return 1;

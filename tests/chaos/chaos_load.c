@@ -52,7 +52,7 @@
 
 struct pending {
     unsigned long seq;
-    double planned;    /* monotonic s */
+    double planned;      /* monotonic s */
     double planned_wall; /* epoch ms */
     char event_id[37];
     int voucher;
@@ -109,8 +109,8 @@ static void record(const struct pending *p, int status, const char *command_id)
         n_broken++;
     else
         n_unsent++;
-    fprintf(out, "%lu\t%s\t%s\t%d\t%.0f\t%d\t%.2f\t%s\n", p->seq, p->event_id,
-            vouchers[p->voucher], p->qty_h, p->planned_wall, status, l * 1000,
+    fprintf(out, "%lu\t%s\t%s\t%d\t%.0f\t%d\t%.2f\t%s\n", p->seq, p->event_id, vouchers[p->voucher],
+            p->qty_h, p->planned_wall, status, l * 1000,
             command_id && *command_id ? command_id : "-");
     n_records++;
 }
@@ -187,26 +187,53 @@ static int send_one(struct conn *c, int ep, const struct pending *p)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"host", 1, 0, 'h'},     {"port", 1, 0, 'p'},    {"rate", 1, 0, 'r'},
-        {"duration", 1, 0, 'd'}, {"connections", 1, 0, 'c'}, {"token", 1, 0, 't'},
-        {"vouchers", 1, 0, 'v'}, {"date", 1, 0, 'D'},    {"out", 1, 0, 'o'},
-        {"timeout", 1, 0, 'T'},  {0, 0, 0, 0}};
+    static const struct option opts[] = {{"host", 1, 0, 'h'},
+                                         {"port", 1, 0, 'p'},
+                                         {"rate", 1, 0, 'r'},
+                                         {"duration", 1, 0, 'd'},
+                                         {"connections", 1, 0, 'c'},
+                                         {"token", 1, 0, 't'},
+                                         {"vouchers", 1, 0, 'v'},
+                                         {"date", 1, 0, 'D'},
+                                         {"out", 1, 0, 'o'},
+                                         {"timeout", 1, 0, 'T'},
+                                         {0, 0, 0, 0}};
     int o;
     char *vlist = NULL;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
-        case 'h': host = optarg; break;
-        case 'p': port = atoi(optarg); break;
-        case 'r': rate = atof(optarg); break;
-        case 'd': duration = atof(optarg); break;
-        case 'c': nconn = atoi(optarg); break;
-        case 't': token = optarg; break;
-        case 'v': vlist = optarg; break;
-        case 'D': date = optarg; break;
-        case 'o': out_path = optarg; break;
-        case 'T': timeout_s = atof(optarg); break;
-        default: usage();
+        case 'h':
+            host = optarg;
+            break;
+        case 'p':
+            port = atoi(optarg);
+            break;
+        case 'r':
+            rate = atof(optarg);
+            break;
+        case 'd':
+            duration = atof(optarg);
+            break;
+        case 'c':
+            nconn = atoi(optarg);
+            break;
+        case 't':
+            token = optarg;
+            break;
+        case 'v':
+            vlist = optarg;
+            break;
+        case 'D':
+            date = optarg;
+            break;
+        case 'o':
+            out_path = optarg;
+            break;
+        case 'T':
+            timeout_s = atof(optarg);
+            break;
+        default:
+            usage();
         }
     }
     if (!token)

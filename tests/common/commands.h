@@ -189,9 +189,8 @@ static inline void tc_send_raw(struct tc *t, const char *topic, const char *key,
 /* Sends a command with a new id (written to id_out, may be NULL) and
  * returns its envelope (caller frees; resend it with tc_send_raw to replay
  * the same command). data is taken. */
-static inline char *tc_send_env(struct tc *t, const char *topic, const char *key,
-                                const char *type, const struct tc_actor *a, json_t *data,
-                                char id_out[UUID_STR_LEN])
+static inline char *tc_send_env(struct tc *t, const char *topic, const char *key, const char *type,
+                                const struct tc_actor *a, json_t *data, char id_out[UUID_STR_LEN])
 {
     char id[UUID_STR_LEN];
     tc_uuid(id);
@@ -219,8 +218,8 @@ static inline char *tc_wait(PGconn *pg, const char *command_id, char **reason)
                         "SELECT EXISTS (SELECT 1 FROM psop.processed_commands "
                         "WHERE command_id = '%s')",
                         command_id),
-              "command %s not processed within %d s: is a worker of its role running?",
-              command_id, TC_APPLY_TIMEOUT_S);
+              "command %s not processed within %d s: is a worker of its role running?", command_id,
+              TC_APPLY_TIMEOUT_S);
     if (reason)
         *reason = h_pg_value(pg,
                              "SELECT coalesce(reason, '') FROM psop.processed_commands "
@@ -266,8 +265,9 @@ static inline json_t *tc_events_by_key(const char *topic, const char *key)
     cr_expect(h_wait_pg(pg, 30, "%s", q), "events for %s still unpublished after 30 s", key);
     free(q);
     PQfinish(pg);
-    char *cmd = xasprintf("kcat -b '%s' -C -t '%s' -o beginning -e -q -f '%%k\\t%%s\\n' 2>/dev/null",
-                          h_config()->kafka_brokers, topic);
+    char *cmd =
+        xasprintf("kcat -b '%s' -C -t '%s' -o beginning -e -q -f '%%k\\t%%s\\n' 2>/dev/null",
+                  h_config()->kafka_brokers, topic);
     FILE *f = popen(cmd, "r");
     cr_assert_not_null(f, "%s", cmd);
     free(cmd);

@@ -95,9 +95,9 @@ static inline char *e2e_tok(struct e2e *e, const char *role, const char *sub, co
                             const char *provider, const char *client)
 {
     char *out = NULL, err[256];
-    cr_assert_eq(jwt_token_mint(h_config(), role, sub, org, provider, client, 3600, &out, err,
-                                sizeof(err)),
-                 0, "token: %s", err);
+    cr_assert_eq(
+        jwt_token_mint(h_config(), role, sub, org, provider, client, 3600, &out, err, sizeof(err)),
+        0, "token: %s", err);
     return e2e_keep(e, out);
 }
 
@@ -151,13 +151,13 @@ static inline char *e2e_dump(struct e2e *e, const json_t *j)
  * (both may be NULL). Returns the parsed JSON (new reference, may be NULL).
  * Fails the test on a transport error. */
 static inline json_t *e2e_call(struct e2e *e, const char *method, const char *path,
-                               const char *token, const char *body, const char *extra,
-                               int *status, char **raw)
+                               const char *token, const char *body, const char *extra, int *status,
+                               char **raw)
 {
     struct tl_resp r;
-    cr_assert_eq(tl_request(e->port, method, path, token, body ? "application/json" : NULL, body,
-                            extra, &r),
-                 0, "%s %s: no answer from the api", method, path);
+    cr_assert_eq(
+        tl_request(e->port, method, path, token, body ? "application/json" : NULL, body, extra, &r),
+        0, "%s %s: no answer from the api", method, path);
     if (extra && strstr(extra, "Prefer: wait="))
         tl_await_verdict(e->port, token, &r, E2E_VERDICT_S);
     if (status)

@@ -97,9 +97,9 @@ static inline size_t ln_send_all(int fd, const char *p, size_t n, double give_up
 /* One answer read from a connection's buffer. */
 struct ln_resp {
     int status;
-    int must_close;   /* Connection: close */
-    size_t head_len;  /* status line and headers, with the blank line */
-    size_t body_len;  /* Content-Length */
+    int must_close;  /* Connection: close */
+    size_t head_len; /* status line and headers, with the blank line */
+    size_t body_len; /* Content-Length */
 };
 
 /* 1 when buf[0..len) starts with a whole answer (r filled; its body is at
@@ -160,9 +160,8 @@ static inline void ln_uuid7(char out36[37])
         b[i] = (unsigned char)(random() & 0xff);
     b[6] = (unsigned char)(0x70 | (b[6] & 0x0f));
     b[8] = (unsigned char)(0x80 | (b[8] & 0x3f));
-    snprintf(out36, 37,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+    snprintf(out36, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
              b[14], b[15]);
 }
 

@@ -119,12 +119,12 @@ static inline void vw_init(struct vworld *w)
             json_pack("{s:s, s:s, s:s, s:i, s:b, s:{s:f, s:f, s:f}, s:{s:i, s:i, s:i, "
                       "s:[{s:i, s:i, s:i}, {s:i, s:i, s:i}], s:i, s:i}}",
                       "code", w->banded, "name", "Kotihoito (setelitesti)", "unit", "hour",
-                      "vat_rate_bp", 0, "client_share_allowed", 1, "band_coefficients",
-                      "evening", 1.15, "saturday", 1.25, "sunday", 1.5, "income_model",
-                      "max_value_cents", 3200, "min_value_cents", 1000, "divisor", 100, "table",
-                      "household_size", 1, "limit_cents", 60000, "pct_bp", 1500,
-                      "household_size", 2, "limit_cents", 110000, "pct_bp", 1200,
-                      "extra_person_limit_cents", 20000, "extra_person_pct_bp", 100),
+                      "vat_rate_bp", 0, "client_share_allowed", 1, "band_coefficients", "evening",
+                      1.15, "saturday", 1.25, "sunday", 1.5, "income_model", "max_value_cents",
+                      3200, "min_value_cents", 1000, "divisor", 100, "table", "household_size", 1,
+                      "limit_cents", 60000, "pct_bp", 1500, "household_size", 2, "limit_cents",
+                      110000, "pct_bp", 1200, "extra_person_limit_cents", 20000,
+                      "extra_person_pct_bp", 100),
             ids[2]);
     tc_send(w->t, TOPIC_CMD_REFERENCE, w->plain, "service_type.upsert", &w->admin,
             json_pack("{s:s, s:s, s:s, s:i, s:b}", "code", w->plain, "name",
@@ -238,15 +238,14 @@ static inline void vw_rejected_free(struct vworld *w, const char *vid, const cha
 
 /* Grants a flat voucher of organiser A (vid filled). quota_h 0 = none;
  * provider may be NULL. */
-static inline void vw_grant(struct vworld *w, char vid[UUID_STR_LEN], const char *st,
-                            long value, long quota_h, const char *provider,
-                            const char *valid_from, const char *client)
+static inline void vw_grant(struct vworld *w, char vid[UUID_STR_LEN], const char *st, long value,
+                            long quota_h, const char *provider, const char *valid_from,
+                            const char *client)
 {
     tc_uuid(vid);
     json_t *d = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i}", "id", vid, "organiser_id",
                           w->org_a, "client_id", client, "service_type", st, "decision_number",
-                          "PS-2026-001", "valid_from", valid_from, "unit_value_cents",
-                          (int)value);
+                          "PS-2026-001", "valid_from", valid_from, "unit_value_cents", (int)value);
     if (quota_h)
         json_object_set_new(d, "monthly_quota", json_real((double)quota_h / 100.0));
     if (provider)

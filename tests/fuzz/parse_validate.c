@@ -38,7 +38,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char err[256];
-    json_t *doc = json_strict_parse((const char *)data, size, JSON_STRICT_MAX_DEPTH, err, sizeof err);
+    json_t *doc =
+        json_strict_parse((const char *)data, size, JSON_STRICT_MAX_DEPTH, err, sizeof err);
     size_t i;
     json_t *e;
 

@@ -17,11 +17,11 @@
 #define VOU "0190a0b0-0000-7000-8000-00000000000c"
 #define EVT "0190a0b0-0000-7000-8000-00000000000d"
 
-#define GRANT_OK                                                                                \
-    "\"organiser_id\":\"" ORG "\",\"client_id\":\"asiakas-1\",\"service_type\":\"kotihoito\","   \
+#define GRANT_OK                                                                                   \
+    "\"organiser_id\":\"" ORG "\",\"client_id\":\"asiakas-1\",\"service_type\":\"kotihoito\","     \
     "\"decision_number\":\"D-1\",\"valid_from\":\"2025-01-01\",\"unit_value_cents\":3000"
-#define ORGANISER_OK                                                                            \
-    "\"name\":\"Testikunta\",\"invoice_prefix\":\"TK\",\"settlement_day\":5,"                    \
+#define ORGANISER_OK                                                                               \
+    "\"name\":\"Testikunta\",\"invoice_prefix\":\"TK\",\"settlement_day\":5,"                      \
     "\"auto_approve_days\":7"
 
 enum tok {
@@ -42,13 +42,13 @@ enum tok {
 
 enum gen {
     G_NONE,
-    G_DEEP33,     /* 33 nested arrays */
-    G_DEEP100K,   /* 100 000 '[' */
-    G_BIG,        /* a body over the 1 MiB limit, Content-Length honest */
-    G_CL_LIE,     /* Content-Length: 2 MiB, a few bytes sent */
-    G_CHUNKED,    /* chunked transfer over the limit */
-    G_BATCH_501,  /* 501 commands */
-    G_LONG_IDEM,  /* 129-char Idempotency-Key */
+    G_DEEP33,    /* 33 nested arrays */
+    G_DEEP100K,  /* 100 000 '[' */
+    G_BIG,       /* a body over the 1 MiB limit, Content-Length honest */
+    G_CL_LIE,    /* Content-Length: 2 MiB, a few bytes sent */
+    G_CHUNKED,   /* chunked transfer over the limit */
+    G_BATCH_501, /* 501 commands */
+    G_LONG_IDEM, /* 129-char Idempotency-Key */
 };
 
 struct row {
@@ -107,30 +107,30 @@ static const struct row rows[] = {
      400},
 
     /* 401 */
-    {"no token", "POST", "/v1/vouchers", T_NONE, "application/json", "{" GRANT_OK "}", NULL,
-     G_NONE, 401, NULL, "WWW-Authenticate"},
+    {"no token", "POST", "/v1/vouchers", T_NONE, "application/json", "{" GRANT_OK "}", NULL, G_NONE,
+     401, NULL, "WWW-Authenticate"},
     {"basic auth", "POST", "/v1/vouchers", T_BASIC, "application/json", "{" GRANT_OK "}", NULL,
      G_NONE, 401},
-    {"garbage token", "POST", "/v1/vouchers", T_GARBAGE, "application/json", "{" GRANT_OK "}",
-     NULL, G_NONE, 401},
-    {"expired token", "POST", "/v1/vouchers", T_EXPIRED, "application/json", "{" GRANT_OK "}",
-     NULL, G_NONE, 401},
-    {"bad signature", "POST", "/v1/vouchers", T_BADSIG, "application/json", "{" GRANT_OK "}",
-     NULL, G_NONE, 401},
+    {"garbage token", "POST", "/v1/vouchers", T_GARBAGE, "application/json", "{" GRANT_OK "}", NULL,
+     G_NONE, 401},
+    {"expired token", "POST", "/v1/vouchers", T_EXPIRED, "application/json", "{" GRANT_OK "}", NULL,
+     G_NONE, 401},
+    {"bad signature", "POST", "/v1/vouchers", T_BADSIG, "application/json", "{" GRANT_OK "}", NULL,
+     G_NONE, 401},
     {"alg none", "POST", "/v1/vouchers", T_ALGNONE, "application/json", "{" GRANT_OK "}", NULL,
      G_NONE, 401},
     {"alg HS512", "POST", "/v1/vouchers", T_HS512, "application/json", "{" GRANT_OK "}", NULL,
      G_NONE, 401},
-    {"no exp", "POST", "/v1/vouchers", T_NOEXP, "application/json", "{" GRANT_OK "}", NULL,
-     G_NONE, 401},
+    {"no exp", "POST", "/v1/vouchers", T_NOEXP, "application/json", "{" GRANT_OK "}", NULL, G_NONE,
+     401},
     {"batch without token", "POST", "/v1/commands", T_NONE, "application/json",
      "{\"type\":\"voucher.refuse\",\"data\":{\"voucher_id\":\"" VOU "\"}}", NULL, G_NONE, 401},
 
     /* 403 */
-    {"client may not grant", "POST", "/v1/vouchers", T_CLIENT, "application/json",
-     "{" GRANT_OK "}", NULL, G_NONE, 403},
-    {"provider may not upsert organisers", "PUT", "/v1/organisers/" ORG, T_PROV,
-     "application/json", "{" ORGANISER_OK "}", NULL, G_NONE, 403},
+    {"client may not grant", "POST", "/v1/vouchers", T_CLIENT, "application/json", "{" GRANT_OK "}",
+     NULL, G_NONE, 403},
+    {"provider may not upsert organisers", "PUT", "/v1/organisers/" ORG, T_PROV, "application/json",
+     "{" ORGANISER_OK "}", NULL, G_NONE, 403},
     {"organiser_id contradicts org", "POST", "/v1/vouchers", T_ORG, "application/json",
      "{\"organiser_id\":\"" ORG2 "\",\"client_id\":\"a\",\"service_type\":\"kotihoito\","
      "\"decision_number\":\"D\",\"valid_from\":\"2025-01-01\",\"unit_value_cents\":1}",
@@ -147,28 +147,28 @@ static const struct row rows[] = {
      "{\"type\":\"voucher.grant\",\"data\":{" GRANT_OK "}}]}",
      NULL, G_NONE, 403},
     {"batch claim contradiction", "POST", "/v1/commands", T_ORG, "application/json",
-     "{\"type\":\"settlement.run\",\"data\":{\"organiser_id\":\"" ORG2 "\",\"period\":\"2025-01\"}}",
+     "{\"type\":\"settlement.run\",\"data\":{\"organiser_id\":\"" ORG2
+     "\",\"period\":\"2025-01\"}}",
      NULL, G_NONE, 403},
 
     /* 404 */
     {"unknown route", "POST", "/v1/nothing", T_ORG, "application/json", "{}", NULL, G_NONE, 404},
-    {"trailing slash", "POST", "/v1/vouchers/", T_ORG, "application/json", "{}", NULL, G_NONE,
-     404},
+    {"trailing slash", "POST", "/v1/vouchers/", T_ORG, "application/json", "{}", NULL, G_NONE, 404},
     {"root", "GET", "/", T_NONE, NULL, NULL, NULL, G_NONE, 404},
     {"empty segment", "POST", "/v1/vouchers//refusal", T_CLIENT, NULL, NULL, NULL, G_NONE, 404},
     {"other version", "POST", "/v2/vouchers", T_ORG, "application/json", "{}", NULL, G_NONE, 404},
 
     /* 405 */
-    {"GET a command route", "GET", "/v1/service-events/auto-approval", T_ORG, NULL, NULL, NULL, G_NONE, 405, NULL,
-     "Allow"},
+    {"GET a command route", "GET", "/v1/service-events/auto-approval", T_ORG, NULL, NULL, NULL,
+     G_NONE, 405, NULL, "Allow"},
     {"DELETE an upsert route", "DELETE", "/v1/organisers/" ORG, T_ADMIN, NULL, NULL, NULL, G_NONE,
      405, NULL, "Allow"},
-    {"POST a health route", "POST", "/healthz", T_NONE, "application/json", "{}", NULL, G_NONE,
-     405, NULL, "Allow"},
+    {"POST a health route", "POST", "/healthz", T_NONE, "application/json", "{}", NULL, G_NONE, 405,
+     NULL, "Allow"},
 
     /* 413 */
-    {"Content-Length over the limit", "POST", "/v1/vouchers", T_ORG, "application/json", NULL,
-     NULL, G_CL_LIE, 413},
+    {"Content-Length over the limit", "POST", "/v1/vouchers", T_ORG, "application/json", NULL, NULL,
+     G_CL_LIE, 413},
     {"honest body over the limit", "POST", "/v1/vouchers", T_ORG, "application/json", NULL, NULL,
      G_BIG, 413},
     {"chunked body over the limit", "POST", "/v1/vouchers", T_ORG, "application/json", NULL, NULL,
@@ -186,8 +186,8 @@ static const struct row rows[] = {
      NULL, G_NONE, 415},
 
     /* 422 */
-    {"unknown field", "POST", "/v1/vouchers", T_ORG, "application/json",
-     "{" GRANT_OK ",\"foo\":1}", NULL, G_NONE, 422, "/foo"},
+    {"unknown field", "POST", "/v1/vouchers", T_ORG, "application/json", "{" GRANT_OK ",\"foo\":1}",
+     NULL, G_NONE, 422, "/foo"},
     {"missing required field", "POST", "/v1/vouchers", T_ORG, "application/json",
      "{\"organiser_id\":\"" ORG "\"}", NULL, G_NONE, 422},
     {"wrong type", "POST", "/v1/vouchers/" VOU "/service-events", T_PROV, "application/json",
@@ -216,8 +216,8 @@ static const struct row rows[] = {
      NULL, G_NONE, 422, "/valid_from"},
     {"bad date in the path", "PUT", "/v1/holidays/2025-13-01", T_ADMIN, "application/json",
      "{\"name\":\"x\"}", NULL, G_NONE, 422, "/date"},
-    {"bad uuid in the path", "POST", "/v1/vouchers/not-a-uuid/refusal", T_CLIENT, NULL, NULL,
-     NULL, G_NONE, 422, "/voucher_id"},
+    {"bad uuid in the path", "POST", "/v1/vouchers/not-a-uuid/refusal", T_CLIENT, NULL, NULL, NULL,
+     G_NONE, 422, "/voucher_id"},
     {"non-utf-8 path parameter", "POST", "/v1/vouchers/%ff/refusal", T_CLIENT, NULL, NULL, NULL,
      G_NONE, 422, "/voucher_id"},
     {"path and body disagree", "PATCH", "/v1/vouchers/" VOU "/service-events/" EVT, T_PROV,
@@ -304,16 +304,19 @@ static char *token(enum tok t)
     case T_BADSIG: {
         const char *k = "not-the-secret-but-long-enough-0123456789";
         snprintf(claims, sizeof(claims),
-                 "{\"sub\":\"x\",\"role\":\"organiser\",\"org\":\"" ORG "\",\"exp\":%ld}", now + 300);
+                 "{\"sub\":\"x\",\"role\":\"organiser\",\"org\":\"" ORG "\",\"exp\":%ld}",
+                 now + 300);
         return tl_jwt("HS256", k, strlen(k), claims);
     }
     case T_ALGNONE:
         snprintf(claims, sizeof(claims),
-                 "{\"sub\":\"x\",\"role\":\"organiser\",\"org\":\"" ORG "\",\"exp\":%ld}", now + 300);
+                 "{\"sub\":\"x\",\"role\":\"organiser\",\"org\":\"" ORG "\",\"exp\":%ld}",
+                 now + 300);
         return tl_jwt("none", NULL, 0, claims);
     case T_HS512:
         snprintf(claims, sizeof(claims),
-                 "{\"sub\":\"x\",\"role\":\"organiser\",\"org\":\"" ORG "\",\"exp\":%ld}", now + 300);
+                 "{\"sub\":\"x\",\"role\":\"organiser\",\"org\":\"" ORG "\",\"exp\":%ld}",
+                 now + 300);
         return tl_jwt("HS512", TL_SECRET, strlen(TL_SECRET), claims);
     case T_NOEXP:
         return tl_jwt("HS256", TL_SECRET, strlen(TL_SECRET),
@@ -350,7 +353,8 @@ static char *build(const struct row *r, size_t *len)
         body[blen] = '\0';
         break;
     case G_BATCH_501: {
-        const char *item = "{\"type\":\"settlement.confirm\",\"data\":{\"settlement_id\":\"" EVT "\"}}";
+        const char *item =
+            "{\"type\":\"settlement.confirm\",\"data\":{\"settlement_id\":\"" EVT "\"}}";
         size_t il = strlen(item);
         body = malloc(501 * (il + 1) + 64);
         strcpy(body, "{\"commands\":[");
@@ -434,8 +438,8 @@ static void check_row(const struct row *r)
     cr_expect_eq(json_integer_value(json_object_get(resp.json, "status")), r->status, "[%s]",
                  r->name);
     const char *type = json_string_value(json_object_get(resp.json, "type"));
-    cr_expect(type && strncmp(type, "https://psop.fi/problems/", 25) == 0, "[%s] type %s",
-              r->name, type ? type : "(null)");
+    cr_expect(type && strncmp(type, "https://psop.fi/problems/", 25) == 0, "[%s] type %s", r->name,
+              type ? type : "(null)");
     cr_expect(json_is_string(json_object_get(resp.json, "title")), "[%s] title", r->name);
     cr_expect(json_is_string(json_object_get(resp.json, "detail")), "[%s] detail", r->name);
     if (r->err_path) {

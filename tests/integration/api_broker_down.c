@@ -39,8 +39,8 @@ static const char *node_brokers(void)
 static int node(const char *cmd)
 {
     char line[512];
-    snprintf(line, sizeof(line), "%s/scripts/kafka-node %s %s %d >/dev/null 2>&1",
-             PSOP_SOURCE_DIR, cmd, NODE, NODE_PORT);
+    snprintf(line, sizeof(line), "%s/scripts/kafka-node %s %s %d >/dev/null 2>&1", PSOP_SOURCE_DIR,
+             cmd, NODE, NODE_PORT);
     int rc = system(line);
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
@@ -128,8 +128,7 @@ Test(api_broker_down, answers_503_in_time_and_acknowledges_only_what_is_stored, 
     int status = 0;
     for (int i = 0; i < 10 && status != 202; i++) {
         cr_assert_eq(tl_request(port, "POST", "/v1/settlements/runs", tok, "application/json",
-                                "{\"organiser_id\":\"" ORG "\",\"period\":\"2025-01\"}", NULL,
-                                &r),
+                                "{\"organiser_id\":\"" ORG "\",\"period\":\"2025-01\"}", NULL, &r),
                      0);
         status = r.status;
         tl_resp_free(&r);
@@ -172,8 +171,7 @@ Test(api_broker_down, answers_503_in_time_and_acknowledges_only_what_is_stored, 
     char idem_hdr[96], first_cid[64] = "";
     snprintf(idem_hdr, sizeof(idem_hdr), "Idempotency-Key: broker-down-%ld\r\n", now_ms());
     cr_assert_eq(tl_request(port, "POST", "/v1/settlements/runs", tok, "application/json",
-                            "{\"organiser_id\":\"" ORG "\",\"period\":\"2025-04\"}", idem_hdr,
-                            &r),
+                            "{\"organiser_id\":\"" ORG "\",\"period\":\"2025-04\"}", idem_hdr, &r),
                  0);
     cr_expect_eq(r.status, 503, "broker down answered %d: %s", r.status, r.body);
     snprintf(first_cid, sizeof(first_cid), "%s",
@@ -222,8 +220,7 @@ Test(api_broker_down, answers_503_in_time_and_acknowledges_only_what_is_stored, 
 
     /* The retry of the 503'd request with its Idempotency-Key: same id. */
     cr_assert_eq(tl_request(port, "POST", "/v1/settlements/runs", tok, "application/json",
-                            "{\"organiser_id\":\"" ORG "\",\"period\":\"2025-04\"}", idem_hdr,
-                            &r),
+                            "{\"organiser_id\":\"" ORG "\",\"period\":\"2025-04\"}", idem_hdr, &r),
                  0);
     cr_expect_eq(r.status, 202, "retry answered %d: %s", r.status, r.body);
     const char *retry_cid = json_string_value(json_object_get(r.json, "command_id"));

@@ -136,8 +136,8 @@ Test(api_drain, a_new_process_binds_beside_a_draining_one, .timeout = 60)
     const char *env[] = {"PSOP_API_DRAIN_DELAY_MS=8000", "PSOP_API_STACK_ID=stack-a", NULL};
     pid_t old = tl_api_start(port, env);
     cr_assert_gt(old, 0);
-    kill(old, SIGTERM); /* draining for 8 s, listener still open */
-    bool draining = false;  /* seen: from now on only a new process answers /readyz 200 */
+    kill(old, SIGTERM);    /* draining for 8 s, listener still open */
+    bool draining = false; /* seen: from now on only a new process answers /readyz 200 */
     for (int i = 0; i < 100 && !draining; i++) {
         struct tl_resp r;
         if (tl_request(port, "GET", "/readyz", NULL, NULL, NULL, NULL, &r) == 0) {

@@ -89,8 +89,7 @@ static char *token(const char *role, const char *sub, const char *org, const cha
     cfg.jwt_audience = (char *)"";
     cfg.jwt_private_key_file = (char *)"";
     char *out = NULL, err[256];
-    cr_assert_eq(jwt_token_mint(&cfg, role, sub, org, provider, NULL, 3600, &out, err,
-                                sizeof(err)),
+    cr_assert_eq(jwt_token_mint(&cfg, role, sub, org, provider, NULL, 3600, &out, err, sizeof(err)),
                  0, "%s", err);
     return out;
 }
@@ -158,8 +157,8 @@ Test(api_idempotency, a_retry_after_redis_stops_is_the_same_command_applied_once
                          "OR command_id IN ('%s', '%s')",
                          pid, cid, cid2);
     cr_expect_str_eq(n, "2", "one registration and one rejection, nothing doubled");
-    char *applied = h_pg_value(pg, "SELECT status FROM psop.processed_commands WHERE command_id = '%s'",
-                               cid);
+    char *applied =
+        h_pg_value(pg, "SELECT status FROM psop.processed_commands WHERE command_id = '%s'", cid);
     cr_expect_str_eq(applied, "applied");
     char *providers = h_pg_value(pg, "SELECT count(*) FROM psop.providers WHERE id = '%s'", pid);
     cr_expect_str_eq(providers, "1");
@@ -248,8 +247,8 @@ static void two_principals(struct e2e *e, int port, const char *org_a, const cha
                 struct tl_resp r;
                 cr_assert_eq(tl_request(port, "GET", path, toks[j], NULL, NULL, NULL, &r), 0);
                 cr_expect_eq(r.status, i == j ? 200 : 404,
-                             "organiser %c reading %c's status (round %d): %d %s", 'A' + j,
-                             'A' + i, round, r.status, r.body);
+                             "organiser %c reading %c's status (round %d): %d %s", 'A' + j, 'A' + i,
+                             round, r.status, r.body);
                 tl_resp_free(&r);
             }
         }

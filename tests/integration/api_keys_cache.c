@@ -45,8 +45,7 @@ static void make_key(PGconn *pg, struct key *k, const char *scope)
                     k->id, k->provider, scope, hash));
 }
 
-static enum apikey_verdict verify(struct apikeys *ak, const char *text, struct actor *a,
-                                  bool *ro)
+static enum apikey_verdict verify(struct apikeys *ak, const char *text, struct actor *a, bool *ro)
 {
     char err[128];
     return apikeys_verify(ak, text, time(NULL), a, ro, err, sizeof err);

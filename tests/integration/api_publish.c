@@ -63,7 +63,8 @@ static const struct route_case cases[] = {
      "{\"business_id\":\"1234567-1\",\"name\":\"Hoiva Oy\",\"iban\":\"FI2112345600000785\"}",
      "provider.register", T_PROV, PROV},
     {"POST", "/v1/providers/" PROV "/applications", "provider",
-     "{\"organiser_id\":\"" ORG "\",\"service_type\":\"kotihoito\",\"rulebook_version\":\"2025-1\"}",
+     "{\"organiser_id\":\"" ORG
+     "\",\"service_type\":\"kotihoito\",\"rulebook_version\":\"2025-1\"}",
      "provider.apply", T_PROV, PROV},
     {"POST", "/v1/providers/" PROV "/decisions", "organiser",
      "{\"organiser_id\":\"" ORG "\",\"service_type\":\"kotihoito\",\"decision\":\"approved\","
@@ -93,8 +94,8 @@ static const struct route_case cases[] = {
      T_VOU, VOU},
     {"PATCH", "/v1/vouchers/" VOU "/service-events/" EVT, "provider", "{\"quantity\":3}",
      "service_event.update", T_VOU, VOU},
-    {"DELETE", "/v1/vouchers/" VOU "/service-events/" EVT, "provider", NULL,
-     "service_event.delete", T_VOU, VOU},
+    {"DELETE", "/v1/vouchers/" VOU "/service-events/" EVT, "provider", NULL, "service_event.delete",
+     T_VOU, VOU},
     {"POST", "/v1/vouchers/" VOU "/service-events/" EVT "/approval", "organiser", NULL,
      "service_event.approve", T_VOU, VOU},
     {"POST", "/v1/vouchers/" VOU "/service-events/" EVT "/credits", "organiser",
@@ -117,8 +118,8 @@ static const struct route_case cases[] = {
      "{\"date\":\"2025-01-10\",\"quantity\":1}", "service_event.record", T_ORD, ORD},
     {"PATCH", "/v1/orders/" ORD "/service-events/" EVT, "provider", "{\"note\":\"korjattu\"}",
      "service_event.update", T_ORD, ORD},
-    {"DELETE", "/v1/orders/" ORD "/service-events/" EVT, "provider", NULL,
-     "service_event.delete", T_ORD, ORD},
+    {"DELETE", "/v1/orders/" ORD "/service-events/" EVT, "provider", NULL, "service_event.delete",
+     T_ORD, ORD},
     {"POST", "/v1/orders/" ORD "/service-events/" EVT "/approval", "admin", "{}",
      "service_event.approve", T_ORD, ORD},
     {"POST", "/v1/orders/" ORD "/service-events/" EVT "/credits", "organiser",
@@ -126,8 +127,8 @@ static const struct route_case cases[] = {
      "service_event.credit", T_ORD, ORD},
     {"POST", "/v1/settlements/runs", "organiser",
      "{\"organiser_id\":\"" ORG "\",\"period\":\"2025-01\"}", "settlement.run", T_SET, ORG},
-    {"POST", "/v1/settlements/" SET "/confirmation", "organiser", NULL, "settlement.confirm",
-     T_SET, SET},
+    {"POST", "/v1/settlements/" SET "/confirmation", "organiser", NULL, "settlement.confirm", T_SET,
+     SET},
     {"POST", "/v1/settlements/" SET "/payment", "organiser", "{\"paid_date\":\"2025-02-15\"}",
      "settlement.mark_paid", T_SET, SET},
 };
@@ -146,8 +147,8 @@ static char *token_for(const char *role)
 
 static const char *topics[] = {T_REF, T_PROV, T_VOU, T_ORD, T_SET};
 
-Test(api_publish, every_command_route_lands_on_its_topic_with_its_key, .init = start,
-     .fini = stop, .timeout = 120)
+Test(api_publish, every_command_route_lands_on_its_topic_with_its_key, .init = start, .fini = stop,
+     .timeout = 120)
 {
     struct tl_marks marks[5];
     for (int t = 0; t < 5; t++)
@@ -158,8 +159,7 @@ Test(api_publish, every_command_route_lands_on_its_topic_with_its_key, .init = s
         char *tok = token_for(cases[i].role);
         struct tl_resp r;
         cr_assert_eq(tl_request(port, cases[i].method, cases[i].path, tok,
-                                cases[i].body ? "application/json" : NULL, cases[i].body, NULL,
-                                &r),
+                                cases[i].body ? "application/json" : NULL, cases[i].body, NULL, &r),
                      0);
         cr_assert_eq(r.status, 202, "%s %s -> %d %s", cases[i].method, cases[i].path, r.status,
                      r.body);
@@ -256,13 +256,14 @@ Test(api_publish, client_chosen_id_is_honoured, .init = start, .fini = stop, .ti
     char *tok = token_for("organiser");
     const char *vid = "0190a0b0-1111-7000-8000-0000000000aa";
     struct tl_resp r;
-    cr_assert_eq(tl_request(port, "POST", "/v1/vouchers", tok, "application/json",
-                            "{\"id\":\"0190a0b0-1111-7000-8000-0000000000aa\",\"organiser_id\":\"" ORG
-                            "\",\"client_id\":\"c-7\",\"service_type\":\"siivous\","
-                            "\"decision_number\":\"D-7\",\"valid_from\":\"2025-01-01\","
-                            "\"income\":{\"household_size\":2,\"monthly_income_cents\":250000}}",
-                            NULL, &r),
-                 0);
+    cr_assert_eq(
+        tl_request(port, "POST", "/v1/vouchers", tok, "application/json",
+                   "{\"id\":\"0190a0b0-1111-7000-8000-0000000000aa\",\"organiser_id\":\"" ORG
+                   "\",\"client_id\":\"c-7\",\"service_type\":\"siivous\","
+                   "\"decision_number\":\"D-7\",\"valid_from\":\"2025-01-01\","
+                   "\"income\":{\"household_size\":2,\"monthly_income_cents\":250000}}",
+                   NULL, &r),
+        0);
     cr_assert_eq(r.status, 202, "%s", r.body);
     cr_expect_str_eq(json_string_value(json_object_get(r.json, "resource_id")), vid);
     const char *cid = json_string_value(json_object_get(r.json, "command_id"));
@@ -281,21 +282,21 @@ Test(api_publish, batch_is_published_item_by_item, .init = start, .fini = stop, 
     cr_assert_eq(tl_mark(tl_brokers(), T_ORD, &mo), 0);
     char *tok = token_for("provider");
     struct tl_resp r;
-    const char *body =
-        "{\"commands\":["
-        "{\"type\":\"service_event.record\",\"data\":{\"voucher_id\":\"" VOU
-        "\",\"date\":\"2025-01-02\",\"quantity\":1}},"
-        "{\"type\":\"service_event.record\",\"data\":{\"order_id\":\"" ORD
-        "\",\"date\":\"2025-01-03\",\"quantity\":2}},"
-        "{\"type\":\"service_event.update\",\"data\":{\"voucher_id\":\"" VOU "\",\"event_id\":\"" EVT
-        "\",\"band\":\"evening\"}}]}";
+    const char *body = "{\"commands\":["
+                       "{\"type\":\"service_event.record\",\"data\":{\"voucher_id\":\"" VOU
+                       "\",\"date\":\"2025-01-02\",\"quantity\":1}},"
+                       "{\"type\":\"service_event.record\",\"data\":{\"order_id\":\"" ORD
+                       "\",\"date\":\"2025-01-03\",\"quantity\":2}},"
+                       "{\"type\":\"service_event.update\",\"data\":{\"voucher_id\":\"" VOU
+                       "\",\"event_id\":\"" EVT "\",\"band\":\"evening\"}}]}";
     cr_assert_eq(tl_request(port, "POST", "/v1/commands", tok, "application/json", body, NULL, &r),
                  0);
     cr_assert_eq(r.status, 202, "%s", r.body);
     json_t *list = json_object_get(r.json, "commands");
     cr_assert_eq(json_array_size(list), 3);
-    const char *vids[2] = {json_string_value(json_object_get(json_array_get(list, 0), "command_id")),
-                           json_string_value(json_object_get(json_array_get(list, 2), "command_id"))};
+    const char *vids[2] = {
+        json_string_value(json_object_get(json_array_get(list, 0), "command_id")),
+        json_string_value(json_object_get(json_array_get(list, 2), "command_id"))};
     const char *oid = json_string_value(json_object_get(json_array_get(list, 1), "command_id"));
     struct tl_msg got[2];
     cr_expect_eq(tl_find(tl_brokers(), &mv, vids, 2, got, 20000, NULL), 2);
@@ -321,8 +322,7 @@ Test(api_publish, batch_is_published_item_by_item, .init = start, .fini = stop, 
     free(tok);
 }
 
-Test(api_publish, idempotency_key_replays_and_conflicts, .init = start, .fini = stop,
-     .timeout = 60)
+Test(api_publish, idempotency_key_replays_and_conflicts, .init = start, .fini = stop, .timeout = 60)
 {
     struct tl_marks m;
     cr_assert_eq(tl_mark(tl_brokers(), T_SET, &m), 0);
@@ -332,13 +332,13 @@ Test(api_publish, idempotency_key_replays_and_conflicts, .init = start, .fini = 
     snprintf(hdr, sizeof(hdr), "Idempotency-Key: %s\r\n", key);
     const char *body = "{\"organiser_id\":\"" ORG "\",\"period\":\"2025-02\"}";
     struct tl_resp a, b, c;
-    cr_assert_eq(tl_request(port, "POST", "/v1/settlements/runs", tok, "application/json", body,
-                            hdr, &a),
-                 0);
+    cr_assert_eq(
+        tl_request(port, "POST", "/v1/settlements/runs", tok, "application/json", body, hdr, &a),
+        0);
     cr_assert_eq(a.status, 202, "%s", a.body);
-    cr_assert_eq(tl_request(port, "POST", "/v1/settlements/runs", tok, "application/json", body,
-                            hdr, &b),
-                 0);
+    cr_assert_eq(
+        tl_request(port, "POST", "/v1/settlements/runs", tok, "application/json", body, hdr, &b),
+        0);
     cr_expect_eq(b.status, 202, "%s", b.body);
     cr_expect(json_equal(a.json, b.json), "replay differs: %s vs %s", a.body, b.body);
     char rep[16] = "";
@@ -385,8 +385,9 @@ Test(api_publish, health_ready_metrics_openapi, .init = start, .fini = stop, .ti
     cr_assert_eq(tl_request(port, "GET", "/metrics", NULL, NULL, NULL, NULL, &r), 0);
     cr_expect_eq(r.status, 200);
     /* two: the start's readiness probe (tl_api_start) and ours */
-    cr_expect_not_null(strstr(r.body, "psop_api_requests_total{route=\"GET /readyz\",status=\"200\"} 2"),
-                       "%s", r.body);
+    cr_expect_not_null(
+        strstr(r.body, "psop_api_requests_total{route=\"GET /readyz\",status=\"200\"} 2"), "%s",
+        r.body);
     cr_expect_not_null(strstr(r.body, "psop_api_request_duration_seconds_bucket"));
     cr_expect_not_null(strstr(r.body, "psop_api_produce_errors_total"));
     cr_expect_not_null(strstr(r.body, "psop_api_requests_in_flight 1"));
@@ -395,19 +396,18 @@ Test(api_publish, health_ready_metrics_openapi, .init = start, .fini = stop, .ti
 
 /* Envelope version 2: the caller's traceparent travels with the command and
  * comes back in the answer; without one the front makes one. */
-Test(api_publish, traceparent_travels_with_the_command, .init = start, .fini = stop,
-     .timeout = 60)
+Test(api_publish, traceparent_travels_with_the_command, .init = start, .fini = stop, .timeout = 60)
 {
     const char *tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     struct tl_marks m;
     cr_assert_eq(tl_mark(tl_brokers(), T_REF, &m), 0);
     char *tok = token_for("admin");
     struct tl_resp a, b;
-    cr_assert_eq(tl_request(port, "PUT", "/v1/holidays/2026-12-06", tok, "application/json",
-                            "{\"name\":\"Itsenaisyyspaiva\"}",
-                            "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n",
-                            &a),
-                 0);
+    cr_assert_eq(
+        tl_request(port, "PUT", "/v1/holidays/2026-12-06", tok, "application/json",
+                   "{\"name\":\"Itsenaisyyspaiva\"}",
+                   "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n", &a),
+        0);
     cr_assert_eq(a.status, 202, "%s", a.body);
     cr_assert_eq(tl_request(port, "PUT", "/v1/holidays/2026-12-24", tok, "application/json",
                             "{\"name\":\"Jouluaatto\"}", "traceparent: garbage\r\n", &b),

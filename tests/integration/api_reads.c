@@ -46,9 +46,9 @@ static json_t *call_h(int port, const char *method, const char *path, const char
                       const char *body, const char *extra, int *status, struct tl_resp *keep)
 {
     struct tl_resp r;
-    cr_assert_eq(tl_request(port, method, path, token, body ? "application/json" : NULL, body,
-                            extra, &r),
-                 0, "%s %s: no answer", method, path);
+    cr_assert_eq(
+        tl_request(port, method, path, token, body ? "application/json" : NULL, body, extra, &r), 0,
+        "%s %s: no answer", method, path);
     *status = r.status;
     json_t *j = json_incref(r.json);
     if (keep)
@@ -217,7 +217,8 @@ static void world_init(struct world *w)
     json_decref(get_provider_current(w, w->port, w->admin, &st));
     for (int i = 0; i < 300; i++) { /* the same for the public list */
         json_t *l = get_public(w, w->port, &st);
-        json_t *price = json_object_get(json_array_get(json_object_get(l, "providers"), 0), "price");
+        json_t *price =
+            json_object_get(json_array_get(json_object_get(l, "providers"), 0), "price");
         bool current = json_is_object(price);
         json_decref(l);
         if (current)
@@ -379,8 +380,8 @@ Test(api_reads, rejected_command_is_422_with_the_reason)
     world_init(&w);
     char body[512];
     snprintf(body, sizeof(body),
-             "{\"id\":\"%s\",\"business_id\":\"%s\",\"name\":\"Toinen\",\"iban\":\"%s\"}",
-             w.prov, w.yt, w.iban);
+             "{\"id\":\"%s\",\"business_id\":\"%s\",\"name\":\"Toinen\",\"iban\":\"%s\"}", w.prov,
+             w.yt, w.iban);
     int st;
     struct tl_resp r;
     json_t *j = call_h(w.port, "POST", "/v1/providers", w.provider, body, WAIT10, &st, &r);
@@ -406,9 +407,9 @@ Test(api_reads, rejected_command_is_422_with_the_reason)
     /* The tests' fallback when a loaded machine answers 202 after the wait
      * (tl_await_verdict): the same rejection, found by polling the command;
      * and an applied one. Without Prefer: wait the answer is always 202. */
-    cr_assert_eq(tl_request(w.port, "POST", "/v1/providers", w.provider, "application/json", body,
-                            NULL, &r),
-                 0);
+    cr_assert_eq(
+        tl_request(w.port, "POST", "/v1/providers", w.provider, "application/json", body, NULL, &r),
+        0);
     cr_assert_eq(r.status, 202, "%s", r.body);
     tl_await_verdict(w.port, w.provider, &r, 60);
     cr_expect_eq(r.status, 422, "%s", r.body);
@@ -439,8 +440,8 @@ Test(api_reads, authorisation_of_each_read)
     cr_expect_eq(st, 403, "a client");
     json_decref(get_provider(&w, w.port, NULL, &st));
     cr_expect_eq(st, 401, "no token");
-    char *other_org = tok("organiser", "reads-other-org", "0195d000-0000-7000-8000-0000000000ff",
-                          NULL, NULL);
+    char *other_org =
+        tok("organiser", "reads-other-org", "0195d000-0000-7000-8000-0000000000ff", NULL, NULL);
     json_t *p = get_provider(&w, w.port, other_org, &st);
     cr_expect_eq(st, 200, "any organiser");
     json_decref(p);
@@ -561,8 +562,8 @@ Test(api_reads, command_status_accepted_then_applied)
     int st;
     /* No wait: 202, and a status exists at once (accepted, or already the
      * verdict when the worker was quicker than this GET). */
-    json_t *a = call(port, "PUT", "/v1/holidays/2091-06-20", admin,
-                     "{\"name\":\"Juhannusaatto\"}", NULL, &st);
+    json_t *a = call(port, "PUT", "/v1/holidays/2091-06-20", admin, "{\"name\":\"Juhannusaatto\"}",
+                     NULL, &st);
     cr_assert_eq(st, 202);
     const char *cid = jstr(a, "command_id");
     char key[96];
@@ -609,13 +610,14 @@ Test(api_reads, batch_waits_for_every_command)
      * already took: two applied, one rejected. */
     char org2[UUID_STR_LEN];
     tc_uuid(org2);
-    snprintf(body, sizeof(body),
-             "{\"commands\":["
-             "{\"type\":\"holiday.upsert\",\"data\":{\"date\":\"2092-01-01\",\"name\":\"Uusivuosi\"}},"
-             "{\"type\":\"organiser.upsert\",\"data\":{\"id\":\"%s\",\"name\":\"Eräkunta\","
-             "\"business_id\":\"%s\",\"iban\":\"%s\",\"invoice_prefix\":\"%s\","
-             "\"settlement_day\":1,\"auto_approve_days\":0}}]}",
-             org, yt, iban, prefix);
+    snprintf(
+        body, sizeof(body),
+        "{\"commands\":["
+        "{\"type\":\"holiday.upsert\",\"data\":{\"date\":\"2092-01-01\",\"name\":\"Uusivuosi\"}},"
+        "{\"type\":\"organiser.upsert\",\"data\":{\"id\":\"%s\",\"name\":\"Eräkunta\","
+        "\"business_id\":\"%s\",\"iban\":\"%s\",\"invoice_prefix\":\"%s\","
+        "\"settlement_day\":1,\"auto_approve_days\":0}}]}",
+        org, yt, iban, prefix);
     int st;
     json_t *j = call(port, "POST", "/v1/commands", admin, body, "Prefer: wait=99\r\n", &st);
     char *s = dump(j);
@@ -630,13 +632,14 @@ Test(api_reads, batch_waits_for_every_command)
     json_decref(j);
 
     prefix[0] = 'C';
-    snprintf(body, sizeof(body),
-             "{\"commands\":["
-             "{\"type\":\"holiday.upsert\",\"data\":{\"date\":\"2092-01-06\",\"name\":\"Loppiainen\"}},"
-             "{\"type\":\"organiser.upsert\",\"data\":{\"id\":\"%s\",\"name\":\"Toinen\","
-             "\"business_id\":\"%s\",\"iban\":\"%s\",\"invoice_prefix\":\"%s\","
-             "\"settlement_day\":1,\"auto_approve_days\":0}}]}",
-             org2, yt, iban, prefix);
+    snprintf(
+        body, sizeof(body),
+        "{\"commands\":["
+        "{\"type\":\"holiday.upsert\",\"data\":{\"date\":\"2092-01-06\",\"name\":\"Loppiainen\"}},"
+        "{\"type\":\"organiser.upsert\",\"data\":{\"id\":\"%s\",\"name\":\"Toinen\","
+        "\"business_id\":\"%s\",\"iban\":\"%s\",\"invoice_prefix\":\"%s\","
+        "\"settlement_day\":1,\"auto_approve_days\":0}}]}",
+        org2, yt, iban, prefix);
     j = call(port, "POST", "/v1/commands", admin, body, WAIT10, &st);
     s = dump(j);
     cr_assert_eq(st, 200, "a batch answers 200 with rejections inside: %s", s);
@@ -658,12 +661,12 @@ Test(api_reads, idempotent_replay_waits_too)
     snprintf(key, sizeof(key), "reads-%s", u);
     snprintf(extra, sizeof(extra), "Idempotency-Key: %s\r\n" WAIT10, key);
     int st;
-    json_t *a = call(port, "PUT", "/v1/holidays/2093-05-01", admin, "{\"name\":\"Vappu\"}", extra,
-                     &st);
+    json_t *a =
+        call(port, "PUT", "/v1/holidays/2093-05-01", admin, "{\"name\":\"Vappu\"}", extra, &st);
     cr_assert_eq(st, 200);
     struct tl_resp r;
-    json_t *b = call_h(port, "PUT", "/v1/holidays/2093-05-01", admin, "{\"name\":\"Vappu\"}",
-                       extra, &st, &r);
+    json_t *b = call_h(port, "PUT", "/v1/holidays/2093-05-01", admin, "{\"name\":\"Vappu\"}", extra,
+                       &st, &r);
     cr_expect_eq(st, 200);
     char h[16];
     cr_expect(tl_header(&r, "Idempotent-Replayed", h, sizeof(h)));
@@ -671,8 +674,8 @@ Test(api_reads, idempotent_replay_waits_too)
     expect_same(a, b, "replayed status");
     /* Without the wait the replay is the stored acceptance. */
     snprintf(extra, sizeof(extra), "Idempotency-Key: %s\r\n", key);
-    json_t *c = call(port, "PUT", "/v1/holidays/2093-05-01", admin, "{\"name\":\"Vappu\"}", extra,
-                     &st);
+    json_t *c =
+        call(port, "PUT", "/v1/holidays/2093-05-01", admin, "{\"name\":\"Vappu\"}", extra, &st);
     cr_expect_eq(st, 202);
     cr_expect_str_eq(jstr(c, "command_id"), jstr(a, "command_id"));
     json_decref(a);
@@ -715,8 +718,7 @@ static void voucher_init(struct world *w, struct voucher *v)
     snprintf(body, sizeof(body), "{\"provider_id\":\"%s\"}", w->prov);
     json_decref(applied(w->port, "PUT", path, v->client_tok, body));
     snprintf(path, sizeof(path), "/v1/vouchers/%s/service-events", v->id);
-    snprintf(body, sizeof(body), "{\"id\":\"%s\",\"date\":\"%s\",\"quantity\":2}",
-             v->event, day);
+    snprintf(body, sizeof(body), "{\"id\":\"%s\",\"date\":\"%s\",\"quantity\":2}", v->event, day);
     json_decref(applied(w->port, "POST", path, w->provider, body));
     /* The verdict is announced before the read models are refreshed
      * (see get_provider_current): wait for the event to show. */
@@ -776,8 +778,8 @@ Test(api_reads, voucher_reads_and_their_authorisation)
     json_decref(as_provider);
 
     /* Nobody else learns that it exists. */
-    char *other_org = tok("organiser", "reads-other-org", "0195d000-0000-7000-8000-0000000000fe",
-                          NULL, NULL);
+    char *other_org =
+        tok("organiser", "reads-other-org", "0195d000-0000-7000-8000-0000000000fe", NULL, NULL);
     json_decref(get_v(&w, &v, "", w.other_provider, &st));
     cr_expect_eq(st, 404, "another provider");
     json_decref(get_v(&w, &v, "", other_org, &st));

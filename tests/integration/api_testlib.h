@@ -268,11 +268,11 @@ static inline int tl_request(int port, const char *method, const char *path, con
                              struct tl_resp *out)
 {
     size_t blen = body ? strlen(body) : 0;
-    size_t cap = blen + (token ? strlen(token) : 0) + (extra ? strlen(extra) : 0) +
-                 strlen(path) + 512;
+    size_t cap =
+        blen + (token ? strlen(token) : 0) + (extra ? strlen(extra) : 0) + strlen(path) + 512;
     char *req = malloc(cap);
-    int n = snprintf(req, cap, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n",
-                     method, path);
+    int n = snprintf(req, cap, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n", method,
+                     path);
     if (token)
         n += snprintf(req + n, cap - (size_t)n, "Authorization: Bearer %s\r\n", token);
     if (ctype)
@@ -299,8 +299,8 @@ static inline int tl_request(int port, const char *method, const char *path, con
 static inline void tl_await_verdict(int port, const char *token, struct tl_resp *r,
                                     double timeout_s)
 {
-    const char *cid = r->status == 202 ? json_string_value(json_object_get(r->json, "command_id"))
-                                       : NULL;
+    const char *cid =
+        r->status == 202 ? json_string_value(json_object_get(r->json, "command_id")) : NULL;
     if (!cid)
         return;
     char path[128];
@@ -310,9 +310,8 @@ static inline void tl_await_verdict(int port, const char *token, struct tl_resp 
     for (;;) {
         struct tl_resp c;
         if (tl_request(port, "GET", path, token, NULL, NULL, NULL, &c) == 0) {
-            const char *st = c.status == 200
-                                 ? json_string_value(json_object_get(c.json, "status"))
-                                 : NULL;
+            const char *st =
+                c.status == 200 ? json_string_value(json_object_get(c.json, "status")) : NULL;
             json_t *answer = NULL;
             int status = 0;
             if (st && strcmp(st, "applied") == 0) {
@@ -320,10 +319,10 @@ static inline void tl_await_verdict(int port, const char *token, struct tl_resp 
                 status = 200;
             } else if (st && strcmp(st, "rejected") == 0) {
                 const char *why = json_string_value(json_object_get(c.json, "reason"));
-                answer = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type",
-                                   "https://psop.fi/problems/rejected", "title",
-                                   "Unprocessable Content", "status", 422, "detail",
-                                   why ? why : "rejected", "command_id", cid);
+                answer =
+                    json_pack("{s:s, s:s, s:i, s:s, s:s}", "type",
+                              "https://psop.fi/problems/rejected", "title", "Unprocessable Content",
+                              "status", 422, "detail", why ? why : "rejected", "command_id", cid);
                 status = 422;
             }
             tl_resp_free(&c);
@@ -338,8 +337,7 @@ static inline void tl_await_verdict(int port, const char *token, struct tl_resp 
             }
         }
         clock_gettime(CLOCK_MONOTONIC, &now);
-        if ((double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9 >
-            timeout_s)
+        if ((double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9 > timeout_s)
             return;
         usleep(200 * 1000);
     }
@@ -467,8 +465,8 @@ static inline int tl_ensure_topics(const char *brokers, int partitions)
     if (ev) {
         const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
         size_t n = 0;
-        const rd_kafka_topic_result_t **tr = res ? rd_kafka_CreateTopics_result_topics(res, &n)
-                                                 : NULL;
+        const rd_kafka_topic_result_t **tr =
+            res ? rd_kafka_CreateTopics_result_topics(res, &n) : NULL;
         rc = tr ? 0 : -1;
         for (size_t i = 0; i < n; i++) {
             rd_kafka_resp_err_t e = rd_kafka_topic_result_error(tr[i]);
@@ -504,8 +502,8 @@ static inline int tl_mark_once(const char *brokers, const char *topic, struct tl
     snprintf(m->topic, sizeof(m->topic), "%s", topic);
     if (rd_kafka_metadata(rk, 0, t, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
         md->topic_cnt == 1 && !md->topics[0].err) {
-        m->n = md->topics[0].partition_cnt < TL_MAX_PARTS ? md->topics[0].partition_cnt
-                                                          : TL_MAX_PARTS;
+        m->n =
+            md->topics[0].partition_cnt < TL_MAX_PARTS ? md->topics[0].partition_cnt : TL_MAX_PARTS;
         rc = 0;
         for (int p = 0; p < m->n; p++) {
             int64_t lo, hi;

@@ -155,17 +155,17 @@ Test(batch, approves_then_settles_last_month_once)
 
     /* Again the same night: the period is settled, no settlement.run. */
     cr_assert_eq(run_batch(args, 90, NULL), 0, "second run");
-    cr_expect_eq(vw_ll(&w, "SELECT count(*) FROM psop.settlements WHERE organiser_id = '%s'",
-                       w.org_a),
-                 1, "still one settlement");
-    cr_expect_eq(vw_ll(&w, "SELECT count(*) FROM psop.settlement_runs WHERE organiser_id = '%s'",
-                       w.org_a),
-                 1, "still one run: the second batch sent no settlement.run");
+    cr_expect_eq(
+        vw_ll(&w, "SELECT count(*) FROM psop.settlements WHERE organiser_id = '%s'", w.org_a), 1,
+        "still one settlement");
+    cr_expect_eq(
+        vw_ll(&w, "SELECT count(*) FROM psop.settlement_runs WHERE organiser_id = '%s'", w.org_a),
+        1, "still one run: the second batch sent no settlement.run");
 
     /* No api: a quick failure. */
     double took = 0;
-    const char *down[] = {"--api", "http://127.0.0.1:1", "--date", today_s, "--organiser",
-                          w.org_a, NULL};
+    const char *down[] = {"--api", "http://127.0.0.1:1", "--date", today_s, "--organiser", w.org_a,
+                          NULL};
     int rc = run_batch(down, 30, &took);
     cr_expect(rc != 0 && rc != -1, "stopped api: exit %d", rc);
     cr_expect_lt(took, 10.0, "stopped api: took %.1f s", took);
@@ -181,12 +181,12 @@ Test(batch, polls_the_command_status_without_prefer_wait)
     org_settings(&w, w.org_b, 1, 3);
     const char *args[] = {"--wait", "0", "--organiser", w.org_b, "--timeout", "60", NULL};
     cr_assert_eq(run_batch(args, 90, NULL), 0);
-    cr_expect_eq(vw_ll(&w, "SELECT count(*) FROM psop.settlement_runs WHERE organiser_id = '%s'",
-                       w.org_b),
-                 1, "one (empty) run for last month");
-    cr_expect_eq(vw_ll(&w, "SELECT count(*) FROM psop.settlements WHERE organiser_id = '%s'",
-                       w.org_b),
-                 0, "nothing to settle");
+    cr_expect_eq(
+        vw_ll(&w, "SELECT count(*) FROM psop.settlement_runs WHERE organiser_id = '%s'", w.org_b),
+        1, "one (empty) run for last month");
+    cr_expect_eq(
+        vw_ll(&w, "SELECT count(*) FROM psop.settlements WHERE organiser_id = '%s'", w.org_b), 0,
+        "nothing to settle");
     vw_fini(&w);
 }
 
@@ -199,9 +199,9 @@ Test(batch, settles_nothing_before_the_settlement_day)
     date_format(date_from_ymd(t.y, t.m, 1), first_of_month);
     const char *args[] = {"--date", first_of_month, "--organiser", w.org_b, NULL};
     cr_assert_eq(run_batch(args, 60, NULL), 0);
-    cr_expect_eq(vw_ll(&w, "SELECT count(*) FROM psop.settlement_runs WHERE organiser_id = '%s'",
-                       w.org_b),
-                 0, "day 1 < settlement_day 5: no run");
+    cr_expect_eq(
+        vw_ll(&w, "SELECT count(*) FROM psop.settlement_runs WHERE organiser_id = '%s'", w.org_b),
+        0, "day 1 < settlement_day 5: no run");
     vw_fini(&w);
 }
 
@@ -254,7 +254,8 @@ static int free_port(void)
 static bool port_open(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     bool ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
     close(fd);
@@ -295,14 +296,14 @@ Test(batch, runs_against_an_https_api, .timeout = 180)
     char *ca = xasprintf("%s/cert.pem", dir);
     const char *untrusted[] = {"--api", https, "--organiser", w.org_b, NULL};
     cr_expect_eq(run_batch(untrusted, 60, NULL), 1, "a certificate nobody vouches for");
-    cr_expect_eq(vw_ll(&w, "SELECT count(*) FROM psop.settlement_runs WHERE organiser_id = '%s'",
-                       w.org_b),
-                 0, "nothing sent without trust");
+    cr_expect_eq(
+        vw_ll(&w, "SELECT count(*) FROM psop.settlement_runs WHERE organiser_id = '%s'", w.org_b),
+        0, "nothing sent without trust");
     const char *trusted[] = {"--api", https, "--ca-file", ca, "--organiser", w.org_b, NULL};
     cr_expect_eq(run_batch(trusted, 90, NULL), 0);
-    cr_expect_eq(vw_ll(&w, "SELECT count(*) FROM psop.settlement_runs WHERE organiser_id = '%s'",
-                       w.org_b),
-                 1, "last month's run, sent over HTTPS");
+    cr_expect_eq(
+        vw_ll(&w, "SELECT count(*) FROM psop.settlement_runs WHERE organiser_id = '%s'", w.org_b),
+        1, "last month's run, sent over HTTPS");
     vw_fini(&w);
 
     h_stop(socat, SIGTERM, 5);

@@ -47,8 +47,8 @@ static void park(struct tc *t, char cid[UUID_STR_LEN], char org[UUID_STR_LEN])
     tc_iban_fi(iban);
     tc_alnum(prefix + 1, 9);
     json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i}", "id", org, "name",
-                             "Parked organiser", "business_id", yt, "iban", iban,
-                             "invoice_prefix", prefix, "settlement_day", 5, "auto_approve_days", 0);
+                             "Parked organiser", "business_id", yt, "iban", iban, "invoice_prefix",
+                             prefix, "settlement_day", 5, "auto_approve_days", 0);
     char *env = tc_envelope(cid, "organiser.upsert", &admin, data);
     json_decref(data);
     rd_kafka_headers_t *h = rd_kafka_headers_new(3);
@@ -57,9 +57,9 @@ static void park(struct tc *t, char cid[UUID_STR_LEN], char org[UUID_STR_LEN])
     rd_kafka_header_add(h, "psop-worker", -1, "test", -1);
     struct tc_delivery d = {0, RD_KAFKA_RESP_ERR_NO_ERROR};
     char err[256];
-    cr_assert_eq(kprod_send(t->kp, TOPIC_DLQ, org, strlen(org), env, strlen(env), h, &d, err,
-                            sizeof(err)),
-                 0, "%s", err);
+    cr_assert_eq(
+        kprod_send(t->kp, TOPIC_DLQ, org, strlen(org), env, strlen(env), h, &d, err, sizeof(err)),
+        0, "%s", err);
     cr_assert_eq(kprod_flush(t->kp, 15000), 0, "DLQ message not delivered within 15 s");
     cr_assert(d.done && d.err == RD_KAFKA_RESP_ERR_NO_ERROR, "DLQ produce failed");
     free(env);
@@ -67,8 +67,8 @@ static void park(struct tc *t, char cid[UUID_STR_LEN], char org[UUID_STR_LEN])
 
 static long applied_count(PGconn *pg, const char *cid)
 {
-    char *n = h_pg_value(pg, "SELECT count(*) FROM psop.processed_commands WHERE command_id = '%s'",
-                         cid);
+    char *n =
+        h_pg_value(pg, "SELECT count(*) FROM psop.processed_commands WHERE command_id = '%s'", cid);
     long v = atol(n);
     free(n);
     return v;

@@ -34,8 +34,9 @@ static void world_init(struct world *w)
     tc_ytunnus(yt);
     tc_iban_fi(iban);
     e2e_ok(e, "POST", "/v1/providers", w->ptok,
-           e2e_fmt(e, "{\"id\":\"%s\",\"business_id\":\"%s\",\"name\":\"Avain %s Oy\","
-                      "\"iban\":\"%s\"}",
+           e2e_fmt(e,
+                   "{\"id\":\"%s\",\"business_id\":\"%s\",\"name\":\"Avain %s Oy\","
+                   "\"iban\":\"%s\"}",
                    w->pid, yt, w->pid + 28, iban));
 }
 
@@ -52,8 +53,8 @@ static const char *verdict(struct world *w, const char *cid, const char *token)
     double until = h_now() + E2E_VERDICT_S;
     for (;;) {
         int st;
-        json_t *j = e2e_call(e, "GET", e2e_fmt(e, "/v1/commands/%s", cid), token, NULL, NULL,
-                             &st, NULL);
+        json_t *j =
+            e2e_call(e, "GET", e2e_fmt(e, "/v1/commands/%s", cid), token, NULL, NULL, &st, NULL);
         const char *s = e2e_fmt(e, "%s", e2e_str(j, "status"));
         json_decref(j);
         if (st == 200 && (strcmp(s, "applied") == 0 || strcmp(s, "rejected") == 0))
@@ -72,8 +73,8 @@ static char *create_key(struct world *w, const char *token, const char *body, in
     struct e2e *e = &w->e;
     int st;
     char *raw;
-    json_t *j = e2e_call(e, "POST", e2e_fmt(e, "/v1/providers/%s/api-keys", w->pid), token,
-                         body, NULL, &st, &raw);
+    json_t *j = e2e_call(e, "POST", e2e_fmt(e, "/v1/providers/%s/api-keys", w->pid), token, body,
+                         NULL, &st, &raw);
     *status = st;
     if (st != 202) {
         json_decref(j);
@@ -136,8 +137,9 @@ Test(api_keys, a_key_reads_and_sends_as_its_provider_and_lists_without_secrets, 
     int pst;
     char *raw;
     json_t *c = e2e_call(e, "POST", e2e_fmt(e, "/v1/providers/%s/applications", w.pid), key,
-                         e2e_fmt(e, "{\"organiser_id\":\"%s\",\"service_type\":\"eiole\","
-                                    "\"rulebook_version\":\"2026-1\"}",
+                         e2e_fmt(e,
+                                 "{\"organiser_id\":\"%s\",\"service_type\":\"eiole\","
+                                 "\"rulebook_version\":\"2026-1\"}",
                                  e2e_uuid(e)),
                          E2E_WAIT, &pst, &raw);
     /* Authenticated and authorised: the workers decide (no such organiser). */
@@ -154,8 +156,8 @@ Test(api_keys, a_key_reads_and_sends_as_its_provider_and_lists_without_secrets, 
     /* A key cannot make keys, nor revoke them. */
     e2e_status(e, "POST", e2e_fmt(e, "/v1/providers/%s/api-keys", w.pid), key,
                "{\"name\":\"x\",\"expires_in_days\":1}", 403, "a key creating a key");
-    e2e_status(e, "DELETE", e2e_fmt(e, "/v1/providers/%s/api-keys/%s", w.pid, kid), key, NULL,
-               403, "a key revoking itself");
+    e2e_status(e, "DELETE", e2e_fmt(e, "/v1/providers/%s/api-keys/%s", w.pid, kid), key, NULL, 403,
+               "a key revoking itself");
     /* A client may not send its own hash. */
     e2e_status(e, "POST", e2e_fmt(e, "/v1/providers/%s/api-keys", w.pid), w.ptok,
                e2e_fmt(e, "{\"name\":\"x\",\"expires_in_days\":1,\"secret_hash\":\"%064d\"}", 0),
@@ -174,8 +176,8 @@ Test(api_keys, a_key_reads_and_sends_as_its_provider_and_lists_without_secrets, 
 
     /* The list: the provider's own and admin's; no secret, no hash. */
     char *list_raw;
-    json_t *list = e2e_call(e, "GET", e2e_fmt(e, "/v1/providers/%s/api-keys", w.pid), w.ptok,
-                            NULL, NULL, &st, &list_raw);
+    json_t *list = e2e_call(e, "GET", e2e_fmt(e, "/v1/providers/%s/api-keys", w.pid), w.ptok, NULL,
+                            NULL, &st, &list_raw);
     cr_assert_eq(st, 200, "%s", list_raw);
     cr_expect(strstr(list_raw, key + 42) == NULL, "the list shows the secret: %s", list_raw);
     cr_expect(strstr(list_raw, "hash") == NULL, "the list shows a hash: %s", list_raw);
@@ -185,8 +187,7 @@ Test(api_keys, a_key_reads_and_sends_as_its_provider_and_lists_without_secrets, 
     cr_expect_str_eq(e2e_str(k, "scope"), "write");
     /* last_used_at to the minute, written by the uses above. */
     const char *used = e2e_str(k, "last_used_at");
-    cr_expect(strlen(used) == 27 && strcmp(used + 16, ":00.000000Z") == 0, "last_used_at %s",
-              used);
+    cr_expect(strlen(used) == 27 && strcmp(used + 16, ":00.000000Z") == 0, "last_used_at %s", used);
     json_decref(list);
     cr_expect_eq(get_status(&w, e2e_fmt(e, "/v1/providers/%s/api-keys", w.pid), w.admin), 200);
     char *other = e2e_tok(e, "provider", "someone", NULL, e2e_uuid(e), NULL);
@@ -216,10 +217,9 @@ Test(api_keys, at_most_ten_live_keys, .timeout = 180)
     char *cids[11];
     int st;
     for (int i = 0; i < 11; i++) {
-        cr_assert_not_null(create_key(&w, w.ptok,
-                                      e2e_fmt(e, "{\"name\":\"avain %d\",\"expires_in_days\":7}",
-                                              i),
-                                      &st, &cids[i]));
+        cr_assert_not_null(
+            create_key(&w, w.ptok, e2e_fmt(e, "{\"name\":\"avain %d\",\"expires_in_days\":7}", i),
+                       &st, &cids[i]));
         /* One at a time, so the eleventh is the one over the limit. */
         const char *v = verdict(&w, cids[i], w.ptok);
         cr_expect_str_eq(v, i < 10 ? "applied" : "rejected", "key %d", i);

@@ -34,22 +34,26 @@ static void provider(struct world *w, char **id, char **tok, const char *name, l
     tc_ytunnus(yt);
     tc_iban_fi(iban);
     e2e_ok(e, "POST", "/v1/providers", *tok,
-           e2e_fmt(e, "{\"id\":\"%s\",\"business_id\":\"%s\",\"name\":\"%s %s Oy\",\"iban\":\"%s\"}",
+           e2e_fmt(e,
+                   "{\"id\":\"%s\",\"business_id\":\"%s\",\"name\":\"%s %s Oy\",\"iban\":\"%s\"}",
                    *id, yt, name, *id + 28, iban));
     const char *sts[] = {w->st, w->st_visit};
     long prices[] = {hour_price, 2500};
     for (int i = 0; i < 2; i++) {
         e2e_ok(e, "POST", e2e_fmt(e, "/v1/providers/%s/applications", *id), *tok,
-               e2e_fmt(e, "{\"organiser_id\":\"%s\",\"service_type\":\"%s\","
-                          "\"rulebook_version\":\"2026-1\"}",
+               e2e_fmt(e,
+                       "{\"organiser_id\":\"%s\",\"service_type\":\"%s\","
+                       "\"rulebook_version\":\"2026-1\"}",
                        w->org, sts[i]));
         e2e_ok(e, "POST", e2e_fmt(e, "/v1/providers/%s/decisions", *id), w->orga,
-               e2e_fmt(e, "{\"organiser_id\":\"%s\",\"service_type\":\"%s\","
-                          "\"decision\":\"approved\",\"valid_from\":\"2026-05-01\"}",
+               e2e_fmt(e,
+                       "{\"organiser_id\":\"%s\",\"service_type\":\"%s\","
+                       "\"decision\":\"approved\",\"valid_from\":\"2026-05-01\"}",
                        w->org, sts[i]));
         e2e_ok(e, "POST", e2e_fmt(e, "/v1/providers/%s/prices", *id), *tok,
-               e2e_fmt(e, "{\"organiser_id\":\"%s\",\"service_type\":\"%s\","
-                          "\"valid_from\":\"2026-05-01\",\"price_cents\":%ld}",
+               e2e_fmt(e,
+                       "{\"organiser_id\":\"%s\",\"service_type\":\"%s\","
+                       "\"valid_from\":\"2026-05-01\",\"price_cents\":%ld}",
                        w->org, sts[i], prices[i]));
     }
 }
@@ -74,8 +78,9 @@ static void world_init(struct world *w)
     prefix[0] = 'B';
     tc_alnum(prefix + 1, 9);
     e2e_ok(e, "PUT", e2e_fmt(e, "/v1/organisers/%s", w->org), w->admin,
-           e2e_fmt(e, "{\"name\":\"Budjettikunta\",\"business_id\":\"%s\",\"iban\":\"%s\","
-                      "\"invoice_prefix\":\"%s\",\"settlement_day\":5,\"auto_approve_days\":0}",
+           e2e_fmt(e,
+                   "{\"name\":\"Budjettikunta\",\"business_id\":\"%s\",\"iban\":\"%s\","
+                   "\"invoice_prefix\":\"%s\",\"settlement_day\":5,\"auto_approve_days\":0}",
                    yt, iban, prefix));
     e2e_ok(e, "PUT", e2e_fmt(e, "/v1/service-types/%s", w->st), w->admin,
            "{\"name\":\"Siivous (budjetti)\",\"unit\":\"hour\",\"vat_rate_bp\":2550,"
@@ -116,10 +121,11 @@ static char *grant_budget(struct world *w, const char *st, long budget, const ch
     struct e2e *e = &w->e;
     char *vid = e2e_uuid(e);
     e2e_ok(e, "POST", "/v1/vouchers", w->orga,
-           e2e_fmt(e, "{\"id\":\"%s\",\"organiser_id\":\"%s\",\"client_id\":\"%s\","
-                      "\"service_type\":\"%s\",\"decision_number\":\"PS-B-%s\","
-                      "\"valid_from\":\"2026-06-01\",\"valid_to\":\"2026-08-31\","
-                      "\"budget_cents\":%ld,\"provider_id\":\"%s\"}",
+           e2e_fmt(e,
+                   "{\"id\":\"%s\",\"organiser_id\":\"%s\",\"client_id\":\"%s\","
+                   "\"service_type\":\"%s\",\"decision_number\":\"PS-B-%s\","
+                   "\"valid_from\":\"2026-06-01\",\"valid_to\":\"2026-08-31\","
+                   "\"budget_cents\":%ld,\"provider_id\":\"%s\"}",
                    vid, w->org, e2e_code(e, "asiakas-"), st, vid + 24, budget, provider));
     return vid;
 }
@@ -130,8 +136,7 @@ static char *ev_path(struct world *w, const char *vid, const char *eid)
                : e2e_fmt(&w->e, "/v1/vouchers/%s/service-events", vid);
 }
 
-static char *record(struct world *w, const char *vid, const char *date, const char *qty,
-                    long price)
+static char *record(struct world *w, const char *vid, const char *date, const char *qty, long price)
 {
     char *eid = e2e_uuid(&w->e);
     e2e_ok(&w->e, "POST", ev_path(w, vid, NULL), w->tp1,
@@ -167,18 +172,17 @@ struct amounts {
 
 static void expect_events(struct world *w, const char *vid, const struct amounts *a, size_t n)
 {
-    json_t *doc = e2e_get(&w->e, e2e_fmt(&w->e, "%s?month=2026-06", ev_path(w, vid, NULL)),
-                          w->orga);
+    json_t *doc =
+        e2e_get(&w->e, e2e_fmt(&w->e, "%s?month=2026-06", ev_path(w, vid, NULL)), w->orga);
     const json_t *list = json_object_get(doc, "events");
     for (size_t i = 0; i < n; i++) {
         json_t *ev = e2e_find(list, "id", a[i].id);
         cr_assert_not_null(ev, "%s missing: %s", a[i].what, e2e_dump(&w->e, doc));
         const char *d = e2e_dump(&w->e, ev);
         cr_expect_eq(e2e_int(ev, "gross_cents"), a[i].gross, "%s gross: %s", a[i].what, d);
-        cr_expect_eq(e2e_int(ev, "organiser_part_cents"), a[i].org, "%s organiser: %s",
-                     a[i].what, d);
-        cr_expect_eq(e2e_int(ev, "client_share_cents"), a[i].client, "%s client: %s", a[i].what,
+        cr_expect_eq(e2e_int(ev, "organiser_part_cents"), a[i].org, "%s organiser: %s", a[i].what,
                      d);
+        cr_expect_eq(e2e_int(ev, "client_share_cents"), a[i].client, "%s client: %s", a[i].what, d);
         cr_expect_str_eq(e2e_str(ev, "state"), a[i].state, "%s state: %s", a[i].what, d);
         cr_expect_null(json_object_get(ev, "value_unit_cents"), "%s: no value per unit: %s",
                        a[i].what, d);
@@ -196,8 +200,8 @@ static bool used_is(const json_t *doc, const void *arg)
 /* The voucher read: the three budget figures (waits for the read model). */
 static void expect_read(struct world *w, const char *vid, long long budget, long long used)
 {
-    json_t *v = e2e_get_until(&w->e, e2e_fmt(&w->e, "/v1/vouchers/%s?month=2026-06", vid),
-                              w->orga, used_is, &used);
+    json_t *v = e2e_get_until(&w->e, e2e_fmt(&w->e, "/v1/vouchers/%s?month=2026-06", vid), w->orga,
+                              used_is, &used);
     const char *d = e2e_dump(&w->e, v);
     cr_expect_str_eq(e2e_str(v, "value_basis"), "budget", "%s", d);
     cr_expect_eq(e2e_int(v, "budget_cents"), budget, "%s", d);
@@ -210,14 +214,12 @@ static void expect_read(struct world *w, const char *vid, long long budget, long
 /* The organiser's only June settlement so far, read by the provider. */
 static json_t *first_settlement(struct world *w)
 {
-    json_t *sl = e2e_get(&w->e, e2e_fmt(&w->e, "/v1/settlements?organiser_id=%s&period=2026-06",
-                                        w->org),
-                         w->orga);
+    json_t *sl = e2e_get(
+        &w->e, e2e_fmt(&w->e, "/v1/settlements?organiser_id=%s&period=2026-06", w->org), w->orga);
     json_t *ss = json_object_get(sl, "settlements");
     cr_assert_eq(json_array_size(ss), 1, "%s", e2e_dump(&w->e, sl));
-    json_t *sd = e2e_get(&w->e,
-                         e2e_fmt(&w->e, "/v1/settlements/%s", e2e_str(json_array_get(ss, 0), "id")),
-                         w->tp1);
+    json_t *sd = e2e_get(
+        &w->e, e2e_fmt(&w->e, "/v1/settlements/%s", e2e_str(json_array_get(ss, 0), "id")), w->tp1);
     json_decref(sl);
     return sd;
 }
@@ -277,8 +279,8 @@ Test(e2e_budget, whole_budget_month)
     char *e6 = record(&w, v, "2026-06-08", "3", -1);
     expect_pot(&w, v, 99000, 99000, "pot emptied by e6");
     /* e7: nothing left. */
-    e2e_rej(e, "POST", ev_path(&w, v, NULL), w.tp1,
-            "{\"date\":\"2026-06-09\",\"quantity\":1}", "budget_exhausted:");
+    e2e_rej(e, "POST", ev_path(&w, v, NULL), w.tp1, "{\"date\":\"2026-06-09\",\"quantity\":1}",
+            "budget_exhausted:");
     /* e1 edited down to 3 h (104.70): its old 139.60 back first, then the
      * new 104.70 charged; e6's split does not change: used 955.10 */
     e2e_ok(e, "PATCH", ev_path(&w, v, e1), w.tp1, "{\"quantity\":3}");
@@ -286,9 +288,9 @@ Test(e2e_budget, whole_budget_month)
     expect_read(&w, v, 99000, 95510);
 
     const struct amounts month[] = {
-        {e1, "e1", 10470, 10470, 0, "recorded"},   {e2, "e2", 12800, 12800, 0, "recorded"},
-        {e3, "e3", 34900, 34900, 0, "recorded"},   {e4, "e4 deleted", 6980, 6980, 0, "deleted"},
-        {e5, "e5", 34900, 34900, 0, "recorded"},   {e6, "e6", 10470, 2440, 8030, "recorded"},
+        {e1, "e1", 10470, 10470, 0, "recorded"}, {e2, "e2", 12800, 12800, 0, "recorded"},
+        {e3, "e3", 34900, 34900, 0, "recorded"}, {e4, "e4 deleted", 6980, 6980, 0, "deleted"},
+        {e5, "e5", 34900, 34900, 0, "recorded"}, {e6, "e6", 10470, 2440, 8030, "recorded"},
     };
     expect_events(&w, v, month, sizeof(month) / sizeof(month[0]));
 
@@ -296,8 +298,7 @@ Test(e2e_budget, whole_budget_month)
     const char *am = e2e_fmt(e, "/v1/vouchers/%s/amendments", v);
     e2e_rej(e, "POST", am, w.orga, "{\"effective_from\":\"2026-06-01\",\"budget_cents\":95509}",
             "budget_below_charged:");
-    e2e_rej(e, "POST", am, w.orga,
-            "{\"effective_from\":\"2026-06-01\",\"unit_value_cents\":3000}",
+    e2e_rej(e, "POST", am, w.orga, "{\"effective_from\":\"2026-06-01\",\"unit_value_cents\":3000}",
             "value_basis_mismatch:");
     e2e_rej(e, "POST", am, w.orga, "{\"effective_from\":\"2026-06-01\",\"monthly_quota\":10}",
             "value_basis_mismatch:");
@@ -347,12 +348,13 @@ Test(e2e_budget, whole_budget_month)
     e2e_ok(e, "POST", e2e_fmt(e, "%s/credits", ev_path(&w, v, e6)), w.orga,
            "{\"quantity\":1,\"reason_code\":\"not_delivered\",\"explanation\":\"Peruttu\"}");
     expect_pot(&w, v, 100000, 87717, "after the credits");
-    char *cr = h_pg_value(w.pg,
-                          "SELECT string_agg(c.gross_cents || '/' || c.organiser_part_cents || '/' || "
-                          "c.client_share_cents, ' ' ORDER BY c.gross_cents) FROM psop.credits c "
-                          "JOIN psop.service_events x ON x.id = c.event_id WHERE x.voucher_id = "
-                          "'%s'",
-                          v);
+    char *cr =
+        h_pg_value(w.pg,
+                   "SELECT string_agg(c.gross_cents || '/' || c.organiser_part_cents || '/' || "
+                   "c.client_share_cents, ' ' ORDER BY c.gross_cents) FROM psop.credits c "
+                   "JOIN psop.service_events x ON x.id = c.event_id WHERE x.voucher_id = "
+                   "'%s'",
+                   v);
     cr_expect_str_eq(cr, "-6980/-6980/0 -3490/-813/-2677");
     free(cr);
     expect_read(&w, v, 100000, 87717);
@@ -395,8 +397,9 @@ Test(e2e_budget, grant_and_record_rules)
         e2e_fmt(e, "{%s,\"budget_cents\":99000}", base),
         e2e_fmt(e, "{%s,\"valid_to\":\"2026-08-31\",\"budget_cents\":99000,\"monthly_quota\":10}",
                 base),
-        e2e_fmt(e, "{%s,\"valid_to\":\"2026-08-31\",\"budget_cents\":99000,"
-                   "\"unit_value_cents\":3000}",
+        e2e_fmt(e,
+                "{%s,\"valid_to\":\"2026-08-31\",\"budget_cents\":99000,"
+                "\"unit_value_cents\":3000}",
                 base),
         e2e_fmt(e, "{%s,\"valid_to\":\"2026-08-31\",\"budget_cents\":0}", base),
         e2e_fmt(e, "{%s,\"valid_to\":\"2026-08-31\",\"budget_cents\":10000001}", base),
@@ -448,7 +451,7 @@ static void race(struct world *w, const char *vid, const char *qty, int n, long 
 {
     struct tc *t = tc_open();
     struct tc_actor a = {.sub = "erp-race", .role = "provider", .provider = w->p1};
-    char (*ids)[UUID_STR_LEN] = calloc((size_t)n, UUID_STR_LEN);
+    char(*ids)[UUID_STR_LEN] = calloc((size_t)n, UUID_STR_LEN);
     for (int i = 0; i < n; i++) {
         char key[UUID_STR_LEN], eid[UUID_STR_LEN];
         tc_uuid(key);

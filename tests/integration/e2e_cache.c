@@ -194,8 +194,8 @@ Test(e2e_cache, flushall_fallback_rebuild_and_stale_write)
     cr_expect(json_equal(v1, v3), "voucher after the rebuild differs:\n%s\n%s", e2e_dump(&e, v1),
               e2e_dump(&e, v3));
     json_t *p3 = e2e_get(&e, ppath, provt);
-    cr_expect(json_equal(p1, p3), "provider after the rebuild differs:\n%s\n%s",
-              e2e_dump(&e, p1), e2e_dump(&e, p3));
+    cr_expect(json_equal(p1, p3), "provider after the rebuild differs:\n%s\n%s", e2e_dump(&e, p1),
+              e2e_dump(&e, p3));
 
     /* An out-of-order older write does not overwrite the newer document. */
     char err[256];
@@ -222,8 +222,7 @@ Test(e2e_cache, flushall_fallback_rebuild_and_stale_write)
            "{\"effective_from\":\"2026-06-01\",\"monthly_quota\":9}");
     long long want = v_ver + 1;
     json_t *v5 = e2e_get_until(&e, vpath, clientt, e2e_version_at_least, &want);
-    cr_expect_eq(json_integer_value(json_object_get(v5, "version")), want, "%s",
-                 e2e_dump(&e, v5));
+    cr_expect_eq(json_integer_value(json_object_get(v5, "version")), want, "%s", e2e_dump(&e, v5));
     cr_expect_eq(e2e_h(v5, "monthly_quota"), 900, "%s", e2e_dump(&e, v5));
     cr_expect_eq(stored(r, vkey, NULL), want);
     json_t *v6 = e2e_get_until(&e, vpath, clientt, has_provider, prov);
@@ -237,9 +236,10 @@ Test(e2e_cache, flushall_fallback_rebuild_and_stale_write)
     cr_assert_not_null(pg, "%s", perr);
     /* what the run does to each voucher it settled: a new version */
     const char *bp[] = {vid};
-    PGresult *bump = pgc_query(pg, "UPDATE psop.vouchers SET version = version + 1 "
-                                   "WHERE id = $1::uuid RETURNING version", 1, bp, perr,
-                               sizeof(perr));
+    PGresult *bump = pgc_query(pg,
+                               "UPDATE psop.vouchers SET version = version + 1 "
+                               "WHERE id = $1::uuid RETURNING version",
+                               1, bp, perr, sizeof(perr));
     cr_assert_not_null(bump, "%s", perr);
     want = strtoll(PQgetvalue(bump, 0, 0), NULL, 10);
     PQclear(bump);

@@ -135,9 +135,9 @@ static char *ev_path(struct world *w, const char *oid)
 static char *ev_body(struct world *w, const char *eid, const char *date, const char *qty,
                      const char *band)
 {
-    return e2e_fmt(&w->e, "{%s%s%s\"date\":\"%s\",\"quantity\":%s%s%s%s}",
-                   eid ? "\"id\":\"" : "", eid ? eid : "", eid ? "\"," : "", date, qty,
-                   band ? ",\"band\":\"" : "", band ? band : "", band ? "\"" : "");
+    return e2e_fmt(&w->e, "{%s%s%s\"date\":\"%s\",\"quantity\":%s%s%s%s}", eid ? "\"id\":\"" : "",
+                   eid ? eid : "", eid ? "\"," : "", date, qty, band ? ",\"band\":\"" : "",
+                   band ? band : "", band ? "\"" : "");
 }
 
 static char *record(struct world *w, const char *oid, const char *tok, const char *date,
@@ -150,12 +150,10 @@ static char *record(struct world *w, const char *oid, const char *tok, const cha
     return eid;
 }
 
-static const char *record_rej(struct world *w, const char *oid, const char *tok,
-                              const char *date, const char *qty, const char *band,
-                              const char *prefix)
+static const char *record_rej(struct world *w, const char *oid, const char *tok, const char *date,
+                              const char *qty, const char *band, const char *prefix)
 {
-    return e2e_rej(&w->e, "POST", ev_path(w, oid), tok, ev_body(w, NULL, date, qty, band),
-                   prefix);
+    return e2e_rej(&w->e, "POST", ev_path(w, oid), tok, ev_body(w, NULL, date, qty, band), prefix);
 }
 
 struct ev_count {
@@ -174,16 +172,15 @@ static void expect_amounts(const json_t *events, const char *eid, const char *st
     json_t *ev = e2e_find(json_object_get(events, "events"), "id", eid);
     cr_assert_not_null(ev, "event %s not listed", eid);
     cr_expect_str_eq(e2e_str(ev, "state"), state, "event %s state", eid);
-    cr_expect_eq(e2e_int(ev, "unit_price_cents"), price, "event %s unit price %lld, want %ld",
-                 eid, e2e_int(ev, "unit_price_cents"), price);
+    cr_expect_eq(e2e_int(ev, "unit_price_cents"), price, "event %s unit price %lld, want %ld", eid,
+                 e2e_int(ev, "unit_price_cents"), price);
     cr_expect_eq(e2e_int(ev, "client_fee_cents"), fee, "event %s fee", eid);
     cr_expect_eq(e2e_int(ev, "gross_cents"), gross, "event %s gross %lld, want %ld", eid,
                  e2e_int(ev, "gross_cents"), gross);
     cr_expect_eq(e2e_int(ev, "organiser_part_cents"), org, "event %s organiser part %lld, want %ld",
                  eid, e2e_int(ev, "organiser_part_cents"), org);
-    cr_expect_eq(e2e_int(ev, "client_share_cents"), client,
-                 "event %s client share %lld, want %ld", eid, e2e_int(ev, "client_share_cents"),
-                 client);
+    cr_expect_eq(e2e_int(ev, "client_share_cents"), client, "event %s client share %lld, want %ld",
+                 eid, e2e_int(ev, "client_share_cents"), client);
 }
 
 /* GET path until its events list has n events; returns it. */
@@ -191,8 +188,7 @@ static json_t *events_n(struct world *w, const char *oid, size_t n)
 {
     struct ev_count c = {n};
     json_t *d = e2e_get_until(&w->e, ev_path(w, oid), w->orga, has_n_events, &c);
-    cr_assert_eq(json_array_size(json_object_get(d, "events")), n, "%s",
-                 e2e_dump(&w->e, d));
+    cr_assert_eq(json_array_size(json_object_get(d, "events")), n, "%s", e2e_dump(&w->e, d));
     return d;
 }
 
@@ -308,22 +304,24 @@ Test(e2e_orders, contract_orders_events_and_settlement)
            "{\"effective_date\":\"2026-05-20\",\"reason\":\"Asiakas muutti\"}");
     record_rej(&w, oa, w.tp1, "2026-05-21", "0.25", NULL, "order_not_active");
     e2e_rej(e, "POST", e2e_fmt(e, "/v1/orders/%s/end", oa), w.orga,
-            "{\"effective_date\":\"2026-05-25\",\"reason\":\"Toistamiseen\"}",
-            "order_not_active");
+            "{\"effective_date\":\"2026-05-25\",\"reason\":\"Toistamiseen\"}", "order_not_active");
 
     /* A voucher of the same organiser served by P1 in May: flat 30.00,
      * P1's list price 34.90; 2 h on Monday = 69.80, voucher 60.00. */
     e2e_ok(e, "POST", e2e_fmt(e, "/v1/providers/%s/applications", w.p1), w.tp1,
-           e2e_fmt(e, "{\"organiser_id\":\"%s\",\"service_type\":\"%s\","
-                      "\"rulebook_version\":\"2026-1\"}",
+           e2e_fmt(e,
+                   "{\"organiser_id\":\"%s\",\"service_type\":\"%s\","
+                   "\"rulebook_version\":\"2026-1\"}",
                    w.org, w.st));
     e2e_ok(e, "POST", e2e_fmt(e, "/v1/providers/%s/decisions", w.p1), w.orga,
-           e2e_fmt(e, "{\"organiser_id\":\"%s\",\"service_type\":\"%s\","
-                      "\"decision\":\"approved\",\"valid_from\":\"2026-04-01\"}",
+           e2e_fmt(e,
+                   "{\"organiser_id\":\"%s\",\"service_type\":\"%s\","
+                   "\"decision\":\"approved\",\"valid_from\":\"2026-04-01\"}",
                    w.org, w.st));
     e2e_ok(e, "POST", e2e_fmt(e, "/v1/providers/%s/prices", w.p1), w.tp1,
-           e2e_fmt(e, "{\"organiser_id\":\"%s\",\"service_type\":\"%s\","
-                      "\"valid_from\":\"2026-04-01\",\"price_cents\":3490}",
+           e2e_fmt(e,
+                   "{\"organiser_id\":\"%s\",\"service_type\":\"%s\","
+                   "\"valid_from\":\"2026-04-01\",\"price_cents\":3490}",
                    w.org, w.st));
     char *vid = e2e_uuid(e);
     e2e_ok(e, "POST", "/v1/vouchers", w.orga,
@@ -342,8 +340,8 @@ Test(e2e_orders, contract_orders_events_and_settlement)
             "forbidden:");
     const char *oevs[][2] = {{oa, e1}, {oa, e2}, {ob, e3}, {ob, e4}, {ob, e5}};
     for (size_t i = 0; i < 5; i++)
-        e2e_ok(e, "POST", e2e_fmt(e, "%s/%s/approval", ev_path(&w, oevs[i][0]), oevs[i][1]),
-               w.orga, NULL);
+        e2e_ok(e, "POST", e2e_fmt(e, "%s/%s/approval", ev_path(&w, oevs[i][0]), oevs[i][1]), w.orga,
+               NULL);
     e2e_ok(e, "POST", e2e_fmt(e, "/v1/vouchers/%s/service-events/%s/approval", vid, ev), w.orga,
            NULL);
 
@@ -353,8 +351,8 @@ Test(e2e_orders, contract_orders_events_and_settlement)
      * client 9.80 + 31.25 + 18.75 = 59.80. */
     e2e_ok(e, "POST", "/v1/settlements/runs", w.orga,
            e2e_fmt(e, "{\"organiser_id\":\"%s\",\"period\":\"2026-05\"}", w.org));
-    json_t *sl = e2e_get(e, e2e_fmt(e, "/v1/settlements?organiser_id=%s&period=2026-05", w.org),
-                         w.orga);
+    json_t *sl =
+        e2e_get(e, e2e_fmt(e, "/v1/settlements?organiser_id=%s&period=2026-05", w.org), w.orga);
     json_t *ss = json_object_get(sl, "settlements");
     cr_assert_eq(json_array_size(ss), 1, "%s", e2e_dump(e, sl));
     char *sid = e2e_fmt(e, "%s", e2e_str(json_array_get(ss, 0), "id"));
@@ -530,8 +528,7 @@ Test(e2e_orders, volume_cap_holds_under_concurrent_recording)
             int code = 3;
             if (rc == 0 && r.status == 200)
                 code = 0;
-            else if (rc == 0 && r.status == 422 && r.body &&
-                     strstr(r.body, "volume_cap_exceeded"))
+            else if (rc == 0 && r.status == 422 && r.body && strstr(r.body, "volume_cap_exceeded"))
                 code = 1;
             _exit(code);
         }

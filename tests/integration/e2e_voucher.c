@@ -32,8 +32,8 @@
 
 struct world {
     struct e2e e;
-    char *org, *org_b;       /* organisers A and B */
-    char *st, *st_plain;     /* hourly banded + income model; per visit, no share */
+    char *org, *org_b;   /* organisers A and B */
+    char *st, *st_plain; /* hourly banded + income model; per visit, no share */
     char *admin, *orga, *orgb;
     char *p1, *tp1, *p2, *tp2; /* providers approved for A from 2026-04-01 */
 };
@@ -144,8 +144,7 @@ static void world_init(struct world *w)
     prov_apply(w, w->p1, w->tp1, w->st_plain);
     prov_approve(w, w->p1, w->st, "2026-04-01");
     prov_approve(w, w->p1, w->st_plain, "2026-04-01");
-    prov_price(w, w->p1, w->tp1, w->st, "2026-04-01", 3490,
-               "{\"saturday\":3990,\"sunday\":4490}");
+    prov_price(w, w->p1, w->tp1, w->st, "2026-04-01", 3490, "{\"saturday\":3990,\"sunday\":4490}");
     prov_price(w, w->p1, w->tp1, w->st_plain, "2026-04-01", 2500, NULL);
 
     prov_register(w, &w->p2, &w->tp2, "Hoiva Kaksi");
@@ -171,16 +170,15 @@ static char *grant(struct world *w, const char *client, const char *st, long val
 {
     struct e2e *e = &w->e;
     char *vid = e2e_uuid(e);
-    json_t *s = e2e_ok_j(
-        e, "POST", "/v1/vouchers", w->orga,
-        e2e_fmt(e,
-                "{\"id\":\"%s\",\"organiser_id\":\"%s\",\"client_id\":\"%s\","
-                "\"service_type\":\"%s\",\"decision_number\":\"PS-E2E-%s\","
-                "\"valid_from\":\"%s\",\"unit_value_cents\":%ld%s%s%s%s%s}",
-                vid, w->org, client, st, vid + 24, valid_from, value,
-                quota ? ",\"monthly_quota\":" : "", quota ? quota : "",
-                provider ? ",\"provider_id\":\"" : "", provider ? provider : "",
-                provider ? "\"" : ""));
+    json_t *s = e2e_ok_j(e, "POST", "/v1/vouchers", w->orga,
+                         e2e_fmt(e,
+                                 "{\"id\":\"%s\",\"organiser_id\":\"%s\",\"client_id\":\"%s\","
+                                 "\"service_type\":\"%s\",\"decision_number\":\"PS-E2E-%s\","
+                                 "\"valid_from\":\"%s\",\"unit_value_cents\":%ld%s%s%s%s%s}",
+                                 vid, w->org, client, st, vid + 24, valid_from, value,
+                                 quota ? ",\"monthly_quota\":" : "", quota ? quota : "",
+                                 provider ? ",\"provider_id\":\"" : "", provider ? provider : "",
+                                 provider ? "\"" : ""));
     cr_expect_str_eq(e2e_str(s, "resource_id"), vid);
     cr_expect_str_eq(e2e_str(s, "type"), "voucher.grant");
     json_decref(s);
@@ -196,9 +194,9 @@ static char *events_path(struct world *w, const char *vid)
 static char *event_body(struct world *w, const char *eid, const char *date, const char *qty,
                         const char *band, long price)
 {
-    return e2e_fmt(&w->e, "{%s%s%s\"date\":\"%s\",\"quantity\":%s%s%s%s%s}",
-                   eid ? "\"id\":\"" : "", eid ? eid : "", eid ? "\"," : "", date, qty,
-                   band ? ",\"band\":\"" : "", band ? band : "", band ? "\"" : "",
+    return e2e_fmt(&w->e, "{%s%s%s\"date\":\"%s\",\"quantity\":%s%s%s%s%s}", eid ? "\"id\":\"" : "",
+                   eid ? eid : "", eid ? "\"," : "", date, qty, band ? ",\"band\":\"" : "",
+                   band ? band : "", band ? "\"" : "",
                    price >= 0 ? e2e_fmt(&w->e, ",\"unit_price_cents\":%ld", price) : "");
 }
 
@@ -215,9 +213,8 @@ static char *record(struct world *w, const char *vid, const char *ptok, const ch
 }
 
 /* Records an event that must be rejected with prefix; returns the reason. */
-static const char *record_rej(struct world *w, const char *vid, const char *ptok,
-                              const char *date, const char *qty, const char *band, long price,
-                              const char *prefix)
+static const char *record_rej(struct world *w, const char *vid, const char *ptok, const char *date,
+                              const char *qty, const char *band, long price, const char *prefix)
 {
     return e2e_rej(&w->e, "POST", events_path(w, vid), ptok,
                    event_body(w, NULL, date, qty, band, price), prefix);
@@ -287,8 +284,7 @@ static void expect_unit(struct world *w, const json_t *p, const char *band, long
     const char *d = e2e_dump(&w->e, p);
     cr_assert_not_null(b, "band %s missing: %s", band, d);
     cr_expect_eq(e2e_int(b, "unit_price_cents"), price, "%s price: %s", band ? band : "top", d);
-    cr_expect_eq(e2e_int(b, "voucher_value_cents"), value, "%s value: %s", band ? band : "top",
-                 d);
+    cr_expect_eq(e2e_int(b, "voucher_value_cents"), value, "%s value: %s", band ? band : "top", d);
     cr_expect_eq(e2e_int(b, "client_share_cents"), share, "%s share: %s", band ? band : "top", d);
 }
 
@@ -365,8 +361,8 @@ Test(e2e_voucher, whole_voucher_story)
      *      saturday 39.90/37.50/2.40, sunday 44.90/45.00/0
      * cheapest own share (weekday) first: P2 (3.00) then P1 (4.90). */
     size_t two = 2;
-    json_t *cmp = e2e_get_until(e, e2e_fmt(e, "/v1/vouchers/%s/providers", v1), tc1,
-                                providers_priced, &two);
+    json_t *cmp =
+        e2e_get_until(e, e2e_fmt(e, "/v1/vouchers/%s/providers", v1), tc1, providers_priced, &two);
     const char *sc = e2e_dump(e, cmp);
     cr_expect_eq(e2e_int(cmp, "voucher_value_cents"), 3000, "%s", sc);
     cr_expect_str_eq(e2e_str(cmp, "unit"), "hour", "%s", sc);
@@ -419,8 +415,8 @@ Test(e2e_voucher, whole_voucher_story)
     /* The provider edits e6 to 1.5 h: the agreed price stays (same date and
      * band): gross 1.5 x 32.00 = 48.00, organiser 1.5 x 30.00 = 45.00,
      * client 3.00. */
-    json_t *u = e2e_ok_j(e, "PATCH", e2e_fmt(e, "/v1/vouchers/%s/service-events/%s", v1, e6),
-                         w.tp1, "{\"quantity\":1.5,\"note\":\"korjattu 1,5 h\"}");
+    json_t *u = e2e_ok_j(e, "PATCH", e2e_fmt(e, "/v1/vouchers/%s/service-events/%s", v1, e6), w.tp1,
+                         "{\"quantity\":1.5,\"note\":\"korjattu 1,5 h\"}");
     cr_expect_str_eq(e2e_str(u, "resource_id"), e6);
     json_decref(u);
     /* ... deletes e7 */
@@ -438,20 +434,19 @@ Test(e2e_voucher, whole_voucher_story)
     json_t *evs = e2e_get_until(e, e2e_fmt(e, "%s?month=2026-05", events_path(&w, v1)), w.orga,
                                 event_in_state, &last);
     const json_t *list = json_object_get(evs, "events");
-    cr_expect_eq(json_array_size(list), 7, "deleted events are listed too: %s",
-                 e2e_dump(e, evs));
+    cr_expect_eq(json_array_size(list), 7, "deleted events are listed too: %s", e2e_dump(e, evs));
     expect_event(&w, list, e1, "e1 weekday", "2026-05-04", 200, "weekday", 3490, 3000, 6980, 6000,
                  980, "approved");
     expect_event(&w, list, e2, "e2 evening", "2026-05-05", 250, "evening", 3490, 3450, 8725, 8625,
                  100, "recorded");
-    expect_event(&w, list, e3, "e3 saturday", "2026-05-09", 100, "saturday", 3990, 3750, 3990,
-                 3750, 240, "recorded");
-    expect_event(&w, list, e4, "e4 sunday", "2026-05-10", 150, "sunday", 4490, 4500, 6735, 6735,
-                 0, "recorded");
+    expect_event(&w, list, e3, "e3 saturday", "2026-05-09", 100, "saturday", 3990, 3750, 3990, 3750,
+                 240, "recorded");
+    expect_event(&w, list, e4, "e4 sunday", "2026-05-10", 150, "sunday", 4490, 4500, 6735, 6735, 0,
+                 "recorded");
     expect_event(&w, list, e5, "e5 holiday", HOLIDAY, 100, "sunday", 4490, 4500, 4490, 4490, 0,
                  "recorded");
-    expect_event(&w, list, e6, "e6 agreed, edited", "2026-05-06", 150, "weekday", 3200, 3000,
-                 4800, 4500, 300, "recorded");
+    expect_event(&w, list, e6, "e6 agreed, edited", "2026-05-06", 150, "weekday", 3200, 3000, 4800,
+                 4500, 300, "recorded");
     expect_event(&w, list, e7, "e7 deleted", "2026-05-07", 100, "weekday", 3490, 3000, 3490, 3000,
                  490, "deleted");
     cr_expect_str_eq(e2e_str(e2e_find(list, "id", e6), "note"), "korjattu 1,5 h");
@@ -675,8 +670,8 @@ Test(e2e_voucher, voucher_rules)
             "not_found:");
     /* P3 is not in the comparison either */
     size_t two = 2;
-    json_t *cmp = e2e_get_until(e, e2e_fmt(e, "/v1/vouchers/%s/providers", v), tc,
-                                providers_priced, &two);
+    json_t *cmp =
+        e2e_get_until(e, e2e_fmt(e, "/v1/vouchers/%s/providers", v), tc, providers_priced, &two);
     cr_expect_null(e2e_find(json_object_get(cmp, "providers"), "provider_id", p3), "%s",
                    e2e_dump(e, cmp));
     cr_expect_eq(json_array_size(json_object_get(cmp, "providers")), 2, "%s", e2e_dump(e, cmp));
@@ -740,8 +735,8 @@ Test(e2e_voucher, roles_and_ownership)
     char *ev = record(&w, v, w.tp1, "2026-05-04", "1", NULL, -1);
     char *evpath = e2e_fmt(e, "%s/service-events/%s", vpath, ev);
     struct ev_state rec = {ev, "recorded"};
-    json_t *before = e2e_get_until(e, e2e_fmt(e, "%s/service-events", vpath), w.orga,
-                                   event_in_state, &rec);
+    json_t *before =
+        e2e_get_until(e, e2e_fmt(e, "%s/service-events", vpath), w.orga, event_in_state, &rec);
     json_t *vbefore = e2e_get(e, vpath, w.orga);
 
     /* Another organiser: the token names no organiser of the voucher, so the
@@ -815,8 +810,7 @@ Test(e2e_voucher, roles_and_ownership)
                "another client's provider comparison");
     e2e_status(e, "GET", e2e_fmt(e, "/v1/vouchers/%s", vo), tother, NULL, 200,
                "the client's own voucher");
-    e2e_status(e, "GET", e2e_fmt(e, "/v1/vouchers/%s", vo), tc, NULL, 404,
-               "the other way round");
+    e2e_status(e, "GET", e2e_fmt(e, "/v1/vouchers/%s", vo), tc, NULL, 404, "the other way round");
     /* A provider it was not chosen for: 404 on the voucher and its events. */
     e2e_status(e, "GET", vpath, w.tp2, NULL, 404, "a provider not chosen");
     e2e_status(e, "GET", e2e_fmt(e, "%s/service-events", vpath), w.tp2, NULL, 404,

@@ -8,10 +8,10 @@
  * Commands go onto psop.commands.* as envelopes and the running workers
  * (scripts/dev up) apply them: reference and provider always; the voucher
  * and settlement parts run only when a voucher / settlement worker applies
- * commands, else they are skipped with a message. The events are then read back from the beginning of
- * psop.events.* with a consumer of a fresh group, keeping those whose
- * psopcommandid is one of this test's commands. Every id and code is new, so
- * the test runs again and again on the same database.
+ * commands, else they are skipped with a message. The events are then read back from the beginning
+ * of psop.events.* with a consumer of a fresh group, keeping those whose psopcommandid is one of
+ * this test's commands. Every id and code is new, so the test runs again and again on the same
+ * database.
  */
 #include <criterion/criterion.h>
 #include <librdkafka/rdkafka.h>
@@ -45,13 +45,13 @@ struct run {
 
 /* Records that command id must have published one event of type on topic
  * keyed by key, whose data contains want (taken, may be NULL). */
-static void expect_event(struct run *r, const char *id, const char *command_type,
-                         const char *type, const char *topic, const char *key, json_t *want)
+static void expect_event(struct run *r, const char *id, const char *command_type, const char *type,
+                         const char *topic, const char *key, json_t *want)
 {
     json_array_append_new(r->expect,
-                          json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "command", id,
-                                    "command_type", command_type, "type", type, "topic", topic,
-                                    "key", key, "want", want ? want : json_object()));
+                          json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "command", id, "command_type",
+                                    command_type, "type", type, "topic", topic, "key", key, "want",
+                                    want ? want : json_object()));
 }
 
 /* Sends a command, expects it applied, and expects its event. data taken. */
@@ -74,9 +74,9 @@ static void rejected(struct run *r, const char *cmd_topic, const char *cmd_key,
     char id[UUID_STR_LEN];
     tc_send(r->t, cmd_topic, cmd_key, command_type, a, data, id);
     char *reason = tc_expect_rejected(r->pg, id, prefix);
-    expect_event(r, id, command_type, "command.rejected", evt_topic, cmd_key,
-                 json_pack("{s:s, s:s, s:s}", "command_id", id, "type", command_type, "reason",
-                           reason));
+    expect_event(
+        r, id, command_type, "command.rejected", evt_topic, cmd_key,
+        json_pack("{s:s, s:s, s:s}", "command_id", id, "type", command_type, "reason", reason));
     free(reason);
 }
 
@@ -103,9 +103,9 @@ static void reference_part(struct run *r, struct ids *x)
     prefix[0] = 'E';
     tc_alnum(prefix + 1, 9);
     applied(r, TOPIC_CMD_REFERENCE, x->org, "organiser.upsert", &x->admin,
-            json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i}", "id", x->org, "name",
-                      "Tapahtumakunta", "business_id", yt, "iban", iban, "invoice_prefix", prefix,
-                      "settlement_day", 5, "auto_approve_days", 14),
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i}", "id", x->org, "name", "Tapahtumakunta",
+                      "business_id", yt, "iban", iban, "invoice_prefix", prefix, "settlement_day",
+                      5, "auto_approve_days", 14),
             "organiser.upserted", TOPIC_EVT_REFERENCE, x->org,
             json_pack("{s:s, s:s, s:i}", "id", x->org, "business_id", yt, "settlement_day", 5));
     applied(r, TOPIC_CMD_REFERENCE, x->banded, "service_type.upsert", &x->admin,
@@ -128,9 +128,8 @@ static void reference_part(struct run *r, struct ids *x)
             json_pack("{s:s, s:b}", "code", x->plain, "client_share_allowed", 0));
     /* A real holiday with its real name, as the other tests declare it. */
     applied(r, TOPIC_CMD_REFERENCE, "2026-01-06", "holiday.upsert", &x->admin,
-            json_pack("{s:s, s:s}", "date", "2026-01-06", "name", "Loppiainen"),
-            "holiday.upserted", TOPIC_EVT_REFERENCE, "2026-01-06",
-            json_pack("{s:s}", "date", "2026-01-06"));
+            json_pack("{s:s, s:s}", "date", "2026-01-06", "name", "Loppiainen"), "holiday.upserted",
+            TOPIC_EVT_REFERENCE, "2026-01-06", json_pack("{s:s}", "date", "2026-01-06"));
 }
 
 static void provider_part(struct run *r, struct ids *x)
@@ -168,16 +167,15 @@ static void provider_part(struct run *r, struct ids *x)
             "provider.applied", TOPIC_EVT_PROVIDER, x->q, NULL);
     applied(r, TOPIC_CMD_PROVIDER, x->p, "provider.set_price", &x->prov_p,
             json_pack("{s:s, s:s, s:s, s:s, s:i, s:{s:i, s:i}}", "provider_id", x->p,
-                      "organiser_id", x->org, "service_type", x->banded, "valid_from",
-                      "2026-01-01", "price_cents", 3490, "band_prices_cents", "saturday", 3990,
-                      "sunday", 4490),
+                      "organiser_id", x->org, "service_type", x->banded, "valid_from", "2026-01-01",
+                      "price_cents", 3490, "band_prices_cents", "saturday", 3990, "sunday", 4490),
             "provider.price_set", TOPIC_EVT_PROVIDER, x->p,
-            json_pack("{s:i, s:{s:i, s:i}}", "price_cents", 3490, "band_prices_cents",
-                      "saturday", 3990, "sunday", 4490));
+            json_pack("{s:i, s:{s:i, s:i}}", "price_cents", 3490, "band_prices_cents", "saturday",
+                      3990, "sunday", 4490));
     for (int i = 0; i < 2; i++)
         applied(r, TOPIC_CMD_PROVIDER, x->p, "provider.decide", &x->orgs,
-                json_pack("{s:s, s:s, s:s, s:s, s:s}", "provider_id", x->p, "organiser_id",
-                          x->org, "service_type", sts[i], "decision", "approved", "valid_from",
+                json_pack("{s:s, s:s, s:s, s:s, s:s}", "provider_id", x->p, "organiser_id", x->org,
+                          "service_type", sts[i], "decision", "approved", "valid_from",
                           "2026-01-01"),
                 "provider.approved", TOPIC_EVT_PROVIDER, x->p,
                 json_pack("{s:s, s:s, s:n}", "decision", "approved", "valid_from", "2026-01-01",
@@ -227,8 +225,8 @@ static bool voucher_probe(struct run *r, struct ids *x, const char *v)
 
 static bool voucher_part(struct run *r, struct ids *x)
 {
-    char v1[UUID_STR_LEN], v2[UUID_STR_LEN], e1[UUID_STR_LEN], e2[UUID_STR_LEN],
-        e3[UUID_STR_LEN], cr[UUID_STR_LEN], client2[24] = "EVT-";
+    char v1[UUID_STR_LEN], v2[UUID_STR_LEN], e1[UUID_STR_LEN], e2[UUID_STR_LEN], e3[UUID_STR_LEN],
+        cr[UUID_STR_LEN], client2[24] = "EVT-";
     tc_uuid(v1);
     tc_uuid(v2);
     tc_uuid(e1);
@@ -243,8 +241,8 @@ static bool voucher_part(struct run *r, struct ids *x)
                     VOUCHER_PROBE_S);
         return false;
     }
-    struct tc_actor client = {.sub = "asiakas-ev", .role = "client", .client = client2,
-                              .org = x->org};
+    struct tc_actor client = {
+        .sub = "asiakas-ev", .role = "client", .client = client2, .org = x->org};
     /* Income-related (household of 2, 2000 e/month), provider chosen later
      * by the client, then refused by the client. */
     applied(r, TOPIC_CMD_VOUCHER, v2, "voucher.grant", &x->orgs,
@@ -275,8 +273,8 @@ static bool voucher_part(struct run *r, struct ids *x)
 
     /* E1: Tuesday evening, 2.5 h at 34.90 with value 32.00 x 1.15 = 36.80. */
     applied(r, TOPIC_CMD_VOUCHER, v1, "service_event.record", &x->prov_p,
-            json_pack("{s:s, s:s, s:s, s:f, s:s}", "voucher_id", v1, "id", e1, "date",
-                      "2026-10-06", "quantity", 2.5, "band", "evening"),
+            json_pack("{s:s, s:s, s:s, s:f, s:s}", "voucher_id", v1, "id", e1, "date", "2026-10-06",
+                      "quantity", 2.5, "band", "evening"),
             "service_event.recorded", TOPIC_EVT_VOUCHER, v1,
             json_pack("{s:s, s:s, s:f, s:i, s:i, s:i, s:i}", "id", e1, "band", "evening",
                       "quantity", 2.5, "value_unit_cents", 3680, "gross_cents", 8725,
@@ -291,15 +289,14 @@ static bool voucher_part(struct run *r, struct ids *x)
             json_pack("{s:s, s:s, s:s, s:f}", "voucher_id", v1, "id", e2, "date", "2026-10-07",
                       "quantity", 1.0),
             "service_event.recorded", TOPIC_EVT_VOUCHER, v1, json_pack("{s:s}", "id", e2));
-    applied(r, TOPIC_CMD_VOUCHER, v1, "service_event.delete", &x->prov_p,
-            json_pack("{s:s, s:s}", "voucher_id", v1, "event_id", e2),
-            "service_event.deleted", TOPIC_EVT_VOUCHER, v1,
-            json_pack("{s:s, s:s, s:s}", "id", e2, "previous_state", "recorded", "state",
-                      "deleted"));
+    applied(
+        r, TOPIC_CMD_VOUCHER, v1, "service_event.delete", &x->prov_p,
+        json_pack("{s:s, s:s}", "voucher_id", v1, "event_id", e2), "service_event.deleted",
+        TOPIC_EVT_VOUCHER, v1,
+        json_pack("{s:s, s:s, s:s}", "id", e2, "previous_state", "recorded", "state", "deleted"));
     applied(r, TOPIC_CMD_VOUCHER, v1, "service_event.approve", &x->orgs,
-            json_pack("{s:s, s:s}", "voucher_id", v1, "event_id", e1),
-            "service_event.approved", TOPIC_EVT_VOUCHER, v1,
-            json_pack("{s:s, s:s}", "id", e1, "approved_by", x->orgs.sub));
+            json_pack("{s:s, s:s}", "voucher_id", v1, "event_id", e1), "service_event.approved",
+            TOPIC_EVT_VOUCHER, v1, json_pack("{s:s, s:s}", "id", e1, "approved_by", x->orgs.sub));
     /* Settled by hand (settlement runs are another worker's business). */
     char settlement[UUID_STR_LEN];
     tc_uuid(settlement);
@@ -309,8 +306,8 @@ static bool voucher_part(struct run *r, struct ids *x)
                     settlement, e1));
     /* 0.5 h of 34.90, value 36.80: -17.45 for the organiser. */
     applied(r, TOPIC_CMD_VOUCHER, v1, "service_event.credit", &x->orgs,
-            json_pack("{s:s, s:s, s:s, s:f, s:s, s:s}", "voucher_id", v1, "event_id", e1, "id",
-                      cr, "quantity", 0.5, "reason_code", "wrong_quantity", "explanation",
+            json_pack("{s:s, s:s, s:s, s:f, s:s, s:s}", "voucher_id", v1, "event_id", e1, "id", cr,
+                      "quantity", 0.5, "reason_code", "wrong_quantity", "explanation",
                       "Käynti oli puoli tuntia lyhyempi"),
             "service_event.credited", TOPIC_EVT_VOUCHER, v1,
             json_pack("{s:s, s:s, s:i, s:i, s:i}", "id", cr, "event_id", e1, "gross_cents", -1745,
@@ -323,18 +320,18 @@ static bool voucher_part(struct run *r, struct ids *x)
             "service_event.recorded", TOPIC_EVT_VOUCHER, v1, json_pack("{s:s}", "id", e3));
     char *now = h_pg_value(r->pg, "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', "
                                   "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')");
-    applied(r, TOPIC_CMD_VOUCHER, x->org, "service_event.auto_approve", &x->admin,
-            json_pack("{s:s, s:s}", "organiser_id", x->org, "recorded_before", now),
-            "service_event.approved", TOPIC_EVT_VOUCHER, v1,
-            json_pack("{s:s, s:s, s:s}", "id", e3, "voucher_id", v1, "approved_by",
-                      "auto-approval"));
+    applied(
+        r, TOPIC_CMD_VOUCHER, x->org, "service_event.auto_approve", &x->admin,
+        json_pack("{s:s, s:s}", "organiser_id", x->org, "recorded_before", now),
+        "service_event.approved", TOPIC_EVT_VOUCHER, v1,
+        json_pack("{s:s, s:s, s:s}", "id", e3, "voucher_id", v1, "approved_by", "auto-approval"));
     free(now);
-    applied(r, TOPIC_CMD_VOUCHER, v1, "voucher.revoke", &x->orgs,
-            json_pack("{s:s, s:s, s:s}", "voucher_id", v1, "effective_date", "2026-11-01",
-                      "reason", "Muutti pois kunnasta"),
-            "voucher.revoked", TOPIC_EVT_VOUCHER, v1,
-            json_pack("{s:s, s:s}", "effective_date", "2026-11-01", "reason",
-                      "Muutti pois kunnasta"));
+    applied(
+        r, TOPIC_CMD_VOUCHER, v1, "voucher.revoke", &x->orgs,
+        json_pack("{s:s, s:s, s:s}", "voucher_id", v1, "effective_date", "2026-11-01", "reason",
+                  "Muutti pois kunnasta"),
+        "voucher.revoked", TOPIC_EVT_VOUCHER, v1,
+        json_pack("{s:s, s:s}", "effective_date", "2026-11-01", "reason", "Muutti pois kunnasta"));
     return true;
 }
 
@@ -344,8 +341,8 @@ static bool voucher_part(struct run *r, struct ids *x)
  * 12.50 per hour. */
 static void order_part(struct run *r, struct ids *x)
 {
-    char c[UUID_STR_LEN], o[UUID_STR_LEN], e1[UUID_STR_LEN], e2[UUID_STR_LEN],
-        cr[UUID_STR_LEN], settlement[UUID_STR_LEN];
+    char c[UUID_STR_LEN], o[UUID_STR_LEN], e1[UUID_STR_LEN], e2[UUID_STR_LEN], cr[UUID_STR_LEN],
+        settlement[UUID_STR_LEN];
     tc_uuid(c);
     tc_uuid(o);
     tc_uuid(e1);
@@ -379,11 +376,11 @@ static void order_part(struct run *r, struct ids *x)
     rejected(r, TOPIC_CMD_ORDER, o, "service_event.record", &x->prov_q,
              json_pack("{s:s, s:s, s:f}", "order_id", o, "date", "2026-10-06", "quantity", 1.0),
              "forbidden:", TOPIC_EVT_ORDER);
-    applied(r, TOPIC_CMD_ORDER, o, "service_event.update", &x->prov_p,
-            json_pack("{s:s, s:s, s:f}", "order_id", o, "event_id", e1, "quantity", 2.0),
-            "service_event.updated", TOPIC_EVT_ORDER, o,
-            json_pack("{s:s, s:i, s:i}", "id", e1, "gross_cents", 9200, "client_share_cents",
-                      2500));
+    applied(
+        r, TOPIC_CMD_ORDER, o, "service_event.update", &x->prov_p,
+        json_pack("{s:s, s:s, s:f}", "order_id", o, "event_id", e1, "quantity", 2.0),
+        "service_event.updated", TOPIC_EVT_ORDER, o,
+        json_pack("{s:s, s:i, s:i}", "id", e1, "gross_cents", 9200, "client_share_cents", 2500));
     applied(r, TOPIC_CMD_ORDER, o, "service_event.record", &x->prov_p,
             json_pack("{s:s, s:s, s:s, s:f}", "order_id", o, "id", e2, "date", "2026-10-07",
                       "quantity", 1.0),
@@ -391,11 +388,12 @@ static void order_part(struct run *r, struct ids *x)
             json_pack("{s:s, s:i}", "id", e2, "gross_cents", 4000));
     applied(r, TOPIC_CMD_ORDER, o, "service_event.delete", &x->prov_p,
             json_pack("{s:s, s:s}", "order_id", o, "event_id", e2), "service_event.deleted",
-            TOPIC_EVT_ORDER, o, json_pack("{s:s, s:s, s:s}", "id", e2, "order_id", o, "state",
-                                          "deleted"));
+            TOPIC_EVT_ORDER, o,
+            json_pack("{s:s, s:s, s:s}", "id", e2, "order_id", o, "state", "deleted"));
     applied(r, TOPIC_CMD_ORDER, o, "service_event.approve", &x->orgs,
             json_pack("{s:s, s:s}", "order_id", o, "event_id", e1), "service_event.approved",
-            TOPIC_EVT_ORDER, o, json_pack("{s:s, s:n, s:s}", "id", e1, "voucher_id", "order_id", o));
+            TOPIC_EVT_ORDER, o,
+            json_pack("{s:s, s:n, s:s}", "id", e1, "voucher_id", "order_id", o));
     free(h_pg_value(r->pg,
                     "UPDATE psop.service_events SET state = 'settled', settlement_id = '%s', "
                     "settled_at = now() WHERE id = '%s'",
@@ -488,16 +486,15 @@ static void settlement_part(struct run *r, struct ids *x, bool vouchers)
     long long events = json_integer_value(json_object_get(db, "event_lines"));
 
     applied(r, TOPIC_CMD_SETTLEMENT, sid, "settlement.confirm", &x->orgs,
-            json_pack("{s:s}", "settlement_id", sid), "settlement.confirmed",
-            TOPIC_EVT_SETTLEMENT, sid,
+            json_pack("{s:s}", "settlement_id", sid), "settlement.confirmed", TOPIC_EVT_SETTLEMENT,
+            sid,
             json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "id", sid, "provider_id", x->p, "number",
                       number, "state", "confirmed", "confirmed_by", x->orgs.sub, "version", 2));
     rejected(r, TOPIC_CMD_SETTLEMENT, sid, "settlement.confirm", &x->orgs,
-             json_pack("{s:s}", "settlement_id", sid), "invalid_transition:",
-             TOPIC_EVT_SETTLEMENT);
+             json_pack("{s:s}", "settlement_id", sid), "invalid_transition:", TOPIC_EVT_SETTLEMENT);
     rejected(r, TOPIC_CMD_SETTLEMENT, x->org, "settlement.run", &x->prov_p,
-             json_pack("{s:s, s:s}", "organiser_id", x->org, "period", "2026-10"), "forbidden:",
-             TOPIC_EVT_SETTLEMENT);
+             json_pack("{s:s, s:s}", "organiser_id", x->org, "period", "2026-10"),
+             "forbidden:", TOPIC_EVT_SETTLEMENT);
     char paid[11];
     date_format(date_today_helsinki(), paid); /* not before the settlement was made */
     applied(r, TOPIC_CMD_SETTLEMENT, sid, "settlement.mark_paid", &x->orgs,
@@ -521,8 +518,7 @@ static char *command_array(const json_t *expect)
     *p++ = '{';
     json_array_foreach(expect, i, e)
     {
-        p += sprintf(p, "%s%s", i ? "," : "",
-                     json_string_value(json_object_get(e, "command")));
+        p += sprintf(p, "%s%s", i ? "," : "", json_string_value(json_object_get(e, "command")));
     }
     *p++ = '}';
     *p = '\0';
@@ -598,10 +594,9 @@ static json_t *consume_events(const json_t *commands, json_t **by_command, int *
                 char *key = xstrndup(m->key ? (const char *)m->key : "", m->key_len);
                 if (prev) {
                     /* At least once: a copy must be the same event. */
-                    json_object_set_new(prev, "copies",
-                                        json_integer(json_integer_value(
-                                                         json_object_get(prev, "copies")) +
-                                                     1));
+                    json_object_set_new(
+                        prev, "copies",
+                        json_integer(json_integer_value(json_object_get(prev, "copies")) + 1));
                     cr_expect(json_equal(json_object_get(prev, "event"), ev),
                               "event %s arrived twice with different contents", eid);
                     cr_expect_str_eq(json_string_value(json_object_get(prev, "key")), key,
@@ -665,8 +660,8 @@ static void check_event(const struct jschema_registry *reg, const json_t *x, con
 
     cr_expect_str_eq(etype ? etype : "(none)", type, "%s %s published %s, want %s", ctype, cmd,
                      etype, type);
-    cr_expect_str_eq(topic, json_string_value(json_object_get(x, "topic")), "%s on topic %s",
-                     type, topic);
+    cr_expect_str_eq(topic, json_string_value(json_object_get(x, "topic")), "%s on topic %s", type,
+                     topic);
     cr_expect_str_eq(key, json_string_value(json_object_get(x, "key")),
                      "%s of %s: message key %s, want the aggregate %s", type, ctype, key,
                      json_string_value(json_object_get(x, "key")));
@@ -680,8 +675,8 @@ static void check_event(const struct jschema_registry *reg, const json_t *x, con
     if (rc != 0) {
         char *e = errs ? json_dumps(errs, JSON_COMPACT) : xstrdup("no schema");
         char *d = json_dumps(ev, JSON_COMPACT | JSON_REAL_PRECISION(15));
-        cr_expect_fail("%s (of %s %s) is not valid against schemas/%s.json: %s\n  event: %s",
-                       etype, ctype, cmd, name, e, d);
+        cr_expect_fail("%s (of %s %s) is not valid against schemas/%s.json: %s\n  event: %s", etype,
+                       ctype, cmd, name, e, d);
         free(e);
         free(d);
     }
@@ -759,16 +754,15 @@ Test(events, every_change_publishes_one_valid_event)
             json_t *id;
             json_array_foreach(ids, k, id)
             {
-                const json_t *ev = json_object_get(json_object_get(got, json_string_value(id)),
-                                                   "event");
-                char *more = xasprintf("%s %s", types,
-                                       json_string_value(json_object_get(ev, "type")));
+                const json_t *ev =
+                    json_object_get(json_object_get(got, json_string_value(id)), "event");
+                char *more =
+                    xasprintf("%s %s", types, json_string_value(json_object_get(ev, "type")));
                 free(types);
                 types = more;
             }
             cr_expect_fail("%s %s: %zu distinct events (%s ), want exactly one %s", ctype, cmd, n,
-                           types,
-                           json_string_value(json_object_get(x_i, "type")));
+                           types, json_string_value(json_object_get(x_i, "type")));
             free(types);
         }
         json_t *id;

@@ -61,11 +61,9 @@ static char *fresh_topic(int partitions)
      * min.insync.replicas of 2 would refuse acks=all writes to 1 copy). */
     struct kadmin_topic t = {topic, partitions, -1, 0};
     char err[512];
-    cr_assert_eq(kadmin_create_topics(st_config(), &t, 1, 15000, err, sizeof(err)), 0, "%s",
-                 err);
+    cr_assert_eq(kadmin_create_topics(st_config(), &t, 1, 15000, err, sizeof(err)), 0, "%s", err);
     /* Creating it again is not an error. */
-    cr_assert_eq(kadmin_create_topics(st_config(), &t, 1, 15000, err, sizeof(err)), 0, "%s",
-                 err);
+    cr_assert_eq(kadmin_create_topics(st_config(), &t, 1, 15000, err, sizeof(err)), 0, "%s", err);
     return topic;
 }
 
@@ -87,9 +85,9 @@ static void produce_acked(const char *topic, int n)
         char key[16], val[16];
         snprintf(key, sizeof(key), "k%d", i % 3);
         snprintf(val, sizeof(val), "m%d", i);
-        cr_assert_eq(kprod_send(p, topic, key, strlen(key), val, strlen(val), NULL, &d[i], err,
-                                sizeof(err)),
-                     0, "%s", err);
+        cr_assert_eq(
+            kprod_send(p, topic, key, strlen(key), val, strlen(val), NULL, &d[i], err, sizeof(err)),
+            0, "%s", err);
     }
     cr_assert_eq(kprod_flush(p, 20000), 0, "undelivered after 20 s");
     for (int i = 0; i < n; i++) {
@@ -112,11 +110,10 @@ Test(kafka, idempotent_produce_is_acknowledged_with_an_offset_on_the_poll_thread
 
     rd_kafka_headers_t *h = rd_kafka_headers_new(1);
     rd_kafka_header_add(h, "command_id", -1, "c-1", -1);
-    cr_assert_eq(kprod_send(p, topic, "voucher-1", 9, "{}", 2, h, &d[0], err, sizeof(err)), 0,
-                 "%s", err);
+    cr_assert_eq(kprod_send(p, topic, "voucher-1", 9, "{}", 2, h, &d[0], err, sizeof(err)), 0, "%s",
+                 err);
     for (int i = 1; i < 6; i++)
-        cr_assert_eq(kprod_send(p, topic, "voucher-1", 9, "{}", 2, NULL, &d[i], err,
-                                sizeof(err)),
+        cr_assert_eq(kprod_send(p, topic, "voucher-1", 9, "{}", 2, NULL, &d[i], err, sizeof(err)),
                      0, "%s", err);
     cr_assert_eq(kprod_flush(p, 20000), 0);
     cr_assert_eq(kprod_outstanding(p), 0);
@@ -203,7 +200,7 @@ Test(kafka, consumer_group_resumes_after_stored_offsets_and_redelivers_unstored)
 
     /* Second member of the same group: starts at m6; m0..m5 never again. */
     c = consumer(group, topic);
-    got = poll_n(c, msgs, N - STORED, 45); /* joining the group may be slow */
+    got = poll_n(c, msgs, N - STORED, 45);        /* joining the group may be slow */
     got += poll_n(c, msgs + got, N + 4 - got, 3); /* anything more would be a redelivery */
     cr_assert_eq(got, N - STORED, "second consumer got %zu, want %d", got, N - STORED);
     for (size_t i = 0; i < got; i++)
@@ -328,9 +325,9 @@ Test(kafka, unreachable_broker_reports_failure_once_within_the_timeout)
      * one report, so the caller's opaque is never leaked. */
     struct dr q[3] = {0};
     for (int i = 0; i < 3; i++)
-        cr_assert_eq(kprod_send(p, TOPIC_CMD_VOUCHER, "k", 1, "x", 1, NULL, &q[i], err,
-                                sizeof(err)),
-                     0, "%s", err);
+        cr_assert_eq(
+            kprod_send(p, TOPIC_CMD_VOUCHER, "k", 1, "x", 1, NULL, &q[i], err, sizeof(err)), 0,
+            "%s", err);
     cr_assert_eq(kprod_outstanding(p), 3);
     kprod_free(p, 100);
     for (int i = 0; i < 3; i++) {
@@ -387,9 +384,9 @@ Test(kafka, ensure_topics_creates_the_psop_topics_idempotently)
 {
     char err[512] = "";
     int used = 0;
-    cr_assert_eq(kadmin_ensure_topics(st_config(), KADMIN_REPLICATION_AUTO, &used, err,
-                                      sizeof(err)),
-                 0, "%s", err);
+    cr_assert_eq(
+        kadmin_ensure_topics(st_config(), KADMIN_REPLICATION_AUTO, &used, err, sizeof(err)), 0,
+        "%s", err);
     /* Auto: the broker count, at most 3. */
     int brokers = kadmin_broker_count(st_config(), 10000, err, sizeof(err));
     cr_assert_gt(brokers, 0, "%s", err);
@@ -400,8 +397,8 @@ Test(kafka, ensure_topics_creates_the_psop_topics_idempotently)
     cr_assert_eq(kadmin_min_insync_for(1), 1);
     /* The stack's topics were made for this cluster: none is short of copies,
      * and every one is short of one copy more than there are. */
-    cr_assert_eq(kadmin_check_replication(st_config(), used, NULL, NULL, err, sizeof(err)), 0,
-                 "%s", err);
+    cr_assert_eq(kadmin_check_replication(st_config(), used, NULL, NULL, err, sizeof(err)), 0, "%s",
+                 err);
     cr_assert_eq(kadmin_check_replication(st_config(), used + 1, NULL, NULL, err, sizeof(err)),
                  (int)psop_n_topics, "%s", err);
 

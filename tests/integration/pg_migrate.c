@@ -91,8 +91,9 @@ Test(pg_migrate, applies_in_numeric_order_and_a_second_run_changes_nothing)
 
     cr_assert_eq(migrate_apply(c, dir, &applied, err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(applied, 3);
-    assert_text(c, "SELECT string_agg(version || ':' || name, ',' ORDER BY applied_at, version) "
-                   "FROM public.schema_migrations",
+    assert_text(c,
+                "SELECT string_agg(version || ':' || name, ',' ORDER BY applied_at, version) "
+                "FROM public.schema_migrations",
                 "1:0001_accounts.sql,2:0002_notes.sql,10:0010_more.sql");
     assert_text(c, "SELECT string_agg(body, ',' ORDER BY id) FROM public.notes",
                 "from 0002,from 0010");
@@ -145,20 +146,20 @@ Test(pg_migrate, check_counts_pending_files_and_writes_nothing)
     int pending = -1, applied = -1;
     write_base_migrations();
     /* a fresh database: every file is pending, and the check creates nothing */
-    cr_assert_eq(migrate_check(c, dir, &pending, first, sizeof(first), err, sizeof(err)), 0,
-                 "%s", err);
+    cr_assert_eq(migrate_check(c, dir, &pending, first, sizeof(first), err, sizeof(err)), 0, "%s",
+                 err);
     cr_assert_eq(pending, 3);
     cr_assert_str_eq(first, "0001_accounts.sql");
     assert_text(c, "SELECT to_regclass('public.schema_migrations') IS NULL", "t");
 
     cr_assert_eq(migrate_apply(c, dir, &applied, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(migrate_check(c, dir, &pending, first, sizeof(first), err, sizeof(err)), 0,
-                 "%s", err);
+    cr_assert_eq(migrate_check(c, dir, &pending, first, sizeof(first), err, sizeof(err)), 0, "%s",
+                 err);
     cr_assert_eq(pending, 0);
 
     st_write_file(dir, "0011_index.sql", "CREATE INDEX notes_body ON notes (body);\n");
-    cr_assert_eq(migrate_check(c, dir, &pending, first, sizeof(first), err, sizeof(err)), 0,
-                 "%s", err);
+    cr_assert_eq(migrate_check(c, dir, &pending, first, sizeof(first), err, sizeof(err)), 0, "%s",
+                 err);
     cr_assert_eq(pending, 1);
     cr_assert_str_eq(first, "0011_index.sql");
     assert_text(c, "SELECT to_regclass('public.notes_body') IS NULL", "t");
@@ -318,8 +319,7 @@ Test(pg_migrate, terminated_backend_is_transient_and_reset_reconnects)
     struct pgc *admin = connect_db();
     char err[512] = "";
     long pid = value(c, "SELECT pg_backend_pid()");
-    assert_text(c, "SELECT current_setting('application_name')",
-                program_invocation_short_name);
+    assert_text(c, "SELECT current_setting('application_name')", program_invocation_short_name);
 
     char *kill = xasprintf("SELECT pg_terminate_backend(%ld)", pid);
     assert_text(admin, kill, "t");
@@ -338,7 +338,7 @@ Test(pg_migrate, terminated_backend_is_transient_and_reset_reconnects)
 Test(pg_migrate, connect_failure_reports_the_reason)
 {
     char err[512] = "";
-    cr_assert_null(pgc_connect("host=127.0.0.1 port=1 dbname=x connect_timeout=2", err,
-                               sizeof(err)));
+    cr_assert_null(
+        pgc_connect("host=127.0.0.1 port=1 dbname=x connect_timeout=2", err, sizeof(err)));
     cr_assert(strstr(err, "postgres connect"), "%s", err);
 }

@@ -202,8 +202,7 @@ Test(redis, killed_connection_reconnects_on_next_call)
     rep = rds_command(admin, "CLIENT KILL ID %lld", client_id(r));
     freeReplyObject(rep);
     const char *msgs[] = {"m1", "m2"};
-    cr_assert_eq(rds_publish_many(r, "psop:test:channel", 2, msgs, err, sizeof(err)), 0, "%s",
-                 err);
+    cr_assert_eq(rds_publish_many(r, "psop:test:channel", 2, msgs, err, sizeof(err)), 0, "%s", err);
     vers[0] = 4;
     cr_assert_eq(rds_put_versioned_many(r, 1, keys, vers, docs, 0, &written, err, sizeof(err)), 0,
                  "%s", err);

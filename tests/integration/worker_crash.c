@@ -198,8 +198,8 @@ static void restart(const char *pidfile, pid_t old, const char *exe, char **argv
 {
     const char *base = strrchr(pidfile, '/') + 1;
     if (is_dev_script_pidfile(base)) {
-        char *cmd = xasprintf("'%s/scripts/dev' up >/tmp/psop-crash-dev-up.log 2>&1",
-                              PSOP_SOURCE_DIR);
+        char *cmd =
+            xasprintf("'%s/scripts/dev' up >/tmp/psop-crash-dev-up.log 2>&1", PSOP_SOURCE_DIR);
         int rc = system(cmd);
         free(cmd);
         cr_assert_eq(rc, 0, "scripts/dev up failed: see /tmp/psop-crash-dev-up.log");
@@ -296,8 +296,8 @@ Test(crash, sigkill_mid_batch_applies_each_command_once, .timeout = 600)
         tc_uuid(x->cid);
         char *env = tc_envelope(x->cid, "service_event.record", &pa, d);
         json_decref(d);
-        int rc = kprod_send(kp, TOPIC_CMD_VOUCHER, vids[x->voucher], strlen(vids[x->voucher]),
-                            env, strlen(env), NULL, &failed, err, sizeof(err));
+        int rc = kprod_send(kp, TOPIC_CMD_VOUCHER, vids[x->voucher], strlen(vids[x->voucher]), env,
+                            strlen(env), NULL, &failed, err, sizeof(err));
         free(env);
         cr_assert_eq(rc, 0, "produce: %s", err);
         json_array_append_new(ids, json_string(x->cid));
@@ -324,8 +324,8 @@ Test(crash, sigkill_mid_batch_applies_each_command_once, .timeout = 600)
     while (h_now() < until && (done = count_done(&w, ids_json)) < N_COMMANDS / 10)
         h_sleep_ms(5);
     cr_assert_eq(kill(victim, SIGKILL), 0, "kill %d", (int)victim);
-    fprintf(stderr, "crash test: SIGKILLed %s (pid %d) with %lld of %d commands applied\n",
-            pidfile, (int)victim, done, N_COMMANDS);
+    fprintf(stderr, "crash test: SIGKILLed %s (pid %d) with %lld of %d commands applied\n", pidfile,
+            (int)victim, done, N_COMMANDS);
     if (done >= N_COMMANDS)
         fprintf(stderr, "crash test: warning: everything was applied before the kill\n");
     for (int i = 0; i < 100 && kill(victim, 0) == 0; i++)

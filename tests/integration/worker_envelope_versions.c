@@ -228,8 +228,8 @@ Test(worker_envelope_versions, old_and_new_workers_share_a_group, .init = check_
 
     /* Once each, with the effect the command asked for. */
     for (int i = 0; i < N_COMMANDS; i++) {
-        char *n = h_pg_value(pg, "SELECT count(*) FROM psop.processed_commands WHERE command_id = '%s'",
-                             cid[i]);
+        char *n = h_pg_value(
+            pg, "SELECT count(*) FROM psop.processed_commands WHERE command_id = '%s'", cid[i]);
         cr_expect_str_eq(n, "1", "command %d recorded %s times", i, n);
         free(n);
         char *name = h_pg_value(pg, "SELECT name FROM psop.organisers WHERE id = '%s'", org[i]);

@@ -63,9 +63,8 @@ static void world_init(struct world *w)
     }
     tc_send(w->t, TOPIC_CMD_REFERENCE, w->banded, "service_type.upsert", &w->admin,
             json_pack("{s:s, s:s, s:s, s:i, s:b, s:{s:f, s:f, s:f}}", "code", w->banded, "name",
-                      "Kotihoito (testi)", "unit", "hour", "vat_rate_bp", 0,
-                      "client_share_allowed", 1, "band_coefficients", "evening", 1.15, "saturday",
-                      1.25, "sunday", 1.5),
+                      "Kotihoito (testi)", "unit", "hour", "vat_rate_bp", 0, "client_share_allowed",
+                      1, "band_coefficients", "evening", 1.15, "saturday", 1.25, "sunday", 1.5),
             ids[2]);
     tc_send(w->t, TOPIC_CMD_REFERENCE, w->plain, "service_type.upsert", &w->admin,
             json_pack("{s:s, s:s, s:s, s:i, s:b}", "code", w->plain, "name", "Siivous (testi)",
@@ -188,8 +187,8 @@ Test(worker_provider, lifecycle_state_views_and_events)
                            w.banded, "decision", "approved", "valid_from", "2024-01-01", "reason",
                            "Sääntökirjan ehdot täyttyvät"));
     prov_applied(&w, pid, "provider.decide", &w.orgs_a,
-                 json_pack("{s:s, s:s, s:s, s:s}", "organiser_id", w.org_a, "service_type",
-                           w.plain, "decision", "rejected", "reason", "Vakuutus puuttuu"));
+                 json_pack("{s:s, s:s, s:s, s:s}", "organiser_id", w.org_a, "service_type", w.plain,
+                           "decision", "rejected", "reason", "Vakuutus puuttuu"));
     prov_applied(&w, pid, "provider.set_price", &me,
                  json_pack("{s:s, s:s, s:s, s:i, s:{s:i, s:i}}", "organiser_id", w.org_a,
                            "service_type", w.banded, "valid_from", "2024-01-01", "price_cents",
@@ -199,9 +198,9 @@ Test(worker_provider, lifecycle_state_views_and_events)
                            w.banded, "valid_from", "2024-06-01", "price_cents", 4200));
     /* The same valid_from again: a correction replacing that row. */
     prov_applied(&w, pid, "provider.set_price", &me,
-                 json_pack("{s:s, s:s, s:s, s:i, s:{s:i}}", "organiser_id", w.org_a,
-                           "service_type", w.banded, "valid_from", "2024-06-01", "price_cents",
-                           4300, "band_prices_cents", "evening", 4800));
+                 json_pack("{s:s, s:s, s:s, s:i, s:{s:i}}", "organiser_id", w.org_a, "service_type",
+                           w.banded, "valid_from", "2024-06-01", "price_cents", 4300,
+                           "band_prices_cents", "evening", 4800));
     prov_applied(&w, pid, "provider.suspend", &w.orgs_a,
                  json_pack("{s:s, s:s, s:s, s:s}", "organiser_id", w.org_a, "service_type",
                            w.banded, "from", "2099-01-01", "reason", "Valvontakäynnin havainnot"));
@@ -278,10 +277,9 @@ Test(worker_provider, lifecycle_state_views_and_events)
     cr_assert_eq(json_array_size(hist), 2);
     cr_expect_str_eq(JS(json_array_get(hist, 0), "valid_from"), "2024-06-01");
     cr_expect_eq(JI(json_array_get(hist, 0), "price_cents"), 4300);
-    cr_expect_eq(JI(json_object_get(json_array_get(hist, 1), "band_prices_cents"), "sunday"),
-                 8000);
-    cr_expect_null(json_object_get(json_object_get(json_array_get(hist, 1), "band_prices_cents"),
-                                   "saturday"));
+    cr_expect_eq(JI(json_object_get(json_array_get(hist, 1), "band_prices_cents"), "sunday"), 8000);
+    cr_expect_null(
+        json_object_get(json_object_get(json_array_get(hist, 1), "band_prices_cents"), "saturday"));
     json_decref(doc);
 
     /* The public list: today's price, bands resolved (a band without its own
@@ -313,9 +311,9 @@ Test(worker_provider, lifecycle_state_views_and_events)
     }
     /* On 2024-03-01 the first price with its own band prices. */
     doc = view_public_providers(pg, w.org_a, w.banded, "2024-03-01", NULL, err, sizeof(err));
-    bands = json_object_get(json_object_get(find_provider(json_object_get(doc, "providers"), pid),
-                                            "price"),
-                            "band_prices_cents");
+    bands = json_object_get(
+        json_object_get(find_provider(json_object_get(doc, "providers"), pid), "price"),
+        "band_prices_cents");
     cr_expect_eq(JI(bands, "evening"), 4600);
     cr_expect_eq(JI(bands, "saturday"), 4000);
     cr_expect_eq(JI(bands, "sunday"), 8000);
@@ -416,43 +414,42 @@ Test(worker_provider, every_rejection_rule_with_its_reason)
                             "service_type", w.banded, "rulebook_version", "2026-1"),
                   "forbidden: ");
     prov_rejected(&w, other, "provider.apply", &them,
-                  json_pack("{s:s, s:s, s:s, s:s}", "provider_id", other, "organiser_id",
-                            w.org_a, "service_type", w.banded, "rulebook_version", "2026-1"),
+                  json_pack("{s:s, s:s, s:s, s:s}", "provider_id", other, "organiser_id", w.org_a,
+                            "service_type", w.banded, "rulebook_version", "2026-1"),
                   "not_found: provider");
     prov_applied(&w, pid, "provider.apply", &me, apply_data(pid, w.org_a, w.banded));
     prov_rejected(&w, pid, "provider.apply", &me, apply_data(pid, w.org_a, w.banded),
                   "already_pending: ");
 
     /* decide: only the organiser the application was made to */
-    json_t *approve = json_pack("{s:s, s:s, s:s, s:s, s:s}", "provider_id", pid, "organiser_id",
-                                w.org_a, "service_type", w.banded, "decision", "approved",
-                                "valid_from", "2024-01-01");
+    json_t *approve =
+        json_pack("{s:s, s:s, s:s, s:s, s:s}", "provider_id", pid, "organiser_id", w.org_a,
+                  "service_type", w.banded, "decision", "approved", "valid_from", "2024-01-01");
     prov_rejected(&w, pid, "provider.decide", &w.orgs_b, json_deep_copy(approve), "forbidden: ");
     prov_rejected(&w, pid, "provider.decide", &me, json_deep_copy(approve), "forbidden: ");
     prov_rejected(&w, pid, "provider.decide", &w.orgs_b,
                   json_pack("{s:s, s:s, s:s, s:s, s:s}", "provider_id", pid, "organiser_id",
-                            w.org_b, "service_type", w.banded, "decision", "approved",
-                            "valid_from", "2024-01-01"),
+                            w.org_b, "service_type", w.banded, "decision", "approved", "valid_from",
+                            "2024-01-01"),
                   "not_found: ");
 
     /* suspend: only an approval, only by its organiser */
-    json_t *suspend = json_pack("{s:s, s:s, s:s, s:s, s:s}", "provider_id", pid, "organiser_id",
-                                w.org_a, "service_type", w.banded, "from", "2030-01-01", "reason",
-                                "Laatupoikkeama");
+    json_t *suspend =
+        json_pack("{s:s, s:s, s:s, s:s, s:s}", "provider_id", pid, "organiser_id", w.org_a,
+                  "service_type", w.banded, "from", "2030-01-01", "reason", "Laatupoikkeama");
     prov_rejected(&w, pid, "provider.suspend", &w.orgs_a, json_deep_copy(suspend),
                   "not_approved: ");
 
     /* set_price: only the provider itself */
-    json_t *price = json_pack("{s:s, s:s, s:s, s:s, s:i}", "provider_id", pid, "organiser_id",
-                              w.org_a, "service_type", w.banded, "valid_from", "2024-01-01",
-                              "price_cents", 4100);
+    json_t *price =
+        json_pack("{s:s, s:s, s:s, s:s, s:i}", "provider_id", pid, "organiser_id", w.org_a,
+                  "service_type", w.banded, "valid_from", "2024-01-01", "price_cents", 4100);
     prov_rejected(&w, pid, "provider.set_price", &them, json_deep_copy(price), "forbidden: ");
     prov_rejected(&w, pid, "provider.set_price", &w.orgs_a, json_deep_copy(price), "forbidden: ");
     prov_rejected(&w, pid, "provider.set_price", &me,
                   json_pack("{s:s, s:s, s:s, s:s, s:i, s:{s:i}}", "provider_id", pid,
                             "organiser_id", w.org_a, "service_type", w.plain, "valid_from",
-                            "2024-01-01", "price_cents", 2500, "band_prices_cents", "sunday",
-                            3000),
+                            "2024-01-01", "price_cents", 2500, "band_prices_cents", "sunday", 3000),
                   "no_bands: ");
     prov_rejected(&w, pid, "provider.set_price", &me,
                   json_pack("{s:s, s:s, s:s, s:s, s:i}", "provider_id", pid, "organiser_id",
@@ -474,8 +471,11 @@ Test(worker_provider, every_rejection_rule_with_its_reason)
     /* Rejected commands left nothing behind: register, apply, price, decide,
      * suspend = version 5. */
     cr_expect_eq(pg_ll(w.pg, "SELECT version FROM psop.providers WHERE id = '%s'%s", pid, ""), 5);
-    cr_expect_eq(pg_ll(w.pg, "SELECT count(*) FROM psop.provider_applications "
-                             "WHERE provider_id = '%s'%s", pid, ""), 1);
+    cr_expect_eq(pg_ll(w.pg,
+                       "SELECT count(*) FROM psop.provider_applications "
+                       "WHERE provider_id = '%s'%s",
+                       pid, ""),
+                 1);
     json_decref(approve);
     json_decref(suspend);
     json_decref(price);
@@ -511,10 +511,16 @@ Test(worker_provider, replayed_command_applies_once)
               last);
     tc_expect_applied(w.pg, last);
 
-    cr_expect_eq(pg_ll(w.pg, "SELECT count(*) FROM psop.provider_applications "
-                             "WHERE provider_id = '%s'%s", pid, ""), 1);
-    cr_expect_eq(pg_ll(w.pg, "SELECT count(*) FROM psop.processed_commands "
-                             "WHERE command_id IN ('%s', '%s')", reg_id, apply_id), 2);
+    cr_expect_eq(pg_ll(w.pg,
+                       "SELECT count(*) FROM psop.provider_applications "
+                       "WHERE provider_id = '%s'%s",
+                       pid, ""),
+                 1);
+    cr_expect_eq(pg_ll(w.pg,
+                       "SELECT count(*) FROM psop.processed_commands "
+                       "WHERE command_id IN ('%s', '%s')",
+                       reg_id, apply_id),
+                 2);
     /* The replayed registration did not turn into an already_registered rejection. */
     tc_expect_applied(w.pg, reg_id);
     cr_expect_eq(pg_ll(w.pg, "SELECT version FROM psop.providers WHERE id = '%s'%s", pid, ""), 3);
@@ -585,12 +591,11 @@ Test(worker_provider, redis_read_models_are_versioned)
     json_t *app = json_array_get(json_object_get(doc, "applications"), 0);
     cr_expect_str_eq(JS(json_array_get(json_object_get(app, "decisions"), 0), "decided_by"),
                      "kasittelija-a");
-    cr_expect_eq(JI(json_array_get(json_object_get(json_array_get(json_object_get(doc, "prices"),
-                                                                  0),
-                                                   "history"),
-                                   0),
-                    "price_cents"),
-                 3990);
+    cr_expect_eq(
+        JI(json_array_get(
+               json_object_get(json_array_get(json_object_get(doc, "prices"), 0), "history"), 0),
+           "price_cents"),
+        3990);
     json_decref(doc);
 
     /* A late writer with an older version, or the same one, changes nothing. */

@@ -39,9 +39,8 @@ static void sw_init(struct sworld *s)
     vw_code(s->tax, sizeof(s->tax), "vtx_");
     char id[UUID_STR_LEN];
     tc_send(s->w.t, TOPIC_CMD_REFERENCE, s->tax, "service_type.upsert", &s->w.admin,
-            json_pack("{s:s, s:s, s:s, s:i, s:b}", "code", s->tax, "name",
-                      "Siivous (tilitystesti)", "unit", "visit", "vat_rate_bp", 2550,
-                      "client_share_allowed", 1),
+            json_pack("{s:s, s:s, s:s, s:i, s:b}", "code", s->tax, "name", "Siivous (tilitystesti)",
+                      "unit", "visit", "vat_rate_bp", 2550, "client_share_allowed", 1),
             id);
     tc_expect_applied(s->w.pg, id);
     s->year = date_to_ymd(date_today_helsinki()).y;
@@ -74,8 +73,7 @@ static void approve(struct sworld *s, const char *vid, const char *eid)
 }
 
 static void record_approved(struct sworld *s, const char *vid, const char *pid,
-                            char eid[UUID_STR_LEN], const char *date, double qty,
-                            const char *band)
+                            char eid[UUID_STR_LEN], const char *date, double qty, const char *band)
 {
     record(s, vid, pid, eid, date, qty, band);
     approve(s, vid, eid);
@@ -136,8 +134,7 @@ static void expect_totals(struct sworld *s, const char *sid, long long lines, lo
 }
 
 /* amount and vat at rate; -1/-1 expects no row. */
-static void expect_vat(struct sworld *s, const char *sid, int rate, long long amount,
-                       long long vat)
+static void expect_vat(struct sworld *s, const char *sid, int rate, long long amount, long long vat)
 {
     long long n = vw_ll(&s->w,
                         "SELECT count(*) FROM psop.settlement_vat WHERE settlement_id = '%s' "
@@ -175,9 +172,8 @@ static void expect_event_state(struct sworld *s, const char *eid, const char *st
 
 static char *sstr(struct sworld *s, const char *sid, const char *col)
 {
-    return h_pg_value(s->w.pg,
-                      "SELECT coalesce(%s::text, '') FROM psop.settlements WHERE id = '%s'", col,
-                      sid);
+    return h_pg_value(
+        s->w.pg, "SELECT coalesce(%s::text, '') FROM psop.settlements WHERE id = '%s'", col, sid);
 }
 
 static long long count_org(struct sworld *s, const char *org)
@@ -245,8 +241,8 @@ static void expect_valid_events(const json_t *evs, const char *key)
         if (jschema_validate(reg, name, ev, "", &errs) != 0) {
             char *e = errs ? json_dumps(errs, JSON_COMPACT) : xstrdup("no schema");
             char *d = json_dumps(ev, JSON_COMPACT);
-            cr_expect_fail("%s of %s is not valid against schemas/%s.json: %s\n  event: %s",
-                           type, key, name, e, d);
+            cr_expect_fail("%s of %s is not valid against schemas/%s.json: %s\n  event: %s", type,
+                           key, name, e, d);
             free(e);
             free(d);
         }
@@ -286,8 +282,8 @@ Test(settlement, run_supplementary_credit_confirm_pay)
     vw_grant(w, v3, w->plain, 2500, 0, p2, "2026-01-01", "set-c3");
     vw_grant(w, v4, s.tax, 1800, 0, p2, "2026-01-01", "set-c4");
 
-    char e1[UUID_STR_LEN], e2[UUID_STR_LEN], e3[UUID_STR_LEN], e4[UUID_STR_LEN],
-        e5[UUID_STR_LEN], e6[UUID_STR_LEN], e7[UUID_STR_LEN], e8[UUID_STR_LEN], e9[UUID_STR_LEN];
+    char e1[UUID_STR_LEN], e2[UUID_STR_LEN], e3[UUID_STR_LEN], e4[UUID_STR_LEN], e5[UUID_STR_LEN],
+        e6[UUID_STR_LEN], e7[UUID_STR_LEN], e8[UUID_STR_LEN], e9[UUID_STR_LEN];
     /* P1, banded VAT 0: weekday 2.5 h at 34.90, value 30.00 -> 87.25 / 75.00 / 12.25;
      * Saturday 1 h at 39.90, value 30.00 x 1.25 = 37.50 -> 39.90 / 37.50 / 2.40;
      * an October event (not in September's run). */
@@ -385,13 +381,11 @@ Test(settlement, run_supplementary_credit_confirm_pay)
     char r_probe[UUID_STR_LEN];
     run_ok(&s, "2026-09", r_probe); /* behind the replay in the partition: nothing new */
     cr_expect_eq(count_org(&s, w->org_a), 2, "replay and an empty run create nothing");
-    cr_expect_eq(vw_ll(w, "SELECT count(*) FROM psop.processed_commands WHERE command_id = '%s'",
-                       r1),
-                 1);
-    cr_expect_eq(vw_ll(w,
-                       "SELECT settlement_count FROM psop.settlement_runs WHERE id = '%s'",
-                       r_probe),
-                 0, "a run with nothing new is recorded with no settlements");
+    cr_expect_eq(
+        vw_ll(w, "SELECT count(*) FROM psop.processed_commands WHERE command_id = '%s'", r1), 1);
+    cr_expect_eq(
+        vw_ll(w, "SELECT settlement_count FROM psop.settlement_runs WHERE id = '%s'", r_probe), 0,
+        "a run with nothing new is recorded with no settlements");
     cr_expect_eq(vw_ll(w,
                        "SELECT last_seq FROM psop.settlement_counters WHERE organiser_id = '%s' "
                        "AND year = %d",
@@ -468,8 +462,8 @@ Test(settlement, run_supplementary_credit_confirm_pay)
     settle_cmd(&s, "settlement.confirm", &w->orgs_a, s1, NULL, NULL);
     free(settle_cmd(&s, "settlement.confirm", &w->orgs_a, s1, NULL, "invalid_transition:"));
     /* issue 14 item 8: never paid before the settlement was made */
-    free(settle_cmd(&s, "settlement.mark_paid", &w->orgs_a, s1, "1900-01-01",
-                    "invalid_paid_date:"));
+    free(
+        settle_cmd(&s, "settlement.mark_paid", &w->orgs_a, s1, "1900-01-01", "invalid_paid_date:"));
     char paid[11];
     date_format(date_today_helsinki(), paid); /* not before the settlement was made */
     settle_cmd(&s, "settlement.mark_paid", &w->orgs_a, s1, paid, NULL);
@@ -628,9 +622,9 @@ Test(settlement, run_supplementary_credit_confirm_pay)
     cr_expect(json_object_get(C1, "credit_id") != NULL);
     cr_expect_eq(jint(C1, "gross_cents"), -1250);
     cr_expect_eq(jint(json_object_get(d, "totals"), "payable_cents"), -1000);
-    cr_expect_eq(jint(json_array_get(json_object_get(json_object_get(d, "totals"), "vat"), 0),
-                      "vat_cents"),
-                 -203);
+    cr_expect_eq(
+        jint(json_array_get(json_object_get(json_object_get(d, "totals"), "vat"), 0), "vat_cents"),
+        -203);
     json_decref(d);
 
     /* lists */
@@ -713,8 +707,7 @@ Test(settlement, racing_runs_keep_numbers_gapless)
                        "WHERE span = 2",
                        w->org_a),
                  2);
-    cr_expect_eq(vw_ll(w,
-                       "SELECT sum(payable_cents) FROM psop.settlements WHERE run_id = '%s'", b),
+    cr_expect_eq(vw_ll(w, "SELECT sum(payable_cents) FROM psop.settlements WHERE run_id = '%s'", b),
                  3 * 5000);
     vw_fini(w);
 }
@@ -766,7 +759,8 @@ static void *race_one(void *arg)
     char *env = tc_envelope(r->cmd_id, "settlement.run", r->actor, d);
     json_decref(d);
     struct envelope c;
-    if (envelope_parse(r->reg, ENVELOPE_VERSION_CURRENT, env, strlen(env), &c, err, sizeof(err)) < 0) {
+    if (envelope_parse(r->reg, ENVELOPE_VERSION_CURRENT, env, strlen(env), &c, err, sizeof(err)) <
+        0) {
         r->result = APPLY_FAILED;
         snprintf(r->why, sizeof(r->why), "parse: %s", err);
     } else {
@@ -813,7 +807,8 @@ Test(settlement, concurrent_transactions_number_in_commit_order)
     cr_assert_not_null(reg, "schemas: %s", err);
 
     /* a rolled-back run takes no number for good */
-    struct racer rb = {reg, w->org_a, "2026-08", &w->orgs_a, 0, 0, 0, "", APPLY_FAILED, "", 0, NULL, NULL};
+    struct racer rb = {reg, w->org_a,     "2026-08", &w->orgs_a, 0,    0,   0,
+                       "",  APPLY_FAILED, "",        0,          NULL, NULL};
     race_one(&rb);
     cr_assert_eq(rb.result, APPLY_OK, "%s", rb.why);
     cr_expect_eq(count_org(&s, w->org_a), 0, "rolled back");
@@ -821,10 +816,10 @@ Test(settlement, concurrent_transactions_number_in_commit_order)
     /* B starts once A's run is applied and A holds the counter row (not
      * after a fixed head start: a loaded machine may be slower than that). */
     atomic_int a_applied = 0;
-    struct racer a = {reg, w->org_a, "2026-08", &w->orgs_a, 0, 800, 1, "", APPLY_FAILED, "", 0,
-                      &a_applied, NULL};
-    struct racer b = {reg, w->org_a, "2026-10", &w->admin, 0, 0, 1, "", APPLY_FAILED, "", 0,
-                      NULL, &a_applied};
+    struct racer a = {reg, w->org_a,     "2026-08", &w->orgs_a, 0,          800, 1,
+                      "",  APPLY_FAILED, "",        0,          &a_applied, NULL};
+    struct racer b = {reg, w->org_a,     "2026-10", &w->admin, 0,    0,         1,
+                      "",  APPLY_FAILED, "",        0,         NULL, &a_applied};
     pthread_t ta, tb;
     pthread_create(&ta, NULL, race_one, &a);
     pthread_create(&tb, NULL, race_one, &b);
@@ -841,10 +836,9 @@ Test(settlement, concurrent_transactions_number_in_commit_order)
                        "SELECT min(seq) * 10 + max(seq) FROM psop.settlements WHERE run_id = '%s'",
                        b.cmd_id),
                  46, "B: numbers 4-6");
-    cr_expect_eq(vw_ll(w,
-                       "SELECT sum(payable_cents) FROM psop.settlements WHERE run_id = '%s'",
-                       b.cmd_id),
-                 15000);
+    cr_expect_eq(
+        vw_ll(w, "SELECT sum(payable_cents) FROM psop.settlements WHERE run_id = '%s'", b.cmd_id),
+        15000);
     jschema_registry_free(reg);
     vw_fini(w);
 }

@@ -28,9 +28,8 @@ static long long ev(struct vworld *w, const char *eid, const char *col)
 
 static char *ev_s(struct vworld *w, const char *eid, const char *col)
 {
-    return h_pg_value(w->pg,
-                      "SELECT coalesce(%s::text, '') FROM psop.service_events WHERE id = '%s'", col,
-                      eid);
+    return h_pg_value(
+        w->pg, "SELECT coalesce(%s::text, '') FROM psop.service_events WHERE id = '%s'", col, eid);
 }
 
 static void expect_state(struct vworld *w, const char *eid, const char *state)
@@ -150,21 +149,21 @@ Test(voucher, grant_flat_and_income)
     char nobody[UUID_STR_LEN], unapproved[UUID_STR_LEN];
     tc_uuid(nobody);
     vw_rejected_free(&w, v4, "voucher.grant", &w.orgs_a,
-                     json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s}", "id", v4,
-                               "organiser_id", w.org_a, "client_id", "X", "service_type", w.plain,
+                     json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s}", "id", v4, "organiser_id",
+                               w.org_a, "client_id", "X", "service_type", w.plain,
                                "decision_number", "PS-4", "valid_from", "2026-01-01",
                                "unit_value_cents", 100, "provider_id", nobody),
                      "not_found:");
     vw_provider_bare(&w, unapproved);
     vw_rejected_free(&w, v4, "voucher.grant", &w.orgs_a,
-                     json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s}", "id", v4,
-                               "organiser_id", w.org_a, "client_id", "X", "service_type", w.plain,
+                     json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s}", "id", v4, "organiser_id",
+                               w.org_a, "client_id", "X", "service_type", w.plain,
                                "decision_number", "PS-4", "valid_from", "2026-01-01",
                                "unit_value_cents", 100, "provider_id", unapproved),
                      "provider_not_approved:");
     vw_rejected_free(&w, v4, "voucher.grant", &w.orgs_a,
-                     json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i}", "id", v4,
-                               "organiser_id", w.org_a, "client_id", "X", "service_type", w.plain,
+                     json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i}", "id", v4, "organiser_id",
+                               w.org_a, "client_id", "X", "service_type", w.plain,
                                "decision_number", "PS-4", "valid_from", "2026-05-01", "valid_to",
                                "2026-04-30", "unit_value_cents", 100),
                      "invalid_valid_to:");
@@ -180,9 +179,9 @@ Test(voucher, grant_flat_and_income)
     cr_expect_eq(tc_count_type(evs, "voucher.granted"), 1);
     json_t *data = json_object_get(json_array_get(evs, 0), "data");
     cr_expect_eq(json_integer_value(json_object_get(data, "unit_value_cents")), 3032);
-    cr_expect_eq(json_integer_value(json_object_get(json_object_get(data, "income"),
-                                                    "reduction_cents")),
-                 168);
+    cr_expect_eq(
+        json_integer_value(json_object_get(json_object_get(data, "income"), "reduction_cents")),
+        168);
     json_decref(evs);
     vw_fini(&w);
 }
@@ -196,12 +195,13 @@ Test(voucher, events_in_bands)
     vw_provider(&w, p, "2025-12-01");
     vw_grant(&w, v, w.banded, 3000, 0, NULL, "2026-01-01", "ASIAKAS-B1");
     /* The client chooses the provider. */
-    struct tc_actor client = {.sub = "asiakas", .role = "client", .client = "ASIAKAS-B1",
-                              .org = w.org_a};
-    vw_applied(&w, v, "voucher.choose_provider", &client,
-               json_pack("{s:s}", "provider_id", p));
-    char *s = h_pg_value(w.pg, "SELECT provider_id || ' ' || provider_chosen_by FROM "
-                               "psop.vouchers WHERE id = '%s'", v);
+    struct tc_actor client = {
+        .sub = "asiakas", .role = "client", .client = "ASIAKAS-B1", .org = w.org_a};
+    vw_applied(&w, v, "voucher.choose_provider", &client, json_pack("{s:s}", "provider_id", p));
+    char *s = h_pg_value(w.pg,
+                         "SELECT provider_id || ' ' || provider_chosen_by FROM "
+                         "psop.vouchers WHERE id = '%s'",
+                         v);
     char *want = xasprintf("%s asiakas", p);
     cr_expect_str_eq(s, want);
     free(s);
@@ -306,8 +306,8 @@ Test(voucher, record_rejections)
     vw_provider(&w, susp, "2025-12-01");
     vw_provider_bare(&w, noprice);
     vw_approve(&w, noprice, w.org_a, w.banded, "2025-12-01");
-    char v[UUID_STR_LEN], vp[UUID_STR_LEN], vl[UUID_STR_LEN], vs[UUID_STR_LEN],
-        vn[UUID_STR_LEN], unknown[UUID_STR_LEN];
+    char v[UUID_STR_LEN], vp[UUID_STR_LEN], vl[UUID_STR_LEN], vs[UUID_STR_LEN], vn[UUID_STR_LEN],
+        unknown[UUID_STR_LEN];
     vw_grant(&w, v, w.banded, 3000, 0, p, "2026-03-01", "A1");
     vw_grant(&w, vp, w.plain, 2000, 0, p, "2026-01-01", "A2");
     vw_grant(&w, vl, w.banded, 3000, 0, late, "2026-09-01", "A3");
@@ -371,8 +371,11 @@ Test(voucher, record_rejections)
     record_ok(&w, vp, p, ok, "2026-10-15", 1, NULL, 2000);
     record_rej_free(&w, vp, p, "2026-10-16", 1, NULL, -1, "voucher_not_active:");
     /* no rejected command left a row */
-    cr_expect_eq(vw_ll(&w, "SELECT count(*) FROM psop.service_events WHERE voucher_id IN "
-                           "('%s', '%s')", v, vh), 0);
+    cr_expect_eq(vw_ll(&w,
+                       "SELECT count(*) FROM psop.service_events WHERE voucher_id IN "
+                       "('%s', '%s')",
+                       v, vh),
+                 0);
     vw_fini(&w);
 }
 
@@ -397,8 +400,7 @@ Test(voucher, ownership)
                                "unit_value_cents", 100),
                      "forbidden:");
     vw_rejected_free(&w, v, "voucher.amend", &w.orgs_b,
-                     json_pack("{s:s, s:i}", "effective_from", "2026-10-01", "unit_value_cents",
-                               1),
+                     json_pack("{s:s, s:i}", "effective_from", "2026-10-01", "unit_value_cents", 1),
                      "forbidden:");
     vw_rejected_free(&w, v, "voucher.revoke", &w.orgs_b,
                      json_pack("{s:s, s:s}", "effective_date", "2026-10-01", "reason", "x"),
@@ -435,10 +437,10 @@ Test(voucher, ownership)
     vw_rejected_free(&w, v, "voucher.refuse", &w.orgs_a, json_pack("{}"), "forbidden:");
     /* auto-approval is the admin's */
     char id[UUID_STR_LEN];
-    tc_send(w.t, TOPIC_CMD_VOUCHER, w.org_a, "service_event.auto_approve", &w.orgs_a,
-            json_pack("{s:s, s:s}", "organiser_id", w.org_a, "recorded_before",
-                      "2030-01-01T00:00:00Z"),
-            id);
+    tc_send(
+        w.t, TOPIC_CMD_VOUCHER, w.org_a, "service_event.auto_approve", &w.orgs_a,
+        json_pack("{s:s, s:s}", "organiser_id", w.org_a, "recorded_before", "2030-01-01T00:00:00Z"),
+        id);
     free(tc_expect_rejected(w.pg, id, "forbidden:"));
     /* after all that the event is untouched */
     expect_state(&w, e, "recorded");
@@ -516,9 +518,8 @@ Test(voucher, replayed_command_applies_once)
     record_ok(&w, v, p, e2, "2026-10-06", 1, NULL, -1);
     cr_expect_eq(vw_ll(&w, "SELECT count(*) FROM psop.service_events WHERE voucher_id = '%s'", v),
                  2);
-    cr_expect_eq(vw_ll(&w, "SELECT count(*) FROM psop.processed_commands WHERE command_id = '%s'",
-                       cid),
-                 1);
+    cr_expect_eq(
+        vw_ll(&w, "SELECT count(*) FROM psop.processed_commands WHERE command_id = '%s'", cid), 1);
     cr_expect_eq(vw_ll(&w, "SELECT version FROM psop.vouchers WHERE id = '%s'", v), version + 1);
     json_t *evs = tc_events_by_key(TOPIC_EVT_VOUCHER, v);
     cr_expect_eq(tc_count_type(evs, "service_event.recorded"), 2);
@@ -562,17 +563,16 @@ Test(voucher, amend_revoke_refuse)
     expect_amounts(&w, e[0], 3000, 3490, 3000, 490);
     expect_amounts(&w, e[1], 3100, 3490, 3100, 390);
     expect_amounts(&w, e[2], 3795, 3490, 3490, 0);
-    cr_expect_eq(vw_ll(&w, "SELECT count(*) FROM psop.voucher_amendments WHERE voucher_id = '%s'",
-                       v),
-                 3);
+    cr_expect_eq(
+        vw_ll(&w, "SELECT count(*) FROM psop.voucher_amendments WHERE voucher_id = '%s'", v), 3);
     vw_rejected_free(&w, v, "voucher.amend", &w.orgs_a,
                      json_pack("{s:s, s:i}", "effective_from", "2025-12-31", "unit_value_cents", 1),
                      "invalid_effective_from:");
     /* valid_to before existing events, then a valid one */
-    vw_rejected_free(&w, v, "voucher.amend", &w.orgs_a,
-                     json_pack("{s:s, s:s}", "effective_from", "2026-10-01", "valid_to",
-                               "2026-10-08"),
-                     "events_after_date:");
+    vw_rejected_free(
+        &w, v, "voucher.amend", &w.orgs_a,
+        json_pack("{s:s, s:s}", "effective_from", "2026-10-01", "valid_to", "2026-10-08"),
+        "events_after_date:");
     vw_applied(&w, v, "voucher.amend", &w.orgs_a,
                json_pack("{s:s, s:s}", "effective_from", "2026-10-01", "valid_to", "2026-10-20"));
     record_rej_free(&w, v, p, "2026-10-21", 1, NULL, -1, "voucher_not_active:");
@@ -582,8 +582,10 @@ Test(voucher, amend_revoke_refuse)
                      "events_after_date:");
     vw_applied(&w, v, "voucher.revoke", &w.orgs_a,
                json_pack("{s:s, s:s}", "effective_date", "2026-10-10", "reason", "muutti pois"));
-    s = h_pg_value(w.pg, "SELECT status || ' ' || revoke_date || ' ' || revoke_reason FROM "
-                         "psop.vouchers WHERE id = '%s'", v);
+    s = h_pg_value(w.pg,
+                   "SELECT status || ' ' || revoke_date || ' ' || revoke_reason FROM "
+                   "psop.vouchers WHERE id = '%s'",
+                   v);
     cr_expect_str_eq(s, "revoked 2026-10-10 muutti pois");
     free(s);
     record_rej_free(&w, v, p, "2026-10-12", 1, NULL, -1, "voucher_not_active:");
@@ -647,9 +649,9 @@ Test(voucher, credit_and_auto_approve)
            e[3], e[0]);
     char c1[UUID_STR_LEN];
     tc_uuid(c1);
-    json_t *cd = json_pack("{s:s, s:s, s:f, s:s, s:s}", "event_id", e[0], "id", c1, "quantity",
-                           1.25, "reason_code", "wrong_quantity", "explanation",
-                           "Käynti oli lyhyempi");
+    json_t *cd =
+        json_pack("{s:s, s:s, s:f, s:s, s:s}", "event_id", e[0], "id", c1, "quantity", 1.25,
+                  "reason_code", "wrong_quantity", "explanation", "Käynti oli lyhyempi");
     vw_applied(&w, v, "service_event.credit", &w.orgs_a, cd);
     /* 1.25 h of 34.90 with value 34.50: -43.63, -43.13, -0.50 */
     char *s = h_pg_value(w.pg,
@@ -675,10 +677,9 @@ Test(voucher, credit_and_auto_approve)
     vw_applied(&w, v, "service_event.credit", &w.orgs_a, cd);
     cr_expect_eq(ev(&w, e[0], "credited_quantity"), 250);
     /* a fully credited event no longer counts for the quota */
-    cr_expect_eq(vw_ll(&w,
-                       "SELECT sum(organiser_part_cents) FROM psop.credits WHERE event_id = '%s'",
-                       e[0]),
-                 -8626); /* each credit rounds on its own: -43.13 twice */
+    cr_expect_eq(
+        vw_ll(&w, "SELECT sum(organiser_part_cents) FROM psop.credits WHERE event_id = '%s'", e[0]),
+        -8626); /* each credit rounds on its own: -43.13 twice */
 
     /* auto-approval: recorded events of organiser A recorded before now */
     char id[UUID_STR_LEN], ts[40];
@@ -687,8 +688,10 @@ Test(voucher, credit_and_auto_approve)
     snprintf(ts, sizeof(ts), "%s", s);
     free(s);
     record_ok(&w, v, p, e[3], "2026-10-09", 1, NULL, -1); /* after the cut-off: stays */
-    vw_sql(&w, "UPDATE psop.service_events SET recorded_at = '%s'::timestamptz + interval '1 s' "
-               "WHERE id = '%s'", ts, e[3]);
+    vw_sql(&w,
+           "UPDATE psop.service_events SET recorded_at = '%s'::timestamptz + interval '1 s' "
+           "WHERE id = '%s'",
+           ts, e[3]);
     long long before = vw_ll(&w, "SELECT version FROM psop.vouchers WHERE id = '%s'", v);
     tc_send(w.t, TOPIC_CMD_VOUCHER, w.org_a, "service_event.auto_approve", &w.admin,
             json_pack("{s:s, s:s}", "organiser_id", w.org_a, "recorded_before", ts), id);
@@ -747,10 +750,10 @@ Test(voucher, read_models)
     vw_approve(&w, p2, w.org_a, w.banded, "2025-12-01");
     vw_price(&w, p2, w.org_a, w.banded, "2025-12-01", 3100, 3600, -1, -1);
     vw_grant(&w, v, w.banded, 3000, 1200, p, "2026-01-01", "LUKU-1");
-    record_ok(&w, v, p, e[0], "2026-10-05", 2, NULL, -1);          /* 60.00 */
-    record_ok(&w, v, p, e[1], "2026-10-06", 2.5, "evening", -1);   /* 86.25 */
-    record_ok(&w, v, p, e[2], "2026-10-07", 1, NULL, -1);          /* deleted */
-    record_ok(&w, v, p, e[3], "2026-09-07", 1.25, NULL, -1);       /* 37.50 */
+    record_ok(&w, v, p, e[0], "2026-10-05", 2, NULL, -1);        /* 60.00 */
+    record_ok(&w, v, p, e[1], "2026-10-06", 2.5, "evening", -1); /* 86.25 */
+    record_ok(&w, v, p, e[2], "2026-10-07", 1, NULL, -1);        /* deleted */
+    record_ok(&w, v, p, e[3], "2026-09-07", 1.25, NULL, -1);     /* 37.50 */
     struct tc_actor pa = vw_prov_actor(p);
     vw_applied(&w, v, "service_event.delete", &pa, ev_ref(e[2]));
 

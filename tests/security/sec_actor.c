@@ -69,8 +69,8 @@ Test(sec_actor, claims_the_envelope_refuses_are_refused_at_the_front, .timeout =
                "client token without org, a read");
     e2e_status(&e, "POST", "/v1/vouchers/0190a0a0-0000-7000-8000-000000000001/refusal", no_org,
                NULL, 401, "client token without org, a command");
-    e2e_status(&e, "GET", "/v1/providers/0190a0a0-0000-7000-8000-000000000001", bad_prov, NULL,
-               401, "provider claim not a uuid");
+    e2e_status(&e, "GET", "/v1/providers/0190a0a0-0000-7000-8000-000000000001", bad_prov, NULL, 401,
+               "provider claim not a uuid");
     int st;
     char *raw;
     json_decref(e2e_call(&e, "GET", "/v1/vouchers?client_id=x1", bad_org, NULL, NULL, &st, &raw));
@@ -96,8 +96,8 @@ Test(sec_actor, a_client_is_its_organiser_and_its_client_id, .timeout = 180)
     /* Nor may it act on B's voucher. */
     int st;
     char *raw;
-    json_decref(e2e_call(e, "POST", e2e_fmt(e, "/v1/vouchers/%s/refusal", w.vb), ca, NULL,
-                         E2E_WAIT, &st, &raw));
+    json_decref(e2e_call(e, "POST", e2e_fmt(e, "/v1/vouchers/%s/refusal", w.vb), ca, NULL, E2E_WAIT,
+                         &st, &raw));
     cr_expect(st == 404 || st == 403 || st == 422, "refusing B's voucher: %d %s", st, raw);
     cr_expect(st != 200, "a client of A refused B's voucher: %s", raw);
     json_t *vb = e2e_get(e, e2e_fmt(e, "/v1/vouchers/%s", w.vb), w.orgb);
@@ -132,8 +132,8 @@ Test(sec_actor, a_command_parked_in_the_dlq_gets_a_final_status, .timeout = 120)
     char *raw = "";
     for (double t0 = h_now(); h_now() - t0 < 60.0;) {
         int st;
-        json_t *j = e2e_call(&e, "GET", e2e_fmt(&e, "/v1/commands/%s", id), admin, NULL, NULL,
-                             &st, &raw);
+        json_t *j =
+            e2e_call(&e, "GET", e2e_fmt(&e, "/v1/commands/%s", id), admin, NULL, NULL, &st, &raw);
         if (st == 200) {
             status = e2e_fmt(&e, "%s", e2e_str(j, "status"));
             reason = e2e_fmt(&e, "%s", e2e_str(j, "reason"));

@@ -14,9 +14,9 @@
 #include "e2e_http.h"
 
 /* Words that say a database or its schema is speaking. */
-static const char *const SEC_LEAK_WORDS[] = {"postgres", "ERROR", "constraint", "DETAIL",
-                                             "duplicate key", "violates", "Key (", "_key\"",
-                                             "SQLSTATE"};
+static const char *const SEC_LEAK_WORDS[] = {"postgres", "ERROR",         "constraint",
+                                             "DETAIL",   "duplicate key", "violates",
+                                             "Key (",    "_key\"",        "SQLSTATE"};
 
 /* Expects text to carry none of the database's words (nor extra, e.g.
  * another party's id, when not NULL). Non-fatal. */

@@ -22,8 +22,7 @@ static void expect_security_headers(const char *where, const struct tl_resp *r)
               "%s: X-Content-Type-Options nosniff missing: %s", where, r->headers);
     cr_expect(tl_header(r, "Cache-Control", v, sizeof(v)) && strstr(v, "no-store"),
               "%s: Cache-Control no-store missing: %s", where, r->headers);
-    cr_expect(tl_header(r, "X-Frame-Options", v, sizeof(v)), "%s: X-Frame-Options missing",
-              where);
+    cr_expect(tl_header(r, "X-Frame-Options", v, sizeof(v)), "%s: X-Frame-Options missing", where);
 }
 
 static void expect_problem(const char *where, const struct tl_resp *r, int status)
@@ -68,8 +67,8 @@ Test(sec_http, an_oversized_body_gets_its_413_every_time, .timeout = 120)
     int got = 0;
     for (int i = 0; i < 10; i++) {
         struct tl_resp r;
-        if (tl_request(haproxy_port(), "POST", "/v1/commands", tok, "application/json", body,
-                       NULL, &r) == 0 &&
+        if (tl_request(haproxy_port(), "POST", "/v1/commands", tok, "application/json", body, NULL,
+                       &r) == 0 &&
             r.status == 413) {
             expect_problem("oversized", &r, 413);
             got++;

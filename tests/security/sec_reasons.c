@@ -46,9 +46,9 @@ static const char *rejected_event(struct e2e *e, const struct tl_marks *m, const
 
 /* Sends the command (Prefer: wait), expects its rejection with reason
  * prefix, and checks the 422, the command status and the event. */
-static void expect_sentence(struct e2e *e, const char *method, const char *path,
-                            const char *token, const char *body, const char *topic,
-                            const char *prefix, const char *secret)
+static void expect_sentence(struct e2e *e, const char *method, const char *path, const char *token,
+                            const char *body, const char *topic, const char *prefix,
+                            const char *secret)
 {
     struct tl_marks m;
     cr_assert_eq(tl_mark(tl_brokers(), topic, &m), 0, "marks of %s", topic);
@@ -64,8 +64,8 @@ static void expect_sentence(struct e2e *e, const char *method, const char *path,
     json_decref(j);
     cr_assert(*cid, "no command_id in %s", raw);
     char *sraw;
-    json_decref(e2e_call(e, "GET", e2e_fmt(e, "/v1/commands/%s", cid), token, NULL, NULL, &st,
-                         &sraw));
+    json_decref(
+        e2e_call(e, "GET", e2e_fmt(e, "/v1/commands/%s", cid), token, NULL, NULL, &st, &sraw));
     cr_expect_eq(st, 200, "GET /v1/commands/%s -> %d %s", cid, st, sraw);
     cr_expect(strstr(sraw, prefix) != NULL, "status without the sentence: %s", sraw);
     sec_expect_clean("GET /v1/commands", sraw, secret);
@@ -93,8 +93,10 @@ Test(sec_reasons, duplicate_business_id_and_invoice_prefix_of_an_organiser, .tim
                             "\"auto_approve_days\":0}",
                             yt_a, iban, pre_b),
                     TOPIC_EVT_REFERENCE,
-                    e2e_fmt(&e, "duplicate_business_id: business id %s already belongs to "
-                                "another organiser", yt_a),
+                    e2e_fmt(&e,
+                            "duplicate_business_id: business id %s already belongs to "
+                            "another organiser",
+                            yt_a),
                     a);
     expect_sentence(&e, "PUT", e2e_fmt(&e, "/v1/organisers/%s", b), admin,
                     e2e_fmt(&e,
@@ -103,8 +105,10 @@ Test(sec_reasons, duplicate_business_id_and_invoice_prefix_of_an_organiser, .tim
                             "\"auto_approve_days\":0}",
                             yt_b, iban, pre_a),
                     TOPIC_EVT_REFERENCE,
-                    e2e_fmt(&e, "duplicate_invoice_prefix: invoice prefix %s is already used "
-                                "by another organiser", pre_a),
+                    e2e_fmt(&e,
+                            "duplicate_invoice_prefix: invoice prefix %s is already used "
+                            "by another organiser",
+                            pre_a),
                     a);
     e2e_fini(&e);
 }
@@ -128,8 +132,10 @@ Test(sec_reasons, duplicate_provider_business_id_names_no_other_provider, .timeo
                             "\"iban\":\"%s\"}",
                             p2, yt, iban),
                     TOPIC_EVT_PROVIDER,
-                    e2e_fmt(&e, "duplicate_business_id: business id %s is already registered "
-                                "to another provider", yt),
+                    e2e_fmt(&e,
+                            "duplicate_business_id: business id %s is already registered "
+                            "to another provider",
+                            yt),
                     p1);
     e2e_fini(&e);
 }

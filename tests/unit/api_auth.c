@@ -43,7 +43,8 @@ static char *hs256(const char *claims)
 static char *claims_exp(const char *extra, long ttl)
 {
     static char buf[512];
-    snprintf(buf, sizeof(buf), "{\"sub\":\"u1\",\"role\":\"organiser\",\"org\":\"o1\",\"exp\":%ld%s}",
+    snprintf(buf, sizeof(buf),
+             "{\"sub\":\"u1\",\"role\":\"organiser\",\"org\":\"o1\",\"exp\":%ld%s}",
              (long)time(NULL) + ttl, extra ? extra : "");
     return buf;
 }
@@ -147,7 +148,7 @@ Test(api_auth, malformed_headers_are_refused)
     struct auth *a = make_auth("HS256", NULL, NULL, NULL);
     struct actor ac;
     char why[160];
-    const char *bad[] = {NULL,       "",          "Basic dXNlcjpwYXNz", "Bearer ",
+    const char *bad[] = {NULL,       "",           "Basic dXNlcjpwYXNz", "Bearer ",
                          "Bearer a", "Bearer a.b", "Bearer a.b.c.d",     "Bearer !!!.###.$$$"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         cr_expect_eq(auth_verify(a, bad[i], time(NULL), &ac, why, sizeof(why)), -1, "%s",
@@ -311,8 +312,8 @@ Test(api_auth, contradicting_claims_are_refused)
 Test(auth, actor_claims_are_checked_against_the_envelope_schema)
 {
     char err[256], why[256];
-    struct jschema_registry *reg = jschema_registry_load(PSOP_SOURCE_DIR "/schemas", err,
-                                                         sizeof(err));
+    struct jschema_registry *reg =
+        jschema_registry_load(PSOP_SOURCE_DIR "/schemas", err, sizeof(err));
     cr_assert_not_null(reg, "%s", err);
     struct auth *a = make_auth("HS256", NULL, NULL, NULL);
     auth_use_schemas(a, reg);

@@ -44,7 +44,10 @@ Test(api_command, path_parameters_fill_the_data)
                  0, "%s", e.detail);
     cr_expect_str_eq(json_string_value(json_object_get(b.items[0].data, "voucher_id")), VOU);
     cmd_assign_ids(&b, NULL);
-    cr_assert_eq(cmd_finalize(&b, &org, &(struct cmd_origin){"2025-01-01T00:00:00.000Z", "k1", TP, 2, NULL}, &e), 0);
+    cr_assert_eq(cmd_finalize(&b, &org,
+                              &(struct cmd_origin){"2025-01-01T00:00:00.000Z", "k1", TP, 2, NULL},
+                              &e),
+                 0);
     cr_expect_str_eq(b.items[0].key, VOU);
     cr_expect_str_eq(b.items[0].resource_id, VOU);
     json_t *env = json_loads(b.items[0].payload, 0, NULL);
@@ -78,8 +81,8 @@ Test(api_command, claims_are_checked_before_the_schema)
     struct cmd_error e = {0};
     /* invalid and contradicting: the token rules it out first (403) */
     cr_assert_eq(from_route("POST", "/v1/settlements/runs",
-                            "{\"organiser_id\":\"0190a0b0-0000-7000-8000-0000000000ff\"}", &org,
-                            &b, &e),
+                            "{\"organiser_id\":\"0190a0b0-0000-7000-8000-0000000000ff\"}", &org, &b,
+                            &e),
                  -1);
     cr_expect_eq(e.status, 403);
     cmd_error_clear(&e);
@@ -124,10 +127,11 @@ Test(api_command, batch_errors_are_indexed)
                      "/commands/2/type");
     cmd_error_clear(&e);
 
-    body = json_loads("{\"commands\":[{\"type\":\"settlement.run\",\"data\":{\"organiser_id\":\"" ORG
-                      "\",\"period\":\"2025-01\"}},{\"type\":\"settlement.run\",\"data\":{"
-                      "\"organiser_id\":\"" ORG "\",\"period\":\"2025-1\"}}]}",
-                      0, NULL);
+    body =
+        json_loads("{\"commands\":[{\"type\":\"settlement.run\",\"data\":{\"organiser_id\":\"" ORG
+                   "\",\"period\":\"2025-01\"}},{\"type\":\"settlement.run\",\"data\":{"
+                   "\"organiser_id\":\"" ORG "\",\"period\":\"2025-1\"}}]}",
+                   0, NULL);
     cr_assert_eq(cmd_from_commands(body, &org, reg, &b, &e), -1);
     cr_expect_str_eq(json_string_value(json_object_get(json_array_get(e.errors, 0), "path")),
                      "/commands/1/data/period");
@@ -158,14 +162,18 @@ Test(api_command, a_version_1_envelope_has_no_traceparent)
                             "{\"effective_date\":\"2025-03-01\",\"reason\":\"x\"}", &org, &b, &e),
                  0, "%s", e.detail);
     cmd_assign_ids(&b, NULL);
-    cr_assert_eq(cmd_finalize(&b, &org, &(struct cmd_origin){"2025-01-01T00:00:00Z", NULL, TP, 1, NULL}, &e), 0);
+    cr_assert_eq(
+        cmd_finalize(&b, &org, &(struct cmd_origin){"2025-01-01T00:00:00Z", NULL, TP, 1, NULL}, &e),
+        0);
     json_t *env = json_loads(b.items[0].payload, 0, NULL);
     cr_expect_eq(json_integer_value(json_object_get(env, "schema_version")), 1);
     cr_expect_null(json_object_get(env, "traceparent"));
     json_decref(env);
     /* An empty traceparent is no traceparent (it would not match the schema). */
     free(b.items[0].payload);
-    cr_assert_eq(cmd_finalize(&b, &org, &(struct cmd_origin){"2025-01-01T00:00:00Z", NULL, "", 2, NULL}, &e), 0);
+    cr_assert_eq(
+        cmd_finalize(&b, &org, &(struct cmd_origin){"2025-01-01T00:00:00Z", NULL, "", 2, NULL}, &e),
+        0);
     env = json_loads(b.items[0].payload, 0, NULL);
     cr_expect_null(json_object_get(env, "traceparent"));
     json_decref(env);

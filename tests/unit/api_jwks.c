@@ -32,7 +32,8 @@ static void publish(const char *const *kids, size_t n)
 {
     json_t *keys = json_array(), *jwk;
     size_t i;
-    json_array_foreach(json_object_get(priv, "keys"), i, jwk) {
+    json_array_foreach(json_object_get(priv, "keys"), i, jwk)
+    {
         for (size_t k = 0; k < n; k++)
             if (strcmp(json_string_value(json_object_get(jwk, "kid")), kids[k]) == 0)
                 json_array_append_new(keys, jwk_public(jwk));
@@ -72,8 +73,8 @@ static char *mint(const char *kid)
     c.jwt_mint_jwks_file = path;
     c.jwt_mint_kid = (char *)kid;
     c.jwt_issuer = c.jwt_audience = (char *)"";
-    cr_assert_eq(jwt_token_mint(&c, "organiser", "u1", "0190a6f0-0000-7000-8000-000000000001",
-                                NULL, NULL, 300, &tok, err, sizeof(err)),
+    cr_assert_eq(jwt_token_mint(&c, "organiser", "u1", "0190a6f0-0000-7000-8000-000000000001", NULL,
+                                NULL, 300, &tok, err, sizeof(err)),
                  0, "%s", err);
     return tok;
 }
@@ -154,7 +155,9 @@ Test(api_jwks, invalid_sets_are_refused_with_a_reason)
 {
     char err[256];
     static const char *const bad[] = {
-        "{}", "{\"keys\":[]}", "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"k\",\"k\":\"AAAA\"}]}",
+        "{}",
+        "{\"keys\":[]}",
+        "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"k\",\"k\":\"AAAA\"}]}",
         "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-384\",\"kid\":\"k\",\"x\":\"AA\",\"y\":\"AA\"}]}",
         "{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"k\",\"n\":\"AQAB\",\"e\":\"AQAB\"}]}", /* short */
         "not json"};

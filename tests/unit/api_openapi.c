@@ -161,6 +161,7 @@ Test(api_openapi, docs_openapi_yaml_is_current)
              PSOP_SOURCE_DIR, tmp);
     int rc = system(cmd);
     unlink(tmp);
-    cr_expect_eq(rc, 0, "docs/openapi.yaml differs from the route table and schemas: run "
-                        "scripts/gen-openapi");
+    cr_expect_eq(rc, 0,
+                 "docs/openapi.yaml differs from the route table and schemas: run "
+                 "scripts/gen-openapi");
 }

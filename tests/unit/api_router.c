@@ -94,8 +94,7 @@ Test(api_router, topics_and_keys_follow_the_architecture)
     cr_expect_str_eq(match_ok("POST", "/v1/settlements/runs", &m)->topic,
                      "psop.commands.settlement");
     cr_expect_str_eq(m.route->key_field, "organiser_id");
-    cr_expect_str_eq(match_ok("POST", "/v1/settlements/s/payment", &m)->key_field,
-                     "settlement_id");
+    cr_expect_str_eq(match_ok("POST", "/v1/settlements/s/payment", &m)->key_field, "settlement_id");
 }
 
 Test(api_router, roles_follow_the_spec)
@@ -125,8 +124,7 @@ Test(api_router, unknown_paths_are_404)
                            "/healthz/",
                            ""};
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
-        cr_expect_eq(router_match("POST", paths[i], &m, NULL, 0), ROUTER_NOT_FOUND, "%s",
-                     paths[i]);
+        cr_expect_eq(router_match("POST", paths[i], &m, NULL, 0), ROUTER_NOT_FOUND, "%s", paths[i]);
 }
 
 Test(api_router, wrong_method_is_405_with_allow)

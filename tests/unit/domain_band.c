@@ -21,7 +21,7 @@ Test(band, parse_and_name)
     enum band b;
     cr_assert_eq(band_parse(NULL, &b), -1);
     cr_assert_str_eq(band_name((enum band)7), "?");
-    cr_assert_str_eq(band_name((enum band)-1), "?");
+    cr_assert_str_eq(band_name((enum band) - 1), "?");
 }
 
 /* Runs band_check and returns the resolved band, or -1 with the reason in why. */
@@ -41,15 +41,15 @@ static int check(bool coeff, bool given, enum band b, int wd, bool hol, char *wh
 
 static void allowed(enum band b, int wd, bool hol)
 {
-    cr_assert_eq(check(true, true, b, wd, hol, NULL), (int)b, "%s on %d (holiday %d)",
-                 band_name(b), wd, hol);
+    cr_assert_eq(check(true, true, b, wd, hol, NULL), (int)b, "%s on %d (holiday %d)", band_name(b),
+                 wd, hol);
 }
 
 static void refused(enum band b, int wd, bool hol)
 {
     char why[64];
-    cr_assert_eq(check(true, true, b, wd, hol, why), -1, "%s on %d (holiday %d)", band_name(b),
-                 wd, hol);
+    cr_assert_eq(check(true, true, b, wd, hol, why), -1, "%s on %d (holiday %d)", band_name(b), wd,
+                 hol);
     cr_assert_str_eq(why, "band_not_allowed_on_date");
 }
 

@@ -7,19 +7,19 @@
 
 static char err[64];
 
-#define REJECTS(call, reason)                                                                     \
-    do {                                                                                          \
-        err[0] = '\0';                                                                            \
-        cr_assert_eq((call), -1, #call);                                                          \
-        cr_assert_str_eq(err, reason);                                                            \
+#define REJECTS(call, reason)                                                                      \
+    do {                                                                                           \
+        err[0] = '\0';                                                                             \
+        cr_assert_eq((call), -1, #call);                                                           \
+        cr_assert_str_eq(err, reason);                                                             \
     } while (0)
 
 static struct event_amounts charge(int64_t price, int64_t qty_h, int64_t remaining, bool share)
 {
     struct event_amounts a;
     err[0] = '\0';
-    cr_assert_eq(budget_event_amounts(price, qty_h, remaining, share, &a, err, sizeof err), 0,
-                 "%s", err);
+    cr_assert_eq(budget_event_amounts(price, qty_h, remaining, share, &a, err, sizeof err), 0, "%s",
+                 err);
     cr_assert_eq(a.gross_cents, a.organiser_part_cents + a.client_share_cents);
     cr_assert_geq(a.organiser_part_cents, 0);
     cr_assert_geq(a.client_share_cents, 0);
@@ -51,8 +51,7 @@ Test(budget, grant_needs_valid_to_no_quota_and_a_sane_sum)
     REJECTS(budget_grant_check(false, false, true, 10000001, true, false, err, sizeof err),
             "invalid_budget");
     cr_assert_eq(budget_grant_check(false, false, true, 1, true, false, err, sizeof err), 0);
-    cr_assert_eq(budget_grant_check(false, false, true, 10000000, true, false, err, sizeof err),
-                 0);
+    cr_assert_eq(budget_grant_check(false, false, true, 10000000, true, false, err, sizeof err), 0);
 }
 
 Test(budget, event_within_the_pot_is_all_organiser)
@@ -121,8 +120,7 @@ Test(budget, credit_refills_by_the_credited_share_of_the_draw)
     /* event: 4 h at 34.90, gross 139.60, organiser part 50.00 (the rest of
      * the pot). Credit 1 h: gross -34.90, organiser -round(50.00/4) = -12.50 */
     struct event_amounts a;
-    cr_assert_eq(budget_credit_amounts(3490, 5000, 400, 0, 100, &a, err, sizeof err), 0, "%s",
-                 err);
+    cr_assert_eq(budget_credit_amounts(3490, 5000, 400, 0, 100, &a, err, sizeof err), 0, "%s", err);
     cr_assert_eq(a.gross_cents, -3490);
     cr_assert_eq(a.organiser_part_cents, -1250);
     cr_assert_eq(a.client_share_cents, -2240);
@@ -168,8 +166,7 @@ Test(budget, credit_bad_input)
 {
     struct event_amounts a;
     REJECTS(budget_credit_amounts(100, 100, 100, 0, 0, &a, err, sizeof err), "invalid_quantity");
-    REJECTS(budget_credit_amounts(100, 100, 100, 0, 101, &a, err, sizeof err),
-            "invalid_quantity");
+    REJECTS(budget_credit_amounts(100, 100, 100, 0, 101, &a, err, sizeof err), "invalid_quantity");
     REJECTS(budget_credit_amounts(100, 100, 100, 101, 50, &a, err, sizeof err), "invalid_amount");
     REJECTS(budget_credit_amounts(-1, 100, 100, 0, 50, &a, err, sizeof err), "invalid_amount");
 }

@@ -31,11 +31,11 @@ static int64_t vunit(int64_t value, int64_t coeff)
     return out;
 }
 
-#define REJECTS(call, reason)                                                                     \
-    do {                                                                                          \
-        err[0] = '\0';                                                                            \
-        cr_assert_eq((call), -1, #call);                                                          \
-        cr_assert_str_eq(err, reason);                                                            \
+#define REJECTS(call, reason)                                                                      \
+    do {                                                                                           \
+        err[0] = '\0';                                                                             \
+        cr_assert_eq((call), -1, #call);                                                           \
+        cr_assert_str_eq(err, reason);                                                             \
     } while (0)
 
 Test(event_amounts, evening_example_from_the_brief)
@@ -292,7 +292,7 @@ Test(event_state, transition_table)
 {
     /* Expected next state per (state, action); -1 = refused. */
     static const int want[5][6] = {
-        /*             edit            delete         approve         settle         pay         credit */
+        /*             edit            delete         approve         settle         pay credit */
         /* recorded */ {EVENT_RECORDED, EVENT_DELETED, EVENT_APPROVED, -1, -1, -1},
         /* approved */ {-1, EVENT_DELETED, -1, EVENT_SETTLED, -1, -1},
         /* settled  */ {-1, -1, -1, -1, EVENT_PAID, EVENT_SETTLED},
@@ -306,8 +306,8 @@ Test(event_state, transition_table)
         for (int a = 0; a < 6; a++) {
             enum event_state next = (enum event_state)77;
             err[0] = '\0';
-            int rc = event_transition((enum event_state)s, (enum event_action)a, &next, err,
-                                      sizeof err);
+            int rc =
+                event_transition((enum event_state)s, (enum event_action)a, &next, err, sizeof err);
             if (want[s][a] < 0) {
                 cr_assert_eq(rc, -1, "%s %s", event_state_name(s), event_action_name(a));
                 cr_assert_str_eq(err, reason[a]);

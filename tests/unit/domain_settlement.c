@@ -7,11 +7,11 @@
 
 static char err[64];
 
-#define REJECTS(call, reason)                                                                     \
-    do {                                                                                          \
-        err[0] = '\0';                                                                            \
-        cr_assert_eq((call), -1, #call);                                                          \
-        cr_assert_str_eq(err, reason);                                                            \
+#define REJECTS(call, reason)                                                                      \
+    do {                                                                                           \
+        err[0] = '\0';                                                                             \
+        cr_assert_eq((call), -1, #call);                                                           \
+        cr_assert_str_eq(err, reason);                                                             \
     } while (0)
 
 static day_t D(const char *s)
@@ -46,8 +46,7 @@ Test(settlement_number, rejects)
             "invalid_prefix");
     REJECTS(settlement_number_format(NULL, 2025, 1, n, sizeof n, err, sizeof err),
             "invalid_prefix");
-    REJECTS(settlement_number_format("HKI", 1899, 1, n, sizeof n, err, sizeof err),
-            "invalid_year");
+    REJECTS(settlement_number_format("HKI", 1899, 1, n, sizeof n, err, sizeof err), "invalid_year");
     REJECTS(settlement_number_format("HKI", 10000, 1, n, sizeof n, err, sizeof err),
             "invalid_year");
     REJECTS(settlement_number_format("HKI", 2025, 0, n, sizeof n, err, sizeof err),
@@ -205,8 +204,7 @@ Test(settlement_totals, bad_lines_leave_totals_unchanged)
     cr_assert_eq(settlement_totals_add_event(&t, 100, 60, 40, 2550, err, sizeof err), 0);
     struct settlement_totals before = t;
     REJECTS(settlement_totals_add_event(&t, 100, 60, 41, 2550, err, sizeof err), "invalid_line");
-    REJECTS(settlement_totals_add_event(&t, -100, -60, -40, 2550, err, sizeof err),
-            "invalid_line");
+    REJECTS(settlement_totals_add_event(&t, -100, -60, -40, 2550, err, sizeof err), "invalid_line");
     REJECTS(settlement_totals_add_event(&t, 100, 100, 0, -1, err, sizeof err), "invalid_vat_rate");
     REJECTS(settlement_totals_add_event(&t, 100, 100, 0, 10001, err, sizeof err),
             "invalid_vat_rate");

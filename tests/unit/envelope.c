@@ -18,8 +18,8 @@ Test(envelope, fields_have_the_version_that_introduced_them)
 static json_t *v2_envelope(void)
 {
     return json_pack("{s:s, s:s, s:i, s:{s:s, s:s}, s:s, s:s, s:{}}", "id", "x", "type",
-                     "holiday.upsert", "schema_version", 2, "actor", "sub", "a", "role",
-                     "admin", "received_at", "2026-01-01T00:00:00Z", "traceparent",
+                     "holiday.upsert", "schema_version", 2, "actor", "sub", "a", "role", "admin",
+                     "received_at", "2026-01-01T00:00:00Z", "traceparent",
                      "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "data");
 }
 

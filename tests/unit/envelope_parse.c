@@ -32,11 +32,11 @@ TestSuite(envelope_parse, .init = setup, .fini = teardown);
  * know. */
 static char *envelope(int v)
 {
-    json_t *env = json_pack("{s:s, s:s, s:i, s:{s:s, s:s}, s:s, s:{s:s, s:s}}", "id",
-                            "0190a0b0-0000-7000-8000-0000000000aa", "type", "holiday.upsert",
-                            "schema_version", v, "actor", "sub", "a", "role", "admin",
-                            "received_at", "2026-01-01T00:00:00Z", "data", "date", "2026-12-06",
-                            "name", "Itsenäisyyspäivä");
+    json_t *env =
+        json_pack("{s:s, s:s, s:i, s:{s:s, s:s}, s:s, s:{s:s, s:s}}", "id",
+                  "0190a0b0-0000-7000-8000-0000000000aa", "type", "holiday.upsert",
+                  "schema_version", v, "actor", "sub", "a", "role", "admin", "received_at",
+                  "2026-01-01T00:00:00Z", "data", "date", "2026-12-06", "name", "Itsenäisyyspäivä");
     if (v >= 2)
         json_object_set_new(env, "traceparent", json_string(TP));
     if (v >= 3) {
@@ -64,8 +64,8 @@ Test(envelope_parse, every_reader_reads_every_version)
         for (int v = 1; v <= 4; v++) {
             struct envelope c;
             char err[256] = "";
-            cr_assert_eq(parse(reader, v, &c, err, sizeof(err)), 0, "reader %d, v%d: %s", reader,
-                         v, err);
+            cr_assert_eq(parse(reader, v, &c, err, sizeof(err)), 0, "reader %d, v%d: %s", reader, v,
+                         err);
             cr_expect_str_eq(c.type, "holiday.upsert");
             cr_expect_str_eq(envelope_str(&c, "name"), "Itsenäisyyspäivä");
             cr_expect_eq(c.schema_version, v);
@@ -155,9 +155,9 @@ Test(envelope_parse, the_fronts_envelope_reads_back_with_the_same_actor)
         cr_assert_not_null(s);
         struct envelope e;
         char err[256];
-        cr_assert_eq(envelope_parse(reg, ENVELOPE_VERSION_CURRENT, s, strlen(s), &e, err,
-                                    sizeof(err)),
-                     0, "role %s: %s", role_name(who[i].role), err);
+        cr_assert_eq(
+            envelope_parse(reg, ENVELOPE_VERSION_CURRENT, s, strlen(s), &e, err, sizeof(err)), 0,
+            "role %s: %s", role_name(who[i].role), err);
         cr_expect_eq(memcmp(&e.actor, &a, sizeof(a)), 0, "role %s", role_name(who[i].role));
         cr_expect_str_eq(e.traceparent, TP);
         cr_expect_str_eq(e.request_digest, DIGEST);
@@ -172,9 +172,14 @@ Test(envelope_parse, an_older_writer_leaves_out_later_fields)
 {
     struct actor a = {.sub = "u", .role = ROLE_ADMIN};
     json_t *data = json_object();
-    struct envelope_head h = {.id = "x", .type = "holiday.upsert", .version = 1, .actor = &a,
-                              .received_at = "2026-01-01T00:00:00Z", .idempotency_key = "k",
-                              .traceparent = TP, .request_digest = DIGEST};
+    struct envelope_head h = {.id = "x",
+                              .type = "holiday.upsert",
+                              .version = 1,
+                              .actor = &a,
+                              .received_at = "2026-01-01T00:00:00Z",
+                              .idempotency_key = "k",
+                              .traceparent = TP,
+                              .request_digest = DIGEST};
     char *s = envelope_build(&h, data);
     json_decref(data);
     cr_assert_not_null(s);

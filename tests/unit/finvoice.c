@@ -41,8 +41,7 @@ static char *render_ok(const json_t *doc)
 static void assert_valid(const char *xml, const char *what)
 {
     cr_assert_eq(access(FV_XSD, R_OK), 0,
-                 "Finvoice schema not found at %s (vendored in schemas/finvoice/)",
-                 FV_XSD);
+                 "Finvoice schema not found at %s (vendored in schemas/finvoice/)", FV_XSD);
     char path[] = "/tmp/psop-finvoice-XXXXXX.xml";
     int fd = mkstemps(path, 4);
     cr_assert_geq(fd, 0, "mkstemps");
@@ -106,6 +105,7 @@ Test(finvoice, taxable_and_exempt_with_banded_hours)
     has(xml, EUR("InvoiceTotalVatExcludedAmount", "264,96"));
     has(xml, EUR("InvoiceTotalVatAmount", "28,04"));
     has(xml, EUR("InvoiceTotalVatIncludedAmount", "293,00"));
+    /* clang-format off */
     has(xml, "<VatSpecificationDetails>\n"
              "      " EUR("VatBaseAmount", "155,00") "\n"
              "      <VatRatePercent>0</VatRatePercent>\n"
@@ -116,6 +116,7 @@ Test(finvoice, taxable_and_exempt_with_banded_hours)
              "      <VatRatePercent>25,5</VatRatePercent>\n"
              "      <VatCode>S</VatCode>\n"
              "      " EUR("VatRateAmount", "28,04"));
+    /* clang-format on */
     has(xml, "Asiakasosuudet (yhteensä 54,50 €) laskutetaan asiakkailta");
     has(xml, "<PaymentTermsFreeText>14 päivää netto</PaymentTermsFreeText>");
     has(xml, "<InvoiceDueDate Format=\"CCYYMMDD\">20260215</InvoiceDueDate>");
@@ -129,11 +130,13 @@ Test(finvoice, taxable_and_exempt_with_banded_hours)
     has(xml, EUR("UnitPriceVatIncludedAmount", "45,00"));
     has(xml, "Kokonaishinta 112,50 €, josta asiakasosuus 22,50 € laskutetaan asiakkaalta "
              "(ei tällä laskulla); järjestäjän osuus 90,00 €.");
+    /* clang-format off */
     has(xml, "<RowVatRatePercent>25,5</RowVatRatePercent>\n"
              "    <RowVatCode>S</RowVatCode>\n"
              "    " EUR("RowVatAmount", "18,29") "\n"
              "    " EUR("RowVatExcludedAmount", "71,71") "\n"
              "    " EUR("RowAmount", "90,00"));
+    /* clang-format on */
     has(xml, "<ArticleName>Kotihoito 7.1.2026 arki</ArticleName>");
     has(xml, EUR("UnitPriceAmount", "31,87"));
     has(xml, EUR("RowAmount", "48,00"));
@@ -141,11 +144,13 @@ Test(finvoice, taxable_and_exempt_with_banded_hours)
     has(xml, "<DeliveredQuantity QuantityUnitCode=\"krt\" QuantityUnitCodeUN=\"C62\">1<");
     has(xml, "palvelutapahtuma e1000000-0000-4000-8000-000000000003; tilaus "
              "b1000000-0000-4000-8000-000000000001; sopimus c1000000-0000-4000-8000-000000000001");
+    /* clang-format off */
     has(xml, "<RowVatRatePercent>0</RowVatRatePercent>\n"
              "    <RowVatCode>E</RowVatCode>\n"
              "    " EUR("RowVatAmount", "0,00") "\n"
              "    " EUR("RowVatExcludedAmount", "100,00") "\n"
              "    " EUR("RowAmount", "100,00"));
+    /* clang-format on */
     has(xml, "<DeliveredQuantity QuantityUnitCode=\"pv\" QuantityUnitCodeUN=\"DAY\">1<");
     /* payment */
     has(xml, "<EpiDate Format=\"CCYYMMDD\">20260201</EpiDate>");
@@ -176,8 +181,10 @@ Test(finvoice, credit_only_is_a_credit_note_with_negative_amounts)
     has(xml, EUR("VatBaseAmount", "-57,37"));
     has(xml, EUR("VatRateAmount", "-14,63"));
     has(xml, EUR("VatBaseAmount", "-55,00"));
+    /* clang-format off */
     has(xml, EUR("RowVatAmount", "-14,63") "\n    " EUR("RowVatExcludedAmount", "-57,37")
                  "\n    " EUR("RowAmount", "-72,00"));
+    /* clang-format on */
     has(xml, EUR("RowAmount", "-55,00"));
     has(xml, "Hyvitys: kokonaishinta -90,00 €, josta asiakasosuus -18,00 € hyvitetään "
              "asiakkaalle (ei tällä laskulla); järjestäjän osuus -72,00 €.");
@@ -253,9 +260,9 @@ Test(finvoice, long_settlement_of_300_lines)
         snprintf(band, sizeof band, "vyöhyke %d", i % 4);
         json_t *l = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:f, s:I, s:I, s:I, "
                               "s:I, s:i}",
-                              "line_no", i + 1, "kind", "event", "source", "voucher",
-                              "voucher_id", "a3000000-0000-4000-8000-000000000001", "event_id",
-                              id, "date", date, "service_type", "kotihoito", "service_name",
+                              "line_no", i + 1, "kind", "event", "source", "voucher", "voucher_id",
+                              "a3000000-0000-4000-8000-000000000001", "event_id", id, "date", date,
+                              "service_type", "kotihoito", "service_name",
                               "Kotihoito ja päivätoiminta", "unit", units[i % 5], "quantity",
                               qty_h / 100.0, "unit_price_cents", (json_int_t)price, "gross_cents",
                               (json_int_t)gross, "organiser_cents", (json_int_t)org,

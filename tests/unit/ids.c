@@ -49,8 +49,8 @@ Test(uuid7, timestamp_is_unix_ms_now)
         if (id[i] != '-')
             ms = ms << 4 | hexval(id[i]);
     /* Borrowed milliseconds after earlier tests may put it slightly ahead. */
-    cr_assert(ms + 5 >= before && ms <= before + 1000, "ms %llu, now %llu",
-              (unsigned long long)ms, (unsigned long long)before);
+    cr_assert(ms + 5 >= before && ms <= before + 1000, "ms %llu, now %llu", (unsigned long long)ms,
+              (unsigned long long)before);
 }
 
 Test(uuid7, ten_thousand_strictly_increasing)

@@ -14,15 +14,33 @@
 #define FIXTURE_DIR PSOP_SOURCE_DIR "/tests/fixtures/schema"
 
 static const char *const command_types[] = {
-    "organiser.upsert",       "service_type.upsert",     "holiday.upsert",
-    "provider.register",      "provider.apply",          "provider.decide",
-    "provider.suspend",       "provider.set_price",      "voucher.grant",
-    "voucher.amend",          "voucher.choose_provider", "voucher.revoke",
-    "voucher.refuse",         "service_event.record",    "service_event.update",
-    "service_event.delete",   "service_event.approve",   "service_event.credit",
-    "service_event.auto_approve", "contract.upsert",     "order.create",
-    "order.end",              "settlement.run",          "settlement.confirm",
-    "settlement.mark_paid",   "api_key.create",          "api_key.revoke",
+    "organiser.upsert",
+    "service_type.upsert",
+    "holiday.upsert",
+    "provider.register",
+    "provider.apply",
+    "provider.decide",
+    "provider.suspend",
+    "provider.set_price",
+    "voucher.grant",
+    "voucher.amend",
+    "voucher.choose_provider",
+    "voucher.revoke",
+    "voucher.refuse",
+    "service_event.record",
+    "service_event.update",
+    "service_event.delete",
+    "service_event.approve",
+    "service_event.credit",
+    "service_event.auto_approve",
+    "contract.upsert",
+    "order.create",
+    "order.end",
+    "settlement.run",
+    "settlement.confirm",
+    "settlement.mark_paid",
+    "api_key.create",
+    "api_key.revoke",
 };
 #define N_TYPES (sizeof command_types / sizeof command_types[0])
 
@@ -62,9 +80,10 @@ static bool has_error(const json_t *errs, const char *path, const char *message)
 {
     size_t i;
     json_t *e;
-    json_array_foreach(errs, i, e) if (
-        strcmp(json_string_value(json_object_get(e, "path")), path) == 0 &&
-        strcmp(json_string_value(json_object_get(e, "message")), message) == 0) return true;
+    json_array_foreach(errs, i,
+                       e) if (strcmp(json_string_value(json_object_get(e, "path")), path) == 0 &&
+                              strcmp(json_string_value(json_object_get(e, "message")), message) ==
+                                  0) return true;
     return false;
 }
 
@@ -202,10 +221,9 @@ Test(json_schema, every_command_type_has_a_schema_and_fixtures)
         free(id);
     }
     /* The envelope's type enum lists exactly these types. */
-    const json_t *types =
-        json_object_get(json_object_get(json_object_get(jschema_get(reg, "envelope"), "properties"),
-                                        "type"),
-                        "enum");
+    const json_t *types = json_object_get(
+        json_object_get(json_object_get(jschema_get(reg, "envelope"), "properties"), "type"),
+        "enum");
     cr_expect_eq(json_array_size(types), N_TYPES);
     jschema_registry_free(reg);
 }
@@ -213,7 +231,7 @@ Test(json_schema, every_command_type_has_a_schema_and_fixtures)
 /* ---- messages and paths ---- */
 
 #define ORG                                                                                        \
-    "\"id\":\"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b\",\"name\":\"Vantaa\",\"business_id\":"        \
+    "\"id\":\"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b\",\"name\":\"Vantaa\",\"business_id\":"         \
     "\"1572860-0\",\"iban\":\"FI2112345600000785\",\"invoice_prefix\":\"VAN\""
 #define EVENT "\"voucher_id\":\"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b\",\"date\":\"2025-03-03\""
 
@@ -262,9 +280,10 @@ Test(json_schema, dates_and_months)
     expect_error(reg, "commands/holiday.upsert", "{\"date\":\"2025-2-3\",\"name\":\"x\"}",
                  "/data/date", "must be a date YYYY-MM-DD");
     expect_valid(reg, "commands/holiday.upsert", "{\"date\":\"2024-02-29\",\"name\":\"x\"}");
-    expect_error(reg, "commands/settlement.run",
-                 "{\"organiser_id\":\"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b\",\"period\":\"2025-13\"}",
-                 "/data/period", "not a real month");
+    expect_error(
+        reg, "commands/settlement.run",
+        "{\"organiser_id\":\"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b\",\"period\":\"2025-13\"}",
+        "/data/period", "not a real month");
     expect_error(reg, "commands/service_event.auto_approve",
                  "{\"organiser_id\":\"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b\","
                  "\"recorded_before\":\"2025-03-01T00:00:00\"}",
@@ -324,11 +343,13 @@ Test(json_schema, exclusive_alternatives)
     "\"organiser_id\":\"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b\",\"client_id\":\"C1\","              \
     "\"service_type\":\"kotihoito\",\"decision_number\":\"D\",\"valid_from\":\"2025-01-01\""
     expect_valid(reg, g, "{" GRANT ",\"unit_value_cents\":3200}");
-    expect_error(reg, g, "{" GRANT "}", "/data", "must have exactly one of unit_value_cents, income, budget_cents");
+    expect_error(reg, g, "{" GRANT "}", "/data",
+                 "must have exactly one of unit_value_cents, income, budget_cents");
     expect_error(reg, g,
                  "{" GRANT ",\"unit_value_cents\":1,\"income\":{\"household_size\":1,"
                  "\"monthly_income_cents\":0}}",
-                 "/data", "must have exactly one of unit_value_cents, income, budget_cents, not several");
+                 "/data",
+                 "must have exactly one of unit_value_cents, income, budget_cents, not several");
     /* A budget voucher: with valid_to, without monthly_quota. */
     expect_valid(reg, g, "{" GRANT ",\"valid_to\":\"2025-03-31\",\"budget_cents\":99000}");
     json_t *no_to = errors_of(reg, g, "{" GRANT ",\"budget_cents\":99000}", "/data");
@@ -342,15 +363,19 @@ Test(json_schema, exclusive_alternatives)
     json_decref(quota);
     expect_error(reg, g, "{" GRANT ",\"unit_value_cents\":1,\"client_id\":\"010190-123A\"}",
                  "/data/client_id", "must not be a personal identity code (henkilötunnus)");
-    expect_error(reg, "commands/service_event.approve", "{\"event_id\":\"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b\"}",
-                 "/data", "must have exactly one of voucher_id, order_id");
+    expect_error(reg, "commands/service_event.approve",
+                 "{\"event_id\":\"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b\"}", "/data",
+                 "must have exactly one of voucher_id, order_id");
     /* An order event may name a price: the worker checks it against the contract. */
     expect_valid(reg, "commands/service_event.record",
                  "{\"order_id\":\"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b\",\"date\":\"2025-03-03\","
                  "\"quantity\":1,\"unit_price_cents\":100}");
-    expect_error(reg, "commands/voucher.amend",
-                 "{\"voucher_id\":\"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b\",\"effective_from\":\"2025-01-01\"}",
-                 "/data", "must have at least one of unit_value_cents, valid_to, monthly_quota, budget_cents");
+    expect_error(
+        reg, "commands/voucher.amend",
+        "{\"voucher_id\":\"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b\",\"effective_from\":\"2025-01-"
+        "01\"}",
+        "/data",
+        "must have at least one of unit_value_cents, valid_to, monthly_quota, budget_cents");
 #define DECIDE                                                                                     \
     "\"provider_id\":\"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b\",\"organiser_id\":"                   \
     "\"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c\",\"service_type\":\"kotihoito\""
@@ -358,8 +383,9 @@ Test(json_schema, exclusive_alternatives)
                  "/data/valid_from", "is required");
     expect_error(reg, "commands/provider.decide", "{" DECIDE ",\"decision\":\"rejected\"}",
                  "/data/reason", "is required");
-    expect_error(reg, "commands/provider.decide", "{" DECIDE ",\"decision\":\"maybe\",\"reason\":\"r\"}",
-                 "/data/decision", "must be one of: \"approved\", \"rejected\"");
+    expect_error(reg, "commands/provider.decide",
+                 "{" DECIDE ",\"decision\":\"maybe\",\"reason\":\"r\"}", "/data/decision",
+                 "must be one of: \"approved\", \"rejected\"");
     jschema_registry_free(reg);
 }
 
@@ -434,8 +460,8 @@ Test(json_schema, envelope_validates_data_by_type)
     expect_valid(reg, "envelope",
                  "{" ENV ",\"type\":\"settlement.confirm\",\"data\":{\"settlement_id\":"
                  "\"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b\"}}");
-    json_t *errs = errors_of(reg, "envelope",
-                             "{" ENV ",\"type\":\"settlement.confirm\",\"data\":{}}", "");
+    json_t *errs =
+        errors_of(reg, "envelope", "{" ENV ",\"type\":\"settlement.confirm\",\"data\":{}}", "");
     cr_expect(has_error(errs, "/data/settlement_id", "is required"));
     json_decref(errs);
     jschema_registry_free(reg);
@@ -524,32 +550,36 @@ Test(json_schema, other_keywords)
 {
     char err[512] = "";
     mk_tmp();
-    write_file("k/t.json",
-               "{\"$id\":\"https://psop.example/t/k/t.json\",\"$defs\":{\"n\":{\"type\":\"integer\"}},"
-               "\"type\":\"object\",\"properties\":{"
-               "\"pair\":{\"type\":\"array\",\"prefixItems\":[{\"const\":1},{\"type\":\"string\"}],"
-               "\"items\":false,\"minItems\":2},"
-               "\"list\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/$defs/n\"},\"maxItems\":2},"
-               "\"n\":{\"enum\":[1,\"x\",null]},"
-               "\"s\":{\"type\":[\"string\",\"null\"],\"minLength\":2,\"maxLength\":3},"
-               "\"other\":{\"$ref\":\"../u.json\"},"
-               "\"abs\":{\"$ref\":\"https://psop.example/t/u.json#/$defs/pos\"},"
-               "\"neg\":{\"not\":{\"type\":\"string\"}},"
-               "\"m\":{\"multipleOf\":3}},"
-               "\"dependentRequired\":{\"a\":[\"b\"]}}");
+    write_file(
+        "k/t.json",
+        "{\"$id\":\"https://psop.example/t/k/t.json\",\"$defs\":{\"n\":{\"type\":\"integer\"}},"
+        "\"type\":\"object\",\"properties\":{"
+        "\"pair\":{\"type\":\"array\",\"prefixItems\":[{\"const\":1},{\"type\":\"string\"}],"
+        "\"items\":false,\"minItems\":2},"
+        "\"list\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/$defs/n\"},\"maxItems\":2},"
+        "\"n\":{\"enum\":[1,\"x\",null]},"
+        "\"s\":{\"type\":[\"string\",\"null\"],\"minLength\":2,\"maxLength\":3},"
+        "\"other\":{\"$ref\":\"../u.json\"},"
+        "\"abs\":{\"$ref\":\"https://psop.example/t/u.json#/$defs/pos\"},"
+        "\"neg\":{\"not\":{\"type\":\"string\"}},"
+        "\"m\":{\"multipleOf\":3}},"
+        "\"dependentRequired\":{\"a\":[\"b\"]}}");
     write_file("u.json", "{\"$id\":\"https://psop.example/t/u.json\",\"type\":\"boolean\","
                          "\"$defs\":{\"pos\":{\"exclusiveMinimum\":0,\"exclusiveMaximum\":10}}}");
-    write_file("e.json", "{\"allOf\":[{\"properties\":{\"a\":true}}],"
-                         "\"anyOf\":[{\"properties\":{\"b\":{\"type\":\"integer\"}}},{\"type\":\"null\"}],"
-                         "\"unevaluatedProperties\":false}");
-    write_file("loop.json", "{\"$defs\":{\"a\":{\"$ref\":\"#/$defs/b\"},\"b\":{\"$ref\":\"#/$defs/a\"}},"
-                            "\"$ref\":\"#/$defs/a\"}");
+    write_file("e.json",
+               "{\"allOf\":[{\"properties\":{\"a\":true}}],"
+               "\"anyOf\":[{\"properties\":{\"b\":{\"type\":\"integer\"}}},{\"type\":\"null\"}],"
+               "\"unevaluatedProperties\":false}");
+    write_file("loop.json",
+               "{\"$defs\":{\"a\":{\"$ref\":\"#/$defs/b\"},\"b\":{\"$ref\":\"#/$defs/a\"}},"
+               "\"$ref\":\"#/$defs/a\"}");
     write_file("rec.json", "{\"type\":\"array\",\"items\":{\"$ref\":\"#\"}}");
     struct jschema_registry *reg = load_tmp(err, sizeof err);
     cr_assert_not_null(reg, "%s", err);
 
-    expect_valid(reg, "k/t", "{\"pair\":[1,\"a\"],\"list\":[1,2.0],\"n\":1.0,\"s\":\"äö\","
-                             "\"other\":true,\"abs\":9.5,\"neg\":1,\"m\":9,\"a\":1,\"b\":2}");
+    expect_valid(reg, "k/t",
+                 "{\"pair\":[1,\"a\"],\"list\":[1,2.0],\"n\":1.0,\"s\":\"äö\","
+                 "\"other\":true,\"abs\":9.5,\"neg\":1,\"m\":9,\"a\":1,\"b\":2}");
     expect_valid(reg, "k/t", "{\"s\":null,\"n\":null}");
     expect_error(reg, "k/t", "{\"pair\":[1,\"a\",3]}", "/data/pair/2", "no item allowed here");
     expect_error(reg, "k/t", "{\"pair\":[2,\"a\"]}", "/data/pair/0", "must be 1");
@@ -563,7 +593,8 @@ Test(json_schema, other_keywords)
     expect_error(reg, "k/t", "{\"other\":1}", "/data/other", "must be a boolean");
     expect_error(reg, "k/t", "{\"abs\":10}", "/data/abs", "must be < 10");
     expect_error(reg, "k/t", "{\"abs\":0}", "/data/abs", "must be > 0");
-    expect_error(reg, "k/t", "{\"neg\":\"s\"}", "/data/neg", "must not match the schema in \"not\"");
+    expect_error(reg, "k/t", "{\"neg\":\"s\"}", "/data/neg",
+                 "must not match the schema in \"not\"");
     expect_error(reg, "k/t", "{\"m\":10}", "/data/m", "must be a multiple of 3");
     expect_error(reg, "k/t", "{\"a\":1}", "/data/b", "is required when a is present");
 

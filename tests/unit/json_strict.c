@@ -86,8 +86,16 @@ Test(json_strict, utf8_accepts_valid_sequences)
 {
     /* 1, 2, 3 and 4-byte sequences at the edges of their ranges. */
     static const char *ok[] = {
-        "a", "\xC2\x80", "\xDF\xBF", "\xE0\xA0\x80", "\xED\x9F\xBF", "\xEE\x80\x80",
-        "\xEF\xBF\xBF", "\xF0\x90\x80\x80", "\xF4\x8F\xBF\xBF", "Itä-Uusimaa äö 😀",
+        "a",
+        "\xC2\x80",
+        "\xDF\xBF",
+        "\xE0\xA0\x80",
+        "\xED\x9F\xBF",
+        "\xEE\x80\x80",
+        "\xEF\xBF\xBF",
+        "\xF0\x90\x80\x80",
+        "\xF4\x8F\xBF\xBF",
+        "Itä-Uusimaa äö 😀",
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
         cr_expect(json_strict_utf8_valid(ok[i], strlen(ok[i])), "valid #%zu", i);
@@ -108,11 +116,11 @@ Test(json_strict, utf8_rejects_overlongs_surrogates_and_truncation)
         "\xF4\x90\x80\x80", /* above U+10FFFF */
         "\xF5\x80\x80\x80", /* no such lead byte */
         "\xFF",
-        "\x80",             /* lone continuation */
-        "\xE2\x82",         /* truncated euro sign */
-        "\xF0\x9F\x98",     /* truncated emoji */
-        "\xC3",             /* truncated at the end */
-        "\xC3\x28",         /* bad continuation */
+        "\x80",         /* lone continuation */
+        "\xE2\x82",     /* truncated euro sign */
+        "\xF0\x9F\x98", /* truncated emoji */
+        "\xC3",         /* truncated at the end */
+        "\xC3\x28",     /* bad continuation */
         "\xE2\x28\xA1",
         "\xF0\x9F\x28\x80",
     };

@@ -48,8 +48,8 @@ static jwt_t *decode(const char *tok, const unsigned char *key, int keylen)
 Test(jwt_token, hs256_carries_the_claims_and_expiry)
 {
     char err[256], *tok = NULL;
-    cr_assert_eq(jwt_token_mint_at(&cfg, "organiser", "alice", "org-1", NULL, NULL, 600,
-                                   1700000000, &tok, err, sizeof(err)),
+    cr_assert_eq(jwt_token_mint_at(&cfg, "organiser", "alice", "org-1", NULL, NULL, 600, 1700000000,
+                                   &tok, err, sizeof(err)),
                  0, "%s", err);
     jwt_t *jwt = decode(tok, (const unsigned char *)SECRET, (int)strlen(SECRET));
     cr_assert_eq(jwt_get_alg(jwt), JWT_ALG_HS256);
@@ -69,9 +69,9 @@ Test(jwt_token, hs256_carries_the_claims_and_expiry)
 Test(jwt_token, wrong_secret_does_not_verify)
 {
     char err[256], *tok = NULL;
-    cr_assert_eq(jwt_token_mint(&cfg, "admin", "root", NULL, NULL, NULL, 60, &tok, err,
-                                sizeof(err)),
-                 0, "%s", err);
+    cr_assert_eq(
+        jwt_token_mint(&cfg, "admin", "root", NULL, NULL, NULL, 60, &tok, err, sizeof(err)), 0,
+        "%s", err);
     jwt_t *jwt = NULL;
     const char other[] = "another-secret-0123456789abcdefghijkl";
     cr_assert_neq(jwt_decode(&jwt, tok, (const unsigned char *)other, (int)strlen(other)), 0);
@@ -83,9 +83,9 @@ Test(jwt_token, issuer_and_audience_when_configured)
     char err[256], *tok = NULL;
     set_str(&cfg.jwt_issuer, "psop-test");
     set_str(&cfg.jwt_audience, "psop-api");
-    cr_assert_eq(jwt_token_mint(&cfg, "provider", "bob", NULL, "prov-9", NULL, 60, &tok, err,
-                                sizeof(err)),
-                 0, "%s", err);
+    cr_assert_eq(
+        jwt_token_mint(&cfg, "provider", "bob", NULL, "prov-9", NULL, 60, &tok, err, sizeof(err)),
+        0, "%s", err);
     jwt_t *jwt = decode(tok, (const unsigned char *)SECRET, (int)strlen(SECRET));
     cr_assert_str_eq(jwt_get_grant(jwt, "iss"), "psop-test");
     cr_assert_str_eq(jwt_get_grant(jwt, "aud"), "psop-api");
@@ -98,9 +98,9 @@ static void refused(const char *role, const char *sub, const char *org, const ch
                     const char *client, long ttl, const char *why)
 {
     char err[256] = "", *tok = (char *)"untouched";
-    cr_assert_eq(jwt_token_mint(&cfg, role, sub, org, provider, client, ttl, &tok, err,
-                                sizeof(err)),
-                 -1, "role %s minted", role ? role : "(null)");
+    cr_assert_eq(
+        jwt_token_mint(&cfg, role, sub, org, provider, client, ttl, &tok, err, sizeof(err)), -1,
+        "role %s minted", role ? role : "(null)");
     cr_assert_null(tok);
     cr_assert(strstr(err, why), "error '%s' lacks '%s'", err, why);
 }
@@ -164,8 +164,8 @@ Test(jwt_token, rs256_verifies_with_the_public_key)
     set_str(&cfg.jwt_private_key_file, path);
 
     char err[256], *tok = NULL;
-    int rc = jwt_token_mint(&cfg, "client", "carol", NULL, NULL, "client-3", 60, &tok, err,
-                            sizeof(err));
+    int rc =
+        jwt_token_mint(&cfg, "client", "carol", NULL, NULL, "client-3", 60, &tok, err, sizeof(err));
     unlink(path);
     cr_assert_eq(rc, 0, "%s", err);
     jwt_t *jwt = decode(tok, (const unsigned char *)pub, (int)strlen(pub));

@@ -85,11 +85,17 @@ Test(log, control_characters_are_escaped_not_copied)
 {
     char raw[LOG_LINE_MAX];
     size_t n;
-    json_t *j = line_of(raw, &n, "m", "v", "a\x01\x1b\x7f" "b\xc2\x85" "c", NULL);
+    json_t *j = line_of(raw, &n, "m", "v",
+                        "a\x01\x1b\x7f"
+                        "b\xc2\x85"
+                        "c",
+                        NULL);
     for (size_t i = 0; i < n - 1; i++)
         cr_expect((unsigned char)raw[i] >= 0x20 && raw[i] != 0x7f, "raw control byte at %zu", i);
     cr_expect_not_null(strstr(raw, "a\\u0001\\u001b\\u007fb\\u0085c"), "%.*s", (int)n, raw);
-    cr_expect_str_eq(str(j, "v"), "a\x01\x1b\x7f" "b\xc2\x85" "c");
+    cr_expect_str_eq(str(j, "v"), "a\x01\x1b\x7f"
+                                  "b\xc2\x85"
+                                  "c");
     json_decref(j);
 }
 
@@ -99,12 +105,22 @@ Test(log, valid_utf8_is_kept_invalid_becomes_replacement_characters)
     const char *good = "ä ö € \xf0\x9f\x98\x80 \xe2\x80\xa8";
     /* a lone continuation byte, an overlong '/', a surrogate, above U+10FFFF,
      * a sequence cut by the end of the string, 0xff */
-    const char *bad = "a\x80" "b\xc0\xaf" "c\xed\xa0\x80" "d\xf4\x90\x80\x80" "e\xff" "f\xe2\x82";
+    const char *bad = "a\x80"
+                      "b\xc0\xaf"
+                      "c\xed\xa0\x80"
+                      "d\xf4\x90\x80\x80"
+                      "e\xff"
+                      "f\xe2\x82";
     json_t *j = line_of(raw, NULL, "m", "good", good, "bad", bad, "\xff", "key", NULL);
     cr_expect_str_eq(str(j, "good"), good);
     const char *b = str(j, "bad");
     cr_assert_not_null(b);
-    cr_expect(strncmp(b, "a\xef\xbf\xbd" "b\xef\xbf\xbd\xef\xbf\xbd" "c", 11) == 0, "%s", b);
+    cr_expect(strncmp(b,
+                      "a\xef\xbf\xbd"
+                      "b\xef\xbf\xbd\xef\xbf\xbd"
+                      "c",
+                      11) == 0,
+              "%s", b);
     cr_expect_null(strchr(b, '\xff'));
     cr_expect_str_eq(str(j, "\xef\xbf\xbd"), "key");
     json_decref(j);
@@ -131,8 +147,8 @@ Test(log, a_line_over_4k_stays_json)
     size_t n;
     char *quotes = repeat('"', 3000), *ctl = repeat('\x01', 3000), *xs = repeat('x', 3000);
     char *msg = repeat('m', 5000);
-    json_t *j = line_of(raw, &n, msg, "a", quotes, "b", ctl, "c", xs, "d", xs, "e", xs, "f", "end",
-                        NULL);
+    json_t *j =
+        line_of(raw, &n, msg, "a", quotes, "b", ctl, "c", xs, "d", xs, "e", xs, "f", "end", NULL);
     cr_expect(truncated(j));
     cr_expect(ends_with_ellipsis(str(j, "msg")));
     cr_expect(ends_with_ellipsis(str(j, "a")));

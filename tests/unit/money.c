@@ -30,12 +30,12 @@ Test(money_div_round, exact_and_truncating)
 
 Test(money_div_round, half_away_from_zero_all_sign_combinations)
 {
-    cr_assert_eq(DR(5, 2), 3);    /* 2.5 -> 3 */
-    cr_assert_eq(DR(-5, 2), -3);  /* -2.5 -> -3 */
-    cr_assert_eq(DR(5, -2), -3);  /* -2.5 -> -3 */
-    cr_assert_eq(DR(-5, -2), 3);  /* 2.5 -> 3 */
-    cr_assert_eq(DR(1, 2), 1);    /* 0.5 -> 1 */
-    cr_assert_eq(DR(-1, 2), -1);  /* -0.5 -> -1 */
+    cr_assert_eq(DR(5, 2), 3);   /* 2.5 -> 3 */
+    cr_assert_eq(DR(-5, 2), -3); /* -2.5 -> -3 */
+    cr_assert_eq(DR(5, -2), -3); /* -2.5 -> -3 */
+    cr_assert_eq(DR(-5, -2), 3); /* 2.5 -> 3 */
+    cr_assert_eq(DR(1, 2), 1);   /* 0.5 -> 1 */
+    cr_assert_eq(DR(-1, 2), -1); /* -0.5 -> -1 */
     cr_assert_eq(DR(149, 100), 1);
     cr_assert_eq(DR(150, 100), 2);
     cr_assert_eq(DR(-149, 100), -1);
@@ -92,7 +92,7 @@ Test(money_mul_qty, large_values_do_not_wrap)
     cr_assert_eq(money_mul_qty(INT64_MIN, 101, &out), -1);
     cr_assert_eq(money_mul_qty(INT64_MAX, INT64_MAX, &out), -1);
     cr_assert_eq(out, 7);
-    cr_assert_eq(MQ(INT64_MAX, 1), INT64_MAX / 100); /* ...58.07 -> ...58 */
+    cr_assert_eq(MQ(INT64_MAX, 1), INT64_MAX / 100);    /* ...58.07 -> ...58 */
     cr_assert_eq(MQ(INT64_MAX, 50), INT64_MAX / 2 + 1); /* ...03.5 -> ...04 */
 }
 
@@ -170,10 +170,19 @@ Test(money_format, dot_and_comma)
         int64_t c;
         const char *dot;
     } t[] = {
-        {0, "0.00"},          {1, "0.01"},       {-1, "-0.01"},          {5, "0.05"},
-        {10, "0.10"},         {99, "0.99"},      {100, "1.00"},          {1234, "12.34"},
-        {-1234, "-12.34"},    {-100, "-1.00"},   {100000000, "1000000.00"},
-        {INT64_MAX, "92233720368547758.07"},     {INT64_MIN, "-92233720368547758.08"},
+        {0, "0.00"},
+        {1, "0.01"},
+        {-1, "-0.01"},
+        {5, "0.05"},
+        {10, "0.10"},
+        {99, "0.99"},
+        {100, "1.00"},
+        {1234, "12.34"},
+        {-1234, "-12.34"},
+        {-100, "-1.00"},
+        {100000000, "1000000.00"},
+        {INT64_MAX, "92233720368547758.07"},
+        {INT64_MIN, "-92233720368547758.08"},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         cr_assert_eq(money_format(t[i].c, '.', b, sizeof b), 0);

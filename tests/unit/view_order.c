@@ -66,9 +66,9 @@ Test(view_order, expired_after_valid_to_and_bad_month)
 
 Test(view_order, events_of_a_month)
 {
-    json_t *ev = json_pack("{s:s, s:s, s:[{s:s, s:s}, {s:s, s:s}]}", "order_id", "o1",
-                           "contract_id", "c1", "events", "id", "e1", "date", "2026-05-04", "id",
-                           "e2", "date", "2026-06-01");
+    json_t *ev =
+        json_pack("{s:s, s:s, s:[{s:s, s:s}, {s:s, s:s}]}", "order_id", "o1", "contract_id", "c1",
+                  "events", "id", "e1", "date", "2026-05-04", "id", "e2", "date", "2026-06-01");
     json_t *m = view_order_events_month(ev, "2026-05");
     cr_assert_not_null(m);
     cr_expect_eq(json_array_size(json_object_get(m, "events")), 1);

@@ -29,12 +29,13 @@ Test(view_voucher, budget_comparison_covers_quantity_cheapest_first)
                   "\"value_basis\":\"budget\",\"budget_cents\":99000,"
                   "\"budget_used_cents\":0,\"budget_remaining_cents\":99000,"
                   "\"value_history\":[]}");
-    json_t *pub = J("{\"providers\":["
-                    "{\"provider_id\":\"p1\",\"name\":\"A\",\"price\":{\"valid_from\":\"2026-01-01\","
-                    "\"price_cents\":3490}},"
-                    "{\"provider_id\":\"p2\",\"name\":\"B\",\"price\":{\"valid_from\":\"2026-01-01\","
-                    "\"price_cents\":3300}},"
-                    "{\"provider_id\":\"p3\",\"name\":\"C\"}]}");
+    json_t *pub =
+        J("{\"providers\":["
+          "{\"provider_id\":\"p1\",\"name\":\"A\",\"price\":{\"valid_from\":\"2026-01-01\","
+          "\"price_cents\":3490}},"
+          "{\"provider_id\":\"p2\",\"name\":\"B\",\"price\":{\"valid_from\":\"2026-01-01\","
+          "\"price_cents\":3300}},"
+          "{\"provider_id\":\"p3\",\"name\":\"C\"}]}");
     day_t today;
     cr_assert_eq(date_parse("2026-06-10", &today), 0);
     json_t *out = view_voucher_providers_combine(v, pub, today);
@@ -46,12 +47,12 @@ Test(view_voucher, budget_comparison_covers_quantity_cheapest_first)
     const json_t *ps = json_object_get(out, "providers");
     cr_assert_eq(json_array_size(ps), 3, "%s", dump);
     /* 990.00 / 33.00 = 30.00; 990.00 / 34.90 = 28.366 -> 28.36; no price last */
-    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(ps, 0), "provider_id")),
-                     "p2", "%s", dump);
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(ps, 0), "provider_id")), "p2",
+                     "%s", dump);
     cr_expect_eq(h(json_array_get(ps, 0), "budget_covers_quantity"), 3000, "%s", dump);
     cr_expect_eq(h(json_array_get(ps, 1), "budget_covers_quantity"), 2836, "%s", dump);
-    cr_expect(json_is_null(json_object_get(json_array_get(ps, 2), "budget_covers_quantity")),
-              "%s", dump);
+    cr_expect(json_is_null(json_object_get(json_array_get(ps, 2), "budget_covers_quantity")), "%s",
+              dump);
     cr_expect_null(json_object_get(json_array_get(ps, 0), "client_share_cents"), "%s", dump);
     free(dump);
     json_decref(out);

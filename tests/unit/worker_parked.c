@@ -12,8 +12,9 @@ static const char *s(const json_t *o, const char *k)
 
 Test(parked, an_invalid_envelope_with_an_id_is_rejected_for_good)
 {
-    const char *env = "{\"id\":\"0190a0a0-0000-7000-8000-000000000001\",\"type\":\"holiday.upsert\","
-                      "\"actor\":{\"sub\":\"a\",\"role\":\"organiser\",\"org\":\"not-a-uuid\"}}";
+    const char *env =
+        "{\"id\":\"0190a0a0-0000-7000-8000-000000000001\",\"type\":\"holiday.upsert\","
+        "\"actor\":{\"sub\":\"a\",\"role\":\"organiser\",\"org\":\"not-a-uuid\"}}";
     json_t *row = parked_row(NULL, env, strlen(env), "envelope invalid: /actor/org must be a uuid");
     cr_assert_not_null(row);
     cr_expect_str_eq(s(row, "status"), "rejected");
@@ -25,9 +26,9 @@ Test(parked, an_invalid_envelope_with_an_id_is_rejected_for_good)
 
 Test(parked, messages_naming_no_command_get_no_row)
 {
-    const char *bad[] = {"not json", "{\"id\":\"x\",\"type\":\"holiday.upsert\"}",
-                         "{\"id\":\"0190a0a0-0000-7000-8000-000000000001\",\"type\":\"DROP TABLE\"}",
-                         "[1]"};
+    const char *bad[] = {
+        "not json", "{\"id\":\"x\",\"type\":\"holiday.upsert\"}",
+        "{\"id\":\"0190a0a0-0000-7000-8000-000000000001\",\"type\":\"DROP TABLE\"}", "[1]"};
     for (size_t i = 0; i < 4; i++)
         cr_expect_null(parked_row(NULL, bad[i], strlen(bad[i]), "x"), "%s", bad[i]);
 }

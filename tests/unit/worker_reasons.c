@@ -19,8 +19,8 @@ static const char *fields(const void *arg, const char *field)
 
 static void expect_clean(const char *r)
 {
-    const char *bad[] = {"postgres", "ERROR", "constraint", "DETAIL", "duplicate key", "Key (",
-                         "_key", "_check", "_fkey", "violates"};
+    const char *bad[] = {"postgres", "ERROR", "constraint", "DETAIL", "duplicate key",
+                         "Key (",    "_key",  "_check",     "_fkey",  "violates"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         cr_expect_null(strstr(r, bad[i]), "'%s' in \"%s\"", bad[i], r);
 }
