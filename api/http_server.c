@@ -31,7 +31,9 @@
 #include <openssl/crypto.h>
 #include "core/clock.h"
 #include "problem.h"
+#include "access.h"
 #include "read.h"
+#include "store/topics.h"
 #include "router.h"
 #include "core/xmalloc.h"
 
@@ -59,6 +61,7 @@ enum phase {
     PH_BODY,     /* collecting the body */
     PH_WAIT,     /* published; suspended until the delivery report */
     PH_WAITCMD,  /* on Kafka; suspended until the verdicts (Prefer: wait) */
+    PH_WAITREAD, /* a client-data read: suspended until its access record is on Kafka */
     PH_ANSWERED, /* a response is queued */
 };
 
@@ -111,9 +114,14 @@ struct req {
     bool wait_ready;
     bool wait_all_done;
     json_t *wait_docs;
+
+    struct read_res read_pending; /* PH_WAITREAD: the answer, once the record is stored */
 };
 
 /* ---------------------------------------------------------------- responses */
+
+static void on_published(void *opaque, enum pub_result res);
+static enum MHD_Result answer_recorded_read(struct req *r);
 
 static void add_common_headers(struct req *r, struct MHD_Response *resp)
 {
@@ -307,7 +315,62 @@ static const char *query_arg(void *cls, const char *name)
     return MHD_lookup_connection_value(cls, MHD_GET_ARGUMENT_KIND, name);
 }
 
-/* A read route: its handler decides from Redis or PostgreSQL. */
+/* A read's answer as its handler left it (res taken). */
+static enum MHD_Result answer_read(struct req *r, struct read_res *res)
+{
+    if (res->status == 200 && res->text) {
+        json_decref(res->body);
+        json_decref(res->errors);
+        return respond_raw(r, 200, res->content_type, res->text, strlen(res->text), NULL, NULL);
+    }
+    free(res->text);
+    if (res->status == 200 && res->body) {
+        json_decref(res->errors);
+        return respond_json(r, 200, res->body, NULL, NULL);
+    }
+    json_decref(res->body);
+    if (res->status == 0 || res->status == 200) {
+        json_decref(res->errors);
+        return respond_problem(r, 500, "the read produced no answer");
+    }
+    char ra[16];
+    snprintf(ra, sizeof(ra), "%d", READ_RETRY_AFTER_S);
+    return respond_problem_h(r, res->status, res->detail, res->errors,
+                             res->status == 503 ? MHD_HTTP_HEADER_RETRY_AFTER : NULL,
+                             res->status == 503 ? ra : NULL);
+}
+
+/* The access record of a client-data read (api/access.h): the client and
+ * organiser the answer names, else the query's client and, for a list, the
+ * reader's organiser; the audit worker finds the rest from the resource. */
+static char *read_record(struct req *r, const struct read_res *res, const char **key)
+{
+    const struct route *rt = r->m.route;
+    const char *rid = r->m.n_params > 0 ? r->m.params[0].value : NULL;
+    const json_t *b = res->status == 200 ? res->body : NULL;
+    const char *client = json_string_value(json_object_get(b, "client_id"));
+    if (!client)
+        client = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "client_id");
+    if (!client && strcmp(rt->audit, "access_log") == 0)
+        client = r->actor.client;
+    const char *org = json_string_value(json_object_get(b, "organiser_id"));
+    if (!org && !rid && r->actor.org[0])
+        org = r->actor.org;
+    struct access_rec a = {.actor = &r->actor,
+                           .action = "read",
+                           .resource_type = rt->audit,
+                           .resource_id = rid,
+                           .organiser_id = org,
+                           .client_id = client,
+                           .status = res->status,
+                           .ip = r->ip,
+                           .traceparent = r->traceparent};
+    return access_record(&a, key);
+}
+
+/* A read route: its handler decides from Redis or PostgreSQL. A read of
+ * client data is answered only once its access record is on Kafka
+ * (acks=all): the connection is suspended until the delivery report. */
 static enum MHD_Result serve_read(struct req *r)
 {
     struct api_server *s = r->srv;
@@ -315,26 +378,36 @@ static enum MHD_Result serve_read(struct req *r)
     struct read_req rq = {&ctx, &r->m, r->authed ? &r->actor : NULL, query_arg, r->conn};
     struct read_res res = {0};
     r->m.route->read(&rq, &res);
-    if (res.status == 200 && res.text) {
+    if (!r->m.route->audit || !r->authed || !access_status_recorded(res.status))
+        return answer_read(r, &res);
+    const char *tp = header(r, "traceparent");
+    if (traceparent_valid(tp))
+        snprintf(r->traceparent, sizeof(r->traceparent), "%s", tp);
+    else
+        traceparent_new(r->traceparent);
+    const char *key = NULL;
+    char *rec = read_record(r, &res, &key);
+    if (!rec) {
         json_decref(res.body);
         json_decref(res.errors);
-        return respond_raw(r, 200, res.content_type, res.text, strlen(res.text), NULL, NULL);
+        free(res.text);
+        return respond_problem(r, 500, "the access record could not be built");
     }
-    free(res.text);
-    if (res.status == 200 && res.body) {
-        json_decref(res.errors);
-        return respond_json(r, 200, res.body, NULL, NULL);
+    r->read_pending = res;
+    r->phase = PH_WAITREAD;
+    struct pub_msg msg = {TOPIC_AUDIT, key, rec, strlen(rec)};
+    pub_send_all(s->d.pub, &msg, 1, on_published, r);
+    free(rec);
+    pthread_mutex_lock(&r->mu);
+    if (r->published) {
+        pthread_mutex_unlock(&r->mu);
+        return answer_recorded_read(r);
     }
-    json_decref(res.body);
-    if (res.status == 0 || res.status == 200) {
-        json_decref(res.errors);
-        return respond_problem(r, 500, "the read produced no answer");
-    }
-    char ra[16];
-    snprintf(ra, sizeof(ra), "%d", READ_RETRY_AFTER_S);
-    return respond_problem_h(r, res.status, res.detail, res.errors,
-                             res.status == 503 ? MHD_HTTP_HEADER_RETRY_AFTER : NULL,
-                             res.status == 503 ? ra : NULL);
+    r->suspended = true;
+    atomic_fetch_add(&s->suspended, 1);
+    MHD_suspend_connection(r->conn);
+    pthread_mutex_unlock(&r->mu);
+    return MHD_YES;
 }
 
 /* The seconds of "Prefer: wait=N" (RFC 7240) among other preferences,
@@ -669,6 +742,25 @@ static void on_waited(void *opaque, json_t *docs, bool all_done)
 }
 
 /* After the wait: 200 / 422 with the verdicts, or 202 when N passed. */
+/* The access record's delivery report is in: the read's answer, or 503
+ * when the record could not be stored (no client data leaves without it). */
+static enum MHD_Result answer_recorded_read(struct req *r)
+{
+    struct read_res res = r->read_pending;
+    memset(&r->read_pending, 0, sizeof(r->read_pending));
+    if (r->result == PUB_OK)
+        return answer_read(r, &res);
+    json_decref(res.body);
+    json_decref(res.errors);
+    free(res.text);
+    LOG_WARN("access record not acknowledged: read refused", "path", r->path, "traceparent",
+             r->traceparent, NULL);
+    return respond_problem_h(r, 503,
+                             "the access record of this read could not be stored; the data is "
+                             "not answered without it: try again",
+                             NULL, MHD_HTTP_HEADER_RETRY_AFTER, RETRY_AFTER_UNAVAILABLE);
+}
+
 static enum MHD_Result answer_waited(struct req *r)
 {
     const char *rh = r->replayed ? "Idempotent-Replayed" : NULL;
@@ -806,6 +898,28 @@ static enum MHD_Result respond_cmd_error(struct req *r, struct cmd_error *e)
 }
 
 /* The whole body is in: parse, validate, claim the key, publish, suspend. */
+/* The access record of a command about a client (api/access.h), or NULL
+ * for every other command. The client is the data's (voucher.grant,
+ * order.create); for a command on an existing voucher or order the audit
+ * worker takes it from the row. */
+static char *command_record(struct req *r, const struct cmd_item *it, const char **key)
+{
+    const char *type = access_command_resource(it->row);
+    if (!type)
+        return NULL;
+    const char *org = json_string_value(json_object_get(it->data, "organiser_id"));
+    struct access_rec a = {.actor = &r->actor,
+                           .action = "command",
+                           .resource_type = type,
+                           .resource_id = it->key,
+                           .organiser_id = org,
+                           .client_id = json_string_value(json_object_get(it->data, "client_id")),
+                           .status = 202,
+                           .ip = r->ip,
+                           .traceparent = r->traceparent};
+    return access_record(&a, key);
+}
+
 static enum MHD_Result on_complete(struct req *r)
 {
     struct api_server *s = r->srv;
@@ -908,15 +1022,27 @@ static enum MHD_Result on_complete(struct req *r)
     }
     snprintf(r->first_command_id, sizeof(r->first_command_id), "%s", r->batch.items[0].command_id);
 
-    struct pub_msg *msgs = xcalloc(r->batch.n, sizeof(*msgs));
+    /* Each command and, for a command about a client, its access record:
+     * acknowledged together or the request is a 503. */
+    struct pub_msg *msgs = xcalloc(2 * r->batch.n, sizeof(*msgs));
+    char **recs = xcalloc(r->batch.n, sizeof(*recs));
+    size_t nm = 0;
     for (size_t i = 0; i < r->batch.n; i++) {
-        msgs[i].topic = r->batch.items[i].row->topic;
-        msgs[i].key = r->batch.items[i].key;
-        msgs[i].payload = r->batch.items[i].payload;
-        msgs[i].len = r->batch.items[i].payload_len;
+        const struct cmd_item *it = &r->batch.items[i];
+        msgs[nm++] = (struct pub_msg){it->row->topic, it->key, it->payload, it->payload_len};
+        recs[i] = command_record(r, it, &msgs[nm].key);
+        if (recs[i]) {
+            msgs[nm].topic = TOPIC_AUDIT;
+            msgs[nm].payload = recs[i];
+            msgs[nm].len = strlen(recs[i]);
+            nm++;
+        }
     }
     r->phase = PH_WAIT;
-    pub_send_all(s->d.pub, msgs, r->batch.n, on_published, r);
+    pub_send_all(s->d.pub, msgs, nm, on_published, r);
+    for (size_t i = 0; i < r->batch.n; i++)
+        free(recs[i]);
+    free(recs);
     free(msgs);
 
     /* Suspend under r->mu so the report's resume always follows it. */
@@ -997,6 +1123,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_YES;
         return answer_published(r);
     }
+    case PH_WAITREAD: {
+        pthread_mutex_lock(&r->mu);
+        bool ready = r->published;
+        pthread_mutex_unlock(&r->mu);
+        if (!ready)
+            return MHD_YES;
+        return answer_recorded_read(r);
+    }
     case PH_WAITCMD: {
         pthread_mutex_lock(&r->mu);
         bool ready = r->wait_ready;
@@ -1048,6 +1182,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     json_decref(r->accepted);
     json_decref(r->wait_ids);
     json_decref(r->wait_docs);
+    json_decref(r->read_pending.body);
+    json_decref(r->read_pending.errors);
+    free(r->read_pending.text);
     free(r->body);
     pthread_mutex_destroy(&r->mu);
     free(r);

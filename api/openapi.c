@@ -453,7 +453,7 @@ static json_t *plain_operation(const struct route *rt)
 struct read_query_doc {
     const char *pattern, *name;
     int required;
-    const char *format; /* "uuid", "month", "code" */
+    const char *format; /* "uuid", "month", "code", "date", "limit", "cursor", "client" */
     const char *description;
 };
 
@@ -465,6 +465,17 @@ static const struct read_query_doc read_queries[] = {
     {"/v1/vouchers/{voucher_id}/service-events", "month", 0, "month",
      "Only the events of this month (YYYY-MM)"},
     {"/v1/vouchers", "client_id", 1, "client", "The client whose vouchers to list"},
+    {"/v1/audit", "client_id", 0, "client", "Only the records about this client"},
+    {"/v1/audit", "organiser_id", 0, "uuid",
+     "Admin: only this organiser's records (an organiser always reads its own)"},
+    {"/v1/audit", "from", 0, "date", "From this day on (Helsinki, YYYY-MM-DD)"},
+    {"/v1/audit", "to", 0, "date", "Up to and including this day (Helsinki, YYYY-MM-DD)"},
+    {"/v1/audit", "limit", 0, "limit", "Records per page, 1-500 (default 50)"},
+    {"/v1/audit", "cursor", 0, "cursor", "next_cursor of the previous page"},
+    {"/v1/me/access-log", "from", 0, "date", "From this day on (Helsinki, YYYY-MM-DD)"},
+    {"/v1/me/access-log", "to", 0, "date", "Up to and including this day (Helsinki, YYYY-MM-DD)"},
+    {"/v1/me/access-log", "limit", 0, "limit", "Records per page, 1-500 (default 50)"},
+    {"/v1/me/access-log", "cursor", 0, "cursor", "next_cursor of the previous page"},
 };
 
 struct read_answer_doc {
@@ -525,6 +536,17 @@ static const struct read_answer_doc read_answers[] = {
      "(client_fee_cents per unit). Its organiser and the contract's provider; 404 for anyone "
      "else.",
      NULL},
+    {"/v1/audit",
+     "{items: [{id, at, actor {sub, role, org?, provider?, client?, key_id?}, on_behalf_of?, "
+     "action (read | command), resource {type, id?}, organiser_id?, client_ids, status, ip?, "
+     "traceparent?}], next_cursor?}: access records (schemas/audit/access_record.json), newest "
+     "first. An organiser reads those of its own organiser's clients, an admin all. Reading "
+     "them is recorded too.",
+     NULL},
+    {"/v1/me/access-log",
+     "{items: [...], next_cursor?}: the access records about the calling client at its "
+     "organiser (as GET /v1/audit, without the reader's address), newest first.",
+     NULL},
     {"/v1/contracts/{id}",
      "{id, organiser_id, provider_id, service_type, unit, valid_from, valid_to?, "
      "monthly_volume_cap?, price_history: [{valid_from, price_cents, band_prices_cents?}]}. "
@@ -534,6 +556,13 @@ static const struct read_answer_doc read_answers[] = {
 
 static json_t *query_schema(const char *format)
 {
+    if (strcmp(format, "date") == 0)
+        return json_pack("{s:s, s:s}", "type", "string", "format", "date");
+    if (strcmp(format, "limit") == 0)
+        return json_pack("{s:s, s:i, s:i}", "type", "integer", "minimum", 1, "maximum", 500);
+    if (strcmp(format, "cursor") == 0)
+        return json_pack("{s:s, s:s}", "type", "string", "pattern",
+                         "^[0-9]{1,19}_[0-9a-fA-F-]{36}$");
     if (strcmp(format, "uuid") == 0)
         return json_pack("{s:s, s:s}", "type", "string", "format", "uuid");
     if (strcmp(format, "month") == 0)

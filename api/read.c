@@ -137,3 +137,14 @@ int read_doc(const struct read_req *rq, const char *key, read_fresh_fn fresh, re
         fill_stale(rq, key, *out); /* read-through, only where a worker asked for it */
     return rc;
 }
+
+bool read_client_id_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > READ_CLIENT_ID_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < '!' || (unsigned char)s[i] > '~')
+            return false;
+    return true;
+}

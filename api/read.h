@@ -69,6 +69,10 @@ const char *read_query(const struct read_req *rq, const char *name);
 /* Sets a problem answer (detail printf-style). */
 void read_fail(struct read_res *res, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* A client id as the schemas allow it: 1-64 printable ASCII, no space. */
+#define READ_CLIENT_ID_MAX 64
+bool read_client_id_valid(const char *s);
+
 /* Adds {path: "?name", message} to a 422 answer. */
 void read_bad_query(struct read_res *res, const char *name, const char *message);
 
@@ -116,6 +120,10 @@ void read_order(const struct read_req *rq, struct read_res *res);
 void read_order_list(const struct read_req *rq, struct read_res *res);
 void read_order_events(const struct read_req *rq, struct read_res *res);
 void read_contract(const struct read_req *rq, struct read_res *res);
+
+/* GET /v1/audit, GET /v1/me/access-log (read_audit.c) */
+void read_audit(const struct read_req *rq, struct read_res *res);
+void read_my_access_log(const struct read_req *rq, struct read_res *res);
 
 /* The answer shape of a status document (borrowed): without actor_sub and
  * without null fields (new reference). */

@@ -5,7 +5,6 @@
 
 #include "core/ids.h"
 
-#define CLIENT_ID_MAX 64
 #define LIST_MAX 500
 
 static bool doc_is(const json_t *doc, const char *field, const char *value)
@@ -145,24 +144,13 @@ static json_t *build_ids(struct pgc *pg, void *cls, char *err, size_t errlen)
     return ids;
 }
 
-static bool client_id_valid(const char *s)
-{
-    size_t n = strlen(s);
-    if (n < 1 || n > CLIENT_ID_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < '!' || (unsigned char)s[i] > '~')
-            return false;
-    return true;
-}
-
 void care_read_list(const struct read_req *rq, struct read_res *res, const struct care_kind *k)
 {
     const struct actor *ac = rq->actor;
     const char *client = read_query(rq, "client_id");
     if (!client)
         read_bad_query(res, "client_id", "required");
-    else if (!client_id_valid(client))
+    else if (!read_client_id_valid(client))
         read_bad_query(res, "client_id", "must be 1-64 printable ASCII characters");
     if (res->status)
         return;

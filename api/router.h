@@ -47,6 +47,9 @@ struct route {
     const char *create_field;   /* optional client-chosen id, generated if absent */
     const char *summary;        /* one line for the OpenAPI document */
     read_fn read;               /* ROUTE_READ only */
+    /* ROUTE_READ of client data: the resource type its access records name
+     * (api/access.h); NULL for every other route. */
+    const char *audit;
 };
 
 #define ROUTER_MAX_PARAMS 4
@@ -80,7 +83,5 @@ size_t router_rows_for_type(const char *type, const struct route **out, size_t m
 
 /* True when type names a command. */
 bool router_is_command_type(const char *type);
-
-/* "admin" -> ROLE_ADMIN...; ROLE_NONE for anything else. */
 
 #endif

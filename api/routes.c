@@ -24,19 +24,26 @@ void read_settlement_finvoice(const struct read_req *rq, struct read_res *res);
 /* A command row: method, pattern, type, roles, topic, key, resource, create. */
 #define CMD(m, pat, t, r, topic, key, res, create, sum)                                            \
     {                                                                                              \
-        m, pat, ROUTE_COMMAND, r, t, topic, key, res, create, sum, NULL                            \
+        m, pat, ROUTE_COMMAND, r, t, topic, key, res, create, sum, NULL, NULL                      \
     }
 
 /* A read row: pattern, roles, handler, summary. */
 #define READ(pat, r, fn, sum)                                                                      \
     {                                                                                              \
-        "GET", pat, ROUTE_READ, r, NULL, NULL, NULL, NULL, NULL, sum, fn                           \
+        "GET", pat, ROUTE_READ, r, NULL, NULL, NULL, NULL, NULL, sum, fn, NULL                     \
+    }
+
+/* A read of client data: each answer leaves an access record naming the
+ * resource type `what` (api/access.h). */
+#define READ_CLIENT(pat, r, fn, what, sum)                                                         \
+    {                                                                                              \
+        "GET", pat, ROUTE_READ, r, NULL, NULL, NULL, NULL, NULL, sum, fn, what                     \
     }
 
 /* A fixed endpoint (health, metrics, the OpenAPI document, the batch). */
 #define PLAIN(m, pat, kind, r, sum)                                                                \
     {                                                                                              \
-        m, pat, kind, r, NULL, NULL, NULL, NULL, NULL, sum, NULL                                   \
+        m, pat, kind, r, NULL, NULL, NULL, NULL, NULL, sum, NULL, NULL                             \
     }
 
 /* The service-event routes exist under vouchers and under orders; the parent
@@ -116,26 +123,32 @@ static const struct route routes[] = {
          "A provider's integration keys (never their secrets)"),
     READ("/v1/public/providers", ROLE_NONE, read_public_providers,
          "The public list of providers approved today for an organiser and service type"),
-    READ("/v1/vouchers/{voucher_id}", O | C | P, read_voucher,
-         "A voucher, its value history and a month's usage"),
-    READ("/v1/vouchers", O | C, read_voucher_list, "A client's vouchers"),
-    READ("/v1/vouchers/{voucher_id}/providers", O | C, read_voucher_providers,
-         "Providers approved for the voucher today, with the client's share per unit"),
-    READ("/v1/vouchers/{voucher_id}/service-events", O | P, read_voucher_events,
-         "The voucher's service events with state and amounts"),
-    READ("/v1/orders/{order_id}", O | C | P, read_order,
-         "An order (purchased service) and a month's usage"),
-    READ("/v1/orders", O | C, read_order_list, "A client's orders"),
-    READ("/v1/orders/{order_id}/service-events", O | P, read_order_events,
-         "The order's service events with state and amounts"),
+    READ_CLIENT("/v1/vouchers/{voucher_id}", O | C | P, read_voucher, "voucher",
+                "A voucher, its value history and a month's usage"),
+    READ_CLIENT("/v1/vouchers", O | C, read_voucher_list, "voucher_list", "A client's vouchers"),
+    READ_CLIENT("/v1/vouchers/{voucher_id}/providers", O | C, read_voucher_providers,
+                "voucher_providers",
+                "Providers approved for the voucher today, with the client's share per unit"),
+    READ_CLIENT("/v1/vouchers/{voucher_id}/service-events", O | P, read_voucher_events,
+                "voucher_events", "The voucher's service events with state and amounts"),
+    READ_CLIENT("/v1/orders/{order_id}", O | C | P, read_order, "order",
+                "An order (purchased service) and a month's usage"),
+    READ_CLIENT("/v1/orders", O | C, read_order_list, "order_list", "A client's orders"),
+    READ_CLIENT("/v1/orders/{order_id}/service-events", O | P, read_order_events, "order_events",
+                "The order's service events with state and amounts"),
     READ("/v1/contracts/{id}", O | P, read_contract,
          "A procurement contract and its price history (its organiser and provider)"),
+    READ_CLIENT("/v1/audit", O | A, read_audit, "audit",
+                "Access records of the organiser's clients (admin: all), newest first, paged"),
+    READ_CLIENT("/v1/me/access-log", C, read_my_access_log, "access_log",
+                "The access records about the calling client, newest first, paged"),
     READ("/v1/settlements", O | P, read_settlement_list,
          "Settlements with totals (an organiser's own, a provider's own)"),
-    READ("/v1/settlements/{settlement_id}", O | P, read_settlement,
-         "A settlement with its lines and totals (its organiser, its provider)"),
-    READ("/v1/settlements/{settlement_id}/finvoice", O | P, read_settlement_finvoice,
-         "A settlement as a Finvoice 3.0 e-invoice (application/xml)"),
+    READ_CLIENT("/v1/settlements/{settlement_id}", O | P, read_settlement, "settlement",
+                "A settlement with its lines and totals (its organiser, its provider)"),
+    READ_CLIENT("/v1/settlements/{settlement_id}/finvoice", O | P, read_settlement_finvoice,
+                "settlement_finvoice",
+                "A settlement as a Finvoice 3.0 e-invoice (application/xml)"),
 
     PLAIN("GET", "/v1/openapi.json", ROUTE_OPENAPI, ROLE_NONE, "This API's OpenAPI 3.1 document"),
     PLAIN("GET", "/healthz", ROUTE_HEALTHZ, ROLE_NONE, "Liveness"),

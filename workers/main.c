@@ -1,6 +1,7 @@
 /*
  * psop-worker - applies commands from one command topic (--role), or relays
- * unpublished outbox events (--role relay).
+ * unpublished outbox events (--role relay), or writes access records
+ * (--role audit, audit.h).
  *
  *   psop-worker --role voucher [--instance voucher-1] [--config PATH]
  *   psop-worker --check-alive [MAX_AGE_S]   (health check: exit 0 when the
@@ -17,6 +18,7 @@
 #include "core/config.h"
 #include "core/heartbeat.h"
 #include "core/log.h"
+#include "audit.h"
 #include "outbox.h"
 #include "worker.h"
 #include "core/xmalloc.h"
@@ -83,12 +85,14 @@ int main(int argc, char **argv)
     int rc;
     if (strcmp(cfg.worker_role, "relay") == 0) {
         rc = outbox_relay_run(&cfg, &stop_flag) == 0 ? 0 : 1;
+    } else if (strcmp(cfg.worker_role, "audit") == 0) {
+        rc = audit_run(&cfg, &stop_flag);
     } else {
         const struct worker_role *r = worker_role_find(cfg.worker_role);
         if (!r) {
             fprintf(stderr,
-                    "psop-worker: --role must be reference, provider, voucher, order, settlement "
-                    "or relay (got '%s')\n",
+                    "psop-worker: --role must be reference, provider, voucher, order, settlement, "
+                    "relay or audit (got '%s')\n",
                     cfg.worker_role);
             config_free(&cfg);
             return 2;

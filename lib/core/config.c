@@ -58,6 +58,7 @@ static const struct cfg_entry table[] = {
     E(read_model_rebuild_max, CFG_INT, "1000"),
     E(worker_heartbeat_file, CFG_STR, ""),
     E(settlement_due_days, CFG_INT, "14"),
+    E(audit_retention_days, CFG_INT, "4383"),
     E(envelope_version, CFG_INT, "3"),
 };
 #undef E

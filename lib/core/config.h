@@ -60,6 +60,7 @@ struct psop_config {
     char *worker_role;
     char *worker_instance_id;
     int worker_batch_max;
+    int audit_retention_days; /* access records are kept at least this long (issue 18) */
     /* Aggregates of one kind a batch rebuilds in Redis one by one; past it
      * the batch writes stale markers instead (read_models.h). */
     int read_model_rebuild_max;

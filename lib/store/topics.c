@@ -13,6 +13,7 @@ const struct psop_topic psop_topics[] = {
     {TOPIC_EVT_VOUCHER, TOPIC_KIND_EVENTS, "voucher", 0},
     {TOPIC_EVT_ORDER, TOPIC_KIND_EVENTS, "order", 0},
     {TOPIC_EVT_SETTLEMENT, TOPIC_KIND_EVENTS, "settlement", 0},
+    {TOPIC_AUDIT, TOPIC_KIND_AUDIT, NULL, 0},
     {TOPIC_DLQ, TOPIC_KIND_DLQ, NULL, TOPIC_DLQ_PARTITIONS},
 };
 const size_t psop_n_topics = sizeof(psop_topics) / sizeof(psop_topics[0]);
@@ -32,7 +33,8 @@ static const char *by_aggregate(enum topic_kind kind, const char *aggregate)
     if (!aggregate)
         return NULL;
     for (size_t i = 0; i < psop_n_topics; i++)
-        if (psop_topics[i].kind == kind && strcmp(psop_topics[i].aggregate, aggregate) == 0)
+        if (psop_topics[i].kind == kind && psop_topics[i].aggregate &&
+            strcmp(psop_topics[i].aggregate, aggregate) == 0)
             return psop_topics[i].name;
     return NULL;
 }

@@ -25,16 +25,19 @@
 #define TOPIC_EVT_ORDER "psop.events.order"
 #define TOPIC_EVT_SETTLEMENT "psop.events.settlement"
 
+/* Access records (docs/domain.md, "Access log and representation"): keyed by
+ * client id; not domain events. */
+#define TOPIC_AUDIT "psop.audit"
 #define TOPIC_DLQ "psop.dlq"
 /* The DLQ carries little traffic and needs no per-key parallelism. */
 #define TOPIC_DLQ_PARTITIONS 3
 
-enum topic_kind { TOPIC_KIND_COMMANDS, TOPIC_KIND_EVENTS, TOPIC_KIND_DLQ };
+enum topic_kind { TOPIC_KIND_COMMANDS, TOPIC_KIND_EVENTS, TOPIC_KIND_AUDIT, TOPIC_KIND_DLQ };
 
 struct psop_topic {
     const char *name;
     enum topic_kind kind;
-    const char *aggregate; /* "voucher"...; NULL for the DLQ */
+    const char *aggregate; /* "voucher"...; NULL for the audit topic and the DLQ */
     int partitions;        /* fixed count, or 0 = cfg->topic_partitions */
 };
 

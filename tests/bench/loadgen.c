@@ -8,7 +8,7 @@
  * connections, one epoll loop, one thread.
  *
  *   psop-loadgen --port 18080 --rate 2000 --duration 30 --connections 64 \
- *                --token "$TOKEN" [--path /v1/settlements/runs] [--body JSON]
+ *                --token "$TOKEN" [--path /v1/settlements/runs] [--body JSON] [--get]
  *
  * Prints requests planned/sent/answered, answers by status, accepted (202)/s,
  * and latency p50/p90/p99/p99.9/max in milliseconds.
@@ -99,16 +99,18 @@ static int take_response(struct conn *c, int *status, int *must_close)
 static void usage(void)
 {
     fprintf(stderr, "usage: psop-loadgen [--host IP] [--port N] [--rate R] [--duration S] "
-                    "[--connections C] --token JWT [--path P] [--body JSON]\n");
+                    "[--connections C] --token JWT [--path P] [--body JSON] [--get]\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"host", 1, 0, 'h'},     {"port", 1, 0, 'p'},        {"rate", 1, 0, 'r'},
-        {"duration", 1, 0, 'd'}, {"connections", 1, 0, 'c'}, {"token", 1, 0, 't'},
-        {"path", 1, 0, 'P'},     {"body", 1, 0, 'b'},        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"host", 1, 0, 'h'},        {"port", 1, 0, 'p'},
+                                         {"rate", 1, 0, 'r'},        {"duration", 1, 0, 'd'},
+                                         {"connections", 1, 0, 'c'}, {"token", 1, 0, 't'},
+                                         {"path", 1, 0, 'P'},        {"body", 1, 0, 'b'},
+                                         {"get", 0, 0, 'g'},         {0, 0, 0, 0}};
+    int get = 0; /* --get: GET path (a read) instead of POSTing body */
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
@@ -136,6 +138,9 @@ int main(int argc, char **argv)
         case 'b':
             body = optarg;
             break;
+        case 'g':
+            get = 1;
+            break;
         default:
             usage();
         }
@@ -146,11 +151,16 @@ int main(int argc, char **argv)
         usage();
     request_len = strlen(body) + strlen(token) + strlen(path) + 256;
     request = malloc(request_len);
-    request_len =
-        (size_t)snprintf(request, request_len,
-                         "POST %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"
-                         "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-                         path, host, token, strlen(body), body);
+    if (get)
+        request_len = (size_t)snprintf(
+            request, request_len, "GET %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n\r\n",
+            path, host, token);
+    else
+        request_len =
+            (size_t)snprintf(request, request_len,
+                             "POST %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"
+                             "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                             path, host, token, strlen(body), body);
 
     int ep = epoll_create1(0);
     struct conn *cs = calloc((size_t)nconn, sizeof(*cs));

@@ -68,7 +68,7 @@ restarts() { podman inspect -f '{{.RestartCount}}' "$1" 2>/dev/null; }
 running() { [ "$(podman inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ]; }
 healthy() { [ "$(podman inspect -f '{{.State.Health.Status}}' "$1" 2>/dev/null)" = healthy ]; }
 WORKERS=()
-for role in reference provider voucher order settlement relay; do WORKERS+=("worker-$role-1" "worker-$role-2"); done
+for role in reference provider voucher order settlement relay audit; do WORKERS+=("worker-$role-1" "worker-$role-2"); done
 
 # The state every scenario starts from: every service running, the api ready.
 EXPECTED_RUNNING=$(($(compose config --services | wc -l) - 1)) # all but migrate

@@ -1,0 +1,246 @@
+#include "audit.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/heartbeat.h"
+#include "core/log.h"
+#include "core/xmalloc.h"
+#include "store/kcons.h"
+#include "store/pgc.h"
+#include "store/topics.h"
+#include "wire/jschema.h"
+#include "wire/json_strict.h"
+
+#define AUDIT_GROUP "psop-worker-audit"
+#define RETENTION_EVERY_MS (3600LL * 1000)
+
+/* Records in, rows out: client ids and organiser from the resource's row
+ * where the record has none; a replayed record is a no-op. */
+/* clang-format off */
+static const char INSERT_SQL[] =
+    "WITH x AS (SELECT r.*,"
+    "   CASE WHEN r.resource_id ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'"
+    "        THEN r.resource_id::uuid END AS rid"
+    "  FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, at timestamptz, actor_sub text,"
+    "       actor_role text, actor_org uuid, actor_provider uuid, actor_client text,"
+    "       actor_key_id uuid, on_behalf_of text, action text, resource_type text,"
+    "       resource_id text, organiser_id uuid, client_ids jsonb, status int, ip text,"
+    "       traceparent text))"
+    " INSERT INTO psop.access_log (id, at, actor_sub, actor_role, actor_org, actor_provider,"
+    "   actor_client, actor_key_id, on_behalf_of, action, resource_type, resource_id,"
+    "   organiser_id, client_ids, status, ip, traceparent)"
+    " SELECT x.id, x.at, x.actor_sub, x.actor_role, x.actor_org, x.actor_provider,"
+    "   x.actor_client, x.actor_key_id, x.on_behalf_of, x.action, x.resource_type, x.resource_id,"
+    "   coalesce(x.organiser_id, res.org),"
+    "   CASE WHEN jsonb_array_length(x.client_ids) > 0"
+    "        THEN ARRAY(SELECT jsonb_array_elements_text(x.client_ids))"
+    "        ELSE coalesce(res.clients, '{}') END,"
+    "   x.status, x.ip, x.traceparent"
+    " FROM x LEFT JOIN LATERAL ("
+    "   SELECT v.organiser_id AS org, ARRAY[v.client_id] AS clients FROM psop.vouchers v"
+    "    WHERE x.resource_type LIKE 'voucher%' AND v.id = x.rid"
+    "   UNION ALL"
+    "   SELECT o.organiser_id, ARRAY[o.client_id] FROM psop.orders o"
+    "    WHERE x.resource_type LIKE 'order%' AND o.id = x.rid"
+    "   UNION ALL"
+    "   SELECT s.organiser_id, ARRAY(SELECT DISTINCT coalesce(v.client_id, o.client_id)"
+    "            FROM psop.settlement_lines l"
+    "            LEFT JOIN psop.vouchers v ON v.id = l.voucher_id"
+    "            LEFT JOIN psop.orders o ON o.id = l.order_id"
+    "           WHERE l.settlement_id = s.id ORDER BY 1)"
+    "     FROM psop.settlements s WHERE x.resource_type LIKE 'settlement%' AND s.id = x.rid"
+    "   LIMIT 1) res ON true"
+    " ON CONFLICT DO NOTHING";
+/* clang-format on */
+
+static void put_opt(json_t *row, const char *key, json_t *v)
+{
+    if (json_is_string(v))
+        json_object_set(row, key, v);
+}
+
+json_t *audit_row(const struct jschema_registry *reg, const char *payload, size_t len, char *err,
+                  size_t errlen)
+{
+    char perr[256];
+    json_t *rec = json_strict_parse(payload, len, JSON_STRICT_MAX_DEPTH, perr, sizeof(perr));
+    if (!rec) {
+        snprintf(err, errlen, "not valid JSON: %s", perr);
+        return NULL;
+    }
+    json_t *errors = NULL;
+    if (reg && jschema_validate(reg, "audit/access_record", rec, "", &errors) != 0) {
+        json_t *first = json_array_get(errors, 0);
+        snprintf(err, errlen, "invalid access record: %s %s",
+                 json_string_value(json_object_get(first, "path")),
+                 json_string_value(json_object_get(first, "message")));
+        json_decref(errors);
+        json_decref(rec);
+        return NULL;
+    }
+    json_t *actor = json_object_get(rec, "actor"), *res = json_object_get(rec, "resource");
+    json_t *row = json_object();
+    put_opt(row, "id", json_object_get(rec, "id"));
+    put_opt(row, "at", json_object_get(rec, "at"));
+    put_opt(row, "actor_sub", json_object_get(actor, "sub"));
+    put_opt(row, "actor_role", json_object_get(actor, "role"));
+    put_opt(row, "actor_org", json_object_get(actor, "org"));
+    put_opt(row, "actor_provider", json_object_get(actor, "provider"));
+    put_opt(row, "actor_client", json_object_get(actor, "client"));
+    put_opt(row, "actor_key_id", json_object_get(actor, "key_id"));
+    put_opt(row, "on_behalf_of", json_object_get(rec, "on_behalf_of"));
+    put_opt(row, "action", json_object_get(rec, "action"));
+    put_opt(row, "resource_type", json_object_get(res, "type"));
+    put_opt(row, "resource_id", json_object_get(res, "id"));
+    put_opt(row, "organiser_id", json_object_get(rec, "organiser_id"));
+    json_t *clients = json_object_get(rec, "client_ids");
+    json_object_set_new(row, "client_ids",
+                        json_is_array(clients) ? json_copy(clients) : json_array());
+    json_object_set(row, "status", json_object_get(rec, "status"));
+    put_opt(row, "ip", json_object_get(rec, "ip"));
+    put_opt(row, "traceparent", json_object_get(rec, "traceparent"));
+    json_decref(rec);
+    if (!json_is_string(json_object_get(row, "id")) ||
+        !json_is_integer(json_object_get(row, "status"))) {
+        snprintf(err, errlen, "access record without id or status");
+        json_decref(row);
+        return NULL;
+    }
+    return row;
+}
+
+/* The month partitions the rows need, created first: a partition made
+ * within the INSERT itself would not be seen by its tuple routing. */
+static const char PARTITIONS_SQL[] = "SELECT psop.access_log_partition(m) FROM (SELECT DISTINCT"
+                                     " date_trunc('month', (e->>'at')::timestamptz) AS m"
+                                     " FROM jsonb_array_elements($1::jsonb) e) ms";
+
+/* Writes rows in one transaction. 0, or -1 (nothing written). */
+static int write_rows(struct pgc *pg, json_t *rows, char *err, size_t errlen)
+{
+    char *text = json_dumps(rows, JSON_COMPACT);
+    const char *p[] = {text};
+    int rc = -1;
+    if (pgc_begin(pg, err, errlen) == 0) {
+        PGresult *r = pgc_query(pg, PARTITIONS_SQL, 1, p, err, errlen);
+        if (r) {
+            PQclear(r);
+            r = pgc_query(pg, INSERT_SQL, 1, p, err, errlen);
+        }
+        if (r) {
+            PQclear(r);
+            rc = pgc_commit(pg, err, errlen);
+        }
+        if (rc < 0)
+            pgc_rollback(pg);
+    }
+    free(text);
+    return rc;
+}
+
+/* Drops the whole months older than the retention. */
+static void apply_retention(struct pgc *pg, int days)
+{
+    char err[256], d[32];
+    snprintf(d, sizeof(d), "%d", days > 0 ? days : 1);
+    const char *p[] = {d};
+    PGresult *r =
+        pgc_query(pg, "SELECT psop.access_log_drop_before(now() - make_interval(days => $1::int))",
+                  1, p, err, sizeof(err));
+    if (!r) {
+        LOG_WARN("audit: retention failed", "error", err, NULL);
+        return;
+    }
+    if (strcmp(PQgetvalue(r, 0, 0), "0") != 0)
+        LOG_INFO("audit: retention dropped months", "months", PQgetvalue(r, 0, 0), "days", d, NULL);
+    PQclear(r);
+}
+
+int audit_run(const struct psop_config *cfg, volatile sig_atomic_t *stop)
+{
+    char err[512];
+    struct jschema_registry *reg = jschema_registry_load(cfg->schemas_dir, err, sizeof(err));
+    if (!reg) {
+        LOG_ERROR("schemas", "error", err, NULL);
+        return 1;
+    }
+    const char *topics[] = {TOPIC_AUDIT, NULL};
+    struct kcons *kc =
+        kcons_new(cfg, AUDIT_GROUP, cfg->worker_instance_id, topics, err, sizeof(err));
+    if (!kc) {
+        LOG_ERROR("consumer", "error", err, NULL);
+        jschema_registry_free(reg);
+        return 1;
+    }
+    LOG_INFO("worker started", "role", "audit", "topic", TOPIC_AUDIT, "group", AUDIT_GROUP,
+             "instance", cfg->worker_instance_id, NULL);
+    size_t max = cfg->worker_batch_max > 0 ? (size_t)cfg->worker_batch_max : 500;
+    rd_kafka_message_t **msgs = xcalloc(max, sizeof(*msgs));
+    struct pgc *pg = NULL;
+    long long next_retention = 0;
+    while (!*stop) {
+        heartbeat_touch(cfg->worker_heartbeat_file);
+        if (!pg) {
+            pg = pgc_connect(cfg->pg_dsn, err, sizeof(err));
+            if (!pg) {
+                LOG_WARN("audit: postgres unavailable, retrying", "error", err, NULL);
+                sleep(1);
+                continue;
+            }
+        }
+        if (clock_mono_ms() >= next_retention) {
+            apply_retention(pg, cfg->audit_retention_days);
+            next_retention = clock_mono_ms() + RETENTION_EVERY_MS;
+        }
+        if (kcons_failed(kc, err, sizeof(err))) {
+            LOG_ERROR("kafka consumer failed for good: starting a new one", "error", err, NULL);
+            kcons_abandon(kc);
+            while (!*stop && !(kc = kcons_new(cfg, AUDIT_GROUP, cfg->worker_instance_id, topics,
+                                              err, sizeof(err))))
+                sleep(1);
+            if (!kc)
+                break;
+        }
+        size_t n = kcons_poll_batch(kc, msgs, max, 200);
+        if (n == 0)
+            continue;
+        json_t *rows = json_array();
+        for (size_t i = 0; i < n; i++) {
+            json_t *row = audit_row(reg, msgs[i]->payload, msgs[i]->len, err, sizeof(err));
+            if (row)
+                json_array_append_new(rows, row);
+            else
+                LOG_ERROR("audit: record skipped", "error", err, "record",
+                          msgs[i]->payload ? (const char *)msgs[i]->payload : "", NULL);
+        }
+        /* Until written: a failure keeps the offsets unstored and retries;
+         * stopped before, the records are redelivered to the next member. */
+        bool written = json_array_size(rows) == 0;
+        while (!written && !*stop) {
+            written = write_rows(pg, rows, err, sizeof(err)) == 0;
+            if (written)
+                break;
+            LOG_WARN("audit: write failed, retrying", "error", err, NULL);
+            if (pgc_reset(pg, err, sizeof(err)) < 0)
+                sleep(1);
+            heartbeat_touch(cfg->worker_heartbeat_file);
+        }
+        if (written)
+            (void)kcons_store(kc, msgs, n);
+        json_decref(rows);
+        for (size_t i = 0; i < n; i++)
+            rd_kafka_message_destroy(msgs[i]);
+    }
+    free(msgs);
+    if (kc)
+        kcons_close(kc);
+    if (pg)
+        pgc_free(pg);
+    jschema_registry_free(reg);
+    return 0;
+}
