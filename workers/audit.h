@@ -2,7 +2,8 @@
  * audit.h - the audit worker (psop-worker --role audit): access records from
  * psop.audit into psop.access_log, and their retention.
  *
- * A batch of records is one INSERT ... ON CONFLICT DO NOTHING keyed (at, id),
+ * A batch of records (gathered for up to 100 ms, so one commit carries
+ * many) is one INSERT ... ON CONFLICT DO NOTHING keyed (at, id),
  * so a record delivered twice is written once; offsets are stored after
  * COMMIT. Records about a resource whose client the api did not know (a
  * command on an existing voucher, a denied read) get the client ids and the

@@ -55,7 +55,7 @@ static char *request;
 static size_t request_len;
 static double *lat; /* seconds, per answered request */
 static size_t nlat, caplat;
-static unsigned long by_status[600], transport_errors;
+static unsigned long by_status[600], transport_errors, unsolicited;
 
 static void record(double planned, int status)
 {
@@ -216,8 +216,12 @@ int main(int argc, char **argv)
             c->len += (size_t)r;
             int status, must_close, got;
             while ((got = take_response(c, &status, &must_close)) == 1) {
-                record(c->planned, status);
-                answered++;
+                if (c->busy) {
+                    record(c->planned, status);
+                    answered++;
+                } else {
+                    unsolicited++; /* e.g. HAProxy's 408 on an idle keep-alive connection */
+                }
                 c->busy = 0;
                 if (must_close) {
                     close_conn(c, ep);
@@ -232,8 +236,9 @@ int main(int argc, char **argv)
     }
     double elapsed = ln_now_s() - t0;
     qsort(lat, nlat, sizeof(*lat), ln_cmp_double);
-    printf("planned %zu at %.0f/s over %.1f s, sent %zu, answered %zu, transport errors %lu\n",
-           total, rate, duration, sent, answered, transport_errors);
+    printf("planned %zu at %.0f/s over %.1f s, sent %zu, answered %zu, transport errors %lu, "
+           "answers to no request %lu\n",
+           total, rate, duration, sent, answered, transport_errors, unsolicited);
     for (int s = 100; s < 600; s++)
         if (by_status[s])
             printf("  status %d: %lu\n", s, by_status[s]);
