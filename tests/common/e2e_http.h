@@ -276,6 +276,23 @@ static inline json_t *e2e_find(const json_t *arr, const char *key, const char *v
     return NULL;
 }
 
+/* Creates organiser org (name, a fresh Y-tunnus, IBAN and invoice prefix,
+ * settlement day 5, auto_approve_days) as admin; the command must apply. */
+static inline void e2e_organiser(struct e2e *e, const char *admin, const char *org,
+                                 const char *name, int auto_approve_days)
+{
+    char yt[10], iban[19], prefix[11];
+    tc_ytunnus(yt);
+    tc_iban_fi(iban);
+    prefix[0] = name[0] >= 'A' && name[0] <= 'Z' ? name[0] : 'K';
+    tc_alnum(prefix + 1, 9);
+    e2e_ok(e, "PUT", e2e_fmt(e, "/v1/organisers/%s", org), admin,
+           e2e_fmt(e,
+                   "{\"name\":\"%s\",\"business_id\":\"%s\",\"iban\":\"%s\","
+                   "\"invoice_prefix\":\"%s\",\"settlement_day\":5,\"auto_approve_days\":%d}",
+                   name, yt, iban, prefix, auto_approve_days));
+}
+
 /* Today (Helsinki) + days as YYYY-MM-DD, kept until e2e_fini. */
 static inline char *e2e_day(struct e2e *e, int days)
 {

@@ -44,16 +44,7 @@ static void world_init(struct world *w)
     w->client = e2e_code(e, "asiakas-");
     w->ctok =
         e2e_tok(e, "client", e2e_fmt(e, "kansalainen-%s", w->client), w->org, NULL, w->client);
-    char yt[10], iban[19], prefix[11];
-    tc_ytunnus(yt);
-    tc_iban_fi(iban);
-    prefix[0] = 'A';
-    tc_alnum(prefix + 1, 9);
-    e2e_ok(e, "PUT", e2e_fmt(e, "/v1/organisers/%s", w->org), w->admin,
-           e2e_fmt(e,
-                   "{\"name\":\"Lokikunta\",\"business_id\":\"%s\",\"iban\":\"%s\","
-                   "\"invoice_prefix\":\"%s\",\"settlement_day\":5,\"auto_approve_days\":0}",
-                   yt, iban, prefix));
+    e2e_organiser(e, w->admin, w->org, "Lokikunta", 0);
     e2e_ok(e, "PUT", e2e_fmt(e, "/v1/service-types/%s", w->st), w->admin,
            "{\"name\":\"Siivous (loki)\",\"unit\":\"hour\",\"vat_rate_bp\":2550,"
            "\"client_share_allowed\":true}");
