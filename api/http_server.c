@@ -315,6 +315,35 @@ static const char *query_arg(void *cls, const char *name)
     return MHD_lookup_connection_value(cls, MHD_GET_ARGUMENT_KIND, name);
 }
 
+/* The request's traceparent (W3C Trace Context) when valid, else a new
+ * one: what its commands' envelopes, its access record and its answer carry. */
+static void take_traceparent(struct req *r)
+{
+    const char *tp = header(r, "traceparent");
+    if (traceparent_valid(tp))
+        snprintf(r->traceparent, sizeof(r->traceparent), "%s", tp);
+    else
+        traceparent_new(r->traceparent);
+}
+
+/* The connection waits for the delivery report of what it just gave the
+ * producer (PH_WAIT, PH_WAITREAD): suspended under r->mu so the report's
+ * resume always follows it; answered at once when the report came first. */
+static enum MHD_Result suspend_until_published(struct req *r,
+                                               enum MHD_Result (*answer)(struct req *r))
+{
+    pthread_mutex_lock(&r->mu);
+    if (r->published) {
+        pthread_mutex_unlock(&r->mu);
+        return answer(r);
+    }
+    r->suspended = true;
+    atomic_fetch_add(&r->srv->suspended, 1);
+    MHD_suspend_connection(r->conn);
+    pthread_mutex_unlock(&r->mu);
+    return MHD_YES;
+}
+
 /* A read's answer as its handler left it (res taken). */
 static enum MHD_Result answer_read(struct req *r, struct read_res *res)
 {
@@ -380,17 +409,11 @@ static enum MHD_Result serve_read(struct req *r)
     r->m.route->read(&rq, &res);
     if (!r->m.route->audit || !r->authed || !access_status_recorded(res.status))
         return answer_read(r, &res);
-    const char *tp = header(r, "traceparent");
-    if (traceparent_valid(tp))
-        snprintf(r->traceparent, sizeof(r->traceparent), "%s", tp);
-    else
-        traceparent_new(r->traceparent);
+    take_traceparent(r);
     const char *key = NULL;
     char *rec = read_record(r, &res, &key);
     if (!rec) {
-        json_decref(res.body);
-        json_decref(res.errors);
-        free(res.text);
+        read_res_free(&res);
         return respond_problem(r, 500, "the access record could not be built");
     }
     r->read_pending = res;
@@ -398,16 +421,7 @@ static enum MHD_Result serve_read(struct req *r)
     struct pub_msg msg = {TOPIC_AUDIT, key, rec, strlen(rec)};
     pub_send_all(s->d.pub, &msg, 1, on_published, r);
     free(rec);
-    pthread_mutex_lock(&r->mu);
-    if (r->published) {
-        pthread_mutex_unlock(&r->mu);
-        return answer_recorded_read(r);
-    }
-    r->suspended = true;
-    atomic_fetch_add(&s->suspended, 1);
-    MHD_suspend_connection(r->conn);
-    pthread_mutex_unlock(&r->mu);
-    return MHD_YES;
+    return suspend_until_published(r, answer_recorded_read);
 }
 
 /* The seconds of "Prefer: wait=N" (RFC 7240) among other preferences,
@@ -657,13 +671,8 @@ static enum MHD_Result on_headers(struct req *r, const char *url, const char *me
         return respond_problem(r, 403, why);
     }
 
-    if (rt->kind == ROUTE_COMMAND || rt->kind == ROUTE_BATCH) {
-        const char *tp = header(r, "traceparent");
-        if (traceparent_valid(tp))
-            snprintf(r->traceparent, sizeof(r->traceparent), "%s", tp);
-        else
-            traceparent_new(r->traceparent);
-    }
+    if (rt->kind == ROUTE_COMMAND || rt->kind == ROUTE_BATCH)
+        take_traceparent(r);
 
     const char *ik = header(r, "Idempotency-Key");
     if (ik) {
@@ -741,7 +750,6 @@ static void on_waited(void *opaque, json_t *docs, bool all_done)
     pthread_mutex_unlock(&r->mu);
 }
 
-/* After the wait: 200 / 422 with the verdicts, or 202 when N passed. */
 /* The access record's delivery report is in: the read's answer, or 503
  * when the record could not be stored (no client data leaves without it). */
 static enum MHD_Result answer_recorded_read(struct req *r)
@@ -750,9 +758,7 @@ static enum MHD_Result answer_recorded_read(struct req *r)
     memset(&r->read_pending, 0, sizeof(r->read_pending));
     if (r->result == PUB_OK)
         return answer_read(r, &res);
-    json_decref(res.body);
-    json_decref(res.errors);
-    free(res.text);
+    read_res_free(&res);
     LOG_WARN("access record not acknowledged: read refused", "path", r->path, "traceparent",
              r->traceparent, NULL);
     return respond_problem_h(r, 503,
@@ -761,6 +767,7 @@ static enum MHD_Result answer_recorded_read(struct req *r)
                              NULL, MHD_HTTP_HEADER_RETRY_AFTER, RETRY_AFTER_UNAVAILABLE);
 }
 
+/* After the wait: 200 / 422 with the verdicts, or 202 when N passed. */
 static enum MHD_Result answer_waited(struct req *r)
 {
     const char *rh = r->replayed ? "Idempotent-Replayed" : NULL;
@@ -897,7 +904,6 @@ static enum MHD_Result respond_cmd_error(struct req *r, struct cmd_error *e)
     return respond_problem_h(r, e->status, e->detail, errs, NULL, NULL);
 }
 
-/* The whole body is in: parse, validate, claim the key, publish, suspend. */
 /* The access record of a command about a client (api/access.h), or NULL
  * for every other command. The client is the data's (voucher.grant,
  * order.create); for a command on an existing voucher or order the audit
@@ -920,6 +926,7 @@ static char *command_record(struct req *r, const struct cmd_item *it, const char
     return access_record(&a, key);
 }
 
+/* The whole body is in: parse, validate, claim the key, publish, suspend. */
 static enum MHD_Result on_complete(struct req *r)
 {
     struct api_server *s = r->srv;
@@ -1044,18 +1051,7 @@ static enum MHD_Result on_complete(struct req *r)
         free(recs[i]);
     free(recs);
     free(msgs);
-
-    /* Suspend under r->mu so the report's resume always follows it. */
-    pthread_mutex_lock(&r->mu);
-    if (r->published) {
-        pthread_mutex_unlock(&r->mu);
-        return answer_published(r);
-    }
-    r->suspended = true;
-    atomic_fetch_add(&s->suspended, 1);
-    MHD_suspend_connection(r->conn);
-    pthread_mutex_unlock(&r->mu);
-    return MHD_YES;
+    return suspend_until_published(r, answer_published);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -1115,21 +1111,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_YES;
         }
         return on_complete(r);
-    case PH_WAIT: {
-        pthread_mutex_lock(&r->mu);
-        bool ready = r->published;
-        pthread_mutex_unlock(&r->mu);
-        if (!ready)
-            return MHD_YES;
-        return answer_published(r);
-    }
+    case PH_WAIT:
     case PH_WAITREAD: {
         pthread_mutex_lock(&r->mu);
         bool ready = r->published;
         pthread_mutex_unlock(&r->mu);
         if (!ready)
             return MHD_YES;
-        return answer_recorded_read(r);
+        return r->phase == PH_WAIT ? answer_published(r) : answer_recorded_read(r);
     }
     case PH_WAITCMD: {
         pthread_mutex_lock(&r->mu);
@@ -1182,9 +1171,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     json_decref(r->accepted);
     json_decref(r->wait_ids);
     json_decref(r->wait_docs);
-    json_decref(r->read_pending.body);
-    json_decref(r->read_pending.errors);
-    free(r->read_pending.text);
+    read_res_free(&r->read_pending);
     free(r->body);
     pthread_mutex_destroy(&r->mu);
     free(r);

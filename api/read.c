@@ -148,3 +148,11 @@ bool read_client_id_valid(const char *s)
             return false;
     return true;
 }
+
+void read_res_free(struct read_res *res)
+{
+    json_decref(res->body);
+    json_decref(res->errors);
+    free(res->text);
+    memset(res, 0, sizeof(*res));
+}

@@ -61,6 +61,9 @@ struct read_res {
 
 /* ------------------------------------------------------------- helpers */
 
+/* Frees what res holds (body, errors, text) and zeroes it. */
+void read_res_free(struct read_res *res);
+
 /* The path parameter name, "" when absent. */
 const char *read_param(const struct read_req *rq, const char *name);
 /* The query argument name, or NULL. */
