@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/date.h"
 #include "core/ids.h"
 #include "read.h"
 
@@ -77,12 +78,11 @@ static bool parse_cursor(const char *c, char micros[24], char id[UUID_STR_LEN])
     return true;
 }
 
+/* A calendar date YYYY-MM-DD that exists (2026-02-31 does not). */
 static bool date_arg_valid(const char *s)
 {
-    int y, m, d;
-    char extra;
-    return strlen(s) == 10 && sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &extra) == 3 && m >= 1 &&
-           m <= 12 && d >= 1 && d <= 31;
+    day_t d;
+    return date_parse(s, &d) == 0;
 }
 
 /* organiser and client fix the scope (NULL: any); the query adds filters. */

@@ -272,6 +272,8 @@ Test(e2e_audit, organisers_and_clients_read_the_log_paged, .timeout = 120)
                "another organiser's log");
     e2e_status(e, "GET", "/v1/audit?limit=0", w.orga, NULL, 422, "limit 0");
     e2e_status(e, "GET", "/v1/audit?cursor=nonsense", w.orga, NULL, 422, "a made-up cursor");
+    e2e_status(e, "GET", "/v1/audit?from=2026-02-31", w.orga, NULL, 422,
+               "a day that does not exist");
     e2e_status(e, "GET", "/v1/audit", w.ctok, NULL, 403, "a client reads its own log only");
     /* The client: who read its data, without addresses. */
     j = e2e_get(e, "/v1/me/access-log?limit=500", w.ctok);
