@@ -200,15 +200,9 @@ int audit_run(const struct psop_config *cfg, volatile sig_atomic_t *stop)
             apply_retention(pg, cfg->audit_retention_days);
             next_retention = clock_mono_ms() + RETENTION_EVERY_MS;
         }
-        if (kcons_failed(kc, err, sizeof(err))) {
-            LOG_ERROR("kafka consumer failed for good: starting a new one", "error", err, NULL);
-            kcons_abandon(kc);
-            while (!*stop && !(kc = kcons_new(cfg, AUDIT_GROUP, cfg->worker_instance_id, topics,
-                                              err, sizeof(err))))
-                sleep(1);
-            if (!kc)
-                break;
-        }
+        if (kcons_failed(kc, err, sizeof(err)) &&
+            kcons_renew(&kc, cfg, AUDIT_GROUP, cfg->worker_instance_id, topics, stop) < 0)
+            break;
         size_t n = kcons_poll_batch(kc, msgs, max, 200);
         if (n == 0)
             continue;

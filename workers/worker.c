@@ -635,30 +635,6 @@ out_unstored:
     free(slots);
 }
 
-/* The consumer raised a fatal error (store/kcons.h): a new one with the
- * same group.instance.id takes its place, once a second until it starts or
- * the worker is stopped. What the old one read but did not commit is
- * redelivered and de-duplicated by processed_commands. 0, or -1 when
- * stopped first. */
-static int renew_consumer(struct worker *w, const char *group, const char *const *topics)
-{
-    char err[512];
-    kcons_failed(w->kc, err, sizeof(err));
-    LOG_ERROR("kafka consumer failed for good: starting a new one", "group", group, "error", err,
-              NULL);
-    kcons_abandon(w->kc);
-    w->kc = NULL;
-    while (!*w->stop) {
-        heartbeat_touch(w->cfg->worker_heartbeat_file);
-        w->kc = kcons_new(w->cfg, group, w->cfg->worker_instance_id, topics, err, sizeof(err));
-        if (w->kc)
-            return 0;
-        LOG_WARN("kafka consumer not started, retrying", "error", err, NULL);
-        sleep(1);
-    }
-    return -1;
-}
-
 int worker_run(const struct psop_config *cfg, const struct worker_role *role,
                volatile sig_atomic_t *stop)
 {
@@ -695,7 +671,8 @@ int worker_run(const struct psop_config *cfg, const struct worker_role *role,
     rd_kafka_message_t **msgs = xcalloc(max, sizeof(*msgs));
     while (!*stop) {
         heartbeat_touch(cfg->worker_heartbeat_file);
-        if (kcons_failed(w.kc, err, sizeof(err)) && renew_consumer(&w, group, topics) < 0)
+        if (kcons_failed(w.kc, err, sizeof(err)) &&
+            kcons_renew(&w.kc, cfg, group, cfg->worker_instance_id, topics, stop) < 0)
             break;
         size_t n = kcons_poll_batch(w.kc, msgs, max, 200);
         if (n == 0)

@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/clock.h"
+#include "core/heartbeat.h"
 #include "store/kafka_conf.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
@@ -263,4 +265,24 @@ void kcons_abandon(struct kcons *c)
 rd_kafka_t *kcons_handle(struct kcons *c)
 {
     return c->rk;
+}
+
+int kcons_renew(struct kcons **c, const struct psop_config *cfg, const char *group_id,
+                const char *instance_id, const char *const *topics, volatile sig_atomic_t *stop)
+{
+    char err[512] = "";
+    kcons_failed(*c, err, sizeof(err));
+    LOG_ERROR("kafka consumer failed for good: starting a new one", "group", group_id, "error", err,
+              NULL);
+    kcons_abandon(*c);
+    *c = NULL;
+    while (!*stop) {
+        heartbeat_touch(cfg->worker_heartbeat_file);
+        *c = kcons_new(cfg, group_id, instance_id, topics, err, sizeof(err));
+        if (*c)
+            return 0;
+        LOG_WARN("kafka consumer not started, retrying", "group", group_id, "error", err, NULL);
+        sleep(1);
+    }
+    return -1;
 }

@@ -10,6 +10,7 @@
 #ifndef PSOP_KAFKA_CONSUMER_H
 #define PSOP_KAFKA_CONSUMER_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <librdkafka/rdkafka.h>
@@ -44,6 +45,13 @@ bool kcons_failed(struct kcons *c, char *err, size_t errlen);
 /* Frees a failed consumer without committing or leaving the group (a fenced
  * member can do neither). */
 void kcons_abandon(struct kcons *c);
+
+/* Abandons *c (which kcons_failed) and makes a new member of the same group
+ * and instance in its place, trying once a second (touching
+ * cfg->worker_heartbeat_file before each try: the process is alive) until
+ * it starts or *stop is set. 0, or -1 when stopped first (*c is then NULL). */
+int kcons_renew(struct kcons **c, const struct psop_config *cfg, const char *group_id,
+                const char *instance_id, const char *const *topics, volatile sig_atomic_t *stop);
 
 /* Commits stored offsets, closes (leaves the group unless static) and frees. */
 void kcons_close(struct kcons *c);

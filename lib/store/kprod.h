@@ -8,6 +8,14 @@
  * in-sync replicas); anything else (including message.timeout.ms, which is set
  * from produce_timeout_ms) means it may not be stored. The opaque pointer is
  * the caller's and is passed back untouched.
+ *
+ * A handle that fails for good (a fatal error: librdkafka 2.0.2's idempotent
+ * producer loses its sequence after a broker dies mid-request, fixed upstream
+ * in 2.3.0) is replaced by a new one, invisibly to callers: what it still
+ * held is purged and produced again on the new handle (at most
+ * KPROD_RESEND_MAX times per message), ahead of anything sent later. Such a
+ * message may then be stored twice, as any retried produce may: consumers
+ * already apply by command or event id, once.
  */
 #ifndef PSOP_KAFKA_PRODUCER_H
 #define PSOP_KAFKA_PRODUCER_H
@@ -47,11 +55,15 @@ int kprod_outstanding(struct kprod *p);
 /* Flushes up to timeout_ms, stops the poll thread, destroys the handle. */
 void kprod_free(struct kprod *p, int timeout_ms);
 
-/* True (and err filled) when librdkafka raised a fatal error, e.g. the
- * idempotent producer lost a guarantee; the handle must then be recreated. */
+/* True (and err filled) while the current handle has a fatal error, i.e.
+ * until the poll thread has replaced it (within ~100 ms). */
 bool kprod_fatal(struct kprod *p, char *err, size_t errlen);
 
-/* The underlying handle, for metadata queries. Borrowed. */
+/* How many times a failed handle has been replaced. */
+unsigned long kprod_renewals(struct kprod *p);
+
+/* The underlying handle, for metadata queries (and tests). Borrowed: valid
+ * until the next renewal. */
 rd_kafka_t *kprod_handle(struct kprod *p);
 
 #endif

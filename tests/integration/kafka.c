@@ -75,6 +75,20 @@ static struct kprod *producer(const struct psop_config *cfg)
     return p;
 }
 
+/* Waits up to secs for p's reports; asserts exactly one for each of the n
+ * messages, an acknowledgement with an offset. */
+static void assert_each_acknowledged(struct kprod *p, struct dr *d, int n, int secs)
+{
+    cr_assert_eq(kprod_flush(p, secs * 1000), 0, "undelivered after %d s", secs);
+    for (int i = 0; i < n; i++) {
+        cr_assert_eq(atomic_load(&d[i].calls), 1, "message %d: %d reports", i,
+                     atomic_load(&d[i].calls));
+        cr_assert_eq(d[i].err, RD_KAFKA_RESP_ERR_NO_ERROR, "message %d: %s", i,
+                     rd_kafka_err2str(d[i].err));
+        cr_assert_geq(d[i].offset, 0);
+    }
+}
+
 /* Produces n messages "m<i>" with key "k<i % 3>"; asserts each acknowledged. */
 static void produce_acked(const char *topic, int n)
 {
@@ -89,14 +103,7 @@ static void produce_acked(const char *topic, int n)
             kprod_send(p, topic, key, strlen(key), val, strlen(val), NULL, &d[i], err, sizeof(err)),
             0, "%s", err);
     }
-    cr_assert_eq(kprod_flush(p, 20000), 0, "undelivered after 20 s");
-    for (int i = 0; i < n; i++) {
-        cr_assert_eq(atomic_load(&d[i].calls), 1, "message %d: %d reports", i,
-                     atomic_load(&d[i].calls));
-        cr_assert_eq(d[i].err, RD_KAFKA_RESP_ERR_NO_ERROR, "message %d: %s", i,
-                     rd_kafka_err2str(d[i].err));
-        cr_assert_geq(d[i].offset, 0);
-    }
+    assert_each_acknowledged(p, d, n, 20);
     kprod_free(p, 5000);
     free(d);
 }
@@ -223,7 +230,7 @@ Test(kafka, consumer_group_resumes_after_stored_offsets_and_redelivers_unstored)
 /* What broke the voucher workers in a quorum-loss run: a static member fenced
  * by a newer member with its group.instance.id raises a fatal error and
  * never consumes again. kcons_failed tells; abandoned and made anew (what
- * the worker does, workers/worker.c renew_consumer), the member consumes
+ * the workers do, store/kcons.h kcons_renew), the member consumes
  * what was produced meanwhile. */
 Test(kafka, a_fenced_static_member_is_told_and_a_new_one_consumes)
 {
@@ -256,12 +263,15 @@ Test(kafka, a_fenced_static_member_is_told_and_a_new_one_consumes)
     }
     cr_assert(fenced, "the older member was never fenced");
     cr_assert(strstr(err, "fenced") || strstr(err, "FENCED"), "fatal error: %s", err);
-    kcons_abandon(a);
     kcons_close(b);
 
-    /* A new member with that instance id reads on from the committed offset. */
+    /* kcons_renew (what the workers call): a new member with that instance
+     * id reads on from the committed offset. */
+    const char *topics[] = {topic, NULL};
+    volatile sig_atomic_t stop = 0;
+    cr_assert_eq(kcons_renew(&a, st_config(), group, "fence-1", topics, &stop), 0);
+    cr_assert_not_null(a);
     produce_acked(topic, 1);
-    a = member(group, "fence-1", topic);
     got = poll_n(a, msgs, 1, 45);
     cr_assert_eq(got, 1, "the new member consumed nothing");
     cr_assert_not(kcons_failed(a, err, sizeof(err)), "%s", err);
@@ -269,6 +279,80 @@ Test(kafka, a_fenced_static_member_is_told_and_a_new_one_consumes)
         rd_kafka_message_destroy(msgs[i]);
     kcons_close(a);
     free(group);
+    drop_topic(topic);
+}
+
+/* What stopped every command of a CI chaos run after one broker was killed:
+ * librdkafka 2.0.2's idempotent producer can lose its sequence numbers when
+ * a broker dies mid-request and fails for good (fatal), refusing every
+ * produce after. kprod replaces the handle: the messages it held and the
+ * ones sent after are all acknowledged, once each, none lost, and the ones
+ * sent after the failure are stored after every earlier one. */
+Test(kafka, a_producer_that_fails_for_good_is_replaced_and_loses_nothing)
+{
+    char *topic = fresh_topic(1);
+    struct kprod *p = producer(st_config());
+    enum { N = 100, HALF = 50 };
+    struct dr *d = xcalloc(N, sizeof(*d));
+    char err[512];
+    for (int i = 0; i < N; i++) {
+        if (i == HALF) /* the first half queued or in flight */
+            cr_assert_eq(rd_kafka_test_fatal_error(kprod_handle(p),
+                                                   RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                                                   "test: sequence desynchronization"),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        char val[16], n[16];
+        snprintf(val, sizeof(val), "m%d", i);
+        snprintf(n, sizeof(n), "%d", i);
+        rd_kafka_headers_t *h = rd_kafka_headers_new(1);
+        rd_kafka_header_add(h, "n", -1, n, -1);
+        cr_assert_eq(kprod_send(p, topic, "k", 1, val, strlen(val), h, &d[i], err, sizeof(err)), 0,
+                     "message %d: %s", i, err);
+    }
+    assert_each_acknowledged(p, d, N, 30);
+    cr_assert_eq(kprod_renewals(p), 1, "renewals: %lu", kprod_renewals(p));
+    cr_assert_not(kprod_fatal(p, err, sizeof(err)), "%s", err);
+    kprod_free(p, 5000);
+
+    /* Read back: every message at least once with its own header; the
+     * second half after the last copy of any of the first. */
+    char *group = st_unique("psop-test-renew");
+    struct kcons *c = consumer(group, topic);
+    enum { MAX = 2 * N };
+    rd_kafka_message_t *msgs[MAX];
+    size_t got = poll_n(c, msgs, N, 45);
+    got += poll_n(c, msgs + got, MAX - got, 3); /* copies of the first half, if any */
+    int first_at[N], last_at[N];
+    for (int i = 0; i < N; i++)
+        first_at[i] = last_at[i] = -1;
+    for (size_t j = 0; j < got; j++) {
+        int i = msg_index(msgs[j]);
+        cr_assert(i >= 0 && i < N, "unexpected message");
+        rd_kafka_headers_t *h = NULL;
+        const void *v = NULL;
+        size_t vlen = 0;
+        cr_assert_eq(rd_kafka_message_headers(msgs[j], &h), RD_KAFKA_RESP_ERR_NO_ERROR,
+                     "m%d lost its headers", i);
+        cr_assert_eq(rd_kafka_header_get_last(h, "n", &v, &vlen), RD_KAFKA_RESP_ERR_NO_ERROR);
+        char n[16] = "";
+        memcpy(n, v, vlen < sizeof(n) - 1 ? vlen : sizeof(n) - 1);
+        cr_assert_eq(atoi(n), i, "m%d carries header n=%s", i, n);
+        if (first_at[i] < 0)
+            first_at[i] = (int)j;
+        last_at[i] = (int)j;
+    }
+    for (int i = 0; i < N; i++)
+        cr_assert_geq(first_at[i], 0, "m%d lost (%zu messages read)", i, got);
+    for (int i = HALF; i < N; i++) {
+        cr_assert_eq(first_at[i], last_at[i], "m%d, sent after the failure, stored twice", i);
+        for (int e = 0; e < HALF; e++)
+            cr_assert_lt(last_at[e], first_at[i], "m%d stored after m%d", e, i);
+    }
+    for (size_t j = 0; j < got; j++)
+        rd_kafka_message_destroy(msgs[j]);
+    kcons_close(c);
+    free(group);
+    free(d);
     drop_topic(topic);
 }
 
