@@ -296,8 +296,9 @@ static enum MHD_Result serve_plain(struct req *r)
             return respond_problem(r, 503, "draining");
         return respond_json(r, 200, json_pack("{s:s}", "status", "ready"), NULL, NULL);
     case ROUTE_METRICS: {
-        char *txt = metrics_render(s->d.metrics, pub_produce_errors(s->d.pub),
-                                   pub_outstanding(s->d.pub), !atomic_load(&s->draining));
+        struct metrics_kafka k = {pub_produce_errors(s->d.pub), pub_outstanding(s->d.pub),
+                                  pub_producer_renewals(s->d.pub)};
+        char *txt = metrics_render(s->d.metrics, &k, !atomic_load(&s->draining));
         return respond_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8", txt, strlen(txt),
                            NULL, NULL);
     }

@@ -99,8 +99,7 @@ static void route_label(char *out, size_t cap, size_t i, size_t n_routes)
         snprintf(out, cap, "%s %s", rt[i].method, rt[i].pattern);
 }
 
-char *metrics_render(struct metrics *m, unsigned long produce_errors, int kafka_outstanding,
-                     int ready)
+char *metrics_render(struct metrics *m, const struct metrics_kafka *k, int ready)
 {
     struct sbuf b = {xmalloc(16384), 0, 16384};
     char label[160];
@@ -142,7 +141,13 @@ char *metrics_render(struct metrics *m, unsigned long produce_errors, int kafka_
               "# HELP psop_api_produce_errors_total Commands Kafka did not acknowledge or "
               "accept.\n# TYPE psop_api_produce_errors_total counter\n"
               "psop_api_produce_errors_total %lu\n",
-              produce_errors);
+              k->produce_errors);
+    sb_printf(&b,
+              "# HELP psop_api_kafka_producer_renewals_total Producer handles that failed for "
+              "good and were replaced (their messages produced again).\n"
+              "# TYPE psop_api_kafka_producer_renewals_total counter\n"
+              "psop_api_kafka_producer_renewals_total %lu\n",
+              k->producer_renewals);
     sb_printf(&b,
               "# HELP psop_api_requests_in_flight Requests being processed.\n"
               "# TYPE psop_api_requests_in_flight gauge\npsop_api_requests_in_flight %ld\n",
@@ -150,7 +155,7 @@ char *metrics_render(struct metrics *m, unsigned long produce_errors, int kafka_
     sb_printf(&b,
               "# HELP psop_api_kafka_outstanding Messages awaiting a delivery report.\n"
               "# TYPE psop_api_kafka_outstanding gauge\npsop_api_kafka_outstanding %d\n",
-              kafka_outstanding);
+              k->outstanding);
     sb_printf(&b,
               "# HELP psop_api_ready 1 when the replica accepts traffic.\n"
               "# TYPE psop_api_ready gauge\npsop_api_ready %d\n",

@@ -18,9 +18,15 @@ void metrics_request(struct metrics *m, int route, int status, double seconds);
 void metrics_inflight_add(struct metrics *m, int delta);
 long metrics_inflight(struct metrics *m);
 
+/* The publisher's figures (api/publish.h), read when rendered. */
+struct metrics_kafka {
+    unsigned long produce_errors;    /* commands Kafka did not acknowledge or accept */
+    int outstanding;                 /* messages awaiting a delivery report */
+    unsigned long producer_renewals; /* producer handles replaced after a fatal error */
+};
+
 /* Prometheus text exposition, new string (caller frees). The gauges that
  * live elsewhere are passed in. */
-char *metrics_render(struct metrics *m, unsigned long produce_errors, int kafka_outstanding,
-                     int ready);
+char *metrics_render(struct metrics *m, const struct metrics_kafka *k, int ready);
 
 #endif

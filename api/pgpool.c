@@ -55,11 +55,7 @@ struct pgpool *pgpool_new(const char *dsn, int size)
     p->size = size > 0 ? size : 4;
     p->idle = xcalloc((size_t)p->size, sizeof(*p->idle));
     pthread_mutex_init(&p->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init(&p->cond);
     return p;
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "store/kprod.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
@@ -154,11 +155,7 @@ struct pub *pub_new(const struct psop_config *cfg, char *err, size_t errlen)
     struct pub *p = xcalloc(1, sizeof(*p));
     p->timeout_ms = cfg->produce_timeout_ms > 0 ? cfg->produce_timeout_ms : 5000;
     pthread_mutex_init(&p->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init(&p->cond);
     the_pub = p;
     p->kp = kprod_new(cfg, on_delivery, err, errlen);
     if (!p->kp)
@@ -188,13 +185,7 @@ void pub_send_all(struct pub *p, const struct pub_msg *msgs, size_t n, pub_done_
      * reference keeps the op alive until its deadline or completion. */
     o->outstanding = 1;
     o->refs = 1;
-    clock_gettime(CLOCK_MONOTONIC, &o->deadline);
-    o->deadline.tv_sec += p->timeout_ms / 1000;
-    o->deadline.tv_nsec += (long)(p->timeout_ms % 1000) * 1000000L;
-    if (o->deadline.tv_nsec >= 1000000000L) {
-        o->deadline.tv_sec++;
-        o->deadline.tv_nsec -= 1000000000L;
-    }
+    o->deadline = clock_deadline(p->timeout_ms);
     pthread_mutex_lock(&p->mu);
     list_append(p, o);
     pthread_cond_signal(&p->cond);
@@ -245,6 +236,11 @@ int pub_outstanding(struct pub *p)
 unsigned long pub_produce_errors(const struct pub *p)
 {
     return atomic_load(&((struct pub *)p)->produce_errors);
+}
+
+unsigned long pub_producer_renewals(struct pub *p)
+{
+    return kprod_renewals(p->kp);
 }
 
 void pub_free(struct pub *p, int timeout_ms)

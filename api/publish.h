@@ -49,6 +49,9 @@ void pub_free(struct pub *p, int timeout_ms);
 
 /* Counters for /metrics. */
 unsigned long pub_produce_errors(const struct pub *p);
+
+/* Producer handles replaced after a fatal error (store/kprod.h). */
+unsigned long pub_producer_renewals(struct pub *p);
 int pub_outstanding(struct pub *p);
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/log.h"
 #include "problem.h"
@@ -155,4 +156,18 @@ void read_res_free(struct read_res *res)
     json_decref(res->errors);
     free(res->text);
     memset(res, 0, sizeof(*res));
+}
+
+const char *read_own_scope(struct read_res *res, const char *asked, const char *mine,
+                           const char *missing, const char *other)
+{
+    if (!mine[0]) {
+        read_fail(res, 403, missing);
+        return NULL;
+    }
+    if (asked && strcasecmp(asked, mine) != 0) {
+        read_fail(res, 403, other);
+        return NULL;
+    }
+    return mine;
 }

@@ -27,6 +27,7 @@
 #include <jansson.h>
 
 #include "auth.h"
+#include "core/date.h"
 #include "store/pgc.h"
 #include "pgpool.h"
 #include "router.h"
@@ -100,6 +101,18 @@ int read_from_pg(const struct read_req *rq, read_build_fn build, void *cls, json
  * absent key is left absent (`psopctl cache rebuild` refills Redis). */
 int read_doc(const struct read_req *rq, const char *key, read_fresh_fn fresh, read_build_fn build,
              void *cls, json_t **out, struct read_res *res);
+
+/* The id a list is scoped to for a token bound to one (its org, its
+ * provider: mine): mine when asked is NULL or the same id; NULL with a 403
+ * in res when the token lacks it (missing) or asked is another (other). */
+const char *read_own_scope(struct read_res *res, const char *asked, const char *mine,
+                           const char *missing, const char *other);
+
+/* The providers in force on today (Helsinki) for (organiser_id,
+ * service_type), the public list (views/view_provider.h), through
+ * read_doc: same returns. */
+int read_public_list(const struct read_req *rq, const char *organiser_id, const char *service_type,
+                     day_t today, json_t **out, struct read_res *res);
 
 /* ------------------------------------------------------------ handlers */
 

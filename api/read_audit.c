@@ -140,15 +140,10 @@ void read_audit(const struct read_req *rq, struct read_res *res)
     if (res->status)
         return;
     if (ac->role == ROLE_ORGANISER) {
-        if (!ac->org[0]) {
-            read_fail(res, 403, "an organiser token must carry org");
+        org = read_own_scope(res, org, ac->org, "an organiser token must carry org",
+                             "an organiser reads the access records of its own clients only");
+        if (!org)
             return;
-        }
-        if (org && strcasecmp(org, ac->org) != 0) {
-            read_fail(res, 403, "an organiser reads the access records of its own clients only");
-            return;
-        }
-        org = ac->org;
     }
     list(rq, res, org, client, true);
 }

@@ -137,6 +137,16 @@ static json_t *build_public(struct pgc *pg, void *cls, char *err, size_t errlen)
     return view_public_providers(pg, q->organiser_id, q->service_type, q->today, NULL, err, errlen);
 }
 
+int read_public_list(const struct read_req *rq, const char *organiser_id, const char *service_type,
+                     day_t today, json_t **out, struct read_res *res)
+{
+    struct public_q q = {organiser_id, service_type, ""};
+    date_format(today, q.today);
+    char key[160];
+    snprintf(key, sizeof(key), VIEW_PUBLIC_KEY_FMT, organiser_id, service_type);
+    return read_doc(rq, key, public_fresh, build_public, &q, out, res);
+}
+
 /* schemas/common.json's service_type_code: ^[a-z][a-z0-9_-]{1,39}$ */
 static bool service_type_valid(const char *s)
 {
@@ -152,7 +162,9 @@ static bool service_type_valid(const char *s)
 
 void read_public_providers(const struct read_req *rq, struct read_res *res)
 {
-    struct public_q q = {read_query(rq, "organiser_id"), read_query(rq, "service_type"), ""};
+    struct {
+        const char *organiser_id, *service_type;
+    } q = {read_query(rq, "organiser_id"), read_query(rq, "service_type")};
     if (!q.organiser_id)
         read_bad_query(res, "organiser_id", "required");
     else if (!ids_uuid_valid(q.organiser_id))
@@ -163,11 +175,8 @@ void read_public_providers(const struct read_req *rq, struct read_res *res)
         read_bad_query(res, "service_type", "must be a service type code");
     if (res->status)
         return;
-    date_format(date_today_helsinki(), q.today);
-    char key[160];
-    snprintf(key, sizeof(key), VIEW_PUBLIC_KEY_FMT, q.organiser_id, q.service_type);
     json_t *doc = NULL;
-    int rc = read_doc(rq, key, public_fresh, build_public, &q, &doc, res);
+    int rc = read_public_list(rq, q.organiser_id, q.service_type, date_today_helsinki(), &doc, res);
     if (rc == 0)
         read_fail(res, 404, "no such organiser or service type");
     if (rc != 1)

@@ -124,25 +124,17 @@ void read_settlement_list(const struct read_req *rq, struct read_res *res)
     if (res->status)
         return;
     if (ac->role == ROLE_ORGANISER) {
-        if (!ac->org[0]) {
-            read_fail(res, 403, "an organiser token must carry org");
+        q.organiser_id =
+            read_own_scope(res, q.organiser_id, ac->org, "an organiser token must carry org",
+                           "an organiser lists its own settlements only");
+        if (!q.organiser_id)
             return;
-        }
-        if (q.organiser_id && strcasecmp(q.organiser_id, ac->org) != 0) {
-            read_fail(res, 403, "an organiser lists its own settlements only");
-            return;
-        }
-        q.organiser_id = ac->org;
     } else if (ac->role == ROLE_PROVIDER) {
-        if (!ac->provider[0]) {
-            read_fail(res, 403, "a provider token must carry provider");
+        q.provider_id =
+            read_own_scope(res, q.provider_id, ac->provider, "a provider token must carry provider",
+                           "a provider lists its own settlements only");
+        if (!q.provider_id)
             return;
-        }
-        if (q.provider_id && strcasecmp(q.provider_id, ac->provider) != 0) {
-            read_fail(res, 403, "a provider lists its own settlements only");
-            return;
-        }
-        q.provider_id = ac->provider;
     } else {
         read_fail(res, 403, "settlements are listed by organisers and providers");
         return;

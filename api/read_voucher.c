@@ -57,40 +57,16 @@ void read_voucher_events(const struct read_req *rq, struct read_res *res)
     care_read_events(rq, res, &VOUCHER);
 }
 
-struct public_q {
-    const char *organiser_id, *service_type;
-    char today[11];
-};
-
-static bool public_fresh(const json_t *doc, void *cls)
-{
-    const struct public_q *q = cls;
-    const char *d = json_string_value(json_object_get(doc, "date"));
-    return d && strcmp(d, q->today) == 0;
-}
-
-static json_t *build_public(struct pgc *pg, void *cls, char *err, size_t errlen)
-{
-    const struct public_q *q = cls;
-    return view_public_providers(pg, q->organiser_id, q->service_type, q->today, NULL, err, errlen);
-}
-
 void read_voucher_providers(const struct read_req *rq, struct read_res *res)
 {
     json_t *v = care_doc(rq, &VOUCHER, ROLE_ORGANISER | ROLE_CLIENT, res);
     if (!v)
         return;
     day_t today = date_today_helsinki();
-    struct public_q q = {json_string_value(json_object_get(v, "organiser_id")),
-                         json_string_value(json_object_get(v, "service_type")), ""};
-    date_format(today, q.today);
+    const char *org = json_string_value(json_object_get(v, "organiser_id"));
+    const char *st = json_string_value(json_object_get(v, "service_type"));
     json_t *list = NULL;
-    int rc = -1;
-    if (q.organiser_id && q.service_type) {
-        char key[160];
-        snprintf(key, sizeof(key), VIEW_PUBLIC_KEY_FMT, q.organiser_id, q.service_type);
-        rc = read_doc(rq, key, public_fresh, build_public, &q, &list, res);
-    }
+    int rc = org && st ? read_public_list(rq, org, st, today, &list, res) : -1;
     if (rc == 1) {
         res->status = 200;
         res->body = view_voucher_providers_combine(v, list, today);

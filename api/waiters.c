@@ -338,11 +338,7 @@ struct waiters *waiters_new(const char *redis_url)
     struct waiters *w = xcalloc(1, sizeof(*w));
     w->url = xstrdup(redis_url ? redis_url : "");
     pthread_mutex_init(&w->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init(&w->cond);
     if (pthread_create(&w->sub_thread, NULL, subscriber_main, w) != 0 ||
         pthread_create(&w->check_thread, NULL, checker_main, w) != 0) {
         LOG_ERROR("cannot start the Prefer: wait threads", NULL);

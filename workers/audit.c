@@ -61,11 +61,27 @@ static const char INSERT_SQL[] =
     " ON CONFLICT DO NOTHING";
 /* clang-format on */
 
-static void put_opt(json_t *row, const char *key, json_t *v)
-{
-    if (json_is_string(v))
-        json_object_set(row, key, v);
-}
+/* The row's text columns and where each is in the record: a member of the
+ * record itself (in NULL) or of one of its objects. Absent ones stay NULL. */
+static const struct {
+    const char *column, *in, *member;
+} TEXT_COLUMNS[] = {
+    {"id", NULL, "id"},
+    {"at", NULL, "at"},
+    {"actor_sub", "actor", "sub"},
+    {"actor_role", "actor", "role"},
+    {"actor_org", "actor", "org"},
+    {"actor_provider", "actor", "provider"},
+    {"actor_client", "actor", "client"},
+    {"actor_key_id", "actor", "key_id"},
+    {"on_behalf_of", NULL, "on_behalf_of"},
+    {"action", NULL, "action"},
+    {"resource_type", "resource", "type"},
+    {"resource_id", "resource", "id"},
+    {"organiser_id", NULL, "organiser_id"},
+    {"ip", NULL, "ip"},
+    {"traceparent", NULL, "traceparent"},
+};
 
 json_t *audit_row(const struct jschema_registry *reg, const char *payload, size_t len, char *err,
                   size_t errlen)
@@ -86,27 +102,17 @@ json_t *audit_row(const struct jschema_registry *reg, const char *payload, size_
         json_decref(rec);
         return NULL;
     }
-    json_t *actor = json_object_get(rec, "actor"), *res = json_object_get(rec, "resource");
     json_t *row = json_object();
-    put_opt(row, "id", json_object_get(rec, "id"));
-    put_opt(row, "at", json_object_get(rec, "at"));
-    put_opt(row, "actor_sub", json_object_get(actor, "sub"));
-    put_opt(row, "actor_role", json_object_get(actor, "role"));
-    put_opt(row, "actor_org", json_object_get(actor, "org"));
-    put_opt(row, "actor_provider", json_object_get(actor, "provider"));
-    put_opt(row, "actor_client", json_object_get(actor, "client"));
-    put_opt(row, "actor_key_id", json_object_get(actor, "key_id"));
-    put_opt(row, "on_behalf_of", json_object_get(rec, "on_behalf_of"));
-    put_opt(row, "action", json_object_get(rec, "action"));
-    put_opt(row, "resource_type", json_object_get(res, "type"));
-    put_opt(row, "resource_id", json_object_get(res, "id"));
-    put_opt(row, "organiser_id", json_object_get(rec, "organiser_id"));
+    for (size_t i = 0; i < sizeof(TEXT_COLUMNS) / sizeof(TEXT_COLUMNS[0]); i++) {
+        const json_t *in = TEXT_COLUMNS[i].in ? json_object_get(rec, TEXT_COLUMNS[i].in) : rec;
+        json_t *v = json_object_get(in, TEXT_COLUMNS[i].member);
+        if (json_is_string(v))
+            json_object_set(row, TEXT_COLUMNS[i].column, v);
+    }
     json_t *clients = json_object_get(rec, "client_ids");
     json_object_set_new(row, "client_ids",
                         json_is_array(clients) ? json_copy(clients) : json_array());
     json_object_set(row, "status", json_object_get(rec, "status"));
-    put_opt(row, "ip", json_object_get(rec, "ip"));
-    put_opt(row, "traceparent", json_object_get(rec, "traceparent"));
     json_decref(rec);
     if (!json_is_string(json_object_get(row, "id")) ||
         !json_is_integer(json_object_get(row, "status"))) {

@@ -31,19 +31,35 @@ static char *status_doc(const struct rm_status *st, const char *ts)
     return s;
 }
 
-void rm_command_statuses(struct rds *rds, const struct rm_status *st, size_t n)
+/* The status documents of n commands, stamped now (status_doc). */
+static char **status_docs(const struct rm_status *st, size_t n)
 {
-    if (!rds || n == 0)
-        return;
-    char ts[32], err[256];
+    char ts[32];
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    char **docs = xcalloc(n, sizeof(*docs)), **keys = xcalloc(n, sizeof(*keys));
+    char **docs = xcalloc(n, sizeof(*docs));
+    for (size_t i = 0; i < n; i++)
+        docs[i] = status_doc(&st[i], ts);
+    return docs;
+}
+
+static void free_all(char **strs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(strs[i]);
+    free(strs);
+}
+
+void rm_command_statuses(struct rds *rds, const struct rm_status *st, size_t n)
+{
+    if (!rds || n == 0)
+        return;
+    char err[256];
+    char **docs = status_docs(st, n), **keys = xcalloc(n, sizeof(*keys));
     long long *vers = xcalloc(n, sizeof(*vers));
     for (size_t i = 0; i < n; i++) {
-        docs[i] = status_doc(&st[i], ts);
         keys[i] = xmalloc(128);
         snprintf(keys[i], 128, RM_CMD_KEY_FMT, st[i].command_id);
         vers[i] = 1;
@@ -56,12 +72,8 @@ void rm_command_statuses(struct rds *rds, const struct rm_status *st, size_t n)
         LOG_WARN("read model: command statuses not written", "error", err, NULL);
     if (rds_publish_many(rds, RM_CMD_CHANNEL, n, (const char *const *)docs, err, sizeof(err)) < 0)
         LOG_WARN("read model: command statuses not announced", "error", err, NULL);
-    for (size_t i = 0; i < n; i++) {
-        free(docs[i]);
-        free(keys[i]);
-    }
-    free(docs);
-    free(keys);
+    free_all(docs, n);
+    free_all(keys, n);
     free(vers);
 }
 
@@ -69,19 +81,11 @@ void rm_command_announce(struct rds *rds, const struct rm_status *st, size_t n)
 {
     if (!rds || n == 0)
         return;
-    char ts[32], err[256];
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    char **docs = xcalloc(n, sizeof(*docs));
-    for (size_t i = 0; i < n; i++)
-        docs[i] = status_doc(&st[i], ts);
+    char err[256];
+    char **docs = status_docs(st, n);
     if (rds_publish_many(rds, RM_CMD_CHANNEL, n, (const char *const *)docs, err, sizeof(err)) < 0)
         LOG_WARN("read model: parked command statuses not announced", "error", err, NULL);
-    for (size_t i = 0; i < n; i++)
-        free(docs[i]);
-    free(docs);
+    free_all(docs, n);
 }
 
 typedef void (*rm_refresh_fn)(struct rds *rds, struct pgc *pg, const char *id);

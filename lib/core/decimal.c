@@ -3,6 +3,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/money.h"
+
 /* Largest |value * 100| we trust. A double holds 15 significant decimal
  * digits for certain, and the tolerance below grows with |x|: at 1e13 it is
  * still under 0.01 of a hundredth, so a third decimal can never hide in it. */
@@ -38,30 +40,27 @@ int decimal_from_json(const json_t *num, int64_t *hundredths)
 
 int decimal_format(int64_t hundredths, char sep, char *out, size_t outlen)
 {
-    uint64_t mag = hundredths < 0 ? (uint64_t)0 - (uint64_t)hundredths : (uint64_t)hundredths;
-    unsigned frac = (unsigned)(mag % 100);
-    char tmp[DECIMAL_FMT_MAX];
-    char *p = tmp + sizeof tmp;
-    *--p = '\0';
-    if (frac) {
-        if (frac % 10)
-            *--p = (char)('0' + frac % 10);
-        *--p = (char)('0' + frac / 10);
-        *--p = sep;
-    }
-    uint64_t whole = mag / 100;
-    do {
-        *--p = (char)('0' + whole % 10);
-        whole /= 10;
-    } while (whole);
-    if (hundredths < 0)
-        *--p = '-';
-    size_t n = (size_t)(tmp + sizeof tmp - p);
-    if (n > outlen) {
+    /* Money's two decimals, then the fraction's trailing zeros (and a
+     * separator left alone) dropped: "12.50" -> "12.5", "12.00" -> "12". */
+    char tmp[MONEY_FMT_MAX];
+    if (money_format(hundredths, sep, tmp, sizeof tmp) < 0) {
         if (outlen > 0)
             out[0] = '\0';
         return -1;
     }
-    memcpy(out, p, n);
+    size_t n = strlen(tmp);
+    if (tmp[n - 1] == '0') {
+        tmp[--n] = '\0';
+        if (tmp[n - 1] == '0') {
+            tmp[--n] = '\0';
+            tmp[--n] = '\0'; /* the separator */
+        }
+    }
+    if (n + 1 > outlen) {
+        if (outlen > 0)
+            out[0] = '\0';
+        return -1;
+    }
+    memcpy(out, tmp, n + 1);
     return 0;
 }

@@ -17,13 +17,18 @@
 /* How often one message may be produced again on a new handle after the
  * handle it was on failed for good, before its failure is reported. */
 #define KPROD_RESEND_MAX 3
-/* How long a renewal waits for the reports of the old handle's messages. */
+/* How long a renewal lets the old handle's requests in flight finish
+ * (their answers stand: acknowledged stays acknowledged, nothing is sent
+ * twice) before it purges them too; and how long it waits for the reports
+ * of what it purged. */
 #define KPROD_DRAIN_MS 5000
+#define KPROD_PURGED_MS 2000
 
-/* What librdkafka carries as a message's opaque: the caller's, and the
- * handles it has been produced on. */
+/* What librdkafka carries as a message's opaque: the caller's, the handle
+ * it is on, and how many handles it has been produced on. */
 struct kmsg {
     void *opaque;
+    rd_kafka_t *on;
     int attempts;
 };
 
@@ -62,6 +67,10 @@ struct kprod {
     pthread_cond_t drained; /* CLOCK_MONOTONIC */
     int outstanding;
     struct resend *resend_head, *resend_tail; /* under mu, in report order */
+    /* Messages on the current handle, and on the failed one a renewal is
+     * draining (NULL when none), until their reports (under mu). */
+    int on_current, on_draining;
+    rd_kafka_t *draining;
 };
 
 static void outstanding_done(struct kprod *p)
@@ -84,16 +93,19 @@ static void report(struct kprod *p, struct kmsg *k, rd_kafka_resp_err_t err, int
 }
 
 /* A failure that the handle caused, not the message: the handle failed for
- * good (ERR__FATAL), or our renewal purged it. Such a message may already be
- * stored (at least once, as every retry), and is produced again. */
-static bool resendable(const struct kprod *p, rd_kafka_resp_err_t err, const struct kmsg *k)
+ * good (ERR__FATAL, or the queue librdkafka purges itself when it does), or
+ * our renewal purged it. Such a message may already be stored (at least
+ * once, as every retry), and is produced again. */
+static bool resendable(const struct kprod *p, rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                       const struct kmsg *k)
 {
     if (k->attempts >= KPROD_RESEND_MAX)
         return false;
     if (err == RD_KAFKA_RESP_ERR__FATAL)
         return true;
-    return atomic_load(&p->renewing) &&
-           (err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT);
+    return (err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) &&
+           (atomic_load(&p->renewing) ||
+            rd_kafka_fatal_error(rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR);
 }
 
 static void resend_free(struct resend *r)
@@ -134,8 +146,13 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     struct kprod *p = opaque;
     struct kmsg *k = m->_private;
-    (void)rk;
-    if (m->err && resendable(p, m->err, k)) {
+    pthread_mutex_lock(&p->mu);
+    if (p->draining && k->on == p->draining)
+        p->on_draining--;
+    else
+        p->on_current--;
+    pthread_mutex_unlock(&p->mu);
+    if (m->err && resendable(p, rk, m->err, k)) {
         take_back(p, m, k);
         return;
     }
@@ -148,14 +165,26 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     report(p, k, m->err, m->partition, m->offset);
 }
 
-static rd_kafka_resp_err_t produce_on(rd_kafka_t *rk, const char *topic, const void *key,
+/* With swap held (shared or exclusive): produces k's message on the
+ * current handle, counted on it before its report can run. */
+static rd_kafka_resp_err_t produce_on(struct kprod *p, const char *topic, const void *key,
                                       size_t keylen, const void *payload, size_t len,
                                       rd_kafka_headers_t *hdrs, struct kmsg *k)
 {
-    return rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, keylen),
-                             RD_KAFKA_V_VALUE((void *)payload, len),
-                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
-                             RD_KAFKA_V_OPAQUE(k), RD_KAFKA_V_END);
+    k->on = p->rk;
+    pthread_mutex_lock(&p->mu);
+    p->on_current++;
+    pthread_mutex_unlock(&p->mu);
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, keylen),
+        RD_KAFKA_V_VALUE((void *)payload, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(k), RD_KAFKA_V_END);
+    if (e) {
+        pthread_mutex_lock(&p->mu);
+        p->on_current--;
+        pthread_mutex_unlock(&p->mu);
+    }
+    return e;
 }
 
 /* With swap held exclusively: the messages taken back, produced again on
@@ -173,7 +202,7 @@ static void resend_all(struct kprod *p, bool give_up)
         rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__DESTROY;
         if (!give_up) {
             r->k->attempts++;
-            e = produce_on(p->rk, r->topic, r->key, r->keylen, r->payload, r->len, r->hdrs, r->k);
+            e = produce_on(p, r->topic, r->key, r->keylen, r->payload, r->len, r->hdrs, r->k);
             if (e)
                 LOG_WARN("kafka produce again failed", "topic", r->topic, "error",
                          rd_kafka_err2str(e), NULL);
@@ -185,6 +214,21 @@ static void resend_all(struct kprod *p, bool give_up)
         }
         resend_free(r);
         r = next;
+    }
+}
+
+/* Polls old until none of its messages awaits a report, or ms passed.
+ * Returns how many still do. */
+static int drain(struct kprod *p, rd_kafka_t *old, int ms)
+{
+    long long t0 = clock_mono_ms();
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        int left = p->on_draining;
+        pthread_mutex_unlock(&p->mu);
+        if (left <= 0 || clock_mono_ms() - t0 >= ms)
+            return left;
+        rd_kafka_poll(old, 20);
     }
 }
 
@@ -218,13 +262,31 @@ static void renew(struct kprod *p, rd_kafka_t *old)
              rd_kafka_name(old), "error", rd_kafka_err2name(fe), "detail", why, "new",
              rd_kafka_name(fresh), NULL);
     p->rk = fresh;
+    pthread_mutex_lock(&p->mu);
+    p->draining = old;
+    p->on_draining = p->on_current;
+    p->on_current = 0;
+    pthread_mutex_unlock(&p->mu);
+    /* What was never sent is taken back at once; what is in flight gets
+     * its answer first (stored or not), so that nothing produced again
+     * lands before an earlier copy; only then, the rest is purged. */
     atomic_store(&p->renewing, true);
-    rd_kafka_purge(old, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    long long t0 = clock_mono_ms();
-    while (rd_kafka_outq_len(old) > 0 && clock_mono_ms() - t0 < KPROD_DRAIN_MS)
-        rd_kafka_poll(old, 50);
-    rd_kafka_poll(old, 0);
+    rd_kafka_purge(old, RD_KAFKA_PURGE_F_QUEUE);
+    if (drain(p, old, KPROD_DRAIN_MS) > 0) {
+        rd_kafka_purge(old, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        int left = drain(p, old, KPROD_PURGED_MS);
+        if (left > 0) {
+            char n[16];
+            snprintf(n, sizeof(n), "%d", left);
+            LOG_ERROR("kafka producer renewal: messages of the failed handle never reported",
+                      "count", n, NULL);
+        }
+    }
     atomic_store(&p->renewing, false);
+    pthread_mutex_lock(&p->mu);
+    p->draining = NULL;
+    p->on_draining = 0;
+    pthread_mutex_unlock(&p->mu);
     resend_all(p, false);
     pthread_rwlock_unlock(&p->swap);
     /* Nobody can reach old any more; its threads take a moment to stop. */
@@ -293,11 +355,7 @@ struct kprod *kprod_new(const struct psop_config *cfg, kprod_dr_cb dr, char *err
     pthread_rwlock_init(&p->swap, &ra);
     pthread_rwlockattr_destroy(&ra);
     pthread_mutex_init(&p->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->drained, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init(&p->drained);
 
     rd_kafka_conf_set_opaque(conf, p);
     rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
@@ -350,7 +408,7 @@ int kprod_send(struct kprod *p, const char *topic, const char *key, size_t keyle
     for (int attempt = 0; attempt < 2; attempt++) {
         pthread_rwlock_rdlock(&p->swap);
         rd_kafka_t *rk = p->rk;
-        e = produce_on(rk, topic, key, key ? keylen : 0, payload, len, hdrs, k);
+        e = produce_on(p, topic, key, key ? keylen : 0, payload, len, hdrs, k);
         pthread_rwlock_unlock(&p->swap);
         if (e != RD_KAFKA_RESP_ERR__FATAL)
             break;
@@ -367,14 +425,7 @@ int kprod_send(struct kprod *p, const char *topic, const char *key, size_t keyle
 
 int kprod_flush(struct kprod *p, int timeout_ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = clock_deadline(timeout_ms);
     pthread_mutex_lock(&p->mu);
     while (p->outstanding > 0) {
         if (pthread_cond_timedwait(&p->drained, &p->mu, &until) == ETIMEDOUT)

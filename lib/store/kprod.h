@@ -11,11 +11,12 @@
  *
  * A handle that fails for good (a fatal error: librdkafka 2.0.2's idempotent
  * producer loses its sequence after a broker dies mid-request, fixed upstream
- * in 2.3.0) is replaced by a new one, invisibly to callers: what it still
- * held is purged and produced again on the new handle (at most
- * KPROD_RESEND_MAX times per message), ahead of anything sent later. Such a
- * message may then be stored twice, as any retried produce may: consumers
- * already apply by command or event id, once.
+ * in 2.3.0) is replaced by a new one, invisibly to callers: its requests in
+ * flight get their answers first (up to 5 s), then what it still held is
+ * purged and produced again on the new handle (at most KPROD_RESEND_MAX
+ * times per message), ahead of anything sent later. A message so produced
+ * again may be stored twice, as any retried produce may: consumers already
+ * apply by command or event id, once.
  */
 #ifndef PSOP_KAFKA_PRODUCER_H
 #define PSOP_KAFKA_PRODUCER_H

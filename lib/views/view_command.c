@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/ids.h"
 #include "core/invariant.h"
 #include "core/xmalloc.h"
+#include "views/view_doc.h"
 
 /* The worker writes applied_at with strftime("%Y-%m-%dT%H:%M:%SZ"). */
 #define DOC_SQL(where)                                                                             \
@@ -20,22 +20,10 @@
 
 json_t *view_command(struct pgc *pg, const char *command_id, char *err, size_t errlen)
 {
-    err[0] = '\0';
-    if (!command_id || !ids_uuid_valid(command_id))
-        return NULL; /* command ids are UUIDs: no such command */
-    const char *p[] = {command_id};
-    PGresult *r = pgc_query(pg, DOC_SQL("WHERE command_id = $1::uuid"), 1, p, err, errlen);
-    if (!r)
-        return NULL;
-    json_t *doc = NULL;
-    if (PQntuples(r) == 1) {
-        json_error_t je;
-        doc = json_loads(PQgetvalue(r, 0, 1), 0, &je);
-        if (!doc)
-            snprintf(err, errlen, "command status not JSON: %s", je.text);
-    }
-    PQclear(r);
-    return doc;
+    /* Command ids are UUIDs: anything else is no such command (err ""). */
+    return view_doc_parse(
+        view_doc_text(pg, DOC_SQL("WHERE command_id = $1::uuid"), command_id, NULL, err, errlen),
+        err, errlen);
 }
 
 /* KEYS: status keys; ARGV[1] ttl, ARGV[1 + i] the document of KEYS[i].

@@ -56,7 +56,6 @@
 #include "wire/jwt.h"
 #include "store/pgc.h"
 
-#define RBUF 16384
 #define SBUF 4096
 
 enum kind { K_RECORD, K_APPROVE, K_AMEND, K_PRICE, K_N };
@@ -64,12 +63,9 @@ static const char *kind_name[K_N] = {"service_event.record", "service_event.appr
                                      "voucher.amend", "provider.set_price"};
 
 struct conn {
-    int fd;
-    int busy;
+    struct ln_conn io;
     enum kind kind;
     double planned; /* of the request in flight */
-    char buf[RBUF];
-    size_t len;
 };
 
 struct lat {
@@ -315,35 +311,20 @@ static size_t build_request(char *out, size_t cap, enum kind *kind_out)
     return (size_t)n;
 }
 
-static int open_conn(struct conn *c, int ep)
-{
-    c->fd = ln_connect(host, port, ep, EPOLLIN, c);
-    c->busy = 0;
-    c->len = 0;
-    return c->fd < 0 ? -1 : 0;
-}
-
-static void close_conn(struct conn *c, int ep)
-{
-    ln_close(c->fd, ep);
-    c->fd = -1;
-    c->len = 0;
-}
-
-/* 1 when c->buf holds a whole response (consumed), 0 not yet, -1 bad. */
+/* 1 when c holds a whole answer (consumed; the first few errors kept with
+ * their bodies for the report), 0 not yet, -1 bad. */
 static int take_response(struct conn *c, int *status, int *must_close)
 {
     struct ln_resp r;
-    int got = ln_parse(c->buf, c->len, RBUF, &r);
+    char body[401];
+    int got = ln_conn_take(&c->io, &r, body, sizeof(body));
     if (got != 1)
         return got;
     *status = r.status;
     *must_close = r.must_close;
     if ((r.status < 200 || r.status > 202) && nfirst_errors < 5)
-        snprintf(first_errors[nfirst_errors++], sizeof(first_errors[0]), "%s %d: %.*s",
-                 kind_name[c->kind], r.status, (int)(r.body_len > 400 ? 400 : r.body_len),
-                 c->buf + r.head_len);
-    ln_consume(c->buf, &c->len, r.head_len + r.body_len);
+        snprintf(first_errors[nfirst_errors++], sizeof(first_errors[0]), "%s %d: %s",
+                 kind_name[c->kind], r.status, body);
     return 1;
 }
 
@@ -519,7 +500,7 @@ int main(int argc, char **argv)
     int ep = epoll_create1(0);
     struct conn *cs = calloc((size_t)nconn, sizeof(*cs));
     for (int i = 0; i < nconn; i++)
-        if (open_conn(&cs[i], ep) < 0) {
+        if (ln_conn_open(&cs[i].io, host, port, ep, EPOLLIN, &cs[i]) < 0) {
             fprintf(stderr, "cannot connect to %s:%d (%s)\n", host, port, strerror(errno));
             return 1;
         }
@@ -542,7 +523,7 @@ int main(int argc, char **argv)
         /* Hand queued commands to idle connections. */
         while (qhead < qtail && nidle > 0) {
             struct conn *c = &cs[idle[--nidle]];
-            if (c->fd < 0 && open_conn(c, ep) < 0) {
+            if (c->io.fd < 0 && ln_conn_open(&c->io, host, port, ep, EPOLLIN, c) < 0) {
                 transport_errors++; /* the command is lost: counted, not retried */
                 qhead++;
                 idle[nidle++] = (int)(c - cs);
@@ -551,12 +532,12 @@ int main(int argc, char **argv)
             c->planned = queue[qhead++];
             size_t n = build_request(req, sizeof(req), &c->kind);
             sent_kind[c->kind]++;
-            c->busy = 1;
+            c->io.busy = 1;
             sent++;
-            if (ln_send_all(c->fd, req, n, 2.0) != n) {
+            if (ln_send_all(c->io.fd, req, n, 2.0) != n) {
                 transport_errors++;
-                c->busy = 0;
-                close_conn(c, ep);
+                c->io.busy = 0;
+                ln_conn_close(&c->io, ep);
                 idle[nidle++] = (int)(c - cs);
             }
         }
@@ -564,35 +545,29 @@ int main(int argc, char **argv)
             last_progress = now;
             progress(now - t0, planned, sent, answered, qtail - qhead, "load");
         }
-        double next = planned < total ? t0 + (double)planned * interval : now + 0.01;
-        int wait_ms = (int)((next - ln_now_s()) * 1000);
-        if (wait_ms < 0)
-            wait_ms = 0;
-        if (wait_ms > 10)
-            wait_ms = 10;
+        int wait_ms = ln_wait_ms(planned < total ? t0 + (double)planned * interval : 0);
         struct epoll_event evs[512];
         int n = epoll_wait(ep, evs, 512, wait_ms);
         for (int k = 0; k < n; k++) {
             struct conn *c = evs[k].data.ptr;
-            ssize_t r = recv(c->fd, c->buf + c->len, RBUF - c->len, 0);
-            if (r <= 0) {
-                if (r < 0 && (errno == EAGAIN || errno == EINTR))
-                    continue;
-                close_conn(c, ep);
-                if (c->busy) {
+            int rd = ln_conn_read(&c->io);
+            if (rd == 0)
+                continue;
+            if (rd < 0) {
+                ln_conn_close(&c->io, ep);
+                if (c->io.busy) {
                     transport_errors++;
-                    c->busy = 0;
+                    c->io.busy = 0;
                     idle[nidle++] = (int)(c - cs);
                 }
                 continue;
             }
-            c->len += (size_t)r;
-            if (!c->busy) {
+            if (!c->io.busy) {
                 /* Unsolicited: HAProxy's 408 to a keep-alive connection idle
                  * for `timeout http-request` (10 s) before closing it. Not an
                  * answer to anything; the connection is reopened when needed. */
                 idle_closed++;
-                close_conn(c, ep);
+                ln_conn_close(&c->io, ep);
                 continue;
             }
             int status, must_close, got;
@@ -600,20 +575,20 @@ int main(int argc, char **argv)
                 record(c, status);
                 answered++;
                 last_answer = ln_now_s();
-                if (c->busy) {
-                    c->busy = 0;
+                if (c->io.busy) {
+                    c->io.busy = 0;
                     idle[nidle++] = (int)(c - cs);
                 }
                 if (must_close) {
-                    close_conn(c, ep);
+                    ln_conn_close(&c->io, ep);
                     break;
                 }
             }
             if (got < 0) {
                 transport_errors++;
-                close_conn(c, ep);
-                if (c->busy) {
-                    c->busy = 0;
+                ln_conn_close(&c->io, ep);
+                if (c->io.busy) {
+                    c->io.busy = 0;
                     idle[nidle++] = (int)(c - cs);
                 }
             }
@@ -623,7 +598,7 @@ int main(int argc, char **argv)
     if (tty)
         fprintf(stderr, "\r\033[K");
     for (int i = 0; i < nconn; i++)
-        close_conn(&cs[i], ep);
+        ln_conn_close(&cs[i].io, ep);
 
     /* Drain: poll PostgreSQL until every accepted command has a verdict. */
     unsigned long accepted = by_status[200] + by_status[202] + by_status[422];

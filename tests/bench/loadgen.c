@@ -33,14 +33,9 @@
 
 #include "loadnet.h"
 
-#define RBUF 16384
-
 struct conn {
-    int fd;
-    int busy;
+    struct ln_conn io;
     double planned; /* of the request in flight */
-    char buf[RBUF];
-    size_t len;
 };
 
 static const char *host = "127.0.0.1";
@@ -68,34 +63,6 @@ static void record(double planned, int status)
         by_status[status]++;
 }
 
-static int open_conn(struct conn *c, int ep)
-{
-    c->fd = ln_connect(host, port, ep, EPOLLIN, c);
-    c->busy = 0;
-    c->len = 0;
-    return c->fd < 0 ? -1 : 0;
-}
-
-static void close_conn(struct conn *c, int ep)
-{
-    ln_close(c->fd, ep);
-    c->fd = -1;
-    c->len = 0;
-}
-
-/* 1 when c->buf holds a whole response (consumed), 0 when not yet, -1 bad. */
-static int take_response(struct conn *c, int *status, int *must_close)
-{
-    struct ln_resp r;
-    int got = ln_parse(c->buf, c->len, RBUF, &r);
-    if (got != 1)
-        return got;
-    *status = r.status;
-    *must_close = r.must_close;
-    ln_consume(c->buf, &c->len, r.head_len + r.body_len);
-    return 1;
-}
-
 static void usage(void)
 {
     fprintf(stderr, "usage: psop-loadgen [--host IP] [--port N] [--rate R] [--duration S] "
@@ -105,33 +72,18 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"host", 1, 0, 'h'},        {"port", 1, 0, 'p'},
-                                         {"rate", 1, 0, 'r'},        {"duration", 1, 0, 'd'},
-                                         {"connections", 1, 0, 'c'}, {"token", 1, 0, 't'},
-                                         {"path", 1, 0, 'P'},        {"body", 1, 0, 'b'},
-                                         {"get", 0, 0, 'g'},         {0, 0, 0, 0}};
+    static const struct option opts[] = {LN_COMMON_OPTIONS,
+                                         {"path", 1, 0, 'P'},
+                                         {"body", 1, 0, 'b'},
+                                         {"get", 0, 0, 'g'},
+                                         {0, 0, 0, 0}};
+    const struct ln_common common = {&host, &port, &rate, &duration, &nconn, &token};
     int get = 0; /* --get: GET path (a read) instead of POSTing body */
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (ln_common_option(&common, o, optarg))
+            continue;
         switch (o) {
-        case 'h':
-            host = optarg;
-            break;
-        case 'p':
-            port = atoi(optarg);
-            break;
-        case 'r':
-            rate = atof(optarg);
-            break;
-        case 'd':
-            duration = atof(optarg);
-            break;
-        case 'c':
-            nconn = atoi(optarg);
-            break;
-        case 't':
-            token = optarg;
-            break;
         case 'P':
             path = optarg;
             break;
@@ -165,7 +117,7 @@ int main(int argc, char **argv)
     int ep = epoll_create1(0);
     struct conn *cs = calloc((size_t)nconn, sizeof(*cs));
     for (int i = 0; i < nconn; i++)
-        if (open_conn(&cs[i], ep) < 0) {
+        if (ln_conn_open(&cs[i].io, host, port, ep, EPOLLIN, &cs[i]) < 0) {
             fprintf(stderr, "cannot connect to %s:%d\n", host, port);
             return 1;
         }
@@ -182,55 +134,49 @@ int main(int argc, char **argv)
             queue[qtail++] = t0 + (double)planned++ * interval;
         for (int i = 0; i < nconn && qhead < qtail; i++) {
             struct conn *c = &cs[i];
-            if (c->fd < 0 && open_conn(c, ep) < 0)
+            if (c->io.fd < 0 && ln_conn_open(&c->io, host, port, ep, EPOLLIN, c) < 0)
                 continue;
-            if (c->busy)
+            if (c->io.busy)
                 continue;
             c->planned = queue[qhead++];
-            c->busy = 1;
+            c->io.busy = 1;
             sent++;
-            if (ln_send_all(c->fd, request, request_len, 2.0) != request_len) {
+            if (ln_send_all(c->io.fd, request, request_len, 2.0) != request_len) {
                 transport_errors++;
-                close_conn(c, ep);
+                ln_conn_close(&c->io, ep);
             }
         }
-        double next = planned < total ? t0 + (double)planned * interval : now + 0.01;
-        int wait_ms = (int)((next - ln_now_s()) * 1000);
-        if (wait_ms < 0)
-            wait_ms = 0;
-        if (wait_ms > 10)
-            wait_ms = 10;
+        int wait_ms = ln_wait_ms(planned < total ? t0 + (double)planned * interval : 0);
         struct epoll_event evs[256];
         int n = epoll_wait(ep, evs, 256, wait_ms);
         for (int k = 0; k < n; k++) {
             struct conn *c = evs[k].data.ptr;
-            ssize_t r = recv(c->fd, c->buf + c->len, RBUF - c->len, 0);
-            if (r <= 0) {
-                if (r < 0 && (errno == EAGAIN || errno == EINTR))
-                    continue;
-                if (c->busy)
-                    transport_errors++;
-                close_conn(c, ep);
+            int rd = ln_conn_read(&c->io);
+            if (rd <= 0) {
+                if (rd < 0) {
+                    transport_errors += (unsigned long)c->io.busy;
+                    ln_conn_close(&c->io, ep);
+                }
                 continue;
             }
-            c->len += (size_t)r;
-            int status, must_close, got;
-            while ((got = take_response(c, &status, &must_close)) == 1) {
-                if (c->busy) {
-                    record(c->planned, status);
+            struct ln_resp resp;
+            int got;
+            while ((got = ln_conn_take(&c->io, &resp, NULL, 0)) == 1) {
+                if (c->io.busy) {
+                    record(c->planned, resp.status);
                     answered++;
                 } else {
                     unsolicited++; /* e.g. HAProxy's 408 on an idle keep-alive connection */
                 }
-                c->busy = 0;
-                if (must_close) {
-                    close_conn(c, ep);
+                c->io.busy = 0;
+                if (resp.must_close) {
+                    ln_conn_close(&c->io, ep);
                     break;
                 }
             }
             if (got < 0) {
                 transport_errors++;
-                close_conn(c, ep);
+                ln_conn_close(&c->io, ep);
             }
         }
     }

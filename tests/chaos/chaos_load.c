@@ -47,7 +47,6 @@
 
 #include "loadnet.h"
 
-#define RBUF 16384
 #define MAX_VOUCHERS 64
 
 struct pending {
@@ -60,12 +59,9 @@ struct pending {
 };
 
 struct conn {
-    int fd;
-    int busy;
+    struct ln_conn io;
     double sent_at;
     struct pending p;
-    char buf[RBUF];
-    size_t len;
 };
 
 static const char *host = "127.0.0.1";
@@ -115,39 +111,15 @@ static void record(const struct pending *p, int status, const char *command_id)
     n_records++;
 }
 
-static int open_conn(struct conn *c, int ep)
+/* The command id an answer names ("" when none): what the checker looks up. */
+static void command_id_of(const char *body, char cmd_id[64])
 {
-    c->fd = ln_connect(host, port, ep, EPOLLIN | EPOLLRDHUP, c);
-    c->busy = 0;
-    c->len = 0;
-    return c->fd < 0 ? -1 : 0;
-}
-
-static void close_conn(struct conn *c, int ep)
-{
-    ln_close(c->fd, ep);
-    c->fd = -1;
-    c->len = 0;
-}
-
-/* 1 when c->buf holds a whole response (consumed), 0 when not yet, -1 bad. */
-static int take_response(struct conn *c, int *status, int *must_close, char cmd_id[64])
-{
-    struct ln_resp r;
-    int got = ln_parse(c->buf, c->len, RBUF, &r);
-    if (got != 1)
-        return got;
-    *status = r.status;
-    *must_close = r.must_close;
     cmd_id[0] = '\0';
-    const char *body = c->buf + r.head_len;
-    const char *k = memmem(body, r.body_len, "\"command_id\":\"", 14);
-    if (k && k + 14 + 36 <= body + r.body_len) {
+    const char *k = strstr(body, "\"command_id\":\"");
+    if (k && strlen(k + 14) >= 36) {
         memcpy(cmd_id, k + 14, 36);
         cmd_id[36] = '\0';
     }
-    ln_consume(c->buf, &c->len, r.head_len + r.body_len);
-    return 1;
 }
 
 static void usage(void)
@@ -174,52 +146,29 @@ static int send_one(struct conn *c, int ep, const struct pending *p)
         exit(2);
     }
     c->p = *p;
-    c->busy = 1;
+    c->io.busy = 1;
     c->sent_at = ln_now_s();
-    size_t w = ln_send_all(c->fd, req, (size_t)rlen, 2.0);
+    size_t w = ln_send_all(c->io.fd, req, (size_t)rlen, 2.0);
     if (w == (size_t)rlen)
         return 0;
     record(p, w == 0 ? -2 : -1, NULL);
-    c->busy = 0;
-    close_conn(c, ep);
+    c->io.busy = 0;
+    ln_conn_close(&c->io, ep);
     return -1;
 }
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"host", 1, 0, 'h'},
-                                         {"port", 1, 0, 'p'},
-                                         {"rate", 1, 0, 'r'},
-                                         {"duration", 1, 0, 'd'},
-                                         {"connections", 1, 0, 'c'},
-                                         {"token", 1, 0, 't'},
-                                         {"vouchers", 1, 0, 'v'},
-                                         {"date", 1, 0, 'D'},
-                                         {"out", 1, 0, 'o'},
-                                         {"timeout", 1, 0, 'T'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {LN_COMMON_OPTIONS,      {"vouchers", 1, 0, 'v'},
+                                         {"date", 1, 0, 'D'},    {"out", 1, 0, 'o'},
+                                         {"timeout", 1, 0, 'T'}, {0, 0, 0, 0}};
+    const struct ln_common common = {&host, &port, &rate, &duration, &nconn, &token};
     int o;
     char *vlist = NULL;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (ln_common_option(&common, o, optarg))
+            continue;
         switch (o) {
-        case 'h':
-            host = optarg;
-            break;
-        case 'p':
-            port = atoi(optarg);
-            break;
-        case 'r':
-            rate = atof(optarg);
-            break;
-        case 'd':
-            duration = atof(optarg);
-            break;
-        case 'c':
-            nconn = atoi(optarg);
-            break;
-        case 't':
-            token = optarg;
-            break;
         case 'v':
             vlist = optarg;
             break;
@@ -260,7 +209,7 @@ int main(int argc, char **argv)
     int ep = epoll_create1(0);
     struct conn *cs = calloc((size_t)nconn, sizeof(*cs));
     for (int i = 0; i < nconn; i++)
-        cs[i].fd = -1;
+        cs[i].io.fd = -1;
 
     size_t total = (size_t)(rate * duration);
     struct pending *queue = calloc(total ? total : 1, sizeof(*queue));
@@ -286,9 +235,9 @@ int main(int argc, char **argv)
         }
         for (int i = 0; i < nconn && qhead < qtail; i++) {
             struct conn *c = &cs[i];
-            if (c->busy)
+            if (c->io.busy)
                 continue;
-            if (c->fd < 0 && open_conn(c, ep) < 0) {
+            if (c->io.fd < 0 && ln_conn_open(&c->io, host, port, ep, EPOLLIN | EPOLLRDHUP, c) < 0) {
                 record(&queue[qhead++], -2, NULL);
                 continue;
             }
@@ -297,51 +246,47 @@ int main(int argc, char **argv)
         /* Requests without an answer in time are indeterminate. */
         for (int i = 0; i < nconn; i++) {
             struct conn *c = &cs[i];
-            if (c->busy && now - c->sent_at > timeout_s) {
+            if (c->io.busy && now - c->sent_at > timeout_s) {
                 record(&c->p, 0, NULL);
-                c->busy = 0;
-                close_conn(c, ep);
+                c->io.busy = 0;
+                ln_conn_close(&c->io, ep);
             }
         }
-        double next = planned < total ? t0 + (double)planned * interval : now + 0.01;
-        int wait_ms = (int)((next - ln_now_s()) * 1000);
-        if (wait_ms < 0)
-            wait_ms = 0;
-        if (wait_ms > 10)
-            wait_ms = 10;
+        int wait_ms = ln_wait_ms(planned < total ? t0 + (double)planned * interval : 0);
         struct epoll_event evs[256];
         int n = epoll_wait(ep, evs, 256, wait_ms);
         for (int k = 0; k < n; k++) {
             struct conn *c = evs[k].data.ptr;
-            if (c->fd < 0)
+            if (c->io.fd < 0)
                 continue;
-            ssize_t r = recv(c->fd, c->buf + c->len, RBUF - c->len, 0);
-            if (r <= 0) {
-                if (r < 0 && (errno == EAGAIN || errno == EINTR))
-                    continue;
-                if (c->busy)
-                    record(&c->p, -1, NULL);
-                c->busy = 0;
-                close_conn(c, ep);
+            int rd = ln_conn_read(&c->io);
+            if (rd <= 0) {
+                if (rd < 0) {
+                    if (c->io.busy)
+                        record(&c->p, -1, NULL);
+                    c->io.busy = 0;
+                    ln_conn_close(&c->io, ep);
+                }
                 continue;
             }
-            c->len += (size_t)r;
-            int status, must_close, got;
-            char cmd_id[64];
-            while ((got = take_response(c, &status, &must_close, cmd_id)) == 1) {
-                if (c->busy)
-                    record(&c->p, status, cmd_id);
-                c->busy = 0;
-                if (must_close) {
-                    close_conn(c, ep);
+            struct ln_resp resp;
+            char body[2048], cmd_id[64];
+            int got;
+            while ((got = ln_conn_take(&c->io, &resp, body, sizeof(body))) == 1) {
+                command_id_of(body, cmd_id);
+                if (c->io.busy)
+                    record(&c->p, resp.status, cmd_id);
+                c->io.busy = 0;
+                if (resp.must_close) {
+                    ln_conn_close(&c->io, ep);
                     break;
                 }
             }
             if (got < 0) {
-                if (c->busy)
+                if (c->io.busy)
                     record(&c->p, -1, NULL);
-                c->busy = 0;
-                close_conn(c, ep);
+                c->io.busy = 0;
+                ln_conn_close(&c->io, ep);
             }
         }
     }
@@ -361,7 +306,7 @@ int main(int argc, char **argv)
            ln_pct_ms(lat, nlat, 0.50), ln_pct_ms(lat, nlat, 0.99),
            nlat ? lat[nlat - 1] * 1000 : 0.0);
     for (int i = 0; i < nconn; i++)
-        close_conn(&cs[i], ep);
+        ln_conn_close(&cs[i].io, ep);
     close(ep);
     free(cs);
     free(queue);

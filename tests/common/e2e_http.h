@@ -293,6 +293,24 @@ static inline void e2e_organiser(struct e2e *e, const char *admin, const char *o
                    name, yt, iban, prefix, auto_approve_days));
 }
 
+/* A provider registered through the API with its own token (an ERP's):
+ * *id and *token, kept until e2e_fini. */
+static inline void e2e_provider(struct e2e *e, char **id, char **token, const char *name)
+{
+    *id = e2e_uuid(e);
+    *token = e2e_tok(e, "provider", e2e_fmt(e, "erp-%s", *id + 24), NULL, *id, NULL);
+    char yt[10], iban[19];
+    tc_ytunnus(yt);
+    tc_iban_fi(iban);
+    json_t *s = e2e_ok_j(e, "POST", "/v1/providers", *token,
+                         e2e_fmt(e,
+                                 "{\"id\":\"%s\",\"business_id\":\"%s\",\"name\":\"%s %s Oy\","
+                                 "\"iban\":\"%s\",\"email\":\"laskutus@example.fi\"}",
+                                 *id, yt, name, *id + 28, iban));
+    cr_expect_str_eq(e2e_str(s, "resource_id"), *id);
+    json_decref(s);
+}
+
 /* Today (Helsinki) + days as YYYY-MM-DD, kept until e2e_fini. */
 static inline char *e2e_day(struct e2e *e, int days)
 {

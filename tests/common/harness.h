@@ -65,16 +65,12 @@ static inline PGconn *h_pg(void)
     return c;
 }
 
-/* Runs a query with printf-formatted SQL; returns the first column of the
- * first row as a new string ("" when no row), failing the test on error. */
-static inline char *h_pg_value(PGconn *c, const char *fmt, ...)
+/* h_pg_value with its arguments in ap. */
+static inline char *h_pg_vvalue(PGconn *c, const char *fmt, va_list ap)
 {
     char *sql;
-    va_list ap;
-    va_start(ap, fmt);
     if (vasprintf(&sql, fmt, ap) < 0)
         abort();
-    va_end(ap);
     PGresult *r = PQexec(c, sql);
     ExecStatusType st = PQresultStatus(r);
     cr_assert(st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK, "%s: %s", sql,
@@ -83,6 +79,63 @@ static inline char *h_pg_value(PGconn *c, const char *fmt, ...)
     PQclear(r);
     free(sql);
     return out;
+}
+
+/* Runs a query with printf-formatted SQL; returns the first column of the
+ * first row as a new string ("" when no row), failing the test on error. */
+static inline char *h_pg_value(PGconn *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static inline char *h_pg_value(PGconn *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *out = h_pg_vvalue(c, fmt, ap);
+    va_end(ap);
+    return out;
+}
+
+/* The same as a number (0 when NULL or no row). */
+static inline long long h_pg_ll(PGconn *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static inline long long h_pg_ll(PGconn *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *v = h_pg_vvalue(c, fmt, ap);
+    va_end(ap);
+    long long n = strtoll(v, NULL, 10);
+    free(v);
+    return n;
+}
+
+/* The dev stack's run folder (scripts/dev: pid files, logs). */
+static inline const char *h_run_dir(void)
+{
+    const char *r = getenv("PSOP_RUN");
+    return r && *r ? r : PSOP_SOURCE_DIR "/.run";
+}
+
+/* The pid a pid file holds, 0 when none. */
+static inline pid_t h_read_pid(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    long p = 0;
+    if (fscanf(f, "%ld", &p) != 1)
+        p = 0;
+    fclose(f);
+    return (pid_t)p;
+}
+
+/* The port of the stack's api (HAProxy), from PSOP_API_URL. */
+static inline int h_api_port(void)
+{
+    const char *url = getenv("PSOP_API_URL");
+    cr_assert(url && *url, "PSOP_API_URL is not set: source .run/stack.env");
+    const char *colon = strrchr(url, ':');
+    cr_assert_not_null(colon, "PSOP_API_URL %s has no port", url);
+    return atoi(colon + 1);
 }
 
 /* Starts a psop binary with extra environment "K=V" strings (NULL-ended).

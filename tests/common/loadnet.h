@@ -3,8 +3,8 @@
  * (tests/bench/loadgen.c, tests/bench/e2e_load.c, tests/chaos/chaos_load.c):
  * the clocks, non-blocking keep-alive connections on an epoll set, sending a
  * small request whole, reading one HTTP/1.1 answer out of a connection's
- * buffer, percentiles and a UUIDv7. Header-only and plain C (no psop code),
- * so each generator stays one file to build; not thread-safe (one epoll loop).
+ * buffer, the common command-line options, percentiles and a UUIDv7. Header-only and plain C (no
+ * psop code), so each generator stays one file to build; not thread-safe (one epoll loop).
  */
 #ifndef PSOP_TEST_LOADNET_H
 #define PSOP_TEST_LOADNET_H
@@ -135,6 +135,112 @@ static inline void ln_consume(char *buf, size_t *len, size_t n)
 {
     memmove(buf, buf + n, *len - n);
     *len -= n;
+}
+
+/* A keep-alive connection of a load client: its socket (-1 when closed),
+ * whether a request is in flight, and what has been read of the answer. */
+#define LN_RBUF 16384
+struct ln_conn {
+    int fd;
+    int busy;
+    size_t len;
+    char buf[LN_RBUF];
+};
+
+/* Connects c (ptr is the epoll cookie). 0, or -1 when it could not. */
+static inline int ln_conn_open(struct ln_conn *c, const char *host, int port, int ep,
+                               uint32_t events, void *ptr)
+{
+    c->fd = ln_connect(host, port, ep, events, ptr);
+    c->busy = 0;
+    c->len = 0;
+    return c->fd < 0 ? -1 : 0;
+}
+
+static inline void ln_conn_close(struct ln_conn *c, int ep)
+{
+    ln_close(c->fd, ep);
+    c->fd = -1;
+    c->len = 0;
+}
+
+/* Reads what c's socket holds: 1 something read, 0 nothing yet (EAGAIN,
+ * EINTR), -1 closed by the peer or failed. */
+static inline int ln_conn_read(struct ln_conn *c)
+{
+    ssize_t r = recv(c->fd, c->buf + c->len, LN_RBUF - c->len, 0);
+    if (r > 0) {
+        c->len += (size_t)r;
+        return 1;
+    }
+    return r < 0 && (errno == EAGAIN || errno == EINTR) ? 0 : -1;
+}
+
+/* 1 when c holds a whole answer: r filled, its body copied into body (up to
+ * cap - 1 bytes, NUL-ended; body may be NULL) and the answer consumed; 0
+ * when not yet; -1 when it is not one (ln_parse). */
+static inline int ln_conn_take(struct ln_conn *c, struct ln_resp *r, char *body, size_t cap)
+{
+    int got = ln_parse(c->buf, c->len, LN_RBUF, r);
+    if (got != 1)
+        return got;
+    if (body && cap > 0) {
+        size_t n = r->body_len < cap - 1 ? r->body_len : cap - 1;
+        memcpy(body, c->buf + r->head_len, n);
+        body[n] = '\0';
+    }
+    ln_consume(c->buf, &c->len, r->head_len + r->body_len);
+    return 1;
+}
+
+/* The options all three clients take (--host --port --rate --duration
+ * --connections --token): 1 when c was one of them (its value stored), else 0. */
+#define LN_COMMON_OPTIONS                                                                          \
+    {"host", 1, 0, 'h'}, {"port", 1, 0, 'p'}, {"rate", 1, 0, 'r'}, {"duration", 1, 0, 'd'},        \
+        {"connections", 1, 0, 'c'},                                                                \
+    {                                                                                              \
+        "token", 1, 0, 't'                                                                         \
+    }
+struct ln_common { /* where each of them is stored */
+    const char **host;
+    int *port;
+    double *rate, *duration;
+    int *nconn;
+    const char **token;
+};
+static inline int ln_common_option(const struct ln_common *o, int c, const char *arg)
+{
+    switch (c) {
+    case 'h':
+        *o->host = arg;
+        return 1;
+    case 'p':
+        *o->port = atoi(arg);
+        return 1;
+    case 'r':
+        *o->rate = atof(arg);
+        return 1;
+    case 'd':
+        *o->duration = atof(arg);
+        return 1;
+    case 'c':
+        *o->nconn = atoi(arg);
+        return 1;
+    case 't':
+        *o->token = arg;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* How long an open-loop client may wait for answers before its next
+ * planned send (next_s on ln_now_s's clock, <= 0 when none is left):
+ * until then, but at most 10 ms so the plan is kept. */
+static inline int ln_wait_ms(double next_s)
+{
+    double ms = next_s > 0 ? (next_s - ln_now_s()) * 1000 : 10;
+    return ms < 0 ? 0 : ms > 10 ? 10 : (int)ms;
 }
 
 static inline int ln_cmp_double(const void *a, const void *b)

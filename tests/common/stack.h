@@ -18,17 +18,12 @@
 
 #include "core/config.h"
 #include "core/xmalloc.h"
+#include "harness.h"
 
+/* The stack's configuration (harness.h's, read once). */
 static inline const struct psop_config *st_config(void)
 {
-    static struct psop_config cfg;
-    static int loaded;
-    if (!loaded) {
-        char err[256];
-        cr_assert_eq(config_load(&cfg, NULL, err, sizeof(err)), 0, "config: %s", err);
-        loaded = 1;
-    }
-    return &cfg;
+    return h_config();
 }
 
 /* prefix_<pid>_<time>_<n>: lower case, digits and '_' only, so it is also a

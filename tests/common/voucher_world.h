@@ -63,22 +63,7 @@ static inline void vw_sql(struct vworld *w, const char *fmt, ...)
 }
 
 /* First column of the first row as a number (0 when NULL or no row). */
-static inline long long vw_ll(struct vworld *w, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static inline long long vw_ll(struct vworld *w, const char *fmt, ...)
-{
-    char *sql;
-    va_list ap;
-    va_start(ap, fmt);
-    if (vasprintf(&sql, fmt, ap) < 0)
-        abort();
-    va_end(ap);
-    char *v = h_pg_value(w->pg, "%s", sql);
-    long long n = strtoll(v, NULL, 10);
-    free(v);
-    free(sql);
-    return n;
-}
+#define vw_ll(w, ...) h_pg_ll((w)->pg, __VA_ARGS__)
 
 static inline void vw_code(char *out, size_t n, const char *prefix)
 {

@@ -271,15 +271,12 @@ static int port;
 static void start(void)
 {
     port = tl_port(1);
-    api_pid = tl_api_start(port, NULL);
-    cr_assert_gt(api_pid, 0, "psop-api did not start");
+    api_pid = tl_api_up(port);
 }
 
 static void stop(void)
 {
-    if (api_pid > 0)
-        cr_expect_eq(tl_api_stop(api_pid), 0, "psop-api exit status");
-    api_pid = 0;
+    tl_api_down(&api_pid);
 }
 
 static char *token(enum tok t)

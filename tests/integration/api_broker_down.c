@@ -71,23 +71,14 @@ static void *sender(void *arg)
     struct load *l = arg;
     int i = 0;
     while (!atomic_load(&l->stop)) {
-        char body[128];
-        snprintf(body, sizeof(body), "{\"organiser_id\":\"" ORG "\",\"period\":\"2025-%02d\"}",
-                 1 + (i++ % 12));
         struct tl_resp r;
-        int rc = tl_request(l->port, "POST", "/v1/settlements/runs", l->token, "application/json",
-                            body, NULL, &r);
+        int rc = tl_post_run(l->port, l->token, ORG, 2025, 1 + (i++ % 12), &r);
         pthread_mutex_lock(&l->mu);
         if (rc < 0) {
             l->n_transport++;
             cr_log_info("transport error: %s", strerror(errno));
-        } else if (r.status == 202 && l->n_ids < MAX_IDS) {
-            snprintf(l->ids[l->n_ids++], 40, "%s",
-                     json_string_value(json_object_get(r.json, "command_id")));
-        } else if (r.status == 503) {
-            l->n_503++;
         } else {
-            l->n_other++;
+            tl_count_answer(&r, l->ids, &l->n_ids, MAX_IDS, &l->n_503, &l->n_other);
         }
         pthread_mutex_unlock(&l->mu);
         if (rc == 0)

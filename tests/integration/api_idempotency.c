@@ -81,17 +81,9 @@ static void teardown(void)
 /* A token with TL_SECRET (the private api's) and claims of our choosing. */
 static char *token(const char *role, const char *sub, const char *org, const char *provider)
 {
-    struct psop_config cfg;
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.jwt_alg = (char *)"HS256";
-    cfg.jwt_secret = (char *)TL_SECRET;
-    cfg.jwt_issuer = (char *)"";
-    cfg.jwt_audience = (char *)"";
-    cfg.jwt_private_key_file = (char *)"";
-    char *out = NULL, err[256];
-    cr_assert_eq(jwt_token_mint(&cfg, role, sub, org, provider, NULL, 3600, &out, err, sizeof(err)),
-                 0, "%s", err);
-    return out;
+    char *t = tl_token_as(sub, role, org, provider, NULL, 3600);
+    cr_assert_not_null(t);
+    return t;
 }
 
 static int post(int port, const char *path, const char *tok, const char *body, const char *key,

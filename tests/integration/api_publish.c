@@ -31,15 +31,12 @@ static void start(void)
 {
     cr_assert_eq(tl_ensure_topics(tl_brokers(), 12), 0, "cannot create the command topics");
     port = tl_port(0);
-    api_pid = tl_api_start(port, NULL);
-    cr_assert_gt(api_pid, 0, "psop-api did not start");
+    api_pid = tl_api_up(port);
 }
 
 static void stop(void)
 {
-    if (api_pid > 0)
-        cr_expect_eq(tl_api_stop(api_pid), 0, "psop-api exit status");
-    api_pid = 0;
+    tl_api_down(&api_pid);
 }
 
 struct route_case {
@@ -390,6 +387,7 @@ Test(api_publish, health_ready_metrics_openapi, .init = start, .fini = stop, .ti
         r.body);
     cr_expect_not_null(strstr(r.body, "psop_api_request_duration_seconds_bucket"));
     cr_expect_not_null(strstr(r.body, "psop_api_produce_errors_total"));
+    cr_expect_not_null(strstr(r.body, "psop_api_kafka_producer_renewals_total 0\n"), "%s", r.body);
     cr_expect_not_null(strstr(r.body, "psop_api_requests_in_flight 1"));
     tl_resp_free(&r);
 }

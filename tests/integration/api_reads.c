@@ -20,15 +20,6 @@
 
 /* ------------------------------------------------------------- helpers */
 
-static int api_port(void)
-{
-    const char *url = getenv("PSOP_API_URL");
-    cr_assert(url && *url, "PSOP_API_URL is not set: source .run/stack.env");
-    const char *colon = strrchr(url, ':');
-    cr_assert_not_null(colon, "PSOP_API_URL %s has no port", url);
-    return atoi(colon + 1);
-}
-
 /* A token signed with the stack's secret. Caller frees. */
 static char *tok(const char *role, const char *sub, const char *org, const char *provider,
                  const char *client)
@@ -146,7 +137,7 @@ struct world {
 static void world_init(struct world *w)
 {
     memset(w, 0, sizeof(*w));
-    w->port = api_port();
+    w->port = h_api_port();
     tc_uuid(w->org);
     tc_uuid(w->prov);
     tc_uuid(w->other_prov);
@@ -555,7 +546,7 @@ Test(api_reads, fallback_to_postgres_and_cache_rebuild)
 
 Test(api_reads, command_status_accepted_then_applied)
 {
-    int port = api_port();
+    int port = h_api_port();
     char sub[64];
     snprintf(sub, sizeof(sub), "reads-status-%d", (int)getpid());
     char *admin = tok("admin", sub, NULL, NULL, NULL);
@@ -598,7 +589,7 @@ Test(api_reads, command_status_accepted_then_applied)
 
 Test(api_reads, batch_waits_for_every_command)
 {
-    int port = api_port();
+    int port = h_api_port();
     char *admin = tok("admin", "reads-batch", NULL, NULL, NULL);
     char org[UUID_STR_LEN], yt[10], iban[19], prefix[11], body[2048];
     tc_uuid(org);
@@ -654,7 +645,7 @@ Test(api_reads, batch_waits_for_every_command)
 
 Test(api_reads, idempotent_replay_waits_too)
 {
-    int port = api_port();
+    int port = h_api_port();
     char *admin = tok("admin", "reads-idem", NULL, NULL, NULL);
     char key[80], extra[160], u[UUID_STR_LEN];
     tc_uuid(u);

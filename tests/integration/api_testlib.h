@@ -98,11 +98,11 @@ static inline char *tl_jwt(const char *alg, const void *key, size_t keylen, cons
 }
 
 /* An HS256 token with TL_SECRET minted by lib/jwt_token (the same code
- * psopctl uses): role plus optional org/provider/client, expiring ttl
- * seconds from now (ttl <= 0: already expired). sub is
- * "test-<role>-<time>-<pid>". Caller frees. */
-static inline char *tl_token(const char *role, const char *org, const char *provider,
-                             const char *client, long ttl)
+ * psopctl uses) for sub (NULL: "test-<role>-<time>-<pid>"): role plus
+ * optional org/provider/client, expiring ttl seconds from now (ttl <= 0:
+ * already expired). Caller frees. */
+static inline char *tl_token_as(const char *sub, const char *role, const char *org,
+                                const char *provider, const char *client, long ttl)
 {
     struct psop_config cfg;
     memset(&cfg, 0, sizeof(cfg));
@@ -111,8 +111,11 @@ static inline char *tl_token(const char *role, const char *org, const char *prov
     cfg.jwt_issuer = (char *)"";
     cfg.jwt_audience = (char *)"";
     cfg.jwt_private_key_file = (char *)"";
-    char sub[64], err[256], *out = NULL;
-    snprintf(sub, sizeof(sub), "test-%s-%ld-%d", role, (long)time(NULL), (int)getpid());
+    char own[64], err[256], *out = NULL;
+    if (!sub) {
+        snprintf(own, sizeof(own), "test-%s-%ld-%d", role, (long)time(NULL), (int)getpid());
+        sub = own;
+    }
     time_t now = time(NULL);
     if (ttl <= 0) { /* issued long enough ago to have expired */
         now += ttl - 60;
@@ -124,6 +127,13 @@ static inline char *tl_token(const char *role, const char *org, const char *prov
         return NULL;
     }
     return out;
+}
+
+/* tl_token_as with the generated sub. */
+static inline char *tl_token(const char *role, const char *org, const char *provider,
+                             const char *client, long ttl)
+{
+    return tl_token_as(NULL, role, org, provider, client, ttl);
 }
 
 /* ----------------------------------------------------------------- HTTP */
@@ -291,6 +301,32 @@ static inline int tl_request(int port, const char *method, const char *path, con
     return rc;
 }
 
+/* Counts one answer of a command load: a 202's command id kept (while
+ * fewer than max), a 503, or anything else (a 202 past max included). */
+static inline void tl_count_answer(const struct tl_resp *r, char (*ids)[40], int *n_ids, int max,
+                                   int *n_503, int *n_other)
+{
+    if (r->status == 202 && *n_ids < max)
+        snprintf(ids[(*n_ids)++], 40, "%s",
+                 json_string_value(json_object_get(r->json, "command_id")));
+    else if (r->status == 503)
+        (*n_503)++;
+    else
+        (*n_other)++;
+}
+
+/* POST /v1/settlements/runs for org's month year-month: a small command
+ * the load threads send again and again. */
+static inline int tl_post_run(int port, const char *token, const char *org, int year, int month,
+                              struct tl_resp *out)
+{
+    char body[128];
+    snprintf(body, sizeof(body), "{\"organiser_id\":\"%s\",\"period\":\"%04d-%02d\"}", org, year,
+             month);
+    return tl_request(port, "POST", "/v1/settlements/runs", token, "application/json", body, NULL,
+                      out);
+}
+
 /* After "Prefer: wait=N" answered 202 (no verdict within N s: a loaded
  * machine), the verdict by polling GET /v1/commands/{id} for up to
  * timeout_s: *r becomes the answer the wait would have given, 200 with the
@@ -423,6 +459,22 @@ static inline int tl_api_stop(pid_t pid)
     if (waitpid(pid, &status, 0) != pid)
         return -1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* A suite's replica: started on port (the test fails when it does not
+ * start), stopped at the suite's end expecting a clean exit. */
+static inline pid_t tl_api_up(int port)
+{
+    pid_t pid = tl_api_start(port, NULL);
+    cr_assert_gt(pid, 0, "psop-api did not start");
+    return pid;
+}
+
+static inline void tl_api_down(pid_t *pid)
+{
+    if (*pid > 0)
+        cr_expect_eq(tl_api_stop(*pid), 0, "psop-api exit status");
+    *pid = 0;
 }
 
 /* ---------------------------------------------------------------- Kafka */

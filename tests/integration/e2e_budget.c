@@ -89,22 +89,7 @@ static void world_fini(struct world *w)
     e2e_fini(&w->e);
 }
 
-static long long sql_ll(struct world *w, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static long long sql_ll(struct world *w, const char *fmt, ...)
-{
-    char *sql;
-    va_list ap;
-    va_start(ap, fmt);
-    if (vasprintf(&sql, fmt, ap) < 0)
-        abort();
-    va_end(ap);
-    char *v = h_pg_value(w->pg, "%s", sql);
-    long long n = strtoll(v, NULL, 10);
-    free(v);
-    free(sql);
-    return n;
-}
+#define sql_ll(w, ...) h_pg_ll((w)->pg, __VA_ARGS__)
 
 /* Grants a budget voucher of budget cents for June-August with provider. */
 static char *grant_budget(struct world *w, const char *st, long budget, const char *provider)

@@ -37,35 +37,6 @@ struct world {
     char *p1, *tp1, *p2, *tp2;
 };
 
-static void org_create(struct world *w, const char *id, const char *name)
-{
-    char yt[10], iban[19], prefix[11];
-    tc_ytunnus(yt);
-    tc_iban_fi(iban);
-    prefix[0] = 'O';
-    tc_alnum(prefix + 1, 9);
-    e2e_ok(&w->e, "PUT", e2e_fmt(&w->e, "/v1/organisers/%s", id), w->admin,
-           e2e_fmt(&w->e,
-                   "{\"name\":\"%s\",\"business_id\":\"%s\",\"iban\":\"%s\","
-                   "\"invoice_prefix\":\"%s\",\"settlement_day\":5,\"auto_approve_days\":0}",
-                   name, yt, iban, prefix));
-}
-
-static void prov_register(struct world *w, char **id, char **token, const char *name)
-{
-    struct e2e *e = &w->e;
-    *id = e2e_uuid(e);
-    *token = e2e_tok(e, "provider", e2e_fmt(e, "erp-%s", *id + 24), NULL, *id, NULL);
-    char yt[10], iban[19];
-    tc_ytunnus(yt);
-    tc_iban_fi(iban);
-    e2e_ok(e, "POST", "/v1/providers", *token,
-           e2e_fmt(e,
-                   "{\"id\":\"%s\",\"business_id\":\"%s\",\"name\":\"%s %s Oy\","
-                   "\"iban\":\"%s\"}",
-                   *id, yt, name, *id + 28, iban));
-}
-
 static void world_init(struct world *w)
 {
     memset(w, 0, sizeof(*w));
@@ -77,15 +48,15 @@ static void world_init(struct world *w)
     w->admin = e2e_tok(e, "admin", "e2e-admin", NULL, NULL, NULL);
     w->orga = e2e_tok(e, "organiser", "hankinnat-a", w->org, NULL, NULL);
     w->orgb = e2e_tok(e, "organiser", "hankinnat-b", w->org_b, NULL, NULL);
-    org_create(w, w->org, "E2E-ostokunta A");
-    org_create(w, w->org_b, "E2E-ostokunta B");
+    e2e_organiser(&w->e, w->admin, w->org, "E2E-ostokunta A", 0);
+    e2e_organiser(&w->e, w->admin, w->org_b, "E2E-ostokunta B", 0);
     e2e_ok(e, "PUT", e2e_fmt(e, "/v1/service-types/%s", w->st), w->admin,
            "{\"name\":\"Kotihoito (e2e ostopalvelu)\",\"unit\":\"hour\",\"vat_rate_bp\":0,"
            "\"client_share_allowed\":true,"
            "\"band_coefficients\":{\"evening\":1.15,\"saturday\":1.25,\"sunday\":1.5}}");
     e2e_ok(e, "PUT", "/v1/holidays/" HOLIDAY, w->admin, "{\"name\":\"Helatorstai\"}");
-    prov_register(w, &w->p1, &w->tp1, "Ostohoiva");
-    prov_register(w, &w->p2, &w->tp2, "Muuhoiva");
+    e2e_provider(&w->e, &w->p1, &w->tp1, "Ostohoiva");
+    e2e_provider(&w->e, &w->p2, &w->tp2, "Muuhoiva");
 }
 
 static void world_fini(struct world *w)

@@ -38,38 +38,6 @@ struct world {
     char *p1, *tp1, *p2, *tp2; /* providers approved for A from 2026-04-01 */
 };
 
-static void org_create(struct world *w, const char *id, const char *name)
-{
-    char yt[10], iban[19], prefix[11];
-    tc_ytunnus(yt);
-    tc_iban_fi(iban);
-    prefix[0] = 'E';
-    tc_alnum(prefix + 1, 9);
-    e2e_ok(&w->e, "PUT", e2e_fmt(&w->e, "/v1/organisers/%s", id), w->admin,
-           e2e_fmt(&w->e,
-                   "{\"name\":\"%s\",\"business_id\":\"%s\",\"iban\":\"%s\","
-                   "\"invoice_prefix\":\"%s\",\"settlement_day\":5,\"auto_approve_days\":0}",
-                   name, yt, iban, prefix));
-}
-
-/* A provider registered through the API with its own token. */
-static void prov_register(struct world *w, char **id, char **token, const char *name)
-{
-    struct e2e *e = &w->e;
-    *id = e2e_uuid(e);
-    *token = e2e_tok(e, "provider", e2e_fmt(e, "erp-%s", *id + 24), NULL, *id, NULL);
-    char yt[10], iban[19];
-    tc_ytunnus(yt);
-    tc_iban_fi(iban);
-    json_t *s = e2e_ok_j(e, "POST", "/v1/providers", *token,
-                         e2e_fmt(e,
-                                 "{\"id\":\"%s\",\"business_id\":\"%s\",\"name\":\"%s %s Oy\","
-                                 "\"iban\":\"%s\",\"email\":\"laskutus@example.fi\"}",
-                                 *id, yt, name, *id + 28, iban));
-    cr_expect_str_eq(e2e_str(s, "resource_id"), *id);
-    json_decref(s);
-}
-
 static void prov_apply(struct world *w, const char *id, const char *token, const char *st)
 {
     e2e_ok(&w->e, "POST", e2e_fmt(&w->e, "/v1/providers/%s/applications", id), token,
@@ -124,8 +92,8 @@ static void world_init(struct world *w)
     w->orga = e2e_tok(e, "organiser", "kasittelija-a", w->org, NULL, NULL);
     w->orgb = e2e_tok(e, "organiser", "kasittelija-b", w->org_b, NULL, NULL);
 
-    org_create(w, w->org, "E2E-kunta A");
-    org_create(w, w->org_b, "E2E-kunta B");
+    e2e_organiser(&w->e, w->admin, w->org, "E2E-kunta A", 0);
+    e2e_organiser(&w->e, w->admin, w->org_b, "E2E-kunta B", 0);
     e2e_ok(e, "PUT", e2e_fmt(e, "/v1/service-types/%s", w->st), w->admin,
            "{\"name\":\"Kotihoito (e2e)\",\"unit\":\"hour\",\"vat_rate_bp\":0,"
            "\"client_share_allowed\":true,"
@@ -139,7 +107,7 @@ static void world_init(struct world *w)
            "\"client_share_allowed\":false}");
     e2e_ok(e, "PUT", "/v1/holidays/" HOLIDAY, w->admin, "{\"name\":\"Helatorstai\"}");
 
-    prov_register(w, &w->p1, &w->tp1, "Hoiva Yksi");
+    e2e_provider(&w->e, &w->p1, &w->tp1, "Hoiva Yksi");
     prov_apply(w, w->p1, w->tp1, w->st);
     prov_apply(w, w->p1, w->tp1, w->st_plain);
     prov_approve(w, w->p1, w->st, "2026-04-01");
@@ -147,7 +115,7 @@ static void world_init(struct world *w)
     prov_price(w, w->p1, w->tp1, w->st, "2026-04-01", 3490, "{\"saturday\":3990,\"sunday\":4490}");
     prov_price(w, w->p1, w->tp1, w->st_plain, "2026-04-01", 2500, NULL);
 
-    prov_register(w, &w->p2, &w->tp2, "Hoiva Kaksi");
+    e2e_provider(&w->e, &w->p2, &w->tp2, "Hoiva Kaksi");
     prov_apply(w, w->p2, w->tp2, w->st);
     prov_approve(w, w->p2, w->st, "2026-04-01");
     prov_price(w, w->p2, w->tp2, w->st, "2026-04-01", 3300, NULL);
@@ -584,7 +552,7 @@ Test(e2e_voucher, every_service_event_rejection)
     /* The provider's approval is not in force on the date: P4 approved from
      * 2026-05-20 (its price from 2026-04-01). */
     char *p4, *tp4;
-    prov_register(&w, &p4, &tp4, "Hoiva Nelja");
+    e2e_provider(&w.e, &p4, &tp4, "Hoiva Nelja");
     prov_apply(&w, p4, tp4, w.st);
     prov_approve(&w, p4, w.st, "2026-05-20");
     prov_price(&w, p4, tp4, w.st, "2026-04-01", 3300, NULL);
@@ -595,7 +563,7 @@ Test(e2e_voucher, every_service_event_rejection)
     /* A suspended provider: P5 approved from 2026-04-01, suspended by the
      * organiser from 2026-05-20: events up to the day before only. */
     char *p5, *tp5;
-    prov_register(&w, &p5, &tp5, "Hoiva Viisi");
+    e2e_provider(&w.e, &p5, &tp5, "Hoiva Viisi");
     prov_apply(&w, p5, tp5, w.st);
     prov_approve(&w, p5, w.st, "2026-04-01");
     prov_price(&w, p5, tp5, w.st, "2026-04-01", 3300, NULL);
@@ -655,7 +623,7 @@ Test(e2e_voucher, voucher_rules)
     struct e2e *e = &w.e;
     /* P3 has applied but no decision yet. */
     char *p3, *tp3;
-    prov_register(&w, &p3, &tp3, "Hoiva Kolme");
+    e2e_provider(&w.e, &p3, &tp3, "Hoiva Kolme");
     prov_apply(&w, p3, tp3, w.st);
     prov_price(&w, p3, tp3, w.st, "2026-04-01", 2900, NULL);
 

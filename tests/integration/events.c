@@ -24,6 +24,7 @@
 #include "wire/jschema.h"
 #include "store/kafka_conf.h"
 #include "store/topics.h"
+#include "schemas.h"
 
 /* Bounds of the waits (no Criterion .timeout: it leaks under ASan). */
 #define VOUCHER_PROBE_S 20
@@ -695,10 +696,7 @@ static void check_event(const struct jschema_registry *reg, const json_t *x, con
 
 Test(events, every_change_publishes_one_valid_event)
 {
-    char err[512];
-    struct jschema_registry *reg =
-        jschema_registry_load(PSOP_SOURCE_DIR "/schemas", err, sizeof(err));
-    cr_assert_not_null(reg, "schemas: %s", err);
+    struct jschema_registry *reg = t_schemas();
 
     struct run r = {.t = tc_open(), .pg = h_pg(), .expect = json_array()};
     struct ids x;

@@ -33,24 +33,6 @@
 #define N_COMMANDS 2000
 #define N_VOUCHERS 24
 
-static const char *run_dir(void)
-{
-    const char *r = getenv("PSOP_RUN");
-    return r && *r ? r : PSOP_SOURCE_DIR "/.run";
-}
-
-static pid_t read_pid(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    long p = 0;
-    if (fscanf(f, "%ld", &p) != 1)
-        p = 0;
-    fclose(f);
-    return (pid_t)p;
-}
-
 /* True for scripts/dev's pid files: worker-voucher-<replica number>.pid. */
 static int is_dev_script_pidfile(const char *base)
 {
@@ -64,7 +46,7 @@ static int is_dev_script_pidfile(const char *base)
 static pid_t find_victim(char *path, size_t n)
 {
     char dir[512];
-    snprintf(dir, sizeof(dir), "%s/pids", run_dir());
+    snprintf(dir, sizeof(dir), "%s/pids", h_run_dir());
     pid_t found = 0;
     for (int pass = 0; pass < 2 && !found; pass++) {
         DIR *d = opendir(dir);
@@ -77,7 +59,7 @@ static pid_t find_victim(char *path, size_t n)
                 continue;
             if ((size_t)snprintf(path, n, "%.300s/%.200s", dir, e->d_name) >= n)
                 continue;
-            pid_t p = read_pid(path);
+            pid_t p = h_read_pid(path);
             if (p > 0 && kill(p, 0) == 0)
                 found = p;
         }
@@ -213,7 +195,7 @@ static void restart(const char *pidfile, pid_t old, const char *exe, char **argv
     memcpy(env2, envp, n * sizeof(*env2));
     env2[n] = "PSOP_CRASH_RESPAWNED=1";
     char log[600];
-    snprintf(log, sizeof(log), "%s/logs/%.*s.log", run_dir(), (int)(strlen(base) - 4), base);
+    snprintf(log, sizeof(log), "%s/logs/%.*s.log", h_run_dir(), (int)(strlen(base) - 4), base);
     respawn(exe, argv, env2, log);
     free(env2);
     pid_t pid = find_respawned(exe, old);
@@ -254,7 +236,7 @@ Test(crash, sigkill_mid_batch_applies_each_command_once, .timeout = 600)
         cr_skip_test("no live voucher worker pid file in %s/pids (worker-voucher-*.pid): start "
                      "the stack (scripts/dev up) or a worker of your own with its pid in "
                      "%s/pids/worker-voucher-dev.pid",
-                     run_dir(), run_dir());
+                     h_run_dir(), h_run_dir());
 
     struct vworld w;
     vw_init(&w);
@@ -396,7 +378,7 @@ Test(crash, sigkill_mid_batch_applies_each_command_once, .timeout = 600)
         cr_expect_eq(vw_ll(&w, "SELECT version FROM psop.vouchers WHERE id = '%s'", vids[i]),
                      1 + per_voucher[i], "version of voucher %d", i);
     /* the restarted worker is alive */
-    pid_t now = read_pid(pidfile);
+    pid_t now = h_read_pid(pidfile);
     cr_expect(now > 0 && now != victim && kill(now, 0) == 0, "no live worker in %s", pidfile);
     free(eids_json);
     free(vids_json);

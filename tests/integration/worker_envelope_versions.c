@@ -28,24 +28,12 @@
 
 #define N_COMMANDS 60
 
-static const char *run_dir(void)
-{
-    const char *r = getenv("PSOP_RUN");
-    return r && *r ? r : PSOP_SOURCE_DIR "/.run";
-}
-
 static pid_t pid_of(const char *name)
 {
     char path[600];
-    snprintf(path, sizeof(path), "%s/pids/%s.pid", run_dir(), name);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    long p = 0;
-    if (fscanf(f, "%ld", &p) != 1)
-        p = 0;
-    fclose(f);
-    return p > 0 && kill((pid_t)p, 0) == 0 ? (pid_t)p : 0;
+    snprintf(path, sizeof(path), "%s/pids/%s.pid", h_run_dir(), name);
+    pid_t p = h_read_pid(path);
+    return p > 0 && kill(p, 0) == 0 ? p : 0;
 }
 
 /* SIGTERM and wait for a process that is not our child. */

@@ -131,14 +131,6 @@ static json_t *apply_data(const char *pid, const char *org, const char *st)
                      "service_type", st, "rulebook_version", "2026-1");
 }
 
-static long long pg_ll(PGconn *pg, const char *fmt, const char *a, const char *b)
-{
-    char *v = h_pg_value(pg, fmt, a, b);
-    long long n = strtoll(v, NULL, 10);
-    free(v);
-    return n;
-}
-
 static struct pgc *pgc_open(void)
 {
     char err[256];
@@ -206,11 +198,11 @@ Test(worker_provider, lifecycle_state_views_and_events)
                            w.banded, "from", "2099-01-01", "reason", "Valvontakäynnin havainnot"));
 
     /* PostgreSQL: every change bumped the provider's version. */
-    cr_expect_eq(pg_ll(w.pg, "SELECT version FROM psop.providers WHERE id = '%s'%s", pid, ""), 9);
-    cr_expect_eq(pg_ll(w.pg,
-                       "SELECT count(*) FROM psop.provider_applications WHERE provider_id = '%s' "
-                       "AND applied_by = '%s'",
-                       pid, "erp-test"),
+    cr_expect_eq(h_pg_ll(w.pg, "SELECT version FROM psop.providers WHERE id = '%s'%s", pid, ""), 9);
+    cr_expect_eq(h_pg_ll(w.pg,
+                         "SELECT count(*) FROM psop.provider_applications WHERE provider_id = '%s' "
+                         "AND applied_by = '%s'",
+                         pid, "erp-test"),
                  2);
     s = h_pg_value(w.pg,
                    "SELECT string_agg(decision || '/' || coalesce(valid_from::text, '-') || '/' || "
@@ -384,7 +376,7 @@ Test(worker_provider, every_rejection_rule_with_its_reason)
                   json_pack("{s:s, s:s, s:s, s:s}", "id", other, "business_id", yt, "name",
                             "Kopio Oy", "iban", iban),
                   "duplicate_business_id: ");
-    cr_expect_eq(pg_ll(w.pg, "SELECT count(*) FROM psop.providers WHERE id = '%s'%s", other, ""),
+    cr_expect_eq(h_pg_ll(w.pg, "SELECT count(*) FROM psop.providers WHERE id = '%s'%s", other, ""),
                  0);
     char yt2[10], third[UUID_STR_LEN];
     tc_ytunnus(yt2);
@@ -463,18 +455,18 @@ Test(worker_provider, every_rejection_rule_with_its_reason)
     prov_applied(&w, pid, "provider.decide", &w.admin, json_deep_copy(approve));
     prov_rejected(&w, pid, "provider.suspend", &w.orgs_b, json_deep_copy(suspend), "forbidden: ");
     prov_applied(&w, pid, "provider.suspend", &w.orgs_a, json_deep_copy(suspend));
-    cr_expect_eq(pg_ll(w.pg,
-                       "SELECT count(*) FROM psop.provider_decisions WHERE provider_id = '%s' "
-                       "AND decided_by = '%s'",
-                       pid, "test-admin"),
+    cr_expect_eq(h_pg_ll(w.pg,
+                         "SELECT count(*) FROM psop.provider_decisions WHERE provider_id = '%s' "
+                         "AND decided_by = '%s'",
+                         pid, "test-admin"),
                  1);
     /* Rejected commands left nothing behind: register, apply, price, decide,
      * suspend = version 5. */
-    cr_expect_eq(pg_ll(w.pg, "SELECT version FROM psop.providers WHERE id = '%s'%s", pid, ""), 5);
-    cr_expect_eq(pg_ll(w.pg,
-                       "SELECT count(*) FROM psop.provider_applications "
-                       "WHERE provider_id = '%s'%s",
-                       pid, ""),
+    cr_expect_eq(h_pg_ll(w.pg, "SELECT version FROM psop.providers WHERE id = '%s'%s", pid, ""), 5);
+    cr_expect_eq(h_pg_ll(w.pg,
+                         "SELECT count(*) FROM psop.provider_applications "
+                         "WHERE provider_id = '%s'%s",
+                         pid, ""),
                  1);
     json_decref(approve);
     json_decref(suspend);
@@ -511,19 +503,19 @@ Test(worker_provider, replayed_command_applies_once)
               last);
     tc_expect_applied(w.pg, last);
 
-    cr_expect_eq(pg_ll(w.pg,
-                       "SELECT count(*) FROM psop.provider_applications "
-                       "WHERE provider_id = '%s'%s",
-                       pid, ""),
+    cr_expect_eq(h_pg_ll(w.pg,
+                         "SELECT count(*) FROM psop.provider_applications "
+                         "WHERE provider_id = '%s'%s",
+                         pid, ""),
                  1);
-    cr_expect_eq(pg_ll(w.pg,
-                       "SELECT count(*) FROM psop.processed_commands "
-                       "WHERE command_id IN ('%s', '%s')",
-                       reg_id, apply_id),
+    cr_expect_eq(h_pg_ll(w.pg,
+                         "SELECT count(*) FROM psop.processed_commands "
+                         "WHERE command_id IN ('%s', '%s')",
+                         reg_id, apply_id),
                  2);
     /* The replayed registration did not turn into an already_registered rejection. */
     tc_expect_applied(w.pg, reg_id);
-    cr_expect_eq(pg_ll(w.pg, "SELECT version FROM psop.providers WHERE id = '%s'%s", pid, ""), 3);
+    cr_expect_eq(h_pg_ll(w.pg, "SELECT version FROM psop.providers WHERE id = '%s'%s", pid, ""), 3);
     json_t *evs = NULL;
     for (int tries = 0; tries < 40; tries++) {
         json_decref(evs);

@@ -24,6 +24,7 @@
 #include "store/topics.h"
 #include "views/view_settlement.h"
 #include "voucher_world.h"
+#include "schemas.h"
 
 /* A third service type: per visit, VAT 25.5 %, client share allowed. */
 struct sworld {
@@ -183,15 +184,6 @@ static long long count_org(struct sworld *s, const char *org)
 
 /* --------------------------------------------------------------- api */
 
-static int api_port(void)
-{
-    const char *url = getenv("PSOP_API_URL");
-    cr_assert(url && *url, "PSOP_API_URL is not set: source .run/stack.env");
-    const char *colon = strrchr(url, ':');
-    cr_assert_not_null(colon, "PSOP_API_URL %s has no port", url);
-    return atoi(colon + 1);
-}
-
 static char *tok(const char *role, const char *org, const char *provider)
 {
     char *out = NULL, err[256];
@@ -204,7 +196,7 @@ static char *tok(const char *role, const char *org, const char *provider)
 static json_t *api_get(const char *path, const char *token, int *status)
 {
     struct tl_resp r;
-    cr_assert_eq(tl_request(api_port(), "GET", path, token, NULL, NULL, NULL, &r), 0,
+    cr_assert_eq(tl_request(h_api_port(), "GET", path, token, NULL, NULL, NULL, &r), 0,
                  "GET %s: no answer", path);
     *status = r.status;
     json_t *j = json_incref(r.json);
@@ -227,10 +219,7 @@ static long long jint(const json_t *j, const char *k)
  * valid against schemas/events/<type>.json and has subject = key. */
 static void expect_valid_events(const json_t *evs, const char *key)
 {
-    char err[512];
-    struct jschema_registry *reg =
-        jschema_registry_load(PSOP_SOURCE_DIR "/schemas", err, sizeof(err));
-    cr_assert_not_null(reg, "schemas: %s", err);
+    struct jschema_registry *reg = t_schemas();
     size_t i;
     json_t *ev;
     json_array_foreach(evs, i, ev)

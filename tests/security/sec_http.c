@@ -82,34 +82,46 @@ Test(sec_http, an_oversized_body_gets_its_413_every_time, .timeout = 120)
 
 /* Content-Length 1000, a byte every 2 s: HAProxy answers 408 and closes
  * long before the body could arrive (timeout http-request 10s). */
-Test(sec_http, a_slow_body_is_timed_out_at_the_balancer, .timeout = 60)
+/* Sends head on fd, then one byte of body whenever nothing came for
+ * every_ms, for at most give_up_s: a client trickling its body. What was
+ * answered goes to buf (NUL-ended); *closed when the peer closed first.
+ * Closes fd; returns the seconds it took. */
+static double trickle(int fd, const char *head, double give_up_s, int every_ms, char *buf,
+                      size_t cap, bool *closed)
 {
-    int fd = tl_connect(haproxy_port());
-    cr_assert_geq(fd, 0);
-    const char *head = "POST /v1/commands HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                       "Content-Length: 1000\r\n\r\n{";
     cr_assert_gt(send(fd, head, strlen(head), MSG_NOSIGNAL), 0);
     double t0 = h_now();
-    char buf[4096];
     size_t n = 0;
-    bool closed = false;
-    while (h_now() - t0 < 30.0) {
+    *closed = false;
+    while (h_now() - t0 < give_up_s) {
         struct pollfd p = {fd, POLLIN, 0};
-        if (poll(&p, 1, 2000) > 0) {
-            ssize_t r = recv(fd, buf + n, sizeof(buf) - 1 - n, 0);
+        if (poll(&p, 1, every_ms) > 0) {
+            ssize_t r = recv(fd, buf + n, cap - 1 - n, 0);
             if (r <= 0) {
-                closed = true;
+                *closed = true;
                 break;
             }
             n += (size_t)r;
         } else if (send(fd, " ", 1, MSG_NOSIGNAL) < 0) {
-            closed = true;
+            *closed = true;
             break;
         }
     }
     buf[n] = '\0';
     double took = h_now() - t0;
     close(fd);
+    return took;
+}
+
+Test(sec_http, a_slow_body_is_timed_out_at_the_balancer, .timeout = 60)
+{
+    int fd = tl_connect(haproxy_port());
+    cr_assert_geq(fd, 0);
+    const char *head = "POST /v1/commands HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                       "Content-Length: 1000\r\n\r\n{";
+    char buf[4096];
+    bool closed;
+    double took = trickle(fd, head, 30.0, 2000, buf, sizeof(buf), &closed);
     cr_expect(closed, "the connection stayed open %.0f s", took);
     cr_expect_lt(took, 20.0, "closed after %.0f s", took);
     cr_expect(strstr(buf, " 408 ") != NULL, "answer: %s", buf);
@@ -217,28 +229,10 @@ Test(sec_http, a_slow_body_is_timed_out_by_the_replica, .timeout = 90)
              "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
              tok);
     e2e_fini(&e);
-    cr_assert_gt(send(fd, head, strlen(head), MSG_NOSIGNAL), 0);
-    double t0 = h_now();
     char buf[4096];
-    size_t n = 0;
-    bool closed = false;
-    while (h_now() - t0 < 70.0) {
-        struct pollfd p = {fd, POLLIN, 0};
-        if (poll(&p, 1, 3000) > 0) {
-            ssize_t r = recv(fd, buf + n, sizeof(buf) - 1 - n, 0);
-            if (r <= 0) {
-                closed = true;
-                break;
-            }
-            n += (size_t)r;
-        } else if (send(fd, " ", 1, MSG_NOSIGNAL) < 0) {
-            closed = true;
-            break;
-        }
-    }
-    buf[n] = '\0';
-    double took = h_now() - t0;
-    close(fd);
+    bool closed;
+    double took = trickle(fd, head, 70.0, 3000, buf, sizeof(buf), &closed);
+    size_t n = strlen(buf);
     cr_expect(closed, "the connection stayed open %.0f s", took);
     cr_expect_lt(took, 45.0, "closed after %.0f s", took);
     cr_expect(n == 0 || strstr(buf, " 408 ") != NULL, "answer: %s", buf);

@@ -9,22 +9,9 @@
 #include "access.h"
 #include "router.h"
 #include "wire/jschema.h"
+#include "schemas.h"
 
-static struct jschema_registry *reg;
-
-static void setup(void)
-{
-    char err[256];
-    reg = jschema_registry_load(PSOP_SOURCE_DIR "/schemas", err, sizeof(err));
-    cr_assert_not_null(reg, "%s", err);
-}
-
-static void teardown(void)
-{
-    jschema_registry_free(reg);
-}
-
-TestSuite(api_access, .init = setup, .fini = teardown);
+TestSuite(api_access, .init = t_schemas_setup, .fini = t_schemas_teardown);
 
 Test(api_access, a_read_record_is_valid_and_becomes_its_row)
 {
@@ -50,6 +37,12 @@ Test(api_access, a_read_record_is_valid_and_becomes_its_row)
     cr_assert_not_null(row, "%s: %s", err, text);
     cr_expect_str_eq(json_string_value(json_object_get(row, "actor_role")), "organiser");
     cr_expect_str_eq(json_string_value(json_object_get(row, "resource_type")), "voucher");
+    cr_expect_str_eq(json_string_value(json_object_get(row, "ip")), "127.0.0.1");
+    cr_expect_str_eq(json_string_value(json_object_get(row, "traceparent")),
+                     "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+    cr_expect_null(json_object_get(row, "actor_provider"), "absent members stay NULL");
+    cr_expect(json_is_string(json_object_get(row, "id")) &&
+              json_is_string(json_object_get(row, "at")));
     cr_expect_str_eq(json_string_value(json_array_get(json_object_get(row, "client_ids"), 0)),
                      "asiakas-17");
     cr_expect_eq(json_integer_value(json_object_get(row, "status")), 200);

@@ -9,6 +9,7 @@
 #include "auth.h"
 #include "core/config.h"
 #include "wire/jschema.h"
+#include "schemas.h"
 
 static struct psop_config cfg;
 
@@ -311,10 +312,8 @@ Test(api_auth, contradicting_claims_are_refused)
  * (issue 14 item 2): org and provider uuids, a client with its org. */
 Test(auth, actor_claims_are_checked_against_the_envelope_schema)
 {
-    char err[256], why[256];
-    struct jschema_registry *reg =
-        jschema_registry_load(PSOP_SOURCE_DIR "/schemas", err, sizeof(err));
-    cr_assert_not_null(reg, "%s", err);
+    char why[256];
+    struct jschema_registry *reg = t_schemas();
     struct auth *a = make_auth("HS256", NULL, NULL, NULL);
     auth_use_schemas(a, reg);
     long exp = (long)time(NULL) + 300;

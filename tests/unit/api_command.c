@@ -4,27 +4,15 @@
 #include <string.h>
 
 #include "command.h"
+#include "schemas.h"
 
 #define ORG "0190a0b0-0000-7000-8000-00000000000a"
 #define VOU "0190a0b0-0000-7000-8000-00000000000c"
 #define TP "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
-static struct jschema_registry *reg;
 static struct actor org = {.sub = "u1", .role = ROLE_ORGANISER, .org = ORG};
 
-static void setup(void)
-{
-    char err[256];
-    reg = jschema_registry_load(PSOP_SOURCE_DIR "/schemas", err, sizeof(err));
-    cr_assert_not_null(reg, "%s", err);
-}
-
-static void teardown(void)
-{
-    jschema_registry_free(reg);
-}
-
-TestSuite(api_command, .init = setup, .fini = teardown);
+TestSuite(api_command, .init = t_schemas_setup, .fini = t_schemas_teardown);
 
 static int from_route(const char *method, const char *path, const char *body,
                       const struct actor *ac, struct cmd_batch *b, struct cmd_error *e)

@@ -6,26 +6,13 @@
 
 #include "wire/envelope.h"
 #include "wire/jschema.h"
+#include "schemas.h"
 
 #define TP "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
-static struct jschema_registry *reg;
-
-static void setup(void)
-{
-    char err[256];
-    reg = jschema_registry_load(PSOP_SOURCE_DIR "/schemas", err, sizeof(err));
-    cr_assert_not_null(reg, "%s", err);
-}
-
-static void teardown(void)
-{
-    jschema_registry_free(reg);
-}
-
 #define DIGEST "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
-TestSuite(envelope_parse, .init = setup, .fini = teardown);
+TestSuite(envelope_parse, .init = t_schemas_setup, .fini = t_schemas_teardown);
 
 /* A holiday.upsert envelope of version v: 2 adds traceparent, 3 a
  * request_digest (with an Idempotency-Key), 4 a field this build does not
