@@ -31,6 +31,8 @@ char *access_record(const struct access_rec *a, const char **key)
     json_t *rec =
         json_pack("{s:s, s:s, s:o, s:s, s:o, s:o, s:i}", "id", id, "at", at, "actor", actor,
                   "action", a->action, "resource", res, "client_ids", clients, "status", a->status);
+    if (a->on_behalf_of && *a->on_behalf_of)
+        json_object_set_new(rec, "on_behalf_of", json_string(a->on_behalf_of));
     if (a->organiser_id && *a->organiser_id)
         json_object_set_new(rec, "organiser_id", json_string(a->organiser_id));
     if (a->ip && *a->ip)
@@ -55,6 +57,8 @@ const char *access_command_resource(const struct route *rt)
     /* Keyed by the voucher or order (its id for voucher.grant and
      * order.create); service_event.auto_approve is keyed by the organiser
      * and is about no one client. */
+    if (rt->type && strncmp(rt->type, "mandate.", 8) == 0)
+        return "mandate";
     bool own_id = strcmp(rt->key_field, "id") == 0;
     if (strcmp(rt->topic, TOPIC_CMD_VOUCHER) == 0 &&
         (strcmp(rt->key_field, "voucher_id") == 0 || own_id))

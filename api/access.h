@@ -25,6 +25,7 @@ struct access_rec {
     const char *resource_id;   /* the path's id, or NULL (lists) */
     const char *organiser_id;  /* NULL: the audit worker takes it from the resource */
     const char *client_id;     /* NULL: likewise */
+    const char *on_behalf_of;  /* a proxy's access under a mandate: the represented client */
     int status;
     const char *ip;
     const char *traceparent; /* NULL or "" when none */
@@ -35,7 +36,8 @@ struct access_rec {
 char *access_record(const struct access_rec *a, const char **key);
 
 /* The resource type of a command row about a client: "voucher" or "order"
- * for commands keyed by a voucher or an order, NULL for every other. */
+ * for commands keyed by a voucher or an order, "mandate" for mandate.*,
+ * NULL for every other. */
 const char *access_command_resource(const struct route *rt);
 
 /* True for the answers of a client-data read that leave a record: the data

@@ -422,7 +422,8 @@ int cmd_finalize(struct cmd_batch *b, const struct actor *ac, const struct cmd_o
                                   .received_at = o->received_at,
                                   .idempotency_key = o->idem_key,
                                   .traceparent = o->traceparent,
-                                  .request_digest = o->request_digest};
+                                  .request_digest = o->request_digest,
+                                  .on_behalf_of = b->on_behalf_of};
         it->payload = envelope_build(&h, it->data);
         it->payload_len = it->payload ? strlen(it->payload) : 0;
         if (!it->payload)

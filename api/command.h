@@ -48,6 +48,9 @@ struct cmd_batch {
     struct cmd_item *items;
     size_t n;
     bool batch_form; /* answered as {"commands": [...]} */
+    /* A proxy's commands: the represented client (borrowed), or NULL;
+     * written from envelope version 4. */
+    const char *on_behalf_of;
 };
 
 /* A command route's request: body (stolen; may be NULL for an empty body,

@@ -25,6 +25,7 @@
 #include "wire/json_strict.h"
 #include "raw_uri.h"
 #include "core/log.h"
+#include "mandate.h"
 #include "port_guard.h"
 #include "principal.h"
 #include "wire/apikey.h"
@@ -99,6 +100,7 @@ struct req {
     char **secrets; /* per batch item: an api_key.create's key text, or NULL */
     char first_command_id[UUID_STR_LEN];
     char traceparent[TRACEPARENT_LEN]; /* commands: the caller's, or a new one */
+    char on_behalf_of[65];             /* commands: a proxy's On-Behalf-Of, or "" */
 
     int wait_s;       /* Prefer: wait, 0..WAIT_MAX_S */
     json_t *accepted; /* the 202 body, once on Kafka (or replayed) */
@@ -392,6 +394,7 @@ static char *read_record(struct req *r, const struct read_res *res, const char *
                            .resource_id = rid,
                            .organiser_id = org,
                            .client_id = client,
+                           .on_behalf_of = res->on_behalf_of,
                            .status = res->status,
                            .ip = r->ip,
                            .traceparent = r->traceparent};
@@ -455,6 +458,47 @@ static int prefer_wait(const char *h)
             return v > WAIT_MAX_S ? WAIT_MAX_S : (int)v;
     }
     return 0;
+}
+
+/* A command's On-Behalf-Of header (docs/api.md): a client token acting for
+ * another client under a mandate. 0, or the status of a refusal with why
+ * (400 malformed, 403 from any other role). Naming the caller itself is
+ * the same as naming nobody. */
+static int take_on_behalf_of(struct req *r, char *why, size_t n)
+{
+    const char *h = header(r, "On-Behalf-Of");
+    if (!h)
+        return 0;
+    if (!read_client_id_valid(h)) {
+        snprintf(why, n, "On-Behalf-Of must be a client id: 1-64 printable ASCII characters");
+        return 400;
+    }
+    if (r->actor.role != ROLE_CLIENT) {
+        snprintf(why, n, "only a client token acts on behalf of another client");
+        return 403;
+    }
+    if (strcmp(h, r->actor.client) != 0)
+        snprintf(r->on_behalf_of, sizeof(r->on_behalf_of), "%s", h);
+    return 0;
+}
+
+/* A proxy's command: 0 when a mandate in force lets the caller act for
+ * r->on_behalf_of today, else the status (403 none, 503) with why. The
+ * worker checks again where the voucher's client is known. */
+static int check_mandate(struct req *r, char *why, size_t n)
+{
+    if (!r->on_behalf_of[0])
+        return 0;
+    struct read_ctx ctx = {r->srv->d.redis, r->srv->d.pg};
+    struct read_req rq = {&ctx, &r->m, &r->actor, query_arg, r->conn};
+    struct read_res res = {0};
+    int rc = mandate_in_force(&rq, r->on_behalf_of, &res);
+    int st = rc == MANDATE_IN_FORCE ? 0 : res.status ? res.status : 403;
+    if (st)
+        snprintf(why, n, "%s",
+                 res.status ? res.detail : "no mandate lets this client act for that client");
+    read_res_free(&res);
+    return st;
 }
 
 /* First callback of a request: everything the headers alone decide. */
@@ -674,6 +718,9 @@ static enum MHD_Result on_headers(struct req *r, const char *url, const char *me
 
     if (rt->kind == ROUTE_COMMAND || rt->kind == ROUTE_BATCH)
         take_traceparent(r);
+    int obst = take_on_behalf_of(r, why, sizeof(why));
+    if (obst)
+        return respond_problem(r, obst, why);
 
     const char *ik = header(r, "Idempotency-Key");
     if (ik) {
@@ -921,6 +968,7 @@ static char *command_record(struct req *r, const struct cmd_item *it, const char
                            .resource_id = it->key,
                            .organiser_id = org,
                            .client_id = json_string_value(json_object_get(it->data, "client_id")),
+                           .on_behalf_of = r->on_behalf_of,
                            .status = 202,
                            .ip = r->ip,
                            .traceparent = r->traceparent};
@@ -956,6 +1004,10 @@ static enum MHD_Result on_complete(struct req *r)
     int kst = key_may_send(r, why, sizeof(why));
     if (kst)
         return respond_problem(r, kst, why);
+    if ((kst = check_mandate(r, why, sizeof(why))) != 0)
+        return kst == 503 ? respond_problem_h(r, 503, why, NULL, MHD_HTTP_HEADER_RETRY_AFTER,
+                                              RETRY_AFTER_UNAVAILABLE)
+                          : respond_problem(r, kst, why);
     if (make_secrets(r, &e) < 0)
         return respond_cmd_error(r, &e);
 
@@ -1023,6 +1075,7 @@ static enum MHD_Result on_complete(struct req *r)
                                 .request_digest = r->has_idem ? r->idem_fp : NULL,
                                 .traceparent = r->traceparent[0] ? r->traceparent : NULL,
                                 .envelope_version = s->d.cfg->envelope_version};
+    r->batch.on_behalf_of = r->on_behalf_of[0] ? r->on_behalf_of : NULL;
     if (cmd_finalize(&r->batch, &r->actor, &origin, &e) < 0) {
         if (r->has_idem)
             idem_fail(s->d.idem, &r->actor, r->idem_key);

@@ -269,6 +269,18 @@ static json_t *idempotency_param(void)
                      "schema", "type", "string", "minLength", 1, "maxLength", IDEM_KEY_MAX);
 }
 
+static json_t *on_behalf_of_param(void)
+{
+    return json_pack(
+        "{s:s, s:s, s:b, s:s, s:{s:s, s:i, s:i}}", "name", "On-Behalf-Of", "in", "header",
+        "required", 0, "description",
+        "A client token acting for another client (its client id) under a mandate the "
+        "organiser registered (POST /v1/mandates): 403 unless one is in force today; the "
+        "worker applies the command only to that client's voucher. Envelope and access "
+        "record carry it as on_behalf_of.",
+        "schema", "type", "string", "minLength", 1, "maxLength", 64);
+}
+
 static json_t *prefer_param(void)
 {
     return json_pack("{s:s, s:s, s:b, s:s, s:{s:s, s:s}}", "name", "Prefer", "in", "header",
@@ -367,6 +379,8 @@ static json_t *command_operation(const struct jschema_registry *reg, json_t *sch
     }
     json_array_append_new(params, idempotency_param());
     json_array_append_new(params, prefer_param());
+    if (rt->roles & ROLE_CLIENT)
+        json_array_append_new(params, on_behalf_of_param());
     json_object_set_new(op, "parameters", params);
     json_object_set_new(op, "requestBody",
                         json_pack("{s:b, s:{s:{s:o}}}", "required", 0, "content",
@@ -465,6 +479,8 @@ static const struct read_query_doc read_queries[] = {
     {"/v1/vouchers/{voucher_id}/service-events", "month", 0, "month",
      "Only the events of this month (YYYY-MM)"},
     {"/v1/vouchers", "client_id", 1, "client", "The client whose vouchers to list"},
+    {"/v1/mandates", "client_id", 0, "client",
+     "The client, as represented or as proxy (an organiser: required; a client: itself)"},
     {"/v1/audit", "client_id", 0, "client", "Only the records about this client"},
     {"/v1/audit", "organiser_id", 0, "uuid",
      "Admin: only this organiser's records (an organiser always reads its own)"},
@@ -542,6 +558,13 @@ static const struct read_answer_doc read_answers[] = {
      "traceparent?}], next_cursor?}: access records (schemas/audit/access_record.json), newest "
      "first. An organiser reads those of its own organiser's clients, an admin all. Reading "
      "them is recorded too.",
+     NULL},
+    {"/v1/mandates",
+     "{client_id, organiser_id, mandates: [{mandate_id, organiser_id, client_id, "
+     "proxy_client_id, kind (guardian | trustee | authorised), valid_from, valid_to?, "
+     "revoked_from?, granted_at, in_force}]}: the mandates at the reader's organiser where "
+     "client_id is the represented client or the proxy, newest first. An organiser reads any "
+     "of its clients', a client its own (403 for another). Reading them is recorded.",
      NULL},
     {"/v1/me/access-log",
      "{items: [...], next_cursor?}: the access records about the calling client at its "

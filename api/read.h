@@ -58,6 +58,7 @@ struct read_res {
     const char *content_type; /* with text: its media type (static string) */
     char detail[256];         /* problem detail */
     json_t *errors;           /* 422: [{path, message}] (owned), or NULL */
+    char on_behalf_of[65];    /* a proxy's read under a mandate: the represented client */
 };
 
 /* ------------------------------------------------------------- helpers */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/ids.h"
+#include "mandate.h"
 
 #define LIST_MAX 500
 
@@ -31,6 +32,23 @@ bool care_may_read(const struct actor *ac, const json_t *doc, unsigned roles)
     }
 }
 
+/* A client token reading another client's document of its own organiser
+ * as that client's proxy: 1 under a mandate in force today (res names the
+ * represented client for the access record), 0 without any mandate for
+ * that client (404 as for anyone), -1 with res filled (403 for a mandate
+ * not in force today, 503). */
+static int proxy_may_read(const struct read_req *rq, const json_t *doc, struct read_res *res)
+{
+    const struct actor *ac = rq->actor;
+    const char *client = json_string_value(json_object_get(doc, "client_id"));
+    if (ac->role != ROLE_CLIENT || !client || !doc_is(doc, "organiser_id", ac->org))
+        return 0;
+    int rc = mandate_in_force(rq, client, res);
+    if (rc == MANDATE_IN_FORCE)
+        snprintf(res->on_behalf_of, sizeof(res->on_behalf_of), "%s", client);
+    return rc == MANDATE_OUTSIDE ? -1 : rc;
+}
+
 const char *care_month_arg(const struct read_req *rq, struct read_res *res)
 {
     const char *m = read_query(rq, "month");
@@ -56,7 +74,13 @@ json_t *care_doc_at(const struct read_req *rq, const char *param, const char *ke
     int rc = read_doc(rq, key, NULL, build, (void *)id, &doc, res);
     if (rc < 0)
         return NULL;
-    if (rc == 0 || !care_may_read(rq->actor, doc, roles)) {
+    if (rc == 1 && !care_may_read(rq->actor, doc, roles))
+        rc = (roles & ROLE_CLIENT) ? proxy_may_read(rq, doc, res) : 0;
+    if (rc < 0) {
+        json_decref(doc);
+        return NULL;
+    }
+    if (rc == 0) {
         json_decref(doc);
         read_fail(res, 404, "no such %s", what);
         return NULL;
@@ -159,8 +183,17 @@ void care_read_list(const struct read_req *rq, struct read_res *res, const struc
         return;
     }
     if (ac->role == ROLE_CLIENT && strcmp(ac->client, client) != 0) {
-        read_fail(res, 403, "a client lists its own %s only", k->plural);
-        return;
+        int rc = mandate_in_force(rq, client, res);
+        if (rc < 0 || rc == MANDATE_OUTSIDE)
+            return;
+        if (rc == MANDATE_NONE) {
+            read_fail(res, 403,
+                      "a client lists its own %s only, or those of a client it holds a "
+                      "mandate for",
+                      k->plural);
+            return;
+        }
+        snprintf(res->on_behalf_of, sizeof(res->on_behalf_of), "%s", client);
     }
     struct list_q q = {k, client, ac->org};
     json_t *ids = NULL;
@@ -182,7 +215,9 @@ void care_read_list(const struct read_req *rq, struct read_res *res, const struc
             json_decref(ids);
             return;
         }
-        if (rc == 1 && care_may_read(ac, d, ROLE_ORGANISER | ROLE_CLIENT))
+        bool as_proxy = res->on_behalf_of[0] && doc_is(d, "client_id", client) &&
+                        doc_is(d, "organiser_id", ac->org);
+        if (rc == 1 && (as_proxy || care_may_read(ac, d, ROLE_ORGANISER | ROLE_CLIENT)))
             json_array_append_new(out, k->answer(d, NULL, today));
         json_decref(d);
     }

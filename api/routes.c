@@ -8,6 +8,7 @@
  */
 #include "router.h"
 
+#include "mandate.h"
 #include "read.h"
 #include "store/topics.h"
 
@@ -104,6 +105,10 @@ static const struct route routes[] = {
     CMD("POST", "/v1/orders/{order_id}/end", "order.end", O, TOPIC_CMD_ORDER, "order_id",
         "order_id", NULL, "End an order"),
     SERVICE_EVENT_ROUTES("/v1/orders", "order_id", TOPIC_CMD_ORDER),
+    CMD("POST", "/v1/mandates", "mandate.grant", O, TOPIC_CMD_VOUCHER, "id", "id", "id",
+        "Register a mandate: a client may act for another"),
+    CMD("POST", "/v1/mandates/{mandate_id}/revocation", "mandate.revoke", O, TOPIC_CMD_VOUCHER,
+        "mandate_id", "mandate_id", NULL, "Revoke a mandate from a date"),
     CMD("POST", "/v1/settlements/runs", "settlement.run", O | A, TOPIC_CMD_SETTLEMENT,
         "organiser_id", "organiser_id", NULL, "Run the settlement of a period"),
     CMD("POST", "/v1/settlements/{settlement_id}/confirmation", "settlement.confirm", O,
@@ -142,6 +147,8 @@ static const struct route routes[] = {
                 "Access records of the organiser's clients (admin: all), newest first, paged"),
     READ_CLIENT("/v1/me/access-log", C, read_my_access_log, "access_log",
                 "The access records about the calling client, newest first, paged"),
+    READ_CLIENT("/v1/mandates", O | C, read_mandates, "mandates",
+                "Mandates where the client is represented or the proxy, in force and past"),
     READ("/v1/settlements", O | P, read_settlement_list,
          "Settlements with totals (an organiser's own, a provider's own)"),
     READ_CLIENT("/v1/settlements/{settlement_id}", O | P, read_settlement, "settlement",

@@ -11,9 +11,9 @@
 
 apply_fn apply_lookup(const char *type)
 {
-    const struct handler *tables[] = {handlers_reference, handlers_provider, handlers_api_key,
-                                      handlers_contract,  handlers_voucher,  handlers_order,
-                                      handlers_settlement};
+    const struct handler *tables[] = {handlers_reference,  handlers_provider, handlers_api_key,
+                                      handlers_contract,   handlers_voucher,  handlers_order,
+                                      handlers_settlement, handlers_mandate};
     for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
         for (const struct handler *h = tables[t]; h && h->type; h++)
             if (strcmp(h->type, type) == 0)

@@ -40,6 +40,22 @@ static bool is_client_of(const struct apply_ctx *ctx, const struct se_parent *v)
            strcmp(a->client, v->client_id) == 0 && apply_same_id(a->org, v->organiser_id);
 }
 
+/* The voucher's client itself, or a proxy acting for it under a mandate
+ * in force (the command's on_behalf_of); else forbidden "only the client of
+ * voucher <id> <may>". */
+static enum apply_result require_client(struct apply_ctx *ctx, const struct se_parent *v,
+                                        const char *may)
+{
+    if (ctx->cmd->on_behalf_of) {
+        char what[64];
+        snprintf(what, sizeof(what), "voucher %s", v->id);
+        return mandate_require(ctx, v->organiser_id, v->client_id, what);
+    }
+    if (is_client_of(ctx, v))
+        return APPLY_OK;
+    return apply_reject(ctx, "forbidden: only the client of voucher %s %s", v->id, may);
+}
+
 /* Rejects unless the voucher is active (not revoked or refused). */
 static enum apply_result require_active(struct apply_ctx *ctx, const struct se_parent *v)
 {
@@ -361,11 +377,9 @@ static enum apply_result voucher_choose_provider(struct apply_ctx *ctx)
         return ar;
     bool organiser =
         apply_role_in(ctx, ROLE_ORGANISER) && apply_same_id(c->actor.org, v.organiser_id);
-    if (!organiser && !is_client_of(ctx, &v))
-        return apply_reject(ctx,
-                            "forbidden: only the client of voucher %s or its organiser may choose "
-                            "its provider",
-                            v.id);
+    if (!organiser &&
+        (ar = require_client(ctx, &v, "or its organiser may choose its provider")) != APPLY_OK)
+        return ar;
     if ((ar = require_active(ctx, &v)) != APPLY_OK)
         return ar;
     day_t today = date_today_helsinki();
@@ -393,6 +407,8 @@ static enum apply_result voucher_choose_provider(struct apply_ctx *ctx)
         "chosen_by_role", role_name(c->actor.role), "chosen_at", PQgetvalue(r, 0, 1), "version",
         (json_int_t)strtoll(PQgetvalue(r, 0, 0), NULL, 10));
     PQclear(r);
+    if (c->on_behalf_of)
+        json_object_set_new(ev, "on_behalf_of", json_string(c->on_behalf_of));
     outbox_add(ctx, TOPIC_EVT_VOUCHER, v.id, "voucher.provider_chosen", ev);
     se_touch_voucher(ctx, v.id);
     return APPLY_OK;
@@ -441,8 +457,8 @@ static enum apply_result voucher_refuse(struct apply_ctx *ctx)
     enum apply_result ar = se_voucher_lock(ctx, vid, &v);
     if (ar != APPLY_OK)
         return ar;
-    if (!is_client_of(ctx, &v))
-        return apply_reject(ctx, "forbidden: only the client of voucher %s may refuse it", v.id);
+    if ((ar = require_client(ctx, &v, "may refuse it")) != APPLY_OK)
+        return ar;
     if ((ar = require_active(ctx, &v)) != APPLY_OK ||
         (ar = se_require_no_events_after(ctx, &v, NULL, "voucher_has_events")) != APPLY_OK)
         return ar;
@@ -461,6 +477,8 @@ static enum apply_result voucher_refuse(struct apply_ctx *ctx)
                            "refused_by", c->actor.sub, "refused_at", PQgetvalue(r, 0, 1), "version",
                            (json_int_t)strtoll(PQgetvalue(r, 0, 0), NULL, 10));
     PQclear(r);
+    if (c->on_behalf_of)
+        json_object_set_new(ev, "on_behalf_of", json_string(c->on_behalf_of));
     outbox_add(ctx, TOPIC_EVT_VOUCHER, v.id, "voucher.refused", ev);
     se_touch_voucher(ctx, v.id);
     return APPLY_OK;

@@ -64,6 +64,10 @@ static const struct known KNOWN[] = {
     {"credits_pkey", "already_exists", "credit {id} already exists"},
     {"service_events_credited_range", "credit_exceeds_remaining",
      "the credit is more than what remains of the service event"},
+    /* mandates */
+    {"mandates_pkey", "already_exists", "mandate {id} already exists"},
+    {"mandates_not_self", NULL, "a client cannot be its own proxy"},
+    {"mandates_valid_range", NULL, "valid_to is before valid_from"},
     /* settlements */
     {"settlements_seq_unique", "settlement_conflict",
      "another settlement run took the same settlement number; send the command again"},

@@ -8,6 +8,9 @@
  *       request that carried an Idempotency-Key; the worker keeps
  *       (principal, key) -> (command id, digest) and rejects a reused key
  *       with another digest as idempotency_key_reused)
+ *   v4  v3 + on_behalf_of? (the client a client token acts for under a
+ *       mandate; a v3 reader drops it and refuses the command as another
+ *       client's, which is safe while workers roll)
  *
  * The rule that lets old and new replicas share a consumer group: a new
  * envelope version may only add optional top-level fields. A reader that
@@ -41,7 +44,8 @@ int envelope_downgrade(json_t *env, int reader_version);
 /* One command as it travels on psop.commands.*: the front writes it with
  * envelope_build, a worker reads it with envelope_parse.
  *   {id, type, schema_version, actor{sub, role, org?, provider?, client?},
- *    received_at, idempotency_key?, traceparent? (v2), request_digest? (v3), data} */
+ *    received_at, idempotency_key?, traceparent? (v2), request_digest? (v3),
+ *    on_behalf_of? (v4), data} */
 struct envelope {
     json_t *root; /* owned: the whole envelope */
     const char *id;
@@ -51,6 +55,7 @@ struct envelope {
     const char *idempotency_key; /* NULL when absent */
     const char *traceparent;     /* envelope v2; NULL when absent */
     const char *request_digest;  /* envelope v3: the keyed request's digest; NULL when absent */
+    const char *on_behalf_of;    /* envelope v4: the represented client; NULL when absent */
     struct actor actor;
     json_t *data; /* borrowed from root */
 };
@@ -67,6 +72,7 @@ struct envelope_head {
     const char *idempotency_key;
     const char *traceparent;
     const char *request_digest; /* written only with idempotency_key */
+    const char *on_behalf_of;   /* v4: the represented client, or NULL */
 };
 
 /* The envelope's compact JSON (malloc'd; NULL if data cannot be serialised).

@@ -109,8 +109,9 @@ static long records_of(struct world *w, const char *tp)
  * order, a settlement's lines, a client's list, the access log. */
 static bool client_data_route(const struct route *rt)
 {
-    static const char *marks[] = {"{voucher_id}", "{order_id}",  "{settlement_id}",
-                                  "/v1/audit",    "/access-log", NULL};
+    static const char *marks[] = {
+        "{voucher_id}", "{order_id}", "{settlement_id}", "/v1/audit", "/access-log",
+        "/v1/mandates", NULL};
     if (strcmp(rt->pattern, "/v1/vouchers") == 0 || strcmp(rt->pattern, "/v1/orders") == 0)
         return true;
     for (int i = 0; marks[i]; i++)
@@ -134,7 +135,8 @@ static char *route_path(struct world *w, const struct route *rt)
             out = e2e_fmt(e, "%s%c", out, *p++);
         }
     }
-    if (strcmp(rt->pattern, "/v1/vouchers") == 0 || strcmp(rt->pattern, "/v1/orders") == 0)
+    if (strcmp(rt->pattern, "/v1/vouchers") == 0 || strcmp(rt->pattern, "/v1/orders") == 0 ||
+        strcmp(rt->pattern, "/v1/mandates") == 0)
         out = e2e_fmt(e, "%s?client_id=%s", out, w->client);
     return out;
 }

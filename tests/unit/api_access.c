@@ -3,6 +3,8 @@
  * and becomes the row the audit worker writes; which commands are about a
  * client. */
 #include <criterion/criterion.h>
+
+#include "store/topics.h"
 #include <string.h>
 
 #include "../../workers/audit.h"
@@ -80,7 +82,7 @@ Test(api_access, broken_records_are_refused)
         cr_expect_null(audit_row(reg, bad[i], strlen(bad[i]), err, sizeof(err)), "%s", bad[i]);
 }
 
-Test(api_access, commands_about_a_client_are_the_voucher_and_order_ones)
+Test(api_access, commands_about_a_client_are_the_voucher_order_and_mandate_ones)
 {
     size_t n;
     const struct route *rows = router_routes(&n);
@@ -90,11 +92,19 @@ Test(api_access, commands_about_a_client_are_the_voucher_and_order_ones)
         if (!t)
             continue;
         about++;
+        bool mandate = strncmp(rows[i].type, "mandate.", 8) == 0;
         cr_expect(strncmp(rows[i].type, "voucher.", 8) == 0 ||
                       strncmp(rows[i].type, "order.", 6) == 0 ||
-                      strncmp(rows[i].type, "service_event.", 14) == 0,
+                      strncmp(rows[i].type, "service_event.", 14) == 0 || mandate,
                   "%s", rows[i].type);
+        cr_expect_str_eq(t,
+                         mandate ? "mandate"
+                         : strncmp(rows[i].type, "order.", 6) == 0 ||
+                                 strcmp(rows[i].topic, TOPIC_CMD_ORDER) == 0
+                             ? "order"
+                             : "voucher",
+                         "%s", rows[i].type);
         cr_expect_neq(strcmp(rows[i].type, "service_event.auto_approve"), 0);
     }
-    cr_expect_geq(about, 16, "%d commands about a client", about);
+    cr_expect_geq(about, 18, "%d commands about a client", about);
 }

@@ -15,8 +15,8 @@
 TestSuite(envelope_parse, .init = t_schemas_setup, .fini = t_schemas_teardown);
 
 /* A holiday.upsert envelope of version v: 2 adds traceparent, 3 a
- * request_digest (with an Idempotency-Key), 4 a field this build does not
- * know. */
+ * request_digest (with an Idempotency-Key), 4 on_behalf_of, 5 a field
+ * this build does not know. */
 static char *envelope(int v)
 {
     json_t *env =
@@ -31,6 +31,8 @@ static char *envelope(int v)
         json_object_set_new(env, "request_digest", json_string(DIGEST));
     }
     if (v >= 4)
+        json_object_set_new(env, "on_behalf_of", json_string("asiakas-7"));
+    if (v >= 5)
         json_object_set_new(env, "tenant_region", json_string("fi-south"));
     char *s = json_dumps(env, JSON_COMPACT);
     json_decref(env);
@@ -48,7 +50,7 @@ static int parse(int reader, int v, struct envelope *c, char *err, size_t n)
 Test(envelope_parse, every_reader_reads_every_version)
 {
     for (int reader = ENVELOPE_VERSION_MIN; reader <= ENVELOPE_VERSION_CURRENT; reader++) {
-        for (int v = 1; v <= 4; v++) {
+        for (int v = 1; v <= 5; v++) {
             struct envelope c;
             char err[256] = "";
             cr_assert_eq(parse(reader, v, &c, err, sizeof(err)), 0, "reader %d, v%d: %s", reader, v,
@@ -65,6 +67,10 @@ Test(envelope_parse, every_reader_reads_every_version)
             else
                 cr_expect_null(c.request_digest, "reader %d saw a request_digest in v%d", reader,
                                v);
+            if (reader >= 4 && v >= 4)
+                cr_expect_str_eq(c.on_behalf_of, "asiakas-7");
+            else
+                cr_expect_null(c.on_behalf_of, "reader %d saw on_behalf_of in v%d", reader, v);
             envelope_free(&c);
         }
     }
@@ -136,7 +142,8 @@ Test(envelope_parse, the_fronts_envelope_reads_back_with_the_same_actor)
                                   .received_at = "2026-01-01T00:00:00Z",
                                   .idempotency_key = "k-2",
                                   .traceparent = TP,
-                                  .request_digest = DIGEST};
+                                  .request_digest = DIGEST,
+                                  .on_behalf_of = who[i].role == ROLE_CLIENT ? "asiakas-18" : NULL};
         char *s = envelope_build(&h, data);
         json_decref(data);
         cr_assert_not_null(s);
@@ -148,6 +155,10 @@ Test(envelope_parse, the_fronts_envelope_reads_back_with_the_same_actor)
         cr_expect_eq(memcmp(&e.actor, &a, sizeof(a)), 0, "role %s", role_name(who[i].role));
         cr_expect_str_eq(e.traceparent, TP);
         cr_expect_str_eq(e.request_digest, DIGEST);
+        if (who[i].role == ROLE_CLIENT)
+            cr_expect_str_eq(e.on_behalf_of, "asiakas-18");
+        else
+            cr_expect_null(e.on_behalf_of);
         cr_expect_str_eq(envelope_str(&e, "date"), "2026-12-06");
         envelope_free(&e);
         free(s);
@@ -166,10 +177,12 @@ Test(envelope_parse, an_older_writer_leaves_out_later_fields)
                               .received_at = "2026-01-01T00:00:00Z",
                               .idempotency_key = "k",
                               .traceparent = TP,
-                              .request_digest = DIGEST};
+                              .request_digest = DIGEST,
+                              .on_behalf_of = "asiakas-19"};
     char *s = envelope_build(&h, data);
     json_decref(data);
     cr_assert_not_null(s);
+    cr_expect_null(strstr(s, "on_behalf_of"));
     cr_expect_null(strstr(s, "traceparent"));
     cr_expect_null(strstr(s, "request_digest"));
     cr_expect_not_null(strstr(s, "\"idempotency_key\":\"k\""));

@@ -41,6 +41,8 @@ static const char *const command_types[] = {
     "settlement.mark_paid",
     "api_key.create",
     "api_key.revoke",
+    "mandate.grant",
+    "mandate.revoke",
 };
 #define N_TYPES (sizeof command_types / sizeof command_types[0])
 
