@@ -11,15 +11,9 @@
 # psop-loadgen --get, open loop, 32 connections, 10 s a step at RATES
 # (default "100 300 600 1200"). Progress on the terminal, figures in OUTDIR.
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-out=${1:?usage: tests/bench/audit_read.sh OUTDIR}
-mkdir -p "$out"
-cd "$root"
-# shellcheck disable=SC1091
-source .run/stack.env
+# shellcheck source=tests/bench/stack_env.sh
+source "$(dirname "$0")/stack_env.sh"
 export PATH="$root/build/tools:$PATH"
-bin=${PSOP_BENCH_DIR:-$root/build/tests/bench}
 ORG1=0195d000-0000-7000-8000-000000000001
 PROV1=0195d000-0000-7000-8000-000000000101
 V1=0195d000-0000-7000-8000-000000000201

@@ -13,14 +13,8 @@
 # (scripts/dev down --wipe). Progress on the terminal, figures in OUTDIR.
 # STEPS="e2e front" (default) chooses the parts.
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-out=${1:?usage: tests/bench/brokers_run.sh OUTDIR}
-mkdir -p "$out"
-cd "$root"
-# shellcheck disable=SC1091
-source .run/stack.env
-bin=${PSOP_BENCH_DIR:-$root/build/tests/bench}
+# shellcheck source=tests/bench/stack_env.sh
+source "$(dirname "$0")/stack_env.sh"
 steps=" ${STEPS:-e2e front} "
 if [[ $steps == *" e2e "* ]]; then
   echo "== $(date -u +%H:%M:%S) applied commands end to end (brokers: $PSOP_KAFKA_BROKERS)" >&2

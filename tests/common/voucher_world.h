@@ -1,6 +1,8 @@
 /*
  * voucher_world.h - setup shared by the voucher integration tests
- * (worker_voucher.c, worker_crash.c): header-only, like commands.h.
+ * (worker_voucher.c, worker_crash.c, ...; worker_provider.c and events.c take
+ * its pieces vw_open, vw_send_organisers, vw_banded_type): header-only, like
+ * commands.h.
  *
  * Reference data goes through psop.commands.reference (the reference
  * workers apply it); providers, approvals, suspensions and prices are
@@ -48,18 +50,10 @@ static inline void vw_sql(struct vworld *w, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static inline void vw_sql(struct vworld *w, const char *fmt, ...)
 {
-    char *sql;
     va_list ap;
     va_start(ap, fmt);
-    if (vasprintf(&sql, fmt, ap) < 0)
-        abort();
+    free(h_pg_vvalue(w->pg, fmt, ap));
     va_end(ap);
-    PGresult *r = PQexec(w->pg, sql);
-    ExecStatusType st = PQresultStatus(r);
-    cr_assert(st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK, "%s: %s", sql,
-              PQresultErrorMessage(r));
-    PQclear(r);
-    free(sql);
 }
 
 /* First column of the first row as a number (0 when NULL or no row). */
@@ -72,7 +66,9 @@ static inline void vw_code(char *out, size_t n, const char *prefix)
     snprintf(out, n, "%s%s", prefix, u + 24);
 }
 
-static inline void vw_init(struct vworld *w)
+/* The world's connections, actors, organiser ids and service type codes
+ * (prefix + random tail); nothing is sent yet. */
+static inline void vw_open(struct vworld *w, const char *banded_prefix, const char *plain_prefix)
 {
     memset(w, 0, sizeof(*w));
     w->t = tc_open();
@@ -82,35 +78,53 @@ static inline void vw_init(struct vworld *w)
     tc_uuid(w->org_b);
     w->orgs_a = (struct tc_actor){.sub = "kasittelija-a", .role = "organiser", .org = w->org_a};
     w->orgs_b = (struct tc_actor){.sub = "kasittelija-b", .role = "organiser", .org = w->org_b};
-    vw_code(w->banded, sizeof(w->banded), "vkh_");
-    vw_code(w->plain, sizeof(w->plain), "vsi_");
+    vw_code(w->banded, sizeof(w->banded), banded_prefix);
+    vw_code(w->plain, sizeof(w->plain), plain_prefix);
+}
 
-    char ids[5][UUID_STR_LEN];
+/* Sends organiser.upsert for organisers A and B ("<name> A", "<name> B",
+ * invoice prefixes starting with letter); the command ids go to ids[0..1]. */
+static inline void vw_send_organisers(struct vworld *w, const char *name, char letter,
+                                      int auto_approve_days, char ids[][UUID_STR_LEN])
+{
     const char *orgs[] = {w->org_a, w->org_b};
     for (int i = 0; i < 2; i++) {
-        char yt[10], iban[19], prefix[11];
+        char yt[10], iban[19], prefix[11], full[64];
         tc_ytunnus(yt);
         tc_iban_fi(iban);
-        prefix[0] = 'V';
+        prefix[0] = letter;
         tc_alnum(prefix + 1, 9);
+        snprintf(full, sizeof(full), "%s %c", name, i ? 'B' : 'A');
         tc_send(w->t, TOPIC_CMD_REFERENCE, orgs[i], "organiser.upsert", &w->admin,
-                json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i}", "id", orgs[i], "name",
-                          i ? "Setelikunta B" : "Setelikunta A", "business_id", yt, "iban", iban,
-                          "invoice_prefix", prefix, "settlement_day", 5, "auto_approve_days", 14),
+                json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i}", "id", orgs[i], "name", full,
+                          "business_id", yt, "iban", iban, "invoice_prefix", prefix,
+                          "settlement_day", 5, "auto_approve_days", auto_approve_days),
                 ids[i]);
     }
-    /* Income model: max 32.00, min 10.00 per hour, divisor 100; sizes 1-2. */
+}
+
+/* service_type.upsert data of an hourly type with band coefficients
+ * 1.15/1.25/1.50, client share allowed, and an income model: max 32.00,
+ * min 10.00 per hour, divisor 100; sizes 1-2. */
+static inline json_t *vw_banded_type(const char *code, const char *name)
+{
+    return json_pack(
+        "{s:s, s:s, s:s, s:i, s:b, s:{s:f, s:f, s:f}, s:{s:i, s:i, s:i, "
+        "s:[{s:i, s:i, s:i}, {s:i, s:i, s:i}], s:i, s:i}}",
+        "code", code, "name", name, "unit", "hour", "vat_rate_bp", 0, "client_share_allowed", 1,
+        "band_coefficients", "evening", 1.15, "saturday", 1.25, "sunday", 1.5, "income_model",
+        "max_value_cents", 3200, "min_value_cents", 1000, "divisor", 100, "table", "household_size",
+        1, "limit_cents", 60000, "pct_bp", 1500, "household_size", 2, "limit_cents", 110000,
+        "pct_bp", 1200, "extra_person_limit_cents", 20000, "extra_person_pct_bp", 100);
+}
+
+static inline void vw_init(struct vworld *w)
+{
+    vw_open(w, "vkh_", "vsi_");
+    char ids[5][UUID_STR_LEN];
+    vw_send_organisers(w, "Setelikunta", 'V', 14, ids);
     tc_send(w->t, TOPIC_CMD_REFERENCE, w->banded, "service_type.upsert", &w->admin,
-            json_pack("{s:s, s:s, s:s, s:i, s:b, s:{s:f, s:f, s:f}, s:{s:i, s:i, s:i, "
-                      "s:[{s:i, s:i, s:i}, {s:i, s:i, s:i}], s:i, s:i}}",
-                      "code", w->banded, "name", "Kotihoito (setelitesti)", "unit", "hour",
-                      "vat_rate_bp", 0, "client_share_allowed", 1, "band_coefficients", "evening",
-                      1.15, "saturday", 1.25, "sunday", 1.5, "income_model", "max_value_cents",
-                      3200, "min_value_cents", 1000, "divisor", 100, "table", "household_size", 1,
-                      "limit_cents", 60000, "pct_bp", 1500, "household_size", 2, "limit_cents",
-                      110000, "pct_bp", 1200, "extra_person_limit_cents", 20000,
-                      "extra_person_pct_bp", 100),
-            ids[2]);
+            vw_banded_type(w->banded, "Kotihoito (setelitesti)"), ids[2]);
     tc_send(w->t, TOPIC_CMD_REFERENCE, w->plain, "service_type.upsert", &w->admin,
             json_pack("{s:s, s:s, s:s, s:i, s:b}", "code", w->plain, "name",
                       "Fysioterapia (setelitesti)", "unit", "visit", "vat_rate_bp", 0,

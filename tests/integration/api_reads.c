@@ -134,6 +134,28 @@ struct world {
     char register_cmd[UUID_STR_LEN];
 };
 
+/* POST /v1/providers/{prov}/<what> as token, for the world's organiser and
+ * service type and the rest of the body (more_json: members without braces),
+ * applied. */
+static void provider_command(struct world *w, const char *what, const char *token,
+                             const char *more_json)
+{
+    char path[160], body[1024];
+    snprintf(path, sizeof(path), "/v1/providers/%s/%s", w->prov, what);
+    snprintf(body, sizeof(body), "{\"organiser_id\":\"%s\",\"service_type\":\"%s\",%s}", w->org,
+             w->st, more_json);
+    json_decref(applied(w->port, "POST", path, token, body));
+}
+
+/* psopctl cache rebuild, which must succeed. */
+static void cache_rebuild(void)
+{
+    char *cmd = xasprintf("%s/tools/psopctl cache rebuild >/tmp/api_reads_rebuild_%d.log 2>&1",
+                          PSOP_BINARY_DIR, (int)getpid());
+    cr_expect_eq(system(cmd), 0, "%s", cmd);
+    free(cmd);
+}
+
 static void world_init(struct world *w)
 {
     memset(w, 0, sizeof(*w));
@@ -187,23 +209,11 @@ static void world_init(struct world *w)
     snprintf(w->register_cmd, sizeof(w->register_cmd), "%s", jstr(reg, "command_id"));
     json_decref(reg);
 
-    snprintf(path, sizeof(path), "/v1/providers/%s/applications", w->prov);
-    snprintf(body, sizeof(body),
-             "{\"organiser_id\":\"%s\",\"service_type\":\"%s\",\"rulebook_version\":\"2026-1\"}",
-             w->org, w->st);
-    json_decref(applied(w->port, "POST", path, w->provider, body));
-    snprintf(path, sizeof(path), "/v1/providers/%s/decisions", w->prov);
-    snprintf(body, sizeof(body),
-             "{\"organiser_id\":\"%s\",\"service_type\":\"%s\",\"decision\":\"approved\","
-             "\"valid_from\":\"2020-01-01\"}",
-             w->org, w->st);
-    json_decref(applied(w->port, "POST", path, w->organiser, body));
-    snprintf(path, sizeof(path), "/v1/providers/%s/prices", w->prov);
-    snprintf(body, sizeof(body),
-             "{\"organiser_id\":\"%s\",\"service_type\":\"%s\",\"valid_from\":\"2020-01-01\","
-             "\"price_cents\":3300}",
-             w->org, w->st);
-    json_decref(applied(w->port, "POST", path, w->provider, body));
+    provider_command(w, "applications", w->provider, "\"rulebook_version\":\"2026-1\"");
+    provider_command(w, "decisions", w->organiser,
+                     "\"decision\":\"approved\",\"valid_from\":\"2020-01-01\"");
+    provider_command(w, "prices", w->provider,
+                     "\"valid_from\":\"2020-01-01\",\"price_cents\":3300");
     int st;
     json_decref(get_provider_current(w, w->port, w->admin, &st));
     for (int i = 0; i < 300; i++) { /* the same for the public list */
@@ -524,10 +534,7 @@ Test(api_reads, fallback_to_postgres_and_cache_rebuild)
     cr_expect_eq(redis_exists(kl), 0);
 
     /* psopctl cache rebuild puts them back. */
-    char *cmd = xasprintf("%s/tools/psopctl cache rebuild >/tmp/api_reads_rebuild_%d.log 2>&1",
-                          PSOP_BINARY_DIR, (int)getpid());
-    cr_expect_eq(system(cmd), 0, "%s", cmd);
-    free(cmd);
+    cache_rebuild();
     cr_expect_eq(redis_exists(kp), 1);
     cr_expect_eq(redis_exists(kl), 1);
     cr_expect_eq(redis_exists(kc), 1);
@@ -864,10 +871,7 @@ Test(api_reads, voucher_reads_and_their_authorisation)
     f = get_v(&w, &v, "/providers", v.client_tok, &st);
     expect_same(pv, f, "providers from PostgreSQL");
     json_decref(f);
-    char *cmd = xasprintf("%s/tools/psopctl cache rebuild >/tmp/api_reads_rebuild_%d.log 2>&1",
-                          PSOP_BINARY_DIR, (int)getpid());
-    cr_expect_eq(system(cmd), 0, "%s", cmd);
-    free(cmd);
+    cache_rebuild();
     cr_expect_eq(redis_exists(k1), 1);
     cr_expect_eq(redis_exists(k2), 1);
 

@@ -25,6 +25,7 @@
 #include "store/kafka_conf.h"
 #include "store/topics.h"
 #include "schemas.h"
+#include "voucher_world.h"
 
 /* Bounds of the waits (no Criterion .timeout: it leaks under ASan). */
 #define VOUCHER_PROBE_S 20
@@ -81,20 +82,38 @@ static void rejected(struct run *r, const char *cmd_topic, const char *cmd_key,
     free(reason);
 }
 
-static void code_of(char *out, size_t n, const char *prefix)
-{
-    char u[UUID_STR_LEN];
-    tc_uuid(u);
-    snprintf(out, n, "%s%s", prefix, u + 24);
-}
-
 /* ---- producing the changes ---- */
+
+/* Marks an event settled by settlement (settlement runs are another
+ * worker's business). */
+static void settle_by_hand(struct run *r, const char *settlement, const char *event)
+{
+    free(h_pg_value(r->pg,
+                    "UPDATE psop.service_events SET state = 'settled', settlement_id = '%s', "
+                    "settled_at = now() WHERE id = '%s'",
+                    settlement, event));
+}
 
 struct ids {
     char org[UUID_STR_LEN], banded[32], plain[32];
     char p[UUID_STR_LEN], q[UUID_STR_LEN];
     struct tc_actor admin, orgs, prov_p, prov_q;
 };
+
+/* The organiser credits 0.5 h (wrong_quantity) of event of the voucher or
+ * order parent (its id under parent_field) as credit id cr; want (taken) is
+ * what service_event.credited must carry. */
+static void credited_half_hour(struct run *r, const struct ids *x, const char *cmd_topic,
+                               const char *evt_topic, const char *parent_field, const char *parent,
+                               const char *event, const char *cr, const char *explanation,
+                               json_t *want)
+{
+    applied(r, cmd_topic, parent, "service_event.credit", &x->orgs,
+            json_pack("{s:s, s:s, s:s, s:f, s:s, s:s}", parent_field, parent, "event_id", event,
+                      "id", cr, "quantity", 0.5, "reason_code", "wrong_quantity", "explanation",
+                      explanation),
+            "service_event.credited", evt_topic, parent, want);
+}
 
 static void reference_part(struct run *r, struct ids *x)
 {
@@ -110,16 +129,8 @@ static void reference_part(struct run *r, struct ids *x)
             "organiser.upserted", TOPIC_EVT_REFERENCE, x->org,
             json_pack("{s:s, s:s, s:i}", "id", x->org, "business_id", yt, "settlement_day", 5));
     applied(r, TOPIC_CMD_REFERENCE, x->banded, "service_type.upsert", &x->admin,
-            json_pack("{s:s, s:s, s:s, s:i, s:b, s:{s:f, s:f, s:f}, s:{s:i, s:i, s:i, "
-                      "s:[{s:i, s:i, s:i}, {s:i, s:i, s:i}], s:i, s:i}}",
-                      "code", x->banded, "name", "Kotihoito (tapahtumatesti)", "unit", "hour",
-                      "vat_rate_bp", 0, "client_share_allowed", 1, "band_coefficients", "evening",
-                      1.15, "saturday", 1.25, "sunday", 1.5, "income_model", "max_value_cents",
-                      3200, "min_value_cents", 1000, "divisor", 100, "table", "household_size", 1,
-                      "limit_cents", 60000, "pct_bp", 1500, "household_size", 2, "limit_cents",
-                      110000, "pct_bp", 1200, "extra_person_limit_cents", 20000,
-                      "extra_person_pct_bp", 100),
-            "service_type.upserted", TOPIC_EVT_REFERENCE, x->banded,
+            vw_banded_type(x->banded, "Kotihoito (tapahtumatesti)"), "service_type.upserted",
+            TOPIC_EVT_REFERENCE, x->banded,
             json_pack("{s:s, s:s}", "code", x->banded, "unit", "hour"));
     applied(r, TOPIC_CMD_REFERENCE, x->plain, "service_type.upsert", &x->admin,
             json_pack("{s:s, s:s, s:s, s:i, s:b}", "code", x->plain, "name",
@@ -131,6 +142,21 @@ static void reference_part(struct run *r, struct ids *x)
     applied(r, TOPIC_CMD_REFERENCE, "2026-01-06", "holiday.upsert", &x->admin,
             json_pack("{s:s, s:s}", "date", "2026-01-06", "name", "Loppiainen"), "holiday.upserted",
             TOPIC_EVT_REFERENCE, "2026-01-06", json_pack("{s:s}", "date", "2026-01-06"));
+}
+
+/* The organiser approves provider p for service type st from the day text,
+ * or rejects it for the reason text; the event carries the one and no other. */
+static void decided(struct run *r, struct ids *x, const char *p, const char *st, bool approve,
+                    const char *text)
+{
+    const char *decision = approve ? "approved" : "rejected";
+    const char *field = approve ? "valid_from" : "reason",
+               *none = approve ? "reason" : "valid_from";
+    applied(r, TOPIC_CMD_PROVIDER, p, "provider.decide", &x->orgs,
+            json_pack("{s:s, s:s, s:s, s:s, s:s}", "provider_id", p, "organiser_id", x->org,
+                      "service_type", st, "decision", decision, field, text),
+            approve ? "provider.approved" : "provider.rejected", TOPIC_EVT_PROVIDER, p,
+            json_pack("{s:s, s:s, s:n}", "decision", decision, field, text, none));
 }
 
 static void provider_part(struct run *r, struct ids *x)
@@ -174,26 +200,14 @@ static void provider_part(struct run *r, struct ids *x)
             json_pack("{s:i, s:{s:i, s:i}}", "price_cents", 3490, "band_prices_cents", "saturday",
                       3990, "sunday", 4490));
     for (int i = 0; i < 2; i++)
-        applied(r, TOPIC_CMD_PROVIDER, x->p, "provider.decide", &x->orgs,
-                json_pack("{s:s, s:s, s:s, s:s, s:s}", "provider_id", x->p, "organiser_id", x->org,
-                          "service_type", sts[i], "decision", "approved", "valid_from",
-                          "2026-01-01"),
-                "provider.approved", TOPIC_EVT_PROVIDER, x->p,
-                json_pack("{s:s, s:s, s:n}", "decision", "approved", "valid_from", "2026-01-01",
-                          "reason"));
+        decided(r, x, x->p, sts[i], true, "2026-01-01");
     applied(r, TOPIC_CMD_PROVIDER, x->p, "provider.suspend", &x->orgs,
             json_pack("{s:s, s:s, s:s, s:s, s:s}", "provider_id", x->p, "organiser_id", x->org,
                       "service_type", x->plain, "from", "2026-12-01", "reason",
                       "Valvontakäynnin havainnot"),
             "provider.suspended", TOPIC_EVT_PROVIDER, x->p,
             json_pack("{s:s, s:s}", "from", "2026-12-01", "service_type", x->plain));
-    applied(r, TOPIC_CMD_PROVIDER, x->q, "provider.decide", &x->orgs,
-            json_pack("{s:s, s:s, s:s, s:s, s:s}", "provider_id", x->q, "organiser_id", x->org,
-                      "service_type", x->banded, "decision", "rejected", "reason",
-                      "Puutteellinen hakemus"),
-            "provider.rejected", TOPIC_EVT_PROVIDER, x->q,
-            json_pack("{s:s, s:n, s:s}", "decision", "rejected", "valid_from", "reason",
-                      "Puutteellinen hakemus"));
+    decided(r, x, x->q, x->banded, false, "Puutteellinen hakemus");
     /* The rejected command: Q never applied for the per-visit service. */
     rejected(r, TOPIC_CMD_PROVIDER, x->q, "provider.set_price", &x->prov_q,
              json_pack("{s:s, s:s, s:s, s:s, s:i}", "provider_id", x->q, "organiser_id", x->org,
@@ -301,18 +315,13 @@ static bool voucher_part(struct run *r, struct ids *x)
     /* Settled by hand (settlement runs are another worker's business). */
     char settlement[UUID_STR_LEN];
     tc_uuid(settlement);
-    free(h_pg_value(r->pg,
-                    "UPDATE psop.service_events SET state = 'settled', settlement_id = '%s', "
-                    "settled_at = now() WHERE id = '%s'",
-                    settlement, e1));
+    settle_by_hand(r, settlement, e1);
     /* 0.5 h of 34.90, value 36.80: -17.45 for the organiser. */
-    applied(r, TOPIC_CMD_VOUCHER, v1, "service_event.credit", &x->orgs,
-            json_pack("{s:s, s:s, s:s, s:f, s:s, s:s}", "voucher_id", v1, "event_id", e1, "id", cr,
-                      "quantity", 0.5, "reason_code", "wrong_quantity", "explanation",
-                      "Käynti oli puoli tuntia lyhyempi"),
-            "service_event.credited", TOPIC_EVT_VOUCHER, v1,
-            json_pack("{s:s, s:s, s:i, s:i, s:i}", "id", cr, "event_id", e1, "gross_cents", -1745,
-                      "organiser_part_cents", -1745, "client_share_cents", 0));
+    credited_half_hour(r, x, TOPIC_CMD_VOUCHER, TOPIC_EVT_VOUCHER, "voucher_id", v1, e1, cr,
+                       "Käynti oli puoli tuntia lyhyempi",
+                       json_pack("{s:s, s:s, s:i, s:i, s:i}", "id", cr, "event_id", e1,
+                                 "gross_cents", -1745, "organiser_part_cents", -1745,
+                                 "client_share_cents", 0));
     /* E3, then the nightly auto-approval of everything recorded before now:
      * only E3 (E1 is settled, E2 deleted); its event is keyed by V1. */
     applied(r, TOPIC_CMD_VOUCHER, v1, "service_event.record", &x->prov_p,
@@ -395,18 +404,12 @@ static void order_part(struct run *r, struct ids *x)
             json_pack("{s:s, s:s}", "order_id", o, "event_id", e1), "service_event.approved",
             TOPIC_EVT_ORDER, o,
             json_pack("{s:s, s:n, s:s}", "id", e1, "voucher_id", "order_id", o));
-    free(h_pg_value(r->pg,
-                    "UPDATE psop.service_events SET state = 'settled', settlement_id = '%s', "
-                    "settled_at = now() WHERE id = '%s'",
-                    settlement, e1));
+    settle_by_hand(r, settlement, e1);
     /* 0.5 h of 46.00 with fee 12.50: -23.00, client -6.25, organiser -16.75. */
-    applied(r, TOPIC_CMD_ORDER, o, "service_event.credit", &x->orgs,
-            json_pack("{s:s, s:s, s:s, s:f, s:s, s:s}", "order_id", o, "event_id", e1, "id", cr,
-                      "quantity", 0.5, "reason_code", "wrong_quantity", "explanation",
-                      "Puoli tuntia vähemmän"),
-            "service_event.credited", TOPIC_EVT_ORDER, o,
-            json_pack("{s:s, s:s, s:i, s:i, s:i}", "id", cr, "order_id", o, "gross_cents", -2300,
-                      "organiser_part_cents", -1675, "client_share_cents", -625));
+    credited_half_hour(
+        r, x, TOPIC_CMD_ORDER, TOPIC_EVT_ORDER, "order_id", o, e1, cr, "Puoli tuntia vähemmän",
+        json_pack("{s:s, s:s, s:i, s:i, s:i}", "id", cr, "order_id", o, "gross_cents", -2300,
+                  "organiser_part_cents", -1675, "client_share_cents", -625));
     applied(r, TOPIC_CMD_ORDER, o, "order.end", &x->orgs,
             json_pack("{s:s, s:s, s:s}", "order_id", o, "effective_date", "2026-10-31", "reason",
                       "Palvelu päättyi"),
@@ -704,8 +707,8 @@ Test(events, every_change_publishes_one_valid_event)
     tc_uuid(x.org);
     tc_uuid(x.p);
     tc_uuid(x.q);
-    code_of(x.banded, sizeof(x.banded), "evh_");
-    code_of(x.plain, sizeof(x.plain), "evs_");
+    vw_code(x.banded, sizeof(x.banded), "evh_");
+    vw_code(x.plain, sizeof(x.plain), "evs_");
     x.admin = (struct tc_actor){.sub = "test-admin", .role = "admin"};
     x.orgs = (struct tc_actor){.sub = "kasittelija-ev", .role = "organiser", .org = x.org};
     x.prov_p = (struct tc_actor){.sub = "hoiva-p", .role = "provider", .provider = x.p};

@@ -66,6 +66,28 @@ static void assert_text(struct pgc *c, const char *sql, const char *want)
     free(s);
 }
 
+/* migrate_apply of from works and applies want files. */
+static void apply_ok(struct pgc *c, const char *from, int want)
+{
+    char err[512] = "";
+    int applied = -1;
+    cr_assert_eq(migrate_apply(c, from, &applied, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(applied, want);
+}
+
+/* migrate_apply of from fails naming what (and also unless NULL), having
+ * applied want files (not checked where want < 0). */
+static void apply_fails(struct pgc *c, const char *from, int want, const char *what,
+                        const char *also)
+{
+    char err[512] = "";
+    int applied = -1;
+    cr_assert_eq(migrate_apply(c, from, &applied, err, sizeof(err)), -1);
+    if (want >= 0)
+        cr_assert_eq(applied, want);
+    cr_assert(strstr(err, what) && (!also || strstr(err, also)), "%s", err);
+}
+
 static void write_base_migrations(void)
 {
     st_write_file(dir, "0001_accounts.sql",
@@ -85,12 +107,9 @@ static void write_base_migrations(void)
 Test(pg_migrate, applies_in_numeric_order_and_a_second_run_changes_nothing)
 {
     struct pgc *c = connect_db();
-    char err[512] = "";
-    int applied = -1;
     write_base_migrations();
 
-    cr_assert_eq(migrate_apply(c, dir, &applied, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(applied, 3);
+    apply_ok(c, dir, 3);
     assert_text(c,
                 "SELECT string_agg(version || ':' || name, ',' ORDER BY applied_at, version) "
                 "FROM public.schema_migrations",
@@ -99,17 +118,14 @@ Test(pg_migrate, applies_in_numeric_order_and_a_second_run_changes_nothing)
                 "from 0002,from 0010");
     assert_text(c, "SELECT bool_and(length(checksum) = 64) FROM public.schema_migrations", "t");
 
-    applied = -1;
-    cr_assert_eq(migrate_apply(c, dir, &applied, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(applied, 0);
+    apply_ok(c, dir, 0);
     cr_assert_eq(value(c, "SELECT count(*) FROM public.accounts"), 2);
     cr_assert_eq(value(c, "SELECT count(*) FROM public.notes"), 2);
     cr_assert_eq(value(c, "SELECT count(*) FROM public.schema_migrations"), 3);
 
     /* A new file later is applied alone. */
     st_write_file(dir, "0011_index.sql", "CREATE INDEX notes_body ON notes (body);\n");
-    cr_assert_eq(migrate_apply(c, dir, &applied, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(applied, 1);
+    apply_ok(c, dir, 1);
     cr_assert_eq(value(c, "SELECT count(*) FROM public.notes"), 2);
     pgc_free(c);
 }
@@ -117,18 +133,14 @@ Test(pg_migrate, applies_in_numeric_order_and_a_second_run_changes_nothing)
 Test(pg_migrate, changed_checksum_is_refused_and_nothing_new_runs)
 {
     struct pgc *c = connect_db();
-    char err[512] = "";
-    int applied = -1;
     write_base_migrations();
-    cr_assert_eq(migrate_apply(c, dir, &applied, err, sizeof(err)), 0, "%s", err);
+    apply_ok(c, dir, 3);
 
     st_write_file(dir, "0001_accounts.sql",
                   "CREATE TABLE accounts (id int PRIMARY KEY, name text NOT NULL);\n"
                   "INSERT INTO accounts VALUES (1, 'a'), (2, 'b'), (3, 'c');\n");
     st_write_file(dir, "0020_new.sql", "CREATE TABLE newer (id int);\n");
-    cr_assert_eq(migrate_apply(c, dir, &applied, err, sizeof(err)), -1);
-    cr_assert_eq(applied, 0);
-    cr_assert(strstr(err, "0001_accounts.sql") && strstr(err, "changed"), "%s", err);
+    apply_fails(c, dir, 0, "0001_accounts.sql", "changed");
     cr_assert_eq(value(c, "SELECT count(*) FROM public.accounts"), 2);
     assert_text(c, "SELECT to_regclass('public.newer') IS NULL", "t");
     cr_assert_eq(value(c, "SELECT count(*) FROM public.schema_migrations"), 3);
@@ -174,36 +186,27 @@ Test(pg_migrate, check_counts_pending_files_and_writes_nothing)
 Test(pg_migrate, failing_file_rolls_back_with_its_row_and_earlier_files_stay)
 {
     struct pgc *c = connect_db();
-    char err[512] = "";
-    int applied = -1;
     st_write_file(dir, "0001_ok.sql", "CREATE TABLE ok (id int);\n");
     st_write_file(dir, "0002_bad.sql",
                   "CREATE TABLE half (id int);\nINSERT INTO missing_table VALUES (1);\n");
-    cr_assert_eq(migrate_apply(c, dir, &applied, err, sizeof(err)), -1);
-    cr_assert_eq(applied, 1);
-    cr_assert(strstr(err, "0002_bad.sql") && strstr(err, "missing_table"), "%s", err);
+    apply_fails(c, dir, 1, "0002_bad.sql", "missing_table");
     cr_assert_str_eq(pgc_last_sqlstate(c), "42P01");
     cr_assert_not(pgc_last_transient(c));
     assert_text(c, "SELECT to_regclass('public.half') IS NULL", "t");
     assert_text(c, "SELECT string_agg(name, ',') FROM public.schema_migrations", "0001_ok.sql");
 
     st_write_file(dir, "0002_bad.sql", "CREATE TABLE half (id int);\n");
-    cr_assert_eq(migrate_apply(c, dir, &applied, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(applied, 1);
+    apply_ok(c, dir, 1);
     pgc_free(c);
 }
 
 Test(pg_migrate, duplicate_version_and_missing_dir_are_errors)
 {
     struct pgc *c = connect_db();
-    char err[512] = "";
-    int applied = -1;
     st_write_file(dir, "0001_a.sql", "SELECT 1;\n");
     st_write_file(dir, "001_b.sql", "SELECT 1;\n");
-    cr_assert_eq(migrate_apply(c, dir, &applied, err, sizeof(err)), -1);
-    cr_assert(strstr(err, "share version 1"), "%s", err);
-    cr_assert_eq(migrate_apply(c, "/nonexistent/psop", &applied, err, sizeof(err)), -1);
-    cr_assert(strstr(err, "/nonexistent/psop"), "%s", err);
+    apply_fails(c, dir, -1, "share version 1", NULL);
+    apply_fails(c, "/nonexistent/psop", -1, "/nonexistent/psop", NULL);
     pgc_free(c);
 }
 

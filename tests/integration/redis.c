@@ -65,25 +65,40 @@ Test(redis, versioned_write_refuses_older_and_equal_accepts_newer)
     rds_free(r);
 }
 
+/* Writes doc ("" a marker) at version ver to all n keys in one pipelined
+ * call; want_written of them must land. */
+static void put_all(struct rds *r, size_t n, const char *const *keys, const char *doc,
+                    long long ver, long want_written)
+{
+    const char **docs = calloc(n, sizeof(*docs));
+    long long *vers = calloc(n, sizeof(*vers));
+    for (size_t i = 0; i < n; i++) {
+        docs[i] = doc;
+        vers[i] = ver;
+    }
+    char err[256] = "";
+    long written = -1;
+    cr_assert_eq(rds_put_versioned_many(r, n, keys, vers, docs, 0, &written, err, sizeof(err)), 0,
+                 "%s", err);
+    cr_assert_eq(written, want_written);
+    free(docs);
+    free(vers);
+}
+
 Test(redis, stale_markers_and_pipelined_writes)
 {
     struct rds *r = connect_stack();
     enum { N = 600 }; /* more than one pipeline chunk */
     char *keys[N], err[256] = "", *doc = NULL;
-    const char *kp[N], *docs[N];
-    long long vers[N], v = 0;
-    long written = -1;
+    const char *kp[N];
+    long long v = 0;
     for (int i = 0; i < N; i++) {
         keys[i] = st_unique("psop:test:many");
         kp[i] = keys[i];
-        docs[i] = "{\"n\":1}";
-        vers[i] = 3;
     }
     /* key 0 already holds version 5: its write at 3 is refused, the rest land */
     cr_assert_eq(rds_put_versioned(r, keys[0], 5, "{\"n\":0}", 0, err, sizeof(err)), 1);
-    cr_assert_eq(rds_put_versioned_many(r, N, kp, vers, docs, 0, &written, err, sizeof(err)), 0,
-                 "%s", err);
-    cr_assert_eq(written, N - 1);
+    put_all(r, N, kp, "{\"n\":1}", 3, N - 1);
     cr_assert_eq(rds_get_versioned(r, keys[N - 1], &doc, &v, err, sizeof(err)), RDS_FOUND, "%s",
                  err);
     cr_assert_eq(v, 3);
@@ -91,13 +106,7 @@ Test(redis, stale_markers_and_pipelined_writes)
     free(doc);
 
     /* Markers at version 4: refused at key 0 (5 is newer), taken elsewhere. */
-    for (int i = 0; i < N; i++) {
-        docs[i] = "";
-        vers[i] = 4;
-    }
-    cr_assert_eq(rds_put_versioned_many(r, N, kp, vers, docs, 0, &written, err, sizeof(err)), 0,
-                 "%s", err);
-    cr_assert_eq(written, N - 1);
+    put_all(r, N, kp, "", 4, N - 1);
     doc = NULL;
     cr_assert_eq(rds_get_versioned(r, keys[1], &doc, &v, err, sizeof(err)), RDS_STALE);
     cr_assert_null(doc);
@@ -125,13 +134,7 @@ Test(redis, stale_markers_and_pipelined_writes)
     redisReply *rep = rds_command(r, "SCRIPT FLUSH");
     cr_assert_not_null(rep);
     freeReplyObject(rep);
-    for (int i = 0; i < N; i++) {
-        docs[i] = "{\"n\":9}";
-        vers[i] = 9;
-    }
-    cr_assert_eq(rds_put_versioned_many(r, N, kp, vers, docs, 0, &written, err, sizeof(err)), 0,
-                 "%s", err);
-    cr_assert_eq(written, N);
+    put_all(r, N, kp, "{\"n\":9}", 9, N);
 
     for (int i = 0; i < N; i++) {
         del_key(r, keys[i]);

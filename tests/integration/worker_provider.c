@@ -17,50 +17,15 @@
 #include "store/rds.h"
 #include "store/topics.h"
 #include "views/view_provider.h"
+#include "voucher_world.h"
 
-/* Two organisers and two service types of one test. */
-struct world {
-    struct tc *t;
-    PGconn *pg;
-    char org_a[UUID_STR_LEN], org_b[UUID_STR_LEN];
-    char banded[32], plain[32]; /* hourly with band coefficients; per visit without */
-    struct tc_actor admin, orgs_a, orgs_b;
-};
-
-static void code_of(char *out, size_t n, const char *prefix)
+/* Two organisers and two service types of one test (voucher_world.h's
+ * struct vworld), without the voucher tests' income model. */
+static void world_init(struct vworld *w)
 {
-    char u[UUID_STR_LEN];
-    tc_uuid(u);
-    snprintf(out, n, "%s%s", prefix, u + 24); /* the uuid's random tail, lower-case hex */
-}
-
-static void world_init(struct world *w)
-{
-    memset(w, 0, sizeof(*w));
-    w->t = tc_open();
-    w->pg = h_pg();
-    w->admin = (struct tc_actor){.sub = "test-admin", .role = "admin"};
-    tc_uuid(w->org_a);
-    tc_uuid(w->org_b);
-    w->orgs_a = (struct tc_actor){.sub = "kasittelija-a", .role = "organiser", .org = w->org_a};
-    w->orgs_b = (struct tc_actor){.sub = "kasittelija-b", .role = "organiser", .org = w->org_b};
-    code_of(w->banded, sizeof(w->banded), "tkh_");
-    code_of(w->plain, sizeof(w->plain), "tsi_");
-
+    vw_open(w, "tkh_", "tsi_");
     char ids[4][UUID_STR_LEN];
-    const char *orgs[] = {w->org_a, w->org_b};
-    for (int i = 0; i < 2; i++) {
-        char yt[10], iban[19], prefix[11];
-        tc_ytunnus(yt);
-        tc_iban_fi(iban);
-        prefix[0] = 'T';
-        tc_alnum(prefix + 1, 9);
-        tc_send(w->t, TOPIC_CMD_REFERENCE, orgs[i], "organiser.upsert", &w->admin,
-                json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i}", "id", orgs[i], "name",
-                          i ? "Testikunta B" : "Testikunta A", "business_id", yt, "iban", iban,
-                          "invoice_prefix", prefix, "settlement_day", 5, "auto_approve_days", 0),
-                ids[i]);
-    }
+    vw_send_organisers(w, "Testikunta", 'T', 0, ids);
     tc_send(w->t, TOPIC_CMD_REFERENCE, w->banded, "service_type.upsert", &w->admin,
             json_pack("{s:s, s:s, s:s, s:i, s:b, s:{s:f, s:f, s:f}}", "code", w->banded, "name",
                       "Kotihoito (testi)", "unit", "hour", "vat_rate_bp", 0, "client_share_allowed",
@@ -74,20 +39,9 @@ static void world_init(struct world *w)
         tc_expect_applied(w->pg, ids[i]);
 }
 
-static void world_fini(struct world *w)
-{
-    tc_close(w->t);
-    PQfinish(w->pg);
-}
-
-static struct tc_actor provider_actor(const char *provider_id)
-{
-    return (struct tc_actor){.sub = "erp-test", .role = "provider", .provider = provider_id};
-}
-
 /* Sends a provider command keyed by the provider id; provider_id (a path
  * parameter in the api) is added to data when missing. */
-static void prov_send(struct world *w, const char *pid, const char *type, const struct tc_actor *a,
+static void prov_send(struct vworld *w, const char *pid, const char *type, const struct tc_actor *a,
                       json_t *data, char id[UUID_STR_LEN])
 {
     if (strcmp(type, "provider.register") != 0 && !json_object_get(data, "provider_id"))
@@ -95,7 +49,7 @@ static void prov_send(struct world *w, const char *pid, const char *type, const 
     tc_send(w->t, TOPIC_CMD_PROVIDER, pid, type, a, data, id);
 }
 
-static void prov_applied(struct world *w, const char *pid, const char *type,
+static void prov_applied(struct vworld *w, const char *pid, const char *type,
                          const struct tc_actor *a, json_t *data)
 {
     char id[UUID_STR_LEN];
@@ -103,7 +57,7 @@ static void prov_applied(struct world *w, const char *pid, const char *type,
     tc_expect_applied(w->pg, id);
 }
 
-static void prov_rejected(struct world *w, const char *pid, const char *type,
+static void prov_rejected(struct vworld *w, const char *pid, const char *type,
                           const struct tc_actor *a, json_t *data, const char *prefix)
 {
     char id[UUID_STR_LEN];
@@ -112,13 +66,13 @@ static void prov_rejected(struct world *w, const char *pid, const char *type,
 }
 
 /* Registers a new provider as itself; fills its id and business id. */
-static void register_provider(struct world *w, char pid[UUID_STR_LEN], char yt[10])
+static void register_provider(struct vworld *w, char pid[UUID_STR_LEN], char yt[10])
 {
     char iban[19];
     tc_uuid(pid);
     tc_ytunnus(yt);
     tc_iban_fi(iban);
-    struct tc_actor me = provider_actor(pid);
+    struct tc_actor me = vw_prov_actor(pid);
     prov_applied(w, pid, "provider.register", &me,
                  json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "id", pid, "business_id", yt, "name",
                            "Hoivapalvelu Testi Oy", "iban", iban, "email", "laskutus@example.fi",
@@ -157,11 +111,11 @@ static const json_t *find_provider(const json_t *list, const char *pid)
 
 Test(worker_provider, lifecycle_state_views_and_events)
 {
-    struct world w;
+    struct vworld w;
     world_init(&w);
     char pid[UUID_STR_LEN], yt[10];
     register_provider(&w, pid, yt);
-    struct tc_actor me = provider_actor(pid);
+    struct tc_actor me = vw_prov_actor(pid);
 
     char *s = h_pg_value(w.pg,
                          "SELECT business_id || '|' || registered_by || '|' || version || '|' || "
@@ -357,18 +311,18 @@ Test(worker_provider, lifecycle_state_views_and_events)
         }
     }
     json_decref(evs);
-    world_fini(&w);
+    vw_fini(&w);
 }
 
 Test(worker_provider, every_rejection_rule_with_its_reason)
 {
-    struct world w;
+    struct vworld w;
     world_init(&w);
     char pid[UUID_STR_LEN], yt[10], other[UUID_STR_LEN], iban[19];
     register_provider(&w, pid, yt);
-    struct tc_actor me = provider_actor(pid);
+    struct tc_actor me = vw_prov_actor(pid);
     tc_uuid(other);
-    struct tc_actor them = provider_actor(other);
+    struct tc_actor them = vw_prov_actor(other);
     tc_iban_fi(iban);
 
     /* register */
@@ -471,18 +425,18 @@ Test(worker_provider, every_rejection_rule_with_its_reason)
     json_decref(approve);
     json_decref(suspend);
     json_decref(price);
-    world_fini(&w);
+    vw_fini(&w);
 }
 
 Test(worker_provider, replayed_command_applies_once)
 {
-    struct world w;
+    struct vworld w;
     world_init(&w);
     char pid[UUID_STR_LEN], yt[10], iban[19];
     tc_uuid(pid);
     tc_ytunnus(yt);
     tc_iban_fi(iban);
-    struct tc_actor me = provider_actor(pid);
+    struct tc_actor me = vw_prov_actor(pid);
     char reg_id[UUID_STR_LEN], apply_id[UUID_STR_LEN], last[UUID_STR_LEN];
     char *reg = tc_send_env(w.t, TOPIC_CMD_PROVIDER, pid, "provider.register", &me,
                             json_pack("{s:s, s:s, s:s, s:s}", "id", pid, "business_id", yt, "name",
@@ -530,7 +484,7 @@ Test(worker_provider, replayed_command_applies_once)
     json_decref(evs);
     free(reg);
     free(app);
-    world_fini(&w);
+    vw_fini(&w);
 }
 
 /* Polls key until its version is at least min_version; returns the document. */
@@ -557,14 +511,14 @@ static json_t *redis_wait(struct rds *r, const char *key, long long min_version,
 
 Test(worker_provider, redis_read_models_are_versioned)
 {
-    struct world w;
+    struct vworld w;
     world_init(&w);
     char err[256];
     struct rds *r = rds_connect(h_config()->redis_url, 2000, err, sizeof(err));
     cr_assert_not_null(r, "redis: %s", err);
     char pid[UUID_STR_LEN], yt[10];
     register_provider(&w, pid, yt);
-    struct tc_actor me = provider_actor(pid);
+    struct tc_actor me = vw_prov_actor(pid);
     prov_applied(&w, pid, "provider.apply", &me, apply_data(pid, w.org_a, w.banded));
     prov_applied(&w, pid, "provider.decide", &w.orgs_a,
                  json_pack("{s:s, s:s, s:s, s:s}", "organiser_id", w.org_a, "service_type",
@@ -636,5 +590,5 @@ Test(worker_provider, redis_read_models_are_versioned)
 
     pgc_free(pg);
     rds_free(r);
-    world_fini(&w);
+    vw_fini(&w);
 }

@@ -36,6 +36,26 @@ static int verify(struct auth *a, const char *tok, struct actor *ac, char *why, 
     return auth_verify(a, hdr, time(NULL), ac, why, cap);
 }
 
+/* a accepts tok, which is freed. */
+static void accepts(struct auth *a, char *tok)
+{
+    struct actor ac;
+    char why[160];
+    cr_expect_eq(verify(a, tok, &ac, why, sizeof(why)), 0, "%s", why);
+    free(tok);
+}
+
+/* a refuses tok, which is freed, saying says (any reason where NULL). */
+static void refuses(struct auth *a, char *tok, const char *says)
+{
+    struct actor ac;
+    char why[160];
+    cr_expect_eq(verify(a, tok, &ac, why, sizeof(why)), -1, "%s", tok);
+    if (says)
+        cr_expect_str_eq(why, says);
+    free(tok);
+}
+
 static char *hs256(const char *claims)
 {
     return tl_jwt("HS256", TL_SECRET, strlen(TL_SECRET), claims);
@@ -73,28 +93,16 @@ Test(api_auth, a_valid_token_gives_the_actor)
 Test(api_auth, expired_token_is_refused)
 {
     struct auth *a = make_auth("HS256", NULL, NULL, NULL);
-    char *t = hs256(claims_exp(NULL, -1));
-    struct actor ac;
-    char why[160];
-    cr_expect_eq(verify(a, t, &ac, why, sizeof(why)), -1);
-    cr_expect_str_eq(why, "token expired");
-    free(t);
+    refuses(a, hs256(claims_exp(NULL, -1)), "token expired");
     auth_free(a);
 }
 
 Test(api_auth, missing_exp_is_refused)
 {
     struct auth *a = make_auth("HS256", NULL, NULL, NULL);
-    char *t = hs256("{\"sub\":\"u1\",\"role\":\"admin\"}");
-    struct actor ac;
-    char why[160];
-    cr_expect_eq(verify(a, t, &ac, why, sizeof(why)), -1);
-    cr_expect_str_eq(why, "token has no exp");
-    free(t);
+    refuses(a, hs256("{\"sub\":\"u1\",\"role\":\"admin\"}"), "token has no exp");
     /* exp as a string is not a NumericDate either */
-    t = hs256("{\"sub\":\"u1\",\"role\":\"admin\",\"exp\":\"9999999999\"}");
-    cr_expect_eq(verify(a, t, &ac, why, sizeof(why)), -1);
-    free(t);
+    refuses(a, hs256("{\"sub\":\"u1\",\"role\":\"admin\",\"exp\":\"9999999999\"}"), NULL);
     auth_free(a);
 }
 
@@ -102,26 +110,19 @@ Test(api_auth, alg_none_is_refused)
 {
     struct auth *a = make_auth("HS256", NULL, NULL, NULL);
     char *t = tl_jwt("none", NULL, 0, claims_exp(NULL, 60));
-    struct actor ac;
-    char why[160];
-    cr_expect_eq(verify(a, t, &ac, why, sizeof(why)), -1);
-    cr_expect_str_eq(why, "token algorithm must be HS256");
+    char *untrailed = strdup(t);
+    refuses(a, t, "token algorithm must be HS256");
     /* and without the trailing dot */
-    t[strlen(t) - 1] = '\0';
-    cr_expect_eq(verify(a, t, &ac, why, sizeof(why)), -1);
-    free(t);
+    untrailed[strlen(untrailed) - 1] = '\0';
+    refuses(a, untrailed, NULL);
     auth_free(a);
 }
 
 Test(api_auth, another_algorithm_is_refused_even_with_the_right_secret)
 {
     struct auth *a = make_auth("HS256", NULL, NULL, NULL);
-    char *t = tl_jwt("HS512", TL_SECRET, strlen(TL_SECRET), claims_exp(NULL, 60));
-    struct actor ac;
-    char why[160];
-    cr_expect_eq(verify(a, t, &ac, why, sizeof(why)), -1);
-    cr_expect_str_eq(why, "token algorithm must be HS256");
-    free(t);
+    refuses(a, tl_jwt("HS512", TL_SECRET, strlen(TL_SECRET), claims_exp(NULL, 60)),
+            "token algorithm must be HS256");
     auth_free(a);
 }
 
@@ -129,18 +130,12 @@ Test(api_auth, bad_signature_is_refused)
 {
     struct auth *a = make_auth("HS256", NULL, NULL, NULL);
     const char *other = "another-secret-of-enough-length-0123456789";
-    char *t = tl_jwt("HS256", other, strlen(other), claims_exp(NULL, 60));
-    struct actor ac;
-    char why[160];
-    cr_expect_eq(verify(a, t, &ac, why, sizeof(why)), -1);
-    cr_expect_str_eq(why, "bad token signature");
-    free(t);
+    refuses(a, tl_jwt("HS256", other, strlen(other), claims_exp(NULL, 60)), "bad token signature");
     /* a valid token with one payload byte changed */
-    t = hs256(claims_exp(NULL, 60));
+    char *t = hs256(claims_exp(NULL, 60));
     char *p = strchr(t, '.') + 5;
     *p = *p == 'A' ? 'B' : 'A';
-    cr_expect_eq(verify(a, t, &ac, why, sizeof(why)), -1);
-    free(t);
+    refuses(a, t, NULL);
     auth_free(a);
 }
 
@@ -160,56 +155,32 @@ Test(api_auth, malformed_headers_are_refused)
 Test(api_auth, role_and_sub_are_required)
 {
     struct auth *a = make_auth("HS256", NULL, NULL, NULL);
-    struct actor ac;
-    char why[160];
     char c[256];
     snprintf(c, sizeof(c), "{\"sub\":\"u\",\"role\":\"root\",\"exp\":%ld}", (long)time(NULL) + 60);
-    char *t = hs256(c);
-    cr_expect_eq(verify(a, t, &ac, why, sizeof(why)), -1);
-    free(t);
+    refuses(a, hs256(c), NULL);
     snprintf(c, sizeof(c), "{\"role\":\"admin\",\"exp\":%ld}", (long)time(NULL) + 60);
-    t = hs256(c);
-    cr_expect_eq(verify(a, t, &ac, why, sizeof(why)), -1);
-    free(t);
+    refuses(a, hs256(c), NULL);
     auth_free(a);
 }
 
 Test(api_auth, issuer_and_audience_when_configured)
 {
     struct auth *a = make_auth("HS256", "https://idp.example", "psop", NULL);
-    struct actor ac;
-    char why[160];
-    char *t = hs256(claims_exp(",\"iss\":\"https://idp.example\",\"aud\":\"psop\"", 60));
-    cr_expect_eq(verify(a, t, &ac, why, sizeof(why)), 0, "%s", why);
-    free(t);
-    t = hs256(claims_exp(",\"iss\":\"https://idp.example\",\"aud\":[\"x\",\"psop\"]", 60));
-    cr_expect_eq(verify(a, t, &ac, why, sizeof(why)), 0, "%s", why);
-    free(t);
-    t = hs256(claims_exp(",\"iss\":\"https://evil.example\",\"aud\":\"psop\"", 60));
-    cr_expect_eq(verify(a, t, &ac, why, sizeof(why)), -1);
-    cr_expect_str_eq(why, "wrong token issuer");
-    free(t);
-    t = hs256(claims_exp(",\"iss\":\"https://idp.example\",\"aud\":\"other\"", 60));
-    cr_expect_eq(verify(a, t, &ac, why, sizeof(why)), -1);
-    cr_expect_str_eq(why, "wrong token audience");
-    free(t);
-    t = hs256(claims_exp(",\"aud\":\"psop\"", 60)); /* no iss */
-    cr_expect_eq(verify(a, t, &ac, why, sizeof(why)), -1);
-    free(t);
-    t = hs256(claims_exp(",\"iss\":\"https://idp.example\"", 60)); /* no aud */
-    cr_expect_eq(verify(a, t, &ac, why, sizeof(why)), -1);
-    free(t);
+    accepts(a, hs256(claims_exp(",\"iss\":\"https://idp.example\",\"aud\":\"psop\"", 60)));
+    accepts(a, hs256(claims_exp(",\"iss\":\"https://idp.example\",\"aud\":[\"x\",\"psop\"]", 60)));
+    refuses(a, hs256(claims_exp(",\"iss\":\"https://evil.example\",\"aud\":\"psop\"", 60)),
+            "wrong token issuer");
+    refuses(a, hs256(claims_exp(",\"iss\":\"https://idp.example\",\"aud\":\"other\"", 60)),
+            "wrong token audience");
+    refuses(a, hs256(claims_exp(",\"aud\":\"psop\"", 60)), NULL);                /* no iss */
+    refuses(a, hs256(claims_exp(",\"iss\":\"https://idp.example\"", 60)), NULL); /* no aud */
     auth_free(a);
 }
 
 Test(api_auth, iss_and_aud_are_ignored_when_not_configured)
 {
     struct auth *a = make_auth("HS256", NULL, NULL, NULL);
-    struct actor ac;
-    char why[160];
-    char *t = hs256(claims_exp(",\"iss\":\"whoever\",\"aud\":\"whatever\"", 60));
-    cr_expect_eq(verify(a, t, &ac, why, sizeof(why)), 0, "%s", why);
-    free(t);
+    accepts(a, hs256(claims_exp(",\"iss\":\"whoever\",\"aud\":\"whatever\"", 60)));
     auth_free(a);
 }
 
@@ -242,19 +213,10 @@ Test(api_auth, rs256_verifies_and_refuses_the_public_key_as_hmac_secret)
     char *pub = read_all(pub_path, &publen);
 
     struct auth *a = make_auth("RS256", NULL, NULL, pub_path);
-    struct actor ac;
-    char why[160];
-    char *t = tl_jwt("RS256", priv, plen, claims_exp(NULL, 60));
-    cr_expect_eq(verify(a, t, &ac, why, sizeof(why)), 0, "%s", why);
-    free(t);
+    accepts(a, tl_jwt("RS256", priv, plen, claims_exp(NULL, 60)));
     /* The classic confusion attack: HS256 keyed with the public key. */
-    t = tl_jwt("HS256", pub, publen, claims_exp(NULL, 60));
-    cr_expect_eq(verify(a, t, &ac, why, sizeof(why)), -1);
-    cr_expect_str_eq(why, "token algorithm must be RS256");
-    free(t);
-    t = tl_jwt("none", NULL, 0, claims_exp(NULL, 60));
-    cr_expect_eq(verify(a, t, &ac, why, sizeof(why)), -1);
-    free(t);
+    refuses(a, tl_jwt("HS256", pub, publen, claims_exp(NULL, 60)), "token algorithm must be RS256");
+    refuses(a, tl_jwt("none", NULL, 0, claims_exp(NULL, 60)), NULL);
     auth_free(a);
     free(priv);
     free(pub);

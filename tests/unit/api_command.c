@@ -23,22 +23,40 @@ static int from_route(const char *method, const char *path, const char *body,
     return cmd_from_route(&m, j, ac, reg, b, e);
 }
 
+/* The path of the first error. */
+static const char *first_error_path(const struct cmd_error *e)
+{
+    return json_string_value(json_object_get(json_array_get(e->errors, 0), "path"));
+}
+
+/* Revokes VOU through its route into b, with ids; voucher_id comes from the
+ * path. */
+static void revocation(struct cmd_batch *b)
+{
+    struct cmd_error e = {0};
+    cr_assert_eq(from_route("POST", "/v1/vouchers/" VOU "/revocation",
+                            "{\"effective_date\":\"2025-03-01\",\"reason\":\"x\"}", &org, b, &e),
+                 0, "%s", e.detail);
+    cr_expect_str_eq(json_string_value(json_object_get(b->items[0].data, "voucher_id")), VOU);
+    cmd_assign_ids(b, NULL);
+}
+
+/* b finalized from origin o; its first envelope, parsed. */
+static json_t *first_envelope(struct cmd_batch *b, const struct cmd_origin *o)
+{
+    struct cmd_error e = {0};
+    cr_assert_eq(cmd_finalize(b, &org, o, &e), 0, "%s", e.detail);
+    return json_loads(b->items[0].payload, 0, NULL);
+}
+
 Test(api_command, path_parameters_fill_the_data)
 {
     struct cmd_batch b;
-    struct cmd_error e = {0};
-    cr_assert_eq(from_route("POST", "/v1/vouchers/" VOU "/revocation",
-                            "{\"effective_date\":\"2025-03-01\",\"reason\":\"x\"}", &org, &b, &e),
-                 0, "%s", e.detail);
-    cr_expect_str_eq(json_string_value(json_object_get(b.items[0].data, "voucher_id")), VOU);
-    cmd_assign_ids(&b, NULL);
-    cr_assert_eq(cmd_finalize(&b, &org,
-                              &(struct cmd_origin){"2025-01-01T00:00:00.000Z", "k1", TP, 2, NULL},
-                              &e),
-                 0);
+    revocation(&b);
+    json_t *env =
+        first_envelope(&b, &(struct cmd_origin){"2025-01-01T00:00:00.000Z", "k1", TP, 2, NULL});
     cr_expect_str_eq(b.items[0].key, VOU);
     cr_expect_str_eq(b.items[0].resource_id, VOU);
-    json_t *env = json_loads(b.items[0].payload, 0, NULL);
     cr_expect_str_eq(json_string_value(json_object_get(env, "type")), "voucher.revoke");
     cr_expect_str_eq(json_string_value(json_object_get(env, "idempotency_key")), "k1");
     cr_expect_eq(json_integer_value(json_object_get(env, "schema_version")), 2);
@@ -58,8 +76,7 @@ Test(api_command, path_and_body_disagreeing_is_422)
                             &org, &b, &e),
                  -1);
     cr_expect_eq(e.status, 422);
-    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(e.errors, 0), "path")),
-                     "/voucher_id");
+    cr_expect_str_eq(first_error_path(&e), "/voucher_id");
     cmd_error_clear(&e);
 }
 
@@ -111,8 +128,7 @@ Test(api_command, batch_errors_are_indexed)
     cr_assert_eq(cmd_from_commands(body, &org, reg, &b, &e), -1);
     cr_expect_eq(e.status, 422);
     /* the shape error of item 2 is reported first; schemas run only on a sound batch */
-    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(e.errors, 0), "path")),
-                     "/commands/2/type");
+    cr_expect_str_eq(first_error_path(&e), "/commands/2/type");
     cmd_error_clear(&e);
 
     body =
@@ -121,8 +137,7 @@ Test(api_command, batch_errors_are_indexed)
                    "\"organiser_id\":\"" ORG "\",\"period\":\"2025-1\"}}]}",
                    0, NULL);
     cr_assert_eq(cmd_from_commands(body, &org, reg, &b, &e), -1);
-    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(e.errors, 0), "path")),
-                     "/commands/1/data/period");
+    cr_expect_str_eq(first_error_path(&e), "/commands/1/data/period");
     cmd_error_clear(&e);
 }
 
@@ -145,24 +160,15 @@ Test(api_command, accepted_shapes)
 Test(api_command, a_version_1_envelope_has_no_traceparent)
 {
     struct cmd_batch b;
-    struct cmd_error e = {0};
-    cr_assert_eq(from_route("POST", "/v1/vouchers/" VOU "/revocation",
-                            "{\"effective_date\":\"2025-03-01\",\"reason\":\"x\"}", &org, &b, &e),
-                 0, "%s", e.detail);
-    cmd_assign_ids(&b, NULL);
-    cr_assert_eq(
-        cmd_finalize(&b, &org, &(struct cmd_origin){"2025-01-01T00:00:00Z", NULL, TP, 1, NULL}, &e),
-        0);
-    json_t *env = json_loads(b.items[0].payload, 0, NULL);
+    revocation(&b);
+    json_t *env =
+        first_envelope(&b, &(struct cmd_origin){"2025-01-01T00:00:00Z", NULL, TP, 1, NULL});
     cr_expect_eq(json_integer_value(json_object_get(env, "schema_version")), 1);
     cr_expect_null(json_object_get(env, "traceparent"));
     json_decref(env);
     /* An empty traceparent is no traceparent (it would not match the schema). */
     free(b.items[0].payload);
-    cr_assert_eq(
-        cmd_finalize(&b, &org, &(struct cmd_origin){"2025-01-01T00:00:00Z", NULL, "", 2, NULL}, &e),
-        0);
-    env = json_loads(b.items[0].payload, 0, NULL);
+    env = first_envelope(&b, &(struct cmd_origin){"2025-01-01T00:00:00Z", NULL, "", 2, NULL});
     cr_expect_null(json_object_get(env, "traceparent"));
     json_decref(env);
     cmd_batch_free(&b);

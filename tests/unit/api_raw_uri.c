@@ -5,14 +5,22 @@
 
 Test(raw_uri, nul_anywhere_and_encoded_slashes_in_the_path)
 {
-    cr_expect_eq(raw_uri_check("/v1/vouchers/abc"), RAW_URI_OK);
-    cr_expect_eq(raw_uri_check("/v1/vouchers?client_id=a%2Fb"), RAW_URI_OK);
-    cr_expect_eq(raw_uri_check("/v1/vouchers/abc%2Fservice-events"), RAW_URI_ENCODED_SLASH);
-    cr_expect_eq(raw_uri_check("/v1/vouchers/abc%2fservice-events"), RAW_URI_ENCODED_SLASH);
-    cr_expect_eq(raw_uri_check("/v1/vouchers/abc%5Cx"), RAW_URI_ENCODED_SLASH);
-    cr_expect_eq(raw_uri_check("/v1/vouchers/abc%00"), RAW_URI_NUL);
-    cr_expect_eq(raw_uri_check("/v1/vouchers?client_id=x%00y"), RAW_URI_NUL);
-    cr_expect_eq(raw_uri_check("/v1/x%2"), RAW_URI_OK);
-    cr_expect_eq(raw_uri_check("%"), RAW_URI_OK);
-    cr_expect_eq(raw_uri_check(NULL), RAW_URI_OK);
+    static const struct {
+        enum raw_uri_verdict want;
+        const char *uri;
+    } cases[] = {
+        {RAW_URI_OK, "/v1/vouchers/abc"},
+        {RAW_URI_OK, "/v1/vouchers?client_id=a%2Fb"},
+        {RAW_URI_ENCODED_SLASH, "/v1/vouchers/abc%2Fservice-events"},
+        {RAW_URI_ENCODED_SLASH, "/v1/vouchers/abc%2fservice-events"},
+        {RAW_URI_ENCODED_SLASH, "/v1/vouchers/abc%5Cx"},
+        {RAW_URI_NUL, "/v1/vouchers/abc%00"},
+        {RAW_URI_NUL, "/v1/vouchers?client_id=x%00y"},
+        {RAW_URI_OK, "/v1/x%2"},
+        {RAW_URI_OK, "%"},
+        {RAW_URI_OK, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        cr_expect_eq(raw_uri_check(cases[i].uri), cases[i].want, "%s",
+                     cases[i].uri ? cases[i].uri : "(null)");
 }

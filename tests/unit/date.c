@@ -178,23 +178,31 @@ Test(date, helsinki_day_in_summer_is_utc_plus_3)
 
 Test(date, helsinki_dst_switches_on_last_sundays)
 {
-    /* 2025: summer time 2025-03-30 01:00 UTC .. 2025-10-26 01:00 UTC.
-     * 21:30 UTC is 23:30 in EET but 00:30 next day in EEST. */
-    cr_assert_eq(date_helsinki_day_at(utc(2025, 3, 29, 21, 30, 0)), P("2025-03-29"));
-    cr_assert_eq(date_helsinki_day_at(utc(2025, 3, 30, 21, 30, 0)), P("2025-03-31"));
-    cr_assert_eq(date_helsinki_day_at(utc(2025, 10, 25, 21, 30, 0)), P("2025-10-26"));
-    cr_assert_eq(date_helsinki_day_at(utc(2025, 10, 26, 21, 30, 0)), P("2025-10-26"));
-    /* 2024: 2024-03-31 and 2024-10-27 (March 31 itself is the last Sunday). */
-    cr_assert_eq(date_helsinki_day_at(utc(2024, 3, 30, 21, 30, 0)), P("2024-03-30"));
-    cr_assert_eq(date_helsinki_day_at(utc(2024, 3, 31, 21, 30, 0)), P("2024-04-01"));
-    cr_assert_eq(date_helsinki_day_at(utc(2024, 10, 26, 21, 30, 0)), P("2024-10-27"));
-    cr_assert_eq(date_helsinki_day_at(utc(2024, 10, 27, 21, 30, 0)), P("2024-10-27"));
-    /* The switch instants themselves: local 03:00 EET -> 04:00 EEST is still
-     * the same day, so check the last second before and at each switch. */
-    cr_assert_eq(date_helsinki_day_at(utc(2025, 3, 30, 0, 59, 59)), P("2025-03-30"));
-    cr_assert_eq(date_helsinki_day_at(utc(2025, 3, 30, 1, 0, 0)), P("2025-03-30"));
-    cr_assert_eq(date_helsinki_day_at(utc(2025, 10, 26, 0, 59, 59)), P("2025-10-26"));
-    cr_assert_eq(date_helsinki_day_at(utc(2025, 10, 26, 1, 0, 0)), P("2025-10-26"));
+    /* A UTC instant and its day in Helsinki. */
+    static const char *const at[][2] = {
+        /* 2025: summer time 2025-03-30 01:00 UTC .. 2025-10-26 01:00 UTC.
+         * 21:30 UTC is 23:30 in EET but 00:30 next day in EEST. */
+        {"2025-03-29T21:30:00Z", "2025-03-29"},
+        {"2025-03-30T21:30:00Z", "2025-03-31"},
+        {"2025-10-25T21:30:00Z", "2025-10-26"},
+        {"2025-10-26T21:30:00Z", "2025-10-26"},
+        /* 2024: 2024-03-31 and 2024-10-27 (March 31 itself is the last Sunday). */
+        {"2024-03-30T21:30:00Z", "2024-03-30"},
+        {"2024-03-31T21:30:00Z", "2024-04-01"},
+        {"2024-10-26T21:30:00Z", "2024-10-27"},
+        {"2024-10-27T21:30:00Z", "2024-10-27"},
+        /* The switch instants themselves: local 03:00 EET -> 04:00 EEST is still
+         * the same day, so check the last second before and at each switch. */
+        {"2025-03-30T00:59:59Z", "2025-03-30"},
+        {"2025-03-30T01:00:00Z", "2025-03-30"},
+        {"2025-10-26T00:59:59Z", "2025-10-26"},
+        {"2025-10-26T01:00:00Z", "2025-10-26"},
+    };
+    for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
+        int y, m, d, hh, mm, ss;
+        cr_assert_eq(sscanf(at[i][0], "%d-%d-%dT%d:%d:%dZ", &y, &m, &d, &hh, &mm, &ss), 6);
+        cr_assert_eq(date_helsinki_day_at(utc(y, m, d, hh, mm, ss)), P(at[i][1]), "%s", at[i][0]);
+    }
 }
 
 Test(date, helsinki_matches_tzdata_when_installed)

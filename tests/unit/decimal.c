@@ -30,36 +30,64 @@ static void bad(const char *text)
     cr_assert_eq(v, -777, "output touched: %s", text);
 }
 
+struct ok_case {
+    const char *text;
+    int64_t want;
+};
+
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+static void expect_ok(const struct ok_case *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(ok(c[i].text), c[i].want, "%s", c[i].text);
+}
+
+static void expect_bad(const char *const *texts, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        bad(texts[i]);
+}
+
 Test(decimal_from_json, integers)
 {
-    cr_assert_eq(ok("0"), 0);
-    cr_assert_eq(ok("1"), 100);
-    cr_assert_eq(ok("1000"), 100000);
-    cr_assert_eq(ok("-3"), -300);
-    cr_assert_eq(ok("92233720368547758"), 9223372036854775800);
-    bad("92233720368547759"); /* * 100 overflows int64 */
-    bad("-92233720368547759");
+    static const struct ok_case c[] = {
+        {"0", 0},
+        {"1", 100},
+        {"1000", 100000},
+        {"-3", -300},
+        {"92233720368547758", 9223372036854775800},
+    };
+    expect_ok(c, N_OF(c));
+    /* * 100 overflows int64 */
+    static const char *const b[] = {"92233720368547759", "-92233720368547759"};
+    expect_bad(b, N_OF(b));
 }
 
 Test(decimal_from_json, two_decimals_despite_binary_floating_point)
 {
-    cr_assert_eq(ok("1.15"), 115); /* stored as 1.149999999999999911... */
-    cr_assert_eq(ok("0.29"), 29);  /* 0.29 * 100 = 28.999999999999996 */
-    cr_assert_eq(ok("0.07"), 7);   /* 0.07 * 100 = 7.000000000000001 */
-    cr_assert_eq(ok("4.35"), 435);
-    cr_assert_eq(ok("2.5"), 250);
-    cr_assert_eq(ok("0.5"), 50);
-    cr_assert_eq(ok("0.01"), 1);
-    cr_assert_eq(ok("999.99"), 99999);
-    cr_assert_eq(ok("1000.00"), 100000);
-    cr_assert_eq(ok("1.0"), 100);
-    cr_assert_eq(ok("-1.15"), -115);
-    cr_assert_eq(ok("0.0"), 0);
-    cr_assert_eq(ok("-0.0"), 0);
-    cr_assert_eq(ok("1e2"), 10000);
-    cr_assert_eq(ok("1E-2"), 1);
-    cr_assert_eq(ok("12.5e-1"), 125);
-    cr_assert_eq(ok("123456789.12"), 12345678912);
+    /* 1.15 is stored as 1.149999999999999911..., 0.29 * 100 = 28.999999999999996,
+     * 0.07 * 100 = 7.000000000000001. */
+    static const struct ok_case c[] = {
+        {"1.15", 115},
+        {"0.29", 29},
+        {"0.07", 7},
+        {"4.35", 435},
+        {"2.5", 250},
+        {"0.5", 50},
+        {"0.01", 1},
+        {"999.99", 99999},
+        {"1000.00", 100000},
+        {"1.0", 100},
+        {"-1.15", -115},
+        {"0.0", 0},
+        {"-0.0", 0},
+        {"1e2", 10000},
+        {"1E-2", 1},
+        {"12.5e-1", 125},
+        {"123456789.12", 12345678912},
+    };
+    expect_ok(c, N_OF(c));
 }
 
 Test(decimal_from_json, every_hundredth_up_to_1000)
@@ -73,17 +101,14 @@ Test(decimal_from_json, every_hundredth_up_to_1000)
 
 Test(decimal_from_json, more_than_two_decimals)
 {
-    bad("1.155");
-    bad("1.005"); /* 1.00499999999999989... */
-    bad("1.001");
-    bad("0.001");
-    bad("1e-3");
-    bad("1e-15");
-    bad("-0.005");
-    bad("1.1500001");
-    bad("1.15000000000001");
-    bad("999.999");
-    bad("0.125");
+    /* 1.005 is stored as 1.00499999999999989... */
+    static const char *const b[] = {
+        "1.155",   "1.005",     "1.001",
+        "0.001",   "1e-3",      "1e-15",
+        "-0.005",  "1.1500001", "1.15000000000001",
+        "999.999", "0.125",
+    };
+    expect_bad(b, N_OF(b));
 }
 
 Test(decimal_from_json, every_third_decimal_up_to_10_rejected)
@@ -100,9 +125,8 @@ Test(decimal_from_json, every_third_decimal_up_to_10_rejected)
 Test(decimal_from_json, magnitude_limits)
 {
     cr_assert_eq(ok("99999999999.99"), 9999999999999); /* just under 1e11 */
-    bad("100000000000.5");
-    bad("1e11");
-    bad("1e300");
+    static const char *const b[] = {"100000000000.5", "1e11", "1e300"};
+    expect_bad(b, N_OF(b));
     cr_assert_eq(ok("100000000000"), 10000000000000); /* integers are exact */
 }
 
@@ -136,20 +160,28 @@ static const char *fmt(int64_t h, char sep)
 
 Test(decimal_format, canonical_shortest)
 {
-    cr_assert_str_eq(fmt(115, '.'), "1.15");
-    cr_assert_str_eq(fmt(200, '.'), "2");
-    cr_assert_str_eq(fmt(50, '.'), "0.5");
-    cr_assert_str_eq(fmt(5, '.'), "0.05");
-    cr_assert_str_eq(fmt(0, '.'), "0");
-    cr_assert_str_eq(fmt(250, '.'), "2.5");
-    cr_assert_str_eq(fmt(-250, '.'), "-2.5");
-    cr_assert_str_eq(fmt(-5, '.'), "-0.05");
-    cr_assert_str_eq(fmt(100000, '.'), "1000");
-    cr_assert_str_eq(fmt(110, '.'), "1.1");
-    cr_assert_str_eq(fmt(101, '.'), "1.01");
-    cr_assert_str_eq(fmt(115, ','), "1,15");
-    cr_assert_str_eq(fmt(INT64_MAX, '.'), "92233720368547758.07");
-    cr_assert_str_eq(fmt(INT64_MIN, '.'), "-92233720368547758.08");
+    static const struct {
+        int64_t h;
+        char sep;
+        const char *want;
+    } c[] = {
+        {115, '.', "1.15"},
+        {200, '.', "2"},
+        {50, '.', "0.5"},
+        {5, '.', "0.05"},
+        {0, '.', "0"},
+        {250, '.', "2.5"},
+        {-250, '.', "-2.5"},
+        {-5, '.', "-0.05"},
+        {100000, '.', "1000"},
+        {110, '.', "1.1"},
+        {101, '.', "1.01"},
+        {115, ',', "1,15"},
+        {INT64_MAX, '.', "92233720368547758.07"},
+        {INT64_MIN, '.', "-92233720368547758.08"},
+    };
+    for (size_t i = 0; i < N_OF(c); i++)
+        cr_assert_str_eq(fmt(c[i].h, c[i].sep), c[i].want);
 }
 
 Test(decimal_format, round_trips_through_json)

@@ -4,63 +4,69 @@
 #include <string.h>
 
 #include "domain/budget.h"
-
-static char err[64];
-
-#define REJECTS(call, reason)                                                                      \
-    do {                                                                                           \
-        err[0] = '\0';                                                                             \
-        cr_assert_eq((call), -1, #call);                                                           \
-        cr_assert_str_eq(err, reason);                                                             \
-    } while (0)
+#include "domain_check.h"
 
 static struct event_amounts charge(int64_t price, int64_t qty_h, int64_t remaining, bool share)
 {
     struct event_amounts a;
     err[0] = '\0';
-    cr_assert_eq(budget_event_amounts(price, qty_h, remaining, share, &a, err, sizeof err), 0, "%s",
-                 err);
-    cr_assert_eq(a.gross_cents, a.organiser_part_cents + a.client_share_cents);
+    split_adds_up(budget_event_amounts(price, qty_h, remaining, share, &a, err, sizeof err), &a);
     cr_assert_geq(a.organiser_part_cents, 0);
     cr_assert_geq(a.client_share_cents, 0);
     cr_assert_leq(a.organiser_part_cents, remaining);
     return a;
 }
 
+/* One grant's value fields and what budget_grant_check says of them (NULL:
+ * accepted). */
+struct grant_case {
+    bool unit_value, income, budget;
+    int64_t budget_cents;
+    bool valid_to, quota;
+    const char *reason;
+};
+
+static void expect_grants(const struct grant_case *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        err[0] = '\0';
+        int rc = budget_grant_check(c[i].unit_value, c[i].income, c[i].budget, c[i].budget_cents,
+                                    c[i].valid_to, c[i].quota, err, sizeof err);
+        expect_answer(rc, c[i].reason, i);
+    }
+}
+
 Test(budget, grant_needs_exactly_one_value_basis)
 {
-    cr_assert_eq(budget_grant_check(false, false, true, 99000, true, false, err, sizeof err), 0);
-    cr_assert_eq(budget_grant_check(true, false, false, 0, false, true, err, sizeof err), 0);
-    cr_assert_eq(budget_grant_check(false, true, false, 0, false, false, err, sizeof err), 0);
-    REJECTS(budget_grant_check(true, false, true, 99000, true, false, err, sizeof err),
-            "invalid_value_basis");
-    REJECTS(budget_grant_check(false, true, true, 99000, true, false, err, sizeof err),
-            "invalid_value_basis");
-    REJECTS(budget_grant_check(false, false, false, 0, true, false, err, sizeof err),
-            "invalid_value_basis");
+    static const struct grant_case c[] = {
+        {false, false, true, 99000, true, false, NULL},
+        {true, false, false, 0, false, true, NULL},
+        {false, true, false, 0, false, false, NULL},
+        {true, false, true, 99000, true, false, "invalid_value_basis"},
+        {false, true, true, 99000, true, false, "invalid_value_basis"},
+        {false, false, false, 0, true, false, "invalid_value_basis"},
+    };
+    expect_grants(c, sizeof c / sizeof c[0]);
 }
 
 Test(budget, grant_needs_valid_to_no_quota_and_a_sane_sum)
 {
-    REJECTS(budget_grant_check(false, false, true, 99000, false, false, err, sizeof err),
-            "budget_needs_valid_to");
-    REJECTS(budget_grant_check(false, false, true, 99000, true, true, err, sizeof err),
-            "budget_with_quota");
-    REJECTS(budget_grant_check(false, false, true, 0, true, false, err, sizeof err),
-            "invalid_budget");
-    REJECTS(budget_grant_check(false, false, true, 10000001, true, false, err, sizeof err),
-            "invalid_budget");
-    cr_assert_eq(budget_grant_check(false, false, true, 1, true, false, err, sizeof err), 0);
-    cr_assert_eq(budget_grant_check(false, false, true, 10000000, true, false, err, sizeof err), 0);
+    static const struct grant_case c[] = {
+        {false, false, true, 99000, false, false, "budget_needs_valid_to"},
+        {false, false, true, 99000, true, true, "budget_with_quota"},
+        {false, false, true, 0, true, false, "invalid_budget"},
+        {false, false, true, 10000001, true, false, "invalid_budget"},
+        {false, false, true, 1, true, false, NULL},
+        {false, false, true, 10000000, true, false, NULL},
+    };
+    expect_grants(c, sizeof c / sizeof c[0]);
 }
 
 Test(budget, event_within_the_pot_is_all_organiser)
 {
     /* 3.5 h at 34.90 = 122.15 from a pot of 990.00 */
     struct event_amounts a = charge(3490, 350, 99000, true);
-    cr_assert_eq(a.gross_cents, 12215);
-    cr_assert_eq(a.organiser_part_cents, 12215);
-    cr_assert_eq(a.client_share_cents, 0);
+    expect_split(a, 12215, 12215, 0);
     cr_assert_eq(a.unit_price_cents, 3490);
     cr_assert_eq(a.value_unit_cents, 0);
 }
@@ -76,9 +82,7 @@ Test(budget, event_over_the_pot_leaves_the_rest_to_the_client)
 {
     /* 4 h at 34.90 = 139.60 with 50.00 left: 50.00 organiser, 89.60 client */
     struct event_amounts a = charge(3490, 400, 5000, true);
-    cr_assert_eq(a.gross_cents, 13960);
-    cr_assert_eq(a.organiser_part_cents, 5000);
-    cr_assert_eq(a.client_share_cents, 8960);
+    expect_split(a, 13960, 5000, 8960);
 }
 
 Test(budget, event_exactly_the_rest)
@@ -121,9 +125,7 @@ Test(budget, credit_refills_by_the_credited_share_of_the_draw)
      * the pot). Credit 1 h: gross -34.90, organiser -round(50.00/4) = -12.50 */
     struct event_amounts a;
     cr_assert_eq(budget_credit_amounts(3490, 5000, 400, 0, 100, &a, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(a.gross_cents, -3490);
-    cr_assert_eq(a.organiser_part_cents, -1250);
-    cr_assert_eq(a.client_share_cents, -2240);
+    expect_split(a, -3490, -1250, -2240);
     cr_assert_eq(a.unit_price_cents, 3490);
 }
 
@@ -131,9 +133,7 @@ Test(budget, credit_of_a_fully_covered_event_is_all_organiser)
 {
     struct event_amounts a;
     cr_assert_eq(budget_credit_amounts(3490, 12215, 350, 0, 350, &a, err, sizeof err), 0);
-    cr_assert_eq(a.gross_cents, -12215);
-    cr_assert_eq(a.organiser_part_cents, -12215);
-    cr_assert_eq(a.client_share_cents, 0);
+    expect_split(a, -12215, -12215, 0);
 }
 
 Test(budget, credit_never_refills_more_than_its_gross)
@@ -142,9 +142,7 @@ Test(budget, credit_never_refills_more_than_its_gross)
      * round(0.48) = 0, part round(2*0.16/0.5 = 0.64) = 1 -> capped at 0 */
     struct event_amounts a;
     cr_assert_eq(budget_credit_amounts(3, 2, 50, 0, 16, &a, err, sizeof err), 0);
-    cr_assert_eq(a.gross_cents, 0);
-    cr_assert_eq(a.organiser_part_cents, 0);
-    cr_assert_eq(a.client_share_cents, 0);
+    expect_split(a, 0, 0, 0);
 }
 
 Test(budget, partial_credits_never_refill_more_than_was_drawn)

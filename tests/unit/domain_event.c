@@ -3,25 +3,20 @@
 #include <string.h>
 
 #include "domain/event.h"
-
-static char err[64];
+#include "domain_check.h"
 
 static struct event_amounts voucher(int64_t vu, int64_t price, int64_t qty)
 {
     struct event_amounts a;
     err[0] = '\0';
-    cr_assert_eq(event_amounts_voucher(vu, price, qty, &a, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(a.gross_cents, a.organiser_part_cents + a.client_share_cents);
-    return a;
+    return split_adds_up(event_amounts_voucher(vu, price, qty, &a, err, sizeof err), &a);
 }
 
 static struct event_amounts order(int64_t price, int64_t fee, int64_t qty)
 {
     struct event_amounts a;
     err[0] = '\0';
-    cr_assert_eq(event_amounts_order(price, fee, qty, &a, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(a.gross_cents, a.organiser_part_cents + a.client_share_cents);
-    return a;
+    return split_adds_up(event_amounts_order(price, fee, qty, &a, err, sizeof err), &a);
 }
 
 static int64_t vunit(int64_t value, int64_t coeff)
@@ -30,13 +25,6 @@ static int64_t vunit(int64_t value, int64_t coeff)
     cr_assert_eq(event_value_unit(value, coeff, &out, err, sizeof err), 0, "%s", err);
     return out;
 }
-
-#define REJECTS(call, reason)                                                                      \
-    do {                                                                                           \
-        err[0] = '\0';                                                                             \
-        cr_assert_eq((call), -1, #call);                                                           \
-        cr_assert_str_eq(err, reason);                                                             \
-    } while (0)
 
 Test(event_amounts, evening_example_from_the_brief)
 {
@@ -50,18 +38,14 @@ Test(event_amounts, evening_example_from_the_brief)
     struct event_amounts a = voucher(vu, 3490, 250);
     cr_assert_eq(a.value_unit_cents, 3450);
     cr_assert_eq(a.unit_price_cents, 3490);
-    cr_assert_eq(a.gross_cents, 8725);
-    cr_assert_eq(a.organiser_part_cents, 8625);
-    cr_assert_eq(a.client_share_cents, 100);
+    expect_split(a, 8725, 8625, 100);
 }
 
 Test(event_amounts, price_below_voucher_value_has_no_client_share)
 {
     /* 3 visits at 25.00, voucher 30.00: the voucher covers the price only. */
     struct event_amounts a = voucher(3000, 2500, 300);
-    cr_assert_eq(a.gross_cents, 7500);
-    cr_assert_eq(a.organiser_part_cents, 7500);
-    cr_assert_eq(a.client_share_cents, 0);
+    expect_split(a, 7500, 7500, 0);
     /* Equal price and value. */
     a = voucher(3000, 3000, 100);
     cr_assert_eq(a.client_share_cents, 0);
@@ -79,14 +63,10 @@ Test(event_amounts, half_cents_round_away_from_zero)
     /* 0.5 h at 33.33 with value 30.01:
      *   gross = 16.665 -> 16.67, organiser = 15.005 -> 15.01, client = 1.66 */
     struct event_amounts a = voucher(3001, 3333, 50);
-    cr_assert_eq(a.gross_cents, 1667);
-    cr_assert_eq(a.organiser_part_cents, 1501);
-    cr_assert_eq(a.client_share_cents, 166);
+    expect_split(a, 1667, 1501, 166);
     /* 0.25 h at 0.02: 0.005 -> 0.01 */
     a = voucher(1, 2, 25);
-    cr_assert_eq(a.gross_cents, 1);
-    cr_assert_eq(a.organiser_part_cents, 0); /* 0.0025 -> 0 */
-    cr_assert_eq(a.client_share_cents, 1);
+    expect_split(a, 1, 0, 1); /* organiser 0.0025 -> 0 */
     /* 0.33 h at 33.33: 10.9989 -> 11.00 */
     cr_assert_eq(voucher(3333, 3333, 33).gross_cents, 1100);
 }
@@ -123,9 +103,7 @@ Test(event_amounts, order_client_fee)
     /* 2.5 h at contract price 40.00, client fee 12.50/h:
      *   gross = 100.00, client = round(12.50 * 2.5) = 31.25, organiser = 68.75 */
     struct event_amounts a = order(4000, 1250, 250);
-    cr_assert_eq(a.gross_cents, 10000);
-    cr_assert_eq(a.client_share_cents, 3125);
-    cr_assert_eq(a.organiser_part_cents, 6875);
+    expect_split(a, 10000, 6875, 3125);
     cr_assert_eq(a.value_unit_cents, 2750);
     cr_assert_eq(a.unit_price_cents, 4000);
     /* Fee above the price: the client pays at most the price. */
@@ -135,15 +113,11 @@ Test(event_amounts, order_client_fee)
     cr_assert_eq(a.value_unit_cents, 0);
     /* Free service. */
     a = order(4000, 0, 150);
-    cr_assert_eq(a.gross_cents, 6000);
-    cr_assert_eq(a.client_share_cents, 0);
-    cr_assert_eq(a.organiser_part_cents, 6000);
+    expect_split(a, 6000, 6000, 0);
     /* Half cents: 0.5 h at 33.33, fee 10.01: gross 16.665 -> 16.67,
      * client 5.005 -> 5.01, organiser 11.66 */
     a = order(3333, 1001, 50);
-    cr_assert_eq(a.gross_cents, 1667);
-    cr_assert_eq(a.client_share_cents, 501);
-    cr_assert_eq(a.organiser_part_cents, 1166);
+    expect_split(a, 1667, 1166, 501);
 }
 
 Test(event_credit, voucher_credit_is_negated_amounts_for_the_quantity)
@@ -152,16 +126,12 @@ Test(event_credit, voucher_credit_is_negated_amounts_for_the_quantity)
     /* Crediting 1 h of the evening example: gross round(34.90) = 34.90,
      * organiser 34.50, client 0.40, all negated. */
     cr_assert_eq(event_credit_voucher(3450, 3490, 100, &c, err, sizeof err), 0);
-    cr_assert_eq(c.gross_cents, -3490);
-    cr_assert_eq(c.organiser_part_cents, -3450);
-    cr_assert_eq(c.client_share_cents, -40);
+    expect_split(c, -3490, -3450, -40);
     cr_assert_eq(c.value_unit_cents, 3450);
     cr_assert_eq(c.unit_price_cents, 3490);
     /* The whole 2.5 h: exactly the event's amounts negated. */
     cr_assert_eq(event_credit_voucher(3450, 3490, 250, &c, err, sizeof err), 0);
-    cr_assert_eq(c.gross_cents, -8725);
-    cr_assert_eq(c.organiser_part_cents, -8625);
-    cr_assert_eq(c.client_share_cents, -100);
+    expect_split(c, -8725, -8625, -100);
 }
 
 Test(event_credit, half_cents_round_away_from_zero_when_negative)
@@ -169,9 +139,7 @@ Test(event_credit, half_cents_round_away_from_zero_when_negative)
     struct event_amounts c;
     /* 0.5 of 33.33 with value 30.01: -16.665 -> -16.67, -15.005 -> -15.01 */
     cr_assert_eq(event_credit_voucher(3001, 3333, 50, &c, err, sizeof err), 0);
-    cr_assert_eq(c.gross_cents, -1667);
-    cr_assert_eq(c.organiser_part_cents, -1501);
-    cr_assert_eq(c.client_share_cents, -166);
+    expect_split(c, -1667, -1501, -166);
     /* Two half credits of a 1.00 event at 33.33 sum to -33.34, a cent more
      * than the event: each credit rounds on its own, as the spec says. */
     cr_assert_eq(voucher(3333, 3333, 100).gross_cents, 3333);
@@ -182,9 +150,7 @@ Test(event_credit, order_credit)
 {
     struct event_amounts c;
     cr_assert_eq(event_credit_order(4000, 1250, 100, &c, err, sizeof err), 0);
-    cr_assert_eq(c.gross_cents, -4000);
-    cr_assert_eq(c.client_share_cents, -1250);
-    cr_assert_eq(c.organiser_part_cents, -2750);
+    expect_split(c, -4000, -2750, -1250);
     REJECTS(event_credit_order(4000, 1250, 0, &c, err, sizeof err), "invalid_quantity");
     REJECTS(event_credit_voucher(3450, 3490, 0, &c, err, sizeof err), "invalid_quantity");
 }
@@ -271,13 +237,8 @@ Test(event_quota, volume_cap)
 
 Test(event_state, names)
 {
-    const char *n[] = {"recorded", "approved", "settled", "paid", "deleted"};
-    for (int i = 0; i < 5; i++) {
-        enum event_state s;
-        cr_assert_eq(event_state_parse(n[i], &s), 0);
-        cr_assert_eq((int)s, i);
-        cr_assert_str_eq(event_state_name(s), n[i]);
-    }
+    EXPECT_STATE_NAMES(enum event_state, event_state_parse, event_state_name, "recorded",
+                       "approved", "settled", "paid", "deleted");
     enum event_state s;
     cr_assert_eq(event_state_parse("Recorded", &s), -1);
     cr_assert_eq(event_state_parse("", &s), -1);

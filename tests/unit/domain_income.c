@@ -38,6 +38,25 @@ static struct income_basis value(const struct income_model *m, int size, int64_t
     return b;
 }
 
+/* How a value was reached. */
+static void expect_basis(struct income_basis b, int64_t limit, int pct, int64_t excess,
+                         int64_t reduction, int64_t value)
+{
+    cr_assert_eq(b.limit_cents, limit);
+    cr_assert_eq(b.pct_bp, pct);
+    cr_assert_eq(b.excess_cents, excess);
+    cr_assert_eq(b.reduction_cents, reduction);
+    cr_assert_eq(b.value_cents, value);
+}
+
+/* The limit and percentage a household size is given. */
+static void expect_row(const struct income_model *m, int size, int64_t limit, int pct)
+{
+    struct income_basis b = value(m, size, 0);
+    cr_assert_eq(b.limit_cents, limit, "size %d", size);
+    cr_assert_eq(b.pct_bp, pct, "size %d", size);
+}
+
 static void fails(const struct income_model *m, int size, int64_t income, const char *reason)
 {
     struct income_basis b;
@@ -52,11 +71,7 @@ Test(income, single_person_over_limit)
      * 40000 * 3000 / 10000 / 10 = 1200 -> value 30.00 - 12.00 = 18.00 */
     struct income_model m = model();
     struct income_basis b = value(&m, 1, 100000);
-    cr_assert_eq(b.limit_cents, 60000);
-    cr_assert_eq(b.pct_bp, 3000);
-    cr_assert_eq(b.excess_cents, 40000);
-    cr_assert_eq(b.reduction_cents, 1200);
-    cr_assert_eq(b.value_cents, 1800);
+    expect_basis(b, 60000, 3000, 40000, 1200, 1800);
     cr_assert_eq(b.household_size, 1);
     cr_assert_eq(b.income_cents, 100000);
 }
@@ -64,13 +79,14 @@ Test(income, single_person_over_limit)
 Test(income, at_and_below_limit_gives_max)
 {
     struct income_model m = model();
-    cr_assert_eq(value(&m, 2, 110000).value_cents, 3000); /* exactly the limit */
-    cr_assert_eq(value(&m, 2, 110000).excess_cents, 0);
-    cr_assert_eq(value(&m, 2, 0).value_cents, 3000);
-    cr_assert_eq(value(&m, 2, 0).excess_cents, 0); /* never negative */
-    /* 1 cent over: 1 * 2000 / 100000 = 0.02 -> 0 */
-    cr_assert_eq(value(&m, 2, 110001).value_cents, 3000);
-    cr_assert_eq(value(&m, 2, 110001).excess_cents, 1);
+    /* Exactly the limit; no income (the excess is never negative); 1 cent
+     * over: 1 * 2000 / 100000 = 0.02 -> 0. */
+    static const int64_t income[] = {110000, 0, 110001}, excess[] = {0, 0, 1};
+    for (size_t i = 0; i < 3; i++) {
+        cr_assert_eq(value(&m, 2, income[i]).value_cents, 3000, "income %lld",
+                     (long long)income[i]);
+        cr_assert_eq(value(&m, 2, income[i]).excess_cents, excess[i]);
+    }
 }
 
 Test(income, reduction_rounds_half_up_once)
@@ -79,16 +95,14 @@ Test(income, reduction_rounds_half_up_once)
     /* size 1: reduction = excess * 3 / 100.
      * excess 50 -> 1.5 -> 2 (half away from zero); 49 -> 1.47 -> 1;
      * 16 -> 0.48 -> 0; 17 -> 0.51 -> 1. */
-    cr_assert_eq(value(&m, 1, 60050).reduction_cents, 2);
     cr_assert_eq(value(&m, 1, 60050).value_cents, 2998);
-    cr_assert_eq(value(&m, 1, 60049).reduction_cents, 1);
-    cr_assert_eq(value(&m, 1, 60016).reduction_cents, 0);
-    cr_assert_eq(value(&m, 1, 60017).reduction_cents, 1);
-    /* Rounding once, not per step: excess 150 -> 4.5 -> 5, excess 149 ->
-     * 4.47 -> 4. Rounding excess*pct/10000 first (44.7 -> 45) and then
-     * dividing by 10 (4.5 -> 5) would give 5 for 149: wrong. */
-    cr_assert_eq(value(&m, 1, 60150).reduction_cents, 5);
-    cr_assert_eq(value(&m, 1, 60149).reduction_cents, 4);
+    /* Rounding once, not per step (the last two): excess 150 -> 4.5 -> 5,
+     * excess 149 -> 4.47 -> 4. Rounding excess*pct/10000 first (44.7 -> 45)
+     * and then dividing by 10 (4.5 -> 5) would give 5 for 149: wrong. */
+    static const int64_t excess[] = {50, 49, 16, 17, 150, 149}, reduction[] = {2, 1, 0, 1, 5, 4};
+    for (size_t i = 0; i < 6; i++)
+        cr_assert_eq(value(&m, 1, 60000 + excess[i]).reduction_cents, reduction[i], "excess %lld",
+                     (long long)excess[i]);
 }
 
 Test(income, floor_at_min_value)
@@ -110,13 +124,9 @@ Test(income, sizes_beyond_table_extrapolate)
     /* size 5 = last row (3) + 2: limit 1700 + 2*300 = 2300.00, pct 15 - 2 = 13 %.
      * income 3300.00: excess 1000.00 -> 100000 * 1300 / 100000 = 1300 -> 17.00 */
     struct income_basis b = value(&m, 5, 330000);
-    cr_assert_eq(b.limit_cents, 230000);
-    cr_assert_eq(b.pct_bp, 1300);
-    cr_assert_eq(b.excess_cents, 100000);
-    cr_assert_eq(b.value_cents, 1700);
+    expect_basis(b, 230000, 1300, 100000, 1300, 1700);
     /* size 4: one extra person */
-    cr_assert_eq(value(&m, 4, 0).limit_cents, 200000);
-    cr_assert_eq(value(&m, 4, 0).pct_bp, 1400);
+    expect_row(&m, 4, 200000, 1400);
 }
 
 Test(income, extrapolated_pct_not_below_zero)
@@ -126,10 +136,7 @@ Test(income, extrapolated_pct_not_below_zero)
     cr_assert_eq(value(&m, 18, 10000000).pct_bp, 0);
     /* size 20: 17 extra -> would be -200 -> 0; value stays max */
     struct income_basis b = value(&m, 20, 10000000);
-    cr_assert_eq(b.pct_bp, 0);
-    cr_assert_eq(b.limit_cents, 170000 + 17 * 30000);
-    cr_assert_eq(b.reduction_cents, 0);
-    cr_assert_eq(b.value_cents, 3000);
+    expect_basis(b, 170000 + 17 * 30000, 0, 10000000 - (170000 + 17 * 30000), 0, 3000);
 }
 
 Test(income, sizes_below_first_row_and_gaps)
@@ -139,13 +146,11 @@ Test(income, sizes_below_first_row_and_gaps)
     m.rows = gappy;
     m.nrows = 2;
     /* size 1 < first row: uses the first row */
-    cr_assert_eq(value(&m, 1, 0).limit_cents, 100000);
-    cr_assert_eq(value(&m, 1, 0).pct_bp, 2000);
+    expect_row(&m, 1, 100000, 2000);
     /* size 3 in the gap: nearest row below (2), no extrapolation */
-    cr_assert_eq(value(&m, 3, 0).limit_cents, 100000);
-    cr_assert_eq(value(&m, 3, 0).pct_bp, 2000);
-    cr_assert_eq(value(&m, 4, 0).limit_cents, 200000);
-    cr_assert_eq(value(&m, 5, 0).limit_cents, 230000);
+    expect_row(&m, 3, 100000, 2000);
+    expect_row(&m, 4, 200000, 1000);
+    expect_row(&m, 5, 230000, 900);
 }
 
 Test(income, bad_inputs)

@@ -4,15 +4,7 @@
 
 #include "domain/settlement.h"
 #include "domain/fi.h"
-
-static char err[64];
-
-#define REJECTS(call, reason)                                                                      \
-    do {                                                                                           \
-        err[0] = '\0';                                                                             \
-        cr_assert_eq((call), -1, #call);                                                           \
-        cr_assert_str_eq(err, reason);                                                             \
-    } while (0)
+#include "domain_check.h"
 
 static day_t D(const char *s)
 {
@@ -37,22 +29,28 @@ Test(settlement_number, format)
 Test(settlement_number, rejects)
 {
     char n[SETTLEMENT_NUMBER_MAX] = "untouched";
-    REJECTS(settlement_number_format("A", 2025, 1, n, sizeof n, err, sizeof err), "invalid_prefix");
-    REJECTS(settlement_number_format("ABCDEFGHIJK", 2025, 1, n, sizeof n, err, sizeof err),
-            "invalid_prefix");
-    REJECTS(settlement_number_format("hki", 2025, 1, n, sizeof n, err, sizeof err),
-            "invalid_prefix");
-    REJECTS(settlement_number_format("H-K", 2025, 1, n, sizeof n, err, sizeof err),
-            "invalid_prefix");
-    REJECTS(settlement_number_format(NULL, 2025, 1, n, sizeof n, err, sizeof err),
-            "invalid_prefix");
-    REJECTS(settlement_number_format("HKI", 1899, 1, n, sizeof n, err, sizeof err), "invalid_year");
-    REJECTS(settlement_number_format("HKI", 10000, 1, n, sizeof n, err, sizeof err),
-            "invalid_year");
-    REJECTS(settlement_number_format("HKI", 2025, 0, n, sizeof n, err, sizeof err),
-            "invalid_sequence");
-    REJECTS(settlement_number_format("HKI", 2025, 1000000, n, sizeof n, err, sizeof err),
-            "sequence_exhausted");
+    static const struct {
+        const char *prefix;
+        int year;
+        int64_t seq;
+        const char *reason;
+    } c[] = {
+        {"A", 2025, 1, "invalid_prefix"},
+        {"ABCDEFGHIJK", 2025, 1, "invalid_prefix"},
+        {"hki", 2025, 1, "invalid_prefix"},
+        {"H-K", 2025, 1, "invalid_prefix"},
+        {NULL, 2025, 1, "invalid_prefix"},
+        {"HKI", 1899, 1, "invalid_year"},
+        {"HKI", 10000, 1, "invalid_year"},
+        {"HKI", 2025, 0, "invalid_sequence"},
+        {"HKI", 2025, 1000000, "sequence_exhausted"},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        err[0] = '\0';
+        expect_answer(settlement_number_format(c[i].prefix, c[i].year, c[i].seq, n, sizeof n, err,
+                                               sizeof err),
+                      c[i].reason, i);
+    }
     REJECTS(settlement_number_format("HKI", 2025, 1, n, 15, err, sizeof err), "buffer_too_small");
     cr_assert_str_eq(n, "untouched");
     cr_assert_eq(settlement_number_format("HKI", 2025, 1, n, 16, err, sizeof err), 0);
@@ -318,13 +316,8 @@ Test(settlement_state, transitions)
 
 Test(settlement_state, names)
 {
-    const char *names[] = {"draft", "confirmed", "paid"};
-    for (int i = 0; i < 3; i++) {
-        enum settlement_state s;
-        cr_assert_eq(settlement_state_parse(names[i], &s), 0);
-        cr_assert_eq((int)s, i);
-        cr_assert_str_eq(settlement_state_name(s), names[i]);
-    }
+    EXPECT_STATE_NAMES(enum settlement_state, settlement_state_parse, settlement_state_name,
+                       "draft", "confirmed", "paid");
     enum settlement_state s;
     cr_assert_eq(settlement_state_parse("Draft", &s), -1);
     cr_assert_eq(settlement_state_parse(NULL, &s), -1);

@@ -3,6 +3,23 @@
 
 #include "domain/fi.h"
 
+/* valid() says want of each of the n strings. */
+static void expect_valid(bool (*valid)(const char *), bool want, const char *const *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (want)
+            cr_assert(valid(s[i]), "rejected: '%s'", s[i]);
+        else
+            cr_assert_not(valid(s[i]), "accepted: '%s'", s[i]);
+    }
+}
+
+#define EXPECT_VALID(valid, want, ...)                                                             \
+    do {                                                                                           \
+        const char *const s_[] = {__VA_ARGS__};                                                    \
+        expect_valid(valid, want, s_, sizeof s_ / sizeof s_[0]);                                   \
+    } while (0)
+
 /*
  * Check digits below were computed by hand with the published algorithms
  * (and cross-checked with a throwaway script), not copied from anywhere:
@@ -12,13 +29,8 @@
  */
 Test(ytunnus, valid)
 {
-    cr_assert(fi_ytunnus_valid("0737546-2"));
-    cr_assert(fi_ytunnus_valid("1572860-0")); /* remainder 0 -> 0 */
-    cr_assert(fi_ytunnus_valid("0112038-9"));
-    cr_assert(fi_ytunnus_valid("2617416-4"));
-    cr_assert(fi_ytunnus_valid("0201256-6"));
-    cr_assert(fi_ytunnus_valid("0000000-0"));
-    cr_assert(fi_ytunnus_valid("9999999-2"));
+    EXPECT_VALID(fi_ytunnus_valid, true, "0737546-2", "1572860-0" /* remainder 0 -> 0 */,
+                 "0112038-9", "2617416-4", "0201256-6", "0000000-0", "9999999-2");
 }
 
 Test(ytunnus, wrong_check_digit)
@@ -45,16 +57,14 @@ Test(ytunnus, format_rejects)
     const char *bad[] = {"07375462",   "0737546 2",  "0737546-",  "737546-2",   "00737546-2",
                          "0737546-2 ", " 0737546-2", "0737546–2", "FI07375462", "073754a-2",
                          "0737546-a",  "",           "0737546_2", "0737546-22"};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        cr_assert_not(fi_ytunnus_valid(bad[i]), "accepted: '%s'", bad[i]);
+    expect_valid(fi_ytunnus_valid, false, bad, sizeof bad / sizeof bad[0]);
     cr_assert_not(fi_ytunnus_valid(NULL));
 }
 
 Test(iban, valid_finnish)
 {
-    cr_assert(fi_iban_valid("FI2112345600000785"));
-    cr_assert(fi_iban_valid("FI3679440302210143"));
-    cr_assert(fi_iban_valid("FI4710203000004567"));
+    EXPECT_VALID(fi_iban_valid, true, "FI2112345600000785", "FI3679440302210143",
+                 "FI4710203000004567");
 }
 
 Test(iban, valid_sepa_examples)
@@ -83,16 +93,14 @@ Test(iban, valid_sepa_examples)
         "CY17002001280000001200527600",
         "SI56263300012039086",
     };
-    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
-        cr_assert(fi_iban_valid(good[i]), "rejected: %s", good[i]);
+    expect_valid(fi_iban_valid, true, good, sizeof good / sizeof good[0]);
 }
 
 Test(iban, wrong_checksum)
 {
-    cr_assert_not(fi_iban_valid("FI2112345600000786")); /* last digit */
-    cr_assert_not(fi_iban_valid("FI2212345600000785")); /* check digits */
-    cr_assert_not(fi_iban_valid("FI2112345600007085")); /* transposition */
-    cr_assert_not(fi_iban_valid("GB82WEST12345698765433"));
+    /* last digit, check digits, transposition */
+    EXPECT_VALID(fi_iban_valid, false, "FI2112345600000786", "FI2212345600000785",
+                 "FI2112345600007085", "GB82WEST12345698765433");
     /* Every single-digit change of a valid IBAN breaks mod 97. */
     char s[] = "FI2112345600000785";
     for (size_t i = 2; i < strlen(s); i++) {
@@ -109,16 +117,11 @@ Test(iban, wrong_checksum)
 
 Test(iban, wrong_length_for_country)
 {
-    cr_assert_not(fi_iban_valid("FI21123456000007850")); /* 19 */
-    cr_assert_not(fi_iban_valid("FI211234560000078"));   /* 17 */
-    /* Valid mod 97 but FI must be 18: a 16-char FI IBAN (check digits
-     * computed for the 12-digit BBAN 123456000007) is still rejected. */
-    cr_assert_not(fi_iban_valid("FI97123456000007"));
-    cr_assert_not(fi_iban_valid("DE8937040044053201300"));
-    cr_assert_not(fi_iban_valid("FI"));
-    cr_assert_not(fi_iban_valid("F"));
-    cr_assert_not(fi_iban_valid(""));
-    cr_assert_not(fi_iban_valid(NULL));
+    /* 19 and 17 long; then valid mod 97 but FI must be 18: a 16-char FI IBAN
+     * (check digits computed for the 12-digit BBAN 123456000007) is still
+     * rejected. */
+    EXPECT_VALID(fi_iban_valid, false, "FI21123456000007850", "FI211234560000078",
+                 "FI97123456000007", "DE8937040044053201300", "FI", "F", "", NULL);
 }
 
 Test(iban, unknown_country)
@@ -131,42 +134,35 @@ Test(iban, unknown_country)
 
 Test(iban, lowercase_and_spaces_rejected)
 {
-    cr_assert_not(fi_iban_valid("fi2112345600000785"));
-    cr_assert_not(fi_iban_valid("Fi2112345600000785"));
-    cr_assert_not(fi_iban_valid("gb82west12345698765432"));
-    cr_assert_not(fi_iban_valid("GB82west12345698765432"));
-    cr_assert_not(fi_iban_valid("FI21 1234 5600 0007 85"));
-    cr_assert_not(fi_iban_valid(" FI2112345600000785"));
-    cr_assert_not(fi_iban_valid("FI2112345600000785 "));
-    cr_assert_not(fi_iban_valid("FI211234560000078\n"));
-    cr_assert_not(fi_iban_valid("FI-2112345600000785"));
-    cr_assert_not(fi_iban_valid("FIAB12345600000785"));
+    EXPECT_VALID(fi_iban_valid, false, "fi2112345600000785", "Fi2112345600000785",
+                 "gb82west12345698765432", "GB82west12345698765432", "FI21 1234 5600 0007 85",
+                 " FI2112345600000785", "FI2112345600000785 ", "FI211234560000078\n",
+                 "FI-2112345600000785", "FIAB12345600000785");
 }
 
 Test(viite, make)
 {
+    /* 3*7+2*3+1*1 = 28 -> 2; 0*7+0*3+1*1 = 1 -> 9 */
+    static const char *const made[][2] = {
+        {"123", "1232"},
+        {"100", "1009"},
+        {"1234561", "12345614"},
+        {"2025000042", "20250000429"},
+        {"1111111111111111111", "11111111111111111117"},
+    };
     char out[21];
-    cr_assert_eq(fi_viite_make("123", out, sizeof out), 0);
-    cr_assert_str_eq(out, "1232"); /* 3*7+2*3+1*1 = 28 -> 2 */
-    cr_assert_eq(fi_viite_make("100", out, sizeof out), 0);
-    cr_assert_str_eq(out, "1009"); /* 0*7+0*3+1*1 = 1 -> 9 */
-    cr_assert_eq(fi_viite_make("1234561", out, sizeof out), 0);
-    cr_assert_str_eq(out, "12345614");
-    cr_assert_eq(fi_viite_make("2025000042", out, sizeof out), 0);
-    cr_assert_str_eq(out, "20250000429");
-    cr_assert_eq(fi_viite_make("1111111111111111111", out, sizeof out), 0);
-    cr_assert_str_eq(out, "11111111111111111117");
+    for (size_t i = 0; i < sizeof made / sizeof made[0]; i++) {
+        cr_assert_eq(fi_viite_make(made[i][0], out, sizeof out), 0, "%s", made[i][0]);
+        cr_assert_str_eq(out, made[i][1]);
+    }
 }
 
 Test(viite, make_rejects)
 {
     char out[21];
-    cr_assert_eq(fi_viite_make("12", out, sizeof out), -1);
-    cr_assert_eq(fi_viite_make("11111111111111111111", out, sizeof out), -1); /* 20 */
-    cr_assert_eq(fi_viite_make("12a", out, sizeof out), -1);
-    cr_assert_eq(fi_viite_make("123 4", out, sizeof out), -1);
-    cr_assert_eq(fi_viite_make("", out, sizeof out), -1);
-    cr_assert_eq(fi_viite_make(NULL, out, sizeof out), -1);
+    const char *bad[] = {"12", "11111111111111111111" /* 20 */, "12a", "123 4", "", NULL};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_eq(fi_viite_make(bad[i], out, sizeof out), -1, "made: '%s'", bad[i]);
     cr_assert_eq(fi_viite_make("123", out, 4), -1); /* needs 5 */
     cr_assert_eq(fi_viite_make("123", out, 5), 0);
     cr_assert_str_eq(out, "1232");
@@ -174,17 +170,10 @@ Test(viite, make_rejects)
 
 Test(viite, valid)
 {
-    cr_assert(fi_viite_valid("1232"));
-    cr_assert(fi_viite_valid("12345614"));
-    cr_assert(fi_viite_valid("20250000429"));
-    cr_assert(fi_viite_valid("11111111111111111117"));
-    cr_assert_not(fi_viite_valid("1233"));
-    cr_assert_not(fi_viite_valid("232"));                   /* too short */
-    cr_assert_not(fi_viite_valid("111111111111111111117")); /* 21 */
-    cr_assert_not(fi_viite_valid("12 32"));
-    cr_assert_not(fi_viite_valid("RF1232"));
-    cr_assert_not(fi_viite_valid(""));
-    cr_assert_not(fi_viite_valid(NULL));
+    EXPECT_VALID(fi_viite_valid, true, "1232", "12345614", "20250000429", "11111111111111111117");
+    /* "232" is too short, "111111111111111111117" 21 long */
+    EXPECT_VALID(fi_viite_valid, false, "1233", "232", "111111111111111111117", "12 32", "RF1232",
+                 "", NULL);
 }
 
 Test(viite, make_then_valid_for_every_length)

@@ -23,6 +23,15 @@ static void expect_rejected(const char *s, size_t len, const char *why_part)
     cr_expect(strstr(err, why_part) != NULL, "reason \"%s\" should mention \"%s\"", err, why_part);
 }
 
+/* A literal that parses (what says why it should). */
+#define EXPECT_ACCEPTED(lit, what)                                                                 \
+    do {                                                                                           \
+        char err_[256];                                                                            \
+        json_t *j_ = PARSE_LIT(lit, err_);                                                         \
+        cr_expect_not_null(j_, "%s: %s", what, err_);                                              \
+        json_decref(j_);                                                                           \
+    } while (0)
+
 /* "[[[...]]]" nested depth deep. */
 static char *nested_arrays(size_t depth)
 {
@@ -55,11 +64,7 @@ Test(json_strict, trailing_data_is_rejected)
     expect_rejected("{} x", 4, "invalid JSON");
     expect_rejected("{}{}", 4, "invalid JSON");
     expect_rejected("[1],", 4, "invalid JSON");
-
-    char err[256];
-    json_t *j = PARSE_LIT("{}  \r\n", err);
-    cr_expect_not_null(j, "trailing whitespace is fine: %s", err);
-    json_decref(j);
+    EXPECT_ACCEPTED("{}  \r\n", "trailing whitespace is fine");
 }
 
 Test(json_strict, not_json_is_rejected)
@@ -75,11 +80,7 @@ Test(json_strict, duplicate_keys_are_rejected)
 {
     expect_rejected("{\"a\": 1, \"a\": 2}", 16, "duplicate");
     expect_rejected("{\"x\": {\"b\": 1, \"b\": 1}}", 23, "duplicate");
-    /* The same key in different objects is fine. */
-    char err[256];
-    json_t *j = PARSE_LIT("[{\"a\": 1}, {\"a\": 2}]", err);
-    cr_expect_not_null(j, "%s", err);
-    json_decref(j);
+    EXPECT_ACCEPTED("[{\"a\": 1}, {\"a\": 2}]", "the same key in different objects is fine");
 }
 
 Test(json_strict, utf8_accepts_valid_sequences)

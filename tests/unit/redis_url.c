@@ -19,31 +19,31 @@ static void parse_bad(const char *url, const char *why)
     cr_assert(strstr(err, why), "%s: error '%s' lacks '%s'", url, err, why);
 }
 
+/* url parses to host, port and database number. */
+static struct redis_url expect_url(const char *url, const char *host, int port, int db)
+{
+    struct redis_url u = parse_ok(url);
+    cr_assert_str_eq(u.host, host, "%s", url);
+    cr_assert_eq(u.port, port, "%s", url);
+    cr_assert_eq(u.db, db, "%s", url);
+    return u;
+}
+
 Test(redis_url, host_and_port)
 {
-    struct redis_url u = parse_ok("redis://127.0.0.1:16379");
-    cr_assert_str_eq(u.host, "127.0.0.1");
-    cr_assert_eq(u.port, 16379);
-    cr_assert_eq(u.db, 0);
+    struct redis_url u = expect_url("redis://127.0.0.1:16379", "127.0.0.1", 16379, 0);
     cr_assert_str_eq(u.password, "");
 }
 
 Test(redis_url, defaults_port_6379_and_db_0)
 {
-    struct redis_url u = parse_ok("redis://cache.internal");
-    cr_assert_str_eq(u.host, "cache.internal");
-    cr_assert_eq(u.port, 6379);
-    cr_assert_eq(u.db, 0);
-    u = parse_ok("redis://cache.internal/");
-    cr_assert_eq(u.db, 0);
+    expect_url("redis://cache.internal", "cache.internal", 6379, 0);
+    cr_assert_eq(parse_ok("redis://cache.internal/").db, 0);
 }
 
 Test(redis_url, database_number)
 {
-    struct redis_url u = parse_ok("redis://localhost:6380/7");
-    cr_assert_str_eq(u.host, "localhost");
-    cr_assert_eq(u.port, 6380);
-    cr_assert_eq(u.db, 7);
+    expect_url("redis://localhost:6380/7", "localhost", 6380, 7);
 }
 
 Test(redis_url, credentials)
@@ -62,27 +62,23 @@ Test(redis_url, credentials)
 
 Test(redis_url, ipv6_in_brackets)
 {
-    struct redis_url u = parse_ok("redis://[::1]:7000/1");
-    cr_assert_str_eq(u.host, "::1");
-    cr_assert_eq(u.port, 7000);
-    cr_assert_eq(u.db, 1);
+    expect_url("redis://[::1]:7000/1", "::1", 7000, 1);
 }
 
 Test(redis_url, refuses_malformed)
 {
-    parse_bad("http://h:1", "redis://");
-    parse_bad(NULL, "redis://");
-    parse_bad("redis://", "no host");
-    parse_bad("redis://:6379", "no host");
-    parse_bad("redis://h:0", "port");
-    parse_bad("redis://h:65536", "port");
-    parse_bad("redis://h:12x", "port");
-    parse_bad("redis://h:", "port");
-    parse_bad("redis://h:1/x", "database");
-    parse_bad("redis://h:1/-1", "database");
-    parse_bad("redis://h:1/16000", "database");
-    parse_bad("redis://[::1", "unclosed");
-    parse_bad("redis://[::1]x", "junk");
+    /* Each URL and a word its error must carry. */
+    static const char *const bad[][2] = {
+        {"http://h:1", "redis://"},        {NULL, "redis://"},
+        {"redis://", "no host"},           {"redis://:6379", "no host"},
+        {"redis://h:0", "port"},           {"redis://h:65536", "port"},
+        {"redis://h:12x", "port"},         {"redis://h:", "port"},
+        {"redis://h:1/x", "database"},     {"redis://h:1/-1", "database"},
+        {"redis://h:1/16000", "database"}, {"redis://[::1", "unclosed"},
+        {"redis://[::1]x", "junk"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        parse_bad(bad[i][0], bad[i][1]);
 }
 
 Test(redis_url, refuses_overlong_host)
