@@ -102,14 +102,8 @@ static json_t *build_list(struct pgc *pg, void *cls, char *err, size_t errlen)
 void read_mandates(const struct read_req *rq, struct read_res *res)
 {
     const struct actor *ac = rq->actor;
-    const char *client = read_query(rq, "client_id");
-    if (!client && ac->role == ROLE_CLIENT)
-        client = ac->client;
+    const char *client = read_client_arg(rq, res, ac->role == ROLE_CLIENT ? ac->client : NULL);
     if (!client)
-        read_bad_query(res, "client_id", "required");
-    else if (!read_client_id_valid(client))
-        read_bad_query(res, "client_id", "must be 1-64 printable ASCII characters");
-    if (res->status)
         return;
     if (!ac->org[0]) {
         read_fail(res, 403, "an organiser or client token must carry org");

@@ -150,6 +150,18 @@ bool read_client_id_valid(const char *s)
     return true;
 }
 
+const char *read_client_arg(const struct read_req *rq, struct read_res *res, const char *dflt)
+{
+    const char *client = read_query(rq, "client_id");
+    if (!client)
+        client = dflt;
+    if (!client)
+        read_bad_query(res, "client_id", "required");
+    else if (!read_client_id_valid(client))
+        read_bad_query(res, "client_id", "must be 1-64 printable ASCII characters");
+    return res->status ? NULL : client;
+}
+
 void read_res_free(struct read_res *res)
 {
     json_decref(res->body);

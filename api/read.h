@@ -78,6 +78,10 @@ void read_fail(struct read_res *res, int status, const char *fmt, ...)
 #define READ_CLIENT_ID_MAX 64
 bool read_client_id_valid(const char *s);
 
+/* The query's client_id (dflt when absent), or NULL with a 422 in res when
+ * it is absent without a default or is not a client id. */
+const char *read_client_arg(const struct read_req *rq, struct read_res *res, const char *dflt);
+
 /* Adds {path: "?name", message} to a 422 answer. */
 void read_bad_query(struct read_res *res, const char *name, const char *message);
 

@@ -171,12 +171,8 @@ static json_t *build_ids(struct pgc *pg, void *cls, char *err, size_t errlen)
 void care_read_list(const struct read_req *rq, struct read_res *res, const struct care_kind *k)
 {
     const struct actor *ac = rq->actor;
-    const char *client = read_query(rq, "client_id");
+    const char *client = read_client_arg(rq, res, NULL);
     if (!client)
-        read_bad_query(res, "client_id", "required");
-    else if (!read_client_id_valid(client))
-        read_bad_query(res, "client_id", "must be 1-64 printable ASCII characters");
-    if (res->status)
         return;
     if ((ac->role == ROLE_ORGANISER || ac->role == ROLE_CLIENT) && !ac->org[0]) {
         read_fail(res, 403, "an organiser or client token must carry org");

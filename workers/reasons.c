@@ -66,6 +66,7 @@ static const struct known KNOWN[] = {
      "the credit is more than what remains of the service event"},
     /* mandates */
     {"mandates_pkey", "already_exists", "mandate {id} already exists"},
+    {"mandates_organiser_id_fkey", "not_found", "organiser {organiser_id} is not registered"},
     {"mandates_not_self", NULL, "a client cannot be its own proxy"},
     {"mandates_valid_range", NULL, "valid_to is before valid_from"},
     /* settlements */

@@ -293,6 +293,38 @@ static inline void e2e_organiser(struct e2e *e, const char *admin, const char *o
                    name, yt, iban, prefix, auto_approve_days));
 }
 
+/* "status:reason" of command id once a worker decided it (psop.processed_commands),
+ * or "" after seconds. Kept until e2e_fini. */
+static inline char *e2e_verdict(struct e2e *e, PGconn *pg, const char *id, double seconds)
+{
+    double until = h_now() + seconds;
+    for (;;) {
+        char *st = h_pg_value(pg,
+                              "SELECT coalesce((SELECT status || ':' || coalesce(reason, '') FROM "
+                              "psop.processed_commands WHERE command_id = '%s'), '')",
+                              id);
+        char *out = e2e_fmt(e, "%s", st);
+        free(st);
+        if (out[0] || h_now() > until)
+            return out;
+        h_sleep_ms(50);
+    }
+}
+
+/* The start of every e2e world: e2e_init, a PostgreSQL connection, and a
+ * new organiser named name (created by an admin, auto approval off) with
+ * its case worker's token (sub worker). Strings kept until e2e_fini. */
+static inline void e2e_start(struct e2e *e, PGconn **pg, char **org, char **admin, char **orga,
+                             const char *name, const char *worker)
+{
+    e2e_init(e);
+    *pg = h_pg();
+    *org = e2e_uuid(e);
+    *admin = e2e_tok(e, "admin", "e2e-admin", NULL, NULL, NULL);
+    *orga = e2e_tok(e, "organiser", worker, *org, NULL, NULL);
+    e2e_organiser(e, *admin, *org, name, 0);
+}
+
 /* A provider registered through the API with its own token (an ERP's):
  * *id and *token, kept until e2e_fini. */
 static inline void e2e_provider(struct e2e *e, char **id, char **token, const char *name)

@@ -35,16 +35,11 @@ static void world_init(struct world *w)
 {
     memset(w, 0, sizeof(*w));
     struct e2e *e = &w->e;
-    e2e_init(e);
-    w->pg = h_pg();
-    w->org = e2e_uuid(e);
+    e2e_start(e, &w->pg, &w->org, &w->admin, &w->orga, "Lokikunta", "kasittelija-a");
     w->st = e2e_code(e, "audit_");
-    w->admin = e2e_tok(e, "admin", "e2e-admin", NULL, NULL, NULL);
-    w->orga = e2e_tok(e, "organiser", "kasittelija-a", w->org, NULL, NULL);
     w->client = e2e_code(e, "asiakas-");
     w->ctok =
         e2e_tok(e, "client", e2e_fmt(e, "kansalainen-%s", w->client), w->org, NULL, w->client);
-    e2e_organiser(e, w->admin, w->org, "Lokikunta", 0);
     e2e_ok(e, "PUT", e2e_fmt(e, "/v1/service-types/%s", w->st), w->admin,
            "{\"name\":\"Siivous (loki)\",\"unit\":\"hour\",\"vat_rate_bp\":2550,"
            "\"client_share_allowed\":true}");

@@ -65,14 +65,9 @@ static void world_init(struct world *w)
 {
     memset(w, 0, sizeof(*w));
     struct e2e *e = &w->e;
-    e2e_init(e);
-    w->pg = h_pg();
-    w->org = e2e_uuid(e);
+    e2e_start(e, &w->pg, &w->org, &w->admin, &w->orga, "Budjettikunta", "kasittelija-b");
     w->st = e2e_code(e, "bsiivous_");
     w->st_visit = e2e_code(e, "bkaynti_");
-    w->admin = e2e_tok(e, "admin", "e2e-admin", NULL, NULL, NULL);
-    w->orga = e2e_tok(e, "organiser", "kasittelija-b", w->org, NULL, NULL);
-    e2e_organiser(e, w->admin, w->org, "Budjettikunta", 0);
     e2e_ok(e, "PUT", e2e_fmt(e, "/v1/service-types/%s", w->st), w->admin,
            "{\"name\":\"Siivous (budjetti)\",\"unit\":\"hour\",\"vat_rate_bp\":2550,"
            "\"client_share_allowed\":true}");
@@ -439,25 +434,13 @@ static void race(struct world *w, const char *vid, const char *qty, int n, long 
     }
     int applied = 0, exhausted = 0;
     for (int i = 0; i < n; i++) {
-        char *st = NULL;
-        double until = h_now() + 60;
-        for (;;) {
-            free(st);
-            st = h_pg_value(w->pg,
-                            "SELECT coalesce((SELECT status || ':' || coalesce(reason, '') FROM "
-                            "psop.processed_commands WHERE command_id = '%s'), '')",
-                            ids[i]);
-            if (st[0] || h_now() > until)
-                break;
-            h_sleep_ms(50);
-        }
+        const char *st = e2e_verdict(&w->e, w->pg, ids[i], 60);
         if (strncmp(st, "applied", 7) == 0)
             applied++;
         else if (strstr(st, "budget_exhausted:") || strstr(st, "budget_insufficient:"))
             exhausted++;
         else
             cr_expect(0, "command %d: %s", i, st);
-        free(st);
     }
     cr_expect_eq(applied, 1, "exactly one wins what is left (%d applied, %d rejected)", applied,
                  exhausted);

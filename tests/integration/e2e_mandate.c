@@ -48,14 +48,9 @@ static void world_init(struct world *w)
 {
     memset(w, 0, sizeof(*w));
     struct e2e *e = &w->e;
-    e2e_init(e);
-    w->pg = h_pg();
-    w->org = e2e_uuid(e);
+    e2e_start(e, &w->pg, &w->org, &w->admin, &w->orga, "Edunvalvontakunta", "kasittelija-m");
     w->st = e2e_code(e, "edunv_");
     w->today = e2e_day(e, 0);
-    w->admin = e2e_tok(e, "admin", "e2e-admin", NULL, NULL, NULL);
-    w->orga = e2e_tok(e, "organiser", "kasittelija-m", w->org, NULL, NULL);
-    e2e_organiser(e, w->admin, w->org, "Edunvalvontakunta", 0);
     e2e_ok(e, "PUT", e2e_fmt(e, "/v1/service-types/%s", w->st), w->admin,
            "{\"name\":\"Kotihoito (edunvalvonta)\",\"unit\":\"hour\",\"vat_rate_bp\":0,"
            "\"client_share_allowed\":true}");
@@ -365,21 +360,7 @@ static char *send_direct(struct world *w, const char *actor_client, const char *
     tc_send_raw(t, TOPIC_CMD_VOUCHER, w->vid, s);
     free(s);
     tc_close(t);
-    char *st = NULL;
-    double until = h_now() + 60;
-    for (;;) {
-        free(st);
-        st = h_pg_value(w->pg,
-                        "SELECT coalesce((SELECT status || ':' || coalesce(reason, '') FROM "
-                        "psop.processed_commands WHERE command_id = '%s'), '')",
-                        id);
-        if (st[0] || h_now() > until)
-            break;
-        h_sleep_ms(50);
-    }
-    char *out = e2e_fmt(&w->e, "%s", st);
-    free(st);
-    return out;
+    return e2e_verdict(&w->e, w->pg, id, 60);
 }
 
 Test(e2e_mandate, the_worker_checks_what_reaches_kafka_without_the_front, .timeout = 180)
