@@ -73,22 +73,21 @@ static json_t *build_list(struct pgc *pg, void *cls, char *err, size_t errlen)
     snprintf(limit, sizeof(limit), "%d", MANDATE_LIST_MAX);
     const char *p[] = {q->org, q->client, today, limit};
     err[0] = '\0';
+    /* clang-format off */
     PGresult *r = pgc_query(
         pg,
         "SELECT coalesce(jsonb_agg(jsonb_strip_nulls(jsonb_build_object("
         "  'mandate_id', id, 'organiser_id', organiser_id, 'client_id', client_id,"
         "  'proxy_client_id', proxy_client_id, 'kind', kind, 'valid_from', valid_from,"
         "  'valid_to', valid_to, 'revoked_from', revoked_from,"
-        "  'granted_at', " PG_TS_SQL(
-            "granted_at") ","
-                          "  'in_force', psop.mandate_in_force(organiser_id, proxy_client_id, "
-                          "client_id,"
-                          "                                    $3::date)))"
-                          "  ORDER BY valid_from DESC, id), '[]')::text"
-                          " FROM (SELECT * FROM psop.mandates WHERE organiser_id = $1::uuid"
-                          "        AND (client_id = $2 OR proxy_client_id = $2)"
-                          "        ORDER BY valid_from DESC, id LIMIT $4::int) m",
+        "  'granted_at', " PG_TS_SQL("granted_at") ","
+        "  'in_force', psop.mandate_in_force(organiser_id, proxy_client_id, client_id, $3::date)))"
+        "  ORDER BY valid_from DESC, id), '[]')::text"
+        " FROM (SELECT * FROM psop.mandates WHERE organiser_id = $1::uuid"
+        "        AND (client_id = $2 OR proxy_client_id = $2)"
+        "        ORDER BY valid_from DESC, id LIMIT $4::int) m",
         4, p, err, errlen);
+    /* clang-format on */
     if (!r)
         return NULL;
     json_error_t je;

@@ -84,53 +84,63 @@ static enum apply_result mandate_grant(struct apply_ctx *ctx)
         json_pack("{s:s, s:s}", "granted_by", c->actor.sub, "granted_at", PQgetvalue(r, 0, 7)));
 }
 
-/* Revoked from effective_date: one statement that changes the mandate only
- * when the rules hold, and answers why not otherwise. */
-static enum apply_result mandate_revoke(struct apply_ctx *ctx)
+/* Whether the mandate of m (a locked row of MANDATE_COLS and revoked_from,
+ * or none) may be revoked from d: APPLY_OK, or the rejection. */
+static enum apply_result may_revoke(struct apply_ctx *ctx, const PGresult *m, const char *id,
+                                    const char *d)
 {
-    const struct envelope *c = ctx->cmd;
-    const char *id = envelope_str(c, "mandate_id"), *d = envelope_str(c, "effective_date");
-    snprintf(ctx->resource_id, sizeof(ctx->resource_id), "%s", id);
-    const char *q[] = {id, d, c->actor.sub, c->actor.org, role_name(c->actor.role)};
-    /* clang-format off */
-    PGresult *r = apply_query(
-        ctx,
-        "WITH m AS (SELECT * FROM psop.mandates WHERE id = $1::uuid FOR UPDATE),"
-        " u AS (UPDATE psop.mandates t SET revoked_from = $2::date, revoked_by = $3,"
-        "   revoked_at = now() FROM m WHERE t.id = m.id AND $5 = 'organiser'"
-        "   AND m.organiser_id::text = lower($4)"
-        "   AND $2::date >= m.valid_from AND (m.revoked_from IS NULL OR $2::date < m.revoked_from)"
-        "   RETURNING t.*)"
-        " SELECT " MANDATE_COLS ", " PG_TS_SQL("revoked_at") ", true FROM u"
-        " UNION ALL SELECT " MANDATE_COLS ", revoked_from::text, false FROM m"
-        "  WHERE NOT EXISTS (SELECT 1 FROM u)",
-        5, q);
-    /* clang-format on */
-    if (!r)
-        return APPLY_FAILED;
-    if (PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 8), "t") == 0)
-        return publish(ctx, r, "mandate.revoked",
-                       json_pack("{s:s, s:s, s:s}", "effective_date", d, "revoked_by", c->actor.sub,
-                                 "revoked_at", PQgetvalue(r, 0, 7)));
-    bool found = PQntuples(r) == 1;
-    char org[40] = "", from[11] = "", revoked[11] = "";
-    if (found) {
-        snprintf(org, sizeof(org), "%s", PQgetvalue(r, 0, 1));
-        snprintf(from, sizeof(from), "%s", PQgetvalue(r, 0, 5));
-        snprintf(revoked, sizeof(revoked), "%s", PQgetvalue(r, 0, 7));
-    }
-    PQclear(r);
-    enum apply_result ar;
-    if (!found)
+    if (PQntuples(m) != 1)
         return apply_reject(ctx, "not_found: mandate %s does not exist", id);
-    if ((ar = se_require_organiser(ctx, org, "revoke its mandates")) != APPLY_OK)
+    enum apply_result ar = se_require_organiser(ctx, PQgetvalue(m, 0, 1), "revoke its mandates");
+    if (ar != APPLY_OK)
         return ar;
+    const char *from = PQgetvalue(m, 0, 5), *revoked = PQgetvalue(m, 0, 7);
     if (strcmp(d, from) < 0)
         return apply_reject(ctx,
                             "invalid_effective_date: mandate %s starts on %s; revoke it from that "
                             "day or later",
                             id, from);
-    return apply_reject(ctx, "already_revoked: mandate %s is revoked from %s", id, revoked);
+    if (revoked[0] && strcmp(revoked, d) <= 0)
+        return apply_reject(ctx, "already_revoked: mandate %s is revoked from %s", id, revoked);
+    return APPLY_OK;
+}
+
+/* Revoked from effective_date: the mandate's row locked, the rules checked
+ * here, then one UPDATE. */
+static enum apply_result mandate_revoke(struct apply_ctx *ctx)
+{
+    const struct envelope *c = ctx->cmd;
+    const char *id = envelope_str(c, "mandate_id"), *d = envelope_str(c, "effective_date");
+    snprintf(ctx->resource_id, sizeof(ctx->resource_id), "%s", id);
+    const char *q[] = {id};
+    PGresult *m =
+        apply_query(ctx,
+                    "SELECT " MANDATE_COLS
+                    ", revoked_from::text FROM psop.mandates WHERE id = $1::uuid FOR UPDATE",
+                    1, q);
+    if (!m)
+        return APPLY_FAILED;
+    enum apply_result ar = may_revoke(ctx, m, id, d);
+    if (ar != APPLY_OK) {
+        PQclear(m);
+        return ar;
+    }
+    const char *p[] = {id, d, c->actor.sub};
+    /* clang-format off */
+    PGresult *r = apply_query(ctx,
+                              "UPDATE psop.mandates SET revoked_from = $2, revoked_by = $3, "
+                              "revoked_at = now() WHERE id = $1::uuid "
+                              "RETURNING " PG_TS_SQL("revoked_at"),
+                              3, p);
+    /* clang-format on */
+    if (!r) {
+        PQclear(m);
+        return apply_sql_outcome(ctx, "invalid_revocation");
+    }
+    json_t *extra = json_pack("{s:s, s:s, s:s}", "effective_date", d, "revoked_by", c->actor.sub,
+                              "revoked_at", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return publish(ctx, m, "mandate.revoked", extra);
 }
 
 enum apply_result mandate_require(struct apply_ctx *ctx, const char *organiser_id,
