@@ -383,3 +383,86 @@ Test(e2e_mandate, the_worker_checks_what_reaches_kafka_without_the_front, .timeo
     cr_expect_str_eq(chosen(&w), w.pid);
     world_fini(&w);
 }
+
+/* "<choices made for a represented client> <all choices>" published for
+ * the voucher (kept until e2e_fini). */
+static char *choices(struct world *w)
+{
+    char *v = h_pg_value(w->pg,
+                         "SELECT count(*) FILTER (WHERE payload->'data'->>'on_behalf_of' IS NOT "
+                         "NULL) || ' ' || count(*) FROM psop.outbox WHERE key = '%s' AND "
+                         "payload->>'type' = 'voucher.provider_chosen'",
+                         w->vid);
+    char *out = e2e_fmt(&w->e, "%s", v);
+    free(v);
+    return out;
+}
+
+/* A replica of our own whose PostgreSQL is a closed port (the stack's Redis
+ * and Kafka are up): the mandate cannot be looked up, so a proxy's reads and
+ * commands answer 503 with Retry-After and nothing is published for them;
+ * the client itself reads its voucher (from Redis) and sends its own
+ * commands as before. Counted over ROUNDS requests of each kind. */
+#define ROUNDS 10
+Test(e2e_mandate, without_postgresql_a_proxy_is_503_and_the_client_is_served, .timeout = 180)
+{
+    struct world w;
+    world_init(&w);
+    struct e2e *e = &w.e;
+    grant(&w, e2e_day(e, -1), NULL);
+    char *vpath = e2e_fmt(e, "/v1/vouchers/%s", w.vid);
+    /* The voucher's document in Redis, as the stack's replicas read it. */
+    json_decref(e2e_get(e, vpath, w.ctok));
+    int port = tl_port(0), dead = tl_port(1);
+    char dsn[96], secret[300];
+    snprintf(dsn, sizeof(dsn),
+             "PSOP_PG_DSN=host=127.0.0.1 port=%d dbname=psop user=psop "
+             "connect_timeout=1",
+             dead);
+    snprintf(secret, sizeof(secret), "PSOP_JWT_SECRET=%s", h_config()->jwt_secret);
+    const char *env[] = {dsn, secret, "PSOP_API_RATE_LIMIT_RPS=0", NULL};
+    pid_t pid = tl_api_start(port, env);
+    cr_assert_gt(pid, 0, "the private api did not start");
+    char *choose = e2e_fmt(e, "{\"provider_id\":\"%s\"}", w.pid);
+    char *ppath = e2e_fmt(e, "/v1/vouchers/%s/provider", w.vid);
+    char *obo = e2e_fmt(e, "On-Behalf-Of: %s\r\n", w.client);
+    int proxy_503 = 0, proxy_retry = 0, proxy_cmd_503 = 0, own_200 = 0, own_202 = 0;
+    for (int i = 0; i < ROUNDS; i++) {
+        struct tl_resp r;
+        char ra[16] = "";
+        cr_assert_eq(tl_request(port, "GET", vpath, w.xtok, NULL, NULL, NULL, &r), 0);
+        proxy_503 += r.status == 503;
+        tl_header(&r, "Retry-After", ra, sizeof(ra));
+        proxy_retry += ra[0] != '\0';
+        tl_resp_free(&r);
+        cr_assert_eq(tl_request(port, "PUT", ppath, w.xtok, "application/json", choose, obo, &r),
+                     0);
+        proxy_cmd_503 += r.status == 503;
+        tl_resp_free(&r);
+        cr_assert_eq(tl_request(port, "GET", vpath, w.ctok, NULL, NULL, NULL, &r), 0);
+        own_200 += r.status == 200;
+        tl_resp_free(&r);
+        cr_assert_eq(tl_request(port, "PUT", ppath, w.ctok, "application/json", choose, NULL, &r),
+                     0);
+        own_202 += r.status == 202;
+        tl_resp_free(&r);
+    }
+    tl_api_stop(pid);
+    cr_log_info("without PostgreSQL, %d rounds: proxy reads 503 %d (Retry-After %d), proxy "
+                "commands 503 %d; the client's reads 200 %d, commands 202 %d",
+                ROUNDS, proxy_503, proxy_retry, proxy_cmd_503, own_200, own_202);
+    cr_expect_eq(proxy_503, ROUNDS);
+    cr_expect_eq(proxy_retry, ROUNDS);
+    cr_expect_eq(proxy_cmd_503, ROUNDS);
+    cr_expect_eq(own_200, ROUNDS);
+    cr_expect_eq(own_202, ROUNDS);
+    /* Nothing of the proxy's reached the workers: every applied choice is
+     * the client's own (chosen_by its sub). */
+    char *want = e2e_fmt(e, "0 %d", ROUNDS), *got = choices(&w);
+    for (double until = h_now() + RECORD_S; strcmp(got, want) != 0 && h_now() < until;) {
+        h_sleep_ms(200);
+        got = choices(&w);
+    }
+    cr_expect_str_eq(got, want, "proxy choices / all choices published");
+    world_fini(&w);
+}
