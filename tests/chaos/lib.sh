@@ -29,11 +29,20 @@ ytunnus() { # a random valid Finnish business id (weights 7 9 10 5 8 4 2, mod 11
 }
 
 chaos_send() { # chaos_send TOKEN METHOD PATH BODY: must be applied (setup only)
-  local out code id status i
-  out=$(curl -sS -m 20 -w '\n%{http_code}' -X "$2" -H "Authorization: Bearer $1" \
-    -H "Content-Type: application/json" -H "Prefer: wait=10" --data "$4" "$PSOP_API_URL$3")
-  code=${out##*$'\n'}
-  out=${out%$'\n'*}
+  # With an Idempotency-Key, a 503 (not acknowledged in time: outcome
+  # unknown) is sent again as it was (docs/api.md); applied once either way.
+  local out code id status i key
+  key=chaos-$(uuid)
+  for ((i = 1; ; i++)); do
+    out=$(curl -sS -m 20 -w '\n%{http_code}' -X "$2" -H "Authorization: Bearer $1" \
+      -H "Content-Type: application/json" -H "Prefer: wait=10" -H "Idempotency-Key: $key" \
+      --data "$4" "$PSOP_API_URL$3")
+    code=${out##*$'\n'}
+    out=${out%$'\n'*}
+    [ "$code" = 503 ] && [ $i -lt 6 ] || break
+    log "setup: $2 $3 -> 503, sent again ($i)"
+    sleep 2
+  done
   status=$(jq -r '.status // empty' <<<"$out" 2>/dev/null || true)
   if [ "$code" = 202 ]; then
     id=$(jq -r .command_id <<<"$out")
