@@ -32,10 +32,10 @@ step() { # step NAME SAMPLE_SECONDS ARGS...
 }
 # warm-up (tokens, connections, plans)
 "$bin" --run "$run" --rate 50 --duration 3 --wait 10 >/dev/null
-for r in ${APPLIED_RATES:-25 50 100 150 200}; do
+for r in ${APPLIED_RATES-25 50 100 150 200}; do
   step "applied-$r" 15 --rate "$r" --duration 20 --wait 10
 done
-for spec in ${ACK_STEPS:-500:10 1000:5 2000:3 10000:0.6}; do
+for spec in ${ACK_STEPS-500:10 1000:5 2000:3 10000:0.6}; do
   r=${spec%%:*} d=${spec##*:}
   step "ack-$r" 20 --rate "$r" --duration "$d" --wait 0 --drain-timeout 90
 done

@@ -90,7 +90,7 @@ int main(int argc, char **argv)
             usage();
         }
     }
-    if (nv < 1 || np < 1 || np > nv || ne < 0 || ne > 100)
+    if (nv < 1 || np < 1 || np > nv || ne < 0 || ne > 1000)
         usage();
 
     struct psop_config cfg;
