@@ -159,7 +159,7 @@ static int write_rows(struct pgc *pg, json_t *rows, char *err, size_t errlen)
 static void apply_retention(struct pgc *pg, int days)
 {
     char err[256], d[32];
-    snprintf(d, sizeof(d), "%d", days > 0 ? days : 1);
+    snprintf(d, sizeof(d), "%d", days); /* >= 1: config_load refuses less */
     const char *p[] = {d};
     PGresult *r =
         pgc_query(pg, "SELECT psop.access_log_drop_before(now() - make_interval(days => $1::int))",

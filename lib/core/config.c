@@ -222,6 +222,14 @@ int config_load(struct psop_config *cfg, const char *path, char *err, size_t err
                  cfg->envelope_version, ENVELOPE_VERSION_MIN, ENVELOPE_VERSION_CURRENT);
         return -1;
     }
+    /* Access records are evidence: a retention of zero days or less would
+     * let the nightly batch drop every month, so it is refused, not read as
+     * "keep nothing". */
+    if (cfg->audit_retention_days < 1) {
+        snprintf(err, errlen, "config audit_retention_days: %d is not a number of days >= 1",
+                 cfg->audit_retention_days);
+        return -1;
+    }
     return 0;
 }
 
