@@ -20,6 +20,11 @@
 #                 engine                                rule: 0 failed requests
 #   pg-restart    the PostgreSQL container killed, down a while, started again
 #                 rules: 0 failed requests, no worker container restarted
+#   redis-kill    the Redis container (the read models) killed, down a while,
+#                 started again empty; a voucher read through HAProxy every
+#                 250 ms meanwhile        rules: 0 failed requests, every read
+#                 200, each voucher's read model written again by the workers,
+#                 psopctl cache rebuild succeeds
 # Every scenario: lost = duplicated = unexpected = rejected = 0 (checker).
 # --short: 20 s of load per scenario (CI); default 120 s (PSOP_CHAOS_DURATION).
 # Exits 1 if any scenario fails. Results in .run/containers/check/.
@@ -43,7 +48,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(demo api-rollout worker-kill broker-kill pg-restart)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(demo api-rollout worker-kill broker-kill pg-restart redis-kill)
 
 : "${CONTAINERS_CONF:?run through scripts/containers check}"
 # shellcheck disable=SC1091
@@ -248,6 +253,53 @@ sc_pg_restart() {
   LOAD_PID=$$ MAX_ERR=0 NOTE="killed, down ${down_s}s, started; workers not restarted" chaos_finish pg-restart "$v" "$extra"
 }
 
+# The cache goes away: Redis is killed and kept down (no persistence: it
+# comes back empty, as in production). Commands never touch Redis on their
+# way in (idempotency falls back to PostgreSQL), reads fall back to
+# PostgreSQL; once it is back the workers write each voucher's documents
+# again with its next event, and psopctl cache rebuild refills the rest.
+sc_redis_kill() {
+  local v down_s=$((short ? 6 : 30)) extra="" first
+  v=$(chaos_vouchers 8) || { failed=$((failed + 1)); results+=("redis-kill	setup failed	FAIL"); return; }
+  first=${v%%,*}
+  chaos_start_open_load redis-kill "$v"
+  sleep $((short ? 5 : 20))
+  compose kill -s SIGKILL redis >>"$OUT/redis-kill.log" 2>&1
+  compose stop -t 1 redis >>"$OUT/redis-kill.log" 2>&1
+  local reads=0 bad=0 code t_end=$(($(now_ms) + down_s * 1000))
+  while [ "$(now_ms)" -lt "$t_end" ]; do
+    code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $ORGTOK" "$PSOP_API_URL/v1/vouchers/$first")
+    reads=$((reads + 1))
+    [ "$code" = 200 ] || bad=$((bad + 1))
+    sleep 0.25
+  done
+  compose start redis >>"$OUT/redis-kill.log" 2>&1 || extra="redis did not start;"
+  local t id
+  id=$(ct_id redis)
+  for ((t = 0; t < 120; t++)); do
+    healthy "$id" && break
+    podman healthcheck run "$id" >/dev/null 2>&1
+    sleep 0.5
+  done
+  chaos_end_load
+  wait "$LOAD_PID" 2>/dev/null || true
+  [ $bad -eq 0 ] || extra+=" $bad of $reads reads failed while Redis was down;"
+  local vid current=0
+  for ((t = 0; t < 120; t++)); do
+    current=0
+    for vid in ${v//,/ }; do
+      [ "$(redis-cli -u "$PSOP_REDIS_URL" HGET "psop:voucher:$vid" v 2>/dev/null)" = \
+        "$(psql "$PSOP_PG_DSN" -XAtc "SELECT version FROM psop.vouchers WHERE id = '$vid'")" ] && current=$((current + 1))
+    done
+    [ $current -eq 8 ] && break
+    sleep 1
+  done
+  [ $current -eq 8 ] || extra+=" only $current of 8 read models written again by the workers;"
+  psopctl cache rebuild >"$OUT/redis-kill.rebuild.log" 2>&1 || extra+=" psopctl cache rebuild failed;"
+  LOAD_PID=$$ MAX_ERR=0 NOTE="down ${down_s}s: $reads reads, $bad not 200; $current/8 read models written again; rebuild" \
+    chaos_finish redis-kill "$v" "$extra"
+}
+
 # ------------------------------------------------------------------ main
 trap 'revive >/dev/null 2>&1' EXIT
 revive || die "the container stack is not ready (scripts/containers up)"
@@ -260,6 +312,7 @@ for s in "${scenarios[@]}"; do
     worker-kill) sc_worker_kill ;;
     broker-kill) sc_broker_kill ;;
     pg-restart) sc_pg_restart ;;
+    redis-kill) sc_redis_kill ;;
     *) die "unknown scenario $s" ;;
   esac
   revive || { failed=$((failed + 1)); results+=("revive	-	-	-	-	-	-	-	-	no ready api after $s	FAIL"); }
