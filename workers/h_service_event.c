@@ -14,6 +14,7 @@
  */
 #include "h_service_event.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@
 #include "core/money.h"
 #include "outbox.h"
 #include "store/topics.h"
+#include "views/view_voucher_delta.h"
 #include "views/view_order.h"
 #include "views/view_voucher.h"
 
@@ -74,6 +76,20 @@ enum apply_result se_require_no_events_after(struct apply_ctx *ctx, const struct
 void se_touch_voucher(struct apply_ctx *ctx, const char *voucher_id)
 {
     apply_touch(ctx, VIEW_VOUCHER_KIND, voucher_id);
+}
+
+void se_touch_event(struct apply_ctx *ctx, const struct se_parent *p, const char *event_id)
+{
+    se_touch_parent(ctx, p);
+    if (p->kind != SE_VOUCHER)
+        return;
+    /* The events document is patched with this event alone when the batch's
+     * versions of the voucher form an unbroken chain (workers/read_models.c). */
+    char d[160];
+    snprintf(d, sizeof(d), "%s %s %lld", p->id, event_id, p->version);
+    for (char *c = d; *c; c++) /* PostgreSQL's spelling of the ids */
+        *c = (char)tolower((unsigned char)*c);
+    apply_touch(ctx, VIEW_VOUCHER_DELTA_KIND, d);
 }
 
 const char *se_parent_kind_name(const struct se_parent *p)
@@ -907,7 +923,7 @@ enum apply_result se_record(struct apply_ctx *ctx)
         return ar;
     outbox_add(ctx, parent_topic(&p), p.id, "service_event.recorded",
                event_json(id, &p, p.provider_id, &in, &res, note, "recorded", version));
-    se_touch_parent(ctx, &p);
+    se_touch_event(ctx, &p, id);
     return APPLY_OK;
 }
 
@@ -1006,7 +1022,7 @@ enum apply_result se_update(struct apply_ctx *ctx)
     json_object_del(json_object_get(data, "changed"), "order_id");
     json_object_del(json_object_get(data, "changed"), "event_id");
     outbox_add(ctx, parent_topic(&p), p.id, "service_event.updated", data);
-    se_touch_parent(ctx, &p);
+    se_touch_event(ctx, &p, ev.id);
     return APPLY_OK;
 }
 
@@ -1071,7 +1087,7 @@ static enum apply_result change_state(struct apply_ctx *ctx, enum event_action a
                             json_integer(budget_remaining(p.budget_cents, p.budget_used_cents)));
     outbox_add(ctx, parent_topic(&p), p.id,
                act == EVENT_DELETE ? "service_event.deleted" : "service_event.approved", data);
-    se_touch_parent(ctx, &p);
+    se_touch_event(ctx, &p, ev.id);
     return APPLY_OK;
 }
 
@@ -1221,7 +1237,7 @@ enum apply_result se_credit(struct apply_ctx *ctx)
         json_object_set_new(data, "budget_remaining_cents",
                             json_integer(budget_remaining(p.budget_cents, p.budget_used_cents)));
     outbox_add(ctx, parent_topic(&p), p.id, "service_event.credited", data);
-    se_touch_parent(ctx, &p);
+    se_touch_event(ctx, &p, ev.id);
     return APPLY_OK;
 }
 

@@ -144,6 +144,10 @@ json_t *se_qty_json(int64_t h);
 void se_touch_voucher(struct apply_ctx *ctx, const char *voucher_id);
 /* Touches the parent's read model (voucher or order). */
 void se_touch_parent(struct apply_ctx *ctx, const struct se_parent *p);
+/* se_touch_parent, and for a voucher the one event the command changed, so
+ * its events document can be patched instead of rebuilt (read_models.c);
+ * after se_parent_bump (p->version is the voucher's new version). */
+void se_touch_event(struct apply_ctx *ctx, const struct se_parent *p, const char *event_id);
 
 enum apply_result se_record(struct apply_ctx *ctx);
 enum apply_result se_update(struct apply_ctx *ctx);

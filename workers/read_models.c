@@ -11,6 +11,7 @@
 #include "views/view_provider.h"
 #include "views/view_settlement.h"
 #include "views/view_voucher.h"
+#include "views/view_voucher_delta.h"
 #include "core/xmalloc.h"
 
 /* {command_id, type, status, reason?, resource_id?, actor_sub?, actor?,
@@ -100,6 +101,7 @@ struct rm_kind {
     const char *keys[3];
 };
 
+#define VOUCHER_DOC_KIND "voucher-doc"
 #define VERSIONS_OF(table) "SELECT id::text, version FROM " table " WHERE id = ANY ($1::uuid[])"
 
 /* One row per read model kind; the refreshers live beside their handlers. */
@@ -112,6 +114,14 @@ static const struct rm_kind kinds[] = {
      VIEW_VOUCHER_CHUNK,
      VERSIONS_OF("psop.vouchers"),
      {VIEW_VOUCHER_KEY_FMT, VIEW_VOUCHER_EVENTS_KEY_FMT, NULL}},
+    /* A voucher whose events document was patched (rm_deltas): its voucher
+     * document alone. */
+    {VOUCHER_DOC_KIND,
+     NULL,
+     view_voucher_doc_put_many,
+     VIEW_VOUCHER_CHUNK,
+     VERSIONS_OF("psop.vouchers"),
+     {VIEW_VOUCHER_KEY_FMT, NULL}},
     {VIEW_SETTLEMENT_KIND,
      NULL,
      view_settlement_put_many,
@@ -173,12 +183,112 @@ static long by_chunks(struct rds *rds, struct pgc *pg, const struct rm_kind *k,
     return written;
 }
 
-void rm_refresh(struct rds *rds, struct pgc *pg, const json_t *touched, long rebuild_max)
+/* The batch's changed events, per voucher: {voucher id: {min, max, versions
+ * {v: true}, events {id: true}}}. */
+static json_t *deltas_by_voucher(const json_t *touched)
 {
-    if (!rds || !touched)
+    json_t *by = json_object();
+    size_t i;
+    const json_t *t;
+    json_array_foreach(touched, i, t)
+    {
+        if (strcmp(json_string_value(json_array_get(t, 0)), VIEW_VOUCHER_DELTA_KIND) != 0)
+            continue;
+        char vid[48], eid[48];
+        long long ver;
+        if (sscanf(json_string_value(json_array_get(t, 1)), "%47s %47s %lld", vid, eid, &ver) != 3)
+            continue;
+        json_t *d = json_object_get(by, vid);
+        if (!d) {
+            d = json_pack("{s:I, s:I, s:{}, s:{}}", "min", (json_int_t)ver, "max", (json_int_t)ver,
+                          "versions", "events");
+            json_object_set_new(by, vid, d);
+        }
+        if (ver < json_integer_value(json_object_get(d, "min")))
+            json_object_set_new(d, "min", json_integer(ver));
+        if (ver > json_integer_value(json_object_get(d, "max")))
+            json_object_set_new(d, "max", json_integer(ver));
+        char vs[24];
+        snprintf(vs, sizeof(vs), "%lld", ver);
+        json_object_set_new(json_object_get(d, "versions"), vs, json_true());
+        json_object_set_new(json_object_get(d, "events"), eid, json_true());
+    }
+    return by;
+}
+
+/* Patches the events documents of the vouchers whose every version bump in
+ * the batch changed one event (an unbroken chain min..max: a voucher
+ * command in between, or after, leaves a gap or a newer version, and the
+ * whole rebuild). Returns touched with each patched voucher's entry turned
+ * into VOUCHER_DOC_KIND (a new reference), or touched itself (incref). */
+static json_t *rm_deltas(struct rds *rds, struct pgc *pg, const json_t *touched)
+{
+    json_t *by = deltas_by_voucher(touched);
+    size_t n = json_object_size(by), m = 0;
+    if (n == 0) {
+        json_decref(by);
+        return json_incref((json_t *)touched);
+    }
+    struct vv_delta *d = xcalloc(n, sizeof(*d));
+    json_t **ids = xcalloc(n, sizeof(*ids));
+    const char *vid;
+    json_t *x;
+    json_object_foreach(by, vid, x)
+    {
+        long long lo = json_integer_value(json_object_get(x, "min"));
+        long long hi = json_integer_value(json_object_get(x, "max"));
+        if ((long long)json_object_size(json_object_get(x, "versions")) != hi - lo + 1)
+            continue;
+        json_t *evs = json_array();
+        const char *eid;
+        json_t *unused;
+        json_object_foreach(json_object_get(x, "events"), eid, unused)
+            json_array_append_new(evs, json_string(eid));
+        ids[m] = evs;
+        d[m++] = (struct vv_delta){vid, lo - 1, hi, evs, false};
+    }
+    char err[512];
+    long done = view_voucher_events_delta(rds, pg, d, m, err, sizeof(err));
+    if (done < 0)
+        LOG_WARN("read model: events not patched (rebuilt)", "error", err, NULL);
+    json_t *patched = json_object();
+    for (size_t i = 0; i < m; i++) {
+        if (d[i].done)
+            json_object_set_new(patched, d[i].voucher_id, json_true());
+        json_decref(ids[i]);
+    }
+    free(ids);
+    free(d);
+    json_t *out = json_array();
+    size_t i;
+    const json_t *t;
+    json_array_foreach(touched, i, t)
+    {
+        const char *kind = json_string_value(json_array_get(t, 0));
+        const char *id = json_string_value(json_array_get(t, 1));
+        if (strcmp(kind, VIEW_VOUCHER_KIND) == 0 && json_object_get(patched, id))
+            json_array_append_new(out, json_pack("[ss]", VOUCHER_DOC_KIND, id));
+        else
+            json_array_append(out, (json_t *)t);
+    }
+    json_decref(patched);
+    json_decref(by);
+    return out;
+}
+
+void rm_refresh(struct rds *rds, struct pgc *pg, const json_t *touched_in, long rebuild_max)
+{
+    if (!rds || !touched_in)
         return;
     size_t i;
     json_t *t;
+    size_t vouchers = 0;
+    json_array_foreach(touched_in, i, t) vouchers +=
+        strcmp(json_string_value(json_array_get(t, 0)), VIEW_VOUCHER_KIND) == 0;
+    /* Too many to rebuild: all are marked stale below, no patching. */
+    json_t *touched = rebuild_max >= 0 && vouchers > (size_t)rebuild_max
+                          ? json_incref((json_t *)touched_in)
+                          : rm_deltas(rds, pg, touched_in);
     for (const struct rm_kind *k = kinds; k->kind; k++) {
         size_t count = 0;
         json_array_foreach(touched, i, t) count +=
@@ -200,4 +310,5 @@ void rm_refresh(struct rds *rds, struct pgc *pg, const json_t *touched, long reb
                 k->fn(rds, pg, json_string_value(json_array_get(t, 1)));
         }
     }
+    json_decref(touched);
 }

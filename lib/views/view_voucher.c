@@ -14,10 +14,7 @@
 #include "views/view_provider.h"
 #include "core/xmalloc.h"
 
-/* Instants as RFC 3339 UTC with microseconds, whatever the session's TimeZone. */
-#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-/* Hundredths as a JSON number with two decimals (numeric keeps the scale). */
-#define QTY(col) "round((" col ") / 100.0, 2)"
+#include "views/view_voucher_sql.h"
 
 /* clang-format off */
 static const char VOUCHER_SQL[] =
@@ -77,29 +74,8 @@ static const char VOUCHER_SQL[] =
 /* clang-format off */
 static const char EVENTS_SQL[] =
     "SELECT v.version, json_build_object('voucher_id', v.id, 'version', v.version,"
-    " 'events', coalesce((SELECT json_agg(json_strip_nulls(json_build_object("
-    "    'id', e.id, 'provider_id', e.provider_id, 'date', e.date,"
-    "    'quantity', " QTY("e.quantity") ", 'band', e.band,"
-    "    'band_coefficient', " QTY("e.band_coefficient") ","
-    "    'unit_price_cents', e.unit_price_cents, 'voucher_value_cents', e.voucher_value_cents,"
-    "    'value_unit_cents', e.value_unit_cents, 'gross_cents', e.gross_cents,"
-    "    'organiser_part_cents', e.organiser_part_cents,"
-    "    'budget_remaining_before_cents', e.budget_remaining_before_cents,"
-    "    'client_share_cents', e.client_share_cents, 'state', e.state, 'note', e.note,"
-    "    'recorded_by', e.recorded_by, 'recorded_at', " TS("e.recorded_at") ","
-    "    'updated_at', " TS("e.updated_at") ", 'approved_by', e.approved_by,"
-    "    'approved_at', " TS("e.approved_at") ", 'deleted_by', e.deleted_by,"
-    "    'deleted_at', " TS("e.deleted_at") ", 'settlement_id', e.settlement_id,"
-    "    'settled_at', " TS("e.settled_at") ", 'paid_at', " TS("e.paid_at") ","
-    "    'credited_quantity', " QTY("e.credited_quantity") ", 'version', e.version,"
-    "    'credits', coalesce((SELECT json_agg(json_build_object("
-    "        'id', c.id, 'quantity', " QTY("c.quantity") ", 'reason_code', c.reason_code,"
-    "        'explanation', c.explanation, 'gross_cents', c.gross_cents,"
-    "        'organiser_part_cents', c.organiser_part_cents,"
-    "        'client_share_cents', c.client_share_cents, 'created_by', c.created_by,"
-    "        'created_at', " TS("c.created_at") ", 'settlement_id', c.settlement_id)"
-    "        ORDER BY c.created_at, c.id) FROM psop.credits c WHERE c.event_id = e.id), '[]')"
-    "   )) ORDER BY e.date, e.recorded_at, e.id)"
+    " 'events', coalesce((SELECT json_agg(" VIEW_VOUCHER_EVENT_JSON
+    "   ORDER BY e.date, e.recorded_at, e.id)"
     "  FROM psop.service_events e WHERE e.voucher_id = v.id), '[]'))::text"
     " FROM psop.vouchers v WHERE v.id = $1::uuid";
 /* clang-format on */
@@ -397,6 +373,13 @@ int view_voucher_put_many(struct rds *rds, struct pgc *pg, const char *ids_array
     static const struct view_doc_key keys[] = {{VOUCHER_SQL, VIEW_VOUCHER_KEY_FMT},
                                                {EVENTS_SQL, VIEW_VOUCHER_EVENTS_KEY_FMT}};
     return view_doc_put_keys(rds, pg, keys, 2, ids_array, written, err, errlen);
+}
+
+int view_voucher_doc_put_many(struct rds *rds, struct pgc *pg, const char *ids_array, long *written,
+                              char *err, size_t errlen)
+{
+    static const struct view_doc_key keys[] = {{VOUCHER_SQL, VIEW_VOUCHER_KEY_FMT}};
+    return view_doc_put_keys(rds, pg, keys, 1, ids_array, written, err, errlen);
 }
 
 int view_voucher_rebuild_all(struct rds *rds, struct pgc *pg, long *written, char *err,

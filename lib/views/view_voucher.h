@@ -154,6 +154,11 @@ int view_voucher_put(struct rds *rds, struct pgc *pg, const char *voucher_id, ch
 int view_voucher_put_many(struct rds *rds, struct pgc *pg, const char *ids_array, long *written,
                           char *err, size_t errlen);
 
+/* The voucher documents alone (psop:voucher:{id}), for vouchers whose events
+ * document was kept by delta (views/view_voucher_delta.h). */
+int view_voucher_doc_put_many(struct rds *rds, struct pgc *pg, const char *ids_array, long *written,
+                              char *err, size_t errlen);
+
 /* Rewrites every voucher's keys (psopctl cache rebuild); *written counts
  * vouchers written (may be NULL). 0 or -1. */
 int view_voucher_rebuild_all(struct rds *rds, struct pgc *pg, long *written, char *err,

@@ -843,3 +843,95 @@ Test(voucher, read_models)
     rds_free(r);
     vw_fini(&w);
 }
+
+/* Issue 19: a voucher's events document is patched with the events each
+ * batch changed instead of rebuilt. After a random mix of records, edits,
+ * deletions and approvals on two vouchers (sent without waiting, so batches
+ * hold several commands of one voucher), the document in Redis equals the
+ * one built whole from PostgreSQL, and the last write was a patch (the
+ * worker writes patched documents compact; PostgreSQL's have " : "). */
+Test(voucher, events_document_kept_by_delta_equals_the_whole_one, .timeout = 240)
+{
+    struct vworld w;
+    vw_init(&w);
+    char p[UUID_STR_LEN], v[2][UUID_STR_LEN];
+    vw_provider(&w, p, "2025-12-01");
+    vw_grant(&w, v[0], w.banded, 3000, 0, p, "2026-01-01", "DELTA-1");
+    vw_grant(&w, v[1], w.banded, 3000, 0, p, "2026-01-01", "DELTA-2");
+    enum { N = 120, MAXEV = N };
+    struct {
+        char id[UUID_STR_LEN];
+        int voucher;
+        int state; /* 0 recorded, 1 approved, 2 deleted */
+    } evs[MAXEV];
+    int nev = 0;
+    char last[UUID_STR_LEN] = "";
+    /* weekdays (no holiday) of September and October 2026: every command valid */
+    static const char *const days[] = {
+        "2026-09-01", "2026-09-02", "2026-09-08", "2026-09-10", "2026-09-15", "2026-09-17",
+        "2026-09-22", "2026-09-24", "2026-09-29", "2026-10-01", "2026-10-05", "2026-10-07",
+        "2026-10-13", "2026-10-15", "2026-10-20", "2026-10-22", "2026-10-27", "2026-10-29"};
+    static const char *const bands[] = {NULL, "evening"};
+    srand(20261206);
+    struct tc_actor pa = vw_prov_actor(p);
+    for (int i = 0; i < N; i++) {
+        int k = rand() % 2, pick = -1, tries = 0;
+        int op = nev == 0 ? 0 : rand() % 4; /* record, edit, delete, approve */
+        while (op != 0 && pick < 0 && tries++ < 20) {
+            int j = rand() % nev;
+            if (evs[j].voucher == k && evs[j].state == 0)
+                pick = j;
+        }
+        if (pick < 0)
+            op = 0;
+        const char *date = days[rand() % (int)(sizeof(days) / sizeof(days[0]))];
+        const char *band = bands[rand() % 2];
+        if (op == 0) {
+            char eid[UUID_STR_LEN];
+            json_t *d = vw_event(eid, date, 0.25 * (1 + rand() % 12), band, -1);
+            vw_send(&w, v[k], "service_event.record", &pa, d, last);
+            snprintf(evs[nev].id, sizeof(evs[nev].id), "%s", eid);
+            evs[nev].voucher = k;
+            evs[nev++].state = 0;
+        } else if (op == 1) {
+            json_t *d = json_pack("{s:s, s:s, s:f}", "event_id", evs[pick].id, "date", date,
+                                  "quantity", 0.25 * (1 + rand() % 12));
+            vw_send(&w, v[k], "service_event.update", &pa, d, last);
+        } else if (op == 2) {
+            vw_send(&w, v[k], "service_event.delete", &pa, ev_ref(evs[pick].id), last);
+            evs[pick].state = 2;
+        } else {
+            vw_send(&w, v[k], "service_event.approve", &w.orgs_a, ev_ref(evs[pick].id), last);
+            evs[pick].state = 1;
+        }
+    }
+    tc_expect_applied(w.pg, last);
+    char err[256];
+    struct rds *r = rds_connect(h_config()->redis_url, 2000, err, sizeof(err));
+    cr_assert_not_null(r, "redis: %s", err);
+    struct pgc *pg = pgc_connect(h_config()->pg_dsn, err, sizeof(err));
+    cr_assert_not_null(pg, "%s", err);
+    for (int k = 0; k < 2; k++) {
+        json_t *stored = redis_doc(&w, r, VIEW_VOUCHER_EVENTS_KEY_FMT, v[k]);
+        long long ver = 0;
+        json_t *whole = view_voucher_events(pg, v[k], &ver, err, sizeof(err));
+        cr_assert_not_null(whole, "%s", err);
+        size_t n = json_array_size(json_object_get(whole, "events"));
+        cr_expect_gt(n, 10, "voucher %d has %zu events", k, n);
+        char *a = json_dumps(stored, JSON_SORT_KEYS | JSON_COMPACT);
+        char *b = json_dumps(whole, JSON_SORT_KEYS | JSON_COMPACT);
+        cr_expect_str_eq(a, b, "voucher %d: the patched document differs from the whole one", k);
+        free(a);
+        free(b);
+        json_decref(stored);
+        json_decref(whole);
+        char key[128], *raw = NULL;
+        snprintf(key, sizeof(key), VIEW_VOUCHER_EVENTS_KEY_FMT, v[k]);
+        cr_assert_eq(rds_get_versioned(r, key, &raw, NULL, err, sizeof(err)), RDS_FOUND, "%s", err);
+        cr_expect(strstr(raw, "\" : ") == NULL, "voucher %d: last written whole, not patched", k);
+        free(raw);
+    }
+    pgc_free(pg);
+    rds_free(r);
+    vw_fini(&w);
+}

@@ -1,0 +1,45 @@
+/*
+ * views/view_voucher_sql.h - SQL pieces of the voucher read models, shared by
+ * the whole-document builds (view_voucher.c) and the events a batch changed
+ * (view_voucher_delta.c), so both write the same event object. Private to
+ * lib/views.
+ */
+#ifndef PSOP_VIEW_VOUCHER_SQL_H
+#define PSOP_VIEW_VOUCHER_SQL_H
+
+/* Instants as RFC 3339 UTC with microseconds, whatever the session's TimeZone. */
+#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+/* Hundredths as a JSON number with two decimals (numeric keeps the scale). */
+#define QTY(col) "round((" col ") / 100.0, 2)"
+
+/* One service event of the events document, from psop.service_events e
+ * (and its credits): the same object for the whole document and for the
+ * events a batch changed (views/view_voucher_delta.c). */
+/* clang-format off */
+#define VIEW_VOUCHER_EVENT_JSON                                                                    \
+    "json_strip_nulls(json_build_object("                                                         \
+    "    'id', e.id, 'provider_id', e.provider_id, 'date', e.date," \
+    "    'quantity', " QTY("e.quantity") ", 'band', e.band," \
+    "    'band_coefficient', " QTY("e.band_coefficient") "," \
+    "    'unit_price_cents', e.unit_price_cents, 'voucher_value_cents', e.voucher_value_cents," \
+    "    'value_unit_cents', e.value_unit_cents, 'gross_cents', e.gross_cents," \
+    "    'organiser_part_cents', e.organiser_part_cents," \
+    "    'budget_remaining_before_cents', e.budget_remaining_before_cents," \
+    "    'client_share_cents', e.client_share_cents, 'state', e.state, 'note', e.note," \
+    "    'recorded_by', e.recorded_by, 'recorded_at', " TS("e.recorded_at") "," \
+    "    'updated_at', " TS("e.updated_at") ", 'approved_by', e.approved_by," \
+    "    'approved_at', " TS("e.approved_at") ", 'deleted_by', e.deleted_by," \
+    "    'deleted_at', " TS("e.deleted_at") ", 'settlement_id', e.settlement_id," \
+    "    'settled_at', " TS("e.settled_at") ", 'paid_at', " TS("e.paid_at") "," \
+    "    'credited_quantity', " QTY("e.credited_quantity") ", 'version', e.version," \
+    "    'credits', coalesce((SELECT json_agg(json_build_object(" \
+    "        'id', c.id, 'quantity', " QTY("c.quantity") ", 'reason_code', c.reason_code," \
+    "        'explanation', c.explanation, 'gross_cents', c.gross_cents," \
+    "        'organiser_part_cents', c.organiser_part_cents," \
+    "        'client_share_cents', c.client_share_cents, 'created_by', c.created_by," \
+    "        'created_at', " TS("c.created_at") ", 'settlement_id', c.settlement_id)" \
+    "        ORDER BY c.created_at, c.id) FROM psop.credits c WHERE c.event_id = e.id), '[]')" \
+    "))"
+/* clang-format on */
+
+#endif
