@@ -847,9 +847,10 @@ Test(voucher, read_models)
 /* Issue 19: a voucher's events document is patched with the events each
  * batch changed instead of rebuilt. After a random mix of records, edits,
  * deletions and approvals on two vouchers (sent without waiting, so batches
- * hold several commands of one voucher), the document in Redis equals the
- * one built whole from PostgreSQL, and the last write was a patch (the
- * worker writes patched documents compact; PostgreSQL's have " : "). */
+ * hold several commands of one voucher), a settlement run and credits on
+ * settled events, the document in Redis equals the one built whole from
+ * PostgreSQL, and the last write was a patch (the worker writes patched
+ * documents compact; PostgreSQL's have " : "). */
 Test(voucher, events_document_kept_by_delta_equals_the_whole_one, .timeout = 240)
 {
     struct vworld w;
@@ -863,6 +864,7 @@ Test(voucher, events_document_kept_by_delta_equals_the_whole_one, .timeout = 240
         char id[UUID_STR_LEN];
         int voucher;
         int state; /* 0 recorded, 1 approved, 2 deleted */
+        char date[16];
     } evs[MAXEV];
     int nev = 0;
     char last[UUID_STR_LEN] = "";
@@ -891,12 +893,14 @@ Test(voucher, events_document_kept_by_delta_equals_the_whole_one, .timeout = 240
             json_t *d = vw_event(eid, date, 0.25 * (1 + rand() % 12), band, -1);
             vw_send(&w, v[k], "service_event.record", &pa, d, last);
             snprintf(evs[nev].id, sizeof(evs[nev].id), "%s", eid);
+            snprintf(evs[nev].date, sizeof(evs[nev].date), "%s", date);
             evs[nev].voucher = k;
             evs[nev++].state = 0;
         } else if (op == 1) {
             json_t *d = json_pack("{s:s, s:s, s:f}", "event_id", evs[pick].id, "date", date,
                                   "quantity", 0.25 * (1 + rand() % 12));
             vw_send(&w, v[k], "service_event.update", &pa, d, last);
+            snprintf(evs[pick].date, sizeof(evs[pick].date), "%s", date);
         } else if (op == 2) {
             vw_send(&w, v[k], "service_event.delete", &pa, ev_ref(evs[pick].id), last);
             evs[pick].state = 2;
@@ -906,6 +910,31 @@ Test(voucher, events_document_kept_by_delta_equals_the_whole_one, .timeout = 240
         }
     }
     tc_expect_applied(w.pg, last);
+    /* September settled (the whole rebuild: a settlement is not a patch),
+     * then credits on settled events, sent without waiting (patched). */
+    char run[UUID_STR_LEN];
+    tc_send(w.t, TOPIC_CMD_SETTLEMENT, w.org_a, "settlement.run", &w.orgs_a,
+            json_pack("{s:s, s:s}", "organiser_id", w.org_a, "period", "2026-09"), run);
+    tc_expect_applied(w.pg, run);
+    int credits = 0;
+    for (int j = 0; j < nev && credits < 8; j++) {
+        if (evs[j].state != 1 || strncmp(evs[j].date, "2026-09", 7) != 0)
+            continue;
+        char cid[UUID_STR_LEN];
+        tc_uuid(cid);
+        json_t *cd =
+            json_pack("{s:s, s:s, s:f, s:s, s:s}", "event_id", evs[j].id, "id", cid, "quantity",
+                      0.25, "reason_code", "wrong_quantity", "explanation", "Käynti oli lyhyempi");
+        vw_send(&w, v[evs[j].voucher], "service_event.credit", &w.orgs_a, cd, last);
+        credits++;
+    }
+    cr_assert_gt(credits, 1, "approved September events to credit: %d", credits);
+    tc_expect_applied(w.pg, last);
+    cr_expect_eq(vw_ll(&w,
+                       "SELECT count(*) FROM psop.credits c JOIN psop.service_events e ON e.id = "
+                       "c.event_id WHERE e.voucher_id IN ('%s', '%s')",
+                       v[0], v[1]),
+                 credits);
     char err[256];
     struct rds *r = rds_connect(h_config()->redis_url, 2000, err, sizeof(err));
     cr_assert_not_null(r, "redis: %s", err);
