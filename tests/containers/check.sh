@@ -72,6 +72,18 @@ ct_pid() { podman inspect -f '{{.State.Pid}}' "$1" 2>/dev/null; }
 restarts() { podman inspect -f '{{.RestartCount}}' "$1" 2>/dev/null; }
 running() { [ "$(podman inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ]; }
 healthy() { [ "$(podman inspect -f '{{.State.Health.Status}}' "$1" 2>/dev/null)" = healthy ]; }
+# wait_healthy SERVICE SECONDS: its container healthy (health checks run on
+# demand: there is no systemd timer here); 1 when it is not in time.
+wait_healthy() {
+  local t id
+  id=$(ct_id "$1")
+  for ((t = 0; t < $2 * 2; t++)); do
+    healthy "$id" && return 0
+    podman healthcheck run "$id" >/dev/null 2>&1
+    sleep 0.5
+  done
+  healthy "$id"
+}
 WORKERS=()
 for role in reference provider voucher order settlement relay audit; do WORKERS+=("worker-$role-1" "worker-$role-2"); done
 
@@ -202,15 +214,10 @@ sc_broker_kill() {
     extra+=" $svc not restarted by the engine;"
     compose start "$svc" >>"$OUT/broker-kill.log" 2>&1
   fi
-  local t id
-  id=$(ct_id "$svc")
-  for ((t = 0; t < 600; t++)); do
-    healthy "$id" && break
-    podman healthcheck run "$id" >/dev/null 2>&1
-    sleep 0.5
-  done
+  local healthy_again=0
+  wait_healthy "$svc" 300 && healthy_again=1
   t_up=$(now_ms)
-  healthy "$id" || extra+=" $svc not healthy 5 min after the kill;"
+  [ $healthy_again -eq 1 ] || extra+=" $svc not healthy 5 min after the kill;"
   # Its preferred leaderships come back within the imbalance check (30 s):
   # the load goes on through that move too.
   sleep 35
@@ -238,13 +245,7 @@ sc_pg_restart() {
   compose stop -t 1 postgres >>"$OUT/pg-restart.log" 2>&1
   sleep "$down_s"
   compose start postgres >>"$OUT/pg-restart.log" 2>&1 || extra="postgres did not start;"
-  local t id
-  id=$(ct_id postgres)
-  for ((t = 0; t < 240; t++)); do
-    healthy "$id" && break
-    podman healthcheck run "$id" >/dev/null 2>&1
-    sleep 0.5
-  done
+  wait_healthy postgres 120
   sleep 5
   chaos_end_load
   wait "$LOAD_PID" 2>/dev/null || true
@@ -274,17 +275,11 @@ sc_redis_kill() {
     sleep 0.25
   done
   compose start redis >>"$OUT/redis-kill.log" 2>&1 || extra="redis did not start;"
-  local t id
-  id=$(ct_id redis)
-  for ((t = 0; t < 120; t++)); do
-    healthy "$id" && break
-    podman healthcheck run "$id" >/dev/null 2>&1
-    sleep 0.5
-  done
+  wait_healthy redis 60
   chaos_end_load
   wait "$LOAD_PID" 2>/dev/null || true
   [ $bad -eq 0 ] || extra+=" $bad of $reads reads failed while Redis was down;"
-  local vid current=0
+  local vid current=0 t
   for ((t = 0; t < 120; t++)); do
     current=0
     for vid in ${v//,/ }; do
