@@ -36,19 +36,9 @@ ANALYZE psop_bench.peer_vouchers;
 SQL
 
 rm -f "$out"/peer-log*
-# pgbench reads the connection from libpq's environment.
-eval "$(python3 - "$PSOP_PG_DSN" <<'PY'
-import shlex, sys
-m = {"host": "PGHOST", "port": "PGPORT", "dbname": "PGDATABASE", "user": "PGUSER", "password": "PGPASSWORD"}
-for kv in shlex.split(sys.argv[1]):
-    k, _, v = kv.partition("=")
-    if k in m:
-        print("export %s=%s" % (m[k], shlex.quote(v)))
-PY
-)"
 echo "== $(date -u +%H:%M:%S) sync peer: pgbench, $clients clients, ${secs} s, $nv vouchers" >&2
 pgbench -n -M prepared -c "$clients" -j 2 -T "$secs" -P 5 -D nv="$nv" -f "$here/sync_peer.sql" \
-  -l --log-prefix="$out/peer-log" >"$out/peer-pgbench.txt" 2>"$out/peer-progress.txt" || {
+  -l --log-prefix="$out/peer-log" "$PSOP_PG_DSN" >"$out/peer-pgbench.txt" 2>"$out/peer-progress.txt" || {
   tail -20 "$out/peer-progress.txt" >&2
   exit 1
 }
