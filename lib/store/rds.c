@@ -1,6 +1,7 @@
 #include "store/rds.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +16,8 @@ struct rds {
     redisContext *ctx; /* NULL after a failed reconnect; the next call retries */
     struct redis_url url;
     struct timeval tv;
-    char sha[41]; /* SHA1 of CAS_SCRIPT once SCRIPT LOAD answered, else "" */
+    char sha[41];      /* SHA1 of CAS_SCRIPT once SCRIPT LOAD answered, else "" */
+    bool no_reconnect; /* a broken connection stays broken (rds_no_reconnect) */
 };
 
 /* KEYS[1] hash; ARGV: version, document, ttl seconds (0 = leave expiry as
@@ -80,6 +82,8 @@ fail:
 static int reconnect(struct rds *r)
 {
     char err[256];
+    if (r->no_reconnect)
+        return -1;
     if (r->ctx) {
         LOG_WARN("redis connection lost, reconnecting", "error", r->ctx->errstr, NULL);
         redisFree(r->ctx);
@@ -117,6 +121,11 @@ void rds_free(struct rds *r)
     if (r->ctx)
         redisFree(r->ctx);
     free(r);
+}
+
+void rds_no_reconnect(struct rds *r)
+{
+    r->no_reconnect = true;
 }
 
 redisContext *rds_ctx(struct rds *r)

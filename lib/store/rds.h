@@ -25,6 +25,10 @@ struct rds;
  * connect and each command. */
 struct rds *rds_connect(const char *url, int timeout_ms, char *err, size_t errlen);
 void rds_free(struct rds *r);
+/* From now on a broken connection is not reconnected by the calls: they
+ * fail, and rds_ctx(r)->err says so (for a pool that reconnects elsewhere,
+ * off its callers' threads). */
+void rds_no_reconnect(struct rds *r);
 /* The current hiredis context (borrowed; replaced by a reconnect, NULL after
  * a failed one). */
 redisContext *rds_ctx(struct rds *r);

@@ -20,7 +20,7 @@
 #                 engine                                rule: 0 failed requests
 #   pg-restart    the PostgreSQL container killed, down a while, started again
 #                 rules: 0 failed requests, no worker container restarted
-#   redis-kill    (by name only, see below) the Redis container (the read models) killed, down a while,
+#   redis-kill    the Redis container (the read models) killed, down a while,
 #                 started again empty; a voucher read through HAProxy every
 #                 250 ms meanwhile        rules: 0 failed requests, every read
 #                 200, each voucher's read model written again by the workers,
@@ -48,10 +48,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-# redis-kill is not in the default list (CI) yet: it found a defect that
-# fails it about one run in six (docs/operations.md, "redis-kill in
-# containers"); run it by name: scripts/containers check redis-kill.
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(demo api-rollout worker-kill broker-kill pg-restart)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(demo api-rollout worker-kill broker-kill pg-restart redis-kill)
 
 : "${CONTAINERS_CONF:?run through scripts/containers check}"
 # shellcheck disable=SC1091

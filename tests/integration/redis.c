@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "store/rds.h"
+#include "rds_test.h"
 #include "stack.h"
 
 static struct rds *connect_stack(void)
@@ -12,16 +13,6 @@ static struct rds *connect_stack(void)
     struct rds *r = rds_connect(st_config()->redis_url, 2000, err, sizeof(err));
     cr_assert_not_null(r, "redis %s: %s (is the stack up?)", st_config()->redis_url, err);
     return r;
-}
-
-static long long client_id(struct rds *r)
-{
-    redisReply *rep = rds_command(r, "CLIENT ID");
-    cr_assert_not_null(rep);
-    cr_assert_eq(rep->type, REDIS_REPLY_INTEGER);
-    long long id = rep->integer;
-    freeReplyObject(rep);
-    return id;
 }
 
 static void del_key(struct rds *r, const char *key)
@@ -171,7 +162,7 @@ Test(redis, killed_connection_reconnects_on_next_call)
     char err[256] = "";
 
     cr_assert_eq(rds_put_versioned(r, key, 1, "a", 0, err, sizeof(err)), 1, "%s", err);
-    long long id = client_id(r);
+    long long id = st_redis_client_id(r);
     redisReply *rep = rds_command(admin, "CLIENT KILL ID %lld", id);
     cr_assert_eq(rep->type, REDIS_REPLY_INTEGER);
     cr_assert_eq(rep->integer, 1, "one client killed");
@@ -183,10 +174,10 @@ Test(redis, killed_connection_reconnects_on_next_call)
     cr_assert_not_null(rep, "no reconnect: %s", rds_ctx(r) ? rds_ctx(r)->errstr : "no ctx");
     cr_assert_str_eq(rep->str, "PONG");
     freeReplyObject(rep);
-    cr_assert_neq(client_id(r), id);
+    cr_assert_neq(st_redis_client_id(r), id);
 
     /* Same for the versioned write path. */
-    rep = rds_command(admin, "CLIENT KILL ID %lld", client_id(r));
+    rep = rds_command(admin, "CLIENT KILL ID %lld", st_redis_client_id(r));
     freeReplyObject(rep);
     cr_assert_eq(rds_put_versioned(r, key, 2, "b", 0, err, sizeof(err)), 1, "%s", err);
 
@@ -197,12 +188,12 @@ Test(redis, killed_connection_reconnects_on_next_call)
     const char *docs[] = {"c"};
     long long vers[] = {3};
     long written = 0;
-    rep = rds_command(admin, "CLIENT KILL ID %lld", client_id(r));
+    rep = rds_command(admin, "CLIENT KILL ID %lld", st_redis_client_id(r));
     freeReplyObject(rep);
     cr_assert_eq(rds_put_versioned_many(r, 1, keys, vers, docs, 0, &written, err, sizeof(err)), 0,
                  "%s", err);
     cr_assert_eq(written, 1);
-    rep = rds_command(admin, "CLIENT KILL ID %lld", client_id(r));
+    rep = rds_command(admin, "CLIENT KILL ID %lld", st_redis_client_id(r));
     freeReplyObject(rep);
     const char *msgs[] = {"m1", "m2"};
     cr_assert_eq(rds_publish_many(r, "psop:test:channel", 2, msgs, err, sizeof(err)), 0, "%s", err);
