@@ -10,6 +10,7 @@
 #include "core/file.h"
 #include "wire/jschema.h"
 #include "jwks.h"
+#include "token_cache.h"
 #include "core/xmalloc.h"
 
 struct auth {
@@ -21,11 +22,15 @@ struct auth {
     char *audience;                     /* NULL: not checked */
     struct jwks *jwks;                  /* set: RS256/ES256 keys by kid from jwt_jwks_file */
     const struct jschema_registry *reg; /* NULL: actor not checked */
+    struct token_cache *verified;       /* tokens that passed every check */
 };
 
 void auth_use_schemas(struct auth *a, const struct jschema_registry *reg)
 {
     a->reg = reg;
+    /* What was verified without the actor check is forgotten. */
+    token_cache_free(a->verified);
+    a->verified = token_cache_new();
 }
 
 int auth_actor_valid(const struct jschema_registry *reg, const json_t *actor, char *err,
@@ -68,6 +73,7 @@ int auth_actor_valid(const struct jschema_registry *reg, const json_t *actor, ch
 struct auth *auth_new(const struct psop_config *cfg, char *err, size_t errlen)
 {
     struct auth *a = xcalloc(1, sizeof(*a));
+    a->verified = token_cache_new();
     if (cfg->jwt_jwks_file && *cfg->jwt_jwks_file) {
         /* The identity provider's keys: the algorithm comes from the key the
          * token's kid names, never from the token alone. */
@@ -120,6 +126,7 @@ void auth_free(struct auth *a)
     free(a->issuer);
     free(a->audience);
     jwks_free(a->jwks);
+    token_cache_free(a->verified);
     free(a);
 }
 
@@ -205,9 +212,10 @@ static bool aud_matches(const json_t *aud, const char *want)
 }
 
 /* The signature check with the configured key, or (JWKS) the key the
- * header's kid names; the header's alg must be the key's. 0 with *jwt set. */
+ * header's kid names; the header's alg must be the key's. 0 with *jwt set
+ * and *gen the key set's generation (0 without JWKS). */
 static int decode_signed(const struct auth *a, const json_t *hdr, const char *tok, bool signed_,
-                         jwt_t **jwt, char *err, size_t errlen)
+                         jwt_t **jwt, unsigned long *gen, char *err, size_t errlen)
 {
     const char *alg = json_string_value(json_object_get(hdr, "alg"));
     if (!a->jwks) {
@@ -244,6 +252,7 @@ static int decode_signed(const struct auth *a, const json_t *hdr, const char *to
     }
     int rc = -1;
     struct jwks_set *set = jwks_acquire(a->jwks);
+    *gen = jwks_generation(set);
     const struct jwks_key *key = jwks_find(set, kid);
     if (!key)
         snprintf(err, errlen, "unknown token signing key");
@@ -257,6 +266,24 @@ static int decode_signed(const struct auth *a, const json_t *hdr, const char *to
         rc = 0;
     jwks_release(set);
     return rc;
+}
+
+/* True, with *out set, when this very token passed every check lately and
+ * (JWKS) the key set has not been reloaded since. */
+static bool cached(const struct auth *a, const unsigned char *digest, time_t now, struct actor *out)
+{
+    struct token_entry e;
+    if (!token_cache_get(a->verified, digest, (long long)now, &e))
+        return false;
+    if (a->jwks) {
+        struct jwks_set *set = jwks_acquire(a->jwks);
+        bool same = jwks_generation(set) == e.keys_generation;
+        jwks_release(set);
+        if (!same)
+            return false;
+    }
+    *out = e.actor;
+    return true;
 }
 
 int auth_verify(const struct auth *a, const char *authorization, time_t now, struct actor *out,
@@ -290,13 +317,17 @@ int auth_verify(const struct auth *a, const char *authorization, time_t now, str
         snprintf(err, errlen, "malformed token");
         goto out;
     }
+    struct token_entry fresh = {0};
+    token_digest(tok, tlen, fresh.digest);
+    if (cached(a, fresh.digest, now, out))
+        return 0;
     /* The algorithm check comes first and from our configuration only. */
     hdr = segment_json(tok, (size_t)(dot1 - tok));
     if (!hdr) {
         snprintf(err, errlen, "malformed token header");
         goto out;
     }
-    if (decode_signed(a, hdr, tok, dot2[1] != '\0', &jwt, err, errlen) < 0)
+    if (decode_signed(a, hdr, tok, dot2[1] != '\0', &jwt, &fresh.keys_generation, err, errlen) < 0)
         goto out;
     claims_str = jwt_get_grants_json(jwt, NULL);
     claims = claims_str ? json_loads(claims_str, JSON_REJECT_DUPLICATES, NULL) : NULL;
@@ -309,7 +340,8 @@ int auth_verify(const struct auth *a, const char *authorization, time_t now, str
         snprintf(err, errlen, "token has no exp");
         goto out;
     }
-    if (json_number_value(exp) <= (double)now) {
+    fresh.exp = json_number_value(exp);
+    if (fresh.exp <= (double)now) {
         snprintf(err, errlen, "token expired");
         goto out;
     }
@@ -318,6 +350,7 @@ int auth_verify(const struct auth *a, const char *authorization, time_t now, str
         snprintf(err, errlen, "token not yet valid");
         goto out;
     }
+    fresh.nbf = nbf ? json_number_value(nbf) : 0;
     if (a->issuer) {
         const char *iss = json_string_value(json_object_get(claims, "iss"));
         if (!iss || strcmp(iss, a->issuer) != 0) {
@@ -351,6 +384,9 @@ int auth_verify(const struct auth *a, const char *authorization, time_t now, str
         if (ok < 0)
             goto out;
     }
+    fresh.actor = *out;
+    fresh.verified_at = (long long)now;
+    token_cache_put(a->verified, &fresh);
     rc = 0;
 out:
     if (rc < 0)

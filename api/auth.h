@@ -5,8 +5,11 @@
  * token: a token whose header names another algorithm, or "none", is refused
  * before any signature check, so an RS256 public key can never be used as an
  * HMAC secret. libjwt 1.10.2 checks the signature only; exp (required), nbf,
- * iss and aud (when configured) are checked here. An auth is read-only after
- * auth_new: thread-safe.
+ * iss and aud (when configured) are checked here. A token that passed every
+ * check is remembered (token_cache.h) for up to TOKEN_CACHE_TTL_S, within its
+ * exp and nbf and while the JWKS key set is the one that verified it, so the
+ * same token sent again is not decoded again. An auth is read-only after
+ * auth_new and auth_use_schemas, but for that cache (locked): thread-safe.
  */
 #ifndef PSOP_API_AUTH_H
 #define PSOP_API_AUTH_H

@@ -19,6 +19,7 @@
 
 struct jwks_set {
     atomic_int refs;
+    unsigned long generation; /* 0 from jwks_parse; 1, 2, ... as jwks installs it */
     size_t n;
     struct jwks_key keys[JWKS_MAX_KEYS];
 };
@@ -34,6 +35,7 @@ struct jwks {
     char *path;
     pthread_mutex_t mu;
     struct jwks_set *cur;    /* under mu */
+    unsigned long loads;     /* under mu: sets installed so far */
     struct file_id id;       /* under mu */
     long long next_check_ms; /* under mu */
 };
@@ -178,6 +180,7 @@ struct jwks *jwks_open(const char *path, char *err, size_t errlen)
         free(j);
         return NULL;
     }
+    j->cur->generation = ++j->loads;
     j->path = xstrdup(path);
     pthread_mutex_init(&j->mu, NULL);
     j->next_check_ms = clock_mono_ms() + JWKS_CHECK_MS;
@@ -216,6 +219,7 @@ static void maybe_reload(struct jwks *j)
         return;
     }
     jwks_release(j->cur);
+    s->generation = ++j->loads;
     j->cur = s;
     j->id = id;
     char n[16];
@@ -235,4 +239,9 @@ struct jwks_set *jwks_acquire(struct jwks *j)
     atomic_fetch_add(&s->refs, 1);
     pthread_mutex_unlock(&j->mu);
     return s;
+}
+
+unsigned long jwks_generation(const struct jwks_set *s)
+{
+    return s->generation;
 }

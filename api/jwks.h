@@ -45,6 +45,10 @@ const struct jwks_key *jwks_find(const struct jwks_set *s, const char *kid);
 /* Parses a key set document (pure: no file); NULL with a reason in err. */
 struct jwks_set *jwks_parse(const char *text, size_t len, char *err, size_t errlen);
 
+/* Which load of the file s is (1 at start, then 1 more a reload), so that
+ * what was decided with one set can be told apart from the next. */
+unsigned long jwks_generation(const struct jwks_set *s);
+
 /* How many keys a set holds. */
 size_t jwks_count(const struct jwks_set *s);
 

@@ -97,6 +97,51 @@ Test(api_auth, expired_token_is_refused)
     auth_free(a);
 }
 
+/* The same header verified at now. */
+static int verify_at(struct auth *a, const char *tok, time_t now, struct actor *ac, char *why,
+                     size_t cap)
+{
+    char hdr[8300];
+    snprintf(hdr, sizeof(hdr), "Bearer %s", tok);
+    return auth_verify(a, hdr, now, ac, why, cap);
+}
+
+Test(api_auth, a_token_verified_before_gives_the_same_actor_and_still_expires)
+{
+    struct auth *a = make_auth("HS256", NULL, NULL, NULL);
+    time_t now = time(NULL);
+    char *t = hs256(claims_exp(",\"client\":\"c1\"", 10));
+    struct actor first, again;
+    char why[160];
+    cr_assert_eq(verify_at(a, t, now, &first, why, sizeof(why)), 0, "%s", why);
+    cr_assert_eq(verify_at(a, t, now + 1, &again, why, sizeof(why)), 0, "%s", why);
+    cr_expect_eq(memcmp(&first, &again, sizeof(first)), 0, "the remembered actor differs");
+    cr_expect_eq(verify_at(a, t, now + 10, &again, why, sizeof(why)), -1);
+    cr_expect_str_eq(why, "token expired");
+    cr_expect_str_eq(again.sub, "", "a refused token leaves no actor");
+    free(t);
+    auth_free(a);
+}
+
+Test(api_auth, a_token_one_byte_away_from_a_verified_one_is_refused)
+{
+    struct auth *a = make_auth("HS256", NULL, NULL, NULL);
+    char *t = hs256(claims_exp(NULL, 60));
+    struct actor ac;
+    char why[160];
+    cr_assert_eq(verify(a, t, &ac, why, sizeof(why)), 0, "%s", why);
+    char *forged = strdup(t);
+    size_t n = strlen(forged);
+    forged[n - 2] = forged[n - 2] == 'A' ? 'B' : 'A'; /* in the signature */
+    refuses(a, forged, "bad token signature");
+    char *claims_changed = strdup(t);
+    char *dot = strchr(claims_changed, '.');
+    dot[1] = dot[1] == 'e' ? 'f' : 'e'; /* in the claims */
+    refuses(a, claims_changed, NULL);
+    free(t);
+    auth_free(a);
+}
+
 Test(api_auth, missing_exp_is_refused)
 {
     struct auth *a = make_auth("HS256", NULL, NULL, NULL);
