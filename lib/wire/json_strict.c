@@ -4,14 +4,17 @@
  * Three passes, cheapest first: our own UTF-8 check (so the reason given is
  * ours and does not depend on jansson's), a depth pre-scan that allocates
  * nothing, then jansson with duplicate keys rejected and the end-of-input
- * check on. jansson already refuses NUL in strings (raw or "\u0000") unless
- * JSON_ALLOW_NUL is given, and we never give it.
+ * check on. A raw NUL byte anywhere is refused before jansson sees the text
+ * (jansson 2.14 takes one after a number or literal as the token's end);
+ * jansson refuses "\u0000" in strings unless JSON_ALLOW_NUL is given, and we
+ * never give it.
  */
 #include "wire/json_strict.h"
 
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 int json_strict_utf8_valid(const char *buf, size_t len)
 {
@@ -171,6 +174,14 @@ json_t *json_strict_parse_ex(const char *buf, size_t len, int max_depth, enum js
     }
     if (!json_strict_utf8_valid(buf, len)) {
         snprintf(err, errlen, "body is not valid UTF-8");
+        return NULL;
+    }
+    /* A NUL byte is never JSON (RFC 8259: not whitespace, not allowed raw in
+     * a string), but jansson 2.14 reads one right after a number or a
+     * literal as the token's end and goes on. */
+    const char *nul = memchr(buf, '\0', len);
+    if (nul) {
+        snprintf(err, errlen, "invalid JSON at byte %zu: a NUL byte", (size_t)(nul - buf));
         return NULL;
     }
     if (max_nesting(buf, len, max_depth) > max_depth) {

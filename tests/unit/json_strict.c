@@ -143,6 +143,11 @@ Test(json_strict, nul_is_rejected_raw_or_escaped)
     expect_rejected("{\"a\": \"x\\u0000y\"}", 17, "invalid JSON");
     expect_rejected("{\"a\": \"x\0y\"}", 11, "invalid JSON");
     expect_rejected("{\"a\": 1}\0", 9, "invalid JSON");
+    /* between tokens, right after a number (found by the fuzzer, CI 2026-12-06):
+     * jansson read it as the number's end */
+    expect_rejected("{\"q\": 1.5\0, \"b\": 2}", 19, "invalid JSON");
+    expect_rejected("{\"q\": 15\0}", 10, "invalid JSON");
+    expect_rejected("[true\0]", 7, "invalid JSON");
 }
 
 Test(json_strict, lone_surrogate_escape_is_rejected)
