@@ -52,16 +52,9 @@ int cmd_status_accepted(struct rpool *p, const struct cmd_batch *b, const struct
     for (size_t i = 0; i < a; i++)
         lens[i] = strlen(argv[i]);
     redisContext *c = rds_ctx(r);
+    /* No second try: a pooled connection never reconnects on a request
+     * thread (api/rpool.h); a failed write opens the pool's breaker. */
     redisReply *rep = c ? redisCommandArgv(c, (int)a, argv, lens) : NULL;
-    if (!rep) { /* a pooled connection Redis closed: rds_command reconnects */
-        redisReply *ping = rds_command(r, "PING");
-        if (ping) {
-            freeReplyObject(ping);
-            c = rds_ctx(r);
-            rep = redisCommandArgv(c, (int)a, argv, lens);
-        }
-        c = rds_ctx(r);
-    }
     int rc = rep && rep->type != REDIS_REPLY_ERROR ? 0 : -1;
     if (rc < 0)
         LOG_WARN("accepted command status not written", "command_id", b->items[0].command_id,
