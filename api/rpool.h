@@ -40,7 +40,7 @@ struct rds *rpool_get(struct rpool *p);
  * dropped and the breaker opens. */
 void rpool_put(struct rpool *p, struct rds *r, bool broken);
 
-/* For tests and metrics: true while the breaker is open. */
+/* True while the breaker is open (the tests read it). */
 bool rpool_down(struct rpool *p);
 
 #endif

@@ -9,7 +9,7 @@
 
 struct token_cache {
     pthread_mutex_t mu;
-    bool used[TOKEN_CACHE_SLOTS];
+    /* An empty slot is all zeros: exp 0, so never usable. */
     struct token_entry slot[TOKEN_CACHE_SLOTS];
 };
 
@@ -53,7 +53,7 @@ bool token_cache_get(struct token_cache *c, const unsigned char digest[TOKEN_DIG
     size_t i = slot_of(digest);
     bool hit = false;
     pthread_mutex_lock(&c->mu);
-    if (c->used[i] && memcmp(c->slot[i].digest, digest, TOKEN_DIGEST_LEN) == 0 &&
+    if (memcmp(c->slot[i].digest, digest, TOKEN_DIGEST_LEN) == 0 &&
         token_entry_usable(&c->slot[i], now)) {
         *out = c->slot[i];
         hit = true;
@@ -67,6 +67,5 @@ void token_cache_put(struct token_cache *c, const struct token_entry *e)
     size_t i = slot_of(e->digest);
     pthread_mutex_lock(&c->mu);
     c->slot[i] = *e;
-    c->used[i] = true;
     pthread_mutex_unlock(&c->mu);
 }

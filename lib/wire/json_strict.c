@@ -1,13 +1,13 @@
 /*
  * wire/json_strict.c - parsing untrusted JSON bodies (see wire/json_strict.h).
  *
- * Three passes, cheapest first: our own UTF-8 check (so the reason given is
- * ours and does not depend on jansson's), a depth pre-scan that allocates
- * nothing, then jansson with duplicate keys rejected and the end-of-input
- * check on. A raw NUL byte anywhere is refused before jansson sees the text
- * (jansson 2.14 takes one after a number or literal as the token's end);
- * jansson refuses "\u0000" in strings unless JSON_ALLOW_NUL is given, and we
- * never give it.
+ * Four passes over the text: our own UTF-8 check (so the reason given is
+ * ours and does not depend on jansson's), a search for NUL bytes, a depth
+ * pre-scan that allocates nothing, then jansson with duplicate keys rejected
+ * and the end-of-input check on. A raw NUL byte anywhere is refused before
+ * jansson sees the text (jansson 2.14 takes one after a number or literal as
+ * the token's end); jansson refuses "\u0000" in strings unless
+ * JSON_ALLOW_NUL is given, and we never give it.
  */
 #include "wire/json_strict.h"
 
