@@ -93,19 +93,23 @@ static void report(struct kprod *p, struct kmsg *k, rd_kafka_resp_err_t err, int
 }
 
 /* A failure that the handle caused, not the message: the handle failed for
- * good (ERR__FATAL, or the queue librdkafka purges itself when it does), or
- * our renewal purged it. Such a message may already be stored (at least
- * once, as every retry), and is produced again. */
+ * good (ERR__FATAL; the queue librdkafka purges itself when it does; or the
+ * very request that failed it, whose messages come back carrying the fatal
+ * error itself, e.g. OUT_OF_ORDER_SEQUENCE_NUMBER: librdkafka raises the
+ * fatal error before it fails that request's messages), or our renewal
+ * purged it. Such a message may already be stored (at least once, as every
+ * retry), and is produced again. A message whose time is up
+ * (message.timeout.ms, the caller's deadline) is not. */
 static bool resendable(const struct kprod *p, rd_kafka_t *rk, rd_kafka_resp_err_t err,
                        const struct kmsg *k)
 {
-    if (k->attempts >= KPROD_RESEND_MAX)
+    if (k->attempts >= KPROD_RESEND_MAX || err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT)
         return false;
-    if (err == RD_KAFKA_RESP_ERR__FATAL)
+    if (err == RD_KAFKA_RESP_ERR__FATAL ||
+        rd_kafka_fatal_error(rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR)
         return true;
     return (err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) &&
-           (atomic_load(&p->renewing) ||
-            rd_kafka_fatal_error(rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR);
+           atomic_load(&p->renewing);
 }
 
 static void resend_free(struct resend *r)

@@ -14,7 +14,9 @@
  * in 2.3.0) is replaced by a new one, invisibly to callers: its requests in
  * flight get their answers first (up to 5 s), then what it still held is
  * purged and produced again on the new handle (at most KPROD_RESEND_MAX
- * times per message), ahead of anything sent later. A message so produced
+ * times per message), ahead of anything sent later; so is every message
+ * the failed handle reports with an error, the request that failed it
+ * included, unless its message.timeout.ms has passed. A message so produced
  * again may be stored twice, as any retried produce may: consumers already
  * apply by command or event id, once.
  */
