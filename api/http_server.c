@@ -912,7 +912,7 @@ static enum MHD_Result answer_published(struct req *r)
             LOG_DEBUG("idempotency record not completed (Redis down?): a retry republishes "
                       "the same ids",
                       "command_id", r->first_command_id, NULL);
-        cmd_status_accepted(s->d.redis, &r->batch, &r->actor);
+        cmd_status_accepted(s->d.status, &r->batch, &r->actor);
         if (r->wait_s > 0) {
             r->wait_ids = json_array();
             for (size_t i = 0; i < r->batch.n; i++)

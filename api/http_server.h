@@ -30,6 +30,7 @@
 #include "wire/jschema.h"
 #include "metrics.h"
 #include "apikeys.h"
+#include "cmd_status.h"
 #include "pgpool.h"
 #include "publish.h"
 #include "ratelimit.h"
@@ -45,11 +46,12 @@ struct api_deps {
     struct idem *idem;
     struct metrics *metrics;
     struct ratelimit *ratelimit;
-    const char *openapi_json; /* the document served at /v1/openapi.json */
-    struct rpool *redis;      /* reads, "accepted" command statuses (may be NULL) */
-    struct pgpool *pg;        /* reads that miss Redis */
-    struct waiters *waiters;  /* Prefer: wait (NULL: never wait) */
-    struct apikeys *apikeys;  /* provider integration keys (NULL: refused) */
+    const char *openapi_json;  /* the document served at /v1/openapi.json */
+    struct rpool *redis;       /* reads (may be NULL) */
+    struct cmd_status *status; /* "accepted" command statuses, written grouped */
+    struct pgpool *pg;         /* reads that miss Redis */
+    struct waiters *waiters;   /* Prefer: wait (NULL: never wait) */
+    struct apikeys *apikeys;   /* provider integration keys (NULL: refused) */
 };
 
 struct api_server;

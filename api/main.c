@@ -59,6 +59,7 @@ int main(int argc, char **argv)
     struct ratelimit *rl = NULL;
     struct api_server *srv = NULL;
     struct rpool *rpool = NULL;
+    struct cmd_status *status = NULL;
     struct pgpool *pgpool = NULL;
     struct apikeys *apikeys = NULL;
     struct waiters *waiters = NULL;
@@ -142,6 +143,7 @@ int main(int argc, char **argv)
      * status falls back to PostgreSQL): the same short timeout as the
      * idempotency store, and the pool's breaker. */
     rpool = rpool_new(cfg.redis_url, threads + 1, IDEM_REDIS_TIMEOUT_MS);
+    status = cmd_status_new(rpool, CMD_STATUS_MAX_GROUP);
     pgpool = pgpool_new(cfg.pg_dsn, threads);
     waiters = waiters_new(cfg.redis_url);
     apikeys = apikeys_new(pgpool);
@@ -156,6 +158,7 @@ int main(int argc, char **argv)
         .ratelimit = rl,
         .openapi_json = openapi_json,
         .redis = rpool,
+        .status = status,
         .pg = pgpool,
         .waiters = waiters,
         .apikeys = apikeys,
@@ -185,13 +188,19 @@ int main(int argc, char **argv)
         LOG_WARN("messages not flushed", NULL);
     api_server_stop(srv);
     srv = NULL;
-    LOG_INFO("stopped", NULL);
+    unsigned long writes, requests;
+    cmd_status_counts(status, &writes, &requests);
+    char w_s[24], r_s[24];
+    snprintf(w_s, sizeof(w_s), "%lu", writes);
+    snprintf(r_s, sizeof(r_s), "%lu", requests);
+    LOG_INFO("stopped", "status_writes", w_s, "status_requests", r_s, NULL);
     rc = 0;
 out:
     api_server_stop(srv);
     waiters_free(waiters);
     apikeys_free(apikeys);
     pgpool_free(pgpool);
+    cmd_status_free(status);
     rpool_free(rpool);
     pub_free(pub, cfg.produce_timeout_ms);
     idem_free(idem);
