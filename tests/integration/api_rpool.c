@@ -89,8 +89,11 @@ Test(api_rpool, a_killed_connection_opens_the_breaker_and_the_pool_reconnects_of
     struct rds *r = rpool_get(p);
     cr_assert_not_null(r, "redis %s (is the stack up?)", st_config()->redis_url);
     long long id = st_redis_client_id(r);
-    rpool_put(p, r, false);
 
+    /* Killed while the request holds it (not put back and taken again: on a
+     * loaded machine a slow first connect opens the breaker and the
+     * connector may add a second connection, which a later get could hand
+     * out instead; CI 2026-12-06 23:19). */
     char err[256];
     struct rds *admin = rds_connect(st_config()->redis_url, 2000, err, sizeof(err));
     cr_assert_not_null(admin, "%s", err);
@@ -102,8 +105,6 @@ Test(api_rpool, a_killed_connection_opens_the_breaker_and_the_pool_reconnects_of
 
     /* The pooled connection is dead: its command fails on the request
      * thread instead of reconnecting there. */
-    r = rpool_get(p);
-    cr_assert_not_null(r, "the pool does not know yet");
     redisReply *rep = rds_command(r, "PING");
     cr_assert_null(rep, "a broken pooled connection reconnected on the request thread");
     rpool_put(p, r, true);
@@ -112,14 +113,14 @@ Test(api_rpool, a_killed_connection_opens_the_breaker_and_the_pool_reconnects_of
      * (PostgreSQL answers it) at once. */
     long long t0 = clock_mono_ms();
     struct rds *back = NULL;
-    while (!back && clock_mono_ms() - t0 < 3000) {
+    while (!back && clock_mono_ms() - t0 < 6000) {
         long long t1 = clock_mono_ms();
         back = rpool_get(p);
-        cr_assert_leq(clock_mono_ms() - t1, 600);
+        cr_assert_leq(clock_mono_ms() - t1, 900, "a get waited past the timeout (500 ms)");
         if (!back)
             usleep(20 * 1000);
     }
-    cr_assert_not_null(back, "the pool did not reconnect within 3 s");
+    cr_assert_not_null(back, "the pool did not reconnect within 6 s");
     cr_assert_neq(st_redis_client_id(back), id);
     cr_assert_not(rpool_down(p));
     rpool_put(p, back, false);

@@ -851,6 +851,51 @@ Test(voucher, read_models)
  * settled events, the document in Redis equals the one built whole from
  * PostgreSQL, and the last write was a patch (the worker writes patched
  * documents compact; PostgreSQL's have " : "). */
+/* The voucher document's usage, kept by delta in psop.voucher_usage
+ * (schemas/sql/0013_voucher_usage.sql), equals the aggregate over every
+ * event and credit that it replaced (that SQL, verbatim, is the reference). */
+static void assert_usage_is_the_events_aggregate(struct pgc *pg, const char *voucher)
+{
+    static const char REFERENCE[] =
+        "SELECT coalesce((SELECT json_object_agg(u.m, json_build_object("
+        "    'used_quantity', round((u.used) / 100.0, 2),"
+        "    'remaining_quantity', CASE WHEN v.monthly_quota IS NOT NULL"
+        "        THEN round((greatest(0, v.monthly_quota - u.used)) / 100.0, 2) END,"
+        "    'voucher_used_cents', u.cents, 'events', u.n) ORDER BY u.m)"
+        "  FROM (SELECT to_char(e.date, 'YYYY-MM') AS m,"
+        "          coalesce(sum(e.quantity - e.credited_quantity)"
+        "                   FILTER (WHERE e.state <> 'deleted'), 0) AS used,"
+        "          coalesce(sum(e.organiser_part_cents + coalesce(cr.op, 0))"
+        "                   FILTER (WHERE e.state <> 'deleted'), 0) AS cents,"
+        "          count(*) FILTER (WHERE e.state <> 'deleted') AS n"
+        "     FROM psop.service_events e"
+        "     LEFT JOIN LATERAL (SELECT sum(c.organiser_part_cents) AS op FROM psop.credits c"
+        "                         WHERE c.event_id = e.id) cr ON true"
+        "    WHERE e.voucher_id = v.id GROUP BY 1) u), '{}')::text"
+        " FROM psop.vouchers v WHERE v.id = $1::uuid";
+    char err[256];
+    const char *params[] = {voucher};
+    PGresult *res = pgc_query(pg, REFERENCE, 1, params, err, sizeof(err));
+    cr_assert_not_null(res, "%s", err);
+    cr_assert_eq(PQntuples(res), 1);
+    json_error_t je;
+    json_t *want = json_loads(PQgetvalue(res, 0, 0), 0, &je);
+    PQclear(res);
+    cr_assert_not_null(want, "%s", je.text);
+    long long ver = 0;
+    json_t *doc = view_voucher(pg, voucher, &ver, err, sizeof(err));
+    cr_assert_not_null(doc, "%s", err);
+    char *a = json_dumps(json_object_get(doc, "usage"), JSON_SORT_KEYS | JSON_COMPACT);
+    char *b = json_dumps(want, JSON_SORT_KEYS | JSON_COMPACT);
+    cr_expect_str_eq(a, b, "voucher %s: usage kept by delta differs from the events' aggregate",
+                     voucher);
+    cr_expect_gt(json_object_size(want), 1, "usage of %s: %s", voucher, b);
+    free(a);
+    free(b);
+    json_decref(want);
+    json_decref(doc);
+}
+
 Test(voucher, events_document_kept_by_delta_equals_the_whole_one, .timeout = 240)
 {
     struct vworld w;
@@ -909,6 +954,17 @@ Test(voucher, events_document_kept_by_delta_equals_the_whole_one, .timeout = 240
             evs[pick].state = 1;
         }
     }
+    /* An August whose only event moves to October (the month is gone from
+     * usage) and a November whose only event is deleted (zeros). */
+    char moved[UUID_STR_LEN], gone[UUID_STR_LEN];
+    vw_send(&w, v[0], "service_event.record", &pa, vw_event(moved, "2026-08-04", 1.0, NULL, -1),
+            last);
+    vw_send(&w, v[0], "service_event.update", &pa,
+            json_pack("{s:s, s:s, s:f}", "event_id", moved, "date", "2026-10-05", "quantity", 1.0),
+            last);
+    vw_send(&w, v[0], "service_event.record", &pa, vw_event(gone, "2026-11-03", 1.0, NULL, -1),
+            last);
+    vw_send(&w, v[0], "service_event.delete", &pa, ev_ref(gone), last);
     tc_expect_applied(w.pg, last);
     /* September settled (the whole rebuild: a settlement is not a patch),
      * then credits on settled events, sent without waiting (patched). */
@@ -959,7 +1015,18 @@ Test(voucher, events_document_kept_by_delta_equals_the_whole_one, .timeout = 240
         cr_assert_eq(rds_get_versioned(r, key, &raw, NULL, err, sizeof(err)), RDS_FOUND, "%s", err);
         cr_expect(strstr(raw, "\" : ") == NULL, "voucher %d: last written whole, not patched", k);
         free(raw);
+        assert_usage_is_the_events_aggregate(pg, v[k]);
     }
+    long long ver = 0;
+    json_t *d0 = view_voucher(pg, v[0], &ver, err, sizeof(err));
+    cr_assert_not_null(d0, "%s", err);
+    json_t *usage = json_object_get(d0, "usage");
+    cr_expect_null(json_object_get(usage, "2026-08"), "a month whose only event moved away");
+    json_t *nov = json_object_get(usage, "2026-11");
+    cr_expect(nov && json_integer_value(json_object_get(nov, "events")) == 0 &&
+                  json_integer_value(json_object_get(nov, "voucher_used_cents")) == 0,
+              "a month whose only event was deleted shows zeros");
+    json_decref(d0);
     pgc_free(pg);
     rds_free(r);
     vw_fini(&w);

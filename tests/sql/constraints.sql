@@ -1073,5 +1073,28 @@ BEGIN
 END
 $$;
 
+-- psop.voucher_usage (0013), kept by triggers through every insert, update,
+-- deletion and credit above, equals the aggregate over the events.
+DO $$
+BEGIN
+  PERFORM pg_temp.expect('voucher usage kept by delta has rows',
+    (SELECT count(*) > 0 FROM psop.voucher_usage WHERE all_events > 0));
+  PERFORM pg_temp.expect('voucher usage kept by delta = the events aggregate', (
+    WITH kept AS (
+      SELECT voucher_id, month, used, cents, events FROM psop.voucher_usage WHERE all_events > 0),
+    agg AS (
+      SELECT e.voucher_id, to_char(e.date, 'YYYY-MM') AS month,
+             coalesce(sum(e.quantity - e.credited_quantity) FILTER (WHERE e.state <> 'deleted'), 0),
+             coalesce(sum(e.organiser_part_cents + coalesce(cr.op, 0))
+                      FILTER (WHERE e.state <> 'deleted'), 0),
+             count(*) FILTER (WHERE e.state <> 'deleted')
+        FROM psop.service_events e
+        LEFT JOIN LATERAL (SELECT sum(c.organiser_part_cents) AS op FROM psop.credits c
+                            WHERE c.event_id = e.id) cr ON true
+       WHERE e.voucher_id IS NOT NULL GROUP BY 1, 2)
+    SELECT NOT EXISTS ((TABLE kept EXCEPT TABLE agg) UNION ALL (TABLE agg EXCEPT TABLE kept))));
+END
+$$;
+
 SELECT count(*) AS checks_passed FROM t_results \gset
 \echo constraints.sql: :checks_passed checks passed
