@@ -13,7 +13,8 @@
 --   all_events how many events the month has at all, deleted included; a month
 --              is shown while it has one (a month whose events were all deleted
 --              shows zeros; one whose only event moved away is gone)
--- tests/integration/worker_voucher.c compares it with that aggregate.
+-- That aggregate is the view psop.voucher_usage_from_events (end of file);
+-- tests/integration/worker_voucher.c and tests/sql/constraints.sql compare with it.
 
 CREATE TABLE psop.voucher_usage (
   voucher_id uuid   NOT NULL,  -- no FK: derived, written per event change
@@ -141,16 +142,28 @@ CREATE TRIGGER voucher_usage_credit_upd AFTER UPDATE ON psop.credits
   WHEN (OLD.event_id <> NEW.event_id OR OLD.organiser_part_cents <> NEW.organiser_part_cents)
   EXECUTE FUNCTION psop.voucher_usage_credit_changed();
 
--- What is there already (the triggers above hold the table's lock from here
--- to the commit: no change slips between).
-INSERT INTO psop.voucher_usage (voucher_id, month, used, cents, events, all_events)
-SELECT e.voucher_id, to_char(e.date, 'YYYY-MM'),
-       coalesce(sum(e.quantity - e.credited_quantity) FILTER (WHERE e.state <> 'deleted'), 0),
+-- The same figures aggregated from the events themselves: the rule the
+-- triggers keep by delta, in one place. It fills the table below, and the
+-- tests and the benchmark compare with it (a `WHERE voucher_id = ...` on it is
+-- pushed below the GROUP BY: it reads that voucher's events only).
+CREATE VIEW psop.voucher_usage_from_events AS
+SELECT e.voucher_id, to_char(e.date, 'YYYY-MM') AS month,
+       coalesce(sum(e.quantity - e.credited_quantity) FILTER (WHERE e.state <> 'deleted'), 0)
+         AS used,
        coalesce(sum(e.organiser_part_cents + coalesce(cr.op, 0))
-                FILTER (WHERE e.state <> 'deleted'), 0),
-       count(*) FILTER (WHERE e.state <> 'deleted'), count(*)
+                FILTER (WHERE e.state <> 'deleted'), 0) AS cents,
+       count(*) FILTER (WHERE e.state <> 'deleted') AS events,
+       count(*) AS all_events
   FROM psop.service_events e
   LEFT JOIN LATERAL (SELECT sum(c.organiser_part_cents) AS op FROM psop.credits c
                       WHERE c.event_id = e.id) cr ON true
  WHERE e.voucher_id IS NOT NULL
  GROUP BY 1, 2;
+
+COMMENT ON VIEW psop.voucher_usage_from_events IS
+  'psop.voucher_usage recomputed from the events and credits (the reference the triggers keep; slow: reads every event).';
+
+-- What is there already (the triggers above hold the table's lock from here
+-- to the commit: no change slips between).
+INSERT INTO psop.voucher_usage (voucher_id, month, used, cents, events, all_events)
+SELECT voucher_id, month, used, cents, events, all_events FROM psop.voucher_usage_from_events;

@@ -11,3 +11,16 @@ cd "$root"
 # shellcheck disable=SC1091
 source .run/stack.env
 bin=${PSOP_BENCH_DIR:-$root/build/tests/bench}
+
+# bench_table NAME "COLUMNS" TSV: psop_bench.NAME (COLUMNS), made afresh and
+# filled from the tab-separated TSV, for the pgbench scripts to pick rows of.
+bench_table() {
+  psql "$PSOP_PG_DSN" -v ON_ERROR_STOP=1 -q <<SQL
+SET client_min_messages = warning;
+CREATE SCHEMA IF NOT EXISTS psop_bench;
+DROP TABLE IF EXISTS psop_bench.$1;
+CREATE TABLE psop_bench.$1 ($2);
+\copy psop_bench.$1 FROM '$3'
+ANALYZE psop_bench.$1;
+SQL
+}

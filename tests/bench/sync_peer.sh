@@ -25,15 +25,8 @@ awk -v o="$organiser" -v s="$stype" -v d="$day" '
   $1 == "voucher" { printf "%d\t%s\t%s\t%s\t%s\t%s\n", ++nv, $2, p[$3 + 1], o, s, d }' "$run" >"$out/peer-vouchers.tsv"
 nv=$(wc -l <"$out/peer-vouchers.tsv")
 [ "$nv" -gt 0 ] || { echo "sync_peer: no voucher in $run" >&2; exit 2; }
-psql "$PSOP_PG_DSN" -v ON_ERROR_STOP=1 -q <<SQL
-SET client_min_messages = warning;
-CREATE SCHEMA IF NOT EXISTS psop_bench;
-DROP TABLE IF EXISTS psop_bench.peer_vouchers;
-CREATE TABLE psop_bench.peer_vouchers (n int PRIMARY KEY, voucher_id uuid, provider_id uuid,
-  organiser_id uuid, service_type text, day date);
-\copy psop_bench.peer_vouchers FROM '$out/peer-vouchers.tsv'
-ANALYZE psop_bench.peer_vouchers;
-SQL
+bench_table peer_vouchers "n int PRIMARY KEY, voucher_id uuid, provider_id uuid,
+  organiser_id uuid, service_type text, day date" "$out/peer-vouchers.tsv"
 
 rm -f "$out"/peer-log*
 echo "== $(date -u +%H:%M:%S) sync peer: pgbench, $clients clients, ${secs} s, $nv vouchers" >&2

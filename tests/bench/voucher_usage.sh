@@ -13,14 +13,7 @@ secs=${3:-10}
 awk '$1 == "voucher" { printf "%d\t%s\n", ++nv, $2 }' "$run" >"$out/usage-vouchers.tsv"
 nv=$(wc -l <"$out/usage-vouchers.tsv")
 [ "$nv" -gt 0 ] || { echo "voucher_usage: no voucher in $run" >&2; exit 2; }
-psql "$PSOP_PG_DSN" -v ON_ERROR_STOP=1 -q <<SQL
-SET client_min_messages = warning;
-CREATE SCHEMA IF NOT EXISTS psop_bench;
-DROP TABLE IF EXISTS psop_bench.usage_vouchers;
-CREATE TABLE psop_bench.usage_vouchers (n int PRIMARY KEY, voucher_id uuid);
-\copy psop_bench.usage_vouchers FROM '$out/usage-vouchers.tsv'
-ANALYZE psop_bench.usage_vouchers;
-SQL
+bench_table usage_vouchers "n int PRIMARY KEY, voucher_id uuid" "$out/usage-vouchers.tsv"
 for round in 1 2; do
   for script in usage_aggregate usage_kept; do
     echo "== $(date -u +%H:%M:%S) $script, round $round: pgbench, 1 client, $secs s, $nv vouchers" >&2

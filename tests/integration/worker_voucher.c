@@ -853,26 +853,17 @@ Test(voucher, read_models)
  * documents compact; PostgreSQL's have " : "). */
 /* The voucher document's usage, kept by delta in psop.voucher_usage
  * (schemas/sql/0013_voucher_usage.sql), equals the aggregate over every
- * event and credit that it replaced (that SQL, verbatim, is the reference;
- * the document strips its nulls). */
+ * event and credit that it replaced (the view voucher_usage_from_events is
+ * the reference; the document strips its nulls). */
 static void assert_usage_is_the_events_aggregate(struct pgc *pg, const char *voucher)
 {
     static const char REFERENCE[] =
-        "SELECT json_strip_nulls(coalesce((SELECT json_object_agg(u.m, json_build_object("
+        "SELECT json_strip_nulls(coalesce((SELECT json_object_agg(u.month, json_build_object("
         "    'used_quantity', round((u.used) / 100.0, 2),"
         "    'remaining_quantity', CASE WHEN v.monthly_quota IS NOT NULL"
         "        THEN round((greatest(0, v.monthly_quota - u.used)) / 100.0, 2) END,"
-        "    'voucher_used_cents', u.cents, 'events', u.n) ORDER BY u.m)"
-        "  FROM (SELECT to_char(e.date, 'YYYY-MM') AS m,"
-        "          coalesce(sum(e.quantity - e.credited_quantity)"
-        "                   FILTER (WHERE e.state <> 'deleted'), 0) AS used,"
-        "          coalesce(sum(e.organiser_part_cents + coalesce(cr.op, 0))"
-        "                   FILTER (WHERE e.state <> 'deleted'), 0) AS cents,"
-        "          count(*) FILTER (WHERE e.state <> 'deleted') AS n"
-        "     FROM psop.service_events e"
-        "     LEFT JOIN LATERAL (SELECT sum(c.organiser_part_cents) AS op FROM psop.credits c"
-        "                         WHERE c.event_id = e.id) cr ON true"
-        "    WHERE e.voucher_id = v.id GROUP BY 1) u), '{}'))::text"
+        "    'voucher_used_cents', u.cents, 'events', u.events) ORDER BY u.month)"
+        "  FROM psop.voucher_usage_from_events u WHERE u.voucher_id = v.id), '{}'))::text"
         " FROM psop.vouchers v WHERE v.id = $1::uuid";
     char err[256];
     const char *params[] = {voucher};

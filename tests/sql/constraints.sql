@@ -1083,15 +1083,7 @@ BEGIN
     WITH kept AS (
       SELECT voucher_id, month, used, cents, events FROM psop.voucher_usage WHERE all_events > 0),
     agg AS (
-      SELECT e.voucher_id, to_char(e.date, 'YYYY-MM') AS month,
-             coalesce(sum(e.quantity - e.credited_quantity) FILTER (WHERE e.state <> 'deleted'), 0),
-             coalesce(sum(e.organiser_part_cents + coalesce(cr.op, 0))
-                      FILTER (WHERE e.state <> 'deleted'), 0),
-             count(*) FILTER (WHERE e.state <> 'deleted')
-        FROM psop.service_events e
-        LEFT JOIN LATERAL (SELECT sum(c.organiser_part_cents) AS op FROM psop.credits c
-                            WHERE c.event_id = e.id) cr ON true
-       WHERE e.voucher_id IS NOT NULL GROUP BY 1, 2)
+      SELECT voucher_id, month, used, cents, events FROM psop.voucher_usage_from_events)
     SELECT NOT EXISTS ((TABLE kept EXCEPT TABLE agg) UNION ALL (TABLE agg EXCEPT TABLE kept))));
 END
 $$;

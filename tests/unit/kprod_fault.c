@@ -58,6 +58,18 @@ static void cluster_start(struct cluster *c, const char *topic)
     c->cfg.kafka_brokers = xstrdup(rd_kafka_mock_cluster_bootstraps(c->mc));
 }
 
+/* A cluster whose next Produce request is refused with refuse, and a
+ * producer on it. */
+static struct kprod *start(struct cluster *c, rd_kafka_resp_err_t refuse)
+{
+    cluster_start(c, "psop.fault");
+    rd_kafka_mock_push_request_errors(c->mc, PRODUCE_API_KEY, 1, refuse);
+    char err[512];
+    struct kprod *p = kprod_new(&c->cfg, on_dr, err, sizeof(err));
+    cr_assert_not_null(p, "%s", err);
+    return p;
+}
+
 static void cluster_stop(struct cluster *c)
 {
     config_free(&c->cfg);
@@ -72,12 +84,8 @@ static void cluster_stop(struct cluster *c)
 Test(kprod_fault, reports_carrying_the_fatal_error_are_produced_again_on_a_new_handle)
 {
     struct cluster c;
-    cluster_start(&c, "psop.fault");
-    rd_kafka_mock_push_request_errors(c.mc, PRODUCE_API_KEY, 1,
-                                      RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+    struct kprod *p = start(&c, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
     char err[512];
-    struct kprod *p = kprod_new(&c.cfg, on_dr, err, sizeof(err));
-    cr_assert_not_null(p, "%s", err);
     enum { N = 40 };
     struct dr d[N];
     memset(d, 0, sizeof(d));
@@ -108,12 +116,8 @@ Test(kprod_fault, reports_carrying_the_fatal_error_are_produced_again_on_a_new_h
 Test(kprod_fault, a_message_refused_for_its_own_sake_is_reported_failed_once)
 {
     struct cluster c;
-    cluster_start(&c, "psop.fault");
-    rd_kafka_mock_push_request_errors(c.mc, PRODUCE_API_KEY, 1,
-                                      RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
+    struct kprod *p = start(&c, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
     char err[512];
-    struct kprod *p = kprod_new(&c.cfg, on_dr, err, sizeof(err));
-    cr_assert_not_null(p, "%s", err);
     struct dr d;
     memset(&d, 0, sizeof(d));
     cr_assert_eq(kprod_send(p, "psop.fault", "k", 1, "m", 1, NULL, &d, err, sizeof(err)), 0, "%s",
