@@ -6,7 +6,7 @@
  * (evaluate_order; docs/orders.md); everything else is shared.
  *
  * Order of checks in every handler: the role the envelope alone decides,
- * then the parent (locked FOR UPDATE: one voucher's quota is summed under
+ * then the parent (locked FOR UPDATE: one voucher's quota is read under
  * its row lock), then ownership, then the event's state, then the rules of
  * se_evaluate(). Amounts come from lib/domain/event.h; the table's CHECKs
  * re-derive them, so a disagreement is a bug (permanent error, DLQ), never a
@@ -370,16 +370,22 @@ static const char *weekday_name(int iso)
 
 /* Facts of the date for a voucher event, in one round trip: the voucher's
  * value in force, holiday or not, the month's used quantity (without the
- * edited event) and the provider's list price row in force. */
+ * edited event) and the provider's list price row in force. The month's
+ * used quantity is sum(quantity - credited_quantity) of its events not
+ * deleted: psop.voucher_usage.used keeps exactly that by triggers in this
+ * transaction (schemas/sql/0013), under the voucher lock every event and
+ * credit write takes first, so it is read in O(1), not summed over the
+ * month's events; the edited event's share is taken out when it is in
+ * that month. */
 static const char VOUCHER_FACTS_SQL[] =
     "SELECT (SELECT unit_value_cents FROM psop.voucher_values "
     "         WHERE voucher_id = $1::uuid AND effective @> $2::date), "
     " EXISTS (SELECT 1 FROM psop.holidays WHERE date = $2::date), "
-    " (SELECT coalesce(sum(quantity - credited_quantity), 0) FROM psop.service_events "
-    "   WHERE voucher_id = $1::uuid AND state <> 'deleted' "
-    "     AND date >= date_trunc('month', $2::date)::date "
-    "     AND date < (date_trunc('month', $2::date) + interval '1 month')::date "
-    "     AND ($6::uuid IS NULL OR id <> $6::uuid)), "
+    " coalesce((SELECT used FROM psop.voucher_usage "
+    "   WHERE voucher_id = $1::uuid AND month = to_char($2::date, 'YYYY-MM')), 0)"
+    " - coalesce((SELECT quantity - credited_quantity FROM psop.service_events "
+    "   WHERE id = $6::uuid AND voucher_id = $1::uuid AND state <> 'deleted' "
+    "     AND to_char(date, 'YYYY-MM') = to_char($2::date, 'YYYY-MM')), 0), "
     " pp.price_cents, pp.price_evening_cents, pp.price_saturday_cents, pp.price_sunday_cents "
     "FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT * FROM psop.provider_prices "
     "  WHERE provider_id = $3::uuid AND organiser_id = $4::uuid AND service_type = $5 "

@@ -1,6 +1,5 @@
 #include "store/rds.h"
 
-#include <errno.h>
 #include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,6 +8,7 @@
 #include <sys/time.h>
 
 #include "core/log.h"
+#include "store/rds_items.h"
 #include "store/redis_url.h"
 #include "core/xmalloc.h"
 
@@ -16,8 +16,8 @@ struct rds {
     redisContext *ctx; /* NULL after a failed reconnect; the next call retries */
     struct redis_url url;
     struct timeval tv;
-    char sha[41];      /* SHA1 of CAS_SCRIPT once SCRIPT LOAD answered, else "" */
-    bool no_reconnect; /* a broken connection stays broken (rds_no_reconnect) */
+    char shas[RDS_SCRIPT_SLOTS][41]; /* SHA1 of each script once loaded, else "" */
+    bool no_reconnect;               /* a broken connection stays broken (rds_no_reconnect) */
 };
 
 /* KEYS[1] hash; ARGV: version, document, ttl seconds (0 = leave expiry as
@@ -168,103 +168,6 @@ static const char *ctx_err(struct rds *r)
     return r->ctx ? r->ctx->errstr : "not connected";
 }
 
-int rds_put_versioned(struct rds *r, const char *key, long long version, const char *doc, int ttl_s,
-                      char *err, size_t errlen)
-{
-    char ver[24], ttl[16];
-    redisReply *rep = NULL;
-    int rc = -1;
-
-    snprintf(ver, sizeof(ver), "%lld", version);
-    snprintf(ttl, sizeof(ttl), "%d", ttl_s > 0 ? ttl_s : 0);
-    if (!r->sha[0]) {
-        rep = rds_command(r, "SCRIPT LOAD %s", CAS_SCRIPT);
-        if (rep && rep->type == REDIS_REPLY_STRING && rep->len == 40)
-            memcpy(r->sha, rep->str, 41);
-        if (rep)
-            freeReplyObject(rep);
-        rep = NULL;
-    }
-    const char *argv[] = {"EVALSHA", r->sha, "1", key, ver, doc, ttl};
-    size_t lens[] = {7, 40, 1, strlen(key), strlen(ver), strlen(doc), strlen(ttl)};
-    if (r->sha[0]) {
-        rep = argv_cmd(r, 7, argv, lens);
-        /* NOSCRIPT: the server lost its script cache (restart, failover,
-         * SCRIPT FLUSH). EVAL runs it and caches it again under the same SHA. */
-        if (rep && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
-            freeReplyObject(rep);
-            rep = NULL;
-        } else if (!rep) {
-            snprintf(err, errlen, "redis EVALSHA %s: %s", key, ctx_err(r));
-            return -1;
-        }
-    }
-    if (!rep) {
-        argv[0] = "EVAL";
-        lens[0] = 4;
-        argv[1] = CAS_SCRIPT;
-        lens[1] = sizeof(CAS_SCRIPT) - 1;
-        rep = argv_cmd(r, 7, argv, lens);
-        if (!rep) {
-            snprintf(err, errlen, "redis EVAL %s: %s", key, ctx_err(r));
-            return -1;
-        }
-    }
-    if (rep->type == REDIS_REPLY_INTEGER && (rep->integer == 0 || rep->integer == 1))
-        rc = (int)rep->integer;
-    else if (rep->type == REDIS_REPLY_ERROR)
-        snprintf(err, errlen, "redis versioned write %s: %s", key, rep->str);
-    else
-        snprintf(err, errlen, "redis versioned write %s: unexpected reply type %d", key, rep->type);
-    freeReplyObject(rep);
-    return rc;
-}
-
-enum rds_got rds_get_versioned(struct rds *r, const char *key, char **doc, long long *version,
-                               char *err, size_t errlen)
-{
-    const char *argv[] = {"HMGET", key, "v", "d"};
-    size_t lens[] = {5, strlen(key), 1, 1};
-    enum rds_got rc = RDS_ERROR;
-    *doc = NULL;
-    redisReply *rep = argv_cmd(r, 4, argv, lens);
-    if (!rep) {
-        snprintf(err, errlen, "redis HMGET %s: %s", key, ctx_err(r));
-        return RDS_ERROR;
-    }
-    if (rep->type == REDIS_REPLY_ERROR) {
-        snprintf(err, errlen, "redis HMGET %s: %s", key, rep->str);
-        goto out;
-    }
-    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
-        snprintf(err, errlen, "redis HMGET %s: unexpected reply", key);
-        goto out;
-    }
-    redisReply *v = rep->element[0], *d = rep->element[1];
-    if (v->type != REDIS_REPLY_STRING || d->type != REDIS_REPLY_STRING) {
-        rc = RDS_ABSENT; /* absent (or half-written by someone else: treat as absent) */
-        goto out;
-    }
-    char *end = NULL;
-    errno = 0;
-    long long ver = strtoll(v->str, &end, 10);
-    if (errno || end == v->str || *end) {
-        snprintf(err, errlen, "redis %s: version '%.32s' is not an integer", key, v->str);
-        goto out;
-    }
-    if (version)
-        *version = ver;
-    if (d->len == 0) {
-        rc = RDS_STALE; /* a stale marker: the document is to be rebuilt */
-        goto out;
-    }
-    *doc = xstrndup(d->str, d->len);
-    rc = RDS_FOUND;
-out:
-    freeReplyObject(rep);
-    return rc;
-}
-
 /* Before a pipeline: a broken context (ctx->err, e.g. after a Redis
  * restart) is replaced, since appending to it would fail at once. */
 static int ensure_connected(struct rds *r, const char *what, char *err, size_t errlen)
@@ -276,70 +179,147 @@ static int ensure_connected(struct rds *r, const char *what, char *err, size_t e
     return 0;
 }
 
-/* Reads the replies of n pipelined CAS writes; counts the written ones. */
-static int read_cas_replies(struct rds *r, size_t n, long *written, char *err, size_t errlen)
+enum rds_got rds_get_versioned(struct rds *r, const char *key, char **doc, long long *version,
+                               char *err, size_t errlen)
+{
+    const char *argv[] = {"HGETALL", key};
+    size_t lens[] = {7, strlen(key)};
+    *doc = NULL;
+    redisReply *rep = argv_cmd(r, 2, argv, lens);
+    if (!rep) {
+        snprintf(err, errlen, "redis HGETALL %s: %s", key, ctx_err(r));
+        return RDS_ERROR;
+    }
+    enum rds_got rc = RDS_ERROR;
+    if (rep->type == REDIS_REPLY_ERROR)
+        snprintf(err, errlen, "redis HGETALL %s: %s", key, rep->str);
+    else if (rep->type != REDIS_REPLY_ARRAY || rep->elements % 2)
+        snprintf(err, errlen, "redis HGETALL %s: unexpected reply", key);
+    else
+        rc = rds_doc_of_hash(rep, doc, version, err, errlen);
+    freeReplyObject(rep);
+    return rc;
+}
+
+/* Loads script s into the connection's SHA slot if it is not there yet. */
+static int load_script(struct rds *r, const struct rds_script *s, char *err, size_t errlen)
+{
+    char *sha = r->shas[s->slot];
+    if (sha[0])
+        return 0;
+    redisReply *rep = rds_command(r, "SCRIPT LOAD %s", s->text);
+    if (rep && rep->type == REDIS_REPLY_STRING && rep->len == 40)
+        memcpy(sha, rep->str, 41);
+    else
+        snprintf(err, errlen, "redis SCRIPT LOAD: %s",
+                 !rep                             ? ctx_err(r)
+                 : rep->type == REDIS_REPLY_ERROR ? rep->str
+                                                  : "unexpected reply");
+    if (rep)
+        freeReplyObject(rep);
+    return sha[0] ? 0 : -1;
+}
+
+/* Appends one EVALSHA of call c to the pipeline. */
+static int append_eval(struct rds *r, const char *sha, const struct rds_call *c)
+{
+    enum { MAXARGS = 64 };
+    const char *argv[MAXARGS + 3] = {"EVALSHA", sha, "1"};
+    size_t lens[MAXARGS + 3] = {7, 40, 1};
+    const char **av = argv;
+    size_t *lv = lens;
+    if (c->argc > MAXARGS) {
+        av = xcalloc((size_t)c->argc + 3, sizeof(*av));
+        lv = xcalloc((size_t)c->argc + 3, sizeof(*lv));
+        memcpy(av, argv, 3 * sizeof(*av));
+        memcpy(lv, lens, 3 * sizeof(*lv));
+    }
+    for (int i = 0; i < c->argc; i++) {
+        av[i + 3] = c->argv[i];
+        lv[i + 3] = c->lens ? c->lens[i] : strlen(c->argv[i]);
+    }
+    int rc = redisAppendCommandArgv(r->ctx, c->argc + 3, av, lv);
+    if (av != argv) {
+        free(av);
+        free(lv);
+    }
+    return rc == REDIS_OK ? 0 : -1;
+}
+
+/* Reads the replies of m pipelined scripts into results. -2 when the server
+ * had lost the script (NOSCRIPT), -1 on another error reply or a broken
+ * connection (err), else 0. */
+static int read_eval_replies(struct rds *r, size_t m, long long *results, char *err, size_t errlen)
 {
     int rc = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < m; i++) {
         void *v = NULL;
         if (redisGetReply(r->ctx, &v) != REDIS_OK || !v) {
-            snprintf(err, errlen, "redis pipelined write: %s", ctx_err(r));
+            snprintf(err, errlen, "redis pipelined script: %s", ctx_err(r));
             return -1; /* the context is broken: the rest cannot be read */
         }
         redisReply *rep = v;
-        if (rep->type == REDIS_REPLY_INTEGER && rep->integer == 1)
-            (*written)++;
-        else if (rep->type == REDIS_REPLY_ERROR && rc == 0) {
-            snprintf(err, errlen, "redis pipelined write: %s", rep->str);
+        results[i] = rep->type == REDIS_REPLY_INTEGER ? rep->integer : -1;
+        if (rep->type == REDIS_REPLY_ERROR && rc == 0) {
+            snprintf(err, errlen, "redis pipelined script: %s", rep->str);
             rc = strncmp(rep->str, "NOSCRIPT", 8) == 0 ? -2 : -1;
+        } else if (rep->type != REDIS_REPLY_INTEGER && rc == 0) {
+            snprintf(err, errlen, "redis pipelined script: unexpected reply type %d", rep->type);
+            rc = -1;
         }
         freeReplyObject(rep);
     }
     return rc;
 }
 
-static int put_many(struct rds *r, size_t n, const char *const *keys, const long long *versions,
-                    const char *const *docs, int ttl_s, long *written, char *err, size_t errlen)
+static int eval_many(struct rds *r, const struct rds_script *s, size_t n,
+                     const struct rds_call *calls, long long *results, char *err, size_t errlen)
 {
-    if (n == 0)
-        return 0;
-    /* Without the script's SHA yet, the first write goes the ordinary way,
-     * which loads it (and reconnects if need be). */
-    size_t from = 0;
-    if (!r->sha[0]) {
-        int w = rds_put_versioned(r, keys[0], versions[0], docs[0], ttl_s, err, errlen);
-        if (w < 0)
-            return -1;
-        *written += w;
-        from = 1;
-    }
-    if (!r->sha[0]) {
-        snprintf(err, errlen, "redis: the CAS script could not be loaded");
+    if (load_script(r, s, err, errlen) < 0 || ensure_connected(r, "script", err, errlen) < 0)
         return -1;
-    }
-    if (ensure_connected(r, "pipelined write", err, errlen) < 0)
-        return -1;
-    char ttl[16];
-    snprintf(ttl, sizeof(ttl), "%d", ttl_s > 0 ? ttl_s : 0);
     /* Bounded pipeline chunks: the replies are read before the next one. */
     enum { CHUNK = 256 };
-    for (size_t at = from; at < n; at += CHUNK) {
+    for (size_t at = 0; at < n; at += CHUNK) {
         size_t m = n - at < CHUNK ? n - at : CHUNK;
-        for (size_t i = at; i < at + m; i++) {
-            char ver[24];
-            snprintf(ver, sizeof(ver), "%lld", versions[i]);
-            const char *argv[] = {"EVALSHA", r->sha, "1", keys[i], ver, docs[i], ttl};
-            size_t lens[] = {7, 40, 1, strlen(keys[i]), strlen(ver), strlen(docs[i]), strlen(ttl)};
-            if (redisAppendCommandArgv(r->ctx, 7, argv, lens) != REDIS_OK) {
-                snprintf(err, errlen, "redis pipelined write: %s", ctx_err(r));
+        for (size_t i = at; i < at + m; i++)
+            if (append_eval(r, r->shas[s->slot], &calls[i]) < 0) {
+                snprintf(err, errlen, "redis pipelined script: %s", ctx_err(r));
                 return -1;
             }
-        }
-        int rc = read_cas_replies(r, m, written, err, errlen);
+        int rc = read_eval_replies(r, m, results + at, err, errlen);
         if (rc < 0)
             return rc;
     }
     return 0;
+}
+
+int rds_eval_many(struct rds *r, const struct rds_script *s, size_t n, const struct rds_call *calls,
+                  long long *results, char *err, size_t errlen)
+{
+    if (n == 0)
+        return 0;
+    int rc = eval_many(r, s, n, calls, results, err, errlen);
+    if (rc == -1 && (!r->ctx || r->ctx->err)) /* a Redis restart: once more on a new connection */
+        rc = eval_many(r, s, n, calls, results, err, errlen);
+    if (rc == -2) {
+        /* The server lost its script cache (restart, failover, SCRIPT
+         * FLUSH): load it again and redo all. */
+        r->shas[s->slot][0] = '\0';
+        rc = eval_many(r, s, n, calls, results, err, errlen);
+    }
+    return rc < 0 ? -1 : 0;
+}
+
+static const struct rds_script cas = {CAS_SCRIPT, 0};
+
+int rds_put_versioned(struct rds *r, const char *key, long long version, const char *doc, int ttl_s,
+                      char *err, size_t errlen)
+{
+    long written = 0;
+    const char *keys[] = {key}, *docs[] = {doc};
+    if (rds_put_versioned_many(r, 1, keys, &version, docs, ttl_s, &written, err, errlen) < 0)
+        return -1;
+    return written > 0;
 }
 
 int rds_put_versioned_many(struct rds *r, size_t n, const char *const *keys,
@@ -347,21 +327,30 @@ int rds_put_versioned_many(struct rds *r, size_t n, const char *const *keys,
                            long *written, char *err, size_t errlen)
 {
     *written = 0;
-    int rc = put_many(r, n, keys, versions, docs, ttl_s, written, err, errlen);
-    if (rc == -1 && (!r->ctx || r->ctx->err)) {
-        /* The connection broke (a Redis restart): once more on a new one;
-         * the writes are version-checked, so repeating them is harmless. */
-        *written = 0;
-        rc = put_many(r, n, keys, versions, docs, ttl_s, written, err, errlen);
+    if (n == 0)
+        return 0;
+    char ttl[16], (*ver)[24] = xcalloc(n, sizeof(*ver));
+    snprintf(ttl, sizeof(ttl), "%d", ttl_s > 0 ? ttl_s : 0);
+    const char **argv = xcalloc(4 * n, sizeof(*argv));
+    struct rds_call *calls = xcalloc(n, sizeof(*calls));
+    long long *res = xcalloc(n, sizeof(*res));
+    for (size_t i = 0; i < n; i++) {
+        snprintf(ver[i], sizeof(ver[i]), "%lld", versions[i]);
+        const char **a = argv + 4 * i;
+        a[0] = keys[i];
+        a[1] = ver[i];
+        a[2] = docs[i];
+        a[3] = ttl;
+        calls[i] = (struct rds_call){4, a, NULL};
     }
-    if (rc == -2) {
-        /* The server lost its script cache: load it again and redo all
-         * (the writes already done are refused as equal, harmlessly). */
-        r->sha[0] = '\0';
-        *written = 0;
-        rc = put_many(r, n, keys, versions, docs, ttl_s, written, err, errlen);
-    }
-    return rc < 0 ? -1 : 0;
+    int rc = rds_eval_many(r, &cas, n, calls, res, err, errlen);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        *written += res[i] == 1;
+    free(ver);
+    free(argv);
+    free(calls);
+    free(res);
+    return rc;
 }
 
 static int publish_many(struct rds *r, const char *channel, size_t n, const char *const *msgs,

@@ -2,7 +2,9 @@
  * store/rds.h - hiredis connection for read models and small shared state.
  *
  * Every read-model write is version-checked by a Lua compare-and-set: a hash
- * key holds fields "v" (aggregate version, integer) and "d" (JSON document);
+ * key holds fields "v" (aggregate version, integer) and "d" (JSON document),
+ * or, for a document kept item by item, "v" and its items
+ * (store/rds_items.h);
  * a write with a version not greater than the stored one is refused, so a late
  * or replayed write never overwrites newer data.
  * A struct rds is one connection; not thread-safe. On a broken connection each
@@ -32,6 +34,31 @@ void rds_no_reconnect(struct rds *r);
 /* The current hiredis context (borrowed; replaced by a reconnect, NULL after
  * a failed one). */
 redisContext *rds_ctx(struct rds *r);
+
+/* A Lua script run by EVALSHA with one key; its SHA is cached per
+ * connection in slot (0 is the CAS of this file; store/rds_items.c uses the
+ * next ones). */
+#define RDS_SCRIPT_SLOTS 4
+struct rds_script {
+    const char *text;
+    int slot;
+};
+
+/* One run of a script: argv[0] is the key, the rest its ARGV; lens NULL =
+ * strlen of each. */
+struct rds_call {
+    int argc;
+    const char *const *argv;
+    const size_t *lens;
+};
+
+/* Runs script s once per call, pipelined; results[i] the integer reply of
+ * call i. 0, or -1 with err. A broken connection or a server that lost its
+ * scripts makes it load and run them all again: a script must be safe to run
+ * twice. */
+PSOP_MUSTCHECK int rds_eval_many(struct rds *r, const struct rds_script *s, size_t n,
+                                 const struct rds_call *calls, long long *results, char *err,
+                                 size_t errlen);
 
 /* Writes doc at key with version if newer than what is stored.
  * Returns 1 written, 0 refused as stale, -1 error (err filled). ttl_s 0 = none. */
@@ -65,7 +92,8 @@ enum rds_got {
     RDS_STALE = 2,  /* a stale marker: *version, *doc NULL */
 };
 
-/* Reads the document at key. version may be NULL. */
+/* Reads the document at key. version may be NULL. An itemised document
+ * (store/rds_items.h) is read as the one text it stands for. */
 PSOP_MUSTCHECK enum rds_got rds_get_versioned(struct rds *r, const char *key, char **doc,
                                               long long *version, char *err, size_t errlen);
 

@@ -14,6 +14,7 @@
 #include "views/view_provider.h"
 #include "core/xmalloc.h"
 
+#include "views/view_voucher_delta.h"
 #include "views/view_voucher_sql.h"
 
 /* clang-format off */
@@ -363,9 +364,12 @@ int view_voucher_put(struct rds *rds, struct pgc *pg, const char *voucher_id, ch
 int view_voucher_put_many(struct rds *rds, struct pgc *pg, const char *ids_array, long *written,
                           char *err, size_t errlen)
 {
-    static const struct view_doc_key keys[] = {{VOUCHER_SQL, VIEW_VOUCHER_KEY_FMT},
-                                               {EVENTS_SQL, VIEW_VOUCHER_EVENTS_KEY_FMT}};
-    return view_doc_put_keys(rds, pg, keys, 2, ids_array, written, err, errlen);
+    long events = 0;
+    int rc = view_voucher_doc_put_many(rds, pg, ids_array, written, err, errlen);
+    if (rc == 0)
+        rc = view_voucher_events_put_many(rds, pg, ids_array, &events, err, errlen);
+    *written += events;
+    return rc;
 }
 
 int view_voucher_doc_put_many(struct rds *rds, struct pgc *pg, const char *ids_array, long *written,

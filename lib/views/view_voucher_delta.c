@@ -7,83 +7,100 @@
 
 #include "core/ids.h"
 #include "core/xmalloc.h"
+#include "store/rds_items.h"
 #include "views/view_voucher.h"
 #include "views/view_voucher_sql.h"
 
-/* ---------------------------------------------------------------------- */
-/* The patch (pure)                                                        */
-/* ---------------------------------------------------------------------- */
-
-static const char *field(const json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
-
-/* The whole document's order: ORDER BY e.date, e.recorded_at, e.id, on the
- * texts PostgreSQL wrote (dates ISO, instants with microseconds in UTC,
- * uuids in lower case: their text order is PostgreSQL's order). */
-static int event_cmp(const void *a, const void *b)
-{
-    const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-    int c = strcmp(field(x, "date"), field(y, "date"));
-    if (c == 0)
-        c = strcmp(field(x, "recorded_at"), field(y, "recorded_at"));
-    if (c == 0)
-        c = strcmp(field(x, "id"), field(y, "id"));
-    return c;
-}
-
-int view_voucher_events_patch(json_t *doc, const json_t *changed, long long version)
-{
-    json_t *events = json_object_get(doc, "events");
-    if (!json_is_array(events) || !json_is_array(changed))
-        return -1;
-    size_t i, j;
-    const json_t *c;
-    json_array_foreach(changed, i, c) if (!json_string_value(json_object_get(c, "id"))) return -1;
-    size_t n = json_array_size(events), cap = n + json_array_size(changed);
-    json_t **all = xcalloc(cap ? cap : 1, sizeof(*all));
-    for (i = 0; i < n; i++)
-        all[i] = json_incref(json_array_get(events, i));
-    json_array_foreach(changed, j, c)
-    {
-        size_t k;
-        for (k = 0; k < n; k++)
-            if (strcasecmp(field(all[k], "id"), field(c, "id")) == 0)
-                break;
-        if (k < n) {
-            json_decref(all[k]);
-            all[k] = json_incref((json_t *)c);
-        } else {
-            all[n++] = json_incref((json_t *)c);
-        }
-    }
-    qsort(all, n, sizeof(*all), event_cmp);
-    json_array_clear(events);
-    for (i = 0; i < n; i++)
-        json_array_append_new(events, all[i]);
-    free(all);
-    json_object_set_new(doc, "version", json_integer(version));
-    return 0;
-}
-
-/* ---------------------------------------------------------------------- */
-/* PostgreSQL and Redis                                                    */
-/* ---------------------------------------------------------------------- */
-
-/* The changed events with their voucher and its version, one snapshot. */
+/* Events with their voucher and its version: columns event id, voucher id,
+ * version, sort key, event JSON. */
 /* clang-format off */
+#define EVENT_ROWS                                                                                 \
+    "SELECT e.id::text, v.id::text, v.version, " VIEW_VOUCHER_EVENT_SORT ", "                      \
+    VIEW_VOUCHER_EVENT_JSON "::text"
+/* The changed events, one snapshot. */
 static const char CHANGED_SQL[] =
-    "SELECT e.id::text, e.voucher_id::text, v.version, " VIEW_VOUCHER_EVENT_JSON "::text"
+    EVENT_ROWS
     "  FROM psop.service_events e JOIN psop.vouchers v ON v.id = e.voucher_id"
     " WHERE e.id = ANY ($1::uuid[])";
+/* Every event of the vouchers (a voucher without any: one row of NULL event). */
+static const char WHOLE_SQL[] =
+    EVENT_ROWS
+    "  FROM psop.vouchers v LEFT JOIN psop.service_events e ON e.voucher_id = v.id"
+    " WHERE v.id = ANY ($1::uuid[]) ORDER BY v.id";
 /* clang-format on */
+enum { COL_EVENT, COL_VOUCHER, COL_VERSION, COL_SORT, COL_JSON };
 
-/* {event id: [voucher id, version, event]} of the changed events. */
-static json_t *changed_events(struct pgc *pg, const struct vv_delta *d, size_t n, char *err,
-                              size_t errlen)
+/* The stored form of a voucher's events document: head and tail around the
+ * events, as PostgreSQL's whole document has them (view_voucher.c). */
+static void frame(struct rds_itemised *doc, const char *voucher_id, long long version)
 {
+    doc->key = xasprintf(VIEW_VOUCHER_EVENTS_KEY_FMT, voucher_id);
+    doc->head =
+        xasprintf("{\"voucher_id\":\"%s\",\"version\":%lld,\"events\":[", voucher_id, version);
+    doc->tail = xstrdup("]}");
+    doc->version = version;
+}
+
+static void free_docs(struct rds_itemised *docs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free((char *)docs[i].key);
+        free((char *)docs[i].head);
+        free((char *)docs[i].tail);
+        free((struct rds_item *)docs[i].items);
+    }
+    free(docs);
+}
+
+static struct rds_item item_at(const PGresult *r, int row)
+{
+    return (struct rds_item){PQgetvalue(r, row, COL_EVENT), PQgetvalue(r, row, COL_SORT),
+                             PQgetvalue(r, row, COL_JSON)};
+}
+
+/* ---------------------------------------------------------------------- */
+/* Patches                                                                 */
+/* ---------------------------------------------------------------------- */
+
+/* The row of event id (by_id: event id -> row), or -1. */
+static int row_of(const json_t *by_id, const char *id)
+{
+    json_t *row = json_object_get(by_id, id);
+    return row ? (int)json_integer_value(row) : -1;
+}
+
+/* Fills doc with delta d's events from r, each its voucher's at
+ * to_version; false when one is missing or moved on. */
+static bool delta_doc(const PGresult *r, const json_t *by_id, const struct vv_delta *d,
+                      struct rds_itemised *doc)
+{
+    size_t n = json_array_size(d->event_ids), k;
+    struct rds_item *items = xcalloc(n ? n : 1, sizeof(*items));
+    const json_t *id;
+    json_array_foreach(d->event_ids, k, id)
+    {
+        int row = row_of(by_id, json_string_value(id));
+        if (row < 0 || strcasecmp(PQgetvalue(r, row, COL_VOUCHER), d->voucher_id) != 0 ||
+            strtoll(PQgetvalue(r, row, COL_VERSION), NULL, 10) != d->to_version) {
+            free(items);
+            return false;
+        }
+        items[k] = item_at(r, row);
+    }
+    frame(doc, d->voucher_id, d->to_version);
+    doc->from_version = d->from_version;
+    doc->items = items;
+    doc->n = n;
+    return true;
+}
+
+long view_voucher_events_delta(struct rds *rds, struct pgc *pg, struct vv_delta *d, size_t n,
+                               char *err, size_t errlen)
+{
+    for (size_t i = 0; i < n; i++)
+        d[i].done = false;
+    if (!rds || n == 0)
+        return 0;
     struct ids_list ids;
     ids_list_init(&ids);
     for (size_t i = 0; i < n; i++) {
@@ -95,103 +112,67 @@ static json_t *changed_events(struct pgc *pg, const struct vv_delta *d, size_t n
     PGresult *r = pgc_query(pg, CHANGED_SQL, 1, p, err, errlen);
     ids_list_free(&ids);
     if (!r)
-        return NULL;
-    json_t *out = json_object();
-    for (int row = 0; row < PQntuples(r); row++) {
-        json_t *ev = json_loads(PQgetvalue(r, row, 3), 0, NULL);
-        if (!ev)
-            continue; /* cannot happen (PostgreSQL's JSON): that voucher is rebuilt */
-        json_object_set_new(out, PQgetvalue(r, row, 0),
-                            json_pack("[s, I, o]", PQgetvalue(r, row, 1),
-                                      (json_int_t)strtoll(PQgetvalue(r, row, 2), NULL, 10), ev));
-    }
-    PQclear(r);
-    return out;
-}
-
-/* The events of delta d from rows, each its voucher's at to_version; NULL
- * when one is missing or moved on. */
-static json_t *events_of(const struct vv_delta *d, const json_t *rows)
-{
-    json_t *list = json_array();
-    size_t k;
-    const json_t *id;
-    json_array_foreach(d->event_ids, k, id)
-    {
-        const json_t *row = json_object_get(rows, json_string_value(id));
-        if (!row || strcasecmp(json_string_value(json_array_get(row, 0)), d->voucher_id) != 0 ||
-            json_integer_value(json_array_get(row, 1)) != d->to_version) {
-            json_decref(list);
-            return NULL;
-        }
-        json_array_append(list, json_array_get(row, 2));
-    }
-    return list;
-}
-
-/* The stored document of d, patched; NULL when it is not the one the batch
- * started from (or Redis failed: the whole rebuild will say so). */
-static char *patched_doc(struct rds *rds, const struct vv_delta *d, const json_t *events,
-                         char key[128])
-{
-    char err[256], *text = NULL;
-    long long ver = 0;
-    snprintf(key, 128, VIEW_VOUCHER_EVENTS_KEY_FMT, d->voucher_id);
-    if (rds_get_versioned(rds, key, &text, &ver, err, sizeof(err)) != RDS_FOUND ||
-        ver != d->from_version) {
-        free(text);
-        return NULL;
-    }
-    json_t *doc = json_loads(text, 0, NULL);
-    free(text);
-    char *out = NULL;
-    if (doc && view_voucher_events_patch(doc, events, d->to_version) == 0)
-        out = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(15));
-    json_decref(doc);
-    return out;
-}
-
-long view_voucher_events_delta(struct rds *rds, struct pgc *pg, struct vv_delta *d, size_t n,
-                               char *err, size_t errlen)
-{
-    for (size_t i = 0; i < n; i++)
-        d[i].done = false;
-    if (!rds || n == 0)
-        return 0;
-    json_t *rows = changed_events(pg, d, n, err, errlen);
-    if (!rows)
         return -1;
-    char **keys = xcalloc(n, sizeof(*keys)), **docs = xcalloc(n, sizeof(*docs));
-    long long *vers = xcalloc(n, sizeof(*vers));
+    json_t *by_id = json_object(); /* event id -> row */
+    for (int row = 0; row < PQntuples(r); row++)
+        json_object_set_new(by_id, PQgetvalue(r, row, COL_EVENT), json_integer(row));
+    struct rds_itemised *docs = xcalloc(n, sizeof(*docs));
     size_t *which = xcalloc(n, sizeof(*which)), m = 0;
-    for (size_t i = 0; i < n; i++) {
-        json_t *events = events_of(&d[i], rows);
-        char key[128];
-        char *doc = events ? patched_doc(rds, &d[i], events, key) : NULL;
-        json_decref(events);
-        if (!doc)
-            continue;
-        keys[m] = xstrdup(key);
-        docs[m] = doc;
-        vers[m] = d[i].to_version;
-        which[m++] = i;
-    }
-    json_decref(rows);
-    long written = 0, done = 0;
-    if (m > 0 && rds_put_versioned_many(rds, m, (const char *const *)keys, vers,
-                                        (const char *const *)docs, 0, &written, err, errlen) == 0) {
-        /* A key refused as stale holds a newer document already. */
+    for (size_t i = 0; i < n; i++)
+        if (delta_doc(r, by_id, &d[i], &docs[m]))
+            which[m++] = i;
+    bool *patched = xcalloc(m ? m : 1, sizeof(*patched));
+    long done = 0;
+    if (m > 0 && rds_items_patch_many(rds, docs, m, patched, err, errlen) == 0)
         for (size_t k = 0; k < m; k++)
-            d[which[k]].done = true;
-        done = (long)m;
-    }
-    for (size_t k = 0; k < m; k++) {
-        free(keys[k]);
-        free(docs[k]);
-    }
-    free(keys);
-    free(docs);
-    free(vers);
+            if (patched[k]) {
+                d[which[k]].done = true;
+                done++;
+            }
+    free(patched);
+    free_docs(docs, m);
     free(which);
+    json_decref(by_id);
+    PQclear(r);
     return done;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Whole documents                                                         */
+/* ---------------------------------------------------------------------- */
+
+int view_voucher_events_put_many(struct rds *rds, struct pgc *pg, const char *ids_array,
+                                 long *written, char *err, size_t errlen)
+{
+    *written = 0;
+    const char *p[] = {ids_array};
+    PGresult *r = pgc_query(pg, WHOLE_SQL, 1, p, err, errlen);
+    if (!r)
+        return -1;
+    int rows = PQntuples(r);
+    struct rds_itemised *docs = xcalloc(rows ? (size_t)rows : 1, sizeof(*docs));
+    size_t m = 0;
+    for (int row = 0; row < rows;) {
+        const char *vid = PQgetvalue(r, row, COL_VOUCHER);
+        int end = row;
+        while (end < rows && strcmp(PQgetvalue(r, end, COL_VOUCHER), vid) == 0)
+            end++;
+        struct rds_item *items = xcalloc((size_t)(end - row), sizeof(*items));
+        size_t n = 0;
+        for (int k = row; k < end; k++)
+            if (!PQgetisnull(r, k, COL_EVENT))
+                items[n++] = item_at(r, k);
+        frame(&docs[m], vid, strtoll(PQgetvalue(r, row, COL_VERSION), NULL, 10));
+        docs[m].items = items;
+        docs[m++].n = n;
+        row = end;
+    }
+    bool *ok = xcalloc(m ? m : 1, sizeof(*ok));
+    int rc = rds_items_put_many(rds, docs, m, ok, err, errlen);
+    for (size_t k = 0; rc == 0 && k < m; k++)
+        *written += ok[k];
+    free(ok);
+    free_docs(docs, m);
+    PQclear(r);
+    return rc;
 }

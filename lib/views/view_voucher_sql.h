@@ -12,6 +12,13 @@
 /* Hundredths as a JSON number with two decimals (numeric keeps the scale). */
 #define QTY(col) "round((" col ") / 100.0, 2)"
 
+/* An event's place in the events document, as text whose byte order is
+ * ORDER BY e.date, e.recorded_at, e.id (fixed-width ISO date, instant with
+ * microseconds in UTC, lower-case uuid): the sort key of its item
+ * (store/rds_items.h). */
+#define VIEW_VOUCHER_EVENT_SORT                                                                    \
+    "to_char(e.date, 'YYYY-MM-DD') || ' ' || " TS("e.recorded_at") " || ' ' || e.id::text"
+
 /* One service event of the events document, from psop.service_events e
  * (and its credits): the same object for the whole document and for the
  * events a batch changed (views/view_voucher_delta.c). */

@@ -17,8 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
+#include "bench_common.h"
 #include "cmd_status.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -43,32 +43,6 @@ static void *run(void *arg)
             j->failed++;
     }
     return NULL;
-}
-
-static double cpu_s_self(void)
-{
-    struct rusage u;
-    getrusage(RUSAGE_SELF, &u);
-    return (double)u.ru_utime.tv_sec + (double)u.ru_stime.tv_sec +
-           ((double)u.ru_utime.tv_usec + (double)u.ru_stime.tv_usec) / 1e6;
-}
-
-/* used_cpu_sys + used_cpu_user of the Redis server, in seconds. */
-static double cpu_s_redis(struct rds *r)
-{
-    redisReply *rep = rds_command(r, "INFO cpu");
-    double sys = 0, user = 0;
-    if (rep && rep->type == REDIS_REPLY_STRING) {
-        const char *a = strstr(rep->str, "used_cpu_sys:");
-        const char *b = strstr(rep->str, "used_cpu_user:");
-        if (a)
-            sys = atof(a + strlen("used_cpu_sys:"));
-        if (b)
-            user = atof(b + strlen("used_cpu_user:"));
-    }
-    if (rep)
-        freeReplyObject(rep);
-    return sys + user;
 }
 
 static void cleanup(struct rds *r, int round)
@@ -104,10 +78,7 @@ int main(int argc, char **argv)
     }
     struct psop_config cfg;
     char err[512];
-    if (config_load(&cfg, NULL, err, sizeof(err)) != 0) {
-        fprintf(stderr, "config: %s\n", err);
-        return 1;
-    }
+    bench_config(&cfg);
     struct rds *admin = rds_connect(cfg.redis_url, 2000, err, sizeof(err));
     if (!admin) {
         fprintf(stderr, "redis %s: %s\n", cfg.redis_url, err);
@@ -122,7 +93,7 @@ int main(int argc, char **argv)
             struct cmd_status *s = cmd_status_new(pool, groups[g]);
             struct job *jobs = calloc((size_t)threads, sizeof(*jobs));
             pthread_t *t = calloc((size_t)threads, sizeof(*t));
-            double c0 = cpu_s_self(), rc0 = cpu_s_redis(admin);
+            double c0 = bench_cpu_self(), rc0 = bench_cpu_redis(admin);
             struct timespec t0;
             clock_gettime(CLOCK_MONOTONIC, &t0);
             for (int i = 0; i < threads; i++) {
@@ -135,7 +106,7 @@ int main(int argc, char **argv)
                 failed += jobs[i].failed;
             }
             double wall = clock_since_ms(&t0) / 1000.0;
-            double cpu = cpu_s_self() - c0, rcpu = cpu_s_redis(admin) - rc0;
+            double cpu = bench_cpu_self() - c0, rcpu = bench_cpu_redis(admin) - rc0;
             unsigned long writes, requests;
             cmd_status_counts(s, &writes, &requests);
             double n = (double)threads * per;

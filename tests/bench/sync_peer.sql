@@ -4,8 +4,8 @@
 -- worker runs for it (copied from its PostgreSQL log): the duplicate check on
 -- processed_commands, the voucher locked with its service type, the event id
 -- check, the provider's decision, the facts of the date (value in force,
--- holiday, the month's usage, the price), the event insert, the version bump,
--- the verdict and the outbox row. The amounts are those the worker computes
+-- holiday, the month's usage as psop.voucher_usage keeps it, the price), the
+-- event insert, the version bump, the verdict and the outbox row. The amounts are those the worker computes
 -- for 1.50 h on a weekday at 35.00 €/h with a 30.00 € voucher (4 500 + 750).
 -- The outbox row is written as already published (published_at): the same
 -- insert, but the stack's relay does not send the peer's events to Kafka.
@@ -36,10 +36,11 @@ SELECT EXISTS (SELECT 1 FROM psop.providers WHERE id = :provider_id::uuid), d.de
 SELECT (SELECT unit_value_cents FROM psop.voucher_values
          WHERE voucher_id = :voucher_id::uuid AND effective @> :day::date),
        EXISTS (SELECT 1 FROM psop.holidays WHERE date = :day::date),
-       (SELECT coalesce(sum(quantity - credited_quantity), 0) FROM psop.service_events
-         WHERE voucher_id = :voucher_id::uuid AND state <> 'deleted'
-           AND date >= date_trunc('month', :day::date)::date
-           AND date < (date_trunc('month', :day::date) + interval '1 month')::date),
+       coalesce((SELECT used FROM psop.voucher_usage
+         WHERE voucher_id = :voucher_id::uuid AND month = to_char(:day::date, 'YYYY-MM')), 0)
+       - coalesce((SELECT quantity - credited_quantity FROM psop.service_events
+         WHERE id = NULL::uuid AND voucher_id = :voucher_id::uuid AND state <> 'deleted'
+           AND to_char(date, 'YYYY-MM') = to_char(:day::date, 'YYYY-MM')), 0),
        pp.price_cents, pp.price_evening_cents, pp.price_saturday_cents, pp.price_sunday_cents
   FROM (SELECT 1) one LEFT JOIN LATERAL (
        SELECT * FROM psop.provider_prices

@@ -7,24 +7,9 @@
 #include "rds_test.h"
 #include "stack.h"
 
-static struct rds *connect_stack(void)
-{
-    char err[256];
-    struct rds *r = rds_connect(st_config()->redis_url, 2000, err, sizeof(err));
-    cr_assert_not_null(r, "redis %s: %s (is the stack up?)", st_config()->redis_url, err);
-    return r;
-}
-
-static void del_key(struct rds *r, const char *key)
-{
-    redisReply *rep = rds_command(r, "DEL %s", key);
-    if (rep)
-        freeReplyObject(rep);
-}
-
 Test(redis, versioned_write_refuses_older_and_equal_accepts_newer)
 {
-    struct rds *r = connect_stack();
+    struct rds *r = st_redis_connect();
     char *key = st_unique("psop:test:rm");
     char err[256] = "", *doc = NULL;
     long long v = 0;
@@ -51,7 +36,7 @@ Test(redis, versioned_write_refuses_older_and_equal_accepts_newer)
     cr_assert_eq(rep->integer, -1, "no ttl asked, none set");
     freeReplyObject(rep);
 
-    del_key(r, key);
+    st_redis_del(r, key);
     free(key);
     rds_free(r);
 }
@@ -78,7 +63,7 @@ static void put_all(struct rds *r, size_t n, const char *const *keys, const char
 
 Test(redis, stale_markers_and_pipelined_writes)
 {
-    struct rds *r = connect_stack();
+    struct rds *r = st_redis_connect();
     enum { N = 600 }; /* more than one pipeline chunk */
     char *keys[N], err[256] = "", *doc = NULL;
     const char *kp[N];
@@ -128,7 +113,7 @@ Test(redis, stale_markers_and_pipelined_writes)
     put_all(r, N, kp, "{\"n\":9}", 9, N);
 
     for (int i = 0; i < N; i++) {
-        del_key(r, keys[i]);
+        st_redis_del(r, keys[i]);
         free(keys[i]);
     }
     rds_free(r);
@@ -136,7 +121,7 @@ Test(redis, stale_markers_and_pipelined_writes)
 
 Test(redis, versioned_write_sets_ttl_and_is_binary_safe)
 {
-    struct rds *r = connect_stack();
+    struct rds *r = st_redis_connect();
     char *key = st_unique("psop:test:ttl");
     char err[256] = "", *doc = NULL;
     const char *text = "{\"name\":\"Äänekoski % %s \\\" \"}";
@@ -149,15 +134,15 @@ Test(redis, versioned_write_sets_ttl_and_is_binary_safe)
     cr_assert_str_eq(doc, text);
     free(doc);
 
-    del_key(r, key);
+    st_redis_del(r, key);
     free(key);
     rds_free(r);
 }
 
 Test(redis, killed_connection_reconnects_on_next_call)
 {
-    struct rds *r = connect_stack();
-    struct rds *admin = connect_stack();
+    struct rds *r = st_redis_connect();
+    struct rds *admin = st_redis_connect();
     char *key = st_unique("psop:test:kill");
     char err[256] = "";
 
@@ -202,7 +187,7 @@ Test(redis, killed_connection_reconnects_on_next_call)
                  "%s", err);
     cr_assert_eq(written, 1);
 
-    del_key(r, key);
+    st_redis_del(r, key);
     free(key);
     rds_free(admin);
     rds_free(r);

@@ -497,6 +497,71 @@ Test(voucher, quota_boundary)
     vw_fini(&w);
 }
 
+/* An update of event eid to date and quantity. */
+static json_t *move_to(const char *eid, const char *date, double qty)
+{
+    return json_pack("{s:s, s:s, s:f}", "event_id", eid, "date", date, "quantity", qty);
+}
+
+/* The quota of the month an edit moves an event into, credits given back,
+ * and the commands of one batch counting each other. */
+Test(voucher, quota_across_moves_credits_and_one_batch)
+{
+    struct vworld w;
+    vw_init(&w);
+    char p[UUID_STR_LEN], v[UUID_STR_LEN], e[4][UUID_STR_LEN];
+    vw_provider(&w, p, "2025-12-01");
+    vw_grant(&w, v, w.banded, 3000, 1200, p, "2026-01-01", "KIINTIO-2");
+    struct tc_actor pa = vw_prov_actor(p);
+    record_ok(&w, v, p, e[0], "2026-09-10", 12, NULL, -1);
+    record_ok(&w, v, p, e[1], "2026-10-05", 10, NULL, -1);
+    /* into a full month, an event counts there: 12 + 1 > 12 */
+    char *r = vw_rejected(&w, v, "service_event.update", &pa, move_to(e[1], "2026-09-11", 1),
+                          "quota_exceeded:");
+    cr_expect_str_eq(r, "quota_exceeded: 12.00 used of 12.00, 1.00 more asked");
+    free(r);
+    /* within its month, without itself: 12 -> 12 on another day fits */
+    vw_applied(&w, v, "service_event.update", &pa, move_to(e[0], "2026-09-14", 12));
+    /* moved out of October, it frees October */
+    vw_applied(&w, v, "service_event.update", &pa, move_to(e[1], "2026-11-03", 10));
+    record_ok(&w, v, p, e[2], "2026-10-06", 12, NULL, -1);
+    /* a credit gives quota back (credits are for settled events) */
+    char settlement[UUID_STR_LEN], c[UUID_STR_LEN];
+    tc_uuid(settlement);
+    vw_applied(&w, v, "service_event.approve", &w.orgs_a, ev_ref(e[0]));
+    vw_sql(&w,
+           "UPDATE psop.service_events SET state = 'settled', settlement_id = '%s', "
+           "settled_at = now() WHERE id = '%s'",
+           settlement, e[0]);
+    tc_uuid(c);
+    vw_applied(&w, v, "service_event.credit", &w.orgs_a,
+               json_pack("{s:s, s:s, s:f, s:s, s:s}", "event_id", e[0], "id", c, "quantity", 2.0,
+                         "reason_code", "wrong_quantity", "explanation", "Lyhyempi"));
+    record_ok(&w, v, p, e[3], "2026-09-15", 2, NULL, -1);
+    r = record_rej(&w, v, p, "2026-09-16", 0.01, NULL, -1, "quota_exceeded:");
+    cr_expect_str_eq(r, "quota_exceeded: 12.00 used of 12.00, 0.01 more asked");
+    free(r);
+    /* three records of 1 h sent at once into November (10 used), as a rule
+     * applied in one batch: in order, the first two fit, the third not */
+    char ids[3][UUID_STR_LEN], eid[UUID_STR_LEN];
+    for (int i = 0; i < 3; i++)
+        vw_send(&w, v, "service_event.record", &pa, vw_event(eid, "2026-11-05", 1, NULL, -1),
+                ids[i]);
+    tc_expect_applied(w.pg, ids[0]);
+    tc_expect_applied(w.pg, ids[1]);
+    r = tc_expect_rejected(w.pg, ids[2], "quota_exceeded:");
+    cr_expect_str_eq(r, "quota_exceeded: 12.00 used of 12.00, 1.00 more asked");
+    free(r);
+    cr_expect_eq(
+        vw_ll(&w,
+              "SELECT sum(quantity - credited_quantity) FROM psop.service_events "
+              "WHERE voucher_id = '%s' AND state <> 'deleted' GROUP BY date_trunc('month', "
+              "date) ORDER BY 1 DESC LIMIT 1",
+              v),
+        1200);
+    vw_fini(&w);
+}
+
 Test(voucher, replayed_command_applies_once)
 {
     struct vworld w;
@@ -1004,11 +1069,12 @@ Test(voucher, events_document_kept_by_delta_equals_the_whole_one, .timeout = 240
         free(b);
         json_decref(stored);
         json_decref(whole);
-        char key[128], *raw = NULL;
+        char key[128];
         snprintf(key, sizeof(key), VIEW_VOUCHER_EVENTS_KEY_FMT, v[k]);
-        cr_assert_eq(rds_get_versioned(r, key, &raw, NULL, err, sizeof(err)), RDS_FOUND, "%s", err);
-        cr_expect(strstr(raw, "\" : ") == NULL, "voucher %d: last written whole, not patched", k);
-        free(raw);
+        redisReply *p = rds_command(r, "HGET %s p", key);
+        cr_assert(p && p->type == REDIS_REPLY_STRING, "voucher %d: not stored itemised", k);
+        cr_expect_gt(atoi(p->str), 0, "voucher %d: last written whole, not patched", k);
+        freeReplyObject(p);
         assert_usage_is_the_events_aggregate(pg, v[k]);
     }
     long long ver = 0;
@@ -1021,6 +1087,79 @@ Test(voucher, events_document_kept_by_delta_equals_the_whole_one, .timeout = 240
                   json_integer_value(json_object_get(nov, "voucher_used_cents")) == 0,
               "a month whose only event was deleted shows zeros");
     json_decref(d0);
+    pgc_free(pg);
+    rds_free(r);
+    vw_fini(&w);
+}
+
+/* The field of the events key, or -1 when absent. */
+static long long events_field(struct rds *r, const char *vid, const char *field)
+{
+    char key[128];
+    snprintf(key, sizeof(key), VIEW_VOUCHER_EVENTS_KEY_FMT, vid);
+    redisReply *rep = rds_command(r, "HGET %s %s", key, field);
+    cr_assert_not_null(rep);
+    long long n = rep->type == REDIS_REPLY_STRING ? atoll(rep->str) : -1;
+    freeReplyObject(rep);
+    return n;
+}
+
+/* The stored events document must be the one PostgreSQL builds whole. */
+static void expect_events_whole(struct vworld *w, struct rds *r, struct pgc *pg, const char *vid)
+{
+    char err[256];
+    json_t *stored = redis_doc(w, r, VIEW_VOUCHER_EVENTS_KEY_FMT, vid);
+    json_t *whole = view_voucher_events(pg, vid, NULL, err, sizeof(err));
+    cr_assert_not_null(whole, "%s", err);
+    char *a = json_dumps(stored, JSON_SORT_KEYS | JSON_COMPACT);
+    char *b = json_dumps(whole, JSON_SORT_KEYS | JSON_COMPACT);
+    cr_expect_str_eq(a, b);
+    free(a);
+    free(b);
+    json_decref(stored);
+    json_decref(whole);
+}
+
+/* A rollout: the events document as the release before itemised documents
+ * wrote it (one whole text, "d") is read as it is, and the first command
+ * after it writes the document whole in the itemised form, which the next
+ * one patches. */
+Test(voucher, events_document_of_the_earlier_release_is_taken_over)
+{
+    struct vworld w;
+    vw_init(&w);
+    char p[UUID_STR_LEN], v[UUID_STR_LEN], e[4][UUID_STR_LEN];
+    vw_provider(&w, p, "2025-12-01");
+    vw_grant(&w, v, w.banded, 3000, 0, p, "2026-01-01", "TAKEOVER-1");
+    record_ok(&w, v, p, e[0], "2026-10-05", 1, NULL, -1);
+    record_ok(&w, v, p, e[1], "2026-10-06", 2, "evening", -1);
+    char err[256], key[128];
+    struct rds *r = rds_connect(h_config()->redis_url, 2000, err, sizeof(err));
+    cr_assert_not_null(r, "redis: %s", err);
+    struct pgc *pg = pgc_connect(h_config()->pg_dsn, err, sizeof(err));
+    cr_assert_not_null(pg, "%s", err);
+    json_decref(redis_doc(&w, r, VIEW_VOUCHER_EVENTS_KEY_FMT, v));
+    cr_expect_gt(events_field(r, v, "v"), 0);
+    cr_expect_eq(events_field(r, v, "d"), -1, "written itemised");
+
+    /* what the earlier release leaves at the key */
+    long long ver = 0;
+    char *text = view_voucher_events_text(pg, v, &ver, err, sizeof(err));
+    cr_assert_not_null(text, "%s", err);
+    snprintf(key, sizeof(key), VIEW_VOUCHER_EVENTS_KEY_FMT, v);
+    redisReply *del = rds_command(r, "DEL %s", key);
+    freeReplyObject(del);
+    cr_assert_eq(rds_put_versioned(r, key, ver, text, 0, err, sizeof(err)), 1, "%s", err);
+    free(text);
+    expect_events_whole(&w, r, pg, v);
+
+    record_ok(&w, v, p, e[2], "2026-10-07", 1.5, NULL, -1);
+    expect_events_whole(&w, r, pg, v);
+    cr_expect_eq(events_field(r, v, "d"), -1, "taken over: itemised");
+    cr_expect_eq(events_field(r, v, "p"), 0, "written whole");
+    record_ok(&w, v, p, e[3], "2026-10-01", 0.5, NULL, -1);
+    expect_events_whole(&w, r, pg, v);
+    cr_expect_eq(events_field(r, v, "p"), 1, "then patched");
     pgc_free(pg);
     rds_free(r);
     vw_fini(&w);
