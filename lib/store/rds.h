@@ -38,7 +38,7 @@ redisContext *rds_ctx(struct rds *r);
 /* A Lua script run by EVALSHA with one key; its SHA is cached per
  * connection in slot (0 is the CAS of this file; store/rds_items.c uses the
  * next ones). */
-#define RDS_SCRIPT_SLOTS 4
+#define RDS_SCRIPT_SLOTS 3
 struct rds_script {
     const char *text;
     int slot;

@@ -35,7 +35,7 @@ static const struct rds_script patch_script = {
     2};
 
 /* The arguments of one document's script: key, [from,] version, head,
- * tail, then "i:<id>", "<sort>\x1f<text>" per item. Frees with free_args. */
+ * tail, then "i:<id>", "<sort>\x1f<text>" per item (free_calls frees them). */
 static struct rds_call call_of(const struct rds_itemised *d, bool patch)
 {
     int fixed = patch ? 5 : 4;

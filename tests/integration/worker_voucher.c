@@ -955,6 +955,37 @@ static void assert_usage_is_the_events_aggregate(struct pgc *pg, const char *vou
     json_decref(doc);
 }
 
+/* The field of the events key, or -1 when absent. */
+static long long events_field(struct rds *r, const char *vid, const char *field)
+{
+    char key[128];
+    snprintf(key, sizeof(key), VIEW_VOUCHER_EVENTS_KEY_FMT, vid);
+    redisReply *rep = rds_command(r, "HGET %s %s", key, field);
+    cr_assert_not_null(rep);
+    long long n = rep->type == REDIS_REPLY_STRING ? atoll(rep->str) : -1;
+    freeReplyObject(rep);
+    return n;
+}
+
+/* The stored events document must be the one PostgreSQL builds whole;
+ * returns how many events it has. */
+static size_t expect_events_whole(struct vworld *w, struct rds *r, struct pgc *pg, const char *vid)
+{
+    char err[256];
+    json_t *stored = redis_doc(w, r, VIEW_VOUCHER_EVENTS_KEY_FMT, vid);
+    json_t *whole = view_voucher_events(pg, vid, NULL, err, sizeof(err));
+    cr_assert_not_null(whole, "%s", err);
+    size_t n = json_array_size(json_object_get(whole, "events"));
+    char *a = json_dumps(stored, JSON_SORT_KEYS | JSON_COMPACT);
+    char *b = json_dumps(whole, JSON_SORT_KEYS | JSON_COMPACT);
+    cr_expect_str_eq(a, b, "voucher %s: the stored document differs from the whole one", vid);
+    free(a);
+    free(b);
+    json_decref(stored);
+    json_decref(whole);
+    return n;
+}
+
 Test(voucher, events_document_kept_by_delta_equals_the_whole_one, .timeout = 240)
 {
     struct vworld w;
@@ -1056,25 +1087,11 @@ Test(voucher, events_document_kept_by_delta_equals_the_whole_one, .timeout = 240
     struct pgc *pg = pgc_connect(h_config()->pg_dsn, err, sizeof(err));
     cr_assert_not_null(pg, "%s", err);
     for (int k = 0; k < 2; k++) {
-        json_t *stored = redis_doc(&w, r, VIEW_VOUCHER_EVENTS_KEY_FMT, v[k]);
-        long long ver = 0;
-        json_t *whole = view_voucher_events(pg, v[k], &ver, err, sizeof(err));
-        cr_assert_not_null(whole, "%s", err);
-        size_t n = json_array_size(json_object_get(whole, "events"));
+        size_t n = expect_events_whole(&w, r, pg, v[k]);
         cr_expect_gt(n, 10, "voucher %d has %zu events", k, n);
-        char *a = json_dumps(stored, JSON_SORT_KEYS | JSON_COMPACT);
-        char *b = json_dumps(whole, JSON_SORT_KEYS | JSON_COMPACT);
-        cr_expect_str_eq(a, b, "voucher %d: the patched document differs from the whole one", k);
-        free(a);
-        free(b);
-        json_decref(stored);
-        json_decref(whole);
-        char key[128];
-        snprintf(key, sizeof(key), VIEW_VOUCHER_EVENTS_KEY_FMT, v[k]);
-        redisReply *p = rds_command(r, "HGET %s p", key);
-        cr_assert(p && p->type == REDIS_REPLY_STRING, "voucher %d: not stored itemised", k);
-        cr_expect_gt(atoi(p->str), 0, "voucher %d: last written whole, not patched", k);
-        freeReplyObject(p);
+        long long patches = events_field(r, v[k], "p");
+        cr_assert(patches >= 0, "voucher %d: not stored itemised", k);
+        cr_expect_gt(patches, 0, "voucher %d: last written whole, not patched", k);
         assert_usage_is_the_events_aggregate(pg, v[k]);
     }
     long long ver = 0;
@@ -1090,34 +1107,6 @@ Test(voucher, events_document_kept_by_delta_equals_the_whole_one, .timeout = 240
     pgc_free(pg);
     rds_free(r);
     vw_fini(&w);
-}
-
-/* The field of the events key, or -1 when absent. */
-static long long events_field(struct rds *r, const char *vid, const char *field)
-{
-    char key[128];
-    snprintf(key, sizeof(key), VIEW_VOUCHER_EVENTS_KEY_FMT, vid);
-    redisReply *rep = rds_command(r, "HGET %s %s", key, field);
-    cr_assert_not_null(rep);
-    long long n = rep->type == REDIS_REPLY_STRING ? atoll(rep->str) : -1;
-    freeReplyObject(rep);
-    return n;
-}
-
-/* The stored events document must be the one PostgreSQL builds whole. */
-static void expect_events_whole(struct vworld *w, struct rds *r, struct pgc *pg, const char *vid)
-{
-    char err[256];
-    json_t *stored = redis_doc(w, r, VIEW_VOUCHER_EVENTS_KEY_FMT, vid);
-    json_t *whole = view_voucher_events(pg, vid, NULL, err, sizeof(err));
-    cr_assert_not_null(whole, "%s", err);
-    char *a = json_dumps(stored, JSON_SORT_KEYS | JSON_COMPACT);
-    char *b = json_dumps(whole, JSON_SORT_KEYS | JSON_COMPACT);
-    cr_expect_str_eq(a, b);
-    free(a);
-    free(b);
-    json_decref(stored);
-    json_decref(whole);
 }
 
 /* A rollout: the events document as the release before itemised documents
