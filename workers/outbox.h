@@ -3,9 +3,10 @@
  *
  * Handlers stage CloudEvents 1.0 events with outbox_add(); the batch writes
  * a command's staged events into the outbox table in the same transaction as
- * its changes (outbox_write), and after COMMIT publishes them with the
- * idempotent producer and marks them published (outbox_publish). A crash
- * between COMMIT and publishing leaves rows unpublished; the relay role
+ * its changes (outbox_write), and after COMMIT sends them with the
+ * idempotent producer (outbox_send) and marks the acknowledged ones published
+ * (outbox_mark_acked). A crash between COMMIT and the marks leaves rows
+ * unpublished; the relay role
  * (outbox_relay_run) republishes those, ordered by transaction id.
  * Subscribers de-duplicate by event id: an event may arrive twice, never zero
  * times.
@@ -29,8 +30,28 @@ int outbox_write(struct pgc *pg, json_t *events, char *err, size_t errlen);
 
 /* Publishes events (array of staged events) and marks the acknowledged ones
  * published. Waits up to timeout_ms for acknowledgements. Returns the number
- * not acknowledged (left to the relay). */
+ * not acknowledged (left to the relay). The relay's way. */
 int outbox_publish(struct kprod *p, struct pgc *pg, json_t *events, int timeout_ms);
+
+/* The worker's way: a batch's events are sent without waiting for the
+ * broker; each acknowledgement adds the event's id to an outbox_acks (on the
+ * producer's poll thread), and the worker marks them published later, many
+ * batches' in one statement. An event whose mark never comes (a failed
+ * delivery, a crash) stays unpublished and the relay sends it again: at
+ * least once, as before. */
+struct outbox_acks;
+struct outbox_acks *outbox_acks_new(void);
+/* Call after the producer has been flushed and freed (no report to come). */
+void outbox_acks_free(struct outbox_acks *a);
+
+/* Sends events without waiting. Returns the number that could not even be
+ * queued (left to the relay). */
+int outbox_send(struct kprod *p, struct outbox_acks *a, json_t *events);
+
+/* Marks published every event acknowledged since the last call, in one
+ * statement (pg may be NULL: nothing is marked). Ids whose mark failed are
+ * kept for the next call. Returns how many were marked, or -1. */
+int outbox_mark_acked(struct outbox_acks *a, struct pgc *pg);
 
 /* The relay role: republishes rows left unpublished longer than a grace
  * period, until *stop becomes non-zero. Only one relay is active at a time

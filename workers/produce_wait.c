@@ -15,6 +15,7 @@ struct pw_group {
 };
 
 struct pw_item {
+    struct pw_report r; /* first: the opaque points here */
     struct pw_group *g;
     bool *acked;
 };
@@ -23,9 +24,14 @@ void pw_dr(void *opaque, rd_kafka_resp_err_t err, int32_t partition, int64_t off
 {
     (void)partition;
     (void)offset;
-    struct pw_item *it = opaque;
-    if (!it)
-        return;
+    struct pw_report *r = opaque;
+    if (r)
+        r->done(r, err);
+}
+
+static void item_done(struct pw_report *r, rd_kafka_resp_err_t err)
+{
+    struct pw_item *it = (struct pw_item *)r;
     pthread_mutex_lock(&it->g->mu);
     *it->acked = err == RD_KAFKA_RESP_ERR_NO_ERROR;
     if (--it->g->pending == 0)
@@ -42,6 +48,7 @@ size_t pw_send_all(struct kprod *p, struct pw_msg *msgs, size_t n, bool *acked)
     for (size_t i = 0; i < n; i++) {
         acked[i] = false;
         struct pw_item *it = xmalloc(sizeof(*it));
+        it->r.done = item_done;
         it->g = &g;
         it->acked = &acked[i];
         pthread_mutex_lock(&g.mu);
@@ -50,7 +57,7 @@ size_t pw_send_all(struct kprod *p, struct pw_msg *msgs, size_t n, bool *acked)
         char err[256];
         const char *key = msgs[i].key ? msgs[i].key : "";
         if (kprod_send(p, msgs[i].topic, key, strlen(key), msgs[i].payload, msgs[i].len,
-                       msgs[i].hdrs, it, err, sizeof(err)) < 0) {
+                       msgs[i].hdrs, &it->r, err, sizeof(err)) < 0) {
             LOG_WARN("produce failed", "topic", msgs[i].topic, "error", err, NULL);
             if (msgs[i].hdrs)
                 rd_kafka_headers_destroy(msgs[i].hdrs);

@@ -1,8 +1,8 @@
 /*
  * produce_wait.h - send a group of messages and wait for their own delivery
  * reports. The worker's producer must be created with pw_dr as its delivery
- * callback. Used after COMMIT (outbox events) and for the DLQ, where the
- * offset may only be stored once the broker has the message.
+ * callback. Used for the DLQ, where the offset may only be stored once the
+ * broker has the message, and by the relay.
  */
 #ifndef PSOP_WORKER_PRODUCE_WAIT_H
 #define PSOP_WORKER_PRODUCE_WAIT_H
@@ -20,7 +20,14 @@ struct pw_msg {
     rd_kafka_headers_t *hdrs; /* taken when sent; may be NULL */
 };
 
-/* The delivery-report callback to give kprod_new. */
+/* What every message of the worker's producer carries as its opaque: its
+ * delivery report calls done once, on the producer's poll thread, and done
+ * then owns the report (pw_send_all's waits; outbox_send's marks). */
+struct pw_report {
+    void (*done)(struct pw_report *r, rd_kafka_resp_err_t err);
+};
+
+/* The delivery-report callback to give kprod_new: runs the opaque's done. */
 void pw_dr(void *opaque, rd_kafka_resp_err_t err, int32_t partition, int64_t offset);
 
 /* Sends msgs[0..n) and waits (up to timeout_ms, then as long as librdkafka's

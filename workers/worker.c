@@ -47,6 +47,7 @@ struct worker {
     struct kprod *kp;
     struct pgc *pg;
     struct rds *rds;
+    struct outbox_acks *acks; /* events acknowledged, not yet marked published */
     volatile sig_atomic_t *stop;
     char source[96];
 };
@@ -519,6 +520,14 @@ static void send_dlq(struct worker *w, struct slot *slots, size_t n)
     }
 }
 
+/* Marks published the events the broker has acknowledged since the last
+ * call, when PostgreSQL is there (otherwise they wait for the next call). */
+static void mark_acked(struct worker *w)
+{
+    if (w->pg && PQstatus(pgc_conn(w->pg)) == CONNECTION_OK)
+        outbox_mark_acked(w->acks, w->pg);
+}
+
 static void process_batch(struct worker *w, rd_kafka_message_t **msgs, size_t n)
 {
     struct timespec t0;
@@ -551,9 +560,9 @@ static void process_batch(struct worker *w, rd_kafka_message_t **msgs, size_t n)
     }
     /* Committed. Now the after-commit work: none of it can lose data. */
     t_applied = clock_since_ms(&t0);
-    int unacked = outbox_publish(w->kp, w->pg, events, w->cfg->produce_timeout_ms);
-    if (unacked > 0)
-        LOG_WARN("events left to the relay", NULL);
+    /* The events go to the broker without waiting for it: their marks come
+     * later (mark_acked), the relay covers any that never get one. */
+    outbox_send(w->kp, w->acks, events);
     send_dlq(w, slots, n);
     record_parked(w, slots, n);
     t_published = clock_since_ms(&t0);
@@ -647,6 +656,7 @@ int worker_run(const struct psop_config *cfg, const struct worker_role *role,
         LOG_ERROR("schemas", "error", err, NULL);
         return 1;
     }
+    w.acks = outbox_acks_new();
     w.kp = kprod_new(cfg, pw_dr, err, sizeof(err));
     if (!w.kp) {
         LOG_ERROR("producer", "error", err, NULL);
@@ -671,6 +681,7 @@ int worker_run(const struct psop_config *cfg, const struct worker_role *role,
     rd_kafka_message_t **msgs = xcalloc(max, sizeof(*msgs));
     while (!*stop) {
         heartbeat_touch(cfg->worker_heartbeat_file);
+        mark_acked(&w);
         if (kcons_failed(w.kc, err, sizeof(err)) &&
             kcons_renew(&w.kc, cfg, group, cfg->worker_instance_id, topics, stop) < 0)
             break;
@@ -689,6 +700,8 @@ out:
         kcons_close(w.kc);
     if (w.kp)
         kprod_free(w.kp, 10000);
+    mark_acked(&w); /* the last reports came with the flush */
+    outbox_acks_free(w.acks);
     if (w.pg)
         pgc_free(w.pg);
     if (w.rds)

@@ -3,7 +3,8 @@
  * every applied change publishes exactly one event (after de-duplication by
  * event id), valid against schemas/events/<type>.json, keyed by its
  * aggregate (message key == subject); a rejected command publishes
- * command.rejected with its reason.
+ * command.rejected with its reason. The worker itself marks each event
+ * published once the broker has it, before the relay would take it.
  *
  * Commands go onto psop.commands.* as envelopes and the running workers
  * (scripts/dev up) apply them: reference and provider always; the voucher
@@ -31,6 +32,8 @@
 #define VOUCHER_PROBE_S 20
 #define PUBLISH_WAIT_S 60
 #define CONSUME_WAIT_S 120
+/* workers/outbox.c's RELAY_GRACE. */
+#define RELAY_GRACE_S 10
 
 static const char *const event_topics[] = {TOPIC_EVT_REFERENCE, TOPIC_EVT_PROVIDER,
                                            TOPIC_EVT_VOUCHER, TOPIC_EVT_ORDER,
@@ -727,6 +730,20 @@ Test(events, every_change_publishes_one_valid_event)
                         "AND payload->>'psopcommandid' = ANY ('%s'::text[])",
                         arr),
               "events of the test still unpublished after %d s", PUBLISH_WAIT_S);
+    /* Sent by the worker right after its COMMIT and marked published when the
+     * broker acknowledged them: none was left to the relay, which takes an
+     * event only once it has been unpublished for RELAY_GRACE_S. */
+    char *late =
+        h_pg_value(r.pg,
+                   "SELECT count(*) || ' late, slowest ' || "
+                   "coalesce(round(extract(epoch FROM max(published_at - created_at)), 1), 0)"
+                   " || ' s' FROM psop.outbox WHERE payload->>'psopcommandid' = ANY "
+                   "('%s'::text[]) AND published_at >= created_at + interval '%d seconds'",
+                   arr, RELAY_GRACE_S);
+    cr_expect(strncmp(late, "0 late", 6) == 0,
+              "events marked published only after the relay's grace (%d s): %s", RELAY_GRACE_S,
+              late);
+    free(late);
     free(arr);
 
     json_t *commands = json_object();
