@@ -23,9 +23,14 @@ workers settle:
               acknowledged or indeterminate request asked for
   rejected    acknowledged and applied as a business rejection (reported; the
               scenario data makes every command valid, so it is a failure too)
+  events_unpublished
+              outbox rows of the run's applied commands (the events
+              integrations subscribe to) that no broker acknowledged within
+              --events-wait seconds after the settle: the worker's own send,
+              or the relay's after a fault, must get every one out
 
-Prints one JSON line; exits 1 when lost, duplicated, unexpected or rejected
-is not zero, or when --max-error-rate / --max-status rules are broken.
+Prints one JSON line; exits 1 when lost, duplicated, unexpected, rejected or
+events_unpublished is not zero, or when --max-error-rate / --max-status rules are broken.
 
   checker.py --records run.tsv --vouchers V1,V2 [--settle 120]
              [--max-error-rate 0] [--forbid-status 202-when-down ...]
@@ -77,6 +82,22 @@ def fetch(vouchers, since_ms):
     return events, pcs
 
 
+def unpublished_events(command_ids, since_ms, wait_s):
+    """(unpublished, total) outbox rows of the commands after up to wait_s."""
+    if not command_ids:
+        return 0, 0
+    ids = "'{" + ",".join(command_ids) + "}'::text[]"
+    deadline = time.time() + wait_s
+    while True:
+        row = psql("SELECT count(*) FILTER (WHERE published_at IS NULL), count(*) FROM psop.outbox "
+                   "WHERE created_at >= to_timestamp(%f) AND payload->>'psopcommandid' = ANY(%s);"
+                   % (since_ms / 1000.0 - 60, ids))[0]
+        left, total = int(row[0]), int(row[1])
+        if left == 0 or time.time() > deadline:
+            return left, total
+        time.sleep(1)
+
+
 def read_model_check(vouchers, events, month):
     """The voucher read (Redis, else PostgreSQL) must count what PostgreSQL holds."""
     url = os.environ.get("PSOP_API_URL")
@@ -120,6 +141,8 @@ def main():
     ap.add_argument("--scenario", default="")
     ap.add_argument("--month", default="2026-11", help="the month of the events (the load's --date)")
     ap.add_argument("--max-error-rate", type=float, default=None)
+    ap.add_argument("--events-wait", type=float, default=60,
+                    help="seconds for every event of the run to be acknowledged by a broker")
     ap.add_argument("--read-retries", type=int, default=60,
                     help="read model checks, 1 s apart, before a mismatch counts")
     args = ap.parse_args()
@@ -183,6 +206,8 @@ def main():
         # snapshot is in the read model too, and is no mismatch.
         events, _ = fetch(vouchers, since)
 
+    unpublished, outbox_rows = unpublished_events([p[0] for p in pcs], since, args.events_wait)
+
     n = len(recs)
     errors = n - len(acked)
     lat = [r["latency_ms"] for r in recs if r["status"] > 0]
@@ -202,6 +227,8 @@ def main():
         "read_model_checked": checked,
         "unexpected": len(unexpected),
         "rejected": len(rejected),
+        "events": outbox_rows,
+        "events_unpublished": unpublished,
         "error_rate": round(errors / n, 5) if n else 0,
         "latency_ms": {"p50": round(pctl(lat, 0.5), 1), "p99": round(pctl(lat, 0.99), 1),
                        "max": round(max(lat) if lat else 0, 1)},
@@ -215,7 +242,8 @@ def main():
         k = str(r["status"])
         res["refused_by_status"][k] = res["refused_by_status"].get(k, 0) + 1
     print(json.dumps(res))
-    ok = res["lost"] == 0 and res["duplicated"] == 0 and res["unexpected"] == 0 and res["rejected"] == 0
+    ok = (res["lost"] == 0 and res["duplicated"] == 0 and res["unexpected"] == 0 and res["rejected"] == 0
+          and res["events_unpublished"] == 0)
     if args.max_error_rate is not None and res["error_rate"] > args.max_error_rate:
         ok = False
     return 0 if ok else 1

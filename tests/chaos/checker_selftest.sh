@@ -6,6 +6,9 @@
 #   unexpected:  an applied event whose request is removed from the records
 #   duplicated:  a second 'applied' processed_commands row for one event
 #                (inserted, checked, deleted again)
+#   events_unpublished: an outbox row of one of the run's commands that no
+#                broker acknowledged (inserted dated 10 minutes ahead, so the
+#                relay leaves it alone, checked, deleted again)
 # Needs PSOP_PG_DSN. Exits 0 when every anomaly was caught.
 set -uo pipefail
 rec=${1:?records}
@@ -13,7 +16,7 @@ vouchers=${2:?vouchers}
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-check() { python3 "$here/checker.py" --records "$1" --vouchers "$vouchers" --settle 5 --read-retries 1; }
+check() { python3 "$here/checker.py" --records "$1" --vouchers "$vouchers" --settle 5 --read-retries 1 --events-wait 2; }
 field() { python3 -c "import json,sys; print(json.loads(sys.stdin.read())['$1'])"; }
 fail=0
 
@@ -44,4 +47,14 @@ out=$(check "$rec")
 rc=$?
 psql "$PSOP_PG_DSN" -X -q -c "DELETE FROM psop.processed_commands WHERE command_id = '$fake'"
 [ $rc -ne 0 ] && [ "$(field duplicated <<<"$out")" = 1 ] && echo "selftest: duplicated caught" || { echo "selftest: duplicated NOT caught: $out"; fail=1; }
+
+# events_unpublished
+cid=$(cut -f8 <<<"$first")
+fake=$(cat /proc/sys/kernel/random/uuid)
+psql "$PSOP_PG_DSN" -X -q -v ON_ERROR_STOP=1 -c "INSERT INTO psop.outbox (event_id, topic, key, payload, created_at) VALUES ('$fake', 'psop.events.voucher', '$v', jsonb_build_object('psopcommandid', '$cid', 'selftest', true), now() + interval '10 minutes')" \
+  || { echo "selftest: cannot insert the unpublished event"; exit 1; }
+out=$(check "$rec")
+rc=$?
+psql "$PSOP_PG_DSN" -X -q -c "DELETE FROM psop.outbox WHERE event_id = '$fake'"
+[ $rc -ne 0 ] && [ "$(field events_unpublished <<<"$out")" = 1 ] && echo "selftest: events_unpublished caught" || { echo "selftest: events_unpublished NOT caught: $out"; fail=1; }
 exit $fail

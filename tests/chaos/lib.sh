@@ -160,7 +160,7 @@ chaos_selftest() {
   [ -n "${SELFTEST_ON:-}" ] || return 0
   log "checker self-test on the records of $SELFTEST_ON"
   if bash "$(dirname "$CHECK")/checker_selftest.sh" "$OUT/$SELFTEST_ON.tsv" "$(cat "$OUT/$SELFTEST_ON.vouchers")" >"$OUT/checker-selftest.log" 2>&1; then
-    results+=("checker-selftest	-	-	1	1	1	-	-	-	forged lost, unexpected, duplicated: all caught	ok")
+    results+=("checker-selftest	-	-	1	1	1	-	-	-	forged lost, unexpected, duplicated, unpublished event: all caught	ok")
   else
     failed=$((failed + 1))
     results+=("checker-selftest	-	-	-	-	-	-	-	-	$(tr '\n' ' ' <"$OUT/checker-selftest.log" | head -c 200)	FAIL")
