@@ -78,9 +78,8 @@ static bool uuid_text(const char *s)
  * relay sends the event again, which subscribers already take (by event id);
  * the batches' own transactions keep waiting. The ids are our own UUIDs,
  * checked character by character before they go into the text. */
-static int mark_published(struct pgc *pg, json_t *ids)
+static int mark_published(struct pgc *pg, const char *const *ids, size_t n)
 {
-    size_t n = json_array_size(ids);
     if (n == 0)
         return 0;
     static const char head[] =
@@ -96,11 +95,8 @@ static int mark_published(struct pgc *pg, json_t *ids)
     size_t len = 0;
     memcpy(sql, head, sizeof(head) - 1);
     len += sizeof(head) - 1;
-    size_t i;
-    json_t *id;
-    json_array_foreach(ids, i, id)
-    {
-        const char *t = json_string_value(id);
+    for (size_t i = 0; i < n; i++) {
+        const char *t = ids[i];
         if (!t || !uuid_text(t))
             continue;
         if (sql[len - 1] != '{')
@@ -139,14 +135,15 @@ int outbox_publish(struct kprod *p, struct pgc *pg, json_t *events, int timeout_
         msgs[i].len = strlen(bodies[i]);
     }
     size_t unacked = pw_send_all(p, msgs, n, acked);
-    json_t *ids = json_array();
-    for (size_t i = 0; i < n; i++) {
+    const char **ids = xcalloc(n, sizeof(*ids));
+    size_t nids = 0;
+    for (size_t i = 0; i < n; i++)
         if (acked[i])
-            json_array_append(ids, json_object_get(json_array_get(events, i), "event_id"));
+            ids[nids++] = json_string_value(json_object_get(json_array_get(events, i), "event_id"));
+    mark_published(pg, ids, nids);
+    free(ids);
+    for (size_t i = 0; i < n; i++)
         free(bodies[i]);
-    }
-    mark_published(pg, ids);
-    json_decref(ids);
     free(bodies);
     free(acked);
     free(msgs);
@@ -236,23 +233,24 @@ int outbox_send(struct kprod *p, struct outbox_acks *a, json_t *events)
 
 int outbox_mark_acked(struct outbox_acks *a, struct pgc *pg)
 {
-    pthread_mutex_lock(&a->mu);
-    size_t n = a->n;
-    pthread_mutex_unlock(&a->mu);
-    if (n == 0 || !pg)
+    if (!pg)
         return 0;
     /* Taken out under the lock; put back if the mark fails. */
     pthread_mutex_lock(&a->mu);
     char(*ids)[UUID_STR_LEN] = a->ids;
-    n = a->n;
+    size_t n = a->n;
     a->ids = NULL;
     a->n = a->cap = 0;
     pthread_mutex_unlock(&a->mu);
-    json_t *arr = json_array();
+    if (n == 0) {
+        free(ids);
+        return 0;
+    }
+    const char **texts = xcalloc(n, sizeof(*texts));
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, json_string(ids[i]));
-    int rc = mark_published(pg, arr);
-    json_decref(arr);
+        texts[i] = ids[i];
+    int rc = mark_published(pg, texts, n);
+    free(texts);
     if (rc < 0) {
         pthread_mutex_lock(&a->mu);
         for (size_t i = 0; i < n; i++)

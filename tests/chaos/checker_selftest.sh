@@ -22,39 +22,47 @@ fail=0
 
 out=$(check "$rec") || { echo "selftest: the clean run does not pass: $out" >&2; exit 1; }
 
+# caught FIELD RECORDS: the checker fails on RECORDS and counts 1 under FIELD.
+caught() {
+  local out rc
+  out=$(check "$2")
+  rc=$?
+  if [ $rc -ne 0 ] && [ "$(field "$1" <<<"$out")" = 1 ]; then
+    echo "selftest: $1 caught"
+  else
+    echo "selftest: $1 NOT caught: $out"
+    fail=1
+  fi
+}
+# caught_with_row FIELD INSERT DELETE: caught on the clean records while a
+# row forged in PostgreSQL is there (INSERT, the check, DELETE again).
+caught_with_row() {
+  psql "$PSOP_PG_DSN" -X -q -v ON_ERROR_STOP=1 -c "$2" || { echo "selftest: cannot forge the row for $1"; exit 1; }
+  caught "$1" "$rec"
+  psql "$PSOP_PG_DSN" -X -q -c "$3"
+}
+
 # lost
 cp "$rec" "$tmp/lost.tsv"
 first=$(grep -m1 -P '\t202\t' "$rec")
-IFS=$'\t' read -r _ _ v q ts _ _ _ <<<"$first"
+IFS=$'\t' read -r _ ev v q ts _ _ cid <<<"$first"
 printf '999999\t%s\t%s\t%s\t%s\t202\t5.00\t%s\n' "$(cat /proc/sys/kernel/random/uuid)" "$v" "$q" "$ts" \
   "$(cat /proc/sys/kernel/random/uuid)" >>"$tmp/lost.tsv"
-out=$(check "$tmp/lost.tsv")
-rc=$?
-[ $rc -ne 0 ] && [ "$(field lost <<<"$out")" = 1 ] && echo "selftest: lost caught" || { echo "selftest: lost NOT caught: $out"; fail=1; }
+caught lost "$tmp/lost.tsv"
 
 # unexpected
 grep -v -F "$first" "$rec" >"$tmp/unexpected.tsv"
-out=$(check "$tmp/unexpected.tsv")
-rc=$?
-[ $rc -ne 0 ] && [ "$(field unexpected <<<"$out")" = 1 ] && echo "selftest: unexpected caught" || { echo "selftest: unexpected NOT caught: $out"; fail=1; }
+caught unexpected "$tmp/unexpected.tsv"
 
 # duplicated
-ev=$(cut -f2 <<<"$first")
 fake=$(cat /proc/sys/kernel/random/uuid)
-psql "$PSOP_PG_DSN" -X -q -v ON_ERROR_STOP=1 -c "INSERT INTO psop.processed_commands (command_id, type, status, resource_id, received_at) VALUES ('$fake', 'service_event.record', 'applied', '$ev', now())" \
-  || { echo "selftest: cannot insert the duplicate"; exit 1; }
-out=$(check "$rec")
-rc=$?
-psql "$PSOP_PG_DSN" -X -q -c "DELETE FROM psop.processed_commands WHERE command_id = '$fake'"
-[ $rc -ne 0 ] && [ "$(field duplicated <<<"$out")" = 1 ] && echo "selftest: duplicated caught" || { echo "selftest: duplicated NOT caught: $out"; fail=1; }
+caught_with_row duplicated \
+  "INSERT INTO psop.processed_commands (command_id, type, status, resource_id, received_at) VALUES ('$fake', 'service_event.record', 'applied', '$ev', now())" \
+  "DELETE FROM psop.processed_commands WHERE command_id = '$fake'"
 
 # events_unpublished
-cid=$(cut -f8 <<<"$first")
 fake=$(cat /proc/sys/kernel/random/uuid)
-psql "$PSOP_PG_DSN" -X -q -v ON_ERROR_STOP=1 -c "INSERT INTO psop.outbox (event_id, topic, key, payload, created_at) VALUES ('$fake', 'psop.events.voucher', '$v', jsonb_build_object('psopcommandid', '$cid', 'selftest', true), now() + interval '10 minutes')" \
-  || { echo "selftest: cannot insert the unpublished event"; exit 1; }
-out=$(check "$rec")
-rc=$?
-psql "$PSOP_PG_DSN" -X -q -c "DELETE FROM psop.outbox WHERE event_id = '$fake'"
-[ $rc -ne 0 ] && [ "$(field events_unpublished <<<"$out")" = 1 ] && echo "selftest: events_unpublished caught" || { echo "selftest: events_unpublished NOT caught: $out"; fail=1; }
+caught_with_row events_unpublished \
+  "INSERT INTO psop.outbox (event_id, topic, key, payload, created_at) VALUES ('$fake', 'psop.events.voucher', '$v', jsonb_build_object('psopcommandid', '$cid', 'selftest', true), now() + interval '10 minutes')" \
+  "DELETE FROM psop.outbox WHERE event_id = '$fake'"
 exit $fail
