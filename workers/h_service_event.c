@@ -158,27 +158,37 @@ static void copy(char *dst, size_t n, const char *src)
 /* Columns 0-14 of both lock statements: id, organiser, client, service
  * type, provider, status, validity, end, quota, version, client share
  * allowed, band coefficients. */
-static void fill_parent(const PGresult *r, struct se_parent *p)
+static void fill_parent(const PGresult *r, int row, struct se_parent *p)
 {
-    copy(p->id, sizeof(p->id), col(r, 0, 0));
-    copy(p->organiser_id, sizeof(p->organiser_id), col(r, 0, 1));
-    copy(p->client_id, sizeof(p->client_id), col(r, 0, 2));
-    copy(p->service_type, sizeof(p->service_type), col(r, 0, 3));
-    copy(p->provider_id, sizeof(p->provider_id), col(r, 0, 4));
-    copy(p->status, sizeof(p->status), col(r, 0, 5));
-    date_parse(col(r, 0, 6), &p->valid_from);
-    p->has_valid_to = col(r, 0, 7) && date_parse(col(r, 0, 7), &p->valid_to) == 0;
-    p->has_end = col(r, 0, 8) && date_parse(col(r, 0, 8), &p->end) == 0;
-    p->has_quota = col(r, 0, 9) != NULL;
-    p->quota_h = p->has_quota ? apply_col_ll(r, 0, 9) : 0;
-    p->version = apply_col_ll(r, 0, 10);
-    p->client_share_allowed = strcmp(PQgetvalue(r, 0, 11), "t") == 0;
-    p->banded = col(r, 0, 12) != NULL;
+    copy(p->id, sizeof(p->id), col(r, row, 0));
+    copy(p->organiser_id, sizeof(p->organiser_id), col(r, row, 1));
+    copy(p->client_id, sizeof(p->client_id), col(r, row, 2));
+    copy(p->service_type, sizeof(p->service_type), col(r, row, 3));
+    copy(p->provider_id, sizeof(p->provider_id), col(r, row, 4));
+    copy(p->status, sizeof(p->status), col(r, row, 5));
+    date_parse(col(r, row, 6), &p->valid_from);
+    p->has_valid_to = col(r, row, 7) && date_parse(col(r, row, 7), &p->valid_to) == 0;
+    p->has_end = col(r, row, 8) && date_parse(col(r, row, 8), &p->end) == 0;
+    p->has_quota = col(r, row, 9) != NULL;
+    p->quota_h = p->has_quota ? apply_col_ll(r, row, 9) : 0;
+    p->version = apply_col_ll(r, row, 10);
+    p->client_share_allowed = strcmp(PQgetvalue(r, row, 11), "t") == 0;
+    p->banded = col(r, row, 12) != NULL;
     if (p->banded) {
-        p->coef.evening = apply_col_ll(r, 0, 12);
-        p->coef.saturday = apply_col_ll(r, 0, 13);
-        p->coef.sunday = apply_col_ll(r, 0, 14);
+        p->coef.evening = apply_col_ll(r, row, 12);
+        p->coef.saturday = apply_col_ll(r, row, 13);
+        p->coef.sunday = apply_col_ll(r, row, 14);
     }
+}
+
+void se_voucher_from_row(const PGresult *r, int row, struct se_parent *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->kind = SE_VOUCHER;
+    fill_parent(r, row, p);
+    p->budget = col(r, row, 15) != NULL;
+    p->budget_cents = p->budget ? apply_col_ll(r, row, 15) : 0;
+    p->budget_used_cents = p->budget ? apply_col_ll(r, row, 16) : 0;
 }
 
 enum apply_result se_voucher_lock(struct apply_ctx *ctx, const char *id, struct se_parent *p)
@@ -186,25 +196,14 @@ enum apply_result se_voucher_lock(struct apply_ctx *ctx, const char *id, struct 
     memset(p, 0, sizeof(*p));
     p->kind = SE_VOUCHER;
     const char *q[] = {id};
-    PGresult *r = apply_query(
-        ctx,
-        "SELECT v.id, v.organiser_id, v.client_id, v.service_type, v.provider_id, v.status, "
-        "v.valid_from, v.valid_to, v.revoke_date, v.monthly_quota, v.version, "
-        "st.client_share_allowed, st.coef_evening, st.coef_saturday, st.coef_sunday, "
-        "v.budget_cents, v.budget_used_cents "
-        "FROM psop.vouchers v JOIN psop.service_types st ON st.code = v.service_type "
-        "WHERE v.id = $1::uuid FOR UPDATE OF v",
-        1, q);
+    PGresult *r = apply_query(ctx, SE_VOUCHER_SELECT "WHERE v.id = $1::uuid FOR UPDATE OF v", 1, q);
     if (!r)
         return APPLY_FAILED;
     if (PQntuples(r) != 1) {
         PQclear(r);
         return apply_reject(ctx, "not_found: voucher %s does not exist", id);
     }
-    fill_parent(r, p);
-    p->budget = col(r, 0, 15) != NULL;
-    p->budget_cents = p->budget ? apply_col_ll(r, 0, 15) : 0;
-    p->budget_used_cents = p->budget ? apply_col_ll(r, 0, 16) : 0;
+    se_voucher_from_row(r, 0, p);
     PQclear(r);
     return APPLY_OK;
 }
@@ -230,7 +229,7 @@ enum apply_result se_order_lock(struct apply_ctx *ctx, const char *id, struct se
         PQclear(r);
         return apply_reject(ctx, "not_found: order %s does not exist", id);
     }
-    fill_parent(r, p);
+    fill_parent(r, 0, p);
     copy(p->contract_id, sizeof(p->contract_id), col(r, 0, 15));
     p->client_fee_cents = apply_col_ll(r, 0, 16);
     date_parse(col(r, 0, 17), &p->contract_from);
@@ -310,6 +309,41 @@ int se_active_on(const struct se_parent *p, day_t d, char *why, size_t n)
     return 0;
 }
 
+void se_provider_facts_from(const PGresult *r, int row, int first, struct se_provider_facts *f)
+{
+    f->exists = strcmp(PQgetvalue(r, row, first), "t") == 0;
+    copy(f->decision, sizeof(f->decision), col(r, row, first + 1));
+    copy(f->from, sizeof(f->from), col(r, row, first + 2));
+    copy(f->susp, sizeof(f->susp), col(r, row, first + 3));
+}
+
+enum apply_result se_provider_verdict(struct apply_ctx *ctx, const char *provider_id,
+                                      const char *organiser_id, const char *service_type, day_t d,
+                                      const struct se_provider_facts *f)
+{
+    char ds[11];
+    day_str(d, ds);
+    if (!f->exists)
+        return apply_reject(ctx, "not_found: provider %s is not registered", provider_id);
+    if (strcmp(f->decision, "approved") != 0)
+        return apply_reject(ctx,
+                            "provider_not_approved: provider %s is not approved for %s at "
+                            "organiser %s%s%s",
+                            provider_id, service_type, organiser_id,
+                            f->decision[0] ? " (latest decision: " : "",
+                            f->decision[0] ? "rejected)" : "");
+    day_t vf;
+    if (date_parse(f->from, &vf) == 0 && vf > d)
+        return apply_reject(ctx,
+                            "provider_not_approved: provider %s is approved for %s from %s, "
+                            "not on %s",
+                            provider_id, service_type, f->from, ds);
+    if (f->susp[0])
+        return apply_reject(ctx, "provider_suspended: provider %s is suspended for %s from %s",
+                            provider_id, service_type, f->susp);
+    return APPLY_OK;
+}
+
 enum apply_result se_provider_in_force(struct apply_ctx *ctx, const char *provider_id,
                                        const char *organiser_id, const char *service_type, day_t d)
 {
@@ -317,7 +351,7 @@ enum apply_result se_provider_in_force(struct apply_ctx *ctx, const char *provid
     day_str(d, ds);
     const char *q[] = {provider_id, organiser_id, service_type, ds};
     /* The latest decision rules (docs/data-model.md); a suspension counts
-     * only when made after it. */
+     * only when made after it. record_set.c asks the same for a set. */
     PGresult *r = apply_query(
         ctx,
         "SELECT EXISTS (SELECT 1 FROM psop.providers WHERE id = $1::uuid), d.decision, "
@@ -330,31 +364,10 @@ enum apply_result se_provider_in_force(struct apply_ctx *ctx, const char *provid
         4, q);
     if (!r)
         return APPLY_FAILED;
-    bool exists = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-    char decision[16], from[16], susp[16];
-    copy(decision, sizeof(decision), col(r, 0, 1));
-    copy(from, sizeof(from), col(r, 0, 2));
-    copy(susp, sizeof(susp), col(r, 0, 3));
+    struct se_provider_facts f;
+    se_provider_facts_from(r, 0, 0, &f);
     PQclear(r);
-    if (!exists)
-        return apply_reject(ctx, "not_found: provider %s is not registered", provider_id);
-    if (strcmp(decision, "approved") != 0)
-        return apply_reject(ctx,
-                            "provider_not_approved: provider %s is not approved for %s at "
-                            "organiser %s%s%s",
-                            provider_id, service_type, organiser_id,
-                            decision[0] ? " (latest decision: " : "",
-                            decision[0] ? "rejected)" : "");
-    day_t vf;
-    if (date_parse(from, &vf) == 0 && vf > d)
-        return apply_reject(ctx,
-                            "provider_not_approved: provider %s is approved for %s from %s, "
-                            "not on %s",
-                            provider_id, service_type, from, ds);
-    if (susp[0])
-        return apply_reject(ctx, "provider_suspended: provider %s is suspended for %s from %s",
-                            provider_id, service_type, susp);
-    return APPLY_OK;
+    return se_provider_verdict(ctx, provider_id, organiser_id, service_type, d, &f);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -393,17 +406,26 @@ static const char VOUCHER_FACTS_SQL[] =
 
 /* A price row from column first on: the base price (false when the row has
  * none: no price in force) and the evening, saturday and sunday prices. */
-static bool price_row(const PGresult *r, int first, int64_t *base, struct band_prices *bp)
+static bool price_row(const PGresult *r, int row, int first, int64_t *base, struct band_prices *bp)
 {
     memset(bp, 0, sizeof(*bp));
     for (int b = BAND_EVENING; b <= BAND_SUNDAY; b++)
-        if (col(r, 0, first + b)) {
+        if (col(r, row, first + b)) {
             bp->has[b] = true;
-            bp->cents[b] = apply_col_ll(r, 0, first + b);
+            bp->cents[b] = apply_col_ll(r, row, first + b);
         }
-    bool has = col(r, 0, first) != NULL;
-    *base = has ? apply_col_ll(r, 0, first) : 0;
+    bool has = col(r, row, first) != NULL;
+    *base = has ? apply_col_ll(r, row, first) : 0;
     return has;
+}
+
+void se_voucher_facts_from(const PGresult *r, int row, int first, struct se_voucher_facts *f)
+{
+    f->has_value = col(r, row, first) != NULL;
+    f->value = f->has_value ? apply_col_ll(r, row, first) : 0;
+    f->holiday = strcmp(PQgetvalue(r, row, first + 1), "t") == 0;
+    f->used = apply_col_ll(r, row, first + 2);
+    f->has_list = price_row(r, row, first + 3, &f->base, &f->bp);
 }
 
 /* The event's band on its date (band_check), or the rejection that says why
@@ -472,7 +494,7 @@ static enum apply_result evaluate_order(struct apply_ctx *ctx, const struct se_p
     int64_t cused = apply_col_ll(r, 0, 2);
     struct band_prices bp;
     int64_t base;
-    bool has_price = price_row(r, 3, &base, &bp);
+    bool has_price = price_row(r, 0, 3, &base, &bp);
     PQclear(r);
 
     enum apply_result br = check_band(ctx, p, in, holiday, ds, &out->band);
@@ -553,11 +575,10 @@ static enum apply_result evaluate_budget(struct apply_ctx *ctx, const struct se_
     return APPLY_OK;
 }
 
-enum apply_result se_evaluate(struct apply_ctx *ctx, const struct se_parent *p,
-                              const struct se_input *in, struct se_result *out)
+enum apply_result se_precheck(struct apply_ctx *ctx, const struct se_parent *p,
+                              const struct se_input *in)
 {
-    char e[64], ds[11], td[11], b1[32], b2[32], b3[32];
-    memset(out, 0, sizeof(*out));
+    char e[64], ds[11], td[11], b1[32];
     if (event_quantity_check(in->qty_h, e, sizeof(e)) < 0)
         return apply_reject(ctx, "%s: %s", e, qty_str(in->qty_h, b1, sizeof(b1)));
     day_str(in->date, ds);
@@ -569,45 +590,59 @@ enum apply_result se_evaluate(struct apply_ctx *ctx, const struct se_parent *p,
     if (se_active_on(p, in->date, why, sizeof(why)) < 0)
         return apply_reject(ctx, "%s_not_active: %s", p->kind == SE_VOUCHER ? "voucher" : "order",
                             why);
+    return APPLY_OK;
+}
+
+enum apply_result se_evaluate(struct apply_ctx *ctx, const struct se_parent *p,
+                              const struct se_input *in, struct se_result *out)
+{
+    char ds[11];
+    memset(out, 0, sizeof(*out));
+    enum apply_result ar = se_precheck(ctx, p, in);
+    if (ar != APPLY_OK)
+        return ar;
     if (p->kind == SE_ORDER)
         return evaluate_order(ctx, p, in, out);
-    enum apply_result ar =
-        se_provider_in_force(ctx, p->provider_id, p->organiser_id, p->service_type, in->date);
+    ar = se_provider_in_force(ctx, p->provider_id, p->organiser_id, p->service_type, in->date);
     if (ar != APPLY_OK)
         return ar;
 
+    day_str(in->date, ds);
     const char *q[] = {
         p->id, ds, p->provider_id, p->organiser_id, p->service_type, in->exclude_event_id};
     PGresult *r = apply_query(ctx, VOUCHER_FACTS_SQL, 6, q);
     if (!r)
         return APPLY_FAILED;
-    bool has_value = col(r, 0, 0) != NULL;
-    int64_t value = has_value ? apply_col_ll(r, 0, 0) : 0;
-    bool holiday = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
-    int64_t used = apply_col_ll(r, 0, 2);
-    struct band_prices bp;
-    int64_t base;
-    bool has_list = price_row(r, 3, &base, &bp);
+    struct se_voucher_facts f;
+    se_voucher_facts_from(r, 0, 0, &f);
     PQclear(r);
+    return se_evaluate_voucher(ctx, p, in, &f, out);
+}
 
-    enum apply_result br = check_band(ctx, p, in, holiday, ds, &out->band);
+enum apply_result se_evaluate_voucher(struct apply_ctx *ctx, const struct se_parent *p,
+                                      const struct se_input *in, const struct se_voucher_facts *f,
+                                      struct se_result *out)
+{
+    char e[64], ds[11], b1[32], b2[32], b3[32];
+    day_str(in->date, ds);
+    enum apply_result br = check_band(ctx, p, in, f->holiday, ds, &out->band);
     if (br != APPLY_OK)
         return br;
     out->has_band = p->banded;
     out->coef_h = p->banded ? band_coefficient(&p->coef, out->band) : 100;
     if (p->budget)
-        return evaluate_budget(ctx, p, in, has_list, base, &bp, ds, out);
-    if (!has_value)
+        return evaluate_budget(ctx, p, in, f->has_list, f->base, &f->bp, ds, out);
+    if (!f->has_value)
         return apply_reject(ctx, "voucher_not_active: voucher %s has no value in force on %s",
                             p->id, ds);
-    out->voucher_value_cents = value;
+    out->voucher_value_cents = f->value;
     int64_t value_unit;
-    if (event_value_unit(value, out->coef_h, &value_unit, e, sizeof(e)) < 0)
-        return apply_reject(ctx, "%s: voucher value %s x %s", e, eur(value, b1, sizeof(b1)),
+    if (event_value_unit(f->value, out->coef_h, &value_unit, e, sizeof(e)) < 0)
+        return apply_reject(ctx, "%s: voucher value %s x %s", e, eur(f->value, b1, sizeof(b1)),
                             qty_str(out->coef_h, b2, sizeof(b2)));
-    int64_t list = band_price(base, &bp, out->band);
+    int64_t list = band_price(f->base, &f->bp, out->band);
     int64_t price;
-    if (event_price_voucher(has_list, list, in->price_given, in->price_cents,
+    if (event_price_voucher(f->has_list, list, in->price_given, in->price_cents,
                             p->client_share_allowed, value_unit, &price, e, sizeof(e)) < 0) {
         if (strcmp(e, "no_price_in_force") == 0)
             return apply_reject(ctx, "%s: provider %s has no price for %s on %s", e, p->provider_id,
@@ -624,9 +659,9 @@ enum apply_result se_evaluate(struct apply_ctx *ctx, const struct se_parent *p,
                                 eur(value_unit, b2, sizeof(b2)), p->service_type);
         return apply_reject(ctx, "%s", e);
     }
-    if (event_quota_check(p->has_quota, p->quota_h, used, in->qty_h, e, sizeof(e)) < 0)
+    if (event_quota_check(p->has_quota, p->quota_h, f->used, in->qty_h, e, sizeof(e)) < 0)
         return apply_reject(ctx, "%s: %s used of %s, %s more asked", e,
-                            qty_str(used, b1, sizeof(b1)), qty_str(p->quota_h, b2, sizeof(b2)),
+                            qty_str(f->used, b1, sizeof(b1)), qty_str(p->quota_h, b2, sizeof(b2)),
                             qty_str(in->qty_h, b3, sizeof(b3)));
     if (event_amounts_voucher(value_unit, price, in->qty_h, &out->a, e, sizeof(e)) < 0)
         return apply_reject(ctx, "%s: %s x %s", e, eur(price, b1, sizeof(b1)),
@@ -756,7 +791,7 @@ static enum apply_result require_parent_organiser(struct apply_ctx *ctx, const s
 }
 
 /* Reads quantity (hundredths), date, band and price from the command. */
-static enum apply_result read_input(struct apply_ctx *ctx, struct se_input *in)
+enum apply_result se_read_input(struct apply_ctx *ctx, struct se_input *in)
 {
     const struct envelope *c = ctx->cmd;
     const char *d = envelope_str(c, "date");
@@ -780,9 +815,9 @@ static enum apply_result read_input(struct apply_ctx *ctx, struct se_input *in)
 }
 
 /* The event as integrations see it (service_event.recorded|updated). */
-static json_t *event_json(const char *id, const struct se_parent *p, const char *provider_id,
-                          const struct se_input *in, const struct se_result *res, const char *note,
-                          const char *state, long long version)
+json_t *se_event_json(const char *id, const struct se_parent *p, const char *provider_id,
+                      const struct se_input *in, const struct se_result *res, const char *note,
+                      const char *state, long long version)
 {
     char ds[11];
     json_t *o = json_pack(
@@ -850,6 +885,21 @@ static void amount_params(const char **out, const char *const *head, size_t nh,
     memcpy(out + nh + 10, tail, nt * sizeof(*out));
 }
 
+enum apply_result se_record_may(struct apply_ctx *ctx, const struct se_parent *p)
+{
+    if (!p->provider_id[0])
+        return apply_reject(ctx, "forbidden: voucher %s has no chosen provider", p->id);
+    if (apply_role_in(ctx, ROLE_PROVIDER) &&
+        !apply_same_id(ctx->cmd->actor.provider, p->provider_id)) {
+        if (p->kind == SE_ORDER)
+            return apply_reject(ctx,
+                                "forbidden: order %s is under contract %s with another provider",
+                                p->id, p->contract_id);
+        return apply_reject(ctx, "forbidden: voucher %s has chosen another provider", p->id);
+    }
+    return APPLY_OK;
+}
+
 enum apply_result se_record(struct apply_ctx *ctx)
 {
     const struct envelope *c = ctx->cmd;
@@ -863,15 +913,8 @@ enum apply_result se_record(struct apply_ctx *ctx)
     enum apply_result ar = parent_of(ctx, &p);
     if (ar != APPLY_OK)
         return ar;
-    if (!p.provider_id[0])
-        return apply_reject(ctx, "forbidden: voucher %s has no chosen provider", p.id);
-    if (apply_role_in(ctx, ROLE_PROVIDER) && !apply_same_id(c->actor.provider, p.provider_id)) {
-        if (p.kind == SE_ORDER)
-            return apply_reject(ctx,
-                                "forbidden: order %s is under contract %s with another provider",
-                                p.id, p.contract_id);
-        return apply_reject(ctx, "forbidden: voucher %s has chosen another provider", p.id);
-    }
+    if ((ar = se_record_may(ctx, &p)) != APPLY_OK)
+        return ar;
 
     const char *qid[] = {id};
     PGresult *r = apply_query(ctx, "SELECT 1 FROM psop.service_events WHERE id = $1::uuid", 1, qid);
@@ -883,7 +926,7 @@ enum apply_result se_record(struct apply_ctx *ctx)
         return apply_reject(ctx, "already_exists: service event %s exists", id);
 
     struct se_input in = {0};
-    if ((ar = read_input(ctx, &in)) != APPLY_OK)
+    if ((ar = se_read_input(ctx, &in)) != APPLY_OK)
         return ar;
     struct se_result res;
     if ((ar = se_evaluate(ctx, &p, &in, &res)) != APPLY_OK)
@@ -928,7 +971,7 @@ enum apply_result se_record(struct apply_ctx *ctx)
         (ar = se_parent_bump(ctx, &p)) != APPLY_OK)
         return ar;
     outbox_add(ctx, parent_topic(&p), p.id, "service_event.recorded",
-               event_json(id, &p, p.provider_id, &in, &res, note, "recorded", version));
+               se_event_json(id, &p, p.provider_id, &in, &res, note, "recorded", version));
     se_touch_event(ctx, &p, id);
     return APPLY_OK;
 }
@@ -968,7 +1011,7 @@ enum apply_result se_update(struct apply_ctx *ctx)
                           .exclude_event_id = ev.id,
                           .returned_draw_cents = ev.budget ? ev.part_cents : 0};
     struct se_input given = {0};
-    if ((ar = read_input(ctx, &given)) != APPLY_OK)
+    if ((ar = se_read_input(ctx, &given)) != APPLY_OK)
         return ar;
     bool moved = false;
     if (envelope_str(c, "date")) {
@@ -1022,7 +1065,7 @@ enum apply_result se_update(struct apply_ctx *ctx)
              ctx, &p, res.budget ? res.a.organiser_part_cents - ev.part_cents : 0)) != APPLY_OK ||
         (ar = se_parent_bump(ctx, &p)) != APPLY_OK)
         return ar;
-    json_t *data = event_json(ev.id, &p, ev.provider_id, &in, &res, note, "recorded", version);
+    json_t *data = se_event_json(ev.id, &p, ev.provider_id, &in, &res, note, "recorded", version);
     json_object_set_new(data, "changed", json_deep_copy(c->data));
     json_object_del(json_object_get(data, "changed"), "voucher_id");
     json_object_del(json_object_get(data, "changed"), "order_id");

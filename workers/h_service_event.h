@@ -68,6 +68,18 @@ struct se_parent {
     int64_t budget_used_cents;
 };
 
+/* The columns se_voucher_from_row reads (0-16), FROM vouchers v and their
+ * service type st: append WHERE ... FOR UPDATE OF v. */
+#define SE_VOUCHER_SELECT                                                                          \
+    "SELECT v.id, v.organiser_id, v.client_id, v.service_type, v.provider_id, v.status, "          \
+    "v.valid_from, v.valid_to, v.revoke_date, v.monthly_quota, v.version, "                        \
+    "st.client_share_allowed, st.coef_evening, st.coef_saturday, st.coef_sunday, "                 \
+    "v.budget_cents, v.budget_used_cents "                                                         \
+    "FROM psop.vouchers v JOIN psop.service_types st ON st.code = v.service_type "
+
+/* A voucher of row row of a SE_VOUCHER_SELECT result. */
+void se_voucher_from_row(const PGresult *r, int row, struct se_parent *p);
+
 /* Loads and row-locks voucher id with its service type. Rejects
  * "not_found: ..." when there is no such voucher. */
 enum apply_result se_voucher_lock(struct apply_ctx *ctx, const char *id, struct se_parent *p);
@@ -91,6 +103,42 @@ int se_active_on(const struct se_parent *p, day_t d, char *why, size_t n);
  * "provider_not_approved:", "provider_suspended:". */
 enum apply_result se_provider_in_force(struct apply_ctx *ctx, const char *provider_id,
                                        const char *organiser_id, const char *service_type, day_t d);
+
+/* What decides a provider's approval on a date: the provider exists, the
+ * latest decision ("approved", "rejected" or "" none) and its valid_from,
+ * the first suspension made after it that has begun by the date ("" none). */
+struct se_provider_facts {
+    bool exists;
+    char decision[16];
+    char from[16];
+    char susp[16];
+};
+
+/* The facts from columns first.. first+3 of row (exists, decision,
+ * valid_from, suspension), as se_provider_in_force selects them. */
+void se_provider_facts_from(const PGresult *r, int row, int first, struct se_provider_facts *f);
+
+/* se_provider_in_force's verdict on facts already read (pure). */
+enum apply_result se_provider_verdict(struct apply_ctx *ctx, const char *provider_id,
+                                      const char *organiser_id, const char *service_type, day_t d,
+                                      const struct se_provider_facts *f);
+
+/* The facts of a voucher event's date: the voucher's value in force, a
+ * holiday or not, the month's used quantity (hundredths, without the edited
+ * event) and the provider's list price row in force. */
+struct se_voucher_facts {
+    bool has_value;
+    int64_t value;
+    bool holiday;
+    int64_t used;
+    bool has_list;
+    int64_t base;
+    struct band_prices bp;
+};
+
+/* The facts from columns first..first+6 of row (value, holiday, used, price,
+ * evening, saturday, sunday price). */
+void se_voucher_facts_from(const PGresult *r, int row, int first, struct se_voucher_facts *f);
 
 /* What an event would be: the input of a record or an edit. */
 struct se_input {
@@ -122,6 +170,30 @@ struct se_result {
  * force, band and holiday, value in force, price, quota. */
 enum apply_result se_evaluate(struct apply_ctx *ctx, const struct se_parent *p,
                               const struct se_input *in, struct se_result *out);
+
+/* se_evaluate's first rules, which need no facts: quantity, a date not in
+ * the future, the parent active on it (pure). */
+enum apply_result se_precheck(struct apply_ctx *ctx, const struct se_parent *p,
+                              const struct se_input *in);
+
+/* se_evaluate's rules of a voucher event after se_precheck and the
+ * provider's approval, on the facts of the date (pure): band, value, price,
+ * quota, amounts or the budget's charge. out is zeroed by the caller. */
+enum apply_result se_evaluate_voucher(struct apply_ctx *ctx, const struct se_parent *p,
+                                      const struct se_input *in, const struct se_voucher_facts *f,
+                                      struct se_result *out);
+
+/* Reads quantity, date, band and price of a record or an edit. */
+enum apply_result se_read_input(struct apply_ctx *ctx, struct se_input *in);
+
+/* A record's ownership rules once the parent is known: the parent has a
+ * provider and a provider actor is that provider. */
+enum apply_result se_record_may(struct apply_ctx *ctx, const struct se_parent *p);
+
+/* The event as integrations see it (service_event.recorded|updated). */
+json_t *se_event_json(const char *id, const struct se_parent *p, const char *provider_id,
+                      const struct se_input *in, const struct se_result *res, const char *note,
+                      const char *state, long long version);
 
 /* Moves a budget voucher's pot by delta_cents (> 0 a charge, < 0 a return)
  * in one UPDATE that cannot overdraw it nor take it below zero; p's

@@ -21,6 +21,7 @@
 #include "store/pgc.h"
 #include "produce_wait.h"
 #include "read_models.h"
+#include "record_set.h"
 #include "store/rds.h"
 #include "store/topics.h"
 #include "core/xmalloc.h"
@@ -233,6 +234,41 @@ static json_t *processed_row(const struct slot *s, const char *status, const cha
                      "kafka_offset", (json_int_t)s->msg->offset);
 }
 
+/* A verdict taken: the command's processed_commands row to rows, its events
+ * (or its command.rejected) to batch_events, its outcome and read models on
+ * the slot. ctx's events are consumed, its touched list moves to the slot. */
+static void settle(struct worker *w, struct slot *s, enum apply_result res, struct apply_ctx *ctx,
+                   json_t *batch_events, json_t *rows)
+{
+    const struct envelope *c = &s->cmd;
+    if (res == APPLY_REJECTED) {
+        /* Keyed like the command (its aggregate: the voucher of a service
+         * event), so a subscriber sees rejections in order with changes. */
+        char key[256];
+        if (s->msg->key && s->msg->key_len > 0 && s->msg->key_len < sizeof(key)) {
+            memcpy(key, s->msg->key, s->msg->key_len);
+            key[s->msg->key_len] = '\0';
+        } else {
+            snprintf(key, sizeof(key), "%s", ctx->resource_id[0] ? ctx->resource_id : c->id);
+        }
+        outbox_add(ctx, events_topic(w->role), key, "command.rejected",
+                   json_pack("{s:s, s:s, s:s, s:s?}", "command_id", c->id, "type", c->type,
+                             "reason", ctx->reason, "resource_id",
+                             ctx->resource_id[0] ? ctx->resource_id : NULL));
+    }
+    json_array_append_new(rows, processed_row(s, res == APPLY_OK ? "applied" : "rejected",
+                                              res == APPLY_OK ? NULL : ctx->reason,
+                                              ctx->resource_id[0] ? ctx->resource_id : NULL));
+    if (ctx->events)
+        json_array_extend(batch_events, ctx->events);
+    s->out = res == APPLY_OK ? OUT_APPLIED : OUT_REJECTED;
+    snprintf(s->reason, sizeof(s->reason), "%s", res == APPLY_OK ? "" : ctx->reason);
+    snprintf(s->resource_id, sizeof(s->resource_id), "%s", ctx->resource_id);
+    s->touched = ctx->touched;
+    json_decref(ctx->events);
+    ctx->events = ctx->touched = NULL;
+}
+
 /* Applies one parsed command inside the open transaction, under the
  * savepoint "cmd" (a rejection or a permanent failure rolls back to it).
  * Its processed_commands row goes to rows, its events to batch_events,
@@ -280,30 +316,8 @@ static int apply_one(struct worker *w, struct slot *s, json_t *batch_events, jso
         json_decref(ctx.events);
         json_decref(ctx.touched);
         ctx.events = ctx.touched = NULL;
-        /* Keyed like the command (its aggregate: the voucher of a service
-         * event), so a subscriber sees rejections in order with changes. */
-        char key[256];
-        if (s->msg->key && s->msg->key_len > 0 && s->msg->key_len < sizeof(key)) {
-            memcpy(key, s->msg->key, s->msg->key_len);
-            key[s->msg->key_len] = '\0';
-        } else {
-            snprintf(key, sizeof(key), "%s", ctx.resource_id[0] ? ctx.resource_id : c->id);
-        }
-        outbox_add(&ctx, events_topic(w->role), key, "command.rejected",
-                   json_pack("{s:s, s:s, s:s, s:s?}", "command_id", c->id, "type", c->type,
-                             "reason", ctx.reason, "resource_id",
-                             ctx.resource_id[0] ? ctx.resource_id : NULL));
     }
-    json_array_append_new(rows, processed_row(s, res == APPLY_OK ? "applied" : "rejected",
-                                              res == APPLY_OK ? NULL : ctx.reason,
-                                              ctx.resource_id[0] ? ctx.resource_id : NULL));
-    if (ctx.events)
-        json_array_extend(batch_events, ctx.events);
-    s->out = res == APPLY_OK ? OUT_APPLIED : OUT_REJECTED;
-    snprintf(s->reason, sizeof(s->reason), "%s", res == APPLY_OK ? "" : ctx.reason);
-    snprintf(s->resource_id, sizeof(s->resource_id), "%s", ctx.resource_id);
-    s->touched = ctx.touched;
-    json_decref(ctx.events);
+    settle(w, s, res, &ctx, batch_events, rows);
     return 0;
 
 failed:
@@ -365,6 +379,76 @@ static int record_processed(struct worker *w, json_t *rows)
     return 0;
 }
 
+/* A slot a run of records passes over: nothing to apply (not parsed, or a
+ * duplicate). */
+static bool run_skips(const struct slot *s)
+{
+    return !s->parsed || s->out == OUT_DUPLICATE;
+}
+
+/* The end of the run of records starting at slots[i] (record_set.h): the
+ * slots from i that are eligible records or skipped, when at least two are
+ * records; i when there is no such run. */
+static size_t run_end(const struct slot *slots, size_t i, size_t n)
+{
+    size_t records = 0, end = i, j = i;
+    for (; j < n; j++) {
+        if (run_skips(&slots[j]))
+            continue;
+        if (!record_set_eligible(&slots[j].cmd))
+            break;
+        records++;
+        end = j + 1;
+    }
+    return records >= 2 ? end : i;
+}
+
+/* Applies the records of slots[from..to) as one set (record_set.h), under
+ * the savepoint "rs"; when a statement of the set fails for a reason other
+ * than a lost connection, rolls back to it and applies them one by one.
+ * 0, or -1 when the batch must be retried. */
+static int apply_run(struct worker *w, struct slot *slots, size_t from, size_t to,
+                     json_t *batch_events, json_t *rows, bool *sp_open)
+{
+    char err[512];
+    if (exec_sp(w, *sp_open ? "RELEASE SAVEPOINT cmd; SAVEPOINT rs" : "SAVEPOINT rs", err,
+                sizeof(err)) < 0)
+        return -1;
+    *sp_open = false;
+    struct rs_item *items = xcalloc(to - from, sizeof(*items));
+    size_t m = 0;
+    for (size_t j = from; j < to; j++)
+        if (!run_skips(&slots[j]))
+            items[m++].cmd = &slots[j].cmd;
+    int rc = record_set_apply(w->pg, w->cfg, w->source, items, m, err, sizeof(err));
+    if (rc == 0) {
+        char nb[24];
+        snprintf(nb, sizeof(nb), "%zu", m);
+        LOG_DEBUG("records applied as a set", "records", nb, NULL);
+        for (size_t j = from, k = 0; j < to; j++)
+            if (!run_skips(&slots[j])) {
+                settle(w, &slots[j], items[k].res, &items[k].ctx, batch_events, rows);
+                k++;
+            }
+        free(items);
+        return exec_sp(w, "RELEASE SAVEPOINT rs", err, sizeof(err)) < 0 ? -1 : 0;
+    }
+    record_set_clear(items, m);
+    free(items);
+    if (pgc_last_transient(w->pg)) {
+        LOG_WARN("transient failure in a set of records, batch will be retried", "error", err,
+                 NULL);
+        return -1;
+    }
+    LOG_WARN("a set of records failed: applied one by one", "error", err, NULL);
+    if (exec_sp(w, "ROLLBACK TO SAVEPOINT rs", err, sizeof(err)) < 0)
+        return -1;
+    for (size_t j = from; j < to; j++)
+        if (slots[j].parsed && apply_one(w, &slots[j], batch_events, rows, sp_open) < 0)
+            return -1;
+    return 0;
+}
+
 /* One attempt at the whole batch in one transaction. 0 committed, -1 retry. */
 static int apply_batch_once(struct worker *w, struct slot *slots, size_t n, json_t *events)
 {
@@ -380,9 +464,19 @@ static int apply_batch_once(struct worker *w, struct slot *slots, size_t n, json
             continue;
         json_decref(slots[i].touched);
         slots[i].touched = NULL;
+    }
+    for (size_t i = 0; i < n;) {
         heartbeat_touch(w->cfg->worker_heartbeat_file);
-        if (apply_one(w, &slots[i], events, rows, &sp_open) < 0)
+        size_t end = run_end(slots, i, n);
+        if (end > i) {
+            if (apply_run(w, slots, i, end, events, rows, &sp_open) < 0)
+                goto retry;
+            i = end;
+            continue;
+        }
+        if (slots[i].parsed && apply_one(w, &slots[i], events, rows, &sp_open) < 0)
             goto retry;
+        i++;
     }
     if (record_processed(w, rows) < 0)
         goto retry;
