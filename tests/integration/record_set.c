@@ -14,6 +14,7 @@
  * the run and ids that exist already, in a random order from a fixed seed.
  */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,7 +96,7 @@ static char *random_record(struct world *x, unsigned *seed, char ids[][UUID_STR_
     if (pick == 0)
         snprintf(ids[k], UUID_STR_LEN, "%s", x->existing);
     else if (pick == 1 && k > 0)
-        snprintf(ids[k], UUID_STR_LEN, "%s", ids[rand_r(seed) % k]);
+        memcpy(ids[k], ids[rand_r(seed) % k], UUID_STR_LEN); /* j < k: no overlap */
     else
         tc_uuid(ids[k]);
     json_t *d = json_pack("{s:s, s:s, s:s, s:f}", "voucher_id", vid, "id", ids[k], "date",
@@ -308,4 +309,87 @@ Test(record_set, which_commands_join)
     }
     cr_expect_not(record_set_eligible(NULL));
     jschema_registry_free(reg);
+}
+
+static struct envelope parse_record(struct jschema_registry *reg, const struct tc_actor *a,
+                                    json_t *data)
+{
+    char err[512], cid[UUID_STR_LEN];
+    tc_uuid(cid);
+    char *env = tc_envelope(cid, "service_event.record", a, data);
+    json_decref(data);
+    struct envelope c;
+    cr_assert_eq(
+        envelope_parse(reg, ENVELOPE_VERSION_CURRENT, env, strlen(env), &c, err, sizeof(err)), 0,
+        "%s", err);
+    free(env);
+    return c;
+}
+
+static void *commit_later(void *arg)
+{
+    char err[512];
+    h_sleep_ms(1500);
+    if (pgc_commit(arg, err, sizeof(err)) < 0)
+        return (void *)1;
+    return NULL;
+}
+
+Test(record_set, an_id_taken_meanwhile_sends_the_run_one_by_one, .timeout = 120)
+{
+    struct world x;
+    setup(&x);
+    struct jschema_registry *reg = t_schemas();
+    struct tc_actor pa = vw_prov_actor(x.p1);
+    char taken[UUID_STR_LEN], fresh[UUID_STR_LEN];
+    json_t *d = vw_event(taken, "2026-09-08", 1, NULL, -1);
+    json_object_set_new(d, "voucher_id", json_string(x.v[1]));
+    struct envelope other = parse_record(reg, &pa, d);
+    d = json_pack("{s:s, s:s, s:s, s:i}", "voucher_id", x.v[0], "id", taken, "date", "2026-09-08",
+                  "quantity", 1);
+    struct envelope cmds[2] = {parse_record(reg, &pa, d), {0}};
+    d = vw_event(fresh, "2026-09-08", 1, NULL, -1);
+    json_object_set_new(d, "voucher_id", json_string(x.v[0]));
+    cmds[1] = parse_record(reg, &pa, d);
+
+    /* Another worker (another partition) records the id and commits while
+     * the set waits on it. */
+    char err[512];
+    struct pgc *b = pgc_connect(h_config()->pg_dsn, err, sizeof(err));
+    struct pgc *a = pgc_connect(h_config()->pg_dsn, err, sizeof(err));
+    cr_assert(a && b, "%s", err);
+    cr_assert_eq(pgc_begin(b, err, sizeof(err)), 0, "%s", err);
+    struct apply_ctx bc = {.pg = b, .cfg = h_config(), .cmd = &other, .source = "test"};
+    cr_assert_eq(apply_lookup("service_event.record")(&bc), APPLY_OK, "%s%s", bc.reason, bc.err);
+    record_set_clear(&(struct rs_item){.ctx = bc}, 1);
+
+    struct rs_item items[2] = {{.cmd = &cmds[0]}, {.cmd = &cmds[1]}};
+    cr_assert_eq(pgc_begin(a, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(pgc_exec(a, "SAVEPOINT rs", err, sizeof(err)), 0, "%s", err);
+    pthread_t th;
+    pthread_create(&th, NULL, commit_later, b);
+    int rc = record_set_apply(a, h_config(), "test", items, 2, err, sizeof(err));
+    void *commit_failed;
+    pthread_join(th, &commit_failed);
+    cr_assert_null(commit_failed, "the other transaction did not commit");
+    cr_expect_eq(rc, -1, "the set must fail on the taken id");
+    cr_expect_not(pgc_last_transient(a), "a unique violation is not transient: %s", err);
+    record_set_clear(items, 2);
+
+    cr_assert_eq(pgc_exec(a, "ROLLBACK TO SAVEPOINT rs", err, sizeof(err)), 0, "%s", err);
+    one_by_one(a, items, 2);
+    cr_expect_eq(items[0].res, APPLY_REJECTED);
+    char *want = xasprintf("already_exists: service event %s exists", taken);
+    cr_expect_str_eq(items[0].ctx.reason, want);
+    free(want);
+    cr_expect_eq(items[1].res, APPLY_OK, "%s", items[1].ctx.reason);
+    pgc_rollback(a);
+    record_set_clear(items, 2);
+    envelope_free(&cmds[0]);
+    envelope_free(&cmds[1]);
+    envelope_free(&other);
+    pgc_free(a);
+    pgc_free(b);
+    jschema_registry_free(reg);
+    vw_fini(&x.w);
 }
