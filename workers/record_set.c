@@ -72,25 +72,17 @@ bool record_set_eligible(const struct envelope *c)
            (!eid || ids_uuid_valid(eid));
 }
 
-static void lower_copy(char *dst, size_t n, const char *src)
-{
-    size_t i = 0;
-    for (; src[i] && i + 1 < n; i++)
-        dst[i] = (char)(src[i] >= 'A' && src[i] <= 'Z' ? src[i] - 'A' + 'a' : src[i]);
-    dst[i] = '\0';
-}
-
 static void take_id(json_t *taken, const char *id)
 {
-    char k[40];
-    lower_copy(k, sizeof(k), id);
+    char k[UUID_STR_LEN];
+    ids_lower(k, id);
     json_object_set_new(taken, k, json_true());
 }
 
 static bool is_taken(json_t *taken, const char *id)
 {
-    char k[40];
-    lower_copy(k, sizeof(k), id);
+    char k[UUID_STR_LEN];
+    ids_lower(k, id);
     return json_object_get(taken, k) != NULL;
 }
 
@@ -444,8 +436,8 @@ static void stage_events(struct rs_run *r, json_t *versions)
         if (!s->accepted)
             continue;
         struct apply_ctx *ctx = &r->items[i].ctx;
-        char k[40];
-        lower_copy(k, sizeof(k), s->eid);
+        char k[UUID_STR_LEN];
+        ids_lower(k, s->eid);
         long long version = json_integer_value(json_object_get(versions, k));
         outbox_add(ctx, TOPIC_EVT_VOUCHER, s->after.id, "service_event.recorded",
                    se_event_json(s->eid, &s->after, s->after.provider_id, &s->in, &s->res,

@@ -155,10 +155,8 @@ static int mark_duplicates(struct worker *w, struct slot *slots, size_t n)
         struct slot *s = &slots[i];
         if (!s->parsed)
             continue;
-        char id[40];
-        snprintf(id, sizeof(id), "%s", s->cmd.id);
-        for (char *c = id; *c; c++)
-            *c = (char)(*c >= 'A' && *c <= 'F' ? *c - 'A' + 'a' : *c); /* as ::text writes it */
+        char id[UUID_STR_LEN];
+        ids_lower(id, s->cmd.id); /* as ::text writes it */
         if (json_object_get(seen, id))
             s->out = OUT_DUPLICATE;
         else {

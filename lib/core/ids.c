@@ -101,6 +101,14 @@ bool ids_uuid_valid(const char *s)
     return s[36] == '\0';
 }
 
+void ids_lower(char out[UUID_STR_LEN], const char *id)
+{
+    size_t i = 0;
+    for (; id[i] && i + 1 < UUID_STR_LEN; i++)
+        out[i] = (char)(id[i] >= 'A' && id[i] <= 'F' ? id[i] - 'A' + 'a' : id[i]);
+    out[i] = '\0';
+}
+
 /* ------------------------------------------------------------ ids_list */
 
 static void ids_list_reserve(struct ids_list *l, size_t more)

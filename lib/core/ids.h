@@ -17,6 +17,9 @@ void ids_uuid7(char out[UUID_STR_LEN]);
 void ids_random(void *buf, size_t n);
 /* True when s is a canonical UUID (any version, either case). */
 bool ids_uuid_valid(const char *s);
+/* id (a canonical UUID, either case) as PostgreSQL's uuid::text writes it:
+ * lower case, into out; a longer string is cut at UUID_STR_LEN - 1. */
+void ids_lower(char out[UUID_STR_LEN], const char *id);
 
 /* A PostgreSQL uuid[] literal "{a,b,...}" grown one id at a time, for
  * "= ANY ($1::uuid[])" and "unnest($1::uuid[])". Only canonical UUIDs get in,

@@ -119,6 +119,17 @@ Test(uuid_valid, good)
     cr_assert(ids_uuid_valid("ffffffff-ffff-ffff-ffff-ffffffffffff"));
 }
 
+Test(ids_lower, as_postgresql_writes_a_uuid)
+{
+    char out[UUID_STR_LEN];
+    ids_lower(out, "0190A6E2-7C3B-7D4E-8F12-3456789ABCDE");
+    cr_assert_str_eq(out, "0190a6e2-7c3b-7d4e-8f12-3456789abcde");
+    ids_lower(out, "0190a6e2-7c3b-7d4e-8f12-3456789abcde");
+    cr_assert_str_eq(out, "0190a6e2-7c3b-7d4e-8f12-3456789abcde");
+    ids_lower(out, "0190a6e2-7c3b-7d4e-8f12-3456789abcde-and-more");
+    cr_assert_str_eq(out, "0190a6e2-7c3b-7d4e-8f12-3456789abcde", "cut at 36 characters");
+}
+
 Test(uuid_valid, bad)
 {
     const char *bad[] = {
