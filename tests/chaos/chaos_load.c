@@ -18,6 +18,15 @@
  *   psop-chaos-load --port 22080 --rate 100 --duration 30 --token JWT \
  *       --vouchers V1,V2,... --date 2026-11-02 --out run.tsv
  *
+ * A keep-alive connection is what a real client keeps: it is closed after
+ * IDLE_CLOSE_S without use (shorter than HAProxy's http-keep-alive timeout,
+ * so the client, not the server, closes an idle one), and a request whose
+ * reused connection closes before any byte of the answer arrives (the server
+ * closed it idle just as the request left: RFC 9110 9.2.2 lets a client retry
+ * an idempotent request then) is sent once more on a new connection. The
+ * Idempotency-Key makes the retry safe, and the checker still counts every
+ * lost or doubled event; "retried" in the totals says how often it happened.
+ *
  * SIGTERM ends the run early: nothing more is planned or sent, the requests
  * on the wire are still answered and recorded, those planned but not sent
  * (a backlog when the system is behind) are dropped. A scenario whose fault
@@ -56,13 +65,18 @@ struct pending {
     char event_id[37];
     int voucher;
     int qty_h;
+    int retried; /* already sent once more after a broken reused connection */
 };
 
 struct conn {
     struct ln_conn io;
     double sent_at;
+    double used_at;        /* when its last answer arrived (or it opened) */
+    unsigned long answers; /* answers read since it opened */
     struct pending p;
 };
+
+#define IDLE_CLOSE_S 4.0
 
 static const char *host = "127.0.0.1";
 static int port = 18080;
@@ -82,7 +96,11 @@ static void on_term(int sig)
 
 static double *lat;
 static size_t nlat, caplat;
-static unsigned long by_status[600], n_timeout, n_broken, n_unsent, n_records;
+static unsigned long by_status[600], n_timeout, n_broken, n_unsent, n_records, n_retried;
+
+/* Requests to send once more (see the head comment), before new ones. */
+static struct pending *retry;
+static size_t nretry;
 
 static void record(const struct pending *p, int status, const char *command_id)
 {
@@ -130,6 +148,23 @@ static void usage(void)
     exit(2);
 }
 
+/* c broke with its request in flight: sent once more when the connection had
+ * been used before and nothing of the answer arrived, else indeterminate
+ * (status -1; -2 when not a byte of the request could be sent). */
+static void on_broken(struct conn *c, int ep, int status)
+{
+    if (c->io.busy) {
+        if (c->answers > 0 && c->io.len == 0 && !c->p.retried) {
+            retry[nretry] = c->p;
+            retry[nretry++].retried = 1;
+            n_retried++;
+        } else
+            record(&c->p, status, NULL);
+    }
+    c->io.busy = 0;
+    ln_conn_close(&c->io, ep);
+}
+
 static int send_one(struct conn *c, int ep, const struct pending *p)
 {
     char body[256], req[4096];
@@ -151,9 +186,7 @@ static int send_one(struct conn *c, int ep, const struct pending *p)
     size_t w = ln_send_all(c->io.fd, req, (size_t)rlen, 2.0);
     if (w == (size_t)rlen)
         return 0;
-    record(p, w == 0 ? -2 : -1, NULL);
-    c->io.busy = 0;
-    ln_conn_close(&c->io, ep);
+    on_broken(c, ep, w == 0 ? -2 : -1);
     return -1;
 }
 
@@ -208,6 +241,7 @@ int main(int argc, char **argv)
 
     int ep = epoll_create1(0);
     struct conn *cs = calloc((size_t)nconn, sizeof(*cs));
+    retry = calloc((size_t)nconn, sizeof(*retry));
     for (int i = 0; i < nconn; i++)
         cs[i].io.fd = -1;
 
@@ -233,15 +267,22 @@ int main(int argc, char **argv)
             p->qty_h = 100 + (int)(random() % 4) * 50; /* 1, 1.5, 2, 2.5 */
             planned++;
         }
-        for (int i = 0; i < nconn && qhead < qtail; i++) {
+        for (int i = 0; i < nconn && (nretry || qhead < qtail); i++) {
             struct conn *c = &cs[i];
             if (c->io.busy)
                 continue;
-            if (c->io.fd < 0 && ln_conn_open(&c->io, host, port, ep, EPOLLIN | EPOLLRDHUP, c) < 0) {
-                record(&queue[qhead++], -2, NULL);
-                continue;
+            if (c->io.fd >= 0 && now - c->used_at > IDLE_CLOSE_S)
+                ln_conn_close(&c->io, ep);
+            struct pending p = nretry ? retry[--nretry] : queue[qhead++];
+            if (c->io.fd < 0) {
+                if (ln_conn_open(&c->io, host, port, ep, EPOLLIN | EPOLLRDHUP, c) < 0) {
+                    record(&p, -2, NULL);
+                    continue;
+                }
+                c->answers = 0;
+                c->used_at = now;
             }
-            send_one(c, ep, &queue[qhead++]);
+            send_one(c, ep, &p);
         }
         /* Requests without an answer in time are indeterminate. */
         for (int i = 0; i < nconn; i++) {
@@ -261,12 +302,8 @@ int main(int argc, char **argv)
                 continue;
             int rd = ln_conn_read(&c->io);
             if (rd <= 0) {
-                if (rd < 0) {
-                    if (c->io.busy)
-                        record(&c->p, -1, NULL);
-                    c->io.busy = 0;
-                    ln_conn_close(&c->io, ep);
-                }
+                if (rd < 0)
+                    on_broken(c, ep, -1);
                 continue;
             }
             struct ln_resp resp;
@@ -277,25 +314,23 @@ int main(int argc, char **argv)
                 if (c->io.busy)
                     record(&c->p, resp.status, cmd_id);
                 c->io.busy = 0;
+                c->answers++;
+                c->used_at = ln_now_s();
                 if (resp.must_close) {
                     ln_conn_close(&c->io, ep);
                     break;
                 }
             }
-            if (got < 0) {
-                if (c->io.busy)
-                    record(&c->p, -1, NULL);
-                c->io.busy = 0;
-                ln_conn_close(&c->io, ep);
-            }
+            if (got < 0)
+                on_broken(c, ep, -1);
         }
     }
     double elapsed = ln_now_s() - t0;
     fclose(out);
     qsort(lat, nlat, sizeof(*lat), ln_cmp_double);
     printf("{\"planned\":%zu,\"rate\":%.1f,\"elapsed_s\":%.1f,\"answered\":%zu,\"timeouts\":%lu,"
-           "\"broken\":%lu,\"unsent\":%lu,\"status\":{",
-           total, rate, elapsed, nlat, n_timeout, n_broken, n_unsent);
+           "\"broken\":%lu,\"unsent\":%lu,\"retried\":%lu,\"status\":{",
+           total, rate, elapsed, nlat, n_timeout, n_broken, n_unsent, n_retried);
     int first = 1;
     for (int s = 100; s < 600; s++)
         if (by_status[s]) {
@@ -310,6 +345,7 @@ int main(int argc, char **argv)
     close(ep);
     free(cs);
     free(queue);
+    free(retry);
     free(lat);
     return 0;
 }
