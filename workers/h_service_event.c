@@ -448,19 +448,23 @@ static enum apply_result check_band(struct apply_ctx *ctx, const struct se_paren
 
 /* Facts of the date for an order event, in one round trip: holiday or not,
  * the order's and the contract's month usage (without the edited event) and
- * the contract's price row in force. */
+ * the contract's price row in force. The usages are kept by delta in
+ * psop.order_usage and psop.contract_usage (schemas/sql/0014) by triggers in
+ * this transaction, under the order and contract locks every event write
+ * takes first: read in O(1), not summed over the month's events; the edited
+ * event's share is taken out when it counts in that month. */
 static const char ORDER_FACTS_SQL[] =
+    "WITH m AS (SELECT to_char($2::date, 'YYYY-MM') AS m), "
+    " ed AS (SELECT order_id, contract_id, quantity - credited_quantity AS q "
+    "   FROM psop.service_events WHERE id = $4::uuid AND order_id IS NOT NULL "
+    "     AND state <> 'deleted' AND to_char(date, 'YYYY-MM') = (SELECT m FROM m)) "
     "SELECT EXISTS (SELECT 1 FROM psop.holidays WHERE date = $2::date), "
-    " (SELECT coalesce(sum(quantity - credited_quantity), 0) FROM psop.service_events "
-    "   WHERE order_id = $1::uuid AND state <> 'deleted' "
-    "     AND date >= date_trunc('month', $2::date)::date "
-    "     AND date < (date_trunc('month', $2::date) + interval '1 month')::date "
-    "     AND ($4::uuid IS NULL OR id <> $4::uuid)), "
-    " (SELECT coalesce(sum(quantity - credited_quantity), 0) FROM psop.service_events "
-    "   WHERE contract_id = $3::uuid AND state <> 'deleted' "
-    "     AND date >= date_trunc('month', $2::date)::date "
-    "     AND date < (date_trunc('month', $2::date) + interval '1 month')::date "
-    "     AND ($4::uuid IS NULL OR id <> $4::uuid)), "
+    " coalesce((SELECT used FROM psop.order_usage "
+    "   WHERE order_id = $1::uuid AND month = (SELECT m FROM m)), 0) "
+    " - coalesce((SELECT q FROM ed WHERE order_id = $1::uuid), 0), "
+    " coalesce((SELECT used FROM psop.contract_usage "
+    "   WHERE contract_id = $3::uuid AND month = (SELECT m FROM m)), 0) "
+    " - coalesce((SELECT q FROM ed WHERE contract_id = $3::uuid), 0), "
     " cp.price_cents, cp.price_evening_cents, cp.price_saturday_cents, cp.price_sunday_cents "
     "FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT * FROM psop.contract_prices "
     "  WHERE contract_id = $3::uuid AND valid_from <= $2::date "

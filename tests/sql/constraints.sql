@@ -1073,6 +1073,70 @@ BEGIN
 END
 $$;
 
+-- Order events moving every way the order and contract usage (0014) must
+-- follow: recorded, edited, moved to another month, deleted, removed, and a
+-- credit of the settled f5 (0.50 visits: gross -2000, client fee first -750,
+-- organiser -1250).
+DO $$
+DECLARE
+  o uuid := '00000000-0000-0000-0000-0000000000f5';
+  fresh text := '"state": "recorded", "settlement_id": null, "settled_at": null, '
+                '"approved_at": null, "approved_by": null, "credited_quantity": 0, '
+                '"quantity": 100, "gross_cents": 4000, "client_share_cents": 1500, '
+                '"organiser_part_cents": 2500';
+BEGIN
+  EXECUTE pg_temp.ev_copy(o, ('{"id": "00000000-0000-0000-0000-0000000003f1", "date": "2024-03-07", '
+                              || fresh || '}')::jsonb);
+  EXECUTE pg_temp.ev_copy(o, ('{"id": "00000000-0000-0000-0000-0000000003f2", "date": "2024-04-03", '
+                              || fresh || '}')::jsonb);
+  EXECUTE pg_temp.ev_copy(o, ('{"id": "00000000-0000-0000-0000-0000000003f3", "date": "2024-05-03", '
+                              || fresh || ', "state": "deleted", "deleted_at": "2024-05-04T10:00:00Z"}')::jsonb);
+  PERFORM pg_temp.expect('order e1 March usage kept = 2.00 + 1.00',
+    (SELECT used = 300 AND events = 2 FROM psop.order_usage
+      WHERE order_id = '00000000-0000-0000-0000-0000000000e1' AND month = '2024-03'));
+  UPDATE psop.service_events SET quantity = 150, gross_cents = 6000, client_share_cents = 2250,
+         organiser_part_cents = 3750 WHERE id = '00000000-0000-0000-0000-0000000003f1';
+  UPDATE psop.service_events SET date = '2024-03-20' WHERE id = '00000000-0000-0000-0000-0000000003f2';
+  PERFORM pg_temp.expect('contract d1 March usage kept = 2.00 + 1.50 + 1.00',
+    (SELECT used = 450 FROM psop.contract_usage
+      WHERE contract_id = '00000000-0000-0000-0000-0000000000d1' AND month = '2024-03'));
+  UPDATE psop.service_events SET state = 'deleted', deleted_at = now(), deleted_by = 'sub-p2'
+   WHERE id = '00000000-0000-0000-0000-0000000003f1';
+  DELETE FROM psop.service_events WHERE id = '00000000-0000-0000-0000-0000000003f3';
+  INSERT INTO psop.credits (id, event_id, organiser_id, provider_id, is_order, quantity, reason_code,
+                            explanation, unit_price_cents, client_fee_cents, gross_cents,
+                            organiser_part_cents, client_share_cents, created_by)
+  VALUES ('00000000-0000-0000-0000-0000000003ab', o, '00000000-0000-0000-0000-0000000000a1',
+          '00000000-0000-0000-0000-0000000000b2', true, 50, 'wrong_quantity', 'puoli käyntiä',
+          4000, 1500, -2000, -1250, -750, 'sub-o1');
+  UPDATE psop.service_events SET credited_quantity = credited_quantity + 50, version = version + 1
+   WHERE id = o;
+  PERFORM pg_temp.expect('order e1 March usage kept after all that = 1.50 + 1.00, credits counted',
+    (SELECT used = 250 AND events = 2 AND all_events = 3 FROM psop.order_usage
+      WHERE order_id = '00000000-0000-0000-0000-0000000000e1' AND month = '2024-03'));
+  PERFORM pg_temp.expect('order e1 May: its one event removed, no events left',
+    (SELECT all_events = 0 FROM psop.order_usage
+      WHERE order_id = '00000000-0000-0000-0000-0000000000e1' AND month = '2024-05'));
+END
+$$;
+
+-- psop.order_usage and psop.contract_usage (0014), kept by triggers through
+-- every change above, equal the aggregates over the events.
+DO $$
+BEGIN
+  PERFORM pg_temp.expect('order usage kept by delta = the events aggregate', (
+    WITH kept AS (SELECT order_id, month, used, op_cents, cs_cents, events, all_events
+                    FROM psop.order_usage WHERE all_events > 0),
+    agg AS (SELECT order_id, month, used, op_cents, cs_cents, events, all_events
+              FROM psop.order_usage_from_events)
+    SELECT NOT EXISTS ((TABLE kept EXCEPT TABLE agg) UNION ALL (TABLE agg EXCEPT TABLE kept))));
+  PERFORM pg_temp.expect('contract usage kept by delta = the events aggregate', (
+    WITH kept AS (SELECT contract_id, month, used FROM psop.contract_usage WHERE used <> 0),
+    agg AS (SELECT contract_id, month, used FROM psop.contract_usage_from_events WHERE used <> 0)
+    SELECT NOT EXISTS ((TABLE kept EXCEPT TABLE agg) UNION ALL (TABLE agg EXCEPT TABLE kept))));
+END
+$$;
+
 -- psop.voucher_usage (0013), kept by triggers through every insert, update,
 -- deletion and credit above, equals the aggregate over the events.
 DO $$
