@@ -25,7 +25,7 @@
 #include "core/money.h"
 #include "outbox.h"
 #include "store/topics.h"
-#include "views/view_voucher_delta.h"
+#include "views/view_events_delta.h"
 #include "views/view_order.h"
 #include "views/view_voucher.h"
 
@@ -81,15 +81,14 @@ void se_touch_voucher(struct apply_ctx *ctx, const char *voucher_id)
 void se_touch_event(struct apply_ctx *ctx, const struct se_parent *p, const char *event_id)
 {
     se_touch_parent(ctx, p);
-    if (p->kind != SE_VOUCHER)
-        return;
     /* The events document is patched with this event alone when the batch's
-     * versions of the voucher form an unbroken chain (workers/read_models.c). */
+     * versions of the voucher or order form an unbroken chain
+     * (workers/read_models.c). */
     char d[160];
     snprintf(d, sizeof(d), "%s %s %lld", p->id, event_id, p->version);
     for (char *c = d; *c; c++) /* PostgreSQL's spelling of the ids */
         *c = (char)tolower((unsigned char)*c);
-    apply_touch(ctx, VIEW_VOUCHER_DELTA_KIND, d);
+    apply_touch(ctx, p->kind == SE_VOUCHER ? VIEW_VOUCHER_DELTA_KIND : VIEW_ORDER_DELTA_KIND, d);
 }
 
 const char *se_parent_kind_name(const struct se_parent *p)

@@ -11,7 +11,7 @@
 #include "views/view_provider.h"
 #include "views/view_settlement.h"
 #include "views/view_voucher.h"
-#include "views/view_voucher_delta.h"
+#include "views/view_events_delta.h"
 #include "core/xmalloc.h"
 
 /* {command_id, type, status, reason?, resource_id?, actor_sub?, actor?,
@@ -102,6 +102,7 @@ struct rm_kind {
 };
 
 #define VOUCHER_DOC_KIND "voucher-doc"
+#define ORDER_DOC_KIND "order-doc"
 #define VERSIONS_OF(table) "SELECT id::text, version FROM " table " WHERE id = ANY ($1::uuid[])"
 
 /* One row per read model kind; the refreshers live beside their handlers. */
@@ -134,6 +135,14 @@ static const struct rm_kind kinds[] = {
      VIEW_VOUCHER_CHUNK,
      VERSIONS_OF("psop.orders"),
      {VIEW_ORDER_KEY_FMT, VIEW_ORDER_EVENTS_KEY_FMT, NULL}},
+    /* An order whose events document was patched (rm_deltas): its order
+     * document alone. */
+    {ORDER_DOC_KIND,
+     NULL,
+     view_order_doc_put_many,
+     VIEW_VOUCHER_CHUNK,
+     VERSIONS_OF("psop.orders"),
+     {VIEW_ORDER_KEY_FMT, NULL}},
     {VIEW_CONTRACT_KIND, view_contract_refresh, NULL, 0, NULL, {NULL}},
     {NULL, NULL, NULL, 0, NULL, {NULL}},
 };
@@ -183,26 +192,38 @@ static long by_chunks(struct rds *rds, struct pgc *pg, const struct rm_kind *k,
     return written;
 }
 
-/* The batch's changed events, per voucher: {voucher id: {min, max, versions
- * {v: true}, events {id: true}}}. */
-static json_t *deltas_by_voucher(const json_t *touched)
+/* The delta families: the touched kind of one changed event, the parent's
+ * kind, and the kind that rebuilds the parent's document alone once its
+ * events document is patched. */
+static const struct {
+    const char *delta_kind, *parent_kind, *doc_kind;
+    enum ved_parent parent;
+} families[] = {
+    {VIEW_VOUCHER_DELTA_KIND, VIEW_VOUCHER_KIND, VOUCHER_DOC_KIND, VED_VOUCHER},
+    {VIEW_ORDER_DELTA_KIND, VIEW_ORDER_KIND, ORDER_DOC_KIND, VED_ORDER},
+};
+#define NFAMILIES (sizeof(families) / sizeof(families[0]))
+
+/* The batch's changed events of delta_kind, per parent: {parent id: {min,
+ * max, versions {v: true}, events {id: true}}}. */
+static json_t *deltas_by_parent(const json_t *touched, const char *delta_kind)
 {
     json_t *by = json_object();
     size_t i;
     const json_t *t;
     json_array_foreach(touched, i, t)
     {
-        if (strcmp(json_string_value(json_array_get(t, 0)), VIEW_VOUCHER_DELTA_KIND) != 0)
+        if (strcmp(json_string_value(json_array_get(t, 0)), delta_kind) != 0)
             continue;
-        char vid[48], eid[48];
+        char pid[48], eid[48];
         long long ver;
-        if (sscanf(json_string_value(json_array_get(t, 1)), "%47s %47s %lld", vid, eid, &ver) != 3)
+        if (sscanf(json_string_value(json_array_get(t, 1)), "%47s %47s %lld", pid, eid, &ver) != 3)
             continue;
-        json_t *d = json_object_get(by, vid);
+        json_t *d = json_object_get(by, pid);
         if (!d) {
             d = json_pack("{s:I, s:I, s:{}, s:{}}", "min", (json_int_t)ver, "max", (json_int_t)ver,
                           "versions", "events");
-            json_object_set_new(by, vid, d);
+            json_object_set_new(by, pid, d);
         }
         if (ver < json_integer_value(json_object_get(d, "min")))
             json_object_set_new(d, "min", json_integer(ver));
@@ -216,24 +237,24 @@ static json_t *deltas_by_voucher(const json_t *touched)
     return by;
 }
 
-/* Patches the events documents of the vouchers whose every version bump in
- * the batch changed one event (an unbroken chain min..max: a voucher
- * command in between, or after, leaves a gap or a newer version, and the
- * whole rebuild). Returns touched with each patched voucher's entry turned
- * into VOUCHER_DOC_KIND (a new reference), or touched itself (incref). */
-static json_t *rm_deltas(struct rds *rds, struct pgc *pg, const json_t *touched)
+/* Patches the events documents of family f's parents whose every version
+ * bump in the batch changed one event (an unbroken chain min..max: a command
+ * of the parent in between, or after, leaves a gap or a newer version, and
+ * the whole rebuild). Adds each patched parent's id to patched. */
+static void patch_family(struct rds *rds, struct pgc *pg, const json_t *touched, size_t f,
+                         json_t *patched)
 {
-    json_t *by = deltas_by_voucher(touched);
+    json_t *by = deltas_by_parent(touched, families[f].delta_kind);
     size_t n = json_object_size(by), m = 0;
     if (n == 0) {
         json_decref(by);
-        return json_incref((json_t *)touched);
+        return;
     }
-    struct vv_delta *d = xcalloc(n, sizeof(*d));
+    struct ved_delta *d = xcalloc(n, sizeof(*d));
     json_t **ids = xcalloc(n, sizeof(*ids));
-    const char *vid;
+    const char *pid;
     json_t *x;
-    json_object_foreach(by, vid, x)
+    json_object_foreach(by, pid, x)
     {
         long long lo = json_integer_value(json_object_get(x, "min"));
         long long hi = json_integer_value(json_object_get(x, "max"));
@@ -245,34 +266,55 @@ static json_t *rm_deltas(struct rds *rds, struct pgc *pg, const json_t *touched)
         json_object_foreach(json_object_get(x, "events"), eid, unused)
             json_array_append_new(evs, json_string(eid));
         ids[m] = evs;
-        d[m++] = (struct vv_delta){vid, lo - 1, hi, evs, false};
+        d[m++] = (struct ved_delta){pid, lo - 1, hi, evs, false};
     }
     char err[512];
-    long done = view_voucher_events_delta(rds, pg, d, m, err, sizeof(err));
+    long done = view_events_delta(families[f].parent, rds, pg, d, m, err, sizeof(err));
     if (done < 0)
-        LOG_WARN("read model: events not patched (rebuilt)", "error", err, NULL);
-    json_t *patched = json_object();
+        LOG_WARN("read model: events not patched (rebuilt)", "kind", families[f].parent_kind,
+                 "error", err, NULL);
     for (size_t i = 0; i < m; i++) {
         if (d[i].done)
-            json_object_set_new(patched, d[i].voucher_id, json_true());
+            json_object_set_new(patched, d[i].parent_id, json_true());
         json_decref(ids[i]);
     }
     free(ids);
     free(d);
-    json_t *out = json_array();
+    json_decref(by);
+}
+
+/* Patches what can be patched (patch_family, each family). Returns touched
+ * with each patched parent's entry turned into its family's doc kind (a new
+ * reference), or touched itself (incref) when nothing was. */
+static json_t *rm_deltas(struct rds *rds, struct pgc *pg, const json_t *touched)
+{
+    json_t *patched[NFAMILIES];
+    size_t any = 0;
+    for (size_t f = 0; f < NFAMILIES; f++) {
+        patched[f] = json_object();
+        patch_family(rds, pg, touched, f, patched[f]);
+        any += json_object_size(patched[f]);
+    }
+    json_t *out = any ? json_array() : json_incref((json_t *)touched);
     size_t i;
     const json_t *t;
     json_array_foreach(touched, i, t)
     {
+        if (!any)
+            break;
         const char *kind = json_string_value(json_array_get(t, 0));
         const char *id = json_string_value(json_array_get(t, 1));
-        if (strcmp(kind, VIEW_VOUCHER_KIND) == 0 && json_object_get(patched, id))
-            json_array_append_new(out, json_pack("[ss]", VOUCHER_DOC_KIND, id));
+        const char *doc_kind = NULL;
+        for (size_t f = 0; f < NFAMILIES && !doc_kind; f++)
+            if (strcmp(kind, families[f].parent_kind) == 0 && json_object_get(patched[f], id))
+                doc_kind = families[f].doc_kind;
+        if (doc_kind)
+            json_array_append_new(out, json_pack("[ss]", doc_kind, id));
         else
             json_array_append(out, (json_t *)t);
     }
-    json_decref(patched);
-    json_decref(by);
+    for (size_t f = 0; f < NFAMILIES; f++)
+        json_decref(patched[f]);
     return out;
 }
 

@@ -6,11 +6,10 @@
 
 #include "core/ids.h"
 #include "views/view_doc.h"
+#include "views/view_events_delta.h"
+#include "views/view_events_sql.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
-
-#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-#define QTY(col) "round((" col ") / 100.0, 2)"
 
 /* clang-format off */
 static const char ORDER_SQL[] =
@@ -40,26 +39,8 @@ static const char ORDER_SQL[] =
 static const char EVENTS_SQL[] =
     "SELECT o.version, json_build_object('order_id', o.id, 'contract_id', o.contract_id,"
     " 'version', o.version,"
-    " 'events', coalesce((SELECT json_agg(json_strip_nulls(json_build_object("
-    "    'id', e.id, 'provider_id', e.provider_id, 'contract_id', e.contract_id,"
-    "    'date', e.date, 'quantity', " QTY("e.quantity") ", 'band', e.band,"
-    "    'unit_price_cents', e.unit_price_cents, 'client_fee_cents', e.client_fee_cents,"
-    "    'gross_cents', e.gross_cents, 'organiser_part_cents', e.organiser_part_cents,"
-    "    'client_share_cents', e.client_share_cents, 'state', e.state, 'note', e.note,"
-    "    'recorded_by', e.recorded_by, 'recorded_at', " TS("e.recorded_at") ","
-    "    'updated_at', " TS("e.updated_at") ", 'approved_by', e.approved_by,"
-    "    'approved_at', " TS("e.approved_at") ", 'deleted_by', e.deleted_by,"
-    "    'deleted_at', " TS("e.deleted_at") ", 'settlement_id', e.settlement_id,"
-    "    'settled_at', " TS("e.settled_at") ", 'paid_at', " TS("e.paid_at") ","
-    "    'credited_quantity', " QTY("e.credited_quantity") ", 'version', e.version,"
-    "    'credits', coalesce((SELECT json_agg(json_build_object("
-    "        'id', x.id, 'quantity', " QTY("x.quantity") ", 'reason_code', x.reason_code,"
-    "        'explanation', x.explanation, 'gross_cents', x.gross_cents,"
-    "        'organiser_part_cents', x.organiser_part_cents,"
-    "        'client_share_cents', x.client_share_cents, 'created_by', x.created_by,"
-    "        'created_at', " TS("x.created_at") ", 'settlement_id', x.settlement_id)"
-    "        ORDER BY x.created_at, x.id) FROM psop.credits x WHERE x.event_id = e.id), '[]')"
-    "   )) ORDER BY e.date, e.recorded_at, e.id)"
+    " 'events', coalesce((SELECT json_agg(" VIEW_ORDER_EVENT_JSON
+    "   ORDER BY e.date, e.recorded_at, e.id)"
     "  FROM psop.service_events e WHERE e.order_id = o.id), '[]'))::text"
     " FROM psop.orders o WHERE o.id = $1::uuid";
 /* clang-format on */
@@ -184,9 +165,19 @@ int view_order_put(struct rds *rds, struct pgc *pg, const char *order_id, char *
 int view_order_put_many(struct rds *rds, struct pgc *pg, const char *ids_array, long *written,
                         char *err, size_t errlen)
 {
-    static const struct view_doc_key keys[] = {{ORDER_SQL, VIEW_ORDER_KEY_FMT},
-                                               {EVENTS_SQL, VIEW_ORDER_EVENTS_KEY_FMT}};
-    return view_doc_put_keys(rds, pg, keys, 2, ids_array, written, err, errlen);
+    long events = 0;
+    int rc = view_order_doc_put_many(rds, pg, ids_array, written, err, errlen);
+    if (rc == 0)
+        rc = view_events_put_many(VED_ORDER, rds, pg, ids_array, &events, err, errlen);
+    *written += events;
+    return rc;
+}
+
+int view_order_doc_put_many(struct rds *rds, struct pgc *pg, const char *ids_array, long *written,
+                            char *err, size_t errlen)
+{
+    static const struct view_doc_key keys[] = {{ORDER_SQL, VIEW_ORDER_KEY_FMT}};
+    return view_doc_put_keys(rds, pg, keys, 1, ids_array, written, err, errlen);
 }
 
 int view_contract_put(struct rds *rds, struct pgc *pg, const char *contract_id, char *err,

@@ -4,7 +4,8 @@
  * the workers (refresh after COMMIT), the api's PostgreSQL fallback and
  * `psopctl cache rebuild`; each stored document is ONE SQL statement.
  *
- * Redis keys (hash {v, d}, rds_put_versioned, no TTL):
+ * Redis keys (hash {v, d}, rds_put_versioned, no TTL; the events document
+ * itemised, views/view_events_delta.h):
  *   psop:order:{order_id}          the order document (below)
  *   psop:order-events:{order_id}   the order's service events
  *   psop:contract:{contract_id}    the contract and its price history
@@ -94,10 +95,17 @@ int view_contract_put(struct rds *rds, struct pgc *pg, const char *contract_id, 
 void view_contract_refresh(struct rds *rds, struct pgc *pg, const char *contract_id);
 
 /* The documents of many orders (ids_array: a uuid[] literal "{a,b}") in one
- * statement per key kind, pipelined into Redis (view_doc_put_many): what a
- * worker batch and `psopctl cache rebuild` use. *written counts keys. */
+ * statement per key kind, pipelined into Redis: the order documents
+ * (view_doc_put_many) and the events documents, itemised
+ * (views/view_events_delta.h). What a worker batch and `psopctl cache
+ * rebuild` use. *written counts keys. */
 int view_order_put_many(struct rds *rds, struct pgc *pg, const char *ids_array, long *written,
                         char *err, size_t errlen);
+
+/* The order documents alone (psop:order:{id}), for orders whose events
+ * document was kept by delta (views/view_events_delta.h). */
+int view_order_doc_put_many(struct rds *rds, struct pgc *pg, const char *ids_array, long *written,
+                            char *err, size_t errlen);
 
 /* Rewrites every order's and contract's keys (psopctl cache rebuild). */
 int view_order_rebuild_all(struct rds *rds, struct pgc *pg, long *written, char *err,

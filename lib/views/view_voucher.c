@@ -14,8 +14,8 @@
 #include "views/view_provider.h"
 #include "core/xmalloc.h"
 
-#include "views/view_voucher_delta.h"
-#include "views/view_voucher_sql.h"
+#include "views/view_events_delta.h"
+#include "views/view_events_sql.h"
 
 /* clang-format off */
 static const char VOUCHER_SQL[] =
@@ -367,7 +367,7 @@ int view_voucher_put_many(struct rds *rds, struct pgc *pg, const char *ids_array
     long events = 0;
     int rc = view_voucher_doc_put_many(rds, pg, ids_array, written, err, errlen);
     if (rc == 0)
-        rc = view_voucher_events_put_many(rds, pg, ids_array, &events, err, errlen);
+        rc = view_events_put_many(VED_VOUCHER, rds, pg, ids_array, &events, err, errlen);
     *written += events;
     return rc;
 }

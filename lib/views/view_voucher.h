@@ -151,13 +151,13 @@ int view_voucher_put(struct rds *rds, struct pgc *pg, const char *voucher_id, ch
 /* The documents of many vouchers (ids_array: a uuid[] literal "{a,b}") in one
  * statement per key kind, pipelined into Redis: the voucher documents
  * (view_doc_put_many) and the events documents, itemised
- * (views/view_voucher_delta.h). What a worker batch and `psopctl cache
+ * (views/view_events_delta.h). What a worker batch and `psopctl cache
  * rebuild` use. *written counts keys. */
 int view_voucher_put_many(struct rds *rds, struct pgc *pg, const char *ids_array, long *written,
                           char *err, size_t errlen);
 
 /* The voucher documents alone (psop:voucher:{id}), for vouchers whose events
- * document was kept by delta (views/view_voucher_delta.h). */
+ * document was kept by delta (views/view_events_delta.h). */
 int view_voucher_doc_put_many(struct rds *rds, struct pgc *pg, const char *ids_array, long *written,
                               char *err, size_t errlen);
 

@@ -7,7 +7,7 @@
  *             before itemised documents did it (read ~80 KB at 200 events,
  *             parse, replace the event, sort, serialise, write back), on a
  *             key of its own (psop:bench:events-whole:{id});
- *   itemised  views/view_voucher_delta.h as the voucher worker runs it: the
+ *   itemised  views/view_events_delta.h as the voucher worker runs it: the
  *             changed events read from PostgreSQL (one statement per call of
  *             BATCH vouchers) and written as items.
  * The whole way is given its event for free (no PostgreSQL): a bound in its
@@ -32,7 +32,7 @@
 #include "store/pgc.h"
 #include "store/rds.h"
 #include "views/view_voucher.h"
-#include "views/view_voucher_delta.h"
+#include "views/view_events_delta.h"
 
 enum { BATCH = 10 };
 
@@ -92,13 +92,13 @@ static int whole_patch(struct rds *r, struct voucher *v)
 static int itemised_patch(struct rds *r, struct pgc *pg, struct voucher *vs, size_t nv, size_t at,
                           size_t n)
 {
-    struct vv_delta d[BATCH];
+    struct ved_delta d[BATCH];
     char err[512];
     for (size_t i = 0; i < n; i++) {
         struct voucher *v = &vs[(at + i) % nv];
-        d[i] = (struct vv_delta){v->id, v->version, v->version, v->event_ids, false};
+        d[i] = (struct ved_delta){v->id, v->version, v->version, v->event_ids, false};
     }
-    return view_voucher_events_delta(r, pg, d, n, err, sizeof(err)) == (long)n ? 0 : -1;
+    return view_events_delta(VED_VOUCHER, r, pg, d, n, err, sizeof(err)) == (long)n ? 0 : -1;
 }
 
 /* The VOUCHERS vouchers with the most events, an event of each, their
