@@ -455,7 +455,7 @@ static enum apply_result check_band(struct apply_ctx *ctx, const struct se_paren
 static const char ORDER_FACTS_SQL[] =
     "WITH m AS (SELECT to_char($2::date, 'YYYY-MM') AS m), "
     " ed AS (SELECT order_id, contract_id, quantity - credited_quantity AS q "
-    "   FROM psop.service_events WHERE id = $4::uuid AND order_id IS NOT NULL "
+    "   FROM psop.service_events WHERE id = $4::uuid "
     "     AND state <> 'deleted' AND to_char(date, 'YYYY-MM') = (SELECT m FROM m)) "
     "SELECT EXISTS (SELECT 1 FROM psop.holidays WHERE date = $2::date), "
     " coalesce((SELECT used FROM psop.order_usage "

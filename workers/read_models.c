@@ -295,13 +295,16 @@ static json_t *rm_deltas(struct rds *rds, struct pgc *pg, const json_t *touched)
         patch_family(rds, pg, touched, f, patched[f]);
         any += json_object_size(patched[f]);
     }
-    json_t *out = any ? json_array() : json_incref((json_t *)touched);
+    if (!any) {
+        for (size_t f = 0; f < NFAMILIES; f++)
+            json_decref(patched[f]);
+        return json_incref((json_t *)touched);
+    }
+    json_t *out = json_array();
     size_t i;
     const json_t *t;
     json_array_foreach(touched, i, t)
     {
-        if (!any)
-            break;
         const char *kind = json_string_value(json_array_get(t, 0));
         const char *id = json_string_value(json_array_get(t, 1));
         const char *doc_kind = NULL;

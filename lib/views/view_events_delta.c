@@ -209,3 +209,15 @@ int view_events_put_many(enum ved_parent kind, struct rds *rds, struct pgc *pg,
     PQclear(r);
     return rc;
 }
+
+int view_events_put_with_docs(enum ved_parent kind, view_put_many_fn doc_many, struct rds *rds,
+                              struct pgc *pg, const char *ids_array, long *written, char *err,
+                              size_t errlen)
+{
+    long events = 0;
+    int rc = doc_many(rds, pg, ids_array, written, err, errlen);
+    if (rc == 0)
+        rc = view_events_put_many(kind, rds, pg, ids_array, &events, err, errlen);
+    *written += events;
+    return rc;
+}

@@ -27,6 +27,7 @@
 
 #include "store/pgc.h"
 #include "store/rds.h"
+#include "views/view_doc.h"
 
 /* Read-model kinds of one changed event for apply_touch()/rm_refresh: the id
  * is "<parent id> <event id> <parent version after the command>". */
@@ -57,5 +58,12 @@ long view_events_delta(enum ved_parent kind, struct rds *rds, struct pgc *pg, st
  * with err. */
 int view_events_put_many(enum ved_parent kind, struct rds *rds, struct pgc *pg,
                          const char *ids_array, long *written, char *err, size_t errlen);
+
+/* A whole rebuild of the parents of ids_array: their own documents
+ * (doc_many), then their events documents (view_events_put_many); *written
+ * counts the keys of both. 0, or -1 with err. */
+int view_events_put_with_docs(enum ved_parent kind, view_put_many_fn doc_many, struct rds *rds,
+                              struct pgc *pg, const char *ids_array, long *written, char *err,
+                              size_t errlen);
 
 #endif

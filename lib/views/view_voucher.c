@@ -364,12 +364,8 @@ int view_voucher_put(struct rds *rds, struct pgc *pg, const char *voucher_id, ch
 int view_voucher_put_many(struct rds *rds, struct pgc *pg, const char *ids_array, long *written,
                           char *err, size_t errlen)
 {
-    long events = 0;
-    int rc = view_voucher_doc_put_many(rds, pg, ids_array, written, err, errlen);
-    if (rc == 0)
-        rc = view_events_put_many(VED_VOUCHER, rds, pg, ids_array, &events, err, errlen);
-    *written += events;
-    return rc;
+    return view_events_put_with_docs(VED_VOUCHER, view_voucher_doc_put_many, rds, pg, ids_array,
+                                     written, err, errlen);
 }
 
 int view_voucher_doc_put_many(struct rds *rds, struct pgc *pg, const char *ids_array, long *written,

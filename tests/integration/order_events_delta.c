@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "e2e_http.h"
+#include "rds_test.h"
 #include "store/pgc.h"
 #include "store/rds.h"
 #include "views/view_order.h"
@@ -52,16 +53,9 @@ static void world_init(struct world *w)
                    w->oid, w->org, e2e_code(e, "oed-c-"), w->cid, w->oid + 24));
 }
 
-/* A field of the order's events key, or -1 when absent. */
 static long long events_field(struct rds *r, const char *oid, const char *field)
 {
-    char key[128];
-    snprintf(key, sizeof(key), VIEW_ORDER_EVENTS_KEY_FMT, oid);
-    redisReply *rep = rds_command(r, "HGET %s %s", key, field);
-    cr_assert_not_null(rep);
-    long long n = rep->type == REDIS_REPLY_STRING ? atoll(rep->str) : -1;
-    freeReplyObject(rep);
-    return n;
+    return st_redis_hfield(r, VIEW_ORDER_EVENTS_KEY_FMT, oid, field);
 }
 
 /* The stored events document equals the one PostgreSQL builds whole;
@@ -80,15 +74,7 @@ static size_t expect_events_whole(struct rds *r, struct pgc *pg, const char *oid
     free(text);
     json_t *whole = view_order_events(pg, oid, NULL, err, sizeof(err));
     cr_assert_not_null(whole, "%s", err);
-    size_t n = json_array_size(json_object_get(whole, "events"));
-    char *a = json_dumps(stored, JSON_SORT_KEYS | JSON_COMPACT);
-    char *b = json_dumps(whole, JSON_SORT_KEYS | JSON_COMPACT);
-    cr_expect_str_eq(a, b, "order %s: the stored events document differs from the whole one", oid);
-    free(a);
-    free(b);
-    json_decref(stored);
-    json_decref(whole);
-    return n;
+    return st_expect_same_events(stored, whole, "order", oid);
 }
 
 Test(order_events_delta, kept_by_delta_equals_the_whole_one, .timeout = 300)

@@ -14,6 +14,7 @@
 #include "commands.h"
 #include "core/date.h"
 #include "harness.h"
+#include "rds_test.h"
 #include "store/pgc.h"
 #include "store/rds.h"
 #include "store/topics.h"
@@ -955,16 +956,9 @@ static void assert_usage_is_the_events_aggregate(struct pgc *pg, const char *vou
     json_decref(doc);
 }
 
-/* The field of the events key, or -1 when absent. */
 static long long events_field(struct rds *r, const char *vid, const char *field)
 {
-    char key[128];
-    snprintf(key, sizeof(key), VIEW_VOUCHER_EVENTS_KEY_FMT, vid);
-    redisReply *rep = rds_command(r, "HGET %s %s", key, field);
-    cr_assert_not_null(rep);
-    long long n = rep->type == REDIS_REPLY_STRING ? atoll(rep->str) : -1;
-    freeReplyObject(rep);
-    return n;
+    return st_redis_hfield(r, VIEW_VOUCHER_EVENTS_KEY_FMT, vid, field);
 }
 
 /* The stored events document must be the one PostgreSQL builds whole;
@@ -975,15 +969,7 @@ static size_t expect_events_whole(struct vworld *w, struct rds *r, struct pgc *p
     json_t *stored = redis_doc(w, r, VIEW_VOUCHER_EVENTS_KEY_FMT, vid);
     json_t *whole = view_voucher_events(pg, vid, NULL, err, sizeof(err));
     cr_assert_not_null(whole, "%s", err);
-    size_t n = json_array_size(json_object_get(whole, "events"));
-    char *a = json_dumps(stored, JSON_SORT_KEYS | JSON_COMPACT);
-    char *b = json_dumps(whole, JSON_SORT_KEYS | JSON_COMPACT);
-    cr_expect_str_eq(a, b, "voucher %s: the stored document differs from the whole one", vid);
-    free(a);
-    free(b);
-    json_decref(stored);
-    json_decref(whole);
-    return n;
+    return st_expect_same_events(stored, whole, "voucher", vid);
 }
 
 Test(voucher, events_document_kept_by_delta_equals_the_whole_one, .timeout = 240)
