@@ -14,7 +14,6 @@
  */
 #include "h_service_event.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +21,7 @@
 
 #include "core/decimal.h"
 #include "domain/budget.h"
+#include "core/ids.h"
 #include "core/money.h"
 #include "outbox.h"
 #include "store/topics.h"
@@ -84,10 +84,10 @@ void se_touch_event(struct apply_ctx *ctx, const struct se_parent *p, const char
     /* The events document is patched with this event alone when the batch's
      * versions of the voucher or order form an unbroken chain
      * (workers/read_models.c). */
-    char d[160];
-    snprintf(d, sizeof(d), "%s %s %lld", p->id, event_id, p->version);
-    for (char *c = d; *c; c++) /* PostgreSQL's spelling of the ids */
-        *c = (char)tolower((unsigned char)*c);
+    char pid[UUID_STR_LEN], eid[UUID_STR_LEN], d[160]; /* PostgreSQL's spelling of the ids */
+    ids_lower(pid, p->id);
+    ids_lower(eid, event_id);
+    snprintf(d, sizeof(d), "%s %s %lld", pid, eid, p->version);
     apply_touch(ctx, p->kind == SE_VOUCHER ? VIEW_VOUCHER_DELTA_KIND : VIEW_ORDER_DELTA_KIND, d);
 }
 

@@ -251,7 +251,6 @@ static void patch_family(struct rds *rds, struct pgc *pg, const json_t *touched,
         return;
     }
     struct ved_delta *d = xcalloc(n, sizeof(*d));
-    json_t **ids = xcalloc(n, sizeof(*ids));
     const char *pid;
     json_t *x;
     json_object_foreach(by, pid, x)
@@ -265,7 +264,6 @@ static void patch_family(struct rds *rds, struct pgc *pg, const json_t *touched,
         json_t *unused;
         json_object_foreach(json_object_get(x, "events"), eid, unused)
             json_array_append_new(evs, json_string(eid));
-        ids[m] = evs;
         d[m++] = (struct ved_delta){pid, lo - 1, hi, evs, false};
     }
     char err[512];
@@ -276,9 +274,8 @@ static void patch_family(struct rds *rds, struct pgc *pg, const json_t *touched,
     for (size_t i = 0; i < m; i++) {
         if (d[i].done)
             json_object_set_new(patched, d[i].parent_id, json_true());
-        json_decref(ids[i]);
+        json_decref((json_t *)d[i].event_ids); /* made above; d borrows it */
     }
-    free(ids);
     free(d);
     json_decref(by);
 }
