@@ -66,7 +66,7 @@ chaos_world() {
   PTOK=$(psopctl token --ttl 7200 --role provider --sub chaos-erp --provider "$PROV")
   export PSOP_CHAOS_READ_TOKEN=$ORGTOK
   log "setup: organiser, service type $ST, provider"
-  chaos_send "$ADMIN" PUT "/v1/organisers/$ORG" '{"name":"Kaaoskunta","business_id":"'"$(ytunnus)"'","iban":"FI2112345600000785","invoice_prefix":"CH'"$((RANDOM % 1000))"'","settlement_day":5,"auto_approve_days":0}' &&
+  chaos_send "$ADMIN" PUT "/v1/organisers/$ORG" '{"name":"Kaaoskunta","business_id":"'"$(ytunnus)"'","iban":"FI2112345600000785","invoice_prefix":"CH'"$(uuid | tr -d - | tr a-f A-F | cut -c1-8)"'","settlement_day":5,"auto_approve_days":0}' &&
     chaos_send "$ADMIN" PUT "/v1/service-types/$ST" '{"name":"Kaaossiivous","unit":"hour","vat_rate_bp":0,"client_share_allowed":true}' &&
     chaos_send "$PTOK" POST /v1/providers "{\"id\":\"$PROV\",\"business_id\":\"$(ytunnus)\",\"name\":\"Kaaos Oy\",\"iban\":\"FI8740060010005678\",\"email\":\"laskutus@example.fi\"}" &&
     chaos_send "$PTOK" POST "/v1/providers/$PROV/applications" "{\"organiser_id\":\"$ORG\",\"service_type\":\"$ST\",\"rulebook_version\":\"2026-1\"}" &&

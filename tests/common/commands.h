@@ -97,7 +97,7 @@ static inline unsigned tc_rand(void)
 }
 
 /* A random checksum-valid Y-tunnus "NNNNNNN-C" (out: 10 bytes). */
-static inline void tc_ytunnus(char out[10])
+static inline void tc_ytunnus_random(char out[10])
 {
     static const int w[7] = {7, 9, 10, 5, 8, 4, 2};
     for (;;) {
@@ -114,6 +114,23 @@ static inline void tc_ytunnus(char out[10])
         out[9] = '\0';
         return;
     }
+}
+
+/* A checksum-valid Y-tunnus no organiser or provider in the stack's database
+ * holds yet. Random alone is not enough: the suites leave thousands of
+ * organisers and providers in one database, and among 9.1 million numbers a
+ * repeat is then a matter of a few runs (the birthday bound), which the
+ * uniqueness rules reject as duplicate_business_id. */
+static inline void tc_ytunnus(char out[10])
+{
+    PGconn *pg = h_pg();
+    do
+        tc_ytunnus_random(out);
+    while (h_pg_ll(pg,
+                   "SELECT (SELECT count(*) FROM psop.organisers WHERE business_id = '%s') + "
+                   "(SELECT count(*) FROM psop.providers WHERE business_id = '%s')",
+                   out, out) > 0);
+    PQfinish(pg);
 }
 
 /* A random checksum-valid Finnish IBAN "FIkk" + 14 digits (out: 19 bytes). */
