@@ -23,9 +23,17 @@ ytunnus() { # a random valid Finnish business id (weights 7 9 10 5 8 4 2, mod 11
     for ((i = 0; i < 7; i++)); do s=$((s + ${d:i:1} * w[i])); done
     r=$((s % 11))
     [ $r -eq 1 ] && continue
-    [ $r -eq 0 ] && echo "$d-0" || echo "$d-$((11 - r))"
+    [ $r -eq 0 ] && d="$d-0" || d="$d-$((11 - r))"
+    ytunnus_taken "$d" && continue
+    echo "$d"
     return
   done
+}
+
+ytunnus_taken() { # true when an organiser or provider of the stack's database has it
+  # (the suites before the chaos run leave thousands; unknown counts as free)
+  [ -n "${PSOP_PG_DSN:-}" ] && command -v psql >/dev/null || return 1
+  [ "$(psql "$PSOP_PG_DSN" -XAtc "SELECT EXISTS (SELECT 1 FROM psop.organisers WHERE business_id = '$1') OR EXISTS (SELECT 1 FROM psop.providers WHERE business_id = '$1')" 2>/dev/null)" = t ]
 }
 
 chaos_send() { # chaos_send TOKEN METHOD PATH BODY: must be applied (setup only)
