@@ -185,10 +185,14 @@ void pub_send_all(struct pub *p, const struct pub_msg *msgs, size_t n, pub_done_
      * reference keeps the op alive until its deadline or completion. */
     o->outstanding = 1;
     o->refs = 1;
-    o->deadline = clock_deadline(p->timeout_ms);
     pthread_mutex_lock(&p->mu);
+    /* Taken under the lock, so the list stays in deadline order and the
+     * deadline thread, which sleeps until the head's, needs waking only
+     * when this op is the head (not once per request). */
+    o->deadline = clock_deadline(p->timeout_ms);
     list_append(p, o);
-    pthread_cond_signal(&p->cond);
+    if (p->head == o)
+        pthread_cond_signal(&p->cond);
     pthread_mutex_unlock(&p->mu);
 
     for (size_t i = 0; i < n; i++) {
