@@ -31,7 +31,7 @@ ytunnus() { # a random valid Finnish business id (weights 7 9 10 5 8 4 2, mod 11
 }
 
 ytunnus_taken() { # true when an organiser or provider of the stack's database has it
-  # (the suites before the chaos run leave thousands; unknown counts as free)
+  # (the suites before the chaos run leave hundreds; unknown counts as free)
   [ -n "${PSOP_PG_DSN:-}" ] && command -v psql >/dev/null || return 1
   [ "$(psql "$PSOP_PG_DSN" -XAtc "SELECT EXISTS (SELECT 1 FROM psop.organisers WHERE business_id = '$1') OR EXISTS (SELECT 1 FROM psop.providers WHERE business_id = '$1')" 2>/dev/null)" = t ]
 }
