@@ -17,6 +17,7 @@
 #include <microhttpd.h>
 
 #include "cmd_status.h"
+#include "conn_guard.h"
 #include "command.h"
 #include "wire/envelope.h"
 #include "wire/traceparent.h"
@@ -52,6 +53,7 @@ struct api_server {
     struct api_deps d;
     struct MHD_Daemon *mhd;
     int port;
+    struct conn_guard *guard; /* the header block's deadline (conn_guard.h) */
     atomic_int draining;
     atomic_long suspended;
 };
@@ -242,20 +244,6 @@ static const char *framing_refusal(struct MHD_Connection *c)
     if (f.host > 1)
         return "more than one Host header";
     return NULL;
-}
-
-static void peer_ip(struct MHD_Connection *c, char *out, size_t cap)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    snprintf(out, cap, "unknown");
-    if (!ci || !ci->client_addr)
-        return;
-    const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)cap);
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)cap);
 }
 
 /* application/json with optional parameters; a charset, if any, is UTF-8. */
@@ -1126,7 +1114,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         pthread_mutex_init(&r->mu, NULL);
         snprintf(r->method, sizeof(r->method), "%s", method);
         snprintf(r->path, sizeof(r->path), "%s", url);
-        peer_ip(conn, r->ip, sizeof(r->ip));
+        conn_peer_ip(conn, r->ip, sizeof(r->ip));
+        conn_guard_headers_in(conn);
         *con_cls = r;
         metrics_inflight_add(s->d.metrics, 1);
         r->phase = PH_HEADERS;
@@ -1192,8 +1181,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)conn;
     struct api_server *s = cls;
+    conn_guard_request_done(conn); /* the next request's headers are timed from now */
     struct req *r = *con_cls;
     if (!r)
         return;
@@ -1284,6 +1273,12 @@ struct api_server *api_server_start(const struct api_deps *deps, char *err, size
     }
 
     unsigned threads = cfg->api_threads > 0 ? (unsigned)cfg->api_threads : 1;
+    s->guard = conn_guard_new(cfg->api_conn_timeout_s * 1000LL + CONN_GUARD_SLACK_MS);
+    if (!s->guard) {
+        snprintf(err, errlen, "cannot start the connection guard's thread");
+        free(s);
+        return NULL;
+    }
     s->mhd = MHD_start_daemon(
         flags, (uint16_t)cfg->api_port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
         mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
@@ -1291,10 +1286,12 @@ struct api_server *api_server_start(const struct api_deps *deps, char *err, size
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->api_per_ip_conn_limit,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->api_conn_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-        (unsigned)1, MHD_OPTION_END);
+        on_completed, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_CONNECTION,
+        conn_guard_notify, s->guard, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+        MHD_OPTION_END);
     if (!s->mhd) {
         snprintf(err, errlen, "cannot listen on %s:%d", addr, cfg->api_port);
+        conn_guard_free(s->guard);
         free(s);
         return NULL;
     }
@@ -1344,5 +1341,6 @@ void api_server_stop(struct api_server *s)
     if (!s)
         return;
     MHD_stop_daemon(s->mhd);
+    conn_guard_free(s->guard);
     free(s);
 }

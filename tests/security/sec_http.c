@@ -237,3 +237,71 @@ Test(sec_http, a_slow_body_is_timed_out_by_the_replica, .timeout = 90)
     cr_expect_lt(took, 45.0, "closed after %.0f s", took);
     cr_expect(n == 0 || strstr(buf, " 408 ") != NULL, "answer: %s", buf);
 }
+
+/* Reads one answer to a small GET from fd (its head and what follows within
+ * 300 ms) into buf; false when the peer closed or nothing came in 5 s. */
+static bool read_answer(int fd, char *buf, size_t cap)
+{
+    size_t n = 0;
+    double t0 = h_now(), head_at = 0;
+    while (h_now() - t0 < 5.0 && n + 1 < cap) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 100) <= 0) {
+            if (head_at > 0 && h_now() - head_at > 0.3)
+                break;
+            continue;
+        }
+        ssize_t r = recv(fd, buf + n, cap - 1 - n, 0);
+        if (r <= 0)
+            return false;
+        n += (size_t)r;
+        buf[n] = '\0';
+        if (head_at == 0 && strstr(buf, "\r\n\r\n"))
+            head_at = h_now();
+    }
+    buf[n] = '\0';
+    return head_at > 0;
+}
+
+/* Straight to a replica (issue 14 item 4): a header trickling in a byte every
+ * 3 s is cut off (connection closed) once api_conn_timeout_s + 5 s (35 s) have
+ * passed since the connection was ready for the request, on a new connection
+ * and on a kept-alive one after its first answer (api/conn_guard.h). */
+Test(sec_http, a_slow_header_is_timed_out_by_the_replica, .timeout = 120)
+{
+    const char *slow = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+    for (int kept_alive = 0; kept_alive < 2; kept_alive++) {
+        int fd = tl_connect(sec_replica_port());
+        cr_assert_geq(fd, 0);
+        char buf[4096];
+        if (kept_alive) {
+            const char *first = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+            cr_assert_gt(send(fd, first, strlen(first), MSG_NOSIGNAL), 0);
+            cr_assert(read_answer(fd, buf, sizeof(buf)), "no answer to the first request");
+            cr_assert(strncmp(buf, "HTTP/1.1 200", 12) == 0, "first answer: %s", buf);
+        }
+        bool closed;
+        double took = trickle(fd, slow, 70.0, 3000, buf, sizeof(buf), &closed);
+        cr_expect(closed, "kept-alive %d: the connection stayed open %.0f s", kept_alive, took);
+        cr_expect_lt(took, 45.0, "kept-alive %d: closed after %.0f s", kept_alive, took);
+        cr_expect_gt(took, 25.0, "kept-alive %d: closed already after %.0f s", kept_alive, took);
+    }
+}
+
+/* The header deadline never cuts an idle kept-alive connection that a
+ * balancer reuses before libmicrohttpd's idle timeout (30 s): after 25 s of
+ * silence the next request is answered on the same connection. */
+Test(sec_http, an_idle_kept_alive_connection_is_still_served, .timeout = 60)
+{
+    int fd = tl_connect(sec_replica_port());
+    cr_assert_geq(fd, 0);
+    const char *req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    char buf[4096];
+    cr_assert_gt(send(fd, req, strlen(req), MSG_NOSIGNAL), 0);
+    cr_assert(read_answer(fd, buf, sizeof(buf)), "no answer to the first request");
+    sleep(25);
+    cr_assert_gt(send(fd, req, strlen(req), MSG_NOSIGNAL), 0);
+    cr_expect(read_answer(fd, buf, sizeof(buf)), "the idle connection was closed");
+    cr_expect(strncmp(buf, "HTTP/1.1 200", 12) == 0, "second answer: %s", buf);
+    close(fd);
+}
