@@ -3,7 +3,8 @@
 # interval (no pidstat on the dev box): reads utime+stime of every process
 # from /proc at the start and the end, names the stack's processes from
 # .run/pids/*.pid (api-1, worker-voucher-2, ...), groups PostgreSQL backends,
-# (this stack's by its postmaster, other stacks' apart), and prints the groups using >= 1 % of one core, busiest first.
+# (this stack's by its postmaster, other stacks' apart), and prints the groups using >= 1 % of one core, busiest first,
+# then the whole machine's busy, idle, iowait and steal time (steal: CPU the hypervisor gave elsewhere).
 # Run it next to psop-bench-e2e: tests/bench/cpu_sample.sh 20 & psop-bench-e2e ...
 set -euo pipefail
 secs=${1:-10}
@@ -35,8 +36,16 @@ name_of() {
   esac
 }
 a=$(mktemp); b=$(mktemp)
+cpu0=$(head -1 /proc/stat)
 snap >"$a"; sleep "$secs"; snap >"$b"
+cpu1=$(head -1 /proc/stat)
 join <(sort "$a") <(sort "$b") | while read -r pid t0 t1; do
   d=$((t1 - t0)); if [ $d -gt 0 ]; then echo "$(name_of "$pid")|$d"; fi
 done | awk -F'|' -v hz="$hz" -v s="$secs" '{c[$1]+=$2} END {for (k in c) { p=100*c[k]/hz/s; if (p>=1) printf "%6.1f%%  %s\n", p, k }}' | sort -rn
 rm -f "$a" "$b"
+# The whole machine over the same interval, in % of all its cores: on a
+# virtual machine the hypervisor's "steal" is CPU the stack did not get.
+echo "$cpu0" "$cpu1" | awk '{ for (i = 2; i <= 11; i++) d[i] = $(i + 11) - $i
+  tot = 0; for (i = 2; i <= 9; i++) tot += d[i]; if (tot <= 0) exit
+  printf "machine: busy %.0f%%  idle %.0f%%  iowait %.0f%%  steal %.0f%% (of all cores)\n",
+    100 * (d[2] + d[3] + d[4] + d[7] + d[8]) / tot, 100 * d[5] / tot, 100 * d[6] / tot, 100 * d[9] / tot }'

@@ -9,7 +9,8 @@
 #      (6 000 commands, 80 % service_event.record) drained from
 #      processed_commands (e2e_runs.sh), with the CPU per process;
 #   4. planned send -> visible (200 applied) at half that rate for 20 s.
-# One JSON line per series in OUTDIR/history.jsonl, progress on the terminal.
+# One JSON line per series in OUTDIR/history.jsonl (with the machine's steal
+# in each phase), progress on the terminal.
 set -euo pipefail
 # shellcheck source=tests/bench/stack_env.sh
 source "$(dirname "$0")/stack_env.sh"
@@ -37,8 +38,14 @@ for e in ${EVENTS_LIST:-3 200}; do
   echo "   sustained $sustained applied/s; applied at $half/s" >&2
   APPLIED_RATES="$half" ACK_STEPS="" "$here/e2e_runs.sh" "$d/run.txt" "$d"
   python3 - "$d" "$e" "$peer" <<'PY' | tee -a "$out/history.jsonl"
-import json, sys
+import json, re, sys
 d, e, peer = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+def steal(step):  # the machine's steal during a step (cpu_sample.sh), or None
+    try:
+        m = re.search(r"steal (\d+)%", open(d + "/cpu-" + step + ".txt").read())
+    except OSError:
+        return None
+    return int(m.group(1)) if m else None
 runs = [json.loads(l) for l in open(d + "/runs.jsonl")]
 ack = [r for r in runs if r["mode"] != "applied"][-1]
 app = [r for r in runs if r["mode"] == "applied"][-1]
@@ -46,7 +53,9 @@ print(json.dumps({"events_per_voucher": e, "peer_tps": peer["tps"], "peer_p99_ms
                   "sustained_applied_per_s": ack["pg"]["applied_per_s"],
                   "ratio_to_peer": round(ack["pg"]["applied_per_s"] / peer["tps"], 2),
                   "half_rate": app["planned_rate"], "visible_p50_ms": app["latency_ms"]["p50"],
-                  "visible_p99_ms": app["latency_ms"]["p99"], "status": app["status"]}))
+                  "visible_p99_ms": app["latency_ms"]["p99"], "status": app["status"],
+                  "steal_pct": {"peer": peer.get("machine_steal_pct"), "burst": steal("ack-2000"),
+                                "half_rate": steal("applied-%d" % app["planned_rate"])}}))
 PY
 done
 echo "== $(date -u +%H:%M:%S) done: $out/history.jsonl (CPU per step in $out/events-*/cpu-*.txt)" >&2

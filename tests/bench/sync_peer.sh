@@ -30,11 +30,17 @@ bench_table peer_vouchers "n int PRIMARY KEY, voucher_id uuid, provider_id uuid,
 
 rm -f "$out"/peer-log*
 echo "== $(date -u +%H:%M:%S) sync peer: pgbench, $clients clients, ${secs} s, $nv vouchers" >&2
+# The CPU per process and the machine's steal during the peer, as for the
+# pipeline's steps: a peer that ran while the hypervisor took a third of the
+# machine is not the same reference (docs/benchmarks.md).
+"$here/cpu_sample.sh" "$secs" >"$out/peer-cpu.txt" 2>&1 &
+sampler=$!
 pgbench -n -M prepared -c "$clients" -j 2 -T "$secs" -P 5 -D nv="$nv" -f "$here/sync_peer.sql" \
   -l --log-prefix="$out/peer-log" "$PSOP_PG_DSN" >"$out/peer-pgbench.txt" 2>"$out/peer-progress.txt" || {
   tail -20 "$out/peer-progress.txt" >&2
   exit 1
 }
+wait "$sampler"
 # Per-transaction log: client_id transaction_no time_us script_no epoch epoch_us
 cat "$out"/peer-log* | awk '{print $3}' | sort -n >"$out/peer-latency-us.txt"
 python3 - "$out" "$clients" "$secs" <<'PY'
@@ -46,8 +52,10 @@ tps = float(re.search(r"tps = ([0-9.]+)", txt).group(1))
 failed = re.search(r"number of failed transactions: (\d+)", txt)
 def pct(p):
     return round(lat[min(len(lat) - 1, int(len(lat) * p))] / 1000.0, 1) if lat else None
+steal = re.search(r"steal (\d+)%", open(out + "/peer-cpu.txt").read())
 print(json.dumps({"what": "sync peer (pgbench, one transaction per service_event.record)",
                   "clients": clients, "seconds": secs, "tps": round(tps, 1),
+                  "machine_steal_pct": int(steal.group(1)) if steal else None,
                   "p50_ms": pct(0.50), "p99_ms": pct(0.99), "transactions": len(lat),
                   "failed": int(failed.group(1)) if failed else 0}))
 PY
