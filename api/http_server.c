@@ -631,6 +631,23 @@ static json_t *answer_secrets(struct req *r, json_t *doc)
     return out;
 }
 
+static enum MHD_Result add_header_size(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value)
+{
+    (void)kind;
+    *(size_t *)cls += strlen(key) + 2 + (value ? strlen(value) : 0) + 2; /* "k: v\r\n" */
+    return MHD_YES;
+}
+
+/* The header lines' size as sent ("name: value" and CRLF each, the request
+ * line not counted): what HAProxy's req.hdrs,length measures for its 431. */
+static size_t header_block_size(struct MHD_Connection *c)
+{
+    size_t n = 0;
+    MHD_get_connection_values(c, MHD_HEADER_KIND, add_header_size, &n);
+    return n;
+}
+
 static enum MHD_Result on_headers(struct req *r, const char *url, const char *method)
 {
     struct api_server *s = r->srv;
@@ -638,7 +655,12 @@ static enum MHD_Result on_headers(struct req *r, const char *url, const char *me
 
     /* The target as sent, before MHD decoded it: no NUL, no encoded '/'. */
     if (r->raw_uri != RAW_URI_OK)
-        return respond_problem(r, 400, raw_uri_reason(r->raw_uri));
+        return respond_problem(r, r->raw_uri == RAW_URI_TOO_LONG ? 414 : 400,
+                               raw_uri_reason(r->raw_uri));
+    if (header_block_size(r->conn) > RAW_HEADERS_MAX)
+        return respond_problem(
+            r, 431,
+            "the request's header block is over the limit of " RAW_STR(RAW_HEADERS_MAX) " bytes");
     const char *ambiguous = framing_refusal(r->conn);
     if (ambiguous) {
         /* Answered at once, body unread, connection closed: nothing after

@@ -168,7 +168,7 @@ static void remove_required(json_t *schema, const char *field)
 
 static json_t *problem_responses(void)
 {
-    static const int statuses[] = {400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 503};
+    static const int statuses[] = {400, 401, 403, 404, 405, 409, 413, 414, 415, 422, 429, 431, 503};
     json_t *r = json_object();
     for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
         char k[8];
@@ -324,7 +324,7 @@ static void operation_id(const struct route *rt, char *out, size_t cap)
 static json_t *command_operation(const struct jschema_registry *reg, json_t *schemas,
                                  const struct route *rt, char *err, size_t errlen)
 {
-    static const int errs[] = {400, 401, 403, 409, 413, 415, 422, 429, 503};
+    static const int errs[] = {400, 401, 403, 409, 413, 414, 415, 422, 429, 431, 503};
     char name[128], comp[160], opid[128];
     snprintf(name, sizeof(name), "commands/%s", rt->type);
     component_name(name, comp, sizeof(comp));
@@ -397,7 +397,7 @@ static json_t *command_operation(const struct jschema_registry *reg, json_t *sch
 
 static json_t *batch_operation(json_t *schemas)
 {
-    static const int errs[] = {400, 401, 403, 409, 413, 415, 422, 429, 503};
+    static const int errs[] = {400, 401, 403, 409, 413, 414, 415, 422, 429, 431, 503};
     json_t *items = json_array();
     json_t *seen = json_object();
     size_t n;
@@ -646,8 +646,8 @@ static json_t *read_operation(const struct route *rt)
     char full[768];
     snprintf(full, sizeof(full), "%s Roles: %s.", desc, roles[0] ? roles : "anyone");
 
-    static const int auth_errs[] = {401, 403, 404, 422, 429, 503};
-    static const int anon_errs[] = {404, 422, 429, 503};
+    static const int auth_errs[] = {401, 403, 404, 414, 422, 429, 431, 503};
+    static const int anon_errs[] = {404, 414, 422, 429, 431, 503};
     json_t *responses = rt->roles == ROLE_NONE
                             ? error_refs(anon_errs, sizeof(anon_errs) / sizeof(anon_errs[0]))
                             : error_refs(auth_errs, sizeof(auth_errs) / sizeof(auth_errs[0]));

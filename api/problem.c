@@ -17,9 +17,11 @@ static const struct status_name names[] = {
     {409, "idempotency-conflict", "Conflict"},
     {411, "length-required", "Length Required"},
     {413, "body-too-large", "Content Too Large"},
+    {414, "uri-too-long", "URI Too Long"},
     {415, "unsupported-media-type", "Unsupported Media Type"},
     {422, "validation", "Unprocessable Content"},
     {429, "rate-limited", "Too Many Requests"},
+    {431, "header-fields-too-large", "Request Header Fields Too Large"},
     {500, "internal", "Internal Server Error"},
     {503, "unavailable", "Service Unavailable"},
 };

@@ -17,7 +17,8 @@ enum raw_uri_verdict raw_uri_check(const char *uri)
         return RAW_URI_OK;
     bool in_query = false;
     enum raw_uri_verdict v = RAW_URI_OK;
-    for (const char *p = uri; *p; p++) {
+    const char *p = uri;
+    for (; *p; p++) {
         if (*p == '?')
             in_query = true;
         if (*p != '%')
@@ -27,6 +28,8 @@ enum raw_uri_verdict raw_uri_check(const char *uri)
         if (!in_query && (pct(p, '2', 'F') || pct(p, '5', 'C')))
             v = RAW_URI_ENCODED_SLASH;
     }
+    if (v == RAW_URI_OK && (size_t)(p - uri) > RAW_URI_MAX)
+        return RAW_URI_TOO_LONG;
     return v;
 }
 
@@ -37,6 +40,8 @@ const char *raw_uri_reason(enum raw_uri_verdict v)
         return "the request target contains an encoded NUL (%00)";
     case RAW_URI_ENCODED_SLASH:
         return "the path contains an encoded '/' or '\\' (%2F, %5C): ids never do";
+    case RAW_URI_TOO_LONG:
+        return "the request target is over the limit of " RAW_STR(RAW_URI_MAX) " bytes";
     default:
         return "";
     }

@@ -1,7 +1,8 @@
 /*
  * The protocol as an attacker uses it (issue 14 items 4, 9, 10): security
  * headers on every answer, HAProxy's own refusals as problem+json, an
- * oversized body refused with 413 every time, a slow body timed out.
+ * oversized body refused with 413 every time, an over-long target or header
+ * block refused with 414 / 431, a slow body or header timed out.
  * Run: source .run/stack.env; build/tests/security/security_sec_http
  */
 #include "sec_common.h"
@@ -147,6 +148,50 @@ Test(sec_http, encoded_slashes_and_nul_are_refused, .timeout = 60)
             expect_problem(paths[k], &r, 400);
             tl_resp_free(&r);
         }
+    free(tok);
+}
+
+/* Over-long targets and header blocks (issue 14 item 9): 414 and 431 as
+ * problem+json through HAProxy and straight to a replica, with the same
+ * limits (8 KiB, 12 KiB: api/raw_uri.h); just under them, served. */
+Test(sec_http, an_over_long_target_or_header_block_is_414_or_431, .timeout = 60)
+{
+    char *tok = tl_token("admin", NULL, NULL, NULL, 300);
+    int ports[] = {haproxy_port(), sec_replica_port()};
+    const char *where[] = {"HAProxy", "replica"};
+    size_t cap = 16 * 1024;
+    char *path = malloc(cap), *extra = malloc(cap);
+    for (size_t i = 0; i < 2; i++) {
+        struct tl_resp r;
+        /* A target of 8 300 bytes, then one of 8 000 (404: no such voucher). */
+        size_t lens[] = {8300, 8000};
+        int want[] = {414, 404};
+        for (size_t k = 0; k < 2; k++) {
+            snprintf(path, cap, "/v1/vouchers/");
+            memset(path + 13, 'a', lens[k] - 13);
+            path[lens[k]] = '\0';
+            cr_assert_eq(tl_request(ports[i], "GET", path, tok, NULL, NULL, NULL, &r), 0);
+            expect_problem(where[i], &r, want[k]);
+            tl_resp_free(&r);
+        }
+        /* A header block of ~13 000 bytes, then one of ~11 000. */
+        size_t hl[] = {13000, 11000};
+        int hwant[] = {431, 200};
+        for (size_t k = 0; k < 2; k++) {
+            snprintf(extra, cap, "X-Big: ");
+            memset(extra + 7, 'b', hl[k]);
+            memcpy(extra + 7 + hl[k], "\r\n", 3);
+            cr_assert_eq(tl_request(ports[i], "GET", "/healthz", tok, NULL, NULL, extra, &r), 0);
+            if (hwant[k] == 200)
+                cr_expect_eq(r.status, 200, "%s: a header block under the limit: %d", where[i],
+                             r.status);
+            else
+                expect_problem(where[i], &r, hwant[k]);
+            tl_resp_free(&r);
+        }
+    }
+    free(path);
+    free(extra);
     free(tok);
 }
 
