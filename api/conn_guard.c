@@ -30,7 +30,6 @@ struct conn_guard {
     bool stop;
     struct tracked *head;
     pthread_t thread;
-    atomic_ulong cut;
 };
 
 bool conn_guard_overdue(long long since_ms, long long now_ms, long long limit_ms)
@@ -64,7 +63,6 @@ static void sweep(struct conn_guard *g)
         if (!atomic_compare_exchange_strong(&t->waiting_since_ms, &since, 0))
             continue;
         shutdown(t->fd, SHUT_RDWR);
-        atomic_fetch_add(&g->cut, 1);
         char ms[32];
         snprintf(ms, sizeof(ms), "%lld", now - since);
         LOG_WARN("request headers not complete in time: connection closed", "ip", t->ip,
@@ -177,9 +175,4 @@ void conn_guard_request_done(struct MHD_Connection *c)
     struct tracked *t = tracked_of(c);
     if (t)
         atomic_store(&t->waiting_since_ms, clock_mono_ms());
-}
-
-unsigned long conn_guard_cut(const struct conn_guard *g)
-{
-    return g ? atomic_load(&g->cut) : 0;
 }

@@ -40,9 +40,6 @@ void conn_guard_notify(void *cls, struct MHD_Connection *c, void **socket_contex
 void conn_guard_headers_in(struct MHD_Connection *c);
 void conn_guard_request_done(struct MHD_Connection *c);
 
-/* Connections the guard has cut since it started. */
-unsigned long conn_guard_cut(const struct conn_guard *g);
-
 /* Pure: whether a connection waiting for headers since since_ms (0: not
  * waiting) is past the limit at now_ms. */
 bool conn_guard_overdue(long long since_ms, long long now_ms, long long limit_ms);

@@ -15,8 +15,9 @@
 /* The longest request target (path and query) served; HAProxy's
  * configuration refuses the same (scripts/dev, docker/haproxy.cfg). */
 #define RAW_URI_MAX 8192
-/* The largest header block served (request line and headers, as
- * libmicrohttpd counts it), likewise: 431 beyond it. */
+/* The largest block of header lines served ("name: value" and CRLF each,
+ * the request line not counted, as HAProxy's req.hdrs,length), likewise:
+ * 431 beyond it. */
 #define RAW_HEADERS_MAX 12288
 #define RAW_STR_(x) #x
 #define RAW_STR(x) RAW_STR_(x)
