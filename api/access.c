@@ -13,7 +13,7 @@ static const char *key_id_of(const char *sub)
     return strncmp(sub, "apikey:", 7) == 0 && ids_uuid_valid(sub + 7) ? sub + 7 : NULL;
 }
 
-char *access_record(const struct access_rec *a, const char **key)
+json_t *access_record_json(const struct access_rec *a)
 {
     char id[UUID_STR_LEN], at[32];
     ids_uuid7(id);
@@ -39,8 +39,16 @@ char *access_record(const struct access_rec *a, const char **key)
         json_object_set_new(rec, "ip", json_string(a->ip));
     if (a->traceparent && *a->traceparent)
         json_object_set_new(rec, "traceparent", json_string(a->traceparent));
+    return rec;
+}
+
+char *access_record(const struct access_rec *a, const char **key)
+{
+    json_t *rec = access_record_json(a);
     char *text = json_dumps(rec, JSON_COMPACT);
     json_decref(rec);
+    /* As access_record_key() reads it from the record (a worker's key for
+     * the record a command carried): checked by tests/unit/api_access.c. */
     if (a->client_id && *a->client_id)
         *key = a->client_id;
     else if (a->resource_id && *a->resource_id)

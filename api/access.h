@@ -4,11 +4,14 @@
  *
  * The front builds one record per answered read of a client-data route (a
  * route row with `audit` set: 200, and the denials 403 and 404) and one per
- * command about a client (voucher and order commands), produces it on
- * psop.audit with acks=all, and answers a read only once it is acknowledged
- * (503 when it cannot be). The record format is schemas/audit/access_record.json;
- * the audit worker (workers/audit.h) writes it to psop.access_log. Pure
- * functions; thread-safe.
+ * command about a client (voucher, order and mandate commands). A read's
+ * record is produced on psop.audit with acks=all, and the read answered only
+ * once it is acknowledged (503 when it cannot be). A command's record
+ * travels inside the command (envelope v5, `access`) and the worker that
+ * takes the verdict writes it to the outbox for psop.audit; with
+ * envelope_version below 5 it is produced beside the command, as a read's. The record format is
+ * schemas/audit/access_record.json; the audit worker (workers/audit.h) writes it to
+ * psop.access_log. Pure functions; thread-safe.
  */
 #ifndef PSOP_API_ACCESS_H
 #define PSOP_API_ACCESS_H
@@ -31,8 +34,13 @@ struct access_rec {
     const char *traceparent; /* NULL or "" when none */
 };
 
-/* The record's JSON text (malloc'd) and, in key, the Kafka key: the client id,
- * else the resource id, else the actor's sub (borrowed from a). */
+/* The record (new reference): schemas/audit/access_record.json, with a
+ * new id and the current time. */
+json_t *access_record_json(const struct access_rec *a);
+
+/* The record's JSON text (malloc'd) and, in key, the Kafka key
+ * (wire/access_key.h: the client id, else the resource id, else the actor's
+ * sub; borrowed from a). */
 char *access_record(const struct access_rec *a, const char **key);
 
 /* The resource type of a command row about a client: "voucher" or "order"

@@ -415,6 +415,9 @@ int cmd_finalize(struct cmd_batch *b, const struct actor *ac, const struct cmd_o
         }
         if (!it->resource_id)
             it->resource_id = it->key;
+        json_t *access =
+            o->envelope_version >= 5 && o->access_of ? o->access_of(o->access_ctx, it) : NULL;
+        it->access_inside = access != NULL;
         struct envelope_head h = {.id = it->command_id,
                                   .type = it->type,
                                   .version = o->envelope_version,
@@ -423,8 +426,10 @@ int cmd_finalize(struct cmd_batch *b, const struct actor *ac, const struct cmd_o
                                   .idempotency_key = o->idem_key,
                                   .traceparent = o->traceparent,
                                   .request_digest = o->request_digest,
-                                  .on_behalf_of = b->on_behalf_of};
+                                  .on_behalf_of = b->on_behalf_of,
+                                  .access = access};
         it->payload = envelope_build(&h, it->data);
+        json_decref(access);
         it->payload_len = it->payload ? strlen(it->payload) : 0;
         if (!it->payload)
             add_err(e, prefix, NULL, "cannot be serialized");

@@ -42,6 +42,7 @@ struct cmd_item {
     const char *key;         /* borrowed from data */
     char *payload;           /* the serialized envelope, owned */
     size_t payload_len;
+    bool access_inside; /* the envelope carries the access record (v5) */
 };
 
 struct cmd_batch {
@@ -78,6 +79,11 @@ struct cmd_origin {
     int envelope_version;       /* lib/wire/envelope.h */
     const char *request_digest; /* hex SHA-256 of method, path and body of a keyed
                                  * request, or NULL; written from envelope version 3 */
+    /* The access record of an item (new reference), or NULL when the item
+     * is about no client; asked once its row and key are known, and written
+     * into the envelope from version 5. May be NULL. */
+    json_t *(*access_of)(void *ctx, const struct cmd_item *it);
+    void *access_ctx;
 };
 
 /* Chooses each item's row and key and serializes its envelope.

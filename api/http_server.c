@@ -34,6 +34,7 @@
 #include "core/clock.h"
 #include "problem.h"
 #include "access.h"
+#include "wire/access_key.h"
 #include "read.h"
 #include "store/topics.h"
 #include "router.h"
@@ -963,11 +964,12 @@ static enum MHD_Result respond_cmd_error(struct req *r, struct cmd_error *e)
 }
 
 /* The access record of a command about a client (api/access.h), or NULL
- * for every other command. The client is the data's (voucher.grant,
- * order.create); for a command on an existing voucher or order the audit
- * worker takes it from the row. */
-static char *command_record(struct req *r, const struct cmd_item *it, const char **key)
+ * for every other command (new reference). The client is the data's
+ * (voucher.grant, order.create); for a command on an existing voucher or
+ * order the audit worker takes it from the row. */
+static json_t *command_record(void *ctx, const struct cmd_item *it)
 {
+    struct req *r = ctx;
     const char *type = access_command_resource(it->row);
     if (!type)
         return NULL;
@@ -982,7 +984,7 @@ static char *command_record(struct req *r, const struct cmd_item *it, const char
                            .status = 202,
                            .ip = r->ip,
                            .traceparent = r->traceparent};
-    return access_record(&a, key);
+    return access_record_json(&a);
 }
 
 /* The whole body is in: parse, validate, claim the key, publish, suspend. */
@@ -1084,7 +1086,9 @@ static enum MHD_Result on_complete(struct req *r)
                                 .idem_key = r->has_idem ? r->idem_key : NULL,
                                 .request_digest = r->has_idem ? r->idem_fp : NULL,
                                 .traceparent = r->traceparent[0] ? r->traceparent : NULL,
-                                .envelope_version = s->d.cfg->envelope_version};
+                                .envelope_version = s->d.cfg->envelope_version,
+                                .access_of = command_record,
+                                .access_ctx = r};
     r->batch.on_behalf_of = r->on_behalf_of[0] ? r->on_behalf_of : NULL;
     if (cmd_finalize(&r->batch, &r->actor, &origin, &e) < 0) {
         if (r->has_idem)
@@ -1093,17 +1097,21 @@ static enum MHD_Result on_complete(struct req *r)
     }
     snprintf(r->first_command_id, sizeof(r->first_command_id), "%s", r->batch.items[0].command_id);
 
-    /* Each command and, for a command about a client, its access record:
+    /* Each command and, for a command about a client whose envelope does
+     * not carry its access record (envelope_version below 5), the record:
      * acknowledged together or the request is a 503. */
     struct pub_msg *msgs = xcalloc(2 * r->batch.n, sizeof(*msgs));
     char **recs = xcalloc(r->batch.n, sizeof(*recs));
+    json_t **rec_json = xcalloc(r->batch.n, sizeof(*rec_json));
     size_t nm = 0;
     for (size_t i = 0; i < r->batch.n; i++) {
         const struct cmd_item *it = &r->batch.items[i];
         msgs[nm++] = (struct pub_msg){it->row->topic, it->key, it->payload, it->payload_len};
-        recs[i] = command_record(r, it, &msgs[nm].key);
-        if (recs[i]) {
+        json_t *rec = rec_json[i] = it->access_inside ? NULL : command_record(r, it);
+        if (rec) {
+            recs[i] = json_dumps(rec, JSON_COMPACT);
             msgs[nm].topic = TOPIC_AUDIT;
+            msgs[nm].key = access_record_key(rec);
             msgs[nm].payload = recs[i];
             msgs[nm].len = strlen(recs[i]);
             nm++;
@@ -1111,9 +1119,12 @@ static enum MHD_Result on_complete(struct req *r)
     }
     r->phase = PH_WAIT;
     pub_send_all(s->d.pub, msgs, nm, on_published, r);
-    for (size_t i = 0; i < r->batch.n; i++)
+    for (size_t i = 0; i < r->batch.n; i++) {
         free(recs[i]);
+        json_decref(rec_json[i]);
+    }
     free(recs);
+    free(rec_json);
     free(msgs);
     return suspend_until_published(r, answer_published);
 }

@@ -14,6 +14,8 @@
 #include "core/log.h"
 #include "produce_wait.h"
 #include "core/xmalloc.h"
+#include "store/topics.h"
+#include "wire/access_key.h"
 
 /* A fixed advisory-lock key: the relay leader. */
 #define RELAY_LOCK_KEY "727001"
@@ -48,17 +50,25 @@ void outbox_add(struct apply_ctx *ctx, const char *topic, const char *key, const
                                                  topic, "key", key, "payload", ce));
 }
 
+void outbox_add_access(json_t *events, json_t *access)
+{
+    json_array_append_new(events, json_pack("{s:O, s:s, s:s, s:O}", "event_id",
+                                            json_object_get(access, "id"), "topic", TOPIC_AUDIT,
+                                            "key", access_record_key(access), "payload", access));
+}
+
 int outbox_write(struct pgc *pg, json_t *events, char *err, size_t errlen)
 {
     if (json_array_size(events) == 0)
         return 0;
     char *doc = json_dumps(events, JSON_COMPACT | JSON_REAL_PRECISION(15));
     const char *params[] = {doc};
-    PGresult *r = pgc_query(pg,
-                            "INSERT INTO psop.outbox (event_id, topic, key, payload) "
-                            "SELECT (e->>'event_id')::uuid, e->>'topic', e->>'key', e->'payload' "
-                            "FROM jsonb_array_elements($1::jsonb) AS e",
-                            1, params, err, errlen);
+    PGresult *r =
+        pgc_query(pg,
+                  "INSERT INTO psop.outbox (event_id, topic, key, payload) "
+                  "SELECT (e->>'event_id')::uuid, e->>'topic', e->>'key', e->'payload' "
+                  "FROM jsonb_array_elements($1::jsonb) AS e ON CONFLICT (event_id) DO NOTHING",
+                  1, params, err, errlen);
     free(doc);
     if (!r)
         return -1;

@@ -25,7 +25,13 @@
 void outbox_add(struct apply_ctx *ctx, const char *topic, const char *key, const char *type,
                 json_t *data);
 
-/* Inserts staged events (ctx->events) in one statement. 0/-1. */
+/* Stages on events the access record a command carried (envelope v5), as
+ * it is, for psop.audit: keyed as the front keys a read's record, its id
+ * the outbox row's event id (a record written twice is one row). */
+void outbox_add_access(json_t *events, json_t *access);
+
+/* Inserts staged events (ctx->events) in one statement; an event id the
+ * outbox already holds is left as it is. 0/-1. */
 int outbox_write(struct pgc *pg, json_t *events, char *err, size_t errlen);
 
 /* Publishes events (array of staged events) and marks the acknowledged ones

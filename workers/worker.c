@@ -259,6 +259,10 @@ static void settle(struct worker *w, struct slot *s, enum apply_result res, stru
                                               ctx->resource_id[0] ? ctx->resource_id : NULL));
     if (ctx->events)
         json_array_extend(batch_events, ctx->events);
+    /* The command's access record, whatever the verdict, once: a duplicate
+     * never comes here (docs/domain.md, "Access log and representation"). */
+    if (c->access)
+        outbox_add_access(batch_events, c->access);
     s->out = res == APPLY_OK ? OUT_APPLIED : OUT_REJECTED;
     snprintf(s->reason, sizeof(s->reason), "%s", res == APPLY_OK ? "" : ctx->reason);
     snprintf(s->resource_id, sizeof(s->resource_id), "%s", ctx->resource_id);
@@ -500,7 +504,7 @@ retry:
  * effort beyond a few tries: the message itself is safe in the DLQ. */
 static void record_parked(struct worker *w, struct slot *slots, size_t n)
 {
-    json_t *rows = json_array();
+    json_t *rows = json_array(), *access = json_array();
     for (size_t i = 0; i < n; i++) {
         struct slot *s = &slots[i];
         if (s->out != OUT_POISON)
@@ -509,6 +513,12 @@ static void record_parked(struct worker *w, struct slot *slots, size_t n)
             parked_row(s->parsed ? &s->cmd : NULL, s->msg->payload, s->msg->len, s->reason);
         if (!row)
             continue;
+        if (s->parsed && s->cmd.access) {
+            /* Its access record, with the verdict (as settle() does). */
+            size_t at = json_array_size(access);
+            outbox_add_access(access, s->cmd.access);
+            json_object_set_new(json_array_get(access, at), "command_id", json_string(s->cmd.id));
+        }
         json_object_set_new(row, "kafka_topic", json_string(rd_kafka_topic_name(s->msg->rkt)));
         json_object_set_new(row, "kafka_partition", json_integer((int)s->msg->partition));
         json_object_set_new(row, "kafka_offset", json_integer((json_int_t)s->msg->offset));
@@ -516,10 +526,13 @@ static void record_parked(struct worker *w, struct slot *slots, size_t n)
     }
     if (json_array_size(rows) == 0) {
         json_decref(rows);
+        json_decref(access);
         return;
     }
     char *doc = json_dumps(rows, JSON_COMPACT);
-    const char *p[] = {doc};
+    char *adoc = json_dumps(access, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    json_decref(access);
+    const char *p[] = {doc, adoc};
     PGresult *r = NULL;
     char err[512] = "";
     for (int attempt = 0; attempt < 3 && !r; attempt++) {
@@ -527,11 +540,13 @@ static void record_parked(struct worker *w, struct slot *slots, size_t n)
             sleep_ms(200);
         if (!ensure_pg(w))
             break;
+        /* One statement: the verdicts and the access records of the
+         * commands newly recorded, together or not at all. */
         r = pgc_query(
             w->pg,
-            "INSERT INTO psop.processed_commands (command_id, type, status, reason, actor_sub, "
-            " actor_role, actor_org, actor_provider, actor_client, received_at, kafka_topic, "
-            " kafka_partition, kafka_offset) "
+            "WITH done AS (INSERT INTO psop.processed_commands (command_id, type, status, "
+            " reason, actor_sub, actor_role, actor_org, actor_provider, actor_client, "
+            " received_at, kafka_topic, kafka_partition, kafka_offset) "
             "SELECT x.command_id, x.type, x.status, x.reason, x.actor_sub, x.actor_role, "
             " x.actor_org, x.actor_provider, x.actor_client, "
             " coalesce(x.received_at, now()), x.kafka_topic, x.kafka_partition, x.kafka_offset "
@@ -539,10 +554,17 @@ static void record_parked(struct worker *w, struct slot *slots, size_t n)
             " reason text, actor_sub text, actor_role text, actor_org text, actor_provider text, "
             " actor_client text, received_at timestamptz, "
             " kafka_topic text, kafka_partition int, kafka_offset bigint) "
-            "ON CONFLICT (command_id) DO NOTHING RETURNING command_id::text",
-            1, p, err, sizeof(err));
+            "ON CONFLICT (command_id) DO NOTHING RETURNING command_id), "
+            "rec AS (INSERT INTO psop.outbox (event_id, topic, key, payload) "
+            " SELECT (e->>'event_id')::uuid, e->>'topic', e->>'key', e->'payload' "
+            " FROM jsonb_array_elements($2::jsonb) AS e "
+            " WHERE (e->>'command_id')::uuid IN (SELECT command_id FROM done) "
+            " ON CONFLICT (event_id) DO NOTHING) "
+            "SELECT command_id::text FROM done",
+            2, p, err, sizeof(err));
     }
     free(doc);
+    free(adoc);
     if (!r) {
         LOG_WARN("parked commands: verdicts not recorded", "error", err, NULL);
         json_decref(rows);

@@ -59,7 +59,7 @@ static const struct cfg_entry table[] = {
     E(worker_heartbeat_file, CFG_STR, ""),
     E(settlement_due_days, CFG_INT, "14"),
     E(audit_retention_days, CFG_INT, "4383"),
-    E(envelope_version, CFG_INT, "4"),
+    E(envelope_version, CFG_INT, "5"),
 };
 #undef E
 #define N_TABLE (sizeof(table) / sizeof(table[0]))

@@ -20,6 +20,7 @@ static const struct {
     {"traceparent", 2},
     {"request_digest", 3},
     {"on_behalf_of", 4},
+    {"access", 5},
 };
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
 
@@ -67,6 +68,8 @@ char *envelope_build(const struct envelope_head *h, json_t *data)
         json_object_set_new(env, "request_digest", json_string(h->request_digest));
     if (h->on_behalf_of && *h->on_behalf_of && h->version >= 4)
         json_object_set_new(env, "on_behalf_of", json_string(h->on_behalf_of));
+    if (h->access && h->version >= 5)
+        json_object_set(env, "access", h->access);
     json_object_set(env, "data", data); /* borrows: data stays the caller's */
     char *out = json_dumps(env, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(env);
@@ -116,6 +119,8 @@ int envelope_parse(const struct jschema_registry *reg, int reader_version, const
     e->traceparent = opt_str(root, "traceparent");
     e->request_digest = opt_str(root, "request_digest");
     e->on_behalf_of = opt_str(root, "on_behalf_of");
+    e->access =
+        json_is_object(json_object_get(root, "access")) ? json_object_get(root, "access") : NULL;
     e->data = json_object_get(root, "data");
     if (actor_from_json(json_object_get(root, "actor"), &e->actor) < 0) {
         snprintf(err, errlen, "envelope invalid: /actor cannot be read");

@@ -11,6 +11,11 @@
  *   v4  v3 + on_behalf_of? (the client a client token acts for under a
  *       mandate; a v3 reader drops it and refuses the command as another
  *       client's, which is safe while workers roll)
+ *   v5  v4 + access? (the access record of a command about a client,
+ *       schemas/audit/access_record.json: the worker that takes the
+ *       command's verdict writes it to the outbox for psop.audit, instead of
+ *       the front producing it beside the command; a v4 reader drops it, so
+ *       workers roll to v5 before the api writes it: docs/decisions.md)
  *
  * The rule that lets old and new replicas share a consumer group: a new
  * envelope version may only add optional top-level fields. A reader that
@@ -45,7 +50,7 @@ int envelope_downgrade(json_t *env, int reader_version);
  * envelope_build, a worker reads it with envelope_parse.
  *   {id, type, schema_version, actor{sub, role, org?, provider?, client?},
  *    received_at, idempotency_key?, traceparent? (v2), request_digest? (v3),
- *    on_behalf_of? (v4), data} */
+ *    on_behalf_of? (v4), access? (v5), data} */
 struct envelope {
     json_t *root; /* owned: the whole envelope */
     const char *id;
@@ -56,6 +61,7 @@ struct envelope {
     const char *traceparent;     /* envelope v2; NULL when absent */
     const char *request_digest;  /* envelope v3: the keyed request's digest; NULL when absent */
     const char *on_behalf_of;    /* envelope v4: the represented client; NULL when absent */
+    json_t *access;              /* envelope v5: the command's access record, borrowed; or NULL */
     struct actor actor;
     json_t *data; /* borrowed from root */
 };
@@ -73,6 +79,7 @@ struct envelope_head {
     const char *traceparent;
     const char *request_digest; /* written only with idempotency_key */
     const char *on_behalf_of;   /* v4: the represented client, or NULL */
+    json_t *access;             /* v5: the access record (borrowed), or NULL */
 };
 
 /* The envelope's compact JSON (malloc'd; NULL if data cannot be serialised).

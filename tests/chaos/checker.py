@@ -28,9 +28,15 @@ workers settle:
               integrations subscribe to) that no broker acknowledged within
               --events-wait seconds after the settle: the worker's own send,
               or the relay's after a fault, must get every one out
+  access_records_lost / access_records_doubled
+              a command about a client has exactly one access record
+              (docs/domain.md): the records in psop.access_log of the load's
+              commands on the scenario's vouchers (action command, by a
+              provider, at or after the run's start), against the run's
+              commands that have a verdict, within --events-wait seconds
 
-Prints one JSON line; exits 1 when lost, duplicated, unexpected, rejected or
-events_unpublished is not zero, or when --max-error-rate / --max-status rules are broken.
+Prints one JSON line; exits 1 when lost, duplicated, unexpected, rejected,
+events_unpublished, access_records_lost or access_records_doubled is not zero, or when --max-error-rate / --max-status rules are broken.
 
   checker.py --records run.tsv --vouchers V1,V2 [--settle 120]
              [--max-error-rate 0] [--forbid-status 202-when-down ...]
@@ -95,6 +101,22 @@ def unpublished_events(command_ids, since_ms, wait_s):
         left, total = int(row[0]), int(row[1])
         if left == 0 or time.time() > deadline:
             return left, total
+        time.sleep(1)
+
+
+def access_records(vouchers, since_ms, want, wait_s):
+    """The access records of the load's commands on the vouchers, waiting up
+    to wait_s for them to reach want (the audit worker writes them a moment
+    after the verdict, and a relay's after a fault)."""
+    ids = "'{" + ",".join(vouchers) + "}'::text[]"
+    deadline = time.time() + wait_s
+    while True:
+        n = int(psql("SELECT count(*) FROM psop.access_log WHERE action = 'command' "
+                     "AND resource_type = 'voucher' AND actor_role = 'provider' "
+                     "AND resource_id = ANY(%s) AND at >= to_timestamp(%f);"
+                     % (ids, since_ms / 1000.0 - 1))[0][0])
+        if n >= want or time.time() > deadline:
+            return n
         time.sleep(1)
 
 
@@ -208,6 +230,13 @@ def main():
 
     unpublished, outbox_rows = unpublished_events([p[0] for p in pcs], since, args.events_wait)
 
+    # One access record per command of the load that has a verdict: known by
+    # its command id, or, where no answer named it, by its event id.
+    run_cids = {r["cid"] for r in recs if r["cid"]}
+    run_events = {r["event"] for r in recs}
+    with_verdict = sum(1 for p in pcs if p[0] in run_cids or p[3] in run_events)
+    n_access = access_records(vouchers, since, with_verdict, args.events_wait)
+
     n = len(recs)
     errors = n - len(acked)
     lat = [r["latency_ms"] for r in recs if r["status"] > 0]
@@ -229,6 +258,9 @@ def main():
         "rejected": len(rejected),
         "events": outbox_rows,
         "events_unpublished": unpublished,
+        "access_records": n_access,
+        "access_records_lost": max(0, with_verdict - n_access),
+        "access_records_doubled": max(0, n_access - with_verdict),
         "error_rate": round(errors / n, 5) if n else 0,
         "latency_ms": {"p50": round(pctl(lat, 0.5), 1), "p99": round(pctl(lat, 0.99), 1),
                        "max": round(max(lat) if lat else 0, 1)},
@@ -243,7 +275,8 @@ def main():
         res["refused_by_status"][k] = res["refused_by_status"].get(k, 0) + 1
     print(json.dumps(res))
     ok = (res["lost"] == 0 and res["duplicated"] == 0 and res["unexpected"] == 0 and res["rejected"] == 0
-          and res["events_unpublished"] == 0)
+          and res["events_unpublished"] == 0 and res["access_records_lost"] == 0
+          and res["access_records_doubled"] == 0)
     if args.max_error_rate is not None and res["error_rate"] > args.max_error_rate:
         ok = False
     return 0 if ok else 1

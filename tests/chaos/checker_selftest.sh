@@ -9,6 +9,9 @@
 #   events_unpublished: an outbox row of one of the run's commands that no
 #                broker acknowledged (inserted dated 10 minutes ahead, so the
 #                relay leaves it alone, checked, deleted again)
+#   access_records_doubled: a second access record of a command on one of
+#                the run's vouchers (inserted, checked, deleted again with the
+#                append-only trigger off for that one statement)
 # Needs PSOP_PG_DSN. Exits 0 when every anomaly was caught.
 set -uo pipefail
 rec=${1:?records}
@@ -65,4 +68,10 @@ fake=$(cat /proc/sys/kernel/random/uuid)
 caught_with_row events_unpublished \
   "INSERT INTO psop.outbox (event_id, topic, key, payload, created_at) VALUES ('$fake', 'psop.events.voucher', '$v', jsonb_build_object('psopcommandid', '$cid', 'selftest', true), now() + interval '10 minutes')" \
   "DELETE FROM psop.outbox WHERE event_id = '$fake'"
+
+# access_records_doubled
+fake=$(cat /proc/sys/kernel/random/uuid)
+caught_with_row access_records_doubled \
+  "INSERT INTO psop.access_log (id, at, actor_sub, actor_role, action, resource_type, resource_id, client_ids, status) VALUES ('$fake', now(), 'selftest', 'provider', 'command', 'voucher', '$v', '{}', 202)" \
+  "BEGIN; ALTER TABLE psop.access_log DISABLE TRIGGER access_log_no_update; DELETE FROM psop.access_log WHERE id = '$fake'; ALTER TABLE psop.access_log ENABLE TRIGGER access_log_no_update; COMMIT"
 exit $fail

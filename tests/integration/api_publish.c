@@ -214,6 +214,24 @@ Test(api_publish, every_command_route_lands_on_its_topic_with_its_key, .init = s
                                                  strcmp(json_string_value(v), rids[idx[k]]) == 0)
                 in_data = 1;
             cr_expect(in_data, "%s: resource_id %s not in data", c->type, rids[idx[k]]);
+            /* A command about a client carries its access record (v5):
+             * the worker that takes its verdict writes it to psop.audit. */
+            json_t *acc = json_object_get(env, "access");
+            bool about_client = (strcmp(c->topic, T_VOU) == 0 || strcmp(c->topic, T_ORD) == 0) &&
+                                strcmp(c->type, "service_event.auto_approve") != 0;
+            if (about_client) {
+                cr_expect(json_is_object(acc), "%s: no access record in the envelope", c->type);
+                cr_expect_str_eq(json_string_value(json_object_get(acc, "action")), "command");
+                cr_expect_eq(json_integer_value(json_object_get(acc, "status")), 202);
+                cr_expect_str_eq(
+                    json_string_value(json_object_get(json_object_get(acc, "resource"), "id")), key,
+                    "%s", c->type);
+                cr_expect_str_eq(
+                    json_string_value(json_object_get(json_object_get(acc, "actor"), "role")),
+                    c->role);
+            } else {
+                cr_expect_null(acc, "%s: an access record for a command about no client", c->type);
+            }
             json_decref(env);
         }
     }

@@ -6,7 +6,8 @@
  *  - the route table: every read route of client data carries `audit`, and
  *    every such route, read once with its own traceparent, leaves exactly
  *    one record in psop.access_log (a route that leaves none fails);
- *  - a command about a client leaves one record naming the client;
+ *  - a command about a client leaves one record naming the client, a
+ *    rejected one too;
  *  - GET /v1/audit: an organiser sees its own clients' records, paged by
  *    cursor, another organiser none; GET /v1/me/access-log: the client sees
  *    who read its data, without addresses;
@@ -100,6 +101,14 @@ static long records_of(struct world *w, const char *tp)
     return n;
 }
 
+/* The columns (an SQL text expression) of the one record with traceparent
+ * tp (malloc'd). */
+static char *record_text(struct world *w, const char *tp, const char *columns)
+{
+    return h_pg_value(w->pg, "SELECT %s FROM psop.access_log WHERE traceparent = '%s'", columns,
+                      tp);
+}
+
 /* True when a read route's pattern is about clients' data: a voucher, an
  * order, a settlement's lines, a client's list, the access log. */
 static bool client_data_route(const struct route *rt)
@@ -172,11 +181,9 @@ Test(e2e_audit, every_client_data_read_leaves_exactly_one_record, .timeout = 240
     json_decref(e2e_call(e, "GET", e2e_fmt(e, "/v1/vouchers/%s", w.vid), w.orga, NULL,
                          e2e_fmt(e, "traceparent: %s\r\n", tp), NULL, NULL));
     cr_assert_eq(records_of(&w, tp), 1);
-    char *who = h_pg_value(w.pg,
-                           "SELECT client_ids[1] || ' ' || organiser_id || ' ' || actor_sub || ' ' "
-                           "|| action || ' ' || resource_type || ' ' || status FROM "
-                           "psop.access_log WHERE traceparent = '%s'",
-                           tp);
+    char *who = record_text(&w, tp,
+                            "client_ids[1] || ' ' || organiser_id || ' ' || actor_sub || ' ' || "
+                            "action || ' ' || resource_type || ' ' || status");
     cr_expect_str_eq(who, e2e_fmt(e, "%s %s kasittelija-a read voucher 200", w.client, w.org));
     free(who);
     world_fini(&w);
@@ -195,10 +202,7 @@ Test(e2e_audit, a_denied_read_and_a_command_are_recorded_with_the_client, .timeo
                          e2e_fmt(e, "traceparent: %s\r\n", tp), &st, NULL));
     cr_expect_eq(st, 404);
     cr_assert_eq(records_of(&w, tp), 1);
-    char *v = h_pg_value(w.pg,
-                         "SELECT client_ids[1] || ' ' || organiser_id || ' ' || status FROM "
-                         "psop.access_log WHERE traceparent = '%s'",
-                         tp);
+    char *v = record_text(&w, tp, "client_ids[1] || ' ' || organiser_id || ' ' || status");
     cr_expect_str_eq(v, e2e_fmt(e, "%s %s 404", w.client, w.org), "the owner sees the denial");
     free(v);
     /* The grant of world_init: one command record naming the client. */
@@ -216,6 +220,30 @@ Test(e2e_audit, a_denied_read_and_a_command_are_recorded_with_the_client, .timeo
                        w.vid);
     }
     cr_expect_str_eq(v, e2e_fmt(e, "1 %s", w.client));
+    free(v);
+    world_fini(&w);
+}
+
+/* A command the worker rejects leaves its record too, once: the record
+ * travels inside the command (envelope v5) and the worker writes it with the
+ * verdict, whatever the verdict. */
+Test(e2e_audit, a_rejected_command_leaves_one_record, .timeout = 120)
+{
+    struct world w;
+    world_init(&w);
+    struct e2e *e = &w.e;
+    char *tp = new_trace(e);
+    int st;
+    char *raw;
+    json_decref(e2e_call(e, "PUT", e2e_fmt(e, "/v1/vouchers/%s/provider", w.vid), w.ctok,
+                         e2e_fmt(e, "{\"provider_id\":\"%s\"}", e2e_uuid(e)),
+                         e2e_fmt(e, "traceparent: %s\r\n%s", tp, E2E_WAIT), &st, &raw));
+    cr_expect_eq(st, 422, "a provider that does not exist: %s", raw);
+    cr_assert_eq(records_of(&w, tp), 1);
+    char *v = record_text(&w, tp,
+                          "action || ' ' || resource_type || ' ' || resource_id || ' ' || status "
+                          "|| ' ' || client_ids[1] || ' ' || actor_role");
+    cr_expect_str_eq(v, e2e_fmt(e, "command voucher %s 202 %s client", w.vid, w.client));
     free(v);
     world_fini(&w);
 }

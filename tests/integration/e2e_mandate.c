@@ -291,7 +291,8 @@ Test(e2e_mandate, a_proxy_reads_and_acts_for_the_client_while_the_mandate_is_in_
         h_sleep_ms(100);
         evs = h_pg_value(w.pg,
                          "SELECT coalesce(string_agg(payload->>'type', ' ' ORDER BY id), '') || "
-                         "' ' || count(published_at) FROM psop.outbox WHERE key = '%s'",
+                         "' ' || count(published_at) FROM psop.outbox WHERE key = '%s' "
+                         "AND topic LIKE 'psop.events.%%'",
                          mid);
     } while (strcmp(evs, "mandate.granted mandate.revoked 2") != 0 && h_now() < until);
     cr_expect_str_eq(evs, "mandate.granted mandate.revoked 2");

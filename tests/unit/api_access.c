@@ -9,6 +9,7 @@
 
 #include "../../workers/audit.h"
 #include "access.h"
+#include "wire/access_key.h"
 #include "router.h"
 #include "wire/jschema.h"
 #include "schemas.h"
@@ -107,4 +108,35 @@ Test(api_access, commands_about_a_client_are_the_voucher_order_and_mandate_ones)
         cr_expect_neq(strcmp(rows[i].type, "service_event.auto_approve"), 0);
     }
     cr_expect_geq(about, 18, "%d commands about a client", about);
+}
+
+/* The front keys a record on psop.audit as a worker keys the record a
+ * command carried (wire/access_key.h): client, else resource, else sub. */
+Test(api_access, the_front_and_a_worker_key_a_record_alike)
+{
+    struct actor a = {.sub = "hoitaja",
+                      .role = ROLE_PROVIDER,
+                      .provider = "0190a0b0-0000-7000-8000-000000000002"};
+    const struct {
+        const char *client, *resource, *want;
+    } cases[] = {
+        {"asiakas-3", "0190a0b0-0000-7000-8000-0000000000aa", "asiakas-3"},
+        {NULL, "0190a0b0-0000-7000-8000-0000000000aa", "0190a0b0-0000-7000-8000-0000000000aa"},
+        {"", NULL, "hoitaja"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct access_rec r = {.actor = &a,
+                               .action = "command",
+                               .resource_type = "voucher",
+                               .resource_id = cases[i].resource,
+                               .client_id = cases[i].client,
+                               .status = 202};
+        const char *key = NULL;
+        char *text = access_record(&r, &key);
+        json_t *rec = json_loads(text, 0, NULL);
+        cr_expect_str_eq(key, cases[i].want, "case %zu", i);
+        cr_expect_str_eq(access_record_key(rec), cases[i].want, "case %zu", i);
+        json_decref(rec);
+        free(text);
+    }
 }

@@ -12,6 +12,9 @@
 
 static struct actor org = {.sub = "u1", .role = ROLE_ORGANISER, .org = ORG};
 
+/* A version-1 origin without key or trace: what the id tests need. */
+static const struct cmd_origin V1_ORIGIN = {.received_at = "t", .envelope_version = 1};
+
 TestSuite(api_command, .init = t_schemas_setup, .fini = t_schemas_teardown);
 
 static int from_route(const char *method, const char *path, const char *body,
@@ -53,8 +56,11 @@ Test(api_command, path_parameters_fill_the_data)
 {
     struct cmd_batch b;
     revocation(&b);
-    json_t *env =
-        first_envelope(&b, &(struct cmd_origin){"2025-01-01T00:00:00.000Z", "k1", TP, 2, NULL});
+    json_t *env = first_envelope(&b, &(struct cmd_origin){.received_at = "2025-01-01T00:00:00.000Z",
+                                                          .idem_key = "k1",
+                                                          .traceparent = TP,
+                                                          .envelope_version = 2,
+                                                          .request_digest = NULL});
     cr_expect_str_eq(b.items[0].key, VOU);
     cr_expect_str_eq(b.items[0].resource_id, VOU);
     cr_expect_str_eq(json_string_value(json_object_get(env, "type")), "voucher.revoke");
@@ -106,8 +112,8 @@ Test(api_command, generated_ids_are_reused_by_a_retry)
     cr_assert_eq(from_route("POST", "/v1/vouchers", body, &org, &b, &e), 0);
     cmd_assign_ids(&b, NULL); /* fresh ids first, as the server does */
     cmd_assign_ids(&b, ids);  /* then the first attempt's, on IDEM_RETRY */
-    cr_assert_eq(cmd_finalize(&a, &org, &(struct cmd_origin){"t", NULL, NULL, 1, NULL}, &e), 0);
-    cr_assert_eq(cmd_finalize(&b, &org, &(struct cmd_origin){"t", NULL, NULL, 1, NULL}, &e), 0);
+    cr_assert_eq(cmd_finalize(&a, &org, &V1_ORIGIN, &e), 0);
+    cr_assert_eq(cmd_finalize(&b, &org, &V1_ORIGIN, &e), 0);
     cr_expect_str_eq(a.items[0].command_id, b.items[0].command_id);
     cr_expect_str_eq(a.items[0].resource_id, b.items[0].resource_id);
     cr_expect_str_eq(b.items[0].key, b.items[0].resource_id);
@@ -150,7 +156,7 @@ Test(api_command, accepted_shapes)
                               0, NULL);
     cr_assert_eq(cmd_from_commands(body, &org, reg, &b, &e), 0, "%s", e.detail);
     cmd_assign_ids(&b, NULL);
-    cr_assert_eq(cmd_finalize(&b, &org, &(struct cmd_origin){"t", NULL, NULL, 1, NULL}, &e), 0);
+    cr_assert_eq(cmd_finalize(&b, &org, &V1_ORIGIN, &e), 0);
     json_t *acc = cmd_accepted_json(&b);
     cr_expect_eq(json_array_size(json_object_get(acc, "commands")), 1);
     json_decref(acc);
@@ -161,15 +167,57 @@ Test(api_command, a_version_1_envelope_has_no_traceparent)
 {
     struct cmd_batch b;
     revocation(&b);
-    json_t *env =
-        first_envelope(&b, &(struct cmd_origin){"2025-01-01T00:00:00Z", NULL, TP, 1, NULL});
+    json_t *env = first_envelope(&b, &(struct cmd_origin){.received_at = "2025-01-01T00:00:00Z",
+                                                          .idem_key = NULL,
+                                                          .traceparent = TP,
+                                                          .envelope_version = 1,
+                                                          .request_digest = NULL});
     cr_expect_eq(json_integer_value(json_object_get(env, "schema_version")), 1);
     cr_expect_null(json_object_get(env, "traceparent"));
     json_decref(env);
     /* An empty traceparent is no traceparent (it would not match the schema). */
     free(b.items[0].payload);
-    env = first_envelope(&b, &(struct cmd_origin){"2025-01-01T00:00:00Z", NULL, "", 2, NULL});
+    env = first_envelope(&b, &(struct cmd_origin){.received_at = "2025-01-01T00:00:00Z",
+                                                  .idem_key = NULL,
+                                                  .traceparent = "",
+                                                  .envelope_version = 2,
+                                                  .request_digest = NULL});
     cr_expect_null(json_object_get(env, "traceparent"));
     json_decref(env);
     cmd_batch_free(&b);
+}
+
+/* A stand-in for the front's command_record: a record naming the key. */
+static json_t *record_of(void *ctx, const struct cmd_item *it)
+{
+    (*(int *)ctx)++;
+    return json_pack("{s:s, s:s}", "action", "command", "resource_id", it->key);
+}
+
+/* From envelope version 5 the access record goes inside the envelope; below
+ * it the front is not asked and produces the record beside the command. */
+Test(api_command, a_version_5_envelope_carries_the_access_record)
+{
+    for (int v = 4; v <= 5; v++) {
+        struct cmd_batch b;
+        revocation(&b);
+        int asked = 0;
+        json_t *env = first_envelope(&b, &(struct cmd_origin){.received_at = "t",
+                                                              .traceparent = TP,
+                                                              .envelope_version = v,
+                                                              .access_of = record_of,
+                                                              .access_ctx = &asked});
+        json_t *acc = json_object_get(env, "access");
+        if (v == 5) {
+            cr_expect_eq(asked, 1);
+            cr_expect(b.items[0].access_inside);
+            cr_expect_str_eq(json_string_value(json_object_get(acc, "resource_id")), VOU);
+        } else {
+            cr_expect_eq(asked, 0);
+            cr_expect_not(b.items[0].access_inside);
+            cr_expect_null(acc);
+        }
+        json_decref(env);
+        cmd_batch_free(&b);
+    }
 }

@@ -12,6 +12,9 @@ Test(envelope, fields_have_the_version_that_introduced_them)
     cr_expect_eq(envelope_field_version("data"), 1);
     cr_expect_eq(envelope_field_version("idempotency_key"), 1);
     cr_expect_eq(envelope_field_version("traceparent"), 2);
+    cr_expect_eq(envelope_field_version("request_digest"), 3);
+    cr_expect_eq(envelope_field_version("on_behalf_of"), 4);
+    cr_expect_eq(envelope_field_version("access"), 5);
     cr_expect_eq(envelope_field_version("color"), 0);
 }
 

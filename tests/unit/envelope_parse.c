@@ -14,9 +14,23 @@
 
 TestSuite(envelope_parse, .init = t_schemas_setup, .fini = t_schemas_teardown);
 
+#define ACCESS_ID "0190a0b0-0000-7000-8000-0000000000cc"
+
+/* A command's access record, as the front writes it (api/access.c). */
+static json_t *access_rec(void)
+{
+    return json_pack("{s:s, s:s, s:{s:s, s:s, s:s}, s:s, s:{s:s, s:s}, s:[s], s:i, s:s}", "id",
+                     ACCESS_ID, "at", "2026-01-01T00:00:00.000Z", "actor", "sub", "k", "role",
+                     "organiser", "org", "0190a0b0-0000-7000-8000-000000000001", "action",
+                     "command", "resource", "type", "voucher", "id",
+                     "0190a0b0-0000-7000-8000-0000000000dd", "client_ids", "asiakas-7", "status",
+                     202, "ip", "127.0.0.1");
+}
+
 /* A holiday.upsert envelope of version v: 2 adds traceparent, 3 a
- * request_digest (with an Idempotency-Key), 4 on_behalf_of, 5 a field
- * this build does not know. */
+ * request_digest (with an Idempotency-Key), 4 on_behalf_of, 5 access, 6 a
+ * field this build does not know. */
+#define NEWEST_WRITTEN 6
 static char *envelope(int v)
 {
     json_t *env =
@@ -33,6 +47,8 @@ static char *envelope(int v)
     if (v >= 4)
         json_object_set_new(env, "on_behalf_of", json_string("asiakas-7"));
     if (v >= 5)
+        json_object_set_new(env, "access", access_rec());
+    if (v >= 6)
         json_object_set_new(env, "tenant_region", json_string("fi-south"));
     char *s = json_dumps(env, JSON_COMPACT);
     json_decref(env);
@@ -50,7 +66,7 @@ static int parse(int reader, int v, struct envelope *c, char *err, size_t n)
 Test(envelope_parse, every_reader_reads_every_version)
 {
     for (int reader = ENVELOPE_VERSION_MIN; reader <= ENVELOPE_VERSION_CURRENT; reader++) {
-        for (int v = 1; v <= 5; v++) {
+        for (int v = 1; v <= NEWEST_WRITTEN; v++) {
             struct envelope c;
             char err[256] = "";
             cr_assert_eq(parse(reader, v, &c, err, sizeof(err)), 0, "reader %d, v%d: %s", reader, v,
@@ -71,6 +87,10 @@ Test(envelope_parse, every_reader_reads_every_version)
                 cr_expect_str_eq(c.on_behalf_of, "asiakas-7");
             else
                 cr_expect_null(c.on_behalf_of, "reader %d saw on_behalf_of in v%d", reader, v);
+            if (reader >= 5 && v >= 5)
+                cr_expect_str_eq(json_string_value(json_object_get(c.access, "id")), ACCESS_ID);
+            else
+                cr_expect_null(c.access, "reader %d saw access in v%d", reader, v);
             envelope_free(&c);
         }
     }
@@ -135,6 +155,7 @@ Test(envelope_parse, the_fronts_envelope_reads_back_with_the_same_actor)
         snprintf(a.provider, sizeof(a.provider), "%s", who[i].provider);
         snprintf(a.client, sizeof(a.client), "%s", who[i].client);
         json_t *data = json_pack("{s:s, s:s}", "date", "2026-12-06", "name", "Itsenäisyyspäivä");
+        json_t *rec = access_rec();
         struct envelope_head h = {.id = "0190a0b0-0000-7000-8000-0000000000bb",
                                   .type = "holiday.upsert",
                                   .version = ENVELOPE_VERSION_CURRENT,
@@ -143,7 +164,8 @@ Test(envelope_parse, the_fronts_envelope_reads_back_with_the_same_actor)
                                   .idempotency_key = "k-2",
                                   .traceparent = TP,
                                   .request_digest = DIGEST,
-                                  .on_behalf_of = who[i].role == ROLE_CLIENT ? "asiakas-18" : NULL};
+                                  .on_behalf_of = who[i].role == ROLE_CLIENT ? "asiakas-18" : NULL,
+                                  .access = rec};
         char *s = envelope_build(&h, data);
         json_decref(data);
         cr_assert_not_null(s);
@@ -160,6 +182,8 @@ Test(envelope_parse, the_fronts_envelope_reads_back_with_the_same_actor)
         else
             cr_expect_null(e.on_behalf_of);
         cr_expect_str_eq(envelope_str(&e, "date"), "2026-12-06");
+        cr_expect(json_equal(e.access, rec), "the access record reads back as written");
+        json_decref(rec);
         envelope_free(&e);
         free(s);
     }
@@ -178,10 +202,13 @@ Test(envelope_parse, an_older_writer_leaves_out_later_fields)
                               .idempotency_key = "k",
                               .traceparent = TP,
                               .request_digest = DIGEST,
-                              .on_behalf_of = "asiakas-19"};
+                              .on_behalf_of = "asiakas-19",
+                              .access = access_rec()};
     char *s = envelope_build(&h, data);
     json_decref(data);
+    json_decref(h.access);
     cr_assert_not_null(s);
+    cr_expect_null(strstr(s, "access"));
     cr_expect_null(strstr(s, "on_behalf_of"));
     cr_expect_null(strstr(s, "traceparent"));
     cr_expect_null(strstr(s, "request_digest"));
@@ -218,4 +245,21 @@ Test(envelope_parse, an_actor_the_schema_would_refuse_is_not_read)
     cr_expect_null(actor_opt(a.org));
     cr_expect_str_eq(actor_opt(a.sub), "u");
     json_decref(ok);
+}
+
+/* An access record the schema refuses makes the command poison: a worker
+ * never writes to psop.audit what the audit worker would skip. */
+Test(envelope_parse, a_broken_access_record_is_poison)
+{
+    char *v5 = envelope(5);
+    json_t *env = json_loads(v5, 0, NULL);
+    free(v5);
+    json_object_del(json_object_get(env, "access"), "status");
+    char *s = json_dumps(env, JSON_COMPACT);
+    struct envelope c;
+    char err[256] = "";
+    cr_expect_eq(envelope_parse(reg, 5, s, strlen(s), &c, err, sizeof(err)), -1, "accepted");
+    cr_expect(strstr(err, "envelope invalid") != NULL, "%s", err);
+    free(s);
+    json_decref(env);
 }
